@@ -1,0 +1,199 @@
+// Module images: IFF files as Erlang's compiler writes them (`.beam`), read the way
+// Erlang/OTP's beam_lib reads them and judged the way its VM loader judges them.
+//
+//   auto img = codestore::image::Image::read_file("lists.beam", Strictness::kLenient);
+//   if (!img) fail(img.error().to_string());
+//   auto md5 = img->md5();            // equals beam_lib:md5/1
+//   auto exports = img->exports();    // sorted [{F, A}], as beam_lib:chunks(F, [exports])
+//   bool loadable = img->check_loadable().is_ok();   // erlang:prepare_loading/2 agrees
+//
+// Layout (erlang-semantics.md §4.1): "FOR1", u32 BE form length, form type, then chunks
+// {id[4], u32 BE size, data, zero padding to 4}. One gzip layer is unwrapped first.
+//
+// Thread safety: an Image is immutable after parse; its const methods may be called from
+// many threads at once. Free functions are thread-safe.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <codestore/status.h>
+#include <codestore/term.h>
+
+namespace codestore::image {
+
+using Bytes = std::span<const std::uint8_t>;
+
+// How strictly the container and the tables are judged (DESIGN.md "Image layer").
+enum class Strictness {
+  kLenient,  // beam_lib's rules, quirks included: the form length is ignored, bytes after it
+             // are read as more chunks, duplicate chunks are all listed, the last chunk may
+             // lack its padding.
+  kStrict,   // the VM loader's rules: form length within the file (bytes after it ignored),
+             // the last chunk padded, the last duplicate wins.
+};
+
+// beam_lib's error reasons (beam_lib:format_error/1), plus cmp's.
+enum class ErrorKind {
+  kNotABeamFile,      // {not_a_beam_file, F}
+  kFileError,         // {file_error, F, Posix}
+  kMissingChunk,      // {missing_chunk, F, Id}
+  kInvalidBeamFile,   // {invalid_beam_file, F, Pos}
+  kChunkTooBig,       // {chunk_too_big, F, Id, Size, Avail}
+  kInvalidChunk,      // {invalid_chunk, F, Id}: a table or term fails to decode
+  kUnknownChunk,      // {unknown_chunk, F, Name}
+  kModulesDifferent,  // cmp: {modules_different, M1, M2}
+  kChunksDifferent,   // cmp: {chunks_different, Id}
+  kDifferentChunks,   // cmp: different_chunks
+  kNotLoadable,       // strict only: the loader would answer badfile (message says why)
+  kLimitExceeded,     // a hard limit on size, count or depth
+};
+
+// "not_a_beam_file", "chunk_too_big", ... (beam_lib's atom), "not_loadable", "limit_exceeded".
+std::string_view kind_name(ErrorKind kind) noexcept;
+
+// An error that names what and where: the file (as given, or "<binary>"), the chunk id
+// or beam_lib chunk name when one is involved, and the byte offset in the image.
+struct ImageError {
+  ErrorKind kind;
+  std::string file;
+  std::string chunk;        // "" when no chunk is involved
+  std::uint64_t offset = 0; // byte offset in the (unwrapped) image the error refers to
+  std::string message;      // e.g. "size 1060 runs past end of file (1000 bytes left)"
+
+  // "lists.beam: chunk ExpT at offset 29100: size 1060 runs past end of file (1000 bytes left)"
+  std::string to_string() const;
+  // As a Status: kCorruption for damaged bytes, kIOError for file_error, kNotFound for a
+  // missing chunk, kInvalidArgument for an unknown chunk name, kLimitExceeded for limits.
+  Status status() const;
+};
+
+template <typename T>
+using ImageResult = tl::expected<T, ImageError>;
+
+// Hard limits against hostile input. Every parse checks them.
+struct Limits {
+  std::size_t max_image_bytes = 64u << 20;     // after gzip unwrapping
+  std::size_t max_chunks = 4096;
+  std::size_t max_atoms = 1u << 20;
+  std::size_t max_term_depth = 10000;          // nesting in external term format
+  std::size_t max_inflated_bytes = 256u << 20; // LitT / compressed terms / gzip output
+};
+
+struct Chunk {
+  std::array<char, 4> id;  // raw bytes, not necessarily printable
+  std::uint64_t offset;    // of the data (beam_lib's Pos: the first chunk's data is at 20)
+  std::uint64_t size;      // unpadded, as declared
+
+  std::string_view id_view() const { return {id.data(), id.size()}; }
+};
+
+struct Function {  // an ExpT / LocT entry
+  std::string name;
+  std::uint32_t arity;
+  std::uint32_t label;
+};
+
+struct Import {  // an ImpT entry
+  std::string module;
+  std::string function;
+  std::uint32_t arity;
+  std::uint32_t index;  // 1-based position in ImpT (beam_lib's indexed_imports)
+};
+
+using Md5 = std::array<std::uint8_t, 16>;
+
+// Lowercase hex, 32 characters.
+std::string md5_hex(const Md5& md5);
+
+// One parsed image. Holds its own copy of the (gunzipped) bytes; chunk data views point
+// into it and live as long as the Image (copies share the bytes).
+class Image {
+ public:
+  // Reads the container. `file` names the image in errors ("" = "<binary>").
+  // Lenient: beam_lib's scan; fails with not_a_beam_file for a form type other than BEAM
+  // unless `any_form` is set (the raw IFF layer reads any form type).
+  // Strict: the loader's container rules (erlang-semantics.md §4.1).
+  static ImageResult<Image> parse(Bytes bytes, Strictness strictness, std::string_view file = "",
+                                  const Limits& limits = Limits(), bool any_form = false);
+  // Reads `path` (".beam" is not appended) and parses it; file_error when unreadable.
+  static ImageResult<Image> read_file(const std::string& path, Strictness strictness,
+                                      const Limits& limits = Limits());
+
+  const std::string& file() const;
+  Strictness strictness() const;
+  bool gzipped() const;               // the input was gzip-wrapped
+  std::string_view form_type() const; // "BEAM" for modules
+  Bytes bytes() const;                // the IFF bytes (after gzip unwrapping)
+
+  // Every chunk in file order (lenient: duplicates listed each time).
+  const std::vector<Chunk>& chunks() const;
+  // The chunk with that id: lenient returns the first, strict the last; nullptr if absent.
+  const Chunk* find(std::string_view id) const;
+  Bytes data(const Chunk& chunk) const;
+
+  // beam_lib's views. The module name is atom #1 of the *last* atom chunk (AtU8 or Atom);
+  // exports and imports resolve names through the *first* (beam_lib's quirk) when lenient.
+  ImageResult<std::string> module() const;
+  ImageResult<std::vector<std::string>> atoms() const;  // atoms()[0] is atom #1
+  ImageResult<std::vector<Function>> exports() const;   // sorted by (name, arity)
+  ImageResult<std::vector<Import>> imports() const;     // sorted by (module, function, arity)
+  ImageResult<std::vector<Function>> locals() const;    // sorted; missing_chunk without LocT
+  ImageResult<etf::Term> attributes() const;   // [{Key, [Vals]}], sorted, duplicate keys merged
+  ImageResult<etf::Term> compile_info() const; // the CInf term
+  ImageResult<etf::Term> vsn() const;          // beam_lib:version/1's value
+  ImageResult<Md5> md5() const;                // beam_lib:md5/1 (erlang-semantics.md §4.3)
+
+  // beam_lib:chunks(B, [Name]) for one chunk name: atoms, exports, labeled_exports,
+  // imports, indexed_imports, locals, labeled_locals, attributes, compile_info,
+  // debug_info, abstract_code. The value as the Erlang term beam_lib returns.
+  // unknown_chunk for other names.
+  ImageResult<etf::Term> chunk_term(std::string_view name) const;
+
+  // The VM loader's verdict (erlang:prepare_loading/2): OK when loadable, else kNotLoadable
+  // (or a container error) saying why. Checks the tables (atom indexes in range, LitT
+  // inflates and decodes), the Code header and the instruction stream against OTP 25's
+  // generic opcode table. `opcode_only` is set when the only failure is an opcode the
+  // table does not know (an image from a newer compiler).
+  struct LoadVerdict {
+    bool loadable = false;
+    bool opcode_only = false;
+    std::string reason;  // empty when loadable
+  };
+  LoadVerdict check_loadable() const;
+
+ private:
+  struct Rep;
+  std::shared_ptr<const Rep> rep_;
+  explicit Image(std::shared_ptr<const Rep> rep);
+};
+
+// beam_lib:strip/1: keeps only Line, Type and the md5 chunks (plus `extra_ids` first), in
+// beam_lib's order. The result is gzip-wrapped as beam_lib writes it, unless `raw`.
+ImageResult<std::vector<std::uint8_t>> strip(const Image& image,
+                                             const std::vector<std::string>& extra_ids = {},
+                                             bool raw = false);
+
+// beam_lib:cmp/2: OK when equal, else kModulesDifferent / kChunksDifferent /
+// kDifferentChunks (CInf is ignored, as beam_lib does).
+ImageResult<void> cmp(const Image& a, const Image& b);
+
+// beam_lib:build_module/1: chunks in order to an image (form type BEAM). A parsed real
+// image rebuilds byte for byte from its chunks.
+struct ChunkData {
+  std::string id;  // exactly 4 bytes
+  Bytes data;
+};
+ImageResult<std::vector<std::uint8_t>> build_module(const std::vector<ChunkData>& chunks);
+
+// gzip: unwraps one layer when the bytes do not start with "FOR1" and do start with the
+// gzip magic; otherwise returns the bytes unchanged. kLimitExceeded past `max_bytes`.
+ImageResult<std::vector<std::uint8_t>> maybe_gunzip(Bytes bytes, std::size_t max_bytes);
+
+}  // namespace codestore::image

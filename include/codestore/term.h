@@ -1,0 +1,115 @@
+// Erlang's external term format (ETF): the terms inside Attr, CInf, Meta, Dbgi and LitT,
+// and the boot-server protocol's requests and answers.
+//
+//   auto t = codestore::etf::decode(bytes);          // bytes start with 131
+//   std::string text = codestore::etf::format_w(*t); // io_lib:format("~tw", [T])
+//   auto back = codestore::etf::encode(*t);          // term_to_binary(T)
+//
+// Thread safety: Terms are immutable values (children are shared); any number of threads
+// may read one Term. Functions are thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <codestore/status.h>
+
+namespace codestore::etf {
+
+class Term;
+using TermList = std::vector<Term>;
+
+struct Atom {
+  std::string name;  // UTF-8
+  bool operator==(const Atom&) const = default;
+};
+struct BigInt {  // an integer outside int64: sign and little-endian magnitude, as in ETF
+  bool negative = false;
+  std::vector<std::uint8_t> magnitude;
+  bool operator==(const BigInt&) const = default;
+};
+struct Binary {
+  std::vector<std::uint8_t> bytes;
+  std::uint8_t bits = 8;  // bits used in the last byte (8 for a binary, 1..7 for a bitstring)
+  bool operator==(const Binary&) const = default;
+};
+struct List {  // a list of one or more elements; `tail` is nil for a proper list
+  TermList elements;
+  std::shared_ptr<const Term> tail;  // nullptr means []
+};
+struct Tuple {
+  TermList elements;
+};
+struct Map {
+  std::vector<std::pair<Term, Term>> pairs;  // in decode order
+};
+struct Nil {
+  bool operator==(const Nil&) const = default;
+};
+// Pids, ports, references and funs: kept as their raw ETF bytes (tag included) so they
+// round-trip; formatting prints them as Erlang would where it can.
+struct Opaque {
+  std::uint8_t tag;
+  std::vector<std::uint8_t> bytes;
+  bool operator==(const Opaque&) const = default;
+};
+
+class Term {
+ public:
+  using Value = std::variant<Atom, std::int64_t, BigInt, double, Nil, List, Tuple, Map, Binary, Opaque>;
+
+  Term() : value_(Nil{}) {}
+  Term(Value value) : value_(std::move(value)) {}  // NOLINT: implicit on purpose
+
+  const Value& value() const { return value_; }
+
+  // Convenience constructors.
+  static Term atom(std::string_view name) { return Term(Atom{std::string(name)}); }
+  static Term integer(std::int64_t v) { return Term(v); }
+  static Term tuple(TermList elements) { return Term(Tuple{std::move(elements)}); }
+  static Term list(TermList elements);  // proper list; [] when empty
+  static Term binary(std::span<const std::uint8_t> bytes);
+  static Term string(std::string_view bytes);  // a list of byte values, as "abc" in Erlang
+
+  bool is_atom(std::string_view name) const;
+  const Atom* as_atom() const { return std::get_if<Atom>(&value_); }
+  const std::int64_t* as_int() const { return std::get_if<std::int64_t>(&value_); }
+  const Tuple* as_tuple() const { return std::get_if<Tuple>(&value_); }
+  const List* as_list() const { return std::get_if<List>(&value_); }
+  const Binary* as_binary() const { return std::get_if<Binary>(&value_); }
+  bool is_nil() const { return std::holds_alternative<Nil>(value_); }
+
+  // Elements of a proper list ([] gives none); nullopt-like failure as an error Status.
+  Result<TermList> list_elements() const;
+
+  // Erlang's term equality (=:=).
+  friend bool operator==(const Term& a, const Term& b);
+
+ private:
+  Value value_;
+};
+
+struct DecodeLimits {
+  std::size_t max_depth = 10000;
+  std::size_t max_terms = 1u << 24;
+  std::size_t max_inflated_bytes = 256u << 20;  // COMPRESSED (tag 80) terms
+};
+
+// binary_to_term/1: `bytes` starts with the version byte 131; a compressed term (tag 80)
+// is inflated. Fails with kCorruption naming the tag and byte offset, kLimitExceeded on
+// a limit. Trailing bytes after the term are an error.
+Result<Term> decode(std::span<const std::uint8_t> bytes, const DecodeLimits& limits = DecodeLimits());
+
+// term_to_binary/1: with the version byte; atoms as SMALL_ATOM_UTF8_EXT/ATOM_UTF8_EXT.
+std::vector<std::uint8_t> encode(const Term& term);
+
+// io_lib:format("~tw", [Term]): Erlang term text, lists of integers printed as lists.
+std::string format_w(const Term& term);
+
+}  // namespace codestore::etf

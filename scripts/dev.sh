@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# One entry point for people and CI: installs what is missing (Debian 12, as root),
+# builds, and runs the main job or the tests.
+#
+#   bash scripts/dev.sh demo        build, then run the main job on ./codestore.db
+#   bash scripts/dev.sh test        build, then run the test suite
+#   bash scripts/dev.sh test-asan   the suite again, built with AddressSanitizer + UBSan
+#   bash scripts/dev.sh test-tsan   the threaded tests, built with ThreadSanitizer
+#   bash scripts/dev.sh bench       build and run the benchmarks in bench/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+jobs=${JOBS:-$(nproc)}
+
+packages=(build-essential cmake ninja-build pkg-config git
+          libsqlitecpp-dev libsqlite3-dev libzstd-dev libfmt-dev libcli11-dev nlohmann-json3-dev
+          libssl-dev zlib1g-dev googletest libgtest-dev libgmock-dev libbenchmark-dev libexpected-dev
+          erlang-nox erlang-src elixir clang libclang-rt-14-dev)
+
+install_deps() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    echo "== installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+}
+
+# build DIR [cmake options...]
+build() {
+  local dir=$1; shift
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+}
+
+demo() {
+  local cs=$root/build/cli/codestore
+  echo "== the image inspector over real Erlang/OTP images"
+  "$cs" image info /usr/lib/erlang/lib/stdlib-*/ebin/lists.beam /usr/lib/erlang/lib/kernel-*/ebin/code_server.beam
+  "$cs" image md5 /usr/lib/erlang/lib/stdlib-*/ebin/lists.beam
+}
+
+cmd=${1:-}
+case "$cmd" in
+  demo) install_deps; build build; demo ;;
+  test) install_deps; build build; ctest --test-dir build --output-on-failure -j "$jobs" ;;
+  test-asan)
+    install_deps; build build-asan -DCODESTORE_SANITIZE=ON -DCODESTORE_BUILD_BENCH=OFF
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+      ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE 'install|slow' ;;
+  test-tsan)
+    install_deps; build build-tsan -DCODESTORE_TSAN=ON -DCODESTORE_BUILD_BENCH=OFF
+    ctest --test-dir build-tsan --output-on-failure -j "$jobs" -L threads ;;
+  bench) install_deps; build build; for b in build/bench/*/bench_*; do [ -x "$b" ] && "$b"; done ;;
+  *) echo "usage: bash scripts/dev.sh demo|test|test-asan|test-tsan|bench" >&2; exit 2 ;;
+esac
