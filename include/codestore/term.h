@@ -106,8 +106,21 @@ struct DecodeLimits {
 // a limit. Trailing bytes after the term are an error.
 Result<Term> decode(std::span<const std::uint8_t> bytes, const DecodeLimits& limits = DecodeLimits());
 
-// term_to_binary/1: with the version byte; atoms as SMALL_ATOM_UTF8_EXT/ATOM_UTF8_EXT.
-std::vector<std::uint8_t> encode(const Term& term);
+// term_to_binary/2's choices (never compressed).
+struct EncodeOptions {
+  // As Erlang's {minor_version, N}:
+  //   2: atoms as SMALL_ATOM_UTF8_EXT / ATOM_UTF8_EXT (OTP 26's default; what the compiler
+  //      writes into LitT on every release);
+  //   1: atoms that are all Latin-1 as ATOM_EXT (OTP 25's default: Attr and CInf chunks);
+  //   0: as 1, and floats as the 31-byte text FLOAT_EXT.
+  int minor_version = 2;
+};
+
+// term_to_binary/2: with the version byte. Integers as SMALL_INTEGER/INTEGER/SMALL_BIG/
+// LARGE_BIG, proper lists of bytes shorter than 65536 as STRING_EXT, maps in `pairs` order,
+// Opaque terms as their raw bytes: encode(decode(B)) == B for what Erlang wrote with the
+// same minor version. REQUIRES: atom names of at most 255 characters (longer ones are cut).
+std::vector<std::uint8_t> encode(const Term& term, const EncodeOptions& options = EncodeOptions());
 
 // io_lib:format("~tw", [Term]): Erlang term text, lists of integers printed as lists.
 std::string format_w(const Term& term);

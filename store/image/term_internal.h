@@ -1,0 +1,73 @@
+// Internals of the external term format codec shared by term*.cpp and the image reader.
+//
+// Thread safety: free functions over immutable values; thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <codestore/status.h>
+#include <codestore/term.h>
+
+namespace codestore::etf::internal {
+
+// The ETF tags (erts/emulator/beam/external.h).
+enum Tag : std::uint8_t {
+  kVersion = 131,
+  kNewFloat = 70,
+  kBitBinary = 77,
+  kCompressed = 80,
+  kNewPid = 88,
+  kNewPort = 89,
+  kNewerReference = 90,
+  kSmallInteger = 97,
+  kInteger = 98,
+  kFloat = 99,
+  kAtom = 100,
+  kReference = 101,
+  kPort = 102,
+  kPid = 103,
+  kSmallTuple = 104,
+  kLargeTuple = 105,
+  kNil = 106,
+  kString = 107,
+  kList = 108,
+  kBinary = 109,
+  kSmallBig = 110,
+  kLargeBig = 111,
+  kNewFun = 112,
+  kExport = 113,
+  kNewReference = 114,
+  kSmallAtom = 115,
+  kMap = 116,
+  kAtomUtf8 = 118,
+  kSmallAtomUtf8 = 119,
+  kV4Port = 120,
+};
+
+// Decodes one term *without* the version byte from the front of `bytes`; on success
+// `*consumed` is the number of bytes it took. COMPRESSED is not accepted here (it only
+// appears right after the version byte). Error offsets are relative to `bytes` plus
+// `base_offset`.
+Result<Term> decode_prefix(std::span<const std::uint8_t> bytes, std::size_t* consumed,
+                           const DecodeLimits& limits = DecodeLimits(), std::size_t base_offset = 0);
+
+// Erlang's term order in its exact form (the order of map keys, where 1 < 1.0): <0, 0, >0.
+// number < atom < reference < fun < port < pid < tuple < map < [] < list < bitstring.
+int compare(const Term& a, const Term& b);
+
+// Appends the UTF-8 encoding of code point `cp` to `out`.
+void append_utf8(std::string& out, std::uint32_t cp);
+
+// Decodes one well-formed UTF-8 sequence at s[i] (i < n); returns its length, 0 if malformed
+// (overlong forms, surrogates and code points above U+10FFFF are malformed, as in erts).
+std::size_t utf8_one(const unsigned char* s, std::size_t n, std::size_t i, std::uint32_t* cp);
+
+// Decodes UTF-8 into code points; invalid bytes are taken as Latin-1 code points (only
+// hand-built atoms can hold them: decode validates).
+std::vector<std::uint32_t> code_points(const std::string& utf8);
+
+}  // namespace codestore::etf::internal

@@ -1,0 +1,207 @@
+// The codec against Erlang itself: `erl` (through term_truth.escript) says what
+// term_to_binary writes and what io_lib:format("~tw", ...) prints, for tricky terms and for
+// the terms inside every real image installed on this machine. Skipped without `erl`.
+#include <codestore/term.h>
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace codestore::etf {
+namespace {
+
+namespace fs = std::filesystem;
+using Bytes = std::vector<std::uint8_t>;
+
+const std::string kScript = std::string(CODESTORE_SOURCE_DIR) + "/tests/common/term_truth.escript";
+
+bool have_erl() { return std::system("command -v escript >/dev/null 2>&1") == 0; }
+
+std::string run(const std::string& command) {
+  std::string out;
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[65536];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  EXPECT_EQ(pclose(p), 0) << command;
+  return out;
+}
+
+Bytes unhex(const std::string& h) {
+  Bytes b;
+  for (std::size_t i = 0; i + 1 < h.size(); i += 2) b.push_back(static_cast<std::uint8_t>(std::stoi(h.substr(i, 2), nullptr, 16)));
+  return b;
+}
+
+Bytes read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return Bytes(std::istreambuf_iterator<char>(in), {});
+}
+
+// The chunks of an IFF image, as (id, data); enough for the real images this test reads.
+std::vector<std::pair<std::string, Bytes>> chunks_of(const Bytes& img) {
+  std::vector<std::pair<std::string, Bytes>> out;
+  auto u32 = [&](std::size_t at) {
+    return (std::uint32_t{img[at]} << 24) | (std::uint32_t{img[at + 1]} << 16) | (std::uint32_t{img[at + 2]} << 8) |
+           img[at + 3];
+  };
+  for (std::size_t pos = 12; pos + 8 <= img.size();) {
+    std::string id(img.begin() + static_cast<std::ptrdiff_t>(pos), img.begin() + static_cast<std::ptrdiff_t>(pos + 4));
+    std::size_t size = u32(pos + 4);
+    if (pos + 8 + size > img.size()) break;
+    out.emplace_back(id, Bytes(img.begin() + static_cast<std::ptrdiff_t>(pos + 8),
+                               img.begin() + static_cast<std::ptrdiff_t>(pos + 8 + size)));
+    pos += 8 + ((size + 3) & ~std::size_t{3});
+  }
+  return out;
+}
+
+// The literals of a LitT chunk: u32 size + zlib(u32 count, {u32 len, ETF}...).
+std::vector<Bytes> literals_of(const Bytes& litt) {
+  std::vector<Bytes> out;
+  if (litt.size() < 4) return out;
+  uLongf size = (uLongf{litt[0]} << 24) | (uLongf{litt[1]} << 16) | (uLongf{litt[2]} << 8) | litt[3];
+  Bytes raw(size);
+  if (uncompress(raw.data(), &size, litt.data() + 4, static_cast<uLong>(litt.size() - 4)) != Z_OK) return out;
+  std::size_t pos = 4;
+  while (pos + 4 <= raw.size()) {
+    std::size_t len = (std::size_t{raw[pos]} << 24) | (std::size_t{raw[pos + 1]} << 16) |
+                      (std::size_t{raw[pos + 2]} << 8) | raw[pos + 3];
+    pos += 4;
+    out.emplace_back(raw.begin() + static_cast<std::ptrdiff_t>(pos), raw.begin() + static_cast<std::ptrdiff_t>(pos + len));
+    pos += len;
+  }
+  return out;
+}
+
+std::vector<fs::path> real_images() {
+  std::vector<fs::path> files;
+  for (const char* root : {"/usr/lib/erlang/lib", "/usr/lib/elixir/lib"}) {
+    std::error_code ec;
+    for (const auto& app : fs::directory_iterator(root, ec)) {
+      fs::path ebin = app.path() / "ebin";
+      if (!fs::is_directory(ebin, ec)) continue;
+      for (const auto& f : fs::directory_iterator(ebin, ec)) {
+        if (f.path().extension() == ".beam") files.push_back(f.path());
+      }
+    }
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+TEST(TermErl, TrickyTermsMatchErlang) {
+  if (!have_erl()) GTEST_SKIP() << "erl is not installed";
+  const std::vector<std::string> exprs = {
+      "0", "255", "256", "-1", "2147483647", "2147483648", "-2147483648", "-2147483649", "1 bsl 63", "-(1 bsl 63)",
+      "(1 bsl 63) - 1", "1 bsl 64", "-(1 bsl 2040)", "1 bsl 2048", "123456789012345678901234567890",
+      "1.0", "0.1", "-0.0", "0.0", "1.0e10", "1.0e-5", "0.0001", "0.001", "100.0", "1000.0", "10000.0", "1.0e15",
+      "1.0e16", "123456789.0", "1.2345678901234567e20", "1.0e21", "1.0e22", "5.0e-324", "1.7976931348623157e308",
+      "2.2250738585072014e-308", "0.30000000000000004", "3.14159", "-2.5e-7", "1.0e100", "9007199254740993.0",
+      "abc", "'Abc'", "'foo bar'", "'after'", "'and'", "'cond'", "'let'", "'maybe'", "'else'", "'catch'", "'a-b'",
+      "'a\\nb'", "'\\''", "'\\\\'", "'\\t\\r\\v\\b\\f\\e\\d'", "'\\x{80}\\x{9f}'", "'\\x{a0}'", "'é'", "'ß'",
+      "'Ä'", "'aÄ'", "'a×'", "'a÷'", "'÷'", "'日本'", "'a\\x{10000}'", "''", "'a@b'", "'_'", "'A_1'", "a_1@B",
+      "[]", "{}", "#{}", "<<>>", "[1,2,3]", "\"abc\"", "[a|b]", "[1,2|3]", "[[]]", "[\"\"|\"\"]", "{a,{b,[c]}}",
+      "<<1,2,3>>", "<<\"abc\">>", "<<1,5:3>>", "<<5:3>>", "<<255,1:1>>", "<<0:7>>",
+      "#{a => 1}", "#{1 => a, 1.0 => b, -1 => c, a => d, {x} => e, [] => f, [1] => g, <<>> => h, #{} => i}",
+      "#{{a,b} => 1, {b} => 2, {a} => 3}", "#{[1,2] => a, [1|2] => b, [1] => c, [2] => d}",
+      "#{<<1>> => a, <<1,2>> => b, <<2>> => c, <<1:3>> => d, <<1:1>> => e}",
+      "#{1 bsl 70 => a, -(1 bsl 70) => b, 3 => c, 1.0e30 => d, 2.0 => e}",
+      "#{#{a => 1} => 1, #{b => 1} => 2, #{a => 2} => 3, #{} => 4, #{a => 1, b => 2} => 5}",
+      "#{b => 1, a => 2, aa => 3, 'B' => 4, 'é' => 5, '日' => 6}",
+      "maps:from_list([{I, I} || I <- lists:seq(1, 33)])",
+      "maps:from_list([{integer_to_list(I), {I}} || I <- lists:seq(1, 100)])",
+      "maps:from_list([{I, #{I => [I]}} || I <- lists:seq(1, 40)])",
+      "list_to_tuple(lists:seq(1, 300))", "lists:seq(1, 300)", "lists:duplicate(70000, 1)",
+      "fun lists:map/2", "fun 'a b':'C'/0",
+      "[{attributes, [{vsn, [1 bsl 100]}]}, {options, [debug_info, {d, 'X', \"y\"}]}]",
+  };
+  fs::path input = fs::temp_directory_path() / ("term_exprs_" + std::to_string(::getpid()) + ".txt");
+  {
+    std::ofstream o(input);
+    for (const auto& e : exprs) o << e << "\n";
+  }
+  std::string out = run("escript " + kScript + " exprs " + input.string());
+  fs::remove(input);
+  std::istringstream lines(out);
+  std::string bin_hex, text_hex;
+  std::size_t i = 0;
+  while (lines >> bin_hex >> text_hex) {
+    ASSERT_LT(i, exprs.size());
+    Bytes bytes = unhex(bin_hex);
+    Bytes text = unhex(text_hex);
+    auto t = decode(bytes);
+    ASSERT_TRUE(t.has_value()) << exprs[i] << ": " << t.error().to_string();
+    EXPECT_EQ(format_w(*t), std::string(text.begin(), text.end())) << exprs[i];
+    EXPECT_EQ(encode(*t, EncodeOptions{1}), bytes) << exprs[i];  // OTP 25's term_to_binary/1
+    ++i;
+  }
+  EXPECT_EQ(i, exprs.size());
+}
+
+// Attr, CInf, Meta and the LitT literals of every installed image: decode, re-encode byte
+// for byte (term_to_binary wrote them uncompressed), and print exactly as Erlang does.
+// Dbgi (compressed abstract code) of every 10th image: decodes and prints as Erlang does.
+TEST(TermErl, RealImageTermsMatchErlang) {
+  if (!have_erl()) GTEST_SKIP() << "erl is not installed";
+  auto files = real_images();
+  if (files.empty()) GTEST_SKIP() << "no installed images";
+  std::string list, dbgi_list;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    list += " " + files[i].string();
+    if (i % 10 == 0) dbgi_list += " " + files[i].string();
+  }
+  std::string out = run("escript " + kScript + " chunks Attr CInf Meta LitT --" + list) +
+                    run("escript " + kScript + " chunks Dbgi --" + dbgi_list);
+  std::map<std::pair<std::string, std::string>, std::pair<std::size_t, std::uint32_t>> truth;
+  std::istringstream lines(out);
+  std::string file, id;
+  std::size_t size;
+  std::uint32_t crc;
+  while (lines >> file >> id >> size >> crc) truth[{file, id}] = {size, crc};
+
+  std::size_t checked = 0, reencoded = 0;
+  for (const auto& f : files) {
+    for (const auto& [cid, data] : chunks_of(read_all(f))) {
+      auto it = truth.find({f.string(), cid});
+      if (it == truth.end()) continue;
+      std::string text;
+      if (cid == "LitT") {
+        for (const Bytes& lit : literals_of(data)) {
+          auto t = decode(lit);
+          ASSERT_TRUE(t.has_value()) << f << " LitT: " << t.error().to_string();
+          EXPECT_EQ(encode(*t), lit) << f << " LitT literal " << format_w(*t);  // {minor_version, 2}
+          text += format_w(*t) + "\n";
+        }
+      } else {
+        auto t = decode(data);
+        ASSERT_TRUE(t.has_value()) << f << " " << cid << ": " << t.error().to_string();
+        if (cid != "Dbgi") {
+          EXPECT_EQ(encode(*t, EncodeOptions{1}), data) << f << " " << cid;
+          ++reencoded;
+        }
+        text = format_w(*t);
+      }
+      std::uint32_t mine = static_cast<std::uint32_t>(
+          crc32(0, reinterpret_cast<const Bytef*>(text.data()), static_cast<uInt>(text.size())));
+      EXPECT_EQ(text.size(), it->second.first) << f << " " << cid << (text.size() < 2000 ? ": " + text : "");
+      EXPECT_EQ(mine, it->second.second) << f << " " << cid << (text.size() < 2000 ? ": " + text : "");
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, truth.size());
+  EXPECT_GT(reencoded, files.size());
+}
+
+}  // namespace
+}  // namespace codestore::etf
