@@ -1,0 +1,173 @@
+// Erlang's boot-server protocol (OTP's erl_boot_server) served from the store, so that an
+// unmodified node started with `erl -loader inet -hosts IP` boots and loads its modules
+// from codestore, and an operator's rollback reaches it on its next load.
+//
+//   auto source = codestore::server::open_store_source("app.db", /*release=*/"");
+//   codestore::server::BootServerOptions opts;           // root /usr/lib/erlang, 127.0.0.1
+//   opts.log = [](std::string_view line) { std::cerr << line << '\n'; };
+//   auto server = codestore::server::BootServer::start(opts, *source);
+//   ...
+//   (*server)->stop();
+//
+// The protocol (OTP 25, kernel/src/erl_boot_server.erl, erts/preloaded erl_prim_loader.erl):
+//   discovery  UDP port 4368: "EBOOTQ" ++ Version  ->  "EBOOTR", Priority, TcpPort:16/big, Version
+//   requests   TCP, each frame a u32 big-endian length then term_to_binary(Request):
+//              {get, File} | {list_dir, Dir} | {read_file_info, File} | {read_link_info, File}
+//              | get_cwd | {get_cwd, Drive}
+//   answers    term_to_binary({Cmd, Result}), Result as erl_prim_loader's primitives give it;
+//              {error, badarg} for a frame that does not decode, {error, unknown_command}
+//              for a term that is no request.
+//
+// What is served (paths are the server's, as with OTP's server; relative ones are taken
+// from the root, which is also the answer to get_cwd):
+//   <root>/lib/<app>[-<vsn>]/ebin/<m>.beam   the served version of m when it belongs to
+//                                            store lib <app>; else {error, enoent}. A .beam
+//                                            file anywhere under the root is never read.
+//   <root>/lib                               the fallback's entries plus the store's libs
+//                                            that have no directory there
+//   <root>/lib/<app>[-<vsn>]/ebin            the store's modules of <app> plus the
+//                                            fallback's other files (.app, .appup)
+//   anything else under the root             the fallback directory (the root) as is
+//   anything outside the root                {error, enoent}
+//
+// Thread safety: BootServer is safe for concurrent use: stop(), wait() and the accessors
+// may be called from any thread. A ModuleSource must be safe for concurrent calls: the
+// server calls it from one thread per connection.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <codestore/status.h>
+
+namespace codestore::server {
+
+// One module version as the boot server sees it.
+struct ServedModule {
+  std::string lib;                  // the store lib it belongs to, e.g. "stdlib"
+  std::string module;               // e.g. "lists"
+  std::int64_t version = 0;         // the store's version number
+  std::uint64_t size = 0;           // bytes of the image as imported
+  std::int64_t active_since = 0;    // Unix seconds: when this version became active
+  std::string md5;                  // module md5 as 32 lowercase hex digits ("" if unknown)
+};
+
+// What the server serves modules from: the store's active set, or one release's set.
+// Every call reflects the store at the time of the call (no caching), so that a rollback
+// made by another process is seen by the next request.
+//
+// Thread safety: implementations must be safe for concurrent calls.
+class ModuleSource {
+ public:
+  virtual ~ModuleSource() = default;
+
+  // For the log: "store app.db (active versions)", "store app.db release r1".
+  virtual std::string describe() const = 0;
+
+  // Names of the libs that have at least one module in the served set, sorted.
+  virtual Result<std::vector<std::string>> libs() = 0;
+
+  // The served modules of `lib`, sorted by name; empty when the lib has none.
+  virtual Result<std::vector<ServedModule>> modules(std::string_view lib) = 0;
+
+  // The served version of `module` if it belongs to `lib`; kNotFound when the served set
+  // has no such module or its version belongs to another lib.
+  virtual Result<ServedModule> find(std::string_view lib, std::string_view module) = 0;
+
+  // The image bytes of exactly that version (the bytes imported).
+  virtual Result<std::vector<std::uint8_t>> image(const ServedModule& module) = 0;
+
+  // Counts one serving of `module` to `peer` ("127.0.0.1:40522") for `codestore stats`.
+  virtual Status record_served(const ServedModule& module, std::string_view peer) = 0;
+};
+
+// A source over the store in `db_path`: the active versions, or those the release named
+// `release` records when it is not empty. Fails with kNotFound for an unknown release and
+// with the store's error when the database cannot be opened.
+Result<std::unique_ptr<ModuleSource>> open_store_source(const std::string& db_path, const std::string& release);
+
+// Counters, for tests and the shutdown line. All are totals since start.
+struct BootServerStats {
+  std::uint64_t discovery_answered = 0;  // UDP requests answered
+  std::uint64_t discovery_refused = 0;   // UDP requests refused (address, version, garbage)
+  std::uint64_t connections = 0;         // TCP connections accepted and served
+  std::uint64_t connections_refused = 0; // TCP connections closed at once (address, limit)
+  std::uint64_t requests = 0;            // frames answered
+  std::uint64_t bad_requests = 0;        // undecodable, unknown, oversized, truncated
+  std::uint64_t modules_served = 0;      // module images sent
+  std::uint64_t fallback_files_served = 0;
+};
+
+struct BootServerOptions {
+  // The fallback directory and the root of the served paths (an Erlang root: bin/, lib/,
+  // releases/). Files other than modules come from here.
+  std::string root = "/usr/lib/erlang";
+  // The version a client must send and that is answered; "" = the erts version found
+  // under `root` (releases/start_erl.data, else the highest erts-* directory).
+  std::string erts_version;
+  // Clients allowed to discover and connect: IPv4 addresses or a.b.c.d/len subnets.
+  std::vector<std::string> allow = {"127.0.0.1"};
+  // Address the sockets bind to.
+  std::string bind_address = "0.0.0.0";
+  // TCP port for requests; 0 picks a free one (the client learns it through discovery).
+  std::uint16_t tcp_port = 0;
+  // UDP discovery port. Clients always use 4368; other values exist for tests: 0 picks a
+  // free port, -1 opens no discovery socket.
+  int udp_port = 4368;
+  // Discovery priority byte; clients prefer 0.
+  std::uint8_t priority = 0;
+  // Limits against hostile or broken clients.
+  std::size_t max_request_bytes = 64 * 1024;      // a request frame larger is refused
+  std::size_t max_file_bytes = 256u << 20;        // a fallback file larger is {error, efbig}
+  std::size_t max_connections = 64;               // more are closed at once
+  std::chrono::milliseconds request_timeout{10'000};  // to receive one frame / send one answer
+  std::chrono::milliseconds idle_timeout{600'000};    // between requests
+  // One line per event (answers and where they came from, refusals, errors). Called from
+  // the server's threads, one call at a time. Empty: no log.
+  std::function<void(std::string_view line)> log;
+  // When false, only served modules, refusals and errors are logged (not every answer).
+  bool log_every_answer = true;
+};
+
+// A running boot server: one thread for discovery and accepting, one per connection.
+class BootServer {
+ public:
+  // Binds the sockets and starts serving. `source` must outlive the server. Fails with
+  // kInvalidArgument for a bad option (address, root), kIOError when a socket cannot be
+  // bound (port 4368 taken by another boot server).
+  static Result<std::unique_ptr<BootServer>> start(const BootServerOptions& options, ModuleSource& source);
+
+  // Stops (as stop()) and joins every thread.
+  ~BootServer();
+
+  BootServer(const BootServer&) = delete;
+  BootServer& operator=(const BootServer&) = delete;
+
+  std::uint16_t tcp_port() const noexcept;
+  std::uint16_t udp_port() const noexcept;  // 0 when discovery is off
+  const std::string& erts_version() const noexcept;
+
+  // Closes the sockets, ends every connection and joins the threads. Idempotent; safe from
+  // any thread except the server's own (its log callback).
+  void stop();
+
+  BootServerStats stats() const;
+
+  class Impl;
+
+ private:
+  explicit BootServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The erts version of the Erlang root `root`: releases/start_erl.data's first word, else
+// the highest erts-<vsn> directory. kNotFound when neither is there.
+Result<std::string> find_erts_version(const std::string& root);
+
+}  // namespace codestore::server
