@@ -5,7 +5,7 @@
 //   if (!img) fail(img.error().to_string());
 //   auto md5 = img->md5();            // equals beam_lib:md5/1
 //   auto exports = img->exports();    // sorted [{F, A}], as beam_lib:chunks(F, [exports])
-//   bool loadable = img->check_loadable().is_ok();   // erlang:prepare_loading/2 agrees
+//   bool loadable = img->check_loadable().loadable;   // erlang:prepare_loading/2 agrees
 //
 // Layout (erlang-semantics.md §4.1): "FOR1", u32 BE form length, form type, then chunks
 // {id[4], u32 BE size, data, zero padding to 4}. One gzip layer is unwrapped first.
@@ -168,8 +168,11 @@ class Image {
   };
   LoadVerdict check_loadable() const;
 
- private:
+  // The parsed representation; opaque outside store/image (defined there).
   struct Rep;
+  const Rep& rep() const noexcept { return *rep_; }
+
+ private:
   std::shared_ptr<const Rep> rep_;
   explicit Image(std::shared_ptr<const Rep> rep);
 };

@@ -1,0 +1,87 @@
+// Internals of the image reader shared by store/image/*.cpp (not installed).
+//
+// Thread safety: Rep is immutable after parse; the free functions are thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <codestore/image.h>
+#include <codestore/term.h>
+
+namespace codestore::image {
+
+struct Image::Rep {
+  std::string file;  // as given; "<binary>" when none
+  Strictness strictness = Strictness::kLenient;
+  bool gzipped = false;
+  Limits limits;
+  std::vector<std::uint8_t> buf;  // the IFF bytes (gunzipped), owned
+  std::array<char, 4> form{};
+  std::vector<Chunk> chunks;      // file order
+  // Lenient only: the last chunk's data may run past the end (beam_lib reports that only
+  // when it reads the chunk). Strict parses never keep such a chunk.
+  bool last_truncated = false;
+  std::string module;             // atom #1 of the last atom chunk (lenient) / AtU8 (strict)
+
+  Bytes bytes() const { return {buf.data(), buf.size()}; }
+  // The chunk's data as far as it is present (clamped at the end of the image).
+  Bytes data(const Chunk& c) const;
+  bool truncated(const Chunk& c) const;
+};
+
+namespace internal {
+
+std::string display_file(std::string_view file);
+ImageError make_error(ErrorKind kind, const std::string& file, std::string_view chunk, std::uint64_t offset,
+                      std::string message);
+std::string chunk_id_text(std::string_view id);  // printable id, \xNN for other bytes
+
+// What beam_lib's scan_beam/4 reads for a request of chunk ids (lenient), or the loader's
+// last-wins choice (strict): the chunks read in file order, and the atom chunk
+// ensure_atoms/2 would pick. beam_lib's quirks live here and nowhere else.
+struct Selection {
+  std::vector<const Chunk*> read;     // file order (atom chunks always included)
+  const Chunk* atom_chunk = nullptr;  // AtU8 preferred, else Atom (the last one read)
+  std::vector<std::string_view> missing;  // requested ids not found, sorted
+
+  // The chunk beam_lib's keyfind finds: the last one read with that id.
+  const Chunk* get(std::string_view id) const;
+};
+ImageResult<Selection> select(const Image::Rep& rep, std::vector<std::string_view> ids);
+// select(), then missing_chunk for the first missing id not in `optional`.
+ImageResult<Selection> select_required(const Image::Rep& rep, std::vector<std::string_view> ids,
+                                       std::vector<std::string_view> optional = {});
+
+// An atom table as (offset, length) pairs into the chunk data; latin1 for legacy `Atom`.
+struct AtomTable {
+  const Chunk* chunk = nullptr;
+  Bytes data;
+  bool latin1 = false;
+  std::vector<std::pair<std::uint32_t, std::uint8_t>> spans;  // atom #i+1 at spans[i]
+
+  std::size_t size() const { return spans.size(); }
+  std::string name(std::size_t index1) const;  // 1-based, UTF-8
+};
+// beam_lib's extract_atoms/4 (lenient: count ignored, reads to the end) or the loader's
+// parse_atom_chunk (strict: exactly `count` atoms, count >= 1). invalid_chunk on damage.
+ImageResult<AtomTable> decode_atoms(const Image::Rep& rep, const Chunk& chunk, bool strict);
+
+// binary_to_term/1: version byte, then one term; trailing bytes ignored (as Erlang does).
+ImageResult<etf::Term> binary_to_term(const Image::Rep& rep, const Chunk& chunk);
+
+bool valid_utf8(Bytes bytes);
+
+// Inflates one or more gzip members (zlib:gunzip/1). kOk fills `out`.
+enum class GunzipResult { kOk, kBad, kTooBig };
+GunzipResult gunzip(Bytes in, std::size_t max_bytes, std::vector<std::uint8_t>& out);
+// zlib:gzip/1's output (default level, gzip header with mtime 0, OS unix).
+std::vector<std::uint8_t> gzip(Bytes in);
+// zlib:uncompress/1 into exactly `size` bytes; false on damage or size mismatch.
+bool uncompress_exact(Bytes in, std::size_t size, std::vector<std::uint8_t>& out);
+
+}  // namespace internal
+}  // namespace codestore::image
