@@ -1,0 +1,428 @@
+// The code server: module instances loaded the way Erlang/OTP's code server loads them
+// (erlang-semantics.md §1–3; the contract, state by state: docs/code-server.md).
+//
+//   auto cs = codestore::loader::CodeServer::create({.path = {"ebin"}});
+//   if (!cs) fail(cs.error().to_string());
+//   auto p = (*cs)->spawn("worker", [](ProcessId) { /* stop the worker */ });
+//   auto in = p->call("m", "f", 0);              // autoloads m (interactive mode)
+//   (*cs)->load_binary("m", "m.beam", bytes);    // the three-version rule
+//   (*cs)->purge("m");                           // kills whoever still runs the old m
+//
+//   ReadGuard guard;                             // hot path: no lock, no shared count
+//   const Instance* cur = (*cs)->current(guard, "m");
+//
+// Per module name there is a current and an old instance. Loads, deletes, purges and path
+// changes are serialized; looking up a current instance is lock-free (DESIGN.md "Hot path").
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <codestore/image.h>
+#include <codestore/status.h>
+#include <codestore/term.h>
+
+namespace codestore::loader {
+
+class CodeServer;
+class Process;
+namespace detail {
+struct Access;  // the implementation's access to Instance and Process internals
+}
+
+enum class Mode { kInteractive, kEmbedded };
+std::string_view mode_name(Mode mode) noexcept;  // "interactive" / "embedded"
+
+// The reasons of `{error, R}` from Erlang's code module, under Erlang's names.
+enum class LoadError {
+  kNofile,             // no readable M.beam on the path, or the file cannot be read
+  kBadfile,            // the image does not parse, is not loadable, or names another module
+  kNotPurged,          // current and old both exist (load_file, load_abs, atomic_load)
+  kStickyDirectory,    // the module is loaded and its name is sticky
+  kEmbedded,           // an on-demand load in embedded mode
+  kOnLoadFailure,      // the host's on_load callback did not answer ok
+  kOnLoadNotAllowed,   // atomic_load / prepare_loading of a module with -on_load
+  kDuplicated,         // a module listed twice in one atomic load
+  kBadarg,             // a bad argument: an invalid module name, a prepared handle used twice
+};
+// "nofile", "badfile", "not_purged", "sticky_directory", "embedded", ...
+std::string_view error_name(LoadError error) noexcept;
+
+struct LoadFailure {
+  LoadError reason;
+  std::string detail;  // for people: why the image is bad, which file; may be empty
+};
+using LoadResult = tl::expected<void, LoadFailure>;
+
+// One module's error in a multi-module operation (atomic_load, prepare/finish_loading).
+struct ModuleError {
+  std::string module;
+  LoadError reason;
+  bool operator==(const ModuleError&) const = default;
+};
+using MultiLoadResult = tl::expected<void, std::vector<ModuleError>>;
+
+// One loaded copy of a module's code. Immutable. Owned by the code server while it is the
+// current or old instance, and by anyone who took shared ownership (`shared_from_this()`
+// while it is reachable, or `CodeServer::current_shared`); its bytes live as long as it.
+//
+// Thread safety: immutable; any number of threads may read it.
+class Instance : public std::enable_shared_from_this<Instance> {
+ public:
+  const std::string& module() const { return module_; }
+  // Where it came from: the file as found on the path ("DIR/M.beam" with DIR as added),
+  // "lib:NAME/M.beam" for a store lib, or what load_binary was given.
+  const std::string& origin() const { return origin_; }
+  const image::Md5& md5() const { return md5_; }
+  const etf::Term& vsn() const { return vsn_; }    // beam_lib:version/1's value
+  const std::string& vsn_text() const { return vsn_text_; }  // etf::format_w(vsn())
+  const std::vector<image::Function>& exports() const { return exports_; }
+  bool exports_function(std::string_view function, std::uint32_t arity) const;
+  const image::Image& image() const { return image_; }
+  image::Bytes bytes() const { return image_.bytes(); }  // the IFF bytes (gzip unwrapped)
+  bool has_on_load() const { return has_on_load_; }
+  // A number unique to this load in this code server, increasing.
+  std::uint64_t serial() const { return serial_; }
+
+ private:
+  friend class CodeServer;
+  friend class Process;
+  friend struct detail::Access;
+  explicit Instance(image::Image image) : image_(std::move(image)) {}
+
+  std::string module_;
+  std::string origin_;
+  image::Md5 md5_{};
+  etf::Term vsn_;
+  std::string vsn_text_;
+  std::vector<image::Function> exports_;
+  image::Image image_;
+  bool has_on_load_ = false;
+  std::uint64_t serial_ = 0;
+  // Set by a purge before it scans the processes; an enter that meets it looks again for
+  // the current instance (docs/code-server.md §5). Cleared again if a soft purge gives up.
+  mutable std::atomic<bool> retiring_{false};
+};
+
+// Pins the calling thread for lock-free reads: while a guard lives, no instance this thread
+// can reach through `CodeServer::current` or `ModuleRef::current` is freed. Guards nest.
+// Keep them short: a pinned thread delays freeing purged instances (never loads or purges).
+//
+// Thread safety: a guard belongs to the thread that made it; do not pass it to another.
+class ReadGuard {
+ public:
+  ReadGuard() noexcept;
+  ~ReadGuard();
+  ReadGuard(const ReadGuard&) = delete;
+  ReadGuard& operator=(const ReadGuard&) = delete;
+
+ private:
+  void* record_;
+};
+
+namespace detail {
+// The part of a module's slot that lock-free readers see. The code server keeps one per
+// module name for its whole life, so a ModuleRef never dangles.
+struct ModuleSlotHead {
+  std::atomic<const Instance*> current{nullptr};
+};
+}  // namespace detail
+
+// A module name resolved once (`CodeServer::module_ref`): the cheapest way to find the
+// current instance again. Valid for the life of its code server.
+//
+// Thread safety: a plain value; any thread may use it.
+class ModuleRef {
+ public:
+  ModuleRef() = default;
+  // The current instance, or nullptr. Valid while `guard` lives (and while a frame is in it).
+  const Instance* current(const ReadGuard& /*guard*/) const noexcept {
+    return head_ == nullptr ? nullptr : head_->current.load(std::memory_order_acquire);
+  }
+  explicit operator bool() const noexcept { return head_ != nullptr; }
+
+ private:
+  friend class CodeServer;
+  explicit ModuleRef(const detail::ModuleSlotHead* head) : head_(head) {}
+  const detail::ModuleSlotHead* head_ = nullptr;
+};
+
+using ProcessId = std::uint64_t;
+// Run when a purge kills the process (on the purging thread, after the code server's lock
+// is released). It must make the host's unit of execution stop; it may call the code server.
+using KillCallback = std::function<void(ProcessId)>;
+
+enum class CallError {
+  kUndef,   // no code (and none could be loaded), or the function is not exported
+  kKilled,  // the process was killed by a purge
+  kExited,  // the process has ended (exit())
+};
+std::string_view call_error_name(CallError error) noexcept;  // "undef", "killed", "exited"
+using CallResult = tl::expected<const Instance*, CallError>;
+
+// A process: the host's unit of execution (a thread, fiber or actor) as the code server
+// sees it: a stack of frames, each in one instance. A process lingers in a module's old
+// code while any frame is in the old instance; a purge kills it.
+//
+// The `const Instance*` a call returns stays valid while its frame is on the stack; after a
+// kill the released instances are kept alive by the Process object until it is destroyed,
+// so a host thread that has not yet noticed the kill never reads freed bytes.
+//
+// Thread safety: one host thread runs a process at a time (calls, returns, exit); queries
+// may come from any thread. `mutex_` guards the frames, the state and `released_`; it is
+// taken by the process's own operations and by a purge's scan, never by lookups.
+class Process {
+ public:
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  ProcessId id() const { return id_; }
+  const std::string& name() const { return name_; }
+
+  // A fully qualified call M:F/A: pushes a frame in M's current instance, loading M first
+  // in interactive mode (a failed load is undef). undef when F/A is not exported.
+  CallResult call(std::string_view module, std::string_view function, std::uint32_t arity);
+  // The same, as a tail call: the top frame is replaced (how a server loop moves to new
+  // code: `?MODULE:loop()`). With no frame it is a call.
+  CallResult tail_call(std::string_view module, std::string_view function, std::uint32_t arity);
+  // A local call: a frame in the instance the process is in (undef with no frame).
+  CallResult local_call();
+  // Returns from the top frame (no-op with none).
+  void ret();
+  // Ends normally: frames released. Later calls fail with kExited.
+  void exit();
+
+  bool alive() const;   // neither killed nor exited
+  bool killed() const;
+  const Instance* top() const;  // the instance of the top frame, or nullptr
+  std::size_t depth() const;
+  // True when any frame is in `instance` (erlang:check_process_code/2 for its module's old).
+  bool in_instance(const Instance* instance) const;
+
+ private:
+  friend class CodeServer;
+  friend struct detail::Access;
+  enum class State { kRunning, kKilled, kExited };
+  Process(CodeServer* server, ProcessId id, std::string name, KillCallback on_kill);
+  CallResult enter(std::string_view module, std::string_view function, std::uint32_t arity, bool tail);
+
+  CodeServer* server_;
+  const ProcessId id_;
+  const std::string name_;
+  KillCallback on_kill_;
+  mutable std::mutex mutex_;
+  State state_ = State::kRunning;                              // guarded by mutex_
+  std::vector<const Instance*> frames_;                        // guarded by mutex_
+  std::vector<std::shared_ptr<const Instance>> released_;      // guarded by mutex_
+};
+
+// A store lib's view for the code path (`lib:NAME` entries). The store adapter
+// (`store_lib_source()`) implements it over a codestore::store database; tests may fake it.
+//
+// Thread safety: implementations must allow calls from any thread (the code server calls
+// them under its writer lock only, one at a time).
+class LibSource {
+ public:
+  virtual ~LibSource() = default;
+  virtual bool has_lib(const std::string& lib) = 0;
+  // The image of the module's active version if that version belongs to `lib`.
+  virtual std::optional<std::vector<std::uint8_t>> active_image(const std::string& lib,
+                                                                const std::string& module) = 0;
+  // Modules whose active version belongs to `lib`, sorted.
+  virtual std::vector<std::string> modules(const std::string& lib) = 0;
+  // Records a code-server event in the store's history (load, purge, kill, delete, sync).
+  virtual void record_event(const std::string& kind, const std::string& module, const std::string& detail) = 0;
+};
+
+enum class ModuleStatus { kNotLoaded, kLoaded, kModified, kRemoved };
+std::string_view module_status_name(ModuleStatus status) noexcept;
+
+struct PurgeResult {
+  bool killed = false;                 // code:purge/1's answer: true only if it killed
+  bool had_old = false;                // there was old code to remove
+  std::vector<ProcessId> processes;    // whom it killed
+};
+struct SoftPurgeResult {
+  bool ok = true;                      // code:soft_purge/1's answer: no old code remains
+  std::vector<ProcessId> blockers;     // processes still in the old code when !ok
+};
+
+struct ObjectCode {
+  std::string module;
+  std::vector<std::uint8_t> bytes;  // as stored (maybe gzip-wrapped)
+  std::string file;                 // the origin it would get
+};
+
+struct AvailableModule {
+  std::string module;
+  std::string origin;  // loaded: its origin; else the first path match
+  bool loaded;
+  bool operator==(const AvailableModule&) const = default;
+};
+
+struct Clash {
+  std::string module;
+  std::string shadowing;  // the file that wins
+  std::string shadowed;   // a later file of the same name
+  bool operator==(const Clash&) const = default;
+};
+
+// One item of atomic_load / prepare_loading: a module found on the path, or given bytes.
+struct LoadItem {
+  std::string module;
+  std::optional<std::string> origin;          // set with bytes
+  std::optional<std::vector<std::uint8_t>> bytes;
+};
+
+// What prepare_loading made: validated images, waiting for finish_loading. Single use.
+//
+// Thread safety: a value; use it from one thread.
+class Prepared {
+ public:
+  Prepared() = default;
+  Prepared(Prepared&&) noexcept = default;
+  Prepared& operator=(Prepared&&) noexcept = default;
+  bool used() const { return used_; }
+
+ private:
+  friend class CodeServer;
+  std::vector<std::shared_ptr<Instance>> instances_;
+  bool used_ = true;  // a default-made handle is not usable
+};
+
+enum class SyncPolicy {
+  kBrutal,  // load_binary semantics: the old instance is purged, lingering processes killed
+  kSoft,    // leave a module whose old code is still in use
+};
+struct SyncReport {
+  struct Change {
+    std::string module;
+    std::string from_vsn, to_vsn;
+    std::vector<ProcessId> killed;
+  };
+  std::vector<Change> changed;
+  std::vector<std::string> left_in_use;          // soft: old code still running
+  std::vector<ModuleError> failed;               // could not load the active version
+};
+
+// A host callback for modules with -on_load: ok (true) makes the new instance current;
+// false is on_load_failure and the previous current instance stays.
+using OnLoadCallback = std::function<bool(const Instance&)>;
+
+struct Options {
+  Mode mode = Mode::kInteractive;
+  std::vector<std::string> path;  // all must be valid (else create fails with bad_directory)
+  // In interactive mode, stick the entries whose app name is kernel, stdlib or compiler.
+  bool stick_default = true;
+  std::shared_ptr<LibSource> libs;  // needed for lib:NAME path entries
+  OnLoadCallback on_load;           // none: on_load modules load like any other
+  bool record_events = false;       // write loads, purges and kills to libs->record_event
+};
+
+// Thread safety: every method may be called from any thread. `mutex_` (in the
+// implementation) guards the module table's writer side, the path, the sticky set and the
+// process registry; loads, deletes, purges and path changes hold it, so they are serialized.
+// `current` / `module_ref` / `ModuleRef::current` read without it (see docs/code-server.md §5).
+class CodeServer {
+ public:
+  // Fails with kInvalidArgument ("bad_directory: DIR") if a path entry is not valid.
+  static Result<std::unique_ptr<CodeServer>> create(Options options);
+  ~CodeServer();
+  CodeServer(const CodeServer&) = delete;
+  CodeServer& operator=(const CodeServer&) = delete;
+
+  Mode get_mode() const;
+
+  // --- Lock-free lookups -----------------------------------------------------------------
+  // The current instance of `module`, or nullptr; never loads. Valid while `guard` lives.
+  const Instance* current(const ReadGuard& guard, std::string_view module) const;
+  // Resolves a name once (creating its slot if the name is new; takes the writer lock then).
+  ModuleRef module_ref(std::string_view module);
+  // Shared ownership of the current instance, for long-lived holders (touches a count).
+  std::shared_ptr<const Instance> current_shared(std::string_view module) const;
+
+  // --- Loading -----------------------------------------------------------------------------
+  LoadResult load_file(std::string_view module);
+  // `file` names the image ("DIR/M" or "DIR/M.beam": ".beam" is appended when missing); the
+  // module is its base name. The path is not searched.
+  LoadResult load_abs(std::string_view file);
+  // Loads `bytes` (plain or gzip-wrapped), recording `origin`. With current code the old
+  // instance is hard-purged first (the three-version rule) — but only once the image has
+  // been validated and the sticky check passed: a refused load changes nothing.
+  LoadResult load_binary(std::string_view module, std::string_view origin, image::Bytes bytes);
+  // Loads only when there is no current code; embedded mode answers kEmbedded instead.
+  LoadResult ensure_loaded(std::string_view module);
+  // All or nothing; every module's error is reported (from the first phase that fails).
+  MultiLoadResult atomic_load(const std::vector<LoadItem>& items);
+  tl::expected<Prepared, std::vector<ModuleError>> prepare_loading(const std::vector<LoadItem>& items);
+  // A handle used before (or default-made) gives one {"", kBadarg} error.
+  MultiLoadResult finish_loading(Prepared& prepared);
+  // Embedded boot: loads `modules` in order (load_file each); stops at the first failure.
+  MultiLoadResult boot(const std::vector<std::string>& modules);
+
+  // code:delete/1: false while old code exists or when the module has no current code.
+  bool delete_module(std::string_view module);
+  PurgeResult purge(std::string_view module);
+  SoftPurgeResult soft_purge(std::string_view module);
+  bool check_old_code(std::string_view module) const;
+  // erlang:check_process_code/2: is any frame of `process` in the module's old instance.
+  bool check_process_code(const Process& process, std::string_view module) const;
+
+  // --- Queries -----------------------------------------------------------------------------
+  std::optional<std::string> is_loaded(std::string_view module) const;  // the origin
+  std::vector<std::pair<std::string, std::string>> all_loaded() const;  // sorted by module
+  std::vector<AvailableModule> all_available() const;                   // sorted by module
+  std::optional<std::string> which(std::string_view module) const;      // nullopt: non_existing
+  std::optional<ObjectCode> get_object_code(std::string_view module) const;
+  ModuleStatus module_status(std::string_view module) const;
+  std::vector<std::string> modified_modules() const;
+
+  // --- Sticky ------------------------------------------------------------------------------
+  bool is_sticky(std::string_view module) const;  // has current code and a sticky name
+  void stick_mod(std::string_view module);
+  void unstick_mod(std::string_view module);
+  bool stick_dir(std::string_view dir);    // false ("error") when it cannot be listed
+  bool unstick_dir(std::string_view dir);
+
+  // --- Code path ---------------------------------------------------------------------------
+  std::vector<std::string> get_path() const;
+  Status set_path(const std::vector<std::string>& dirs);  // kInvalidArgument: bad_directory
+  Status add_pathz(std::string_view dir);
+  Status add_patha(std::string_view dir);
+  void add_pathsz(const std::vector<std::string>& dirs);  // invalid dirs skipped
+  void add_pathsa(const std::vector<std::string>& dirs);  // each to the front: reversed
+  bool del_path(std::string_view name_or_dir);
+  // kNotFound "bad_name" when Dir's app name is not `name`; kInvalidArgument bad_directory.
+  Status replace_path(std::string_view name, std::string_view dir);
+  std::optional<std::string> where_is_file(std::string_view file_name) const;
+  std::vector<Clash> clash() const;
+  std::optional<std::string> lib_dir(std::string_view app) const;
+  std::optional<std::string> priv_dir(std::string_view app) const;
+
+  // --- Processes ---------------------------------------------------------------------------
+  std::shared_ptr<Process> spawn(std::string name, KillCallback on_kill = {});
+
+  // --- Store -------------------------------------------------------------------------------
+  // Brings every loaded module whose first path match is a store lib to the image that
+  // entry gives now (the store's active version), when its MD5 differs.
+  SyncReport sync(SyncPolicy policy);
+
+  struct Impl;  // opaque: the implementation's state
+
+ private:
+  friend class Process;
+  explicit CodeServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace codestore::loader

@@ -1,0 +1,216 @@
+#include "code_path.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <system_error>
+
+namespace codestore::loader::detail {
+
+namespace {
+constexpr std::string_view kLibPrefix = "lib:";
+constexpr std::string_view kBeam = ".beam";
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+}  // namespace
+
+std::string PathEntry::file_of(std::string_view module) const {
+  std::string file = dir;
+  file += '/';
+  file += module;
+  file += kBeam;
+  return file;
+}
+
+std::string normalize_dir(std::string_view dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
+  return std::string(dir);
+}
+
+std::string app_name(std::string_view dir) {
+  if (dir.substr(0, kLibPrefix.size()) == kLibPrefix) return std::string(dir.substr(kLibPrefix.size()));
+  std::vector<std::string_view> parts;
+  for (std::size_t start = 0; start <= dir.size();) {
+    std::size_t slash = dir.find('/', start);
+    if (slash == std::string_view::npos) slash = dir.size();
+    if (slash > start) parts.push_back(dir.substr(start, slash - start));
+    start = slash + 1;
+  }
+  if (parts.empty()) return "";
+  std::string_view name = parts.back();
+  if (name == "ebin" && parts.size() >= 2) name = parts[parts.size() - 2];
+  return std::string(name.substr(0, name.find('-')));
+}
+
+PathEntry make_entry(std::string_view dir) {
+  PathEntry entry;
+  entry.dir = normalize_dir(dir);
+  if (std::string_view(entry.dir).substr(0, kLibPrefix.size()) == kLibPrefix) {
+    entry.lib = entry.dir.substr(kLibPrefix.size());
+  }
+  entry.app = app_name(entry.dir);
+  return entry;
+}
+
+std::optional<std::vector<std::uint8_t>> read_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return std::nullopt;
+  std::vector<std::uint8_t> bytes;
+  std::uint8_t buffer[65536];
+  bool ok = true;
+  for (;;) {
+    std::size_t n = std::fread(buffer, 1, sizeof buffer, f);
+    bytes.insert(bytes.end(), buffer, buffer + n);
+    if (n < sizeof buffer) {
+      ok = std::ferror(f) == 0;
+      break;
+    }
+  }
+  std::fclose(f);
+  if (!ok) return std::nullopt;
+  return bytes;
+}
+
+std::vector<std::string> CodePath::dirs() const {
+  std::vector<std::string> out;
+  out.reserve(entries_.size());
+  for (const auto& e : entries_) out.push_back(e.dir);
+  return out;
+}
+
+bool CodePath::valid(const PathEntry& entry) const {
+  if (entry.is_lib()) return libs_ != nullptr && libs_->has_lib(entry.lib);
+  std::error_code ec;
+  return !entry.dir.empty() && std::filesystem::is_directory(entry.dir, ec);
+}
+
+Status CodePath::set(const std::vector<std::string>& dirs) {
+  std::vector<PathEntry> next;
+  for (const auto& d : dirs) {
+    PathEntry entry = make_entry(d);
+    if (!valid(entry)) return Status(Code::kInvalidArgument, "bad_directory: " + d);
+    next.push_back(std::move(entry));
+  }
+  entries_ = std::move(next);
+  return Status::ok();
+}
+
+Status CodePath::add_z(std::string_view dir) {
+  PathEntry entry = make_entry(dir);
+  if (!valid(entry)) return Status(Code::kInvalidArgument, "bad_directory: " + std::string(dir));
+  // An entry already present keeps its position (OTP).
+  if (std::none_of(entries_.begin(), entries_.end(), [&](const PathEntry& e) { return e.dir == entry.dir; })) {
+    entries_.push_back(std::move(entry));
+  }
+  return Status::ok();
+}
+
+Status CodePath::add_a(std::string_view dir) {
+  PathEntry entry = make_entry(dir);
+  if (!valid(entry)) return Status(Code::kInvalidArgument, "bad_directory: " + std::string(dir));
+  std::erase_if(entries_, [&](const PathEntry& e) { return e.dir == entry.dir; });
+  entries_.insert(entries_.begin(), std::move(entry));
+  return Status::ok();
+}
+
+bool CodePath::del(std::string_view name_or_dir) {
+  // OTP's del_path1: the first entry whose app name or whole dir matches.
+  std::string wanted = normalize_dir(name_or_dir);
+  auto it = std::find_if(entries_.begin(), entries_.end(),
+                         [&](const PathEntry& e) { return e.app == wanted || e.dir == wanted; });
+  if (it == entries_.end()) return false;
+  entries_.erase(it);
+  return true;
+}
+
+Status CodePath::replace(std::string_view name, std::string_view dir) {
+  PathEntry entry = make_entry(dir);
+  if (!valid(entry)) return Status(Code::kInvalidArgument, "bad_directory: " + std::string(dir));
+  if (entry.app != name) return Status(Code::kNotFound, "bad_name: " + std::string(name));
+  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const PathEntry& e) { return e.app == name; });
+  if (it == entries_.end()) {
+    entries_.push_back(std::move(entry));
+  } else {
+    *it = std::move(entry);
+  }
+  return Status::ok();
+}
+
+std::optional<std::vector<std::uint8_t>> CodePath::read(const PathEntry& entry, std::string_view module) const {
+  if (entry.is_lib()) {
+    if (libs_ == nullptr) return std::nullopt;
+    return libs_->active_image(entry.lib, std::string(module));
+  }
+  return read_file(entry.file_of(module));
+}
+
+std::optional<CodePath::Found> CodePath::find(std::string_view module) const {
+  // A module name with a directory separator never matches (OTP: 'bad/name' -> nofile).
+  if (module.empty() || module.find('/') != std::string_view::npos) return std::nullopt;
+  for (const auto& entry : entries_) {
+    if (auto bytes = read(entry, module)) return Found{entry.file_of(module), std::move(*bytes), &entry};
+  }
+  return std::nullopt;
+}
+
+std::optional<std::vector<std::string>> CodePath::list(const PathEntry& entry) const {
+  if (entry.is_lib()) {
+    if (libs_ == nullptr || !libs_->has_lib(entry.lib)) return std::nullopt;
+    return libs_->modules(entry.lib);
+  }
+  std::error_code ec;
+  std::filesystem::directory_iterator it(entry.dir, ec);
+  if (ec) return std::nullopt;
+  std::vector<std::string> names;
+  for (const auto& item : it) {
+    std::string file = item.path().filename().string();
+    if (ends_with(file, kBeam) && file.size() > kBeam.size()) names.push_back(file.substr(0, file.size() - kBeam.size()));
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::optional<std::string> CodePath::where_is_file(std::string_view file_name) const {
+  for (const auto& entry : entries_) {
+    if (entry.is_lib()) {
+      if (!ends_with(file_name, kBeam)) continue;
+      auto names = list(entry);
+      std::string module(file_name.substr(0, file_name.size() - kBeam.size()));
+      if (names && std::binary_search(names->begin(), names->end(), module)) return entry.file_of(module);
+      continue;
+    }
+    std::string candidate = entry.dir + "/" + std::string(file_name);
+    std::error_code ec;
+    if (std::filesystem::exists(candidate, ec)) return candidate;
+  }
+  return std::nullopt;
+}
+
+std::vector<Clash> CodePath::clash() const {
+  std::map<std::string, std::string> first;  // module -> the file that wins
+  std::vector<Clash> out;
+  for (const auto& entry : entries_) {
+    auto names = list(entry);
+    if (!names) continue;
+    for (const auto& m : *names) {
+      auto [it, inserted] = first.emplace(m, entry.file_of(m));
+      if (!inserted) out.push_back(Clash{m, it->second, entry.file_of(m)});
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> CodePath::lib_dir(std::string_view app) const {
+  for (const auto& entry : entries_) {
+    if (entry.app != app) continue;
+    std::string_view dir = entry.dir;
+    if (ends_with(dir, "/ebin")) dir.remove_suffix(5);
+    return std::string(dir);
+  }
+  return std::nullopt;
+}
+
+}  // namespace codestore::loader::detail
