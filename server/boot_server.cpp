@@ -503,6 +503,8 @@ void BootServer::Impl::serve(Conn& conn) {
     }
   }
   if (stopping_.load()) end = "server stopping";
+  // The peer sees the end now; the descriptor itself is closed when the thread is reaped.
+  ::shutdown(fd, SHUT_RDWR);
   log(fmt::format("connection from {} ended: {} ({} modules served)", peer, end, served));
 }
 
