@@ -1,10 +1,274 @@
-#include "cli.h"
+// `codestore shell`: a line-oriented driver of one code server (docs/code-server.md), for
+// operators rehearsing an upgrade and for the differential test against Erlang's code
+// server (tests/loader/scenarios/). One command per line on stdin, one JSON object per
+// command on stdout: {"op": OP, "result": R} (+ "killed" for purge, + "down" when
+// processes ended), or {"op": OP, "error": "..."} for a bad line.
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <istream>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <codestore/code_server.h>
+
+#include "cli.h"
+#include "shell_libs.h"
 
 namespace codestore::cli {
 
-// Not built yet: the issue that brings these commands fills this in.
-void add_shell_command(CLI::App& /*app*/, Context& /*ctx*/) {}
+namespace {
+
+using Json = nlohmann::ordered_json;
+using loader::CodeServer;
+using loader::Process;
+
+// A bad line: reported, and the shell goes on.
+struct LineError {
+  std::string message;
+};
+
+// Thread safety: single-threaded (one shell reads one stream).
+class Shell {
+ public:
+  Shell(std::unique_ptr<CodeServer> server, std::ostream& out) : server_(std::move(server)), out_(out) {}
+
+  void run_line(const std::string& line) {
+    std::istringstream in(line);
+    std::vector<std::string> words;
+    for (std::string w; in >> w;) words.push_back(w);
+    if (words.empty()) return;
+    Json reply;
+    reply["op"] = words[0];
+    try {
+      dispatch(words, reply);
+    } catch (const LineError& e) {
+      reply.erase("result");
+      reply.erase("killed");
+      reply["error"] = e.message;
+    }
+    if (!down_.empty()) {
+      std::sort(down_.begin(), down_.end());
+      Json list = Json::array();
+      for (const auto& [proc, reason] : down_) list.push_back(Json{{"proc", proc}, {"reason", reason}});
+      reply["down"] = std::move(list);
+      down_.clear();
+    }
+    out_ << reply.dump() << '\n';
+  }
+
+ private:
+  struct Proc {
+    std::shared_ptr<Process> process;
+    std::string module;
+  };
+
+  static void arity(const std::vector<std::string>& w, std::size_t n, const char* usage) {
+    if (w.size() != n + 1) throw LineError{std::string("usage: ") + usage};
+  }
+
+  static Json load_result(const loader::LoadResult& r) {
+    return r ? Json("ok") : Json(std::string(loader::error_name(r.error().reason)));
+  }
+
+  Proc& proc(const std::string& name) {
+    auto it = procs_.find(name);
+    if (it == procs_.end()) throw LineError{"unknown process " + name};
+    return it->second;
+  }
+
+  // The process ends (its frames released) and is reported as down.
+  void end(Proc& p, const char* reason) {
+    p.process->exit();
+    down_.emplace_back(p.process->name(), reason);
+  }
+
+  void dispatch(const std::vector<std::string>& w, Json& reply) {
+    const std::string& op = w[0];
+    CodeServer& cs = *server_;
+    if (op == "add_path") {
+      arity(w, 2, "add_path first|last DIR");
+      if (w[1] != "first" && w[1] != "last") throw LineError{"add_path takes first or last"};
+      Status s = w[1] == "first" ? cs.add_patha(w[2]) : cs.add_pathz(w[2]);
+      reply["result"] = s ? Json(true) : Json("bad_directory");
+    } else if (op == "del_path") {
+      arity(w, 1, "del_path DIR");
+      reply["result"] = cs.del_path(w[1]);
+    } else if (op == "get_path") {
+      arity(w, 0, "get_path");
+      reply["result"] = cs.get_path();
+    } else if (op == "load") {
+      arity(w, 1, "load M");
+      reply["result"] = load_result(cs.load_file(w[1]));
+    } else if (op == "load_abs") {
+      arity(w, 1, "load_abs FILE.beam");
+      if (w[1].size() <= 5 || w[1].substr(w[1].size() - 5) != ".beam") throw LineError{"load_abs takes a FILE.beam"};
+      reply["result"] = load_result(cs.load_abs(w[1]));
+    } else if (op == "load_binary") {
+      arity(w, 2, "load_binary M FILE");
+      auto bytes = read_bytes(w[2]);
+      if (!bytes) throw LineError{"cannot read " + w[2]};
+      reply["result"] = load_result(cs.load_binary(w[1], w[2], *bytes));
+    } else if (op == "ensure_loaded") {
+      arity(w, 1, "ensure_loaded M");
+      reply["result"] = load_result(cs.ensure_loaded(w[1]));
+    } else if (op == "delete") {
+      arity(w, 1, "delete M");
+      reply["result"] = cs.delete_module(w[1]);
+    } else if (op == "purge") {
+      arity(w, 1, "purge M");
+      auto r = cs.purge(w[1]);
+      reply["result"] = r.killed;
+      reply["killed"] = r.processes.size();
+    } else if (op == "soft_purge") {
+      arity(w, 1, "soft_purge M");
+      reply["result"] = cs.soft_purge(w[1]).ok;
+    } else if (op == "check_old_code") {
+      arity(w, 1, "check_old_code M");
+      reply["result"] = cs.check_old_code(w[1]);
+    } else if (op == "is_sticky") {
+      arity(w, 1, "is_sticky M");
+      reply["result"] = cs.is_sticky(w[1]);
+    } else if (op == "is_loaded") {
+      arity(w, 1, "is_loaded M");
+      auto origin = cs.is_loaded(w[1]);
+      reply["result"] = origin ? Json(*origin) : Json(false);
+    } else if (op == "which") {
+      arity(w, 1, "which M");
+      auto origin = cs.which(w[1]);
+      reply["result"] = origin ? *origin : std::string("non_existing");
+    } else if (op == "module_status") {
+      arity(w, 1, "module_status M");
+      reply["result"] = std::string(loader::module_status_name(cs.module_status(w[1])));
+    } else if (op == "state") {
+      arity(w, 1, "state M");
+      Json current = nullptr;
+      if (auto inst = cs.current_shared(w[1])) {
+        current = Json{{"file", inst->origin()}, {"md5", image::md5_hex(inst->md5())}, {"vsn", inst->vsn_text()}};
+      }
+      reply["result"] = Json{{"current", current}, {"has_old", cs.check_old_code(w[1])}};
+    } else if (op == "stick_dir" || op == "unstick_dir") {
+      arity(w, 1, "stick_dir|unstick_dir DIR");
+      bool ok = op == "stick_dir" ? cs.stick_dir(w[1]) : cs.unstick_dir(w[1]);
+      reply["result"] = ok ? "ok" : "error";
+    } else if (op == "call") {
+      arity(w, 3, "call M F ARITY");
+      std::uint32_t n = parse_arity(w[3]);
+      auto caller = cs.spawn("");  // a transient process: enters, then returns and ends
+      auto r = caller->call(w[1], w[2], n);
+      caller->exit();
+      reply["result"] = r ? "ok" : "undef";
+    } else if (op == "spawn") {
+      arity(w, 2, "spawn P M");
+      if (procs_.count(w[1]) != 0) throw LineError{"process name in use: " + w[1]};
+      auto process = cs.spawn(w[1], [this, name = w[1]](loader::ProcessId) { down_.emplace_back(name, "killed"); });
+      Proc& p = procs_[w[1]] = Proc{process, w[2]};
+      // spawn(M, start, [Parent]): enters M's current instance and stays in its loop.
+      auto r = process->call(w[2], "start", 1);
+      if (r) {
+        reply["result"] = (*r)->vsn_text();
+      } else {
+        end(p, "undef");
+        reply["result"] = "undef";
+      }
+    } else if (op == "switch") {
+      arity(w, 1, "switch P");
+      Proc& p = proc(w[1]);
+      if (!p.process->alive()) {
+        reply["result"] = "dead";
+        return;
+      }
+      // ?MODULE:switched(From): a fully qualified tail call out of the loop.
+      auto r = p.process->tail_call(p.module, "switched", 1);
+      if (r) {
+        reply["result"] = (*r)->vsn_text();
+      } else {
+        end(p, "undef");
+        reply["result"] = "undef";
+      }
+    } else if (op == "ping") {
+      arity(w, 1, "ping P");
+      Proc& p = proc(w[1]);
+      const loader::Instance* top = p.process->alive() ? p.process->top() : nullptr;
+      reply["result"] = top != nullptr ? top->vsn_text() : std::string("dead");
+    } else if (op == "stop") {
+      arity(w, 1, "stop P");
+      Proc& p = proc(w[1]);
+      if (!p.process->alive()) {
+        reply["result"] = "dead";
+        return;
+      }
+      end(p, "normal");
+      reply["result"] = "ok";
+    } else if (op == "alive") {
+      arity(w, 1, "alive P");
+      reply["result"] = proc(w[1]).process->alive();
+    } else if (op == "uses_old_code") {
+      arity(w, 2, "uses_old_code P M");
+      Proc& p = proc(w[1]);
+      reply["result"] = p.process->alive() ? Json(cs.check_process_code(*p.process, w[2])) : Json("dead");
+    } else {
+      throw LineError{"unknown command " + op};
+    }
+  }
+
+  static std::uint32_t parse_arity(const std::string& text) {
+    if (text.empty() || text.size() > 3 || !std::all_of(text.begin(), text.end(), ::isdigit)) {
+      throw LineError{"bad arity " + text};
+    }
+    return static_cast<std::uint32_t>(std::stoul(text));
+  }
+
+  static std::optional<std::vector<std::uint8_t>> read_bytes(const std::string& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return std::nullopt;
+    return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+
+  std::unique_ptr<CodeServer> server_;
+  std::ostream& out_;
+  std::map<std::string, Proc> procs_;
+  std::vector<std::pair<std::string, std::string>> down_;  // ended during the current command
+};
+
+}  // namespace
+
+void add_shell_command(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("shell", "Drive one code server from stdin, one JSON object per command");
+  auto mode = std::make_shared<std::string>("interactive");
+  cmd->add_option("--mode", *mode, "interactive (default) or embedded")
+      ->check(CLI::IsMember({"interactive", "embedded"}));
+  cmd->callback([&ctx, mode] {
+    loader::Options options;
+    options.mode = *mode == "embedded" ? loader::Mode::kEmbedded : loader::Mode::kInteractive;
+    options.stick_default = false;  // the shell starts with nothing sticky
+    auto libs = open_shell_libs(ctx);
+    if (!libs) {
+      *ctx.err << "codestore shell: " << libs.error().to_string() << '\n';
+      ctx.exit_code = kExitError;
+      return;
+    }
+    options.libs = std::move(*libs);
+    auto server = CodeServer::create(std::move(options));
+    if (!server) {
+      *ctx.err << "codestore shell: " << server.error().to_string() << '\n';
+      ctx.exit_code = kExitError;
+      return;
+    }
+    Shell shell(std::move(*server), *ctx.out);
+    for (std::string line; std::getline(*ctx.in, line);) {
+      shell.run_line(line);
+      ctx.out->flush();
+    }
+  });
+}
 
 }  // namespace codestore::cli
