@@ -1,10 +1,130 @@
-#include "cli.h"
+// `codestore serve`: Erlang's boot server (erl_boot_server) over the store, so that nodes
+// started with `erl -loader inet -hosts IP` boot and load their modules from it. Runs
+// until SIGINT or SIGTERM; the log goes to stderr, one line per event.
+#include <pthread.h>
+#include <signal.h>
+
+#include <iostream>
+#include <mutex>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <codestore/boot_server.h>
+
+#include "cli.h"
 
 namespace codestore::cli {
 
-// Not built yet: the issue that brings these commands fills this in.
-void add_serve_command(CLI::App& /*app*/, Context& /*ctx*/) {}
+namespace {
+
+struct ServeArgs {
+  std::string root = "/usr/lib/erlang";
+  std::string erts_version;
+  std::vector<std::string> allow = {"127.0.0.1"};
+  std::string bind = "0.0.0.0";
+  int port = 0;
+  std::string release;
+  std::size_t max_connections = 64;
+  std::size_t max_request_bytes = 64 * 1024;
+  int request_timeout_ms = 10'000;
+  bool quiet = false;
+};
+
+int serve(Context& ctx, const ServeArgs& args) {
+  auto source = server::open_store_source(ctx.db_path(), args.release);
+  if (!source) {
+    *ctx.err << "codestore serve: " << source.error().to_string() << "\n";
+    return kExitError;
+  }
+  server::BootServerOptions opts;
+  opts.root = args.root;
+  opts.erts_version = args.erts_version;
+  opts.allow = args.allow;
+  opts.bind_address = args.bind;
+  opts.tcp_port = static_cast<std::uint16_t>(args.port);
+  opts.max_connections = args.max_connections;
+  opts.max_request_bytes = args.max_request_bytes;
+  opts.request_timeout = std::chrono::milliseconds(args.request_timeout_ms);
+  opts.log_every_answer = !args.quiet;
+  std::ostream* err = ctx.err;
+  // The server serializes its own calls; flush each line so a supervisor (or a test)
+  // reading the pipe sees it at once.
+  opts.log = [err](std::string_view line) { *err << "codestore serve: " << line << std::endl; };
+
+  // Block the stop signals before the server's threads exist, so that they inherit the
+  // mask and the signals reach only the sigwait below.
+  sigset_t stop_signals, old_mask;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
+
+  auto started = server::BootServer::start(opts, **source);
+  if (!started) {
+    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+    *ctx.err << "codestore serve: " << started.error().to_string() << "\n";
+    return kExitError;
+  }
+  auto& srv = *started;
+  int sig = 0;
+  while (sigwait(&stop_signals, &sig) != 0) {
+  }
+  *ctx.err << "codestore serve: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ": stopping" << std::endl;
+  srv->stop();
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  if (ctx.json) {
+    auto s = srv->stats();
+    nlohmann::json j = {{"tcp_port", srv->tcp_port()},
+                        {"erts_version", srv->erts_version()},
+                        {"discovery_answered", s.discovery_answered},
+                        {"discovery_refused", s.discovery_refused},
+                        {"connections", s.connections},
+                        {"connections_refused", s.connections_refused},
+                        {"requests", s.requests},
+                        {"bad_requests", s.bad_requests},
+                        {"modules_served", s.modules_served},
+                        {"fallback_files_served", s.fallback_files_served}};
+    *ctx.out << j.dump() << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, Context& ctx) {
+  auto args = std::make_shared<ServeArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "serve",
+      "Serve the store to Erlang nodes as OTP's boot server does: start a node with "
+      "`erl -loader inet -hosts IP` and it loads its modules from the store (UDP discovery on port 4368)");
+  cmd->add_option("--root", args->root,
+                  "Erlang root: the served paths, and the fallback for files that are not modules "
+                  "(boot scripts, .app files)")
+      ->capture_default_str();
+  cmd->add_option("--erts-version", args->erts_version,
+                  "Version clients must send (erlang:system_info(version)); default: the erts version under --root");
+  cmd->add_option("--allow", args->allow, "Clients allowed: IPv4 addresses or a.b.c.d/len subnets")
+      ->capture_default_str();
+  cmd->add_option("--bind", args->bind, "Address to listen on")->capture_default_str();
+  cmd->add_option("--port", args->port, "TCP port for requests (0: any free port; clients learn it by discovery)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  cmd->add_option("--release", args->release,
+                  "Serve the module versions this release names instead of the active ones");
+  cmd->add_option("--max-connections", args->max_connections, "Connections served at once")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-request-bytes", args->max_request_bytes, "Largest request frame accepted")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--request-timeout-ms", args->request_timeout_ms,
+                  "Time to receive one request or send one answer")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_flag("--quiet", args->quiet, "Log served modules, refusals and errors only, not every answer");
+  cmd->callback([&ctx, args] { ctx.exit_code = serve(ctx, *args); });
+}
 
 }  // namespace codestore::cli
