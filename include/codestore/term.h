@@ -66,6 +66,13 @@ class Term {
 
   Term() : value_(Nil{}) {}
   Term(Value value) : value_(std::move(value)) {}  // NOLINT: implicit on purpose
+  // Copies walk the tree with an explicit stack, so a term as deep as DecodeLimits allows
+  // copies without deep native recursion (as do decode, encode, format_w and ==).
+  Term(const Term& other);
+  Term(Term&&) noexcept = default;
+  Term& operator=(const Term& other);
+  Term& operator=(Term&&) noexcept = default;
+  ~Term() = default;
 
   const Value& value() const { return value_; }
 

@@ -46,6 +46,39 @@ Term Term::string(std::string_view bytes) {
   return list(std::move(elements));
 }
 
+Term::Term(const Term& other) : value_(Nil{}) {
+  // Containers are created with their final sizes first, so the element addresses pushed
+  // on the work stack stay valid while it is drained.
+  std::vector<std::pair<Term*, const Term*>> work{{this, &other}};
+  while (!work.empty()) {
+    auto [dst, src] = work.back();
+    work.pop_back();
+    if (const auto* t = std::get_if<Tuple>(&src->value_)) {
+      dst->value_ = Tuple{TermList(t->elements.size())};
+      auto& out = std::get<Tuple>(dst->value_).elements;
+      for (std::size_t i = 0; i < out.size(); ++i) work.emplace_back(&out[i], &t->elements[i]);
+    } else if (const auto* l = std::get_if<List>(&src->value_)) {
+      dst->value_ = List{TermList(l->elements.size()), l->tail};  // the tail is shared
+      auto& out = std::get<List>(dst->value_).elements;
+      for (std::size_t i = 0; i < out.size(); ++i) work.emplace_back(&out[i], &l->elements[i]);
+    } else if (const auto* m = std::get_if<Map>(&src->value_)) {
+      dst->value_ = Map{std::vector<std::pair<Term, Term>>(m->pairs.size())};
+      auto& out = std::get<Map>(dst->value_).pairs;
+      for (std::size_t i = 0; i < out.size(); ++i) {
+        work.emplace_back(&out[i].first, &m->pairs[i].first);
+        work.emplace_back(&out[i].second, &m->pairs[i].second);
+      }
+    } else {
+      dst->value_ = src->value_;
+    }
+  }
+}
+
+Term& Term::operator=(const Term& other) {
+  if (this != &other) *this = Term(other);
+  return *this;
+}
+
 bool Term::is_atom(std::string_view name) const {
   const Atom* a = as_atom();
   return a != nullptr && a->name == name;
@@ -208,23 +241,17 @@ int compare_binary(const Binary& a, const Binary& b) {
   return sign_of(na, nb);
 }
 
-// Walks a list's cons cells through chained List tails.
-struct ListCursor {
-  const List* list;
-  std::size_t index = 0;
-  // The current head, or nullptr when the list is exhausted (then `tail()` is the rest).
-  const Term* head() {
-    while (list != nullptr && index >= list->elements.size()) {
-      const Term* t = list->tail.get();
-      const List* next = t == nullptr ? nullptr : t->as_list();
-      if (next == nullptr) return nullptr;
-      list = next;
-      index = 0;
-    }
-    return list == nullptr ? nullptr : &list->elements[index];
+// A list's elements, following chained List tails, and its final tail (nullptr = []).
+const Term* flatten(const List& l, std::vector<const Term*>& out) {
+  const List* cur = &l;
+  for (;;) {
+    for (const Term& e : cur->elements) out.push_back(&e);
+    const Term* tail = cur->tail.get();
+    const List* next = tail == nullptr ? nullptr : tail->as_list();
+    if (next == nullptr) return tail == nullptr || tail->is_nil() ? nullptr : tail;
+    cur = next;
   }
-  const Term* tail() const { return list->tail.get(); }  // nullptr = []
-};
+}
 
 const Term& nil_term() {
   static const Term nil;
@@ -239,14 +266,9 @@ std::vector<const std::pair<Term, Term>*> sorted_pairs(const Map& m) {
   return v;
 }
 
-}  // namespace
-
-int compare(const Term& a, const Term& b) {
-  int ra = rank(a), rb = rank(b);
-  if (ra != rb) return sign_of(ra, rb);
-  const auto& va = a.value();
-  const auto& vb = b.value();
-  switch (ra) {
+// Compares terms that are not containers (same rank).
+int compare_leaf(int r, const Term::Value& va, const Term::Value& vb) {
+  switch (r) {
     case 0: {  // numbers, exact order: every integer before every float
       bool fa = std::holds_alternative<double>(va), fb = std::holds_alternative<double>(vb);
       if (fa || fb) {
@@ -260,56 +282,10 @@ int compare(const Term& a, const Term& b) {
       if (ib) return std::get<BigInt>(va).negative ? -1 : 1;
       return compare_big(std::get<BigInt>(va), std::get<BigInt>(vb));
     }
-    case 1: {
-      int c = std::get<Atom>(va).name.compare(std::get<Atom>(vb).name);
-      return sign_of(c, 0);
-    }
-    case 6: {
-      const auto& x = std::get<Tuple>(va).elements;
-      const auto& y = std::get<Tuple>(vb).elements;
-      if (x.size() != y.size()) return sign_of(x.size(), y.size());
-      for (std::size_t i = 0; i < x.size(); ++i) {
-        if (int c = compare(x[i], y[i]); c != 0) return c;
-      }
-      return 0;
-    }
-    case 7: {
-      const auto& x = std::get<Map>(va);
-      const auto& y = std::get<Map>(vb);
-      if (x.pairs.size() != y.pairs.size()) return sign_of(x.pairs.size(), y.pairs.size());
-      auto sx = sorted_pairs(x), sy = sorted_pairs(y);
-      for (std::size_t i = 0; i < sx.size(); ++i) {
-        if (int c = compare(sx[i]->first, sy[i]->first); c != 0) return c;
-      }
-      for (std::size_t i = 0; i < sx.size(); ++i) {
-        if (int c = compare(sx[i]->second, sy[i]->second); c != 0) return c;
-      }
-      return 0;
-    }
+    case 1:
+      return sign_of(std::get<Atom>(va).name.compare(std::get<Atom>(vb).name), 0);
     case 8:
       return 0;
-    case 9: {
-      ListCursor ca{&std::get<List>(va)}, cb{&std::get<List>(vb)};
-      for (;;) {
-        const Term* ha = ca.head();
-        const Term* hb = cb.head();
-        if (ha != nullptr && hb != nullptr) {
-          if (int c = compare(*ha, *hb); c != 0) return c;
-          ++ca.index;
-          ++cb.index;
-          continue;
-        }
-        // At least one side is exhausted: compare its tail with the rest of the other.
-        const Term* ta = ha ? nullptr : ca.tail();
-        const Term* tb = hb ? nullptr : cb.tail();
-        if (ha == nullptr && hb == nullptr) {
-          return compare(ta ? *ta : nil_term(), tb ? *tb : nil_term());
-        }
-        // One side still has elements, i.e. is a (non-empty) list: rank 9.
-        if (ha == nullptr) return sign_of(rank(ta ? *ta : nil_term()), 9);
-        return sign_of(9, rank(tb ? *tb : nil_term()));
-      }
-    }
     case 10:
       return compare_binary(std::get<Binary>(va), std::get<Binary>(vb));
     default: {  // opaque: same kind; order by tag then raw bytes (a stable, total order)
@@ -320,6 +296,72 @@ int compare(const Term& a, const Term& b) {
       return 0;
     }
   }
+}
+
+}  // namespace
+
+int compare(const Term& a, const Term& b) {
+  // Pairs still to compare, in order from the back; a pair with a == nullptr is a decided
+  // result that applies if everything before it was equal.
+  struct Item {
+    const Term* a;
+    const Term* b;
+    int result;
+  };
+  std::vector<Item> work{{&a, &b, 0}};
+  std::vector<const Term*> xs, ys;
+  while (!work.empty()) {
+    Item it = work.back();
+    work.pop_back();
+    if (it.a == nullptr) {
+      if (it.result != 0) return it.result;
+      continue;
+    }
+    int ra = rank(*it.a), rb = rank(*it.b);
+    if (ra != rb) return sign_of(ra, rb);
+    const auto& va = it.a->value();
+    const auto& vb = it.b->value();
+    switch (ra) {
+      case 6: {
+        const auto& x = std::get<Tuple>(va).elements;
+        const auto& y = std::get<Tuple>(vb).elements;
+        if (x.size() != y.size()) return sign_of(x.size(), y.size());
+        for (std::size_t i = x.size(); i-- > 0;) work.push_back({&x[i], &y[i], 0});
+        break;
+      }
+      case 7: {  // size, then the keys in order, then the values in that order
+        const auto& x = std::get<Map>(va);
+        const auto& y = std::get<Map>(vb);
+        if (x.pairs.size() != y.pairs.size()) return sign_of(x.pairs.size(), y.pairs.size());
+        auto sx = sorted_pairs(x), sy = sorted_pairs(y);
+        for (std::size_t i = sx.size(); i-- > 0;) work.push_back({&sx[i]->second, &sy[i]->second, 0});
+        for (std::size_t i = sx.size(); i-- > 0;) work.push_back({&sx[i]->first, &sy[i]->first, 0});
+        break;
+      }
+      case 9: {
+        xs.clear();
+        ys.clear();
+        const Term* ta = flatten(std::get<List>(va), xs);
+        const Term* tb = flatten(std::get<List>(vb), ys);
+        std::size_t n = std::min(xs.size(), ys.size());
+        // After the common elements: both exhausted compares the tails; otherwise the
+        // exhausted side's tail ([] or a non-list) meets the rest of a list (rank 9).
+        if (xs.size() == ys.size()) {
+          work.push_back({ta ? ta : &nil_term(), tb ? tb : &nil_term(), 0});
+        } else if (xs.size() < ys.size()) {
+          work.push_back({nullptr, nullptr, sign_of(rank(ta ? *ta : nil_term()), 9)});
+        } else {
+          work.push_back({nullptr, nullptr, sign_of(9, rank(tb ? *tb : nil_term()))});
+        }
+        for (std::size_t i = n; i-- > 0;) work.push_back({xs[i], ys[i], 0});
+        break;
+      }
+      default:
+        if (int c = compare_leaf(ra, va, vb); c != 0) return c;
+        break;
+    }
+  }
+  return 0;
 }
 
 }  // namespace internal
@@ -776,11 +818,12 @@ void put32(std::vector<std::uint8_t>& out, std::size_t v) {
   out.push_back(static_cast<std::uint8_t>(v));
 }
 
+// Writes one term's own bytes; children go on `todo` (nullptr stands for NIL_EXT), so a
+// deep term costs heap, not native stack.
 struct Encoder {
   std::vector<std::uint8_t>& out;
   int minor_version;
-
-  void encode_into(const Term& t) const { std::visit(*this, t.value()); }
+  std::vector<const Term*>& todo;
 
   void operator()(const Atom& a) const {
     // Minor version 0 and 1 (OTP 25's default) write Latin-1 atoms as ATOM_EXT.
@@ -864,12 +907,8 @@ struct Encoder {
     }
     out.push_back(kList);
     put32(out, l.elements.size());
-    for (const Term& e : l.elements) encode_into(e);
-    if (l.tail == nullptr) {
-      out.push_back(kNil);
-    } else {
-      encode_into(*l.tail);
-    }
+    todo.push_back(l.tail.get());
+    for (std::size_t i = l.elements.size(); i-- > 0;) todo.push_back(&l.elements[i]);
   }
   void operator()(const Tuple& t) const {
     if (t.elements.size() < 256) {
@@ -879,14 +918,14 @@ struct Encoder {
       out.push_back(kLargeTuple);
       put32(out, t.elements.size());
     }
-    for (const Term& e : t.elements) encode_into(e);
+    for (std::size_t i = t.elements.size(); i-- > 0;) todo.push_back(&t.elements[i]);
   }
   void operator()(const Map& m) const {
     out.push_back(kMap);
     put32(out, m.pairs.size());
-    for (const auto& [k, v] : m.pairs) {
-      encode_into(k);
-      encode_into(v);
+    for (std::size_t i = m.pairs.size(); i-- > 0;) {
+      todo.push_back(&m.pairs[i].second);
+      todo.push_back(&m.pairs[i].first);
     }
   }
   void operator()(const Binary& b) const {
@@ -955,7 +994,17 @@ Result<Term> decode(std::span<const std::uint8_t> bytes, const DecodeLimits& lim
 std::vector<std::uint8_t> encode(const Term& term, const EncodeOptions& options) {
   std::vector<std::uint8_t> out;
   out.push_back(kVersion);
-  Encoder{out, options.minor_version}.encode_into(term);
+  std::vector<const Term*> todo{&term};
+  Encoder encoder{out, options.minor_version, todo};
+  while (!todo.empty()) {
+    const Term* t = todo.back();
+    todo.pop_back();
+    if (t == nullptr) {
+      out.push_back(kNil);
+    } else {
+      std::visit(encoder, t->value());
+    }
+  }
   return out;
 }
 

@@ -245,8 +245,19 @@ void write_opaque(std::string& out, const Opaque& o) {
   out += fmt::format("#Opaque<{}>", o.tag);
 }
 
+// Text still to write, from the back: a term or a fixed piece of punctuation. Children go
+// on this stack instead of the native one, so any depth decode accepts can be printed.
+struct Pending {
+  const Term* term;
+  const char* text;
+};
+
 struct Writer {
   std::string& out;
+  std::vector<Pending>& todo;
+
+  void push(const Term& t) const { todo.push_back({&t, nullptr}); }
+  void push(const char* text) const { todo.push_back({nullptr, text}); }
 
   void operator()(const Atom& a) const { write_atom(out, a.name); }
   void operator()(std::int64_t v) const { out += std::to_string(v); }
@@ -254,34 +265,34 @@ struct Writer {
   void operator()(double d) const { write_float(out, d); }
   void operator()(const Nil&) const { out += "[]"; }
   void operator()(const List& l) const {
-    out.push_back('[');
+    std::vector<const Term*> elements;
     const List* cur = &l;
-    bool first = true;
-    for (;;) {
-      for (const Term& e : cur->elements) {
-        if (!first) out.push_back(',');
-        first = false;
-        write_term(out, e);
-      }
-      const Term* tail = cur->tail.get();
-      if (tail == nullptr || tail->is_nil()) break;
-      if (const List* next = tail->as_list()) {
-        cur = next;
-        continue;
-      }
-      out.push_back('|');
-      write_term(out, *tail);
-      break;
+    const Term* tail = nullptr;
+    for (;;) {  // follow chained List tails (hand-built terms)
+      for (const Term& e : cur->elements) elements.push_back(&e);
+      tail = cur->tail.get();
+      const List* next = tail == nullptr ? nullptr : tail->as_list();
+      if (next == nullptr) break;
+      cur = next;
     }
-    out.push_back(']');
+    out.push_back('[');
+    push("]");
+    if (tail != nullptr && !tail->is_nil()) {
+      push(*tail);
+      push("|");
+    }
+    for (std::size_t i = elements.size(); i-- > 0;) {
+      push(*elements[i]);
+      if (i != 0) push(",");
+    }
   }
   void operator()(const Tuple& t) const {
     out.push_back('{');
-    for (std::size_t i = 0; i < t.elements.size(); ++i) {
-      if (i) out.push_back(',');
-      write_term(out, t.elements[i]);
+    push("}");
+    for (std::size_t i = t.elements.size(); i-- > 0;) {
+      push(t.elements[i]);
+      if (i != 0) push(",");
     }
-    out.push_back('}');
   }
   void operator()(const Map& m) const {
     // maps:to_list order: a flatmap (up to 32 keys) is sorted by key; a larger hashmap is
@@ -295,13 +306,13 @@ struct Writer {
       std::reverse(pairs.begin(), pairs.end());
     }
     out += "#{";
-    for (std::size_t i = 0; i < pairs.size(); ++i) {
-      if (i) out.push_back(',');
-      write_term(out, pairs[i]->first);
-      out += " => ";
-      write_term(out, pairs[i]->second);
+    push("}");
+    for (std::size_t i = pairs.size(); i-- > 0;) {
+      push(pairs[i]->second);
+      push(" => ");
+      push(pairs[i]->first);
+      if (i != 0) push(",");
     }
-    out.push_back('}');
   }
   void operator()(const Binary& b) const {
     out += "<<";
@@ -321,7 +332,19 @@ struct Writer {
   void operator()(const Opaque& o) const { write_opaque(out, o); }
 };
 
-void write_term(std::string& out, const Term& t) { std::visit(Writer{out}, t.value()); }
+void write_term(std::string& out, const Term& t) {
+  std::vector<Pending> todo{{&t, nullptr}};
+  Writer writer{out, todo};
+  while (!todo.empty()) {
+    Pending p = todo.back();
+    todo.pop_back();
+    if (p.term == nullptr) {
+      out += p.text;
+    } else {
+      std::visit(writer, p.term->value());
+    }
+  }
+}
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -370,6 +371,62 @@ TEST(TermCorruption, CompressionBombsAndLies) {
             std::string::npos);
   // A large but legal declared size of a tiny stream does not need that much memory up front.
   EXPECT_EQ(decode_error({131, 80, 0x0F, 0xFF, 0xFF, 0xFF, 0x78, 0x9C, 0x03, 0x00}).code(), Code::kCorruption);
+}
+
+TEST(TermCorruption, DepthAtTheLimitWorksEverywhere) {
+  // 10000 nested lists and tuples: decode, encode, format, compare and destroy all cope.
+  Bytes deep = {131};
+  for (int i = 0; i < 5000; ++i) deep.insert(deep.end(), {108, 0, 0, 0, 1, 104, 1});
+  deep.push_back(106);
+  for (int i = 0; i < 5000; ++i) deep.push_back(106);
+  auto t = decode(deep);
+  ASSERT_TRUE(t.has_value()) << t.error().to_string();
+  EXPECT_EQ(encode(*t), deep);
+  std::string text = format_w(*t);
+  EXPECT_EQ(text.size(), 5000u * 4 + 2);  // "[{" ... "[]" ... "}]"
+  auto again = decode(deep);
+  EXPECT_TRUE(*t == *again);
+}
+
+// Damaged copies of good terms either decode to something that round-trips or fail with
+// kCorruption / kLimitExceeded; nothing else (the libFuzzer target does this at scale).
+TEST(TermCorruption, RandomDamageGivesCleanErrors) {
+  std::vector<Bytes> seeds;
+  for (const auto& s : samples()) seeds.push_back(s.bytes);
+  seeds.push_back(compressed({108, 0, 0, 0, 2, 104, 2, 100, 0, 1, 'a', 109, 0, 0, 0, 1, 7, 116, 0, 0, 0, 1, 97, 1,
+                              70, 63, 248, 0, 0, 0, 0, 0, 0, 106}));
+  std::mt19937 rng(12345);
+  DecodeLimits limits;
+  limits.max_inflated_bytes = 1 << 16;
+  std::size_t ok = 0, bad = 0;
+  for (int i = 0; i < 20000; ++i) {
+    Bytes b = seeds[rng() % seeds.size()];
+    int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits; ++e) {
+      std::size_t at = b.empty() ? 0 : rng() % b.size();
+      switch (rng() % 4) {
+        case 0: if (!b.empty()) b[at] = static_cast<std::uint8_t>(rng()); break;
+        case 1: if (!b.empty()) b[at] ^= static_cast<std::uint8_t>(1u << (rng() % 8)); break;
+        case 2: b.insert(b.begin() + static_cast<std::ptrdiff_t>(at), static_cast<std::uint8_t>(rng())); break;
+        default: b.resize(at); break;
+      }
+    }
+    auto t = decode(b, limits);
+    if (!t) {
+      EXPECT_TRUE(t.error().code() == Code::kCorruption || t.error().code() == Code::kLimitExceeded)
+          << t.error().to_string();
+      EXPECT_EQ(t.error().message().rfind("term: at offset ", 0), 0u) << t.error().message();
+      ++bad;
+      continue;
+    }
+    ++ok;
+    (void)format_w(*t);
+    auto back = decode(encode(*t), limits);
+    ASSERT_TRUE(back.has_value()) << back.error().to_string();
+    EXPECT_TRUE(*back == *t) << format_w(*t);
+  }
+  EXPECT_GT(ok, 100u);
+  EXPECT_GT(bad, 100u);
 }
 
 }  // namespace
