@@ -14,6 +14,8 @@
 -mode(compile).
 
 main(["info", ListFile]) ->
+    %% The loader logs why it refuses an image; keep stdout for our JSON.
+    ok = logger:set_primary_config(level, none),
     {ok, Bin} = file:read_file(ListFile),
     Files = [binary_to_list(L) || L <- binary:split(Bin, <<"\n">>, [global]), L =/= <<>>],
     lists:foreach(fun(F) -> io:put_chars([info(F), $\n]) end, Files);
