@@ -303,6 +303,13 @@ Check check_tables(const Image::Rep& rep, Tables& t, bool full) {
     }
   }
 
+  // beam_load.c decodes the module attributes and compile info for module_info/1.
+  for (const char* id : {"Attr", "CInf"}) {
+    if (const Chunk* c = present(rep, id)) {
+      if (auto term = internal::binary_to_term(rep, *c); !term) return fail(id, c->offset, term.error().message);
+    }
+  }
+
   if (const Chunk* funt = present(rep, "FunT"); funt && (funt->size < 4 || (funt->size - 4) % 24 != 0)) {
     return fail("FunT", funt->offset, "length is not 4 + 24 * entries");
   }
@@ -355,6 +362,10 @@ class CodeChecker {
         if (auto ok = next(entry, unknown_opcode); !ok) return ok;
         if (entry.opcode != 1) return fail("Code", entry.offset, "func_info is not followed by its entry label");
       }
+    }
+    if (functions != t_.function_count) {
+      return fail("Code", t_.code_offset - 4, "the header declares " + std::to_string(t_.function_count) +
+                                                  " functions, the code defines " + std::to_string(functions));
     }
     return {};
   }

@@ -1,0 +1,108 @@
+// Helpers shared by the image reader's tests: files, temporary directories, and running
+// Erlang (image_truth.escript) to ask what OTP says.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <codestore/image.h>
+
+namespace codestore::testing {
+
+inline std::string source_dir() { return CODESTORE_SOURCE_DIR; }
+
+inline std::vector<std::uint8_t> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+inline void write_bytes(const std::string& path, const std::vector<std::uint8_t>& b) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+// A fresh directory under the system temp dir, removed with the object.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "codestore-image-XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    if (std::getenv("CODESTORE_KEEP_TMP")) return;  // for debugging a failing case
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+inline bool have_escript() { return std::system("command -v escript >/dev/null 2>&1") == 0; }
+
+// Runs a shell command; its stdout, or "" with *ok false when it fails.
+inline std::string run(const std::string& cmd, bool* ok) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) {
+    *ok = false;
+    return out;
+  }
+  char buf[65536];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  *ok = pclose(p) == 0;
+  return out;
+}
+
+inline std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  std::istringstream in(s);
+  while (std::getline(in, cur, sep)) out.push_back(cur);
+  return out;
+}
+
+// image_truth.escript in `mode`; one vector of tab-separated fields per output line.
+// Erlang's diagnostics (the loader logs why each image is badfile) go to `log`.
+inline std::vector<std::vector<std::string>> ask_erlang(const std::string& args, const std::string& log, bool* ok) {
+  const std::string cmd = "escript " + source_dir() + "/tests/image/image_truth.escript " + args + " 2>" + log;
+  std::vector<std::vector<std::string>> rows;
+  for (const std::string& line : split(run(cmd, ok), '\n')) {
+    if (!line.empty()) rows.push_back(split(line, '\t'));
+  }
+  return rows;
+}
+
+// Every .beam under OTP's and Elixir's lib directories, sorted.
+inline std::vector<std::string> installed_images() {
+  std::vector<std::string> out;
+  for (const char* root : {"/usr/lib/erlang/lib", "/usr/lib/elixir/lib"}) {
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      const auto& p = it->path();
+      if (p.extension() == ".beam" && p.parent_path().filename() == "ebin") out.push_back(p.string());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// "ok", or the error's beam_lib kind.
+template <typename T>
+std::string verdict(const image::ImageResult<T>& r) {
+  return r ? "ok" : std::string(image::kind_name(r.error().kind));
+}
+
+}  // namespace codestore::testing
