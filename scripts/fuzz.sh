@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang, ASan + UBSan, in build-fuzz/) and runs each for
+# SECONDS, printing how many inputs it executed. Exit 1 when any target crashed; the
+# crashing input is left in build-fuzz/artifacts/<target>/ (copy it to
+# fuzz/regressions/<target>/ once fixed: the normal suite replays that folder).
+#
+#   bash scripts/fuzz.sh 60                 every target for 60 s (CI)
+#   bash scripts/fuzz.sh 900 image term     15 minutes each for two targets
+#
+# Environment: FUZZ_NICE (default 19), FUZZ_JOBS (build parallelism, default 2),
+# FUZZ_BUILD (default build-fuzz).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+seconds=${1:?usage: scripts/fuzz.sh SECONDS [target...]}
+shift
+targets=("$@")
+if ((${#targets[@]} == 0)); then targets=(image term gzip shell); fi
+build=${FUZZ_BUILD:-build-fuzz}
+nice_level=${FUZZ_NICE:-19}
+
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+  -DCODESTORE_FUZZ=ON -DCODESTORE_BUILD_TESTS=OFF -DCODESTORE_BUILD_BENCH=OFF >/dev/null
+
+built=()
+for t in "${targets[@]}"; do
+  if [ -f "fuzz/${t}_fuzzer.cpp" ]; then built+=("${t}_fuzzer"); else echo "== $t: no fuzz/${t}_fuzzer.cpp, skipped"; fi
+done
+((${#built[@]})) || exit 0
+nice -n "$nice_level" cmake --build "$build" -j "${FUZZ_JOBS:-2}" --target "${built[@]}"
+
+failed=0
+for target in "${built[@]}"; do
+  t=${target%_fuzzer}
+  corpus=$build/corpus/$t
+  artifacts=$build/artifacts/$t/
+  mkdir -p "$corpus" "$artifacts"
+  # The working corpus grows in the build dir; the repo keeps only the small seeds.
+  cp -n fuzz/corpus/"$t"/* "$corpus"/ 2>/dev/null || true
+  log=$build/fuzz-$t.log
+  set +e
+  nice -n "$nice_level" "$build/fuzz/$target" "$corpus" -max_total_time="$seconds" -timeout=20 \
+    -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix="$artifacts" >"$log" 2>&1
+  rc=$?
+  set -e
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
+  if ((rc == 0)); then
+    echo "== $t: $execs execs in ${seconds}s, $cov, corpus $(ls "$corpus" | wc -l) inputs"
+  else
+    failed=1
+    echo "== $t: FAILED (exit $rc) after $execs execs; input in $artifacts; log $log"
+    grep -A 30 -m 1 'ERROR: \|fuzz invariant broken\|==ERROR' "$log" | head -40 || true
+  fi
+done
+exit $failed
