@@ -301,6 +301,12 @@ int compare_leaf(int r, const Term::Value& va, const Term::Value& vb) {
 }  // namespace
 
 int compare(const Term& a, const Term& b) {
+  // Most comparisons (map keys are mostly atoms) never reach a container: no allocation.
+  {
+    int ra = rank(a), rb = rank(b);
+    if (ra != rb) return sign_of(ra, rb);
+    if (ra != 6 && ra != 7 && ra != 9) return compare_leaf(ra, a.value(), b.value());
+  }
   // Pairs still to compare, in order from the back; a pair with a == nullptr is a decided
   // result that applies if everything before it was equal.
   struct Item {
