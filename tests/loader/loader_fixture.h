@@ -1,0 +1,104 @@
+// Shared set-up for the code-server tests: a scratch copy of tests/fixtures/images/loader/
+// (m and n in versions 1–3, damaged and gzip images) and a module put into each of the
+// four states of docs/code-server.md §1.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <codestore/code_server.h>
+
+
+namespace codestore::loader::testing {
+
+namespace fs = std::filesystem;
+
+enum class State { kNone, kCurrent, kCurrentOld, kOldOnly };
+
+inline std::string state_name(State s) {
+  switch (s) {
+    case State::kNone: return "none";
+    case State::kCurrent: return "current";
+    case State::kCurrentOld: return "current_old";
+    case State::kOldOnly: return "old_only";
+  }
+  return "?";
+}
+
+inline const std::vector<State> kAllStates = {State::kNone, State::kCurrent, State::kCurrentOld, State::kOldOnly};
+
+// What a module looks like from outside: the current instance's vsn ("" for none) and
+// whether old code exists.
+struct Snapshot {
+  std::string current;
+  bool has_old = false;
+  bool operator==(const Snapshot&) const = default;
+  friend std::ostream& operator<<(std::ostream& os, const Snapshot& s) {
+    return os << "{current: '" << s.current << "', has_old: " << s.has_old << "}";
+  }
+};
+
+class LoaderFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/codestore-loader-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    fs::copy(fs::path(CODESTORE_SOURCE_DIR) / "tests/fixtures/images/loader", dir_, fs::copy_options::recursive);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  std::string dir(const std::string& sub) const { return (dir_ / sub).string(); }
+  std::string file(const std::string& sub) const { return (dir_ / sub).string(); }
+  std::vector<std::uint8_t> bytes(const std::string& sub) const {
+    std::ifstream in(file(sub), std::ios::binary);
+    EXPECT_TRUE(in.good()) << sub;
+    return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+
+  std::unique_ptr<CodeServer> make(Mode mode = Mode::kInteractive, std::vector<std::string> path = {}) {
+    Options options;
+    options.mode = mode;
+    options.path = std::move(path);
+    auto cs = CodeServer::create(std::move(options));
+    EXPECT_TRUE(cs.has_value()) << (cs ? "" : cs.error().to_string());
+    return cs ? std::move(*cs) : nullptr;
+  }
+
+  static Snapshot snap(const CodeServer& cs, const std::string& module = "m") {
+    auto inst = cs.current_shared(module);
+    return Snapshot{inst ? inst->vsn_text() : "", cs.check_old_code(module)};
+  }
+
+  // Puts m into `state` with version 1 (and then 2) loaded by load_binary. With `lingerer`,
+  // a process enters version 1 while it is current, so in current+old and old-only it
+  // lingers in the old instance (in current it is in the current one).
+  // Afterwards: none {"", false}; current {[49]}; current+old {[50], old [49]};
+  // old only {"", old [49]}.
+  std::shared_ptr<Process> enter_state(CodeServer& cs, State state, bool lingerer = false) {
+    std::shared_ptr<Process> p;
+    if (lingerer) p = cs.spawn("lingerer", [this](ProcessId id) { killed_.push_back(id); });
+    if (state == State::kNone) return p;
+    EXPECT_TRUE(cs.load_binary("m", "v1/m.beam", bytes("v1/m.beam")).has_value());
+    if (p) EXPECT_TRUE(p->call("m", "loop", 0).has_value());
+    if (state == State::kCurrentOld) EXPECT_TRUE(cs.load_binary("m", "v2/m.beam", bytes("v2/m.beam")).has_value());
+    if (state == State::kOldOnly) EXPECT_TRUE(cs.delete_module("m"));
+    return p;
+  }
+
+  fs::path dir_;
+  std::vector<ProcessId> killed_;  // by kill callbacks
+};
+
+}  // namespace codestore::loader::testing
