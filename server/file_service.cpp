@@ -256,14 +256,14 @@ Answer posix(Command command, int err, std::string_view where) {
 
 }  // namespace
 
-// The served version of lib dir `dir`'s module `module`: the dir's name as a store lib
-// first, then its name without "-<vsn>".
+// The served version of `module` when it belongs to the store lib that lib directory
+// `dir` stands for: the dir's name itself, or that name without "-<vsn>". One lookup by
+// module name: this is the hot path of a booting node.
 static Result<ServedModule> find_module(ModuleSource& source, const std::string& dir, const std::string& module) {
-  auto found = source.find(dir, module);
-  if (found || found.error().code() != Code::kNotFound) return found;
-  std::string app = app_name_of(dir);
-  if (app == dir) return found;
-  return source.find(app, module);
+  auto found = source.find(module);
+  if (!found) return found;
+  if (found->lib == dir || found->lib == app_name_of(dir)) return found;
+  return error(Code::kNotFound, fmt::format("module {} belongs to lib {}", module, found->lib));
 }
 
 Answer FileService::get(const protocol::Request& request, std::string_view peer) const {

@@ -76,9 +76,9 @@ class ModuleSource {
   // The served modules of `lib`, sorted by name; empty when the lib has none.
   virtual Result<std::vector<ServedModule>> modules(std::string_view lib) = 0;
 
-  // The served version of `module` if it belongs to `lib`; kNotFound when the served set
-  // has no such module or its version belongs to another lib.
-  virtual Result<ServedModule> find(std::string_view lib, std::string_view module) = 0;
+  // The served version of `module`, whatever lib it belongs to (the caller checks the
+  // lib); kNotFound when the served set has no such module.
+  virtual Result<ServedModule> find(std::string_view module) = 0;
 
   // The image bytes of exactly that version (the bytes imported).
   virtual Result<std::vector<std::uint8_t>> image(const ServedModule& module) = 0;

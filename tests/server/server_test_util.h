@@ -91,10 +91,10 @@ class FakeSource : public ModuleSource {
     }
     return out;
   }
-  Result<ServedModule> find(std::string_view lib, std::string_view module) override {
+  Result<ServedModule> find(std::string_view module) override {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = modules_.find(std::string(module));
-    if (it == modules_.end() || it->second.lib != lib) return error(Code::kNotFound, "no module");
+    if (it == modules_.end()) return error(Code::kNotFound, "no module");
     return it->second;
   }
   Result<std::vector<std::uint8_t>> image(const ServedModule& m) override {
