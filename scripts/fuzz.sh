@@ -27,7 +27,9 @@ for t in "${targets[@]}"; do
   if [ -f "fuzz/${t}_fuzzer.cpp" ]; then built+=("${t}_fuzzer"); else echo "== $t: no fuzz/${t}_fuzzer.cpp, skipped"; fi
 done
 ((${#built[@]})) || exit 0
-nice -n "$nice_level" cmake --build "$build" -j "${FUZZ_JOBS:-2}" --target "${built[@]}"
+seeds=()
+if [ -f tests/image/damage.cpp ]; then seeds=(damage_seeds); fi
+nice -n "$nice_level" cmake --build "$build" -j "${FUZZ_JOBS:-2}" --target "${built[@]}" "${seeds[@]}"
 
 failed=0
 for target in "${built[@]}"; do
@@ -37,6 +39,10 @@ for target in "${built[@]}"; do
   mkdir -p "$corpus" "$artifacts"
   # The working corpus grows in the build dir; the repo keeps only the small seeds.
   cp -n fuzz/corpus/"$t"/* "$corpus"/ 2>/dev/null || true
+  # The image target also starts from every damaged variant of the seed images.
+  if [ "$t" = image ] && [ -x "$build/fuzz/damage_seeds" ] && [ ! -e "$corpus/.damaged" ]; then
+    "$build/fuzz/damage_seeds" "$corpus" fuzz/corpus/image/*.beam >/dev/null && touch "$corpus/.damaged"
+  fi
   log=$build/fuzz-$t.log
   set +e
   nice -n "$nice_level" "$build/fuzz/$target" "$corpus" -max_total_time="$seconds" -timeout=20 \
