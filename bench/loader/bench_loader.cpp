@@ -1,0 +1,284 @@
+// bench_loader: the code server's hot path next to a baseline measured in the same run
+// (PERFORMANCE.md: machines are noisy, so the runs interleave and we report medians and
+// ratios).
+//
+// * lookup of a module's current instance, by name and by a resolved ModuleRef, with a
+//   ReadGuard per lookup and with one guard held over a batch of lookups;
+// * the baseline: std::unordered_map<std::string, shared_ptr<Instance>> behind a
+//   std::shared_mutex (shared lock, find, read the value, unlock);
+// * 1 and 2 threads (scaling, and ours against the baseline under 2 threads);
+// * a fully qualified call (enter + return) of a process;
+// * load_binary of a median-size image (~13 KB), the three-version rule included.
+//
+// The module table holds every image under /usr/lib/erlang/lib/*/ebin (loaded once).
+//
+//   bench_loader [--runs N] [--ms M]
+//
+// Targets (the issue): by name <= 40 ns, by ModuleRef <= 5 ns, 2 threads >= 1.8x one,
+// >= 3x the shared_mutex map under 2 threads, load_binary of a median image <= 30 us.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <random>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <codestore/code_server.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace codestore::loader;
+using Clock = std::chrono::steady_clock;
+
+template <typename T>
+inline void keep(T const& value) {
+  asm volatile("" : : "r,m"(value) : "memory");
+}
+
+std::vector<std::uint8_t> read(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+struct Corpus {
+  std::vector<std::string> names;
+  std::vector<std::vector<std::uint8_t>> images;
+};
+
+Corpus load_corpus() {
+  Corpus c;
+  std::error_code ec;
+  for (const auto& app : fs::directory_iterator("/usr/lib/erlang/lib", ec)) {
+    fs::path ebin = app.path() / "ebin";
+    if (!fs::is_directory(ebin)) continue;
+    for (const auto& f : fs::directory_iterator(ebin)) {
+      if (f.path().extension() != ".beam") continue;
+      c.names.push_back(f.path().stem().string());
+      c.images.push_back(read(f.path()));
+    }
+  }
+  return c;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// Runs `body(thread_index, stop)` on `threads` threads for `ms` milliseconds; each returns
+// its operation count. Returns ns per operation per thread and total ops/s.
+struct Rate {
+  double ns_per_op;
+  double ops_per_s;
+};
+Rate run_threads(int threads, int ms, const std::function<std::uint64_t(int, const std::atomic<bool>&)>& body) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> ready{0};
+  std::vector<std::uint64_t> counts(threads);
+  std::vector<std::thread> pool;
+  std::atomic<bool> go{false};
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      ++ready;
+      while (!go.load()) {
+      }
+      counts[t] = body(t, stop);
+    });
+  }
+  while (ready.load() != threads) {
+  }
+  auto start = Clock::now();
+  go = true;
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  stop = true;
+  for (auto& th : pool) th.join();
+  double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  std::uint64_t total = 0;
+  for (auto c : counts) total += c;
+  return Rate{secs * 1e9 * threads / static_cast<double>(total), static_cast<double>(total) / secs};
+}
+
+constexpr int kBatch = 256;  // lookups between checks of the stop flag
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int runs = 7, ms = 200;
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], "--runs") == 0) runs = std::atoi(argv[++i]);
+    if (std::strcmp(argv[i], "--ms") == 0) ms = std::atoi(argv[++i]);
+  }
+  Corpus corpus = load_corpus();
+  if (corpus.names.empty()) {
+    std::fprintf(stderr, "bench_loader: no images under /usr/lib/erlang/lib\n");
+    return 1;
+  }
+  auto cs = std::move(*CodeServer::create(Options{}));
+  std::unordered_map<std::string, std::shared_ptr<const Instance>> map;
+  std::shared_mutex map_mutex;
+  std::vector<std::string> names;
+  std::vector<ModuleRef> refs;
+  for (std::size_t i = 0; i < corpus.names.size(); ++i) {
+    if (!cs->load_binary(corpus.names[i], corpus.names[i] + ".beam", corpus.images[i])) continue;
+    names.push_back(corpus.names[i]);
+    refs.push_back(cs->module_ref(corpus.names[i]));
+    map.emplace(corpus.names[i], cs->current_shared(corpus.names[i]));
+  }
+  // Lookups walk the names in a shuffled order (a host resolves many different modules).
+  std::vector<std::uint32_t> order(names.size());
+  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), std::mt19937(42));
+  const std::size_t n = order.size();
+
+  auto by_name_guard_each = [&](int t, const std::atomic<bool>& stop) {
+    std::uint64_t ops = 0;
+    std::size_t i = static_cast<std::size_t>(t) * 97;
+    while (!stop.load(std::memory_order_relaxed)) {
+      for (int k = 0; k < kBatch; ++k, ++i) {
+        ReadGuard guard;
+        const Instance* inst = cs->current(guard, names[order[i % n]]);
+        keep(inst->serial());
+      }
+      ops += kBatch;
+    }
+    return ops;
+  };
+  auto by_name_guard_held = [&](int t, const std::atomic<bool>& stop) {
+    std::uint64_t ops = 0;
+    std::size_t i = static_cast<std::size_t>(t) * 97;
+    while (!stop.load(std::memory_order_relaxed)) {
+      ReadGuard guard;
+      for (int k = 0; k < kBatch; ++k, ++i) keep(cs->current(guard, names[order[i % n]])->serial());
+      ops += kBatch;
+    }
+    return ops;
+  };
+  auto by_ref_guard_held = [&](int t, const std::atomic<bool>& stop) {
+    std::uint64_t ops = 0;
+    std::size_t i = static_cast<std::size_t>(t) * 97;
+    while (!stop.load(std::memory_order_relaxed)) {
+      ReadGuard guard;
+      for (int k = 0; k < kBatch; ++k, ++i) keep(refs[order[i % n]].current(guard)->serial());
+      ops += kBatch;
+    }
+    return ops;
+  };
+  auto by_ref_same_module = [&](int t, const std::atomic<bool>& stop) {
+    std::uint64_t ops = 0;
+    ModuleRef ref = refs[static_cast<std::size_t>(t) % n];
+    while (!stop.load(std::memory_order_relaxed)) {
+      ReadGuard guard;
+      for (int k = 0; k < kBatch; ++k) keep(ref.current(guard)->serial());
+      ops += kBatch;
+    }
+    return ops;
+  };
+  auto map_lookup = [&](int t, const std::atomic<bool>& stop) {
+    std::uint64_t ops = 0;
+    std::size_t i = static_cast<std::size_t>(t) * 97;
+    while (!stop.load(std::memory_order_relaxed)) {
+      for (int k = 0; k < kBatch; ++k, ++i) {
+        std::shared_lock<std::shared_mutex> lock(map_mutex);
+        keep(map.find(names[order[i % n]])->second->serial());
+      }
+      ops += kBatch;
+    }
+    return ops;
+  };
+  std::vector<std::shared_ptr<Process>> procs = {cs->spawn("bench0"), cs->spawn("bench1")};
+  auto qualified_call = [&](int t, const std::atomic<bool>& stop) {
+    std::uint64_t ops = 0;
+    Process& p = *procs[t];
+    std::size_t i = static_cast<std::size_t>(t) * 97;
+    while (!stop.load(std::memory_order_relaxed)) {
+      for (int k = 0; k < 64; ++k, ++i) {
+        auto entered = p.call(names[order[i % n]], "module_info", 0);  // every module exports it
+        keep(entered.has_value());
+        p.ret();
+      }
+      ops += 64;
+    }
+    return ops;
+  };
+
+  struct Series {
+    const char* label;
+    int threads;
+    std::function<std::uint64_t(int, const std::atomic<bool>&)> body;
+    std::vector<double> ns, ops;
+  };
+  std::vector<Series> series = {
+      {"lookup by name, guard per lookup", 1, by_name_guard_each, {}, {}},
+      {"lookup by name, guard held", 1, by_name_guard_held, {}, {}},
+      {"lookup by ModuleRef, guard held", 1, by_ref_guard_held, {}, {}},
+      {"lookup by ModuleRef, one module", 1, by_ref_same_module, {}, {}},
+      {"shared_mutex map lookup", 1, map_lookup, {}, {}},
+      {"lookup by name, guard per lookup", 2, by_name_guard_each, {}, {}},
+      {"lookup by name, guard held", 2, by_name_guard_held, {}, {}},
+      {"lookup by ModuleRef, guard held", 2, by_ref_guard_held, {}, {}},
+      {"shared_mutex map lookup", 2, map_lookup, {}, {}},
+      {"qualified call (enter + return)", 1, qualified_call, {}, {}},
+      {"qualified call (enter + return)", 2, qualified_call, {}, {}},
+  };
+  for (int r = 0; r < runs; ++r) {  // interleaved: every series once per run
+    for (auto& s : series) {
+      Rate rate = run_threads(s.threads, ms, s.body);
+      s.ns.push_back(rate.ns_per_op);
+      s.ops.push_back(rate.ops_per_s);
+    }
+  }
+
+  // load_binary of a median-size image: the same image over and over (each load makes the
+  // previous current old and purges the one before: the three-version rule).
+  std::size_t median_index = 0;
+  {
+    std::vector<std::size_t> by_size(corpus.images.size());
+    for (std::size_t i = 0; i < by_size.size(); ++i) by_size[i] = i;
+    std::sort(by_size.begin(), by_size.end(),
+              [&](std::size_t a, std::size_t b) { return corpus.images[a].size() < corpus.images[b].size(); });
+    median_index = by_size[by_size.size() / 2];
+  }
+  const auto& median_image = corpus.images[median_index];
+  const std::string& median_name = corpus.names[median_index];
+  std::vector<double> load_us;
+  for (int r = 0; r < runs; ++r) {
+    constexpr int kLoads = 200;
+    auto start = Clock::now();
+    for (int k = 0; k < kLoads; ++k) {
+      if (!cs->load_binary(median_name, "median.beam", median_image)) return 1;
+    }
+    load_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count() / kLoads);
+  }
+
+  fmt::print("bench_loader: {} modules, {} interleaved runs of {} ms, medians\n", names.size(), runs, ms);
+  for (const auto& s : series) {
+    fmt::print("  {:<36} {} thread{}  {:8.2f} ns/op  {:8.1f} Mops/s\n", s.label, s.threads, s.threads == 1 ? " " : "s",
+               median(s.ns), median(s.ops) / 1e6);
+  }
+  auto ops = [&](std::size_t i) { return median(series[i].ops); };
+  fmt::print("  load_binary of {} ({} bytes)             {:8.2f} us/op\n", median_name, median_image.size(),
+             median(load_us));
+  fmt::print("ratios:\n");
+  fmt::print("  2 threads / 1 thread, by name, guard per lookup: {:.2f}x\n", ops(5) / ops(0));
+  fmt::print("  2 threads / 1 thread, by name, guard held:       {:.2f}x\n", ops(6) / ops(1));
+  fmt::print("  2 threads / 1 thread, by ModuleRef:              {:.2f}x\n", ops(7) / ops(2));
+  fmt::print("  ours / shared_mutex map, 2 threads, per lookup:  {:.2f}x\n", ops(5) / ops(8));
+  fmt::print("  ours / shared_mutex map, 2 threads, guard held:  {:.2f}x\n", ops(6) / ops(8));
+  fmt::print("  ours / shared_mutex map, 1 thread, per lookup:   {:.2f}x\n", ops(0) / ops(4));
+  return 0;
+}
