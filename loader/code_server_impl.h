@@ -3,6 +3,8 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -43,10 +45,24 @@ struct NameTable {
 };
 
 inline std::size_t hash_name(std::string_view name) noexcept {
-  // FNV-1a: module names are short; this beats a general string hash here.
-  std::size_t h = 14695981039346656037ull;
-  for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
-  return h;
+  // Eight bytes at a time (module names are 5–30 bytes): a multiply and a shift per word.
+  constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  std::uint64_t h = name.size() * kMul;
+  const char* p = name.data();
+  std::size_t n = name.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+  }
+  if (n != 0) {
+    std::uint64_t w = 0;
+    for (std::size_t i = 0; i < n; ++i) w |= static_cast<std::uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+  }
+  return static_cast<std::size_t>(h ^ (h >> 32));
 }
 
 }  // namespace codestore::loader::detail
