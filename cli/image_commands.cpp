@@ -117,6 +117,7 @@ struct Info {
   std::optional<ImageResult<std::string>> attributes;  // ~tw text
   std::optional<ImageResult<std::string>> vsn;         // ~tw text
   std::optional<ImageResult<image::Md5>> md5;
+  bool gzipped = false;
   bool loadable = false;
   std::string load_error;
 };
@@ -146,6 +147,7 @@ Info inspect(const std::string& path) {
     return info;
   }
   const Image& img = *lenient;
+  info.gzipped = img.gzipped();
   info.chunks = img.chunks();
   info.module = img.module();
   info.exports = img.exports();
@@ -210,7 +212,8 @@ void print_info_human(std::ostream& out, const Info& info) {
   auto value_or_reason = [](const auto& field, auto show) -> std::string {
     if (*field) return show(**field);
     const ImageError& e = field->error();
-    return fmt::format("-  ({}: {})", image::kind_name(e.kind), e.message);
+    return fmt::format("-  ({}{}: {})", image::kind_name(e.kind), e.chunk.empty() ? "" : " " + printable_bytes(e.chunk),
+                       e.message);
   };
   line("module", value_or_reason(info.module, [](const std::string& m) { return m; }));
   line("md5", value_or_reason(info.md5, [](const image::Md5& m) { return image::md5_hex(m); }));
@@ -219,6 +222,7 @@ void print_info_human(std::ostream& out, const Info& info) {
   line("exports", value_or_reason(info.exports, [](const auto& v) { return std::to_string(v.size()); }));
   line("imports", value_or_reason(info.imports, [](const auto& v) { return std::to_string(v.size()); }));
   line("attributes", value_or_reason(info.attributes, [](const std::string& t) { return t; }));
+  if (info.gzipped) line("wrapping", "gzip");
   line("chunks", std::to_string(info.chunks.size()));
 
   std::size_t offset_w = 6, size_w = 4;
@@ -226,7 +230,7 @@ void print_info_human(std::ostream& out, const Info& info) {
     offset_w = std::max(offset_w, std::to_string(c.offset).size());
     size_w = std::max(size_w, std::to_string(c.size).size());
   }
-  out << fmt::format("    {:<4}  {:>{}}  {:>{}}\n", "id", "offset", offset_w, "size", size_w);
+  out << fmt::format("    {:<4}  {:>{}}  {:>{}}  {}\n", "id", "offset", offset_w, "size", size_w, "holds");
   for (const auto& c : info.chunks) {
     out << fmt::format("    {:<4}  {:>{}}  {:>{}}  {}\n", printable_bytes(c.id_view()), c.offset, offset_w,
                        c.size, size_w, chunk_role(c.id_view()));
