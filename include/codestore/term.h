@@ -109,8 +109,12 @@ struct DecodeLimits {
 };
 
 // binary_to_term/1: `bytes` starts with the version byte 131; a compressed term (tag 80)
-// is inflated. Fails with kCorruption naming the tag and byte offset, kLimitExceeded on
-// a limit. Trailing bytes after the term are an error.
+// is inflated. Fails with kCorruption naming the tag and byte offset
+// ("term: at offset 12: unknown tag 200"), kLimitExceeded naming the limit. Trailing bytes
+// after the term are an error. Refuses what binary_to_term refuses (atoms over 255
+// characters or not UTF-8, non-finite floats, repeated map keys). Normalizes: Latin-1
+// atoms become UTF-8, integers that fit int64 are int64, [a|[b]] is one List. Pids, ports,
+// references and funs become Opaque. Never recurses natively, whatever the depth.
 Result<Term> decode(std::span<const std::uint8_t> bytes, const DecodeLimits& limits = DecodeLimits());
 
 // term_to_binary/2's choices (never compressed).
@@ -129,7 +133,12 @@ struct EncodeOptions {
 // same minor version. REQUIRES: atom names of at most 255 characters (longer ones are cut).
 std::vector<std::uint8_t> encode(const Term& term, const EncodeOptions& options = EncodeOptions());
 
-// io_lib:format("~tw", [Term]): Erlang term text, lists of integers printed as lists.
+// io_lib:format("~tw", [Term]) exactly as OTP 25 prints it (UTF-8): atoms quoted where
+// Erlang quotes them, floats as float_to_list(F, [short]), lists of integers as lists,
+// binaries as <<1,2,3>>, maps of up to 32 keys in key order. Known differences: a map of
+// more than 32 keys prints in erts's hash order, reproduced only when the term came from
+// term_to_binary/1 (which writes that order reversed; `deterministic` output sorts it);
+// a pid or port of another node prints as local (<0.N.S>): the node index is not in ETF.
 std::string format_w(const Term& term);
 
 }  // namespace codestore::etf
