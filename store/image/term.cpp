@@ -455,8 +455,8 @@ Result<Term> Decoder::atom(std::size_t at, std::uint8_t tag, std::size_t len, bo
 
 Result<Term> Decoder::big(std::size_t at, std::size_t n) {
   if (left() < 1 + n) return truncated(at, bytes_[at], 1 + n);
-  std::uint8_t sign = u8();
-  if (sign > 1) return fail(at, fmt::format("big integer sign byte {}", sign));
+  // As erts: any non-zero sign byte means negative.
+  const std::uint8_t sign = u8() != 0 ? 1 : 0;
   const std::uint8_t* m = bytes_.data() + pos_;
   pos_ += n;
   std::size_t len = n;
@@ -518,8 +518,7 @@ Result<Term> Decoder::finish(Frame& f) {
                                                               base_ + f.end, base_ + pos_));
           break;
         case kExport:
-          if (!must_be_atom(0) || !must_be_atom(1) || f.items[2].as_int() == nullptr ||
-              *f.items[2].as_int() < 0 || *f.items[2].as_int() > 255) {
+          if (!must_be_atom(0) || !must_be_atom(1) || f.items[2].as_int() == nullptr || *f.items[2].as_int() < 0) {
             return fail(f.start, "EXPORT is not {atom, atom, arity}");
           }
           break;
