@@ -8,6 +8,8 @@
 %%                                      VM loader (erlang:prepare_loading/2) see them
 %%   beam_truth.escript strip IN OUT    writes beam_lib:strip/1 of IN's bytes to OUT
 %%   beam_truth.escript cmp A B         prints `ok` or beam_lib:cmp/2's reason (~tw)
+%%   beam_truth.escript terms F Name... prints one JSON object: {Name: ~tw of the value of
+%%                                      beam_lib:chunks(F, [Name])}
 %%
 %% OTP 25 has no json module, so the JSON is written by hand: strings are Erlang
 %% character lists (a chunk id is one character per byte), escaped to pure ASCII.
@@ -23,6 +25,12 @@ main(["strip", In, Out]) ->
     {ok, Bin} = file:read_file(In),
     {ok, {_, Stripped}} = beam_lib:strip(Bin),
     ok = file:write_file(Out, Stripped);
+main(["terms", F | Names]) ->
+    Pairs = [begin
+                 {ok, {_, [{_, V}]}} = beam_lib:chunks(F, [list_to_atom(N)]),
+                 {N, text(V)}
+             end || N <- Names],
+    io:put_chars([obj(Pairs), $\n]);
 main(["cmp", A, B]) ->
     {ok, BinA} = file:read_file(A),
     {ok, BinB} = file:read_file(B),
