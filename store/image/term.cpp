@@ -292,7 +292,10 @@ int compare_leaf(int r, const Term::Value& va, const Term::Value& vb) {
       const auto& x = std::get<Opaque>(va);
       const auto& y = std::get<Opaque>(vb);
       if (x.tag != y.tag) return sign_of(x.tag, y.tag);
-      if (x.bytes != y.bytes) return x.bytes < y.bytes ? -1 : 1;
+      if (x.bytes == y.bytes) return 0;
+      // The same pid written with ATOM_EXT and with SMALL_ATOM_UTF8_EXT is one pid.
+      auto cx = canonical_opaque(x), cy = canonical_opaque(y);
+      if (cx != cy) return cx < cy ? -1 : 1;
       return 0;
     }
   }
@@ -825,10 +828,74 @@ void put32(std::vector<std::uint8_t>& out, std::size_t v) {
 
 // Writes one term's own bytes; children go on `todo` (nullptr stands for NIL_EXT), so a
 // deep term costs heap, not native stack.
+void encode_body(const Term& term, int minor_version, std::vector<std::uint8_t>& out, int nesting);
+
+// Pids, ports, references and funs nested in funs: beyond this, opaque bytes are copied as
+// they are rather than re-encoded (the re-encoding recurses once per level).
+constexpr int kMaxOpaqueNesting = 64;
+
+// Writes an opaque term with its nested atoms and terms encoded for `minor_version`, as
+// term_to_binary would; false (and `out` untouched) when the bytes do not parse, as a
+// hand-built Opaque might not.
+bool reencode_opaque(const Opaque& o, int minor_version, std::vector<std::uint8_t>& out, int nesting) {
+  const auto& v = o.bytes;
+  if (v.empty() || v[0] != o.tag) return false;
+  std::vector<std::uint8_t> tmp{o.tag};
+  std::size_t p = 1;
+  auto term = [&]() {
+    std::size_t n = 0;
+    auto t = internal::decode_prefix(std::span<const std::uint8_t>(v).subspan(p), &n);
+    if (!t) return false;
+    encode_body(*t, minor_version, tmp, nesting);
+    p += n;
+    return true;
+  };
+  auto raw = [&](std::size_t n) {
+    if (v.size() - p < n) return false;
+    tmp.insert(tmp.end(), v.begin() + static_cast<std::ptrdiff_t>(p), v.begin() + static_cast<std::ptrdiff_t>(p + n));
+    p += n;
+    return true;
+  };
+  bool ok = false;
+  switch (o.tag) {
+    case kPid: ok = term() && raw(9); break;
+    case kNewPid: ok = term() && raw(12); break;
+    case kPort: case kReference: ok = term() && raw(5); break;
+    case kNewPort: ok = term() && raw(8); break;
+    case kV4Port: ok = term() && raw(12); break;
+    case kNewReference: case kNewerReference: {
+      if (v.size() < 3) return false;
+      std::size_t words = (std::size_t{v[1]} << 8) | v[2];
+      ok = raw(2) && term() && raw((o.tag == kNewReference ? 1 : 4) + 4 * words);
+      break;
+    }
+    case kExport: ok = term() && term() && term(); break;
+    case kNewFun: {
+      if (v.size() < 30) return false;
+      std::size_t free = (std::size_t{v[26]} << 24) | (std::size_t{v[27]} << 16) | (std::size_t{v[28]} << 8) | v[29];
+      tmp.resize(5);  // Size, patched below
+      p = 5;
+      ok = raw(25);
+      for (std::size_t i = 0; ok && i < 4 + free; ++i) ok = term();
+      if (ok) {
+        std::size_t size = tmp.size() - 1;  // from the Size field to the end
+        for (int k = 0; k < 4; ++k) tmp[1 + static_cast<std::size_t>(k)] = static_cast<std::uint8_t>(size >> (24 - 8 * k));
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  if (!ok || p != v.size()) return false;
+  out.insert(out.end(), tmp.begin(), tmp.end());
+  return true;
+}
+
 struct Encoder {
   std::vector<std::uint8_t>& out;
   int minor_version;
   std::vector<const Term*>& todo;
+  int nesting;
 
   void operator()(const Atom& a) const {
     // Minor version 0 and 1 (OTP 25's default) write Latin-1 atoms as ATOM_EXT.
@@ -944,7 +1011,10 @@ struct Encoder {
     }
     out.insert(out.end(), b.bytes.begin(), b.bytes.end());
   }
-  void operator()(const Opaque& o) const { out.insert(out.end(), o.bytes.begin(), o.bytes.end()); }
+  void operator()(const Opaque& o) const {
+    if (nesting < kMaxOpaqueNesting && reencode_opaque(o, minor_version, out, nesting + 1)) return;
+    out.insert(out.end(), o.bytes.begin(), o.bytes.end());
+  }
 };
 
 
@@ -996,11 +1066,11 @@ Result<Term> decode(std::span<const std::uint8_t> bytes, const DecodeLimits& lim
   return term;
 }
 
-std::vector<std::uint8_t> encode(const Term& term, const EncodeOptions& options) {
-  std::vector<std::uint8_t> out;
-  out.push_back(kVersion);
+namespace {
+
+void encode_body(const Term& term, int minor_version, std::vector<std::uint8_t>& out, int nesting) {
   std::vector<const Term*> todo{&term};
-  Encoder encoder{out, options.minor_version, todo};
+  Encoder encoder{out, minor_version, todo, nesting};
   while (!todo.empty()) {
     const Term* t = todo.back();
     todo.pop_back();
@@ -1010,6 +1080,24 @@ std::vector<std::uint8_t> encode(const Term& term, const EncodeOptions& options)
       std::visit(encoder, t->value());
     }
   }
+}
+
+}  // namespace
+
+namespace internal {
+
+std::vector<std::uint8_t> canonical_opaque(const Opaque& o) {
+  std::vector<std::uint8_t> out;
+  if (!reencode_opaque(o, 2, out, 1)) out = o.bytes;
+  return out;
+}
+
+}  // namespace internal
+
+std::vector<std::uint8_t> encode(const Term& term, const EncodeOptions& options) {
+  std::vector<std::uint8_t> out;
+  out.push_back(kVersion);
+  encode_body(term, options.minor_version, out, 0);
   return out;
 }
 

@@ -59,6 +59,10 @@ Result<Term> decode_prefix(std::span<const std::uint8_t> bytes, std::size_t* con
 // number < atom < reference < fun < port < pid < tuple < map < [] < list < bitstring.
 int compare(const Term& a, const Term& b);
 
+// An opaque term's bytes with nested terms written as {minor_version, 2} writes them (its
+// raw bytes if they do not parse): equal pids, ports, refs and funs give equal bytes.
+std::vector<std::uint8_t> canonical_opaque(const Opaque& o);
+
 // Appends the UTF-8 encoding of code point `cp` to `out`.
 void append_utf8(std::string& out, std::uint32_t cp);
 

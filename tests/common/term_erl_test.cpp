@@ -134,9 +134,9 @@ TEST(TermErl, TrickyTermsMatchErlang) {
   std::string out = run("escript " + kScript + " exprs " + input.string());
   fs::remove(input);
   std::istringstream lines(out);
-  std::string bin_hex, text_hex;
+  std::string bin_hex, text_hex, v0_hex, v2_hex;
   std::size_t i = 0;
-  while (lines >> bin_hex >> text_hex) {
+  while (lines >> bin_hex >> text_hex >> v0_hex >> v2_hex) {
     ASSERT_LT(i, exprs.size());
     Bytes bytes = unhex(bin_hex);
     Bytes text = unhex(text_hex);
@@ -144,6 +144,8 @@ TEST(TermErl, TrickyTermsMatchErlang) {
     ASSERT_TRUE(t.has_value()) << exprs[i] << ": " << t.error().to_string();
     EXPECT_EQ(format_w(*t), std::string(text.begin(), text.end())) << exprs[i];
     EXPECT_EQ(encode(*t, EncodeOptions{1}), bytes) << exprs[i];  // OTP 25's term_to_binary/1
+    EXPECT_EQ(encode(*t, EncodeOptions{0}), unhex(v0_hex)) << exprs[i];
+    EXPECT_EQ(encode(*t), unhex(v2_hex)) << exprs[i];
     ++i;
   }
   EXPECT_EQ(i, exprs.size());

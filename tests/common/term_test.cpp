@@ -200,6 +200,32 @@ TEST(Term, DecodesEveryTag) {
   EXPECT_EQ(encode(must_decode(fun), kOtp25), fun);
 }
 
+TEST(Term, OpaqueTermsFollowTheMinorVersion) {
+  // fun lists:map/2 as OTP 25 writes it (ATOM_EXT) and with {minor_version, 2}.
+  Bytes v1 = {131, 113, 100, 0, 5, 'l', 'i', 's', 't', 's', 100, 0, 3, 'm', 'a', 'p', 97, 2};
+  Bytes v2 = {131, 113, 119, 5, 'l', 'i', 's', 't', 's', 119, 3, 'm', 'a', 'p', 97, 2};
+  Term a = must_decode(v1), b = must_decode(v2);
+  EXPECT_TRUE(a == b);
+  EXPECT_EQ(encode(a), v2);
+  EXPECT_EQ(encode(b, kOtp25), v1);
+  // A pid inside a fun is re-encoded too, and the fun's Size follows.
+  Bytes fun = {131, 112, 0, 0, 0, 0, 0};
+  fun.resize(fun.size() + 16 + 4 + 4, 0);
+  fun.insert(fun.end(), {100, 0, 2, 't', '1', 97, 0, 97, 7, 88, 100, 0, 1, 'n', 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0});
+  fun[5] = static_cast<std::uint8_t>(fun.size() - 2);
+  Term f = must_decode(fun);
+  auto f2 = encode(f);
+  EXPECT_EQ(f2.size(), fun.size() - 2);  // two atoms lose their 2-byte length for a 1-byte one
+  EXPECT_EQ(f2[5], fun[5] - 2);
+  auto back = decode(f2);
+  ASSERT_TRUE(back.has_value()) << back.error().to_string();
+  EXPECT_TRUE(*back == f);
+  EXPECT_EQ(encode(*back, kOtp25), fun);
+  // A hand-built Opaque that does not parse is written as it is.
+  Term junk(Opaque{103, {103, 1, 2}});
+  EXPECT_EQ(encode(junk), (Bytes{131, 103, 1, 2}));
+}
+
 TEST(Term, CompressedTermsInflate) {
   Bytes inner = {108, 0, 0, 0, 3, 97, 1, 97, 2, 97, 3, 106};
   Bytes z = compressed(inner);

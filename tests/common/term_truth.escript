@@ -2,7 +2,9 @@
 %% -*- erlang -*-
 %% Prints Erlang's own answers for the term codec tests, one line each.
 %%   term_truth.escript exprs FILE   FILE holds one Erlang expression per line; prints
-%%                                   "hex(term_to_binary(T)) hex(io_lib:format("~tw",[T]))"
+%%                                   "hex(term_to_binary(T)) hex(io_lib:format("~tw",[T]))
+%%                                    hex(term_to_binary(T, [{minor_version, 0}]))
+%%                                    hex(term_to_binary(T, [{minor_version, 2}]))"
 %%   term_truth.escript chunks Id... -- BEAM...
 %%                                   per image and chunk id (Attr, CInf, Meta, Dbgi, LitT):
 %%                                   "File Id Size Crc" of the UTF-8 bytes of ~tw of each term
@@ -14,7 +16,10 @@ main(["exprs", File]) ->
                           {ok, Toks, _} = erl_scan:string(L ++ "."),
                           {ok, Expr} = erl_parse:parse_exprs(Toks),
                           {value, T, _} = erl_eval:exprs(Expr, []),
-                          io:format("~s ~s~n", [hex(term_to_binary(T)), hex(fmt(T))])
+                          io:format("~s ~s ~s ~s~n",
+                                    [hex(term_to_binary(T)), hex(fmt(T)),
+                                     hex(term_to_binary(T, [{minor_version, 0}])),
+                                     hex(term_to_binary(T, [{minor_version, 2}]))])
                   end, Lines);
 main(["chunks" | Rest]) ->
     {Ids, ["--" | Files]} = lists:splitwith(fun(A) -> A =/= "--" end, Rest),
@@ -44,4 +49,4 @@ literals(N, <<Len:32, T:Len/binary, Rest/binary>>) ->
 
 fmt(T) -> unicode:characters_to_binary(io_lib:format("~tw", [T])).
 
-hex(B) -> [io_lib:format("~2.16.0b", [X]) || <<X>> <= B].
+hex(B) -> binary:encode_hex(B).
