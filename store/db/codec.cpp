@@ -1,0 +1,96 @@
+#include "db/codec.h"
+
+#include <openssl/sha.h>
+#include <zdict.h>
+#include <zstd.h>
+
+#include <fmt/format.h>
+
+namespace codestore::db {
+
+Sha256 sha256(std::span<const std::uint8_t> bytes) {
+  Sha256 out;
+  SHA256(bytes.data(), bytes.size(), out.data());
+  return out;
+}
+
+std::string hex(std::span<const std::uint8_t> bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string s(bytes.size() * 2, '0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    s[2 * i] = kDigits[bytes[i] >> 4];
+    s[2 * i + 1] = kDigits[bytes[i] & 15];
+  }
+  return s;
+}
+
+Dictionary::Dictionary(std::int64_t id, std::vector<std::uint8_t> bytes)
+    : id_(id), bytes_(std::move(bytes)), ddict_(ZSTD_createDDict(bytes_.data(), bytes_.size())) {}
+
+Dictionary::~Dictionary() {
+  ZSTD_freeDDict(ddict_);
+  for (auto& [level, cdict] : cdicts_) ZSTD_freeCDict(cdict);
+}
+
+const ZSTD_CDict_s* Dictionary::cdict(int level) const {
+  std::lock_guard lock(mutex_);
+  auto it = cdicts_.find(level);
+  if (it == cdicts_.end()) it = cdicts_.emplace(level, ZSTD_createCDict(bytes_.data(), bytes_.size(), level)).first;
+  return it->second;
+}
+
+Compressor::Compressor() : cctx_(ZSTD_createCCtx()) {}
+Compressor::~Compressor() { ZSTD_freeCCtx(cctx_); }
+
+Result<std::vector<std::uint8_t>> Compressor::compress(std::span<const std::uint8_t> raw, int level,
+                                                       const Dictionary* dict) {
+  ZSTD_CCtx_reset(cctx_, ZSTD_reset_session_and_parameters);
+  ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, level);
+  ZSTD_CCtx_setParameter(cctx_, ZSTD_c_checksumFlag, 1);
+  ZSTD_CCtx_setParameter(cctx_, ZSTD_c_contentSizeFlag, 1);
+  if (dict != nullptr) ZSTD_CCtx_refCDict(cctx_, dict->cdict(level));
+  std::vector<std::uint8_t> out(ZSTD_compressBound(raw.size()));
+  const std::size_t n = ZSTD_compress2(cctx_, out.data(), out.size(), raw.data(), raw.size());
+  if (ZSTD_isError(n)) return error(Code::kInternal, fmt::format("zstd compress: {}", ZSTD_getErrorName(n)));
+  out.resize(n);
+  return out;
+}
+
+Decompressor::Decompressor() : dctx_(ZSTD_createDCtx()) {}
+Decompressor::~Decompressor() { ZSTD_freeDCtx(dctx_); }
+
+Status Decompressor::decompress(std::span<const std::uint8_t> frame, std::uint64_t raw_size, const Dictionary* dict,
+                                std::vector<std::uint8_t>& out) {
+  const unsigned long long declared = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  if (declared == ZSTD_CONTENTSIZE_ERROR) return Status(Code::kCorruption, "zstd: not a zstd frame");
+  if (declared != raw_size) {
+    return Status(Code::kCorruption, fmt::format("zstd: frame declares {} bytes, the row {}", declared, raw_size));
+  }
+  out.resize(raw_size);
+  const std::size_t n = dict != nullptr
+                            ? ZSTD_decompress_usingDDict(dctx_, out.data(), out.size(), frame.data(), frame.size(), dict->ddict())
+                            : ZSTD_decompressDCtx(dctx_, out.data(), out.size(), frame.data(), frame.size());
+  if (ZSTD_isError(n)) return Status(Code::kCorruption, fmt::format("zstd: {}", ZSTD_getErrorName(n)));
+  if (n != raw_size) return Status(Code::kCorruption, fmt::format("zstd: {} bytes instead of {}", n, raw_size));
+  return Status::ok();
+}
+
+Result<std::vector<std::uint8_t>> train(const std::vector<std::vector<std::uint8_t>>& samples, std::size_t size) {
+  std::vector<std::uint8_t> all;
+  std::vector<std::size_t> sizes;
+  for (const auto& s : samples) {
+    all.insert(all.end(), s.begin(), s.end());
+    sizes.push_back(s.size());
+  }
+  std::vector<std::uint8_t> dict(size);
+  const std::size_t n = ZDICT_trainFromBuffer(dict.data(), dict.size(), all.data(), sizes.data(),
+                                              static_cast<unsigned>(sizes.size()));
+  if (ZDICT_isError(n)) {
+    return error(Code::kInvalidArgument,
+                 fmt::format("zstd dictionary training over {} images: {}", samples.size(), ZDICT_getErrorName(n)));
+  }
+  dict.resize(n);
+  return dict;
+}
+
+}  // namespace codestore::db

@@ -1,0 +1,1149 @@
+// codestore::Store over SQLite. Every public method runs its body under guard() (the one
+// place SQLiteCpp's exceptions become Status values) and under the store's mutex (one
+// connection). Writes run in BEGIN IMMEDIATE transactions that also bump the generation.
+#include <codestore/store.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+#include <codestore/image.h>
+#include <codestore/term.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <zdict.h>
+
+#include "db/codec.h"
+#include "db/migrations.h"
+#include "db/sqlite_error.h"
+#include "parallel.h"
+
+namespace codestore {
+
+using db::fail;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::int64_t now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+std::string mv(std::string_view module, std::int64_t version) { return fmt::format("{}@{}", module, version); }
+
+// A validated image ready to insert: everything but the database work.
+struct Prepared {
+  std::string origin;
+  std::string lib;
+  db::Sha256 sha{};
+  std::string module, md5, vsn, warning;
+  std::uint64_t raw_size = 0;
+  std::vector<std::uint8_t> frame;
+  int level = 0;
+  std::int64_t dictionary_id = 0;
+};
+
+// Strict validation (the VM loader's judgement), then the blob frame. Pure: no database.
+Result<Prepared> prepare(std::span<const std::uint8_t> bytes, const std::string& origin, db::Compressor& compressor,
+                         int level, const db::Dictionary* dict) {
+  const std::string name = origin.empty() ? "<binary>" : origin;
+  auto img = image::Image::parse(bytes, image::Strictness::kStrict, name);
+  if (!img) return error(img.error().status());
+  Prepared p;
+  p.origin = origin;
+  p.raw_size = bytes.size();
+  auto module = img->module();
+  if (!module) return error(module.error().status());
+  if (module->empty()) return error(Code::kCorruption, name + ": empty module name");
+  p.module = std::move(*module);
+  const auto verdict = img->check_loadable();
+  if (!verdict.loadable) {
+    if (!verdict.opcode_only) return error(Code::kCorruption, fmt::format("{}: not loadable: {}", name, verdict.reason));
+    p.warning = "opcode_only: " + verdict.reason;
+  }
+  auto md5 = img->md5();
+  if (!md5) return error(md5.error().status());
+  p.md5 = image::md5_hex(*md5);
+  auto vsn = img->vsn();
+  if (vsn) p.vsn = etf::format_w(*vsn);
+  p.sha = db::sha256(bytes);
+  auto frame = compressor.compress(bytes, level, dict);
+  if (!frame) return error(frame.error().with_context(name));
+  p.frame = std::move(*frame);
+  p.level = level;
+  p.dictionary_id = dict != nullptr ? dict->id() : 0;
+  return p;
+}
+
+Result<std::vector<std::uint8_t>> read_whole_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return error(Code::kIOError, path + ": cannot open");
+  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return error(Code::kIOError, path + ": read failed");
+  return bytes;
+}
+
+struct WorkerState {
+  db::Compressor compressor;
+  db::Decompressor decompressor;
+};
+
+}  // namespace
+
+std::string lib_of_path(std::string_view file_path) {
+  const fs::path dir = fs::path(file_path).parent_path();
+  if (dir.filename() != "ebin") return "";
+  const std::string app = dir.parent_path().filename().string();
+  return app.substr(0, app.find('-'));
+}
+
+struct Store::Impl {
+  std::string path;
+  StoreOptions options;
+  std::unique_ptr<SQLite::Database> db;
+  std::mutex mutex;  // guards everything below: calls are serialized on the connection
+  std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> statements;
+  std::map<std::int64_t, std::shared_ptr<db::Dictionary>> dictionaries;
+  db::Compressor compressor;
+  db::Decompressor decompressor;
+
+  std::string context() const { return "store " + path; }
+
+  // A cached prepared statement, reset and unbound. Keyed by the literal's address.
+  SQLite::Statement& stmt(const char* sql) {
+    auto& s = statements[sql];
+    if (!s) {
+      s = std::make_unique<SQLite::Statement>(*db, sql);
+    } else {
+      s->tryReset();
+      s->clearBindings();
+    }
+    return *s;
+  }
+
+  // Ends the statement's implicit read transaction when the scope ends.
+  struct Done {
+    SQLite::Statement& s;
+    ~Done() { s.tryReset(); }
+  };
+
+  // --- transactions -------------------------------------------------------------------------
+  struct WriteTx {
+    Impl& impl;
+    SQLite::Transaction tx;
+    explicit WriteTx(Impl& i) : impl(i), tx(*i.db, SQLite::TransactionBehavior::IMMEDIATE) {}
+    // `changed`: bump the generation (the loader's "has anything changed" counter).
+    void commit(bool changed = true) {
+      if (changed) impl.db->exec("UPDATE meta SET value = value + 1 WHERE key = 'generation'");
+      tx.commit();
+    }
+  };
+  void require_writable(std::string_view what) const {
+    if (options.read_only) fail(Code::kPermissionDenied, fmt::format("{}: the store is open read-only", what));
+  }
+
+  void event(std::string_view action, std::string_view module, std::int64_t from, std::int64_t to,
+             std::string_view reason) {
+    auto& s = stmt("INSERT INTO events (time, action, module, from_version, to_version, reason) VALUES (?, ?, ?, ?, ?, ?)");
+    s.bind(1, now());
+    s.bind(2, std::string(action));
+    s.bind(3, std::string(module));
+    s.bind(4, from);
+    s.bind(5, to);
+    s.bind(6, std::string(reason));
+    s.exec();
+  }
+
+  // --- dictionaries -------------------------------------------------------------------------
+  std::shared_ptr<db::Dictionary> dictionary(std::int64_t id) {
+    if (id == 0) return nullptr;
+    auto it = dictionaries.find(id);
+    if (it != dictionaries.end()) return it->second;
+    auto& s = stmt("SELECT bytes FROM dictionaries WHERE id = ?");
+    Done done{s};
+    s.bind(1, id);
+    if (!s.executeStep()) fail(Code::kCorruption, fmt::format("dictionary {} is referenced but missing", id));
+    const auto col = s.getColumn(0);
+    const auto* p = static_cast<const std::uint8_t*>(col.getBlob());
+    auto dict = std::make_shared<db::Dictionary>(id, std::vector<std::uint8_t>(p, p + col.getBytes()));
+    dictionaries.emplace(id, dict);
+    return dict;
+  }
+  std::shared_ptr<db::Dictionary> newest_dictionary() {
+    auto& s = stmt("SELECT coalesce(max(id), 0) FROM dictionaries");
+    Done done{s};
+    s.executeStep();
+    const std::int64_t id = s.getColumn(0).getInt64();
+    return dictionary(id);
+  }
+
+  // --- lookups ------------------------------------------------------------------------------
+  struct ModuleRow {
+    std::int64_t high_water = 0, active = 0, active_since = 0, previous = 0;
+  };
+  std::optional<ModuleRow> module_row(std::string_view name) {
+    auto& s = stmt("SELECT high_water, active_version, active_since, previous_version FROM modules WHERE name = ?");
+    Done done{s};
+    s.bind(1, std::string(name));
+    if (!s.executeStep()) return std::nullopt;
+    return ModuleRow{s.getColumn(0).getInt64(), s.getColumn(1).getInt64(), s.getColumn(2).getInt64(),
+                     s.getColumn(3).getInt64()};
+  }
+  ModuleRow require_module(std::string_view name) {
+    auto row = module_row(name);
+    if (!row || !version_exists_any(name)) fail(Code::kNotFound, fmt::format("unknown module {}", name));
+    return *row;
+  }
+  bool version_exists_any(std::string_view name) {
+    auto& s = stmt("SELECT 1 FROM versions WHERE module = ? LIMIT 1");
+    Done done{s};
+    s.bind(1, std::string(name));
+    return s.executeStep();
+  }
+  bool version_exists(std::string_view name, std::int64_t version) {
+    auto& s = stmt("SELECT 1 FROM versions WHERE module = ? AND version = ?");
+    Done done{s};
+    s.bind(1, std::string(name));
+    s.bind(2, version);
+    return s.executeStep();
+  }
+  void require_version(std::string_view name, std::int64_t version) {
+    if (version_exists(name, version)) return;
+    require_module(name);
+    fail(Code::kNotFound, fmt::format("module {} has no version {}", name, version));
+  }
+
+  static constexpr const char* kVersionColumns =
+      "v.module, v.version, v.lib, v.md5, v.vsn, lower(hex(b.sha256)), b.raw_size, b.stored_size, v.origin, v.note, "
+      "v.warning, v.imported_at, m.active_version = v.version, m.active_since "
+      "FROM versions v JOIN blobs b ON b.id = v.blob_id JOIN modules m ON m.name = v.module ";
+  static ModuleVersion version_of(SQLite::Statement& s) {
+    ModuleVersion v;
+    v.module = s.getColumn(0).getString();
+    v.version = s.getColumn(1).getInt64();
+    v.lib = s.getColumn(2).getString();
+    v.md5 = s.getColumn(3).getString();
+    v.vsn = s.getColumn(4).getString();
+    v.sha256 = s.getColumn(5).getString();
+    v.raw_size = static_cast<std::uint64_t>(s.getColumn(6).getInt64());
+    v.stored_size = static_cast<std::uint64_t>(s.getColumn(7).getInt64());
+    v.origin = s.getColumn(8).getString();
+    v.note = s.getColumn(9).getString();
+    v.warning = s.getColumn(10).getString();
+    v.imported_at = s.getColumn(11).getInt64();
+    v.active = s.getColumn(12).getInt() != 0;
+    v.active_since = v.active ? s.getColumn(13).getInt64() : 0;
+    return v;
+  }
+  ModuleVersion info(std::string_view name, std::int64_t version) {
+    static const std::string sql = std::string("SELECT ") + kVersionColumns + "WHERE v.module = ? AND v.version = ?";
+    auto& s = stmt(sql.c_str());
+    Done done{s};
+    s.bind(1, std::string(name));
+    s.bind(2, version);
+    if (!s.executeStep()) {
+      s.tryReset();
+      require_version(name, version);
+      fail(Code::kNotFound, mv(name, version));
+    }
+    return version_of(s);
+  }
+
+  // The bytes of name@version; the zstd checksum always, the SHA-256 on request.
+  std::vector<std::uint8_t> bytes(std::string_view name, std::int64_t version, bool verify_sha256) {
+    auto& s = stmt(
+        "SELECT b.data, b.raw_size, b.dictionary_id, b.sha256 FROM versions v JOIN blobs b ON b.id = v.blob_id "
+        "WHERE v.module = ? AND v.version = ?");
+    Done done{s};
+    s.bind(1, std::string(name));
+    s.bind(2, version);
+    if (!s.executeStep()) {
+      s.tryReset();
+      require_version(name, version);
+      fail(Code::kNotFound, mv(name, version));
+    }
+    const auto data = s.getColumn(0);
+    const std::span frame(static_cast<const std::uint8_t*>(data.getBlob()), static_cast<std::size_t>(data.getBytes()));
+    const auto raw_size = static_cast<std::uint64_t>(s.getColumn(1).getInt64());
+    const std::int64_t dict_id = s.getColumn(2).getInt64();
+    std::vector<std::uint8_t> out;
+    auto dict = dictionary(dict_id);
+    if (Status st = decompressor.decompress(frame, raw_size, dict.get(), out); !st) {
+      fail(Code::kCorruption, fmt::format("module {} version {}: {}", name, version, st.message()));
+    }
+    if (verify_sha256) {
+      const auto sha = s.getColumn(3);
+      if (sha.getBytes() != 32 || std::memcmp(sha.getBlob(), db::sha256(out).data(), 32) != 0) {
+        fail(Code::kCorruption, fmt::format("module {} version {}: SHA-256 mismatch", name, version));
+      }
+    }
+    return out;
+  }
+
+  // --- changes (inside a WriteTx) -----------------------------------------------------------
+  // Moves the active version of `name` to `to` (0: none). previous_version becomes the one
+  // that was active, so that rollback(name) toggles like `cd -`.
+  Activation set_active(std::string_view name, std::int64_t to, std::string_view action, std::string_view reason) {
+    const ModuleRow row = require_module(name);
+    if (to != 0) require_version(name, to);
+    Activation a{std::string(name), row.active, to};
+    if (row.active == to) return a;
+    auto& s = stmt("UPDATE modules SET previous_version = ?, active_version = ?, active_since = ? WHERE name = ?");
+    s.bind(1, row.active);
+    s.bind(2, to);
+    s.bind(3, to != 0 ? now() : 0);
+    s.bind(4, std::string(name));
+    s.exec();
+    event(action, name, row.active, to, reason);
+    return a;
+  }
+
+  // Inserts a prepared image (the blob if new), as the next version, made active.
+  ImportResult insert(const Prepared& p, const std::string& note) {
+    ImportResult r;
+    r.file = p.origin;
+    r.module = p.module;
+    r.lib = p.lib;
+    r.warning = p.warning;
+    r.raw_size = p.raw_size;
+    const auto row = module_row(p.module);
+    std::int64_t blob_id = 0;
+    {
+      auto& s = stmt("SELECT id FROM blobs WHERE sha256 = ?");
+      Done done{s};
+      s.bind(1, p.sha.data(), static_cast<int>(p.sha.size()));
+      if (s.executeStep()) blob_id = s.getColumn(0).getInt64();
+    }
+    if (row && row->active != 0 && blob_id != 0) {
+      auto& s = stmt("SELECT blob_id, lib FROM versions WHERE module = ? AND version = ?");
+      Done done{s};
+      s.bind(1, p.module);
+      s.bind(2, row->active);
+      if (s.executeStep() && s.getColumn(0).getInt64() == blob_id && s.getColumn(1).getString() == p.lib) {
+        r.unchanged = true;
+        r.version = r.previous = row->active;
+        return r;
+      }
+    }
+    if (blob_id == 0) {
+      auto& s = stmt(
+          "INSERT INTO blobs (sha256, raw_size, stored_size, level, dictionary_id, data) VALUES (?, ?, ?, ?, ?, ?)");
+      s.bind(1, p.sha.data(), static_cast<int>(p.sha.size()));
+      s.bind(2, static_cast<std::int64_t>(p.raw_size));
+      s.bind(3, static_cast<std::int64_t>(p.frame.size()));
+      s.bind(4, p.level);
+      if (p.dictionary_id != 0) {
+        s.bind(5, p.dictionary_id);
+      } else {
+        s.bind(5);
+      }
+      s.bindNoCopy(6, p.frame.data(), static_cast<int>(p.frame.size()));
+      s.exec();
+      blob_id = db->getLastInsertRowid();
+      r.new_blob = true;
+      r.stored_size = p.frame.size();
+    }
+    if (!row) {
+      auto& s = stmt("INSERT INTO modules (name) VALUES (?)");
+      s.bind(1, p.module);
+      s.exec();
+    }
+    const std::int64_t version = (row ? row->high_water : 0) + 1;
+    const std::int64_t previous = row ? row->active : 0;
+    {
+      auto& s = stmt(
+          "INSERT INTO versions (module, version, blob_id, lib, md5, vsn, origin, note, warning, imported_at) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      s.bind(1, p.module);
+      s.bind(2, version);
+      s.bind(3, blob_id);
+      s.bind(4, p.lib);
+      s.bind(5, p.md5);
+      s.bind(6, p.vsn);
+      s.bind(7, p.origin);
+      s.bind(8, note);
+      s.bind(9, p.warning);
+      s.bind(10, now());
+      s.exec();
+    }
+    {
+      auto& s = stmt(
+          "UPDATE modules SET high_water = ?, previous_version = ?, active_version = ?, active_since = ? WHERE name = ?");
+      s.bind(1, version);
+      s.bind(2, previous);
+      s.bind(3, version);
+      s.bind(4, now());
+      s.bind(5, p.module);
+      s.exec();
+    }
+    event("import", p.module, previous, version, note.empty() ? p.origin : p.origin + ": " + note);
+    r.version = version;
+    r.previous = previous;
+    return r;
+  }
+
+  std::vector<ModuleSummary> summaries(const char* where, const std::string* arg) {
+    static const std::string base =
+        "SELECT m.name, m.active_version, coalesce(av.lib, ''), coalesce(av.md5, ''), "
+        "(SELECT count(*) FROM versions c WHERE c.module = m.name), "
+        "(SELECT max(version) FROM versions c WHERE c.module = m.name), m.active_since "
+        "FROM modules m LEFT JOIN versions av ON av.module = m.name AND av.version = m.active_version "
+        "WHERE EXISTS (SELECT 1 FROM versions c WHERE c.module = m.name) ";
+    static const std::string all = base + "ORDER BY m.name";
+    static const std::string by_lib = base + "AND av.lib = ? ORDER BY m.name";
+    auto& s = stmt(where == nullptr ? all.c_str() : by_lib.c_str());
+    Done done{s};
+    if (arg != nullptr) s.bind(1, *arg);
+    std::vector<ModuleSummary> out;
+    while (s.executeStep()) {
+      ModuleSummary m;
+      m.module = s.getColumn(0).getString();
+      m.active_version = s.getColumn(1).getInt64();
+      m.lib = s.getColumn(2).getString();
+      m.md5 = s.getColumn(3).getString();
+      m.versions = s.getColumn(4).getInt64();
+      m.latest_version = s.getColumn(5).getInt64();
+      m.active_since = m.active_version != 0 ? s.getColumn(6).getInt64() : 0;
+      out.push_back(std::move(m));
+    }
+    return out;
+  }
+
+  Release release(const std::string& name, bool with_modules) {
+    Release r;
+    {
+      auto& s = stmt(
+          "SELECT name, created_at, note, (SELECT count(*) FROM release_modules WHERE release = name) FROM releases "
+          "WHERE name = ?");
+      Done done{s};
+      s.bind(1, name);
+      if (!s.executeStep()) fail(Code::kNotFound, fmt::format("unknown release {}", name));
+      r.name = s.getColumn(0).getString();
+      r.created_at = s.getColumn(1).getInt64();
+      r.note = s.getColumn(2).getString();
+      r.module_count = s.getColumn(3).getInt64();
+    }
+    if (!with_modules) return r;
+    auto& s = stmt(
+        "SELECT rm.module, rm.version, v.lib FROM release_modules rm JOIN versions v ON v.module = rm.module AND "
+        "v.version = rm.version WHERE rm.release = ? ORDER BY rm.module");
+    Done done{s};
+    s.bind(1, name);
+    while (s.executeStep()) r.modules.push_back({s.getColumn(0).getString(), s.getColumn(1).getInt64(), s.getColumn(2).getString()});
+    return r;
+  }
+};
+
+// --- open ------------------------------------------------------------------------------------
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+const std::string& Store::path() const { return impl_->path; }
+
+std::int64_t Store::schema_version() {
+  const auto& m = db::embedded_migrations();
+  return m.empty() ? 0 : m.back().number;
+}
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& path, const StoreOptions& options) {
+  return db::guard("store " + path, [&]() -> Result<std::unique_ptr<Store>> {
+    std::error_code ec;
+    const bool exists = fs::exists(path, ec);
+    if (!exists && (!options.create || options.read_only)) fail(Code::kNotFound, "no such database file");
+    auto impl = std::make_unique<Impl>();
+    impl->path = path;
+    impl->options = options;
+    const int flags = options.read_only ? SQLite::OPEN_READONLY : (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    impl->db = std::make_unique<SQLite::Database>(path, flags | SQLite::OPEN_NOMUTEX, options.busy_timeout_ms);
+    // Readers need the busy timeout too (PERFORMANCE.md): the constructor sets it above.
+    db::MigrateOptions mo;
+    mo.read_only = options.read_only;
+    mo.backup = options.backup_before_migrate;
+    mo.apply = options.migrate;
+    db::check(db::migrate(*impl->db, path, mo));
+    if (!options.read_only) {
+      // After the checks, so that a refused file is never touched.
+      impl->db->exec("PRAGMA journal_mode = WAL");
+      impl->db->exec("PRAGMA synchronous = NORMAL");
+    }
+    impl->db->exec("PRAGMA foreign_keys = ON");
+    impl->db->exec("PRAGMA mmap_size = 268435456");
+    return std::unique_ptr<Store>(new Store(std::move(impl)));
+  });
+}
+
+// Runs a method body under the store's lock and error boundary.
+#define STORE_CALL(what, ...)                                                        \
+  std::lock_guard lock_(impl_->mutex);                                               \
+  return db::guard(impl_->context() + ": " + std::string(what), [&]() __VA_ARGS__)
+
+// --- import ----------------------------------------------------------------------------------
+
+Result<ImportResult> Store::import(std::span<const std::uint8_t> bytes, const std::string& origin,
+                                   const std::string& lib, const std::string& note, bool dry_run) {
+  STORE_CALL("import " + (origin.empty() ? std::string("<binary>") : origin), -> Result<ImportResult> {
+    if (!dry_run) impl_->require_writable("import");
+    Impl::WriteTx tx(*impl_);
+    auto dict = impl_->newest_dictionary();
+    auto p = prepare(bytes, origin, impl_->compressor, impl_->options.zstd_level, dict.get());
+    if (!p) return error(p.error());
+    p->lib = lib;
+    ImportResult r = impl_->insert(*p, note);
+    if (!dry_run && !r.unchanged) tx.commit();
+    return r;
+  });
+}
+
+Result<ImportSummary> Store::import_tree(const std::vector<std::string>& paths, const ImportOptions& options) {
+  STORE_CALL("import", -> Result<ImportSummary> {
+    if (!options.dry_run) impl_->require_writable("import");
+    // The files, in a stable order: each argument in turn, directories walked sorted.
+    std::vector<std::string> files;
+    for (const auto& path : paths) {
+      std::error_code ec;
+      const auto st = fs::status(path, ec);
+      if (ec || !fs::exists(st)) fail(Code::kNotFound, fmt::format("{}: no such file or directory", path));
+      if (fs::is_directory(st)) {
+        std::vector<std::string> found;
+        for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
+             it.increment(ec)) {
+          if (it->is_regular_file() && it->path().extension() == ".beam") found.push_back(it->path().string());
+        }
+        if (ec) fail(Code::kIOError, fmt::format("{}: {}", path, ec.message()));
+        std::sort(found.begin(), found.end());
+        files.insert(files.end(), found.begin(), found.end());
+      } else {
+        files.push_back(path);
+      }
+    }
+    Impl::WriteTx tx(*impl_);
+    const auto dict = impl_->newest_dictionary();
+    const int level = impl_->options.zstd_level;
+    ImportSummary summary;
+    Status failure;
+    store_internal::parallel_ordered<Result<Prepared>, WorkerState>(
+        files.size(),
+        [&](std::size_t i, WorkerState& w) -> Result<Prepared> {
+          auto bytes = read_whole_file(files[i]);
+          if (!bytes) return error(bytes.error());
+          return prepare(*bytes, files[i], w.compressor, level, dict.get());
+        },
+        [&](std::size_t i, Result<Prepared>& p) {
+          if (!p) {
+            failure = p.error();
+            return false;
+          }
+          p->lib = options.lib.empty() ? lib_of_path(files[i]) : options.lib;
+          ImportResult r = impl_->insert(*p, options.note);
+          summary.files++;
+          summary.bytes_in += r.raw_size;
+          summary.bytes_stored += r.stored_size;
+          if (r.unchanged) {
+            summary.unchanged++;
+          } else {
+            summary.new_versions++;
+          }
+          summary.items.push_back(std::move(r));
+          if (options.progress) options.progress(i + 1, files.size(), files[i]);
+          return true;
+        });
+    if (!failure) return error(failure.with_context("nothing imported"));
+    if (!options.dry_run) tx.commit(summary.new_versions > 0);
+    return summary;
+  });
+}
+
+// --- read ------------------------------------------------------------------------------------
+
+Result<std::vector<std::uint8_t>> Store::get(std::string_view module, std::int64_t version, bool verify_sha256) {
+  STORE_CALL(fmt::format("get {}", mv(module, version)), -> Result<std::vector<std::uint8_t>> {
+    return impl_->bytes(module, version, verify_sha256);
+  });
+}
+
+Result<ModuleVersion> Store::active_info(std::string_view module) {
+  STORE_CALL(fmt::format("active {}", module), -> Result<ModuleVersion> {
+    const auto row = impl_->require_module(module);
+    if (row.active == 0) fail(Code::kNotFound, fmt::format("module {} has no active version", module));
+    return impl_->info(module, row.active);
+  });
+}
+
+Result<ModuleImage> Store::active(std::string_view module) {
+  STORE_CALL(fmt::format("active {}", module), -> Result<ModuleImage> {
+    // One read transaction, so that metadata and bytes are of the same version.
+    SQLite::Transaction tx(*impl_->db, SQLite::TransactionBehavior::DEFERRED);
+    const auto row = impl_->require_module(module);
+    if (row.active == 0) fail(Code::kNotFound, fmt::format("module {} has no active version", module));
+    ModuleImage img;
+    img.info = impl_->info(module, row.active);
+    img.bytes = impl_->bytes(module, row.active, false);
+    return img;
+  });
+}
+
+Result<ModuleVersion> Store::version_info(std::string_view module, std::int64_t version) {
+  STORE_CALL(fmt::format("version {}", mv(module, version)), -> Result<ModuleVersion> {
+    return impl_->info(module, version);
+  });
+}
+
+Result<std::vector<ModuleVersion>> Store::versions(std::string_view module) {
+  STORE_CALL(fmt::format("versions {}", module), -> Result<std::vector<ModuleVersion>> {
+    static const std::string sql = std::string("SELECT ") + Impl::kVersionColumns + "WHERE v.module = ? ORDER BY v.version";
+    auto& s = impl_->stmt(sql.c_str());
+    Impl::Done done{s};
+    s.bind(1, std::string(module));
+    std::vector<ModuleVersion> out;
+    while (s.executeStep()) out.push_back(Impl::version_of(s));
+    if (out.empty()) fail(Code::kNotFound, fmt::format("unknown module {}", module));
+    return out;
+  });
+}
+
+Result<std::vector<ModuleSummary>> Store::list() {
+  STORE_CALL("list", -> Result<std::vector<ModuleSummary>> { return impl_->summaries(nullptr, nullptr); });
+}
+
+Result<std::vector<ModuleSummary>> Store::lib_modules(std::string_view lib) {
+  STORE_CALL(fmt::format("lib {}", lib), -> Result<std::vector<ModuleSummary>> {
+    const std::string l(lib);
+    return impl_->summaries("lib", &l);
+  });
+}
+
+Result<std::vector<std::string>> Store::libs() {
+  STORE_CALL("libs", -> Result<std::vector<std::string>> {
+    auto& s = impl_->stmt(
+        "SELECT DISTINCT v.lib FROM modules m JOIN versions v ON v.module = m.name AND v.version = m.active_version "
+        "WHERE v.lib != '' ORDER BY 1");
+    Impl::Done done{s};
+    std::vector<std::string> out;
+    while (s.executeStep()) out.push_back(s.getColumn(0).getString());
+    return out;
+  });
+}
+
+Result<std::vector<StoreEvent>> Store::history(std::string_view module, std::size_t limit) {
+  STORE_CALL("history", -> Result<std::vector<StoreEvent>> {
+    auto& s = impl_->stmt(
+        "SELECT id, time, action, module, from_version, to_version, reason FROM events "
+        "WHERE (?1 = '' OR module = ?1) ORDER BY id DESC LIMIT ?2");
+    Impl::Done done{s};
+    s.bind(1, std::string(module));
+    s.bind(2, limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(limit));
+    std::vector<StoreEvent> out;
+    while (s.executeStep()) {
+      out.push_back({s.getColumn(0).getInt64(), s.getColumn(1).getInt64(), s.getColumn(2).getString(),
+                     s.getColumn(3).getString(), s.getColumn(4).getInt64(), s.getColumn(5).getInt64(),
+                     s.getColumn(6).getString()});
+    }
+    std::reverse(out.begin(), out.end());
+    return out;
+  });
+}
+
+Result<std::uint64_t> Store::generation() {
+  STORE_CALL("generation", -> Result<std::uint64_t> {
+    auto& s = impl_->stmt("SELECT value FROM meta WHERE key = 'generation'");
+    Impl::Done done{s};
+    if (!s.executeStep()) fail(Code::kCorruption, "meta row 'generation' missing");
+    return static_cast<std::uint64_t>(s.getColumn(0).getInt64());
+  });
+}
+
+// --- change ----------------------------------------------------------------------------------
+
+Result<Activation> Store::activate(std::string_view module, std::int64_t version, std::string_view reason) {
+  STORE_CALL(fmt::format("activate {}", mv(module, version)), -> Result<Activation> {
+    impl_->require_writable("activate");
+    Impl::WriteTx tx(*impl_);
+    Activation a = impl_->set_active(module, version, "activate", reason);
+    tx.commit(a.from_version != a.to_version);
+    return a;
+  });
+}
+
+Result<Activation> Store::rollback(std::string_view module, std::string_view reason) {
+  STORE_CALL(fmt::format("rollback {}", module), -> Result<Activation> {
+    impl_->require_writable("rollback");
+    Impl::WriteTx tx(*impl_);
+    const auto row = impl_->require_module(module);
+    if (row.previous == 0) {
+      fail(Code::kFailedPrecondition, fmt::format("module {} has no previous version to roll back to", module));
+    }
+    Activation a = impl_->set_active(module, row.previous, "rollback", reason);
+    tx.commit();
+    return a;
+  });
+}
+
+Result<Activation> Store::rollback(std::string_view module, std::int64_t version, std::string_view reason) {
+  STORE_CALL(fmt::format("rollback {}", mv(module, version)), -> Result<Activation> {
+    impl_->require_writable("rollback");
+    Impl::WriteTx tx(*impl_);
+    Activation a = impl_->set_active(module, version, "rollback", reason);
+    tx.commit(a.from_version != a.to_version);
+    return a;
+  });
+}
+
+Status Store::delete_version(std::string_view module, std::int64_t version, std::string_view reason) {
+  STORE_CALL(fmt::format("delete {}", mv(module, version)), -> Status {
+    impl_->require_writable("delete");
+    Impl::WriteTx tx(*impl_);
+    impl_->require_version(module, version);
+    const auto row = impl_->require_module(module);
+    if (row.active == version) fail(Code::kFailedPrecondition, "it is the active version");
+    if (row.previous == version) fail(Code::kFailedPrecondition, "it is the version a rollback returns to");
+    std::vector<std::string> releases;
+    {
+      auto& s = impl_->stmt("SELECT release FROM release_modules WHERE module = ? AND version = ? ORDER BY release");
+      Impl::Done done{s};
+      s.bind(1, std::string(module));
+      s.bind(2, version);
+      while (s.executeStep()) releases.push_back(s.getColumn(0).getString());
+    }
+    if (!releases.empty()) {
+      fail(Code::kFailedPrecondition, fmt::format("release {} names it", fmt::join(releases, ", ")));
+    }
+    auto& s = impl_->stmt("DELETE FROM versions WHERE module = ? AND version = ?");
+    s.bind(1, std::string(module));
+    s.bind(2, version);
+    s.exec();
+    impl_->event("delete", module, version, 0, reason);
+    tx.commit();
+    return Status::ok();
+  });
+}
+
+// --- releases --------------------------------------------------------------------------------
+
+Result<Release> Store::release_create(const std::string& name, const std::string& note) {
+  STORE_CALL("release create " + name, -> Result<Release> {
+    impl_->require_writable("release create");
+    if (name.empty()) fail(Code::kInvalidArgument, "a release needs a name");
+    Impl::WriteTx tx(*impl_);
+    {
+      auto& s = impl_->stmt("SELECT 1 FROM releases WHERE name = ?");
+      Impl::Done done{s};
+      s.bind(1, name);
+      if (s.executeStep()) fail(Code::kAlreadyExists, fmt::format("release {} exists", name));
+    }
+    {
+      auto& s = impl_->stmt("INSERT INTO releases (name, created_at, note) VALUES (?, ?, ?)");
+      s.bind(1, name);
+      s.bind(2, now());
+      s.bind(3, note);
+      s.exec();
+    }
+    auto& s = impl_->stmt(
+        "INSERT INTO release_modules (release, module, version) SELECT ?, name, active_version FROM modules "
+        "WHERE active_version != 0");
+    s.bind(1, name);
+    s.exec();
+    impl_->event("release-create", "", 0, 0, name);
+    Release r = impl_->release(name, true);
+    tx.commit();
+    return r;
+  });
+}
+
+Result<std::vector<Release>> Store::release_list() {
+  STORE_CALL("release list", -> Result<std::vector<Release>> {
+    std::vector<std::string> names;
+    {
+      auto& s = impl_->stmt("SELECT name FROM releases ORDER BY created_at, name");
+      Impl::Done done{s};
+      while (s.executeStep()) names.push_back(s.getColumn(0).getString());
+    }
+    std::vector<Release> out;
+    for (const auto& n : names) out.push_back(impl_->release(n, false));
+    return out;
+  });
+}
+
+Result<Release> Store::release_show(const std::string& name) {
+  STORE_CALL("release show " + name, -> Result<Release> { return impl_->release(name, true); });
+}
+
+Result<ReleaseDiff> Store::release_diff(const std::string& a, const std::string& b) {
+  STORE_CALL(fmt::format("release diff {} {}", a, b), -> Result<ReleaseDiff> {
+    const Release ra = impl_->release(a, true);
+    const Release rb = impl_->release(b, true);
+    std::map<std::string, const ReleaseEntry*> in_a;
+    for (const auto& e : ra.modules) in_a[e.module] = &e;
+    ReleaseDiff d;
+    for (const auto& e : rb.modules) {
+      auto it = in_a.find(e.module);
+      if (it == in_a.end()) {
+        d.added.push_back(e);
+      } else {
+        if (it->second->version != e.version) d.changed.push_back({e.module, it->second->version, e.version});
+        in_a.erase(it);
+      }
+    }
+    for (const auto& [module, e] : in_a) d.removed.push_back(*e);
+    return d;
+  });
+}
+
+Status Store::release_delete(const std::string& name) {
+  STORE_CALL("release delete " + name, -> Status {
+    impl_->require_writable("release delete");
+    Impl::WriteTx tx(*impl_);
+    impl_->release(name, false);  // kNotFound
+    for (const char* sql : {"DELETE FROM release_modules WHERE release = ?", "DELETE FROM releases WHERE name = ?"}) {
+      auto& s = impl_->stmt(sql);
+      s.bind(1, name);
+      s.exec();
+    }
+    impl_->event("release-delete", "", 0, 0, name);
+    tx.commit();
+    return Status::ok();
+  });
+}
+
+Result<std::vector<Activation>> Store::release_rollback(const std::string& name, std::string_view reason) {
+  STORE_CALL("release rollback " + name, -> Result<std::vector<Activation>> {
+    impl_->require_writable("release rollback");
+    Impl::WriteTx tx(*impl_);
+    const Release r = impl_->release(name, true);
+    std::map<std::string, std::int64_t> target;
+    for (const auto& e : r.modules) target[e.module] = e.version;
+    std::vector<std::pair<std::string, std::int64_t>> modules;
+    {
+      auto& s = impl_->stmt("SELECT name, active_version FROM modules ORDER BY name");
+      Impl::Done done{s};
+      while (s.executeStep()) modules.emplace_back(s.getColumn(0).getString(), s.getColumn(1).getInt64());
+    }
+    const std::string why = reason.empty() ? "release " + name : fmt::format("release {}: {}", name, reason);
+    std::vector<Activation> changed;
+    for (const auto& [module, active] : modules) {
+      const auto it = target.find(module);
+      const std::int64_t to = it == target.end() ? 0 : it->second;
+      if (to == active) continue;
+      changed.push_back(impl_->set_active(module, to, "release-rollback", why));
+    }
+    impl_->event("release-rollback", "", 0, 0, why);
+    tx.commit(!changed.empty());
+    return changed;
+  });
+}
+
+// --- maintenance -----------------------------------------------------------------------------
+
+Result<GcReport> Store::gc(const GcOptions& options) {
+  STORE_CALL("gc", -> Result<GcReport> {
+    if (!options.dry_run) impl_->require_writable("gc");
+    if (options.keep_last < 0) fail(Code::kInvalidArgument, "keep_last must be >= 0");
+    Impl::WriteTx tx(*impl_);
+    GcReport report;
+    {
+      // Not active, not the rollback target, not named by a release, not among the newest N.
+      static const std::string sql = std::string("SELECT ") + Impl::kVersionColumns +
+                                     "WHERE v.version != m.active_version AND v.version != m.previous_version "
+                                     "AND NOT EXISTS (SELECT 1 FROM release_modules rm WHERE rm.module = v.module AND "
+                                     "rm.version = v.version) "
+                                     "AND (SELECT count(*) FROM versions n WHERE n.module = v.module AND n.version > "
+                                     "v.version) >= ? ORDER BY v.module, v.version";
+      auto& s = impl_->stmt(sql.c_str());
+      Impl::Done done{s};
+      s.bind(1, options.keep_last);
+      while (s.executeStep()) report.deleted.push_back(Impl::version_of(s));
+    }
+    const std::string why = fmt::format("gc keep_last {}", options.keep_last);
+    for (const auto& v : report.deleted) {
+      auto& s = impl_->stmt("DELETE FROM versions WHERE module = ? AND version = ?");
+      s.bind(1, v.module);
+      s.bind(2, v.version);
+      s.exec();
+      impl_->event("gc", v.module, v.version, 0, why);
+    }
+    {
+      auto& s = impl_->stmt(
+          "SELECT count(*), coalesce(sum(stored_size), 0) FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM versions v "
+          "WHERE v.blob_id = b.id)");
+      Impl::Done done{s};
+      s.executeStep();
+      report.blobs_deleted = s.getColumn(0).getInt64();
+      report.bytes_freed = static_cast<std::uint64_t>(s.getColumn(1).getInt64());
+    }
+    impl_->db->exec("DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.blob_id = blobs.id)");
+    if (!options.dry_run) tx.commit(!report.deleted.empty() || report.blobs_deleted > 0);
+    return report;
+  });
+}
+
+Result<VerifyReport> Store::verify() {
+  STORE_CALL("verify", -> Result<VerifyReport> {
+    SQLite::Transaction tx(*impl_->db, SQLite::TransactionBehavior::DEFERRED);
+    VerifyReport report;
+    auto& refs = impl_->stmt("SELECT module, version FROM versions WHERE blob_id = ? ORDER BY module, version");
+    {
+      SQLite::Statement s(*impl_->db, "SELECT id, sha256, raw_size, dictionary_id, data FROM blobs ORDER BY id");
+      std::vector<std::uint8_t> out;
+      while (s.executeStep()) {
+        report.blobs_checked++;
+        const std::int64_t id = s.getColumn(0).getInt64();
+        const auto sha = s.getColumn(1);
+        const std::string sha_hex = db::hex(std::span(static_cast<const std::uint8_t*>(sha.getBlob()), static_cast<std::size_t>(sha.getBytes())));
+        const auto data = s.getColumn(4);
+        Status st;
+        std::shared_ptr<db::Dictionary> dict;
+        try {
+          dict = impl_->dictionary(s.getColumn(3).getInt64());
+        } catch (const db::StatusError& e) {
+          st = e.status();
+        }
+        if (st) {
+          st = impl_->decompressor.decompress(
+              std::span(static_cast<const std::uint8_t*>(data.getBlob()), static_cast<std::size_t>(data.getBytes())),
+              static_cast<std::uint64_t>(s.getColumn(2).getInt64()), dict.get(), out);
+        }
+        if (st && (sha.getBytes() != 32 || std::memcmp(sha.getBlob(), db::sha256(out).data(), 32) != 0)) {
+          st = Status(Code::kCorruption, "SHA-256 mismatch");
+        }
+        if (st) continue;
+        const std::string msg = fmt::format("blob {}: {}", sha_hex, st.to_string());
+        refs.tryReset();
+        refs.clearBindings();
+        refs.bind(1, id);
+        bool any = false;
+        while (refs.executeStep()) {
+          any = true;
+          report.damage.push_back({refs.getColumn(0).getString(), refs.getColumn(1).getInt64(), msg});
+        }
+        refs.tryReset();
+        if (!any) report.damage.push_back({"", 0, msg + " (unreferenced)"});
+      }
+    }
+    report.versions_checked = impl_->db->execAndGet("SELECT count(*) FROM versions").getInt64();
+    // References: every version's blob, every module's active and previous version, every
+    // release's versions, every blob's dictionary.
+    struct Check {
+      const char* sql;
+      const char* what;
+    };
+    static const Check checks[] = {
+        {"SELECT v.module, v.version FROM versions v WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = v.blob_id)",
+         "its blob is missing"},
+        {"SELECT m.name, m.active_version FROM modules m WHERE m.active_version != 0 AND NOT EXISTS (SELECT 1 FROM "
+         "versions v WHERE v.module = m.name AND v.version = m.active_version)",
+         "the active version is missing"},
+        {"SELECT m.name, m.previous_version FROM modules m WHERE m.previous_version != 0 AND NOT EXISTS (SELECT 1 "
+         "FROM versions v WHERE v.module = m.name AND v.version = m.previous_version)",
+         "the rollback target is missing"},
+        {"SELECT rm.module, rm.version FROM release_modules rm WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE "
+         "v.module = rm.module AND v.version = rm.version)",
+         "a release names a missing version"},
+        {"SELECT m.name, v.version FROM versions v JOIN modules m ON m.name = v.module WHERE v.version > "
+         "m.high_water",
+         "version above the module's high-water mark"},
+    };
+    for (const auto& c : checks) {
+      SQLite::Statement s(*impl_->db, c.sql);
+      while (s.executeStep()) report.damage.push_back({s.getColumn(0).getString(), s.getColumn(1).getInt64(), c.what});
+    }
+    {
+      SQLite::Statement s(*impl_->db,
+                          "SELECT count(*) FROM blobs b WHERE b.dictionary_id IS NOT NULL AND NOT EXISTS (SELECT 1 "
+                          "FROM dictionaries d WHERE d.id = b.dictionary_id)");
+      s.executeStep();
+      if (const auto n = s.getColumn(0).getInt64(); n > 0) {
+        report.damage.push_back({"", 0, fmt::format("{} blobs name a missing dictionary", n)});
+      }
+    }
+    SQLite::Statement ic(*impl_->db, "PRAGMA integrity_check");
+    while (ic.executeStep()) report.integrity.push_back(ic.getColumn(0).getString());
+    if (!(report.integrity.size() == 1 && report.integrity[0] == "ok")) {
+      for (const auto& line : report.integrity) report.damage.push_back({"", 0, "integrity_check: " + line});
+    }
+    return report;
+  });
+}
+
+Result<StoreStats> Store::stats() {
+  STORE_CALL("stats", -> Result<StoreStats> {
+    SQLite::Transaction tx(*impl_->db, SQLite::TransactionBehavior::DEFERRED);
+    auto& db = *impl_->db;
+    StoreStats st;
+    st.modules = db.execAndGet("SELECT count(*) FROM modules m WHERE EXISTS (SELECT 1 FROM versions v WHERE v.module = m.name)").getInt64();
+    st.active_modules = db.execAndGet("SELECT count(*) FROM modules WHERE active_version != 0").getInt64();
+    st.versions = db.execAndGet("SELECT count(*) FROM versions").getInt64();
+    {
+      SQLite::Statement s(db, "SELECT count(*), coalesce(sum(raw_size), 0), coalesce(sum(stored_size), 0), "
+                              "count(dictionary_id) FROM blobs");
+      s.executeStep();
+      st.blobs = s.getColumn(0).getInt64();
+      st.raw_bytes = static_cast<std::uint64_t>(s.getColumn(1).getInt64());
+      st.stored_bytes = static_cast<std::uint64_t>(s.getColumn(2).getInt64());
+      st.blobs_with_dictionary = s.getColumn(3).getInt64();
+    }
+    st.releases = db.execAndGet("SELECT count(*) FROM releases").getInt64();
+    st.events = db.execAndGet("SELECT count(*) FROM events").getInt64();
+    {
+      SQLite::Statement s(db, "SELECT count(*), coalesce(max(id), 0), coalesce((SELECT length(bytes) FROM dictionaries "
+                              "ORDER BY id DESC LIMIT 1), 0) FROM dictionaries");
+      s.executeStep();
+      st.dictionaries = s.getColumn(0).getInt64();
+      st.dictionary_id = s.getColumn(1).getInt64();
+      st.dictionary_size = static_cast<std::uint64_t>(s.getColumn(2).getInt64());
+    }
+    {
+      SQLite::Statement s(db, "SELECT module, version, count, last_served FROM served ORDER BY count DESC, module, version");
+      while (s.executeStep()) {
+        StoreStats::Served sv{s.getColumn(0).getString(), s.getColumn(1).getInt64(),
+                              static_cast<std::uint64_t>(s.getColumn(2).getInt64()), s.getColumn(3).getInt64()};
+        st.served_total += sv.count;
+        st.served.push_back(std::move(sv));
+      }
+    }
+    st.schema_version = db::applied_schema_version(db);
+    return st;
+  });
+}
+
+Result<DictionaryInfo> Store::train_dictionary(const DictionaryOptions& options) {
+  STORE_CALL("dict train", -> Result<DictionaryInfo> {
+    impl_->require_writable("dict train");
+    std::vector<std::vector<std::uint8_t>> samples;
+    {
+      SQLite::Transaction read(*impl_->db, SQLite::TransactionBehavior::DEFERRED);
+      SQLite::Statement s(*impl_->db, "SELECT raw_size, dictionary_id, data FROM blobs ORDER BY id");
+      while (s.executeStep() && (options.max_samples == 0 || static_cast<int>(samples.size()) < options.max_samples)) {
+        const auto data = s.getColumn(2);
+        std::vector<std::uint8_t> out;
+        auto dict = impl_->dictionary(s.getColumn(1).getInt64());
+        db::check(impl_->decompressor.decompress(
+            std::span(static_cast<const std::uint8_t*>(data.getBlob()), static_cast<std::size_t>(data.getBytes())),
+            static_cast<std::uint64_t>(s.getColumn(0).getInt64()), dict.get(), out));
+        samples.push_back(std::move(out));
+      }
+    }
+    auto bytes = db::train(samples, options.size);
+    if (!bytes) return error(bytes.error());
+    Impl::WriteTx tx(*impl_);
+    auto& s = impl_->stmt("INSERT INTO dictionaries (zstd_id, created_at, samples, bytes) VALUES (?, ?, ?, ?)");
+    s.bind(1, static_cast<std::int64_t>(ZDICT_getDictID(bytes->data(), bytes->size())));
+    s.bind(2, now());
+    s.bind(3, static_cast<std::int64_t>(samples.size()));
+    s.bind(4, bytes->data(), static_cast<int>(bytes->size()));
+    s.exec();
+    DictionaryInfo info{impl_->db->getLastInsertRowid(), bytes->size(), static_cast<std::int64_t>(samples.size())};
+    impl_->event("dict-train", "", 0, 0, fmt::format("dictionary {}: {} bytes from {} images", info.id, info.size, info.samples));
+    tx.commit();
+    return info;
+  });
+}
+
+Result<CompactReport> Store::compact(const CompactOptions& options) {
+  STORE_CALL("compact", -> Result<CompactReport> {
+    impl_->require_writable("compact");
+    Impl::WriteTx tx(*impl_);
+    struct Row {
+      std::int64_t id, raw_size, dictionary_id;
+      std::vector<std::uint8_t> frame;
+    };
+    std::vector<Row> rows;
+    {
+      SQLite::Statement s(*impl_->db, "SELECT id, raw_size, coalesce(dictionary_id, 0), data FROM blobs ORDER BY id");
+      while (s.executeStep()) {
+        const auto data = s.getColumn(3);
+        const auto* p = static_cast<const std::uint8_t*>(data.getBlob());
+        rows.push_back({s.getColumn(0).getInt64(), s.getColumn(1).getInt64(), s.getColumn(2).getInt64(),
+                        std::vector<std::uint8_t>(p, p + data.getBytes())});
+      }
+    }
+    // Every dictionary a row names, loaded here: workers must not touch the connection.
+    std::map<std::int64_t, std::shared_ptr<db::Dictionary>> dicts;
+    for (const auto& r : rows) dicts[r.dictionary_id] = impl_->dictionary(r.dictionary_id);
+    const auto newest = impl_->newest_dictionary();
+    CompactReport report;
+    report.dictionary_id = newest ? newest->id() : 0;
+    Status failure;
+    store_internal::parallel_ordered<Result<std::vector<std::uint8_t>>, WorkerState>(
+        rows.size(),
+        [&](std::size_t i, WorkerState& w) -> Result<std::vector<std::uint8_t>> {
+          std::vector<std::uint8_t> raw;
+          if (Status st = w.decompressor.decompress(rows[i].frame, static_cast<std::uint64_t>(rows[i].raw_size),
+                                                    dicts[rows[i].dictionary_id].get(), raw);
+              !st) {
+            return error(st.with_context(fmt::format("blob {}", rows[i].id)));
+          }
+          return w.compressor.compress(raw, options.level, newest.get());
+        },
+        [&](std::size_t i, Result<std::vector<std::uint8_t>>& frame) {
+          if (!frame) {
+            failure = frame.error();
+            return false;
+          }
+          report.blobs++;
+          report.bytes_before += rows[i].frame.size();
+          report.bytes_after += frame->size();
+          auto& s = impl_->stmt("UPDATE blobs SET data = ?, stored_size = ?, level = ?, dictionary_id = ? WHERE id = ?");
+          s.bindNoCopy(1, frame->data(), static_cast<int>(frame->size()));
+          s.bind(2, static_cast<std::int64_t>(frame->size()));
+          s.bind(3, options.level);
+          if (newest) {
+            s.bind(4, newest->id());
+          } else {
+            s.bind(4);
+          }
+          s.bind(5, rows[i].id);
+          s.exec();
+          if (options.progress) options.progress(i + 1, rows.size());
+          return true;
+        });
+    if (!failure) return error(failure);
+    impl_->event("compact", "", 0, 0,
+                 fmt::format("{} blobs at level {}: {} -> {} bytes", report.blobs, options.level, report.bytes_before,
+                             report.bytes_after));
+    tx.commit(false);
+    return report;
+  });
+}
+
+Status Store::checkpoint() {
+  STORE_CALL("checkpoint", -> Status {
+    impl_->db->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    return Status::ok();
+  });
+}
+
+Status Store::record_event(std::string_view action, std::string_view module, std::string_view reason,
+                           std::int64_t from_version, std::int64_t to_version) {
+  STORE_CALL(fmt::format("record event {} {}", action, module), -> Status {
+    impl_->require_writable("record event");
+    if (action.empty()) fail(Code::kInvalidArgument, "an event needs an action");
+    impl_->event(action, module, from_version, to_version, reason);
+    return Status::ok();
+  });
+}
+
+Status Store::record_served(std::string_view module, std::int64_t version, std::string_view peer) {
+  STORE_CALL(fmt::format("record served {}", mv(module, version)), -> Status {
+    impl_->require_writable("record served");
+    auto& s = impl_->stmt(
+        "INSERT INTO served (module, version, count, last_served, last_peer) VALUES (?, ?, 1, ?, ?) "
+        "ON CONFLICT (module, version) DO UPDATE SET count = count + 1, last_served = excluded.last_served, "
+        "last_peer = excluded.last_peer");
+    s.bind(1, std::string(module));
+    s.bind(2, version);
+    s.bind(3, now());
+    s.bind(4, std::string(peer));
+    s.exec();
+    return Status::ok();
+  });
+}
+
+}  // namespace codestore
