@@ -110,7 +110,7 @@ class Shell {
       reply["result"] = load_result(cs.load_file(w[1]));
     } else if (op == "load_abs") {
       arity(w, 1, "load_abs FILE.beam");
-      if (w[1].size() <= 5 || w[1].substr(w[1].size() - 5) != ".beam") throw LineError{"load_abs takes a FILE.beam"};
+      if (w[1].size() <= 5 || !std::string_view(w[1]).ends_with(".beam")) throw LineError{"load_abs takes a FILE.beam"};
       reply["result"] = load_result(cs.load_abs(w[1]));
     } else if (op == "load_binary") {
       arity(w, 2, "load_binary M FILE");

@@ -12,9 +12,6 @@ namespace {
 constexpr std::string_view kLibPrefix = "lib:";
 constexpr std::string_view kBeam = ".beam";
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
 }  // namespace
 
 std::string PathEntry::file_of(std::string_view module) const {
@@ -31,7 +28,7 @@ std::string normalize_dir(std::string_view dir) {
 }
 
 std::string app_name(std::string_view dir) {
-  if (dir.substr(0, kLibPrefix.size()) == kLibPrefix) return std::string(dir.substr(kLibPrefix.size()));
+  if (dir.starts_with(kLibPrefix)) return std::string(dir.substr(kLibPrefix.size()));
   std::vector<std::string_view> parts;
   for (std::size_t start = 0; start <= dir.size();) {
     std::size_t slash = dir.find('/', start);
@@ -48,7 +45,7 @@ std::string app_name(std::string_view dir) {
 PathEntry make_entry(std::string_view dir) {
   PathEntry entry;
   entry.dir = normalize_dir(dir);
-  if (std::string_view(entry.dir).substr(0, kLibPrefix.size()) == kLibPrefix) {
+  if (std::string_view(entry.dir).starts_with(kLibPrefix)) {
     entry.lib = entry.dir.substr(kLibPrefix.size());
   }
   entry.app = app_name(entry.dir);
@@ -167,7 +164,7 @@ std::optional<std::vector<std::string>> CodePath::list(const PathEntry& entry) c
   std::vector<std::string> names;
   for (const auto& item : it) {
     std::string file = item.path().filename().string();
-    if (ends_with(file, kBeam) && file.size() > kBeam.size()) names.push_back(file.substr(0, file.size() - kBeam.size()));
+    if (std::string_view(file).ends_with(kBeam) && file.size() > kBeam.size()) names.push_back(file.substr(0, file.size() - kBeam.size()));
   }
   std::sort(names.begin(), names.end());
   return names;
@@ -176,7 +173,7 @@ std::optional<std::vector<std::string>> CodePath::list(const PathEntry& entry) c
 std::optional<std::string> CodePath::where_is_file(std::string_view file_name) const {
   for (const auto& entry : entries_) {
     if (entry.is_lib()) {
-      if (!ends_with(file_name, kBeam)) continue;
+      if (!file_name.ends_with(kBeam)) continue;
       auto names = list(entry);
       std::string module(file_name.substr(0, file_name.size() - kBeam.size()));
       if (names && std::binary_search(names->begin(), names->end(), module)) return entry.file_of(module);
@@ -207,7 +204,7 @@ std::optional<std::string> CodePath::lib_dir(std::string_view app) const {
   for (const auto& entry : entries_) {
     if (entry.app != app) continue;
     std::string_view dir = entry.dir;
-    if (ends_with(dir, "/ebin")) dir.remove_suffix(5);
+    if (dir.ends_with("/ebin")) dir.remove_suffix(5);
     return std::string(dir);
   }
   return std::nullopt;

@@ -112,7 +112,7 @@ bool valid_module_name(std::string_view module) {
 
 std::string base_module(std::string_view file) {
   std::string_view base = file.substr(file.rfind('/') == std::string_view::npos ? 0 : file.rfind('/') + 1);
-  if (base.size() > 5 && base.substr(base.size() - 5) == ".beam") base.remove_suffix(5);
+  if (base.size() > 5 && base.ends_with(".beam")) base.remove_suffix(5);
   return std::string(base);
 }
 
@@ -270,7 +270,6 @@ LoadResult load_bytes(CodeServer::Impl& impl, std::string_view module, std::stri
 }
 
 LoadResult load_from_path(CodeServer::Impl& impl, std::string_view module, PendingKills& kills) {
-  if (!valid_module_name(module)) return fail(LoadError::kNofile, std::string(module));
   auto found = impl.path.find(module);
   if (!found) return fail(LoadError::kNofile, std::string(module));
   return load_bytes(impl, module, found->origin, found->bytes, Flavor::kFile, kills);
@@ -328,7 +327,7 @@ LoadResult CodeServer::load_file(std::string_view module) {
 
 LoadResult CodeServer::load_abs(std::string_view file) {
   std::string path(file);
-  if (path.size() < 5 || path.substr(path.size() - 5) != ".beam") path += ".beam";
+  if (!std::string_view(path).ends_with(".beam")) path += ".beam";
   std::string module = base_module(path);
   if (!valid_module_name(module)) return fail(LoadError::kBadarg, path);
   Writer w(impl_->mutex);
@@ -369,7 +368,7 @@ tl::expected<Prepared, std::vector<ModuleError>> CodeServer::prepare_loading(con
       origin = item.origin.value_or("");
     } else {
       std::lock_guard<std::mutex> lock(impl_->mutex);  // the path only
-      auto found = valid_module_name(item.module) ? impl_->path.find(item.module) : std::nullopt;
+      auto found = impl_->path.find(item.module);
       if (!found) {
         errors.push_back({item.module, LoadError::kNofile});
         continue;
