@@ -123,7 +123,8 @@ TEST(TermErl, TrickyTermsMatchErlang) {
       "maps:from_list([{integer_to_list(I), {I}} || I <- lists:seq(1, 100)])",
       "maps:from_list([{I, #{I => [I]}} || I <- lists:seq(1, 40)])",
       "list_to_tuple(lists:seq(1, 300))", "lists:seq(1, 300)", "lists:duplicate(70000, 1)",
-      "fun lists:map/2", "fun 'a b':'C'/0",
+      "fun lists:map/2", "fun 'a b':'C'/0", "self()", "make_ref()", "hd(erlang:ports())", "{self(), [make_ref()]}",
+      "fun() -> ok end", "fun(X) -> X + 1 end", "begin Y = {1, \"é\"}, fun(X) -> {X, Y} end end",
       "[{attributes, [{vsn, [1 bsl 100]}]}, {options, [debug_info, {d, 'X', \"y\"}]}]",
   };
   fs::path input = fs::temp_directory_path() / ("term_exprs_" + std::to_string(::getpid()) + ".txt");
