@@ -42,6 +42,7 @@ struct Tables {
   Bytes code;
   std::uint64_t code_offset = 0;
   std::size_t literal_count = 0;
+  std::size_t import_count = 0, lambda_count = 0;
   bool types_fallback = true;
   std::size_t type_count = 0;
 };
@@ -192,6 +193,7 @@ Check check_tables(const Image::Rep& rep, Tables& t, bool full) {
     if (!r.i32(count) || count < 0 || count >= kItemLimit / 24) {
       return fail(id, c->offset, "entry count " + std::to_string(count) + " out of range");
     }
+    (id == "ImpT" ? t.import_count : t.lambda_count) = static_cast<std::size_t>(count);
     for (std::int32_t i = 0; i < count; ++i) {
       std::int32_t v[6] = {};
       const std::uint64_t at = r.offset();
@@ -323,6 +325,27 @@ struct Op {
   Tagged first;  // the first operand (labels, func_info's module)
 };
 
+constexpr std::uint8_t opcode_of(std::string_view name) {
+  for (std::uint32_t i = 1; i <= kMaxGenericOpcode; ++i) {
+    if (kGenericOps[i].name == name) return static_cast<std::uint8_t>(i);
+  }
+  return 0;
+}
+
+// Operands that index the import table (an external function or a BIF) or the fun table;
+// the loader resolves them while emitting code.
+struct IndexOperand {
+  std::uint8_t opcode;
+  std::uint8_t position;
+  bool lambda;  // FunT instead of ImpT
+};
+constexpr IndexOperand kIndexOperands[] = {
+    {opcode_of("call_ext"), 1, false}, {opcode_of("call_ext_last"), 1, false}, {opcode_of("call_ext_only"), 1, false},
+    {opcode_of("bif0"), 0, false},     {opcode_of("bif1"), 1, false},          {opcode_of("bif2"), 1, false},
+    {opcode_of("gc_bif1"), 2, false},  {opcode_of("gc_bif2"), 2, false},       {opcode_of("gc_bif3"), 2, false},
+    {opcode_of("make_fun2"), 0, true}, {opcode_of("make_fun3"), 0, true},
+};
+
 class CodeChecker {
  public:
   CodeChecker(const Tables& t) : t_(t), r_(t.code, t.code_offset), defined_(t.label_count, false) {}
@@ -399,6 +422,14 @@ class CodeChecker {
       std::string why = operand(a, i, arity);
       if (!why.empty()) return fail("Code", at, std::string(g.name) + ": " + why);
       if (i == 0) op.first = a;
+      for (const IndexOperand& x : kIndexOperands) {
+        if (x.opcode != op.opcode || x.position != i) continue;
+        const std::size_t limit = x.lambda ? t_.lambda_count : t_.import_count;
+        if (a.tag != kU || a.value >= limit) {
+          return fail("Code", at, std::string(g.name) + ": " + (x.lambda ? "fun" : "import") + " index " +
+                                      std::to_string(a.value) + " out of range");
+        }
+      }
     }
     if (op.opcode == 1) {
       const Tagged& l = op.first;

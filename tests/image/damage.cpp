@@ -116,7 +116,7 @@ std::vector<std::uint8_t> gzip_bytes(std::span<const std::uint8_t> bytes) {
   return out;
 }
 
-std::vector<DamagedImage> damage_variants(std::span<const std::uint8_t> image, std::uint64_t seed) {
+std::vector<DamagedImage> damage_variants(std::span<const std::uint8_t> image, std::uint64_t seed, int flips) {
   std::vector<DamagedImage> out;
   const Bytes orig(image.begin(), image.end());
   const std::vector<RawChunk> base = split_chunks(image);
@@ -482,6 +482,14 @@ std::vector<DamagedImage> damage_variants(std::span<const std::uint8_t> image, s
     Bytes b = {'F', 'O', 'R', '1', 0, 0, 0, 204, 'B', 'E', 'A', 'M'};
     for (int i = 0; i < 200; ++i) b.push_back(static_cast<std::uint8_t>(rng()));
     add("random_body", "a valid header then 200 random bytes", std::move(b));
+  }
+  // Single random bytes changed: a sample of damage no one designed.
+  for (int i = 0; i < flips; ++i) {
+    Bytes b = orig;
+    const std::size_t at = 12 + static_cast<std::size_t>(rng() % (b.size() - 12));
+    const auto x = static_cast<std::uint8_t>(1 + rng() % 255);
+    b[at] ^= x;
+    add("flip_" + std::to_string(i), "byte " + std::to_string(at) + " xor " + std::to_string(x), std::move(b));
   }
   return out;
 }
