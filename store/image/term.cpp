@@ -1,8 +1,8 @@
 // External term format: the Term value type, binary_to_term and term_to_binary.
 //
-// The decoder is iterative (an explicit stack of open containers) so that a depth bomb
-// costs heap, never native stack, and every length is checked against the bytes left
-// before anything is allocated for it.
+// Every walk over a term (decode, encode, compare, copy) uses an explicit stack, so a depth
+// bomb costs heap, never native stack; the decoder checks every length against the bytes
+// left before allocating anything for it.
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -380,6 +380,8 @@ int compare(const Term& a, const Term& b) {
 
 namespace {
 
+// One binary_to_term over one buffer.
+// Thread safety: one Decoder per call, never shared.
 class Decoder {
  public:
   Decoder(std::span<const std::uint8_t> bytes, const DecodeLimits& limits, std::size_t base,
@@ -826,8 +828,6 @@ void put32(std::vector<std::uint8_t>& out, std::size_t v) {
   out.push_back(static_cast<std::uint8_t>(v));
 }
 
-// Writes one term's own bytes; children go on `todo` (nullptr stands for NIL_EXT), so a
-// deep term costs heap, not native stack.
 void encode_body(const Term& term, int minor_version, std::vector<std::uint8_t>& out, int nesting);
 
 // Pids, ports, references and funs nested in funs: beyond this, opaque bytes are copied as
@@ -891,6 +891,9 @@ bool reencode_opaque(const Opaque& o, int minor_version, std::vector<std::uint8_
   return true;
 }
 
+// Writes one term's own bytes; children go on `todo` (nullptr stands for NIL_EXT), so a
+// deep term costs heap, not native stack.
+// Thread safety: one Encoder per call, never shared.
 struct Encoder {
   std::vector<std::uint8_t>& out;
   int minor_version;

@@ -252,6 +252,7 @@ struct Pending {
   const char* text;
 };
 
+// Thread safety: one Writer per format_w call, never shared.
 struct Writer {
   std::string& out;
   std::vector<Pending>& todo;
