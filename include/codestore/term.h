@@ -136,9 +136,11 @@ std::vector<std::uint8_t> encode(const Term& term, const EncodeOptions& options 
 // io_lib:format("~tw", [Term]) exactly as OTP 25 prints it (UTF-8): atoms quoted where
 // Erlang quotes them, floats as float_to_list(F, [short]), lists of integers as lists,
 // binaries as <<1,2,3>>, maps of up to 32 keys in key order. Known differences: a map of
-// more than 32 keys prints in erts's hash order, reproduced only when the term came from
-// term_to_binary/1 (which writes that order reversed; `deterministic` output sorts it);
-// a pid or port of another node prints as local (<0.N.S>): the node index is not in ETF.
+// more than 32 keys prints in erts's hash order, which depends on the running VM (an
+// atom's hash is its atom-table index), so no decoder can know it; format_w prints such a
+// map in the reverse of its encoded order, which is the order of the VM that wrote it with
+// term_to_binary/1 (`deterministic` output, as in LitT, is sorted instead). A pid or port
+// of another node prints as local (<0.N.S>): the node's index is not in the bytes.
 std::string format_w(const Term& term);
 
 }  // namespace codestore::etf
