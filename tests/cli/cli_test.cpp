@@ -544,16 +544,18 @@ TEST(ImageCli, AnUnreadableInputAmongSeveralExits1AndTheOthersStillPrint) {
   EXPECT_NE(human.err.find("missing.beam"), std::string::npos) << human.err;
   EXPECT_NE(human.err.find("junk.beam"), std::string::npos) << human.err;
 
-  Proc json = codestore({"--json", "image", "info", kHello, missing, junk}, tmp.path);
+  Proc json = codestore({"--json", "image", "info", kHello, missing, junk, tmp.path.string()}, tmp.path);
   EXPECT_EQ(json.exit_code, 1);
   auto lines = json_lines(json.out);
-  ASSERT_EQ(lines.size(), 3u) << json.out;
+  ASSERT_EQ(lines.size(), 4u) << json.out;
+  // A directory is unreadable, as file:read_file/1 says (eisdir), not a too-big image.
+  EXPECT_EQ(lines[3]["error"]["kind"], std::string("file_error")) << lines[3].dump();
   EXPECT_EQ(lines[0]["module"], "hello");
   EXPECT_FALSE(lines[0].contains("error"));
   EXPECT_EQ(lines[1]["file"], missing);
   EXPECT_EQ(lines[1]["error"]["kind"], "file_error");
   EXPECT_EQ(lines[2]["error"]["kind"], "not_a_beam_file");
-  for (std::size_t i = 1; i < 3; ++i) {
+  for (std::size_t i = 1; i < 4; ++i) {
     for (const char* f : {"module", "chunks", "exports", "imports", "attributes", "vsn", "md5"}) {
       EXPECT_TRUE(lines[i][f].is_null()) << f;
     }
