@@ -8,6 +8,10 @@
 %%     erlang:prepare_loading/2 (load=ok|badfile); a verdict is ok, the error reason's
 %%     kind (chunk_too_big, ...), or crash when beam_lib raised instead of returning.
 %%     md5hex=<32 hex digits> follows when md5 succeeded.
+%%   escript image_truth.escript md5load LIST        (lines: Path)
+%%     prints Path<TAB>md5 hex<TAB>ok|badfile (erlang:prepare_loading/2)
+%%   escript image_truth.escript terms LIST          (lines: Path)
+%%     prints Path<TAB>Name<TAB>~w of beam_lib:chunks(Bin, [Name]) for each chunk name
 %%   escript image_truth.escript strip LIST OUTDIR   (lines: Path)
 %%     writes beam_lib:strip/1 of each image to OUTDIR/<N>.beam; prints N<TAB>Path<TAB>verdict
 %%   escript image_truth.escript cmp PAIRS           (lines: PathA<TAB>PathB)
@@ -16,6 +20,25 @@ main(["verdicts", Manifest, Out]) ->
     %% Each answer is appended to Out before the next image is loaded: OTP 25's JIT can
     %% abort the VM on damaged code, and the caller resumes after the last answer.
     [ok = file:write_file(Out, verdicts(Line), [append]) || Line <- lines(Manifest)],
+    ok;
+main(["md5load", List]) ->
+    [begin
+         {ok, Bin} = file:read_file(Path),
+         {ok, {M, D}} = beam_lib:md5(Bin),
+         Load = case erlang:prepare_loading(M, Bin) of {error, R} -> R; _ -> ok end,
+         io:format("~ts\t~s\t~w~n", [Path, [io_lib:format("~2.16.0b", [X]) || <<X>> <= D], Load])
+     end || Path <- lines(List)],
+    ok;
+main(["terms", List]) ->
+    Names = [atoms, exports, labeled_exports, imports, indexed_imports, locals, labeled_locals,
+             attributes, compile_info],
+    [begin
+         {ok, Bin} = file:read_file(Path),
+         [io:format("~ts\t~s\t~w~n", [Path, N, case beam_lib:chunks(Bin, [N]) of
+                                                  {ok, {_, [{N, V}]}} -> V;
+                                                  {error, beam_lib, R} -> {error, element(1, R)}
+                                              end]) || N <- Names]
+     end || Path <- lines(List)],
     ok;
 main(["strip", List, OutDir]) ->
     lists:foldl(fun(Path, N) ->
