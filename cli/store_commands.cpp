@@ -1,10 +1,852 @@
-#include "cli.h"
+// The store's commands: a thin frame over codestore::Store (include/codestore/store.h).
+//
+//   init                                   create the database (or check an existing one)
+//   import PATH... [--lib L] [--note N] [--dry-run]
+//                                          files and directories, all or nothing
+//   ls [PATTERN]                           modules, active version, lib, version count
+//   versions MODULE                        every stored version with its metadata
+//   show MODULE[@V]                        image info of a stored version
+//   diff MODULE@V1 MODULE@V2               chunks that differ, exports added/removed
+//   export MODULE[@V] -o FILE              the exact bytes imported
+//   activate MODULE@V | rollback MODULE [--to V] | delete MODULE@V
+//   release create|list|show|diff|delete|rollback
+//   history [MODULE] | gc [--keep N] [--dry-run] | verify | stats | dict train | compact
+//
+// Every command takes --json (one JSON document). Errors go to stderr with exit 1; usage
+// errors exit 2; verify exits 3 when it finds damage.
+#include <algorithm>
+#include <cstdint>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <set>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <codestore/image.h>
+#include <codestore/store.h>
+#include <codestore/term.h>
+
+#include "cli.h"
+#include "json_util.h"
 
 namespace codestore::cli {
+namespace {
 
-// Not built yet: the issue that brings these commands fills this in.
-void add_store_commands(CLI::App& /*app*/, Context& /*ctx*/) {}
+using Json = nlohmann::ordered_json;
+
+void fail(Context& ctx, int code) { ctx.exit_code = std::max(ctx.exit_code, code); }
+
+void report(Context& ctx, const Status& s) {
+  *ctx.err << "codestore: " << s.to_string() << "\n";
+  fail(ctx, kExitError);
+}
+
+void usage(Context& ctx, const std::string& message) {
+  *ctx.err << "codestore: usage: " << message << "\n";
+  fail(ctx, kExitUsage);
+}
+
+// MODULE@V -> (module, version); version 0 when absent. The version is the part after the
+// last '@' when it is all digits (atoms may contain '@' themselves).
+struct ModuleRef {
+  std::string module;
+  std::int64_t version = 0;
+};
+ModuleRef parse_ref(const std::string& s) {
+  const auto at = s.rfind('@');
+  if (at == std::string::npos || at + 1 == s.size() || at == 0) return {s, 0};
+  const std::string tail = s.substr(at + 1);
+  if (!std::all_of(tail.begin(), tail.end(), [](char c) { return c >= '0' && c <= '9'; }) || tail.size() > 18) {
+    return {s, 0};
+  }
+  return {s.substr(0, at), std::stoll(tail)};
+}
+
+std::string when(std::int64_t t) {
+  if (t == 0) return "-";
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string human_bytes(std::uint64_t n) {
+  if (n < 1024) return fmt::format("{} B", n);
+  if (n < 1024 * 1024) return fmt::format("{:.1f} KiB", static_cast<double>(n) / 1024);
+  return fmt::format("{:.1f} MiB", static_cast<double>(n) / (1024 * 1024));
+}
+
+double ratio(std::uint64_t stored, std::uint64_t raw) { return raw == 0 ? 0.0 : static_cast<double>(stored) / static_cast<double>(raw); }
+
+// Aligned columns; the last column is not padded.
+void table(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
+  for (const auto& r : rows) {
+    if (width.size() < r.size()) width.resize(r.size(), 0);
+    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  for (const auto& r : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
+    }
+    out << line << "\n";
+  }
+}
+
+std::string version_text(std::int64_t v) { return v == 0 ? "-" : std::to_string(v); }
+
+Json version_json(const ModuleVersion& v) {
+  Json j;
+  j["module"] = text_to_json_string(v.module);
+  j["version"] = v.version;
+  j["lib"] = v.lib;
+  j["active"] = v.active;
+  j["md5"] = v.md5;
+  j["vsn"] = text_to_json_string(v.vsn);
+  j["sha256"] = v.sha256;
+  j["raw_size"] = v.raw_size;
+  j["stored_size"] = v.stored_size;
+  j["origin"] = text_to_json_string(v.origin);
+  j["note"] = text_to_json_string(v.note);
+  j["warning"] = v.warning.empty() ? Json(nullptr) : Json(text_to_json_string(v.warning));
+  j["imported_at"] = v.imported_at;
+  j["active_since"] = v.active ? Json(v.active_since) : Json(nullptr);
+  return j;
+}
+
+Json activation_json(const Activation& a) {
+  return Json{{"module", text_to_json_string(a.module)}, {"from", a.from_version}, {"to", a.to_version}};
+}
+
+void print_activation(Context& ctx, const Activation& a, std::string_view verb) {
+  if (ctx.json) {
+    *ctx.out << activation_json(a).dump() << "\n";
+  } else if (a.from_version == a.to_version) {
+    *ctx.out << fmt::format("{}: version {} is already active\n", a.module, version_text(a.to_version));
+  } else {
+    *ctx.out << fmt::format("{} {}: {} -> {}\n", verb, a.module, version_text(a.from_version),
+                            version_text(a.to_version));
+  }
+}
+
+// Opens the store for a command; reports and returns null on failure.
+std::unique_ptr<Store> open_store(Context& ctx, bool write, bool create = false) {
+  StoreOptions o;
+  o.create = create;
+  o.read_only = !write;
+  auto s = Store::open(ctx.db_path(), o);
+  if (!s) {
+    report(ctx, s.error());
+    return nullptr;
+  }
+  return std::move(*s);
+}
+
+// --- commands ----------------------------------------------------------------------------
+
+void cmd_init(Context& ctx) {
+  auto store = open_store(ctx, true, true);
+  if (!store) return;
+  if (ctx.json) {
+    *ctx.out << Json{{"db", ctx.db_path()}, {"schema_version", Store::schema_version()}}.dump() << "\n";
+  } else {
+    *ctx.out << fmt::format("{}: codestore database, schema version {}\n", ctx.db_path(), Store::schema_version());
+  }
+}
+
+struct ImportArgs {
+  std::vector<std::string> paths;
+  std::string lib, note;
+  bool dry_run = false;
+};
+
+void cmd_import(Context& ctx, const ImportArgs& a) {
+  auto store = open_store(ctx, true, true);
+  if (!store) return;
+  ImportOptions o;
+  o.lib = a.lib;
+  o.note = a.note;
+  o.dry_run = a.dry_run;
+  const bool progress = ctx.out_is_terminal() && !ctx.json;
+  if (progress) {
+    o.progress = [&ctx](std::size_t done, std::size_t total, const std::string& file) {
+      if (done % 16 == 0 || done == total) {
+        std::string name = std::filesystem::path(file).filename().string();
+        *ctx.out << fmt::format("\r\x1b[Kimporting {}/{} {}", done, total, name) << std::flush;
+      }
+    };
+  }
+  auto r = store->import_tree(a.paths, o);
+  if (progress) *ctx.out << "\r\x1b[K" << std::flush;
+  if (!r) return report(ctx, r.error());
+  const double rt = ratio(r->bytes_stored, r->bytes_in);
+  if (ctx.json) {
+    Json items = Json::array();
+    for (const auto& i : r->items) {
+      items.push_back({{"file", text_to_json_string(i.file)},
+                       {"module", text_to_json_string(i.module)},
+                       {"version", i.version},
+                       {"previous", i.previous},
+                       {"unchanged", i.unchanged},
+                       {"new_blob", i.new_blob},
+                       {"lib", i.lib},
+                       {"warning", i.warning.empty() ? Json(nullptr) : Json(text_to_json_string(i.warning))},
+                       {"raw_size", i.raw_size},
+                       {"stored_size", i.stored_size}});
+    }
+    *ctx.out << Json{{"dry_run", a.dry_run},     {"files", r->files},         {"new_versions", r->new_versions},
+                     {"unchanged", r->unchanged}, {"bytes_in", r->bytes_in}, {"bytes_stored", r->bytes_stored},
+                     {"ratio", rt},               {"items", items}}
+                    .dump()
+             << "\n";
+    return;
+  }
+  for (const auto& i : r->items) {
+    if (!i.warning.empty()) *ctx.err << fmt::format("codestore: warning: {}: {}\n", i.file, i.warning);
+  }
+  if (r->files == 1 && r->unchanged == 1) {
+    *ctx.out << fmt::format("{}: unchanged (identical to the active version {})\n", r->items[0].module, r->items[0].version);
+  } else if (r->files == 1) {
+    *ctx.out << fmt::format("{}: version {}{}\n", r->items[0].module, r->items[0].version, a.dry_run ? " (dry run)" : "");
+  }
+  *ctx.out << fmt::format("{}files {}, new versions {}, unchanged {}, bytes in {}, bytes stored {}, ratio {:.3f}\n",
+                          a.dry_run ? "dry run: " : "", r->files, r->new_versions, r->unchanged, r->bytes_in,
+                          r->bytes_stored, rt);
+}
+
+// fnmatch-like: '*' and '?'.
+bool glob_match(std::string_view pattern, std::string_view s) {
+  std::size_t p = 0, i = 0, star = std::string_view::npos, mark = 0;
+  while (i < s.size()) {
+    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == s[i])) {
+      ++p;
+      ++i;
+    } else if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = i;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      i = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+void cmd_ls(Context& ctx, const std::string& pattern) {
+  auto store = open_store(ctx, false);
+  if (!store) return;
+  auto r = store->list();
+  if (!r) return report(ctx, r.error());
+  std::vector<ModuleSummary> rows;
+  for (auto& m : *r) {
+    if (pattern.empty() || glob_match(pattern, m.module)) rows.push_back(std::move(m));
+  }
+  if (ctx.json) {
+    Json j = Json::array();
+    for (const auto& m : rows) {
+      j.push_back({{"module", text_to_json_string(m.module)},
+                   {"active", m.active_version == 0 ? Json(nullptr) : Json(m.active_version)},
+                   {"lib", m.lib},
+                   {"md5", m.md5},
+                   {"versions", m.versions},
+                   {"latest", m.latest_version},
+                   {"active_since", m.active_version == 0 ? Json(nullptr) : Json(m.active_since)}});
+    }
+    *ctx.out << Json{{"modules", j}}.dump() << "\n";
+    return;
+  }
+  std::vector<std::vector<std::string>> t{{"MODULE", "ACTIVE", "LIB", "VERSIONS", "SINCE"}};
+  for (const auto& m : rows) {
+    t.push_back({m.module, version_text(m.active_version), m.lib.empty() ? "-" : m.lib, std::to_string(m.versions),
+                 when(m.active_since)});
+  }
+  table(*ctx.out, t);
+}
+
+void cmd_versions(Context& ctx, const std::string& module) {
+  auto store = open_store(ctx, false);
+  if (!store) return;
+  auto r = store->versions(module);
+  if (!r) return report(ctx, r.error());
+  if (ctx.json) {
+    Json j = Json::array();
+    for (const auto& v : *r) j.push_back(version_json(v));
+    *ctx.out << Json{{"module", text_to_json_string(module)}, {"versions", j}}.dump() << "\n";
+    return;
+  }
+  std::vector<std::vector<std::string>> t{{"", "VERSION", "LIB", "MD5", "SIZE", "STORED", "IMPORTED", "ORIGIN", "NOTE"}};
+  for (const auto& v : *r) {
+    t.push_back({v.active ? "*" : "", std::to_string(v.version), v.lib.empty() ? "-" : v.lib, v.md5,
+                 std::to_string(v.raw_size), std::to_string(v.stored_size), when(v.imported_at), v.origin,
+                 v.warning.empty() ? v.note : (v.note.empty() ? "" : v.note + "; ") + "warning: " + v.warning});
+  }
+  table(*ctx.out, t);
+}
+
+// Resolves MODULE[@V] to a version's metadata (the active one without @V).
+Result<ModuleVersion> resolve(Store& store, const std::string& ref) {
+  const ModuleRef r = parse_ref(ref);
+  return r.version == 0 ? store.active_info(r.module) : store.version_info(r.module, r.version);
+}
+
+void cmd_show(Context& ctx, const std::string& ref) {
+  auto store = open_store(ctx, false);
+  if (!store) return;
+  auto v = resolve(*store, ref);
+  if (!v) return report(ctx, v.error());
+  auto bytes = store->get(v->module, v->version);
+  if (!bytes) return report(ctx, bytes.error());
+  auto img = image::Image::parse(*bytes, image::Strictness::kLenient, fmt::format("{}@{}", v->module, v->version));
+  if (!img) return report(ctx, img.error().status());
+  auto exports = img->exports();
+  auto imports = img->imports();
+  if (ctx.json) {
+    Json j = version_json(*v);
+    j["gzipped"] = img->gzipped();
+    j["exports"] = exports ? Json(exports->size()) : Json(nullptr);
+    j["imports"] = imports ? Json(imports->size()) : Json(nullptr);
+    Json chunks = Json::array();
+    for (const auto& c : img->chunks()) chunks.push_back({{"id", bytes_to_json_string(c.id_view())}, {"size", c.size}});
+    j["chunks"] = chunks;
+    *ctx.out << j.dump() << "\n";
+    return;
+  }
+  table(*ctx.out, {{"module:", v->module},
+                   {"version:", std::to_string(v->version) + (v->active ? " (active)" : "")},
+                   {"lib:", v->lib.empty() ? "-" : v->lib},
+                   {"md5:", v->md5},
+                   {"vsn:", v->vsn},
+                   {"sha256:", v->sha256},
+                   {"size:", fmt::format("{} bytes{}, stored {} bytes", v->raw_size, img->gzipped() ? " (gzip)" : "",
+                                         v->stored_size)},
+                   {"exports:", exports ? std::to_string(exports->size()) : "-"},
+                   {"imports:", imports ? std::to_string(imports->size()) : "-"},
+                   {"origin:", v->origin},
+                   {"imported:", when(v->imported_at)},
+                   {"note:", v->note},
+                   {"warning:", v->warning.empty() ? "-" : v->warning}});
+  std::vector<std::vector<std::string>> t{{"CHUNK", "SIZE"}};
+  for (const auto& c : img->chunks()) t.push_back({printable_bytes(c.id_view()), std::to_string(c.size)});
+  table(*ctx.out, t);
+}
+
+void cmd_diff(Context& ctx, const std::string& a_ref, const std::string& b_ref) {
+  const ModuleRef ra = parse_ref(a_ref), rb = parse_ref(b_ref);
+  if (ra.version == 0 || rb.version == 0) return usage(ctx, "diff MODULE@V1 MODULE@V2");
+  auto store = open_store(ctx, false);
+  if (!store) return;
+  std::vector<image::Image> imgs;
+  for (const auto& r : {ra, rb}) {
+    auto bytes = store->get(r.module, r.version);
+    if (!bytes) return report(ctx, bytes.error());
+    auto img = image::Image::parse(*bytes, image::Strictness::kLenient, fmt::format("{}@{}", r.module, r.version));
+    if (!img) return report(ctx, img.error().status());
+    imgs.push_back(std::move(*img));
+  }
+  // Chunks by id (the first of duplicates, as beam_lib): added, removed, differing.
+  std::map<std::string, image::Bytes> ca, cb;
+  for (const auto& c : imgs[0].chunks()) ca.emplace(std::string(c.id_view()), imgs[0].data(c));
+  for (const auto& c : imgs[1].chunks()) cb.emplace(std::string(c.id_view()), imgs[1].data(c));
+  std::vector<std::string> differ, only_a, only_b;
+  for (const auto& [id, data] : ca) {
+    auto it = cb.find(id);
+    if (it == cb.end()) {
+      only_a.push_back(id);
+    } else if (!std::equal(data.begin(), data.end(), it->second.begin(), it->second.end())) {
+      differ.push_back(id);
+    }
+  }
+  for (const auto& [id, data] : cb) {
+    if (!ca.count(id)) only_b.push_back(id);
+  }
+  auto names = [](const image::Image& img) {
+    std::set<std::string> s;
+    if (auto e = img.exports()) {
+      for (const auto& f : *e) s.insert(fmt::format("{}/{}", f.name, f.arity));
+    }
+    return s;
+  };
+  const auto ea = names(imgs[0]), eb = names(imgs[1]);
+  std::vector<std::string> added, removed;
+  std::set_difference(eb.begin(), eb.end(), ea.begin(), ea.end(), std::back_inserter(added));
+  std::set_difference(ea.begin(), ea.end(), eb.begin(), eb.end(), std::back_inserter(removed));
+  const auto md5a = imgs[0].md5(), md5b = imgs[1].md5();
+  const bool same_md5 = md5a && md5b && *md5a == *md5b;
+  if (ctx.json) {
+    auto ids = [](const std::vector<std::string>& v) {
+      Json j = Json::array();
+      for (const auto& s : v) j.push_back(bytes_to_json_string(s));
+      return j;
+    };
+    auto texts = [](const std::vector<std::string>& v) {
+      Json j = Json::array();
+      for (const auto& s : v) j.push_back(text_to_json_string(s));
+      return j;
+    };
+    *ctx.out << Json{{"a", a_ref},
+                     {"b", b_ref},
+                     {"same_md5", same_md5},
+                     {"chunks_differ", ids(differ)},
+                     {"chunks_only_in_a", ids(only_a)},
+                     {"chunks_only_in_b", ids(only_b)},
+                     {"exports_added", texts(added)},
+                     {"exports_removed", texts(removed)}}
+                    .dump()
+             << "\n";
+    return;
+  }
+  auto join = [](const std::vector<std::string>& v, bool ids) {
+    if (v.empty()) return std::string("-");
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : " ") + (ids ? printable_bytes(x) : x);
+    return s;
+  };
+  table(*ctx.out, {{"md5:", same_md5 ? "same" : "different"},
+                   {"chunks that differ:", join(differ, true)},
+                   {"chunks only in " + a_ref + ":", join(only_a, true)},
+                   {"chunks only in " + b_ref + ":", join(only_b, true)},
+                   {"exports added:", join(added, false)},
+                   {"exports removed:", join(removed, false)}});
+}
+
+void cmd_export(Context& ctx, const std::string& ref, const std::string& output) {
+  auto store = open_store(ctx, false);
+  if (!store) return;
+  auto v = resolve(*store, ref);
+  if (!v) return report(ctx, v.error());
+  auto bytes = store->get(v->module, v->version, /*verify_sha256=*/true);
+  if (!bytes) return report(ctx, bytes.error());
+  std::ofstream out(output, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes->data()), static_cast<std::streamsize>(bytes->size()));
+  out.close();
+  if (!out) return report(ctx, Status(Code::kIOError, output + ": cannot write"));
+  if (ctx.json) {
+    *ctx.out << Json{{"module", text_to_json_string(v->module)}, {"version", v->version}, {"file", output},
+                     {"size", bytes->size()}}
+                    .dump()
+             << "\n";
+  } else {
+    *ctx.out << fmt::format("{}@{} -> {} ({} bytes)\n", v->module, v->version, output, bytes->size());
+  }
+}
+
+void cmd_activate(Context& ctx, const std::string& ref, const std::string& reason) {
+  const ModuleRef r = parse_ref(ref);
+  if (r.version == 0) return usage(ctx, "activate MODULE@VERSION");
+  auto store = open_store(ctx, true);
+  if (!store) return;
+  auto a = store->activate(r.module, r.version, reason);
+  if (!a) return report(ctx, a.error());
+  print_activation(ctx, *a, "activated");
+}
+
+void cmd_rollback(Context& ctx, const std::string& module, std::int64_t to, const std::string& reason) {
+  auto store = open_store(ctx, true);
+  if (!store) return;
+  auto a = to == 0 ? store->rollback(module, reason) : store->rollback(module, to, reason);
+  if (!a) return report(ctx, a.error());
+  print_activation(ctx, *a, "rolled back");
+}
+
+void cmd_delete(Context& ctx, const std::string& ref, const std::string& reason) {
+  const ModuleRef r = parse_ref(ref);
+  if (r.version == 0) return usage(ctx, "delete MODULE@VERSION");
+  auto store = open_store(ctx, true);
+  if (!store) return;
+  if (Status s = store->delete_version(r.module, r.version, reason); !s) return report(ctx, s);
+  if (ctx.json) {
+    *ctx.out << Json{{"module", text_to_json_string(r.module)}, {"version", r.version}, {"deleted", true}}.dump() << "\n";
+  } else {
+    *ctx.out << fmt::format("deleted {}@{}\n", r.module, r.version);
+  }
+}
+
+Json release_json(const Release& r) {
+  Json j{{"name", r.name}, {"created_at", r.created_at}, {"note", r.note}, {"modules", r.module_count}};
+  if (!r.modules.empty()) {
+    Json m = Json::array();
+    for (const auto& e : r.modules) m.push_back({{"module", text_to_json_string(e.module)}, {"version", e.version}, {"lib", e.lib}});
+    j["contents"] = m;
+  }
+  return j;
+}
+
+struct ReleaseArgs {
+  std::string name, other, note;
+};
+
+void cmd_release(Context& ctx, const std::string& verb, const ReleaseArgs& a) {
+  const bool write = verb == "create" || verb == "delete" || verb == "rollback";
+  auto store = open_store(ctx, write);
+  if (!store) return;
+  if (verb == "create" || verb == "show") {
+    auto r = verb == "create" ? store->release_create(a.name, a.note) : store->release_show(a.name);
+    if (!r) return report(ctx, r.error());
+    if (ctx.json) {
+      *ctx.out << release_json(*r).dump() << "\n";
+    } else if (verb == "create") {
+      *ctx.out << fmt::format("release {}: {} modules\n", r->name, r->module_count);
+    } else {
+      *ctx.out << fmt::format("release {} created {} ({} modules){}\n", r->name, when(r->created_at), r->module_count,
+                              r->note.empty() ? "" : ": " + r->note);
+      std::vector<std::vector<std::string>> t{{"MODULE", "VERSION", "LIB"}};
+      for (const auto& e : r->modules) t.push_back({e.module, std::to_string(e.version), e.lib.empty() ? "-" : e.lib});
+      table(*ctx.out, t);
+    }
+  } else if (verb == "list") {
+    auto r = store->release_list();
+    if (!r) return report(ctx, r.error());
+    if (ctx.json) {
+      Json j = Json::array();
+      for (const auto& x : *r) j.push_back(release_json(x));
+      *ctx.out << Json{{"releases", j}}.dump() << "\n";
+    } else {
+      std::vector<std::vector<std::string>> t{{"RELEASE", "CREATED", "MODULES", "NOTE"}};
+      for (const auto& x : *r) t.push_back({x.name, when(x.created_at), std::to_string(x.module_count), x.note});
+      table(*ctx.out, t);
+    }
+  } else if (verb == "diff") {
+    auto d = store->release_diff(a.name, a.other);
+    if (!d) return report(ctx, d.error());
+    if (ctx.json) {
+      auto entries = [](const std::vector<ReleaseEntry>& v) {
+        Json j = Json::array();
+        for (const auto& e : v) j.push_back({{"module", text_to_json_string(e.module)}, {"version", e.version}});
+        return j;
+      };
+      Json changed = Json::array();
+      for (const auto& c : d->changed) changed.push_back({{"module", text_to_json_string(c.module)}, {"from", c.from_version}, {"to", c.to_version}});
+      *ctx.out << Json{{"a", a.name}, {"b", a.other}, {"added", entries(d->added)}, {"removed", entries(d->removed)},
+                       {"changed", changed}}
+                      .dump()
+               << "\n";
+    } else {
+      std::vector<std::vector<std::string>> t{{"", "MODULE", a.name, a.other}};
+      for (const auto& e : d->added) t.push_back({"+", e.module, "-", std::to_string(e.version)});
+      for (const auto& e : d->removed) t.push_back({"-", e.module, std::to_string(e.version), "-"});
+      for (const auto& c : d->changed) t.push_back({"~", c.module, std::to_string(c.from_version), std::to_string(c.to_version)});
+      table(*ctx.out, t);
+    }
+  } else if (verb == "delete") {
+    if (Status s = store->release_delete(a.name); !s) return report(ctx, s);
+    if (ctx.json) {
+      *ctx.out << Json{{"release", a.name}, {"deleted", true}}.dump() << "\n";
+    } else {
+      *ctx.out << fmt::format("deleted release {}\n", a.name);
+    }
+  } else if (verb == "rollback") {
+    auto r = store->release_rollback(a.name, a.note);
+    if (!r) return report(ctx, r.error());
+    if (ctx.json) {
+      Json j = Json::array();
+      for (const auto& x : *r) j.push_back(activation_json(x));
+      *ctx.out << Json{{"release", a.name}, {"changed", j}}.dump() << "\n";
+    } else {
+      *ctx.out << fmt::format("release {}: {} modules changed\n", a.name, r->size());
+      for (const auto& x : *r) *ctx.out << fmt::format("  {}: {} -> {}\n", x.module, version_text(x.from_version), version_text(x.to_version));
+    }
+  }
+}
+
+void cmd_history(Context& ctx, const std::string& module, std::size_t limit) {
+  auto store = open_store(ctx, false);
+  if (!store) return;
+  auto r = store->history(module, limit);
+  if (!r) return report(ctx, r.error());
+  if (ctx.json) {
+    Json j = Json::array();
+    for (const auto& e : *r) {
+      j.push_back({{"id", e.id},
+                   {"time", e.time},
+                   {"action", e.action},
+                   {"module", text_to_json_string(e.module)},
+                   {"from", e.from_version},
+                   {"to", e.to_version},
+                   {"reason", text_to_json_string(e.reason)}});
+    }
+    *ctx.out << Json{{"events", j}}.dump() << "\n";
+    return;
+  }
+  std::vector<std::vector<std::string>> t{{"TIME", "ACTION", "MODULE", "FROM", "TO", "REASON"}};
+  for (const auto& e : *r) {
+    t.push_back({when(e.time), e.action, e.module.empty() ? "-" : e.module, version_text(e.from_version),
+                 version_text(e.to_version), e.reason});
+  }
+  table(*ctx.out, t);
+}
+
+void cmd_gc(Context& ctx, std::int64_t keep, bool dry_run) {
+  auto store = open_store(ctx, true);
+  if (!store) return;
+  auto r = store->gc({keep, dry_run});
+  if (!r) return report(ctx, r.error());
+  if (ctx.json) {
+    Json d = Json::array();
+    for (const auto& v : r->deleted) d.push_back({{"module", text_to_json_string(v.module)}, {"version", v.version}});
+    *ctx.out << Json{{"dry_run", dry_run}, {"versions_deleted", d}, {"blobs_deleted", r->blobs_deleted},
+                     {"bytes_freed", r->bytes_freed}}
+                    .dump()
+             << "\n";
+    return;
+  }
+  for (const auto& v : r->deleted) *ctx.out << fmt::format("{}{}@{}\n", dry_run ? "would delete " : "deleted ", v.module, v.version);
+  *ctx.out << fmt::format("{}versions {}, blobs {}, bytes freed {}\n", dry_run ? "dry run: " : "", r->deleted.size(),
+                          r->blobs_deleted, r->bytes_freed);
+}
+
+void cmd_verify(Context& ctx) {
+  auto store = open_store(ctx, false);
+  if (!store) return;
+  auto r = store->verify();
+  if (!r) return report(ctx, r.error());
+  if (ctx.json) {
+    Json d = Json::array();
+    for (const auto& x : r->damage) {
+      d.push_back({{"module", x.module.empty() ? Json(nullptr) : Json(text_to_json_string(x.module))},
+                   {"version", x.version == 0 ? Json(nullptr) : Json(x.version)},
+                   {"message", text_to_json_string(x.message)}});
+    }
+    *ctx.out << Json{{"ok", r->ok()}, {"blobs_checked", r->blobs_checked}, {"versions_checked", r->versions_checked},
+                     {"damage", d}, {"integrity_check", r->integrity}}
+                    .dump()
+             << "\n";
+  } else {
+    for (const auto& x : r->damage) {
+      if (x.module.empty()) {
+        *ctx.out << fmt::format("damaged: {}\n", x.message);
+      } else {
+        *ctx.out << fmt::format("damaged: {}@{}: {}\n", x.module, x.version, x.message);
+      }
+    }
+    *ctx.out << fmt::format("{}: {} blobs, {} versions checked, {} damaged, integrity_check {}\n",
+                            r->ok() ? "ok" : "DAMAGE", r->blobs_checked, r->versions_checked, r->damage.size(),
+                            r->integrity.size() == 1 ? r->integrity[0] : "failed");
+  }
+  if (!r->ok()) fail(ctx, kExitFound);
+}
+
+void cmd_stats(Context& ctx) {
+  auto store = open_store(ctx, false);
+  if (!store) return;
+  auto r = store->stats();
+  if (!r) return report(ctx, r.error());
+  if (ctx.json) {
+    Json served = Json::array();
+    for (const auto& s : r->served) {
+      served.push_back({{"module", text_to_json_string(s.module)}, {"version", s.version}, {"count", s.count},
+                        {"last_served", s.last_served}});
+    }
+    *ctx.out << Json{{"modules", r->modules},
+                     {"active_modules", r->active_modules},
+                     {"versions", r->versions},
+                     {"blobs", r->blobs},
+                     {"raw_bytes", r->raw_bytes},
+                     {"stored_bytes", r->stored_bytes},
+                     {"ratio", ratio(r->stored_bytes, r->raw_bytes)},
+                     {"releases", r->releases},
+                     {"events", r->events},
+                     {"dictionaries", r->dictionaries},
+                     {"dictionary_id", r->dictionary_id == 0 ? Json(nullptr) : Json(r->dictionary_id)},
+                     {"dictionary_size", r->dictionary_size},
+                     {"blobs_with_dictionary", r->blobs_with_dictionary},
+                     {"served_total", r->served_total},
+                     {"served", served},
+                     {"schema_version", r->schema_version}}
+                    .dump()
+             << "\n";
+    return;
+  }
+  table(*ctx.out,
+        {{"modules:", fmt::format("{} ({} active)", r->modules, r->active_modules)},
+         {"versions:", std::to_string(r->versions)},
+         {"blobs:", std::to_string(r->blobs)},
+         {"raw bytes:", fmt::format("{} ({})", r->raw_bytes, human_bytes(r->raw_bytes))},
+         {"stored bytes:", fmt::format("{} ({})", r->stored_bytes, human_bytes(r->stored_bytes))},
+         {"ratio:", fmt::format("{:.3f}", ratio(r->stored_bytes, r->raw_bytes))},
+         {"dictionary:", r->dictionary_id == 0
+                             ? std::string("none")
+                             : fmt::format("#{} ({} bytes; {} blobs use a dictionary)", r->dictionary_id,
+                                           r->dictionary_size, r->blobs_with_dictionary)},
+         {"releases:", std::to_string(r->releases)},
+         {"events:", std::to_string(r->events)},
+         {"served:", std::to_string(r->served_total)},
+         {"schema:", std::to_string(r->schema_version)}});
+  const std::size_t top = std::min<std::size_t>(r->served.size(), 10);
+  if (top > 0) {
+    std::vector<std::vector<std::string>> t{{"SERVED", "MODULE", "VERSION", "LAST"}};
+    for (std::size_t i = 0; i < top; ++i) {
+      const auto& s = r->served[i];
+      t.push_back({std::to_string(s.count), s.module, std::to_string(s.version), when(s.last_served)});
+    }
+    table(*ctx.out, t);
+  }
+}
+
+void cmd_dict_train(Context& ctx, std::size_t size) {
+  auto store = open_store(ctx, true);
+  if (!store) return;
+  DictionaryOptions o;
+  if (size != 0) o.size = size;
+  auto r = store->train_dictionary(o);
+  if (!r) return report(ctx, r.error());
+  if (ctx.json) {
+    *ctx.out << Json{{"id", r->id}, {"size", r->size}, {"samples", r->samples}}.dump() << "\n";
+  } else {
+    *ctx.out << fmt::format("dictionary #{}: {} bytes trained from {} images; new blobs use it\n", r->id, r->size,
+                            r->samples);
+  }
+}
+
+void cmd_compact(Context& ctx, int level) {
+  auto store = open_store(ctx, true);
+  if (!store) return;
+  CompactOptions o;
+  o.level = level;
+  const bool progress = ctx.out_is_terminal() && !ctx.json;
+  if (progress) {
+    o.progress = [&ctx](std::size_t done, std::size_t total) {
+      if (done % 16 == 0 || done == total) *ctx.out << fmt::format("\r\x1b[Kcompacting {}/{}", done, total) << std::flush;
+    };
+  }
+  auto r = store->compact(o);
+  if (progress) *ctx.out << "\r\x1b[K" << std::flush;
+  if (!r) return report(ctx, r.error());
+  if (Status s = store->checkpoint(); !s) return report(ctx, s);
+  if (ctx.json) {
+    *ctx.out << Json{{"blobs", r->blobs}, {"level", level}, {"bytes_before", r->bytes_before},
+                     {"bytes_after", r->bytes_after},
+                     {"dictionary_id", r->dictionary_id == 0 ? Json(nullptr) : Json(r->dictionary_id)}}
+                    .dump()
+             << "\n";
+  } else {
+    *ctx.out << fmt::format("compacted {} blobs at level {}{}: {} -> {} bytes\n", r->blobs, level,
+                            r->dictionary_id == 0 ? "" : fmt::format(" with dictionary #{}", r->dictionary_id),
+                            r->bytes_before, r->bytes_after);
+  }
+}
+
+}  // namespace
+
+void add_store_commands(CLI::App& app, Context& ctx) {
+  // The options outlive this function: CLI11 fills them in during parse, after it returns.
+  struct Options {
+    ImportArgs import;
+    ReleaseArgs release;
+    std::string pattern, module, ref, ref2, output, reason;
+    std::int64_t to = 0, keep = 0;
+    std::size_t limit = 0, dict_size = 0;
+    int level = 19;
+    bool dry_run = false;
+  };
+  auto o = std::make_shared<Options>();
+
+  app.add_subcommand("init", "Create the database (or check that an existing one is ours and current)")
+      ->callback([&ctx] { cmd_init(ctx); });
+
+  auto* import = app.add_subcommand("import", "Import .beam files and directories (recursive), all or nothing");
+  import->add_option("PATH", o->import.paths, "Files and directories")->required();
+  import->add_option("--lib", o->import.lib, "The lib (application) of every image; default: <app> of <app>-<vsn>/ebin/");
+  import->add_option("--note", o->import.note, "A note kept on each new version");
+  import->add_flag("--dry-run", o->import.dry_run, "Validate and report; write nothing");
+  import->callback([&ctx, o] { cmd_import(ctx, o->import); });
+
+  auto* ls = app.add_subcommand("ls", "Modules with their active version, lib and version count");
+  ls->add_option("PATTERN", o->pattern, "Glob on module names (* and ?)");
+  ls->callback([&ctx, o] { cmd_ls(ctx, o->pattern); });
+
+  auto* versions = app.add_subcommand("versions", "Every stored version of a module");
+  versions->add_option("MODULE", o->module)->required();
+  versions->callback([&ctx, o] { cmd_versions(ctx, o->module); });
+
+  auto* show = app.add_subcommand("show", "Image info of a stored version (the active one without @V)");
+  show->add_option("MODULE[@V]", o->ref)->required();
+  show->callback([&ctx, o] { cmd_show(ctx, o->ref); });
+
+  auto* diff = app.add_subcommand("diff", "Chunks that differ, exports added and removed");
+  diff->add_option("MODULE@V1", o->ref)->required();
+  diff->add_option("MODULE@V2", o->ref2)->required();
+  diff->callback([&ctx, o] { cmd_diff(ctx, o->ref, o->ref2); });
+
+  auto* exp = app.add_subcommand("export", "Write the exact bytes imported");
+  exp->add_option("MODULE[@V]", o->ref)->required();
+  exp->add_option("-o,--output", o->output, "File to write")->required();
+  exp->callback([&ctx, o] { cmd_export(ctx, o->ref, o->output); });
+
+  auto* activate = app.add_subcommand("activate", "Make a version the active one");
+  activate->add_option("MODULE@V", o->ref)->required();
+  activate->add_option("--reason", o->reason, "Kept in the history");
+  activate->callback([&ctx, o] { cmd_activate(ctx, o->ref, o->reason); });
+
+  auto* rollback = app.add_subcommand("rollback", "Return to the previously active version (or --to V)");
+  rollback->add_option("MODULE", o->module)->required();
+  rollback->add_option("--to", o->to, "Any stored version")->check(CLI::PositiveNumber);
+  rollback->add_option("--reason", o->reason, "Kept in the history");
+  rollback->callback([&ctx, o] { cmd_rollback(ctx, o->module, o->to, o->reason); });
+
+  auto* del = app.add_subcommand("delete", "Delete a version (not the active one, the rollback target, or a release's)");
+  del->add_option("MODULE@V", o->ref)->required();
+  del->add_option("--reason", o->reason, "Kept in the history");
+  del->callback([&ctx, o] { cmd_delete(ctx, o->ref, o->reason); });
+
+  auto* release = app.add_subcommand("release", "Named snapshots of the active set");
+  release->require_subcommand(1);
+  auto* rc = release->add_subcommand("create", "Snapshot the active set");
+  rc->add_option("NAME", o->release.name)->required();
+  rc->add_option("--note", o->release.note);
+  rc->callback([&ctx, o] { cmd_release(ctx, "create", o->release); });
+  release->add_subcommand("list", "Every release")->callback([&ctx, o] { cmd_release(ctx, "list", o->release); });
+  auto* rs = release->add_subcommand("show", "A release's modules and versions");
+  rs->add_option("NAME", o->release.name)->required();
+  rs->callback([&ctx, o] { cmd_release(ctx, "show", o->release); });
+  auto* rd = release->add_subcommand("diff", "Modules added, removed and changed from A to B");
+  rd->add_option("A", o->release.name)->required();
+  rd->add_option("B", o->release.other)->required();
+  rd->callback([&ctx, o] { cmd_release(ctx, "diff", o->release); });
+  auto* rdel = release->add_subcommand("delete", "Delete a release (its versions become collectable)");
+  rdel->add_option("NAME", o->release.name)->required();
+  rdel->callback([&ctx, o] { cmd_release(ctx, "delete", o->release); });
+  auto* rr = release->add_subcommand("rollback", "Make the active set exactly the release's");
+  rr->add_option("NAME", o->release.name)->required();
+  rr->add_option("--reason", o->release.note, "Kept in the history");
+  rr->callback([&ctx, o] { cmd_release(ctx, "rollback", o->release); });
+
+  auto* history = app.add_subcommand("history", "Every change (of one module), oldest first");
+  history->add_option("MODULE", o->module);
+  history->add_option("--limit", o->limit, "Only the newest N events");
+  history->callback([&ctx, o] { cmd_history(ctx, o->module, o->limit); });
+
+  auto* gc = app.add_subcommand("gc", "Delete versions no one needs and unreferenced blobs");
+  gc->add_option("--keep", o->keep, "Also keep the newest N versions of each module")->check(CLI::NonNegativeNumber);
+  gc->add_flag("--dry-run", o->dry_run, "Report; delete nothing");
+  gc->callback([&ctx, o] { cmd_gc(ctx, o->keep, o->dry_run); });
+
+  app.add_subcommand("verify", "Check every blob and reference (exit 3 on damage)")->callback([&ctx] { cmd_verify(ctx); });
+  app.add_subcommand("stats", "Counts, sizes, ratio, dictionary, served counts")->callback([&ctx] { cmd_stats(ctx); });
+
+  auto* dict = app.add_subcommand("dict", "zstd dictionaries");
+  dict->require_subcommand(1);
+  auto* train = dict->add_subcommand("train", "Train a dictionary from the stored images; new blobs use it");
+  train->add_option("--size", o->dict_size, "Dictionary size in bytes (default 112 KiB)");
+  train->callback([&ctx, o] { cmd_dict_train(ctx, o->dict_size); });
+
+  auto* compact = app.add_subcommand("compact", "Re-encode every blob (higher level, newest dictionary)");
+  compact->add_option("--level", o->level, "zstd level (default 19)")->check(CLI::Range(1, 22));
+  compact->callback([&ctx, o] { cmd_compact(ctx, o->level); });
+}
 
 }  // namespace codestore::cli
