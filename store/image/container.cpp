@@ -365,8 +365,9 @@ ImageResult<void> scan_strict(Image::Rep& rep, bool any_form) {
   const std::size_t size = rep.buf.size();
   ByteReader r(rep.bytes());
   std::uint32_t magic = 0, form_len = 0;
-  if (!r.u32(magic) || magic != 0x464F5231u /* FOR1 */) {
-    return tl::unexpected(make_error(ErrorKind::kNotABeamFile, rep.file, "", 0, "does not start with FOR1"));
+  if (size < 12 || !r.u32(magic) || magic != 0x464F5231u /* FOR1 */) {
+    return tl::unexpected(make_error(ErrorKind::kNotABeamFile, rep.file, "", 0,
+                                     size < 12 ? "shorter than the 12-byte IFF header" : "does not start with FOR1"));
   }
   if (!r.u32(form_len)) {
     return tl::unexpected(make_error(ErrorKind::kNotABeamFile, rep.file, "", 4, "no form length"));
@@ -387,7 +388,6 @@ ImageResult<void> scan_strict(Image::Rep& rep, bool any_form) {
   if (!beam && !any_form) {
     return tl::unexpected(make_error(ErrorKind::kNotABeamFile, rep.file, "", 8, "IFF form type is not BEAM"));
   }
-  (void)size;
   while (!f.eof()) {
     const std::uint64_t at = f.offset();
     std::uint32_t id_raw = 0, csize = 0;

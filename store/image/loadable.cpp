@@ -47,11 +47,11 @@ struct Tables {
   std::size_t type_count = 0;
 };
 
-class Fail {
- public:
+struct Fail {
   std::string chunk;
   std::uint64_t offset = 0;
   std::string why;
+  bool limit = false;  // a hard limit of ours, not damage
 };
 
 using Check = tl::expected<void, Fail>;
@@ -179,7 +179,11 @@ Check check_tables(const Image::Rep& rep, Tables& t, bool full) {
     return fail("AtU8", 0, "no atom table");
   }
   auto atoms = internal::decode_atoms(rep, *atu8, /*strict=*/true);
-  if (!atoms) return fail("AtU8", atoms.error().offset, atoms.error().message);
+  if (!atoms) {
+    auto f = fail("AtU8", atoms.error().offset, atoms.error().message);
+    f.value().limit = atoms.error().kind == ErrorKind::kLimitExceeded;
+    return f;
+  }
   t.atom_count = atoms->size() + 1;
 
   auto table = [&](std::string_view id, std::size_t width, auto&& entry) -> Check {
@@ -234,7 +238,9 @@ Check check_tables(const Image::Rep& rep, Tables& t, bool full) {
     std::int32_t size = 0;
     if (!r.i32(size) || size < 0) return fail("LitT", lit->offset, "bad uncompressed size");
     if (static_cast<std::size_t>(size) > rep.limits.max_inflated_bytes) {
-      return fail("LitT", lit->offset, "max_inflated_bytes: literals inflate to " + std::to_string(size) + " bytes");
+      auto f = fail("LitT", lit->offset, "max_inflated_bytes: literals inflate to " + std::to_string(size) + " bytes");
+      f.value().limit = true;
+      return f;
     }
     std::vector<std::uint8_t> raw;
     if (!internal::uncompress_exact(r.rest(), static_cast<std::size_t>(size), raw)) {
@@ -524,7 +530,8 @@ ImageResult<void> check_strict_tables(Image::Rep& rep) {
     const Fail& f = ok.error();
     const bool missing = f.why.rfind("no ", 0) == 0;
     const bool obsolete = f.chunk == "Atom";
-    return tl::unexpected(make_error(missing ? ErrorKind::kMissingChunk
+    return tl::unexpected(make_error(f.limit ? ErrorKind::kLimitExceeded
+                                     : missing ? ErrorKind::kMissingChunk
                                      : obsolete ? ErrorKind::kNotLoadable
                                                 : ErrorKind::kInvalidChunk,
                                      rep.file, f.chunk, f.offset, f.why));
