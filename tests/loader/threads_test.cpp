@@ -17,30 +17,32 @@ TEST_F(Threads, CallsAndLookupsWhileLoadingAndPurging) {
   constexpr int kRounds = 300;
   std::atomic<bool> done{false};
   std::atomic<long> kills{0}, calls{0}, lookups{0};
+  std::atomic<std::uint64_t> progress{0};  // worker iterations: the writer waits for some each round
 
   auto worker = [&](int id) {
     std::shared_ptr<Process> p;
-    std::atomic<bool> killed{false};
-    auto respawn = [&] {
-      killed = false;
-      p = cs->spawn("w" + std::to_string(id), [&](ProcessId) { killed = true; ++kills; });
-    };
+    auto respawn = [&] { p = cs->spawn("w" + std::to_string(id), [&](ProcessId) { ++kills; }); };
     respawn();
-    while (!done.load()) {
-      // A server loop: enter, a local call, return, then switch by a qualified tail call.
-      auto in = p->call("m", "loop", 0);
-      if (in) {
+    for (std::uint64_t i = 0; !done.load(); ++i, ++progress) {
+      // A server loop: enter m once, then local calls inside the instance it is in, and
+      // now and then a qualified tail call that moves it to the current instance.
+      if (p->depth() == 0) {
+        auto in = p->call("m", "loop", 0);
+        if (!in && in.error() == CallError::kKilled) respawn();
+        if (!in) continue;
         EXPECT_EQ((*in)->module(), "m");
-        EXPECT_GT((*in)->bytes().size(), 100u);  // readable, whatever the purger does
+      }
+      auto local = p->local_call();
+      if (local) {
+        EXPECT_GT((*local)->bytes().size(), 100u);  // readable, whatever the purger does
         ++calls;
-        (void)p->local_call();
         p->ret();
-        (void)p->tail_call("m", "switched", 1);
-        p->ret();
-      } else if (in.error() == CallError::kKilled) {
+      } else if (local.error() == CallError::kKilled) {
         EXPECT_TRUE(p->killed());  // its kill callback runs once the purger drops its lock
         respawn();
+        continue;
       }
+      if (i % 4 == 0) (void)p->tail_call("m", "switched", 1);
       ReadGuard guard;
       if (const Instance* cur = cs->current(guard, "m")) {
         EXPECT_EQ(cur->module(), "m");
@@ -73,11 +75,14 @@ TEST_F(Threads, CallsAndLookupsWhileLoadingAndPurging) {
       case 3: (void)cs->delete_module("m"); break;  // workers autoload it again
       case 4: (void)cs->load_file("m"); break;
     }
-    std::this_thread::yield();
+    // Let the workers run between two changes (no timing: wait for their iterations).
+    for (auto seen = progress.load(); progress.load() < seen + 4;) std::this_thread::yield();
   }
   done = true;
   for (auto& t : threads) t.join();
-  EXPECT_GT(calls.load() + lookups.load(), 0);
+  EXPECT_GT(calls.load(), 0);
+  EXPECT_GT(lookups.load(), 0);
+  EXPECT_GT(kills.load(), 0) << "purges met processes lingering in old code";
   // Whatever happened, the module ends in a consistent state.
   ASSERT_TRUE(cs->load_binary("m", "end", images[0]));
   EXPECT_EQ(cs->is_loaded("m"), "end");
