@@ -1,10 +1,180 @@
-// ModuleSource over the store. Placeholder until include/codestore/store.h lands.
+// The boot server's ModuleSource over the store: the active versions (asked of the store at
+// every request, so that a rollback by another process is seen at once) or one release's
+// versions (a release is an immutable snapshot, read once at start).
 #include <codestore/boot_server.h>
+#include <codestore/store.h>
+
+#include <list>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+#include <fmt/format.h>
 
 namespace codestore::server {
 
-Result<std::unique_ptr<ModuleSource>> open_store_source(const std::string& db_path, const std::string& /*release*/) {
-  return error(Code::kNotSupported, "store " + db_path + ": the store library is not built yet");
+namespace {
+
+// Decompressed images by (module, version). A version's bytes never change, so entries
+// never go stale; only which version is served does, and that is asked of the store at
+// every request. Saves the zstd work when many nodes boot from the same store.
+//
+// Thread safety: safe for concurrent use (mu_ guards everything).
+class ImageCache {
+ public:
+  explicit ImageCache(std::size_t max_bytes) : max_bytes_(max_bytes) {}
+
+  std::shared_ptr<const std::vector<std::uint8_t>> get(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = index_.find(key);
+    if (it == index_.end()) return nullptr;
+    lru_.splice(lru_.begin(), lru_, it->second);
+    return it->second->second;
+  }
+  void put(const std::string& key, std::shared_ptr<const std::vector<std::uint8_t>> bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (bytes->size() > max_bytes_ / 4 || index_.count(key) != 0) return;
+    bytes_ += bytes->size();
+    lru_.emplace_front(key, std::move(bytes));
+    index_[key] = lru_.begin();
+    while (bytes_ > max_bytes_ && !lru_.empty()) {
+      bytes_ -= lru_.back().second->size();
+      index_.erase(lru_.back().first);
+      lru_.pop_back();
+    }
+  }
+
+ private:
+  using Entry = std::pair<std::string, std::shared_ptr<const std::vector<std::uint8_t>>>;
+  std::mutex mu_;
+  std::size_t max_bytes_;
+  std::size_t bytes_ = 0;                                              // guarded by mu_
+  std::list<Entry> lru_;                                               // guarded by mu_
+  std::unordered_map<std::string, std::list<Entry>::iterator> index_;  // guarded by mu_
+};
+
+ServedModule from_version(const ModuleVersion& v, std::int64_t since) {
+  ServedModule m;
+  m.lib = v.lib;
+  m.module = v.module;
+  m.version = v.version;
+  m.size = v.raw_size;
+  m.active_since = since;
+  m.md5 = v.md5;
+  return m;
+}
+
+// Thread safety: the Store serializes its own calls; the release snapshot is immutable
+// after open; the cache is thread-safe. So every method may be called concurrently.
+class StoreSource final : public ModuleSource {
+ public:
+  StoreSource(std::unique_ptr<Store> store, std::string release, std::optional<Release> snapshot)
+      : store_(std::move(store)), release_(std::move(release)), cache_(64u << 20) {
+    if (snapshot) {
+      release_created_ = snapshot->created_at;
+      for (ReleaseEntry& e : snapshot->modules) {
+        release_libs_[e.lib].push_back(e.module);
+        release_modules_[e.module] = std::move(e);
+      }
+    }
+  }
+
+  std::string describe() const override {
+    if (release_.empty()) return fmt::format("store {} (active versions)", store_->path());
+    return fmt::format("store {} release {} ({} modules)", store_->path(), release_, release_modules_.size());
+  }
+
+  Result<std::vector<std::string>> libs() override {
+    if (release_.empty()) return store_->libs();
+    std::vector<std::string> out;
+    for (const auto& [lib, modules] : release_libs_) out.push_back(lib);  // std::map: sorted
+    return out;
+  }
+
+  Result<std::vector<ServedModule>> modules(std::string_view lib) override {
+    std::vector<ServedModule> out;
+    if (release_.empty()) {
+      auto list = store_->lib_modules(lib);
+      if (!list) return tl::unexpected(list.error());
+      for (const ModuleSummary& s : *list) {
+        ServedModule m;
+        m.lib = s.lib;
+        m.module = s.module;
+        m.version = s.active_version;
+        m.active_since = s.active_since;
+        m.md5 = s.md5;
+        out.push_back(std::move(m));
+      }
+      return out;
+    }
+    auto it = release_libs_.find(std::string(lib));
+    if (it == release_libs_.end()) return out;
+    for (const std::string& module : it->second) {
+      ServedModule m;
+      m.lib = it->first;
+      m.module = module;
+      m.version = release_modules_.at(module).version;
+      m.active_since = release_created_;
+      out.push_back(std::move(m));
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.module < b.module; });
+    return out;
+  }
+
+  Result<ServedModule> find(std::string_view module) override {
+    if (release_.empty()) {
+      auto v = store_->active_info(module);
+      if (!v) return tl::unexpected(v.error());
+      if (!v->active) return error(Code::kNotFound, fmt::format("module {}: no active version", module));
+      return from_version(*v, v->active_since);
+    }
+    auto it = release_modules_.find(std::string(module));
+    if (it == release_modules_.end()) {
+      return error(Code::kNotFound, fmt::format("module {}: not in release {}", module, release_));
+    }
+    auto v = store_->version_info(module, it->second.version);
+    if (!v) return tl::unexpected(v.error());
+    // The release's lib, which is the version's: a version's lib never changes.
+    return from_version(*v, release_created_);
+  }
+
+  Result<std::vector<std::uint8_t>> image(const ServedModule& m) override {
+    std::string key = fmt::format("{}#{}", m.module, m.version);
+    if (auto hit = cache_.get(key)) return *hit;
+    auto bytes = store_->get(m.module, m.version);
+    if (!bytes) return tl::unexpected(bytes.error());
+    auto shared = std::make_shared<const std::vector<std::uint8_t>>(std::move(*bytes));
+    cache_.put(key, shared);
+    return *shared;
+  }
+
+  Status record_served(const ServedModule& m, std::string_view peer) override {
+    return store_->record_served(m.module, m.version, peer);
+  }
+
+ private:
+  std::unique_ptr<Store> store_;
+  const std::string release_;
+  std::int64_t release_created_ = 0;
+  std::map<std::string, std::vector<std::string>> release_libs_;  // lib -> modules, fixed at open
+  std::map<std::string, ReleaseEntry> release_modules_;           // fixed at open
+  ImageCache cache_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ModuleSource>> open_store_source(const std::string& db_path, const std::string& release) {
+  StoreOptions options;
+  options.create = false;  // serving an empty new file would only answer enoent
+  auto store = Store::open(db_path, options);
+  if (!store) return error(store.error());
+  std::optional<Release> snapshot;
+  if (!release.empty()) {
+    auto r = (*store)->release_show(release);
+    if (!r) return error(r.error());
+    snapshot = std::move(*r);
+  }
+  return std::unique_ptr<ModuleSource>(new StoreSource(std::move(*store), release, std::move(snapshot)));
 }
 
 }  // namespace codestore::server

@@ -1,0 +1,240 @@
+// bench_server: wall time for a real Erlang node to boot and load the 200 modules of one
+// application, served three ways in the same run:
+//
+//   codestore   `erl -loader inet` against codestore's boot server over a store
+//   otp         `erl -loader inet` against OTP's own erl_boot_server (plain files)
+//   files       plain `erl`, reading the files itself (no boot server)
+//
+// Each round runs the three once, in that order, so drift hits all alike; the figures are
+// medians over the rounds. Both boot servers pay the client's fixed 500 ms discovery
+// wait (erl_prim_loader collects answers for EBOOT_REQUEST_DELAY), so "boot+load" of the
+// two servers is comparable with each other, not with "files"; "load" is the 200
+// code:load_file/1 calls alone, timed inside the node.
+//
+//   bench_server [--rounds N] [--modules N] [--keep DIR]
+//
+// Needs erl and erlc on PATH and UDP port 4368 free (no other boot server on the host).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <codestore/boot_server.h>
+
+#include "store_ops.h"
+#include "subprocess.h"
+
+namespace fs = std::filesystem;
+using codestore::server::testing::find_program;
+using codestore::server::testing::Subprocess;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char* kApp = "benchapp";
+constexpr const char* kOtpRoot = "/usr/lib/erlang";
+
+// One module of the benchmark app: a few dozen small functions, so that its image has the
+// size of a typical application module (a few KB).
+std::string module_source(int i) {
+  std::string name = fmt::format("bench_app_{:03}", i);
+  std::string src = fmt::format("-module({}).\n-export([version/0, run/1", name);
+  for (int f = 0; f < 24; ++f) src += fmt::format(", f{}/2", f);
+  src += "]).\n\nversion() -> 1.\n\nrun(N) -> lists:foldl(fun(X, A) -> f0(X, A) end, 0, lists:seq(1, N)).\n\n";
+  for (int f = 0; f < 24; ++f) {
+    src += fmt::format(
+        "f{0}(X, A) when is_integer(X) -> case X rem {1} of 0 -> A + X * {1}; 1 -> {{ok, A, \"{2}_{0}\"}}; "
+        "_ -> maps:get(k, #{{k => A - X}}, {0}) end;\nf{0}(X, A) -> [X, A | atom_{0}_{1}].\n\n",
+        f, i % 7 + 2, name);
+  }
+  return src;
+}
+
+bool run_quiet(const std::vector<std::string>& argv, const std::string& log) {
+  Subprocess p(argv, log, false);
+  if (!p.started()) return false;
+  p.read_rest(std::chrono::minutes(5));
+  auto st = p.wait(std::chrono::minutes(5));
+  return st && WIFEXITED(*st) && WEXITSTATUS(*st) == 0;
+}
+
+struct Run {
+  double wall_ms = 0;
+  double load_ms = 0;
+  bool ok = false;
+  std::string detail;
+};
+
+// One node: boot, load every module (checking where each came from), halt.
+Run run_node(const std::string& erl, const std::vector<std::string>& loader_args, const std::string& app_ebin,
+             int modules, const std::string& log) {
+  std::string eval = fmt::format(
+      "Ms = [list_to_atom(lists:flatten(io_lib:format(\"bench_app_~3..0w\", [I]))) || I <- lists:seq(1, {0})], "
+      "T0 = erlang:monotonic_time(microsecond), "
+      "[{{module, M}} = code:load_file(M) || M <- Ms], "
+      "T1 = erlang:monotonic_time(microsecond), "
+      "Where = filename:dirname(code:which(hd(Ms))), "
+      "io:format(\"load_us=~p where=~s~n\", [T1 - T0, Where]), halt().",
+      modules);
+  std::vector<std::string> argv = {erl};
+  argv.insert(argv.end(), loader_args.begin(), loader_args.end());
+  argv.insert(argv.end(), {"-noshell", "-pa", app_ebin, "-eval", eval});
+  auto t0 = Clock::now();
+  Subprocess node(argv, log, false);
+  Run r;
+  auto line = node.read_until("load_us=", std::chrono::seconds(120));
+  auto st = node.wait(std::chrono::seconds(60));
+  r.wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  if (!line || !st) {
+    r.detail = "node did not finish (see " + log + ")";
+    return r;
+  }
+  long long us = 0;
+  char where[4096] = {};
+  if (std::sscanf(line->c_str(), "load_us=%lld where=%4095s", &us, where) != 2) {
+    r.detail = "unexpected output: " + *line;
+    return r;
+  }
+  if (app_ebin != where) {
+    r.detail = fmt::format("modules came from {}, expected {}", where, app_ebin);
+    return r;
+  }
+  r.load_ms = static_cast<double>(us) / 1000.0;
+  r.ok = true;
+  return r;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int rounds = 5;
+  int modules = 200;
+  std::string keep;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--rounds" && i + 1 < argc) {
+      rounds = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--modules" && i + 1 < argc) {
+      modules = std::clamp(std::atoi(argv[++i]), 1, 999);
+    } else if (a == "--keep" && i + 1 < argc) {
+      keep = argv[++i];
+    } else {
+      std::cerr << "usage: bench_server [--rounds N] [--modules N] [--keep DIR]\n";
+      return 2;
+    }
+  }
+  std::string erl = find_program("erl"), erlc = find_program("erlc");
+  if (erl.empty() || erlc.empty()) {
+    std::cerr << "bench_server: erl/erlc not on PATH: nothing to measure\n";
+    return 0;
+  }
+  fs::path work = keep.empty() ? fs::temp_directory_path() / fmt::format("codestore-bench-server-{}", ::getpid())
+                               : fs::path(keep);
+  fs::create_directories(work / "src");
+  fs::path app_dir = work / fmt::format("{}-1.0", kApp) / "ebin";
+  fs::create_directories(app_dir);
+  std::vector<std::string> compile = {erlc, "-o", app_dir.string()};
+  for (int i = 1; i <= modules; ++i) {
+    fs::path src = work / "src" / fmt::format("bench_app_{:03}.erl", i);
+    std::ofstream(src) << module_source(i);
+    compile.push_back(src.string());
+  }
+  std::cerr << fmt::format("bench_server: compiling {} modules...\n", modules);
+  if (!run_quiet(compile, (work / "erlc.log").string())) {
+    std::cerr << "bench_server: erlc failed, see " << (work / "erlc.log").string() << "\n";
+    return 1;
+  }
+  std::string db = (work / "bench.db").string();
+  std::cerr << "bench_server: importing kernel, stdlib and the app into a store...\n";
+  if (auto s = codestore::server::store_ops::import_otp_libs(db, kOtpRoot, {"kernel", "stdlib"}, {app_dir.string()}); !s) {
+    std::cerr << "bench_server: import: " << s.to_string() << "\n";
+    return 1;
+  }
+  auto source = codestore::server::open_store_source(db, "");
+  if (!source) {
+    std::cerr << "bench_server: " << source.error().to_string() << "\n";
+    return 1;
+  }
+  std::string store_ebin = fmt::format("{}/lib/{}/ebin", kOtpRoot, kApp);
+  std::vector<std::string> inet = {"-loader", "inet", "-hosts", "127.0.0.1", "-id", "bench"};
+
+  std::vector<double> wall[3], load[3];
+  const char* names[3] = {"codestore serve", "OTP erl_boot_server", "plain files"};
+  for (int r = 1; r <= rounds; ++r) {
+    {
+      codestore::server::BootServerOptions o;
+      o.log_every_answer = false;  // the log would be the same work for every round
+      auto server = codestore::server::BootServer::start(o, **source);
+      if (!server) {
+        std::cerr << "bench_server: " << server.error().to_string() << "\n";
+        return 1;
+      }
+      Run run = run_node(erl, inet, store_ebin, modules, (work / "node-codestore.log").string());
+      if (!run.ok) {
+        std::cerr << "bench_server: codestore round " << r << ": " << run.detail << "\n";
+        return 1;
+      }
+      wall[0].push_back(run.wall_ms);
+      load[0].push_back(run.load_ms);
+    }
+    {
+      Subprocess otp({erl, "-noshell", "-eval",
+                      "{ok, _} = erl_boot_server:start([\"127.0.0.1\"]), io:format(\"ready~n\"), "
+                      "receive after infinity -> ok end."},
+                     (work / "otp-server.log").string(), false);
+      if (!otp.read_until("ready", std::chrono::seconds(60))) {
+        std::cerr << "bench_server: OTP's erl_boot_server did not start (is port 4368 taken?)\n";
+        return 1;
+      }
+      Run run = run_node(erl, inet, app_dir.string(), modules, (work / "node-otp.log").string());
+      otp.kill_group();
+      if (!run.ok) {
+        std::cerr << "bench_server: otp round " << r << ": " << run.detail << "\n";
+        return 1;
+      }
+      wall[1].push_back(run.wall_ms);
+      load[1].push_back(run.load_ms);
+    }
+    {
+      Run run = run_node(erl, {}, app_dir.string(), modules, (work / "node-files.log").string());
+      if (!run.ok) {
+        std::cerr << "bench_server: files round " << r << ": " << run.detail << "\n";
+        return 1;
+      }
+      wall[2].push_back(run.wall_ms);
+      load[2].push_back(run.load_ms);
+    }
+    std::cerr << fmt::format("bench_server: round {}/{}: boot+load {:.0f} / {:.0f} / {:.0f} ms\n", r, rounds,
+                             wall[0].back(), wall[1].back(), wall[2].back());
+  }
+  std::cout << fmt::format("bench_server: boot a node and load {} modules of one app, {} rounds, medians\n",
+                           modules, rounds);
+  std::cout << fmt::format("{:<22} {:>16} {:>16}\n", "served by", "boot+load (ms)", "load only (ms)");
+  for (int k = 0; k < 3; ++k) {
+    std::cout << fmt::format("{:<22} {:>16.1f} {:>16.1f}\n", names[k], median(wall[k]), median(load[k]));
+  }
+  double ratio = median(load[0]) / std::max(0.001, median(load[1]));
+  std::cout << fmt::format("codestore / erl_boot_server: boot+load {:.2f}x, load {:.2f}x\n",
+                           median(wall[0]) / std::max(0.001, median(wall[1])), ratio);
+  if (keep.empty()) {
+    std::error_code ec;
+    fs::remove_all(work, ec);
+  }
+  return 0;
+}

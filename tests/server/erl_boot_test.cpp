@@ -1,0 +1,265 @@
+// Real, unmodified Erlang nodes (`erl -loader inet -hosts 127.0.0.1`) booting from
+// `codestore serve` over a real store: the node's modules are the store's versions, an
+// operator's rollback reaches the node on its next load, a release is served exactly, and
+// bad clients do not stop the server. Skipped when erl is not installed.
+//
+// These tests use UDP port 4368 (fixed in the client), so CTest runs them one at a time
+// (RESOURCE_LOCK boot_server_port). Every wait is bounded.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <regex>
+
+#include "server_test_util.h"
+#include "store_ops.h"
+#include "subprocess.h"
+
+namespace codestore::server {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::find_program;
+using testing::RawClient;
+using testing::read_text_file;
+using testing::Subprocess;
+using testing::TempDir;
+using namespace std::chrono_literals;
+
+const std::string kOtpRoot = "/usr/lib/erlang";
+const std::string kFixtures = std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images/server";
+
+// `codestore --db DB serve ARGS...`, stderr (the log) to a file.
+class ServeProcess {
+ public:
+  ServeProcess(const std::string& db, const std::vector<std::string>& args, const std::string& log)
+      : log_(log) {
+    std::vector<std::string> argv = {CODESTORE_BINARY, "--db", db, "serve"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    proc_ = std::make_unique<Subprocess>(argv, log, false);
+  }
+  ~ServeProcess() { stop(); }
+
+  // Waits for the "serving" line; returns the TCP port or 0.
+  std::uint16_t wait_ready() {
+    static const std::regex serving(R"(serving .* on tcp [0-9.]+:([0-9]+),)");
+    for (int i = 0; i < 400; ++i) {
+      std::smatch m;
+      std::string text = log();
+      if (std::regex_search(text, m, serving)) return static_cast<std::uint16_t>(std::stoi(m[1]));
+      if (proc_->wait(0ms)) return 0;  // exited: the log says why
+      std::this_thread::sleep_for(25ms);
+    }
+    return 0;
+  }
+  // SIGTERM; the exit status, or -1 when it did not stop in time.
+  int stop() {
+    if (stopped_) return status_;
+    stopped_ = true;
+    proc_->signal(SIGTERM);
+    auto st = proc_->wait(20s);
+    status_ = st && WIFEXITED(*st) ? WEXITSTATUS(*st) : -1;
+    proc_->kill_group();
+    return status_;
+  }
+  std::string log() const { return read_text_file(log_); }
+
+ private:
+  std::string log_;
+  std::unique_ptr<Subprocess> proc_;
+  bool stopped_ = false;
+  int status_ = -1;
+};
+
+// `erl -loader inet -hosts 127.0.0.1 -id ID -noshell -eval EVAL`, stdin and stdout piped.
+std::unique_ptr<Subprocess> start_node(const std::string& id, const std::string& eval, const std::string& log,
+                                       const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> argv = {find_program("erl"), "-loader", "inet", "-hosts", "127.0.0.1", "-id", id, "-noshell"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.insert(argv.end(), {"-eval", eval});
+  return std::make_unique<Subprocess>(argv, log, true);
+}
+
+// Erlang: prints "md5=<hex>" for module M's md5 as loaded in the node.
+std::string md5_line(const std::string& module) {
+  return "io:format(\"md5=~s~n\", [[io_lib:format(\"~2.16.0b\", [B]) || <<B>> <= " + module +
+         ":module_info(md5)]]), ";
+}
+
+class ErlBootTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (find_program("erl").empty()) return;
+    base_ = new TempDir();
+    base_db_ = base_->str() + "/base.db";
+    // kernel and stdlib are all a start_clean boot loads; the rest stays out of the store.
+    Status s = store_ops::import_otp_libs(base_db_, kOtpRoot, {"kernel", "stdlib"});
+    if (!s) {
+      base_error_ = s.to_string();
+      return;
+    }
+  }
+  static void TearDownTestSuite() {
+    delete base_;
+    base_ = nullptr;
+  }
+
+  void SetUp() override {
+    if (find_program("erl").empty()) GTEST_SKIP() << "erl is not installed: no node to boot (apt-get install erlang-nox)";
+    ASSERT_TRUE(base_error_.empty()) << base_error_;
+    db_ = dir_.str() + "/store.db";
+    fs::copy_file(base_db_, db_);
+  }
+
+  // Dumps the server and node logs when a test fails, to say where it stopped.
+  void TearDown() override {
+    if (HasFailure()) {
+      for (const auto& e : fs::directory_iterator(dir_.path())) {
+        if (e.path().extension() == ".log") {
+          std::string text = read_text_file(e.path().string());
+          if (text.size() > 6000) text = "..." + text.substr(text.size() - 6000);
+          std::cerr << "---- " << e.path().filename().string() << "\n" << text << "\n";
+        }
+      }
+    }
+  }
+
+  std::string log(const std::string& name) const { return dir_.str() + "/" + name + ".log"; }
+
+  static TempDir* base_;
+  static std::string base_db_;
+  static std::string base_error_;
+  TempDir dir_;
+  std::string db_;
+};
+TempDir* ErlBootTest::base_ = nullptr;
+std::string ErlBootTest::base_db_;
+std::string ErlBootTest::base_error_;
+
+TEST_F(ErlBootTest, NodeBootsAndItsModulesAreTheStoresVersions) {
+  ServeProcess serve(db_, {"--port", "0"}, log("serve"));
+  ASSERT_NE(serve.wait_ready(), 0) << serve.log();
+  auto node = start_node("t1",
+                         "io:format(\"apps=~w~n\", [[A || {A, _, _} <- application:which_applications()]]), " +
+                             md5_line("lists") + "io:format(\"which=~s~n\", [code:which(lists)]), halt().",
+                         log("node"));
+  auto apps = node->read_until("apps=", 60s);
+  ASSERT_TRUE(apps) << "the node did not boot";
+  EXPECT_EQ(*apps, "apps=[stdlib,kernel]");
+  auto md5 = node->read_until("md5=", 20s);
+  ASSERT_TRUE(md5);
+  auto expected = store_ops::active_md5(db_, "lists");
+  ASSERT_TRUE(expected) << expected.error().to_string();
+  EXPECT_EQ(md5->substr(4), *expected);
+  EXPECT_EQ(node->read_until("which=", 20s).value_or(""), "which=" + kOtpRoot + "/lib/stdlib-4.2/ebin/lists.beam");
+  ASSERT_TRUE(node->wait(20s));
+  EXPECT_EQ(serve.stop(), 0);
+  std::string text = serve.log();
+  EXPECT_NE(text.find("discovery from 127.0.0.1:"), std::string::npos);
+  EXPECT_NE(text.find("lists.beam: store stdlib/lists v1 md5 " + *expected), std::string::npos);
+  EXPECT_NE(text.find("start.boot: fallback"), std::string::npos);
+  // Every served version is counted for `codestore stats`.
+  auto served = store_ops::served_count(db_, "lists");
+  ASSERT_TRUE(served) << served.error().to_string();
+  EXPECT_GE(*served, 1);
+}
+
+TEST_F(ErlBootTest, RollbackReachesTheNodeOnItsNextLoad) {
+  ASSERT_TRUE(store_ops::import_file(db_, kFixtures + "/v1/m.beam", "srvtest"));
+  ASSERT_TRUE(store_ops::import_file(db_, kFixtures + "/v2/m.beam", "srvtest"));
+  ServeProcess serve(db_, {"--port", "0"}, log("serve"));
+  ASSERT_NE(serve.wait_ready(), 0) << serve.log();
+  auto node = start_node("t1",
+                         "io:format(\"v=~p~n\", [m:version()]), io:get_line(\"\"), "
+                         "code:purge(m), {module, m} = code:load_file(m), "
+                         "io:format(\"v=~p~n\", [m:version()]), halt().",
+                         log("node"));
+  ASSERT_EQ(node->read_until("v=", 60s).value_or("no answer"), "v=2");
+  // The operator's rollback, as the CLI does it, while the node runs.
+  Status rolled = store_ops::rollback(db_, "m");
+  ASSERT_TRUE(rolled) << rolled.to_string();
+  ASSERT_TRUE(node->write("go\n"));
+  EXPECT_EQ(node->read_until("v=", 30s).value_or("no answer"), "v=1");
+  ASSERT_TRUE(node->wait(20s));
+  std::string text = serve.log();
+  EXPECT_NE(text.find("store srvtest/m v2"), std::string::npos);
+  EXPECT_NE(text.find("store srvtest/m v1"), std::string::npos);
+}
+
+TEST_F(ErlBootTest, ReleaseIsServedExactlyEvenAfterLaterImports) {
+  ASSERT_TRUE(store_ops::import_file(db_, kFixtures + "/v1/m.beam", "srvtest"));
+  Status made = store_ops::create_release(db_, "r1");
+  ASSERT_TRUE(made) << made.to_string();
+  ASSERT_TRUE(store_ops::import_file(db_, kFixtures + "/v2/m.beam", "srvtest"));
+  ServeProcess serve(db_, {"--port", "0", "--release", "r1"}, log("serve"));
+  ASSERT_NE(serve.wait_ready(), 0) << serve.log();
+  auto node = start_node("t1",
+                         "io:format(\"v=~p~n\", [m:version()]), io:get_line(\"\"), "
+                         "code:purge(m), {module, m} = code:load_file(m), "
+                         "io:format(\"v=~p~n\", [m:version()]), "
+                         "io:format(\"hello=~p~n\", [code:ensure_loaded(hello)]), halt().",
+                         log("node"));
+  EXPECT_EQ(node->read_until("v=", 60s).value_or("no answer"), "v=1");
+  // Imports while the node runs change the active set, not the release.
+  ASSERT_TRUE(store_ops::import_file(db_, std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images/hello.beam",
+                                     "srvtest"));
+  ASSERT_TRUE(node->write("go\n"));
+  EXPECT_EQ(node->read_until("v=", 30s).value_or("no answer"), "v=1");
+  EXPECT_EQ(node->read_until("hello=", 30s).value_or("no answer"), "hello={error,nofile}");
+  ASSERT_TRUE(node->wait(20s));
+}
+
+TEST_F(ErlBootTest, BadClientsDoNotStopTheServer) {
+  ServeProcess serve(db_, {"--port", "0", "--max-request-bytes", "4096", "--request-timeout-ms", "500"},
+                     log("serve"));
+  std::uint16_t port = serve.wait_ready();
+  ASSERT_NE(port, 0) << serve.log();
+  auto text = [](const std::optional<etf::Term>& t) { return t ? etf::format_w(*t) : "<none>"; };
+  {
+    RawClient c(port);
+    ASSERT_TRUE(c.send_frame({0xde, 0xad, 0xbe, 0xef}));
+    EXPECT_EQ(text(c.recv_term()), "{error,badarg}");
+    ASSERT_TRUE(c.send_term(testing::req("format_disk", "/")));
+    EXPECT_EQ(text(c.recv_term()), "{error,unknown_command}");
+    ASSERT_TRUE(c.send_raw({0, 0, 0, 50, 131, 104}));  // truncated
+    c.shutdown_write();
+    EXPECT_EQ(text(c.recv_term()), "{error,truncated}");
+  }
+  {
+    RawClient c(port);
+    ASSERT_TRUE(c.send_raw({0x7f, 0xff, 0xff, 0xff}));  // a 2 GiB request
+    EXPECT_EQ(text(c.recv_term()), "{error,emsgsize}");
+    EXPECT_TRUE(c.closed_by_peer());
+  }
+  {
+    RawClient c(port, "127.0.0.3");  // not in --allow (default 127.0.0.1)
+    c.send_term(testing::req("get", kOtpRoot + "/bin/start.boot"));
+    EXPECT_TRUE(c.closed_by_peer());
+    EXPECT_EQ(text(c.recv_term(200ms)), "<none>");
+  }
+  // A real node still boots.
+  auto node = start_node("t1", "io:format(\"ok=~p~n\", [lists:sum([1,2])]), halt().", log("node"));
+  EXPECT_EQ(node->read_until("ok=", 60s).value_or("no answer"), "ok=3");
+  ASSERT_TRUE(node->wait(20s));
+  EXPECT_EQ(serve.stop(), 0);
+  std::string log_text = serve.log();
+  EXPECT_NE(log_text.find("refused connection from 127.0.0.3"), std::string::npos);
+  EXPECT_NE(log_text.find("{error,emsgsize}"), std::string::npos);
+}
+
+TEST_F(ErlBootTest, ADisallowedNodeFindsNoServer) {
+  // Only 127.0.0.2 may boot: the node on 127.0.0.1 is refused at discovery, keeps
+  // asking (as erl_prim_loader does), and the server logs each refusal.
+  ServeProcess serve(db_, {"--port", "0", "--allow", "127.0.0.2"}, log("serve"));
+  ASSERT_NE(serve.wait_ready(), 0) << serve.log();
+  auto node = start_node("t1", "halt().", log("node"));
+  for (int i = 0; i < 200 && serve.log().find("refused discovery from 127.0.0.1") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(25ms);
+  }
+  EXPECT_NE(serve.log().find("refused discovery from 127.0.0.1"), std::string::npos) << serve.log();
+  EXPECT_FALSE(node->wait(0ms));  // still looking for a server
+  node->kill_group();
+  EXPECT_EQ(serve.stop(), 0);
+}
+
+}  // namespace
+}  // namespace codestore::server
