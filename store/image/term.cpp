@@ -266,14 +266,57 @@ std::vector<const std::pair<Term, Term>*> sorted_pairs(const Map& m) {
   return v;
 }
 
-// Compares terms that are not containers (same rank).
-int compare_leaf(int r, const Term::Value& va, const Term::Value& vb) {
+// An integer (int64 or BigInt) against a float by value, exactly: 0 only when equal.
+int compare_int_float(const Term::Value& i, double d) {
+  if (const auto* big = std::get_if<BigInt>(&i)) {
+    // |big| >= 2^63: only a float at least as large can tie or win.
+    if (std::fabs(d) < 9223372036854775808.0) return big->negative ? -1 : 1;
+    double approx = 0;
+    for (std::size_t k = big->magnitude.size(); k-- > 0;) approx = approx * 256 + big->magnitude[k];
+    if (big->negative) approx = -approx;
+    return sign_of(approx, d);
+  }
+  std::int64_t v = std::get<std::int64_t>(i);
+  if (d >= 9223372036854775808.0) return -1;
+  if (d < -9223372036854775808.0) return 1;
+  double fl = std::floor(d);
+  auto fi = static_cast<std::int64_t>(fl);
+  if (v != fi) return sign_of(v, fi);
+  return d > fl ? -1 : 0;
+}
+
+// Funs: local funs by module, index and uniq; exports by module, name and arity.
+int compare_fun(const Opaque& x, const Opaque& y) {
+  auto fields = [](const Opaque& o, std::size_t at, std::size_t n) {
+    TermList out;
+    std::span<const std::uint8_t> v(o.bytes);
+    for (std::size_t i = 0; i < n && at < v.size(); ++i) {
+      std::size_t used = 0;
+      auto t = decode_prefix(v.subspan(at), &used);
+      if (!t) break;
+      out.push_back(std::move(*t));
+      at += used;
+    }
+    return out;
+  };
+  std::size_t at = x.tag == kExport ? 1 : 30;
+  TermList fx = fields(x, at, 3), fy = fields(y, at, 3);
+  for (std::size_t i = 0; i < std::min(fx.size(), fy.size()); ++i) {
+    if (int c = compare(fx[i], fy[i]); c != 0) return c;
+  }
+  return 0;
+}
+
+// Compares terms that are not containers (same rank). `exact`: integers before floats (map
+// key order, =:=); otherwise numbers compare by value (<, lists:sort).
+int compare_leaf(int r, const Term::Value& va, const Term::Value& vb, bool exact) {
   switch (r) {
-    case 0: {  // numbers, exact order: every integer before every float
+    case 0: {
       bool fa = std::holds_alternative<double>(va), fb = std::holds_alternative<double>(vb);
-      if (fa || fb) {
-        if (fa != fb) return fa ? 1 : -1;
-        return sign_of(std::get<double>(va), std::get<double>(vb));
+      if (fa && fb) return sign_of(std::get<double>(va), std::get<double>(vb));
+      if (fa != fb) {
+        if (exact) return fa ? 1 : -1;
+        return fa ? -compare_int_float(vb, std::get<double>(va)) : compare_int_float(va, std::get<double>(vb));
       }
       const auto* ia = std::get_if<std::int64_t>(&va);
       const auto* ib = std::get_if<std::int64_t>(&vb);
@@ -288,11 +331,14 @@ int compare_leaf(int r, const Term::Value& va, const Term::Value& vb) {
       return 0;
     case 10:
       return compare_binary(std::get<Binary>(va), std::get<Binary>(vb));
-    default: {  // opaque: same kind; order by tag then raw bytes (a stable, total order)
+    default: {  // opaque, same kind: local funs before exports, then by their fields
       const auto& x = std::get<Opaque>(va);
       const auto& y = std::get<Opaque>(vb);
       if (x.tag != y.tag) return sign_of(x.tag, y.tag);
       if (x.bytes == y.bytes) return 0;
+      if (x.tag == kExport || x.tag == kNewFun) {
+        if (int c = compare_fun(x, y); c != 0) return c;
+      }
       // The same pid written with ATOM_EXT and with SMALL_ATOM_UTF8_EXT is one pid.
       auto cx = canonical_opaque(x), cy = canonical_opaque(y);
       if (cx != cy) return cx < cy ? -1 : 1;
@@ -301,23 +347,22 @@ int compare_leaf(int r, const Term::Value& va, const Term::Value& vb) {
   }
 }
 
-}  // namespace
-
-int compare(const Term& a, const Term& b) {
+int compare_impl(const Term& a, const Term& b, bool exact) {
   // Most comparisons (map keys are mostly atoms) never reach a container: no allocation.
   {
     int ra = rank(a), rb = rank(b);
     if (ra != rb) return sign_of(ra, rb);
-    if (ra != 6 && ra != 7 && ra != 9) return compare_leaf(ra, a.value(), b.value());
+    if (ra != 6 && ra != 7 && ra != 9) return compare_leaf(ra, a.value(), b.value(), exact);
   }
   // Pairs still to compare, in order from the back; a pair with a == nullptr is a decided
-  // result that applies if everything before it was equal.
+  // result that applies if everything before it was equal. Map keys always compare exactly.
   struct Item {
     const Term* a;
     const Term* b;
     int result;
+    bool exact;
   };
-  std::vector<Item> work{{&a, &b, 0}};
+  std::vector<Item> work{{&a, &b, 0, exact}};
   std::vector<const Term*> xs, ys;
   while (!work.empty()) {
     Item it = work.back();
@@ -335,7 +380,7 @@ int compare(const Term& a, const Term& b) {
         const auto& x = std::get<Tuple>(va).elements;
         const auto& y = std::get<Tuple>(vb).elements;
         if (x.size() != y.size()) return sign_of(x.size(), y.size());
-        for (std::size_t i = x.size(); i-- > 0;) work.push_back({&x[i], &y[i], 0});
+        for (std::size_t i = x.size(); i-- > 0;) work.push_back({&x[i], &y[i], 0, it.exact});
         break;
       }
       case 7: {  // size, then the keys in order, then the values in that order
@@ -343,8 +388,8 @@ int compare(const Term& a, const Term& b) {
         const auto& y = std::get<Map>(vb);
         if (x.pairs.size() != y.pairs.size()) return sign_of(x.pairs.size(), y.pairs.size());
         auto sx = sorted_pairs(x), sy = sorted_pairs(y);
-        for (std::size_t i = sx.size(); i-- > 0;) work.push_back({&sx[i]->second, &sy[i]->second, 0});
-        for (std::size_t i = sx.size(); i-- > 0;) work.push_back({&sx[i]->first, &sy[i]->first, 0});
+        for (std::size_t i = sx.size(); i-- > 0;) work.push_back({&sx[i]->second, &sy[i]->second, 0, it.exact});
+        for (std::size_t i = sx.size(); i-- > 0;) work.push_back({&sx[i]->first, &sy[i]->first, 0, true});
         break;
       }
       case 9: {
@@ -356,22 +401,28 @@ int compare(const Term& a, const Term& b) {
         // After the common elements: both exhausted compares the tails; otherwise the
         // exhausted side's tail ([] or a non-list) meets the rest of a list (rank 9).
         if (xs.size() == ys.size()) {
-          work.push_back({ta ? ta : &nil_term(), tb ? tb : &nil_term(), 0});
+          work.push_back({ta ? ta : &nil_term(), tb ? tb : &nil_term(), 0, it.exact});
         } else if (xs.size() < ys.size()) {
-          work.push_back({nullptr, nullptr, sign_of(rank(ta ? *ta : nil_term()), 9)});
+          work.push_back({nullptr, nullptr, sign_of(rank(ta ? *ta : nil_term()), 9), it.exact});
         } else {
-          work.push_back({nullptr, nullptr, sign_of(9, rank(tb ? *tb : nil_term()))});
+          work.push_back({nullptr, nullptr, sign_of(9, rank(tb ? *tb : nil_term())), it.exact});
         }
-        for (std::size_t i = n; i-- > 0;) work.push_back({xs[i], ys[i], 0});
+        for (std::size_t i = n; i-- > 0;) work.push_back({xs[i], ys[i], 0, it.exact});
         break;
       }
       default:
-        if (int c = compare_leaf(ra, va, vb); c != 0) return c;
+        if (int c = compare_leaf(ra, va, vb, it.exact); c != 0) return c;
         break;
     }
   }
   return 0;
 }
+
+}  // namespace
+
+int compare(const Term& a, const Term& b) { return compare_impl(a, b, /*exact=*/true); }
+
+int compare_order(const Term& a, const Term& b) { return compare_impl(a, b, /*exact=*/false); }
 
 }  // namespace internal
 

@@ -55,9 +55,14 @@ enum Tag : std::uint8_t {
 Result<Term> decode_prefix(std::span<const std::uint8_t> bytes, std::size_t* consumed,
                            const DecodeLimits& limits = DecodeLimits(), std::size_t base_offset = 0);
 
-// Erlang's term order in its exact form (the order of map keys, where 1 < 1.0): <0, 0, >0.
+// Erlang's term order in its exact form: the order of map keys (every integer before every
+// float, so 1 < 1.0); 0 exactly when =:=. Returns <0, 0, >0.
 // number < atom < reference < fun < port < pid < tuple < map < [] < list < bitstring.
 int compare(const Term& a, const Term& b);
+
+// Erlang's standard term order (<, lists:sort/1): as compare, but numbers compare by value
+// (1 == 1.0 gives 0; 1 < 1.5 < 2). Map keys inside maps still compare exactly.
+int compare_order(const Term& a, const Term& b);
 
 // An opaque term's bytes with nested terms written as {minor_version, 2} writes them (its
 // raw bytes if they do not parse): equal pids, ports, refs and funs give equal bytes.

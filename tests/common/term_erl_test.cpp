@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -15,6 +16,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "image/term_internal.h"
 
 namespace codestore::etf {
 namespace {
@@ -150,6 +153,35 @@ TEST(TermErl, TrickyTermsMatchErlang) {
     ++i;
   }
   EXPECT_EQ(i, exprs.size());
+}
+
+// Term order: a mixed list sorted by internal::compare_order prints as lists:sort/1 sorts
+// it (no two elements are == without being =:=, where a stable sort could differ).
+TEST(TermErl, TermOrderMatchesListsSort) {
+  if (!have_erl()) GTEST_SKIP() << "erl is not installed";
+  const std::string list =
+      "[b, 1, 2.5, -1, 1 bsl 70, -(1 bsl 70), a, 'B', 'é', '日', {}, {a}, {a, b}, {b}, {1, 2, 3}, [], [a], [a | b],"
+      " [a, b], [b], \"abc\", \"ab\", <<>>, <<1>>, <<1, 2>>, <<2>>, <<1:3>>, <<0:1>>, #{}, #{a => 1}, #{a => 2},"
+      " #{b => 0}, #{a => 1, b => 2}, #{1 => x}, #{1.5 => x}, self(), make_ref(), fun lists:map/2, fun erlang:abs/1,"
+      " hd(erlang:ports()), 0.5, -0.5, 1.0e300, [{x, [1 | 2]}], [{x, [1, 2]}], {[1], 2}, {[1 | 2], 1}]";
+  fs::path input = fs::temp_directory_path() / ("term_order_" + std::to_string(::getpid()) + ".txt");
+  {
+    std::ofstream o(input);
+    o << "begin L = " << list << ", {L, lists:sort(L)} end\n";
+  }
+  std::string out = run("escript " + kScript + " exprs " + input.string());
+  fs::remove(input);
+  std::istringstream lines(out);
+  std::string bin_hex, text_hex, v0, v2;
+  ASSERT_TRUE(lines >> bin_hex >> text_hex >> v0 >> v2);
+  auto t = decode(unhex(bin_hex));
+  ASSERT_TRUE(t.has_value()) << t.error().to_string();
+  ASSERT_TRUE(t->as_tuple() != nullptr && t->as_tuple()->elements.size() == 2);
+  auto elements = t->as_tuple()->elements[0].list_elements();
+  ASSERT_TRUE(elements.has_value());
+  std::stable_sort(elements->begin(), elements->end(),
+                   [](const Term& x, const Term& y) { return internal::compare_order(x, y) < 0; });
+  EXPECT_EQ(format_w(Term::list(*elements)), format_w(t->as_tuple()->elements[1]));
 }
 
 // Attr, CInf, Meta and the LitT literals of every installed image: decode, re-encode byte

@@ -296,6 +296,25 @@ TEST(Term, EqualityIsExact) {
   EXPECT_LT(internal::compare(Term::string("a"), Term::binary({})), 0);
 }
 
+TEST(Term, StandardOrderComparesNumbersByValue) {
+  using internal::compare_order;
+  EXPECT_EQ(compare_order(Term::integer(1), Term(1.0)), 0);
+  EXPECT_GT(internal::compare(Term(1.0), Term::integer(1)), 0);  // exact: integers first
+  EXPECT_LT(compare_order(Term::integer(1), Term(1.5)), 0);
+  EXPECT_GT(compare_order(Term::integer(2), Term(1.5)), 0);
+  EXPECT_LT(compare_order(Term(-1.5), Term::integer(-1)), 0);
+  EXPECT_LT(compare_order(Term::integer(INT64_MAX), Term(9223372036854775808.0)), 0);
+  BigInt two64{false, {0, 0, 0, 0, 0, 0, 0, 0, 1}};
+  EXPECT_EQ(compare_order(Term(two64), Term(18446744073709551616.0)), 0);
+  EXPECT_GT(compare_order(Term(two64), Term(1.0e10)), 0);
+  EXPECT_LT(compare_order(Term(BigInt{true, two64.magnitude}), Term(-1.0e10)), 0);
+  EXPECT_EQ(compare_order(Term::tuple({Term::integer(1)}), Term::tuple({Term(1.0)})), 0);
+  // Map keys compare exactly even in the standard order.
+  Term m1(Map{{{Term::integer(1), Term::atom("a")}}});
+  Term m2(Map{{{Term(1.0), Term::atom("a")}}});
+  EXPECT_LT(compare_order(m1, m2), 0);
+}
+
 // ---- damaged input
 
 TEST(TermCorruption, EveryTruncationIsCorruption) {
