@@ -79,6 +79,16 @@ std::unique_ptr<Subprocess> start_node(const std::string& id, const std::string&
   return std::make_unique<Subprocess>(argv, log, true);
 }
 
+// `codestore --db DB ARGS...` as an operator runs it; its exit code (-1: did not finish).
+int run_cli(const std::string& db, const std::vector<std::string>& args, const std::string& log) {
+  std::vector<std::string> argv = {CODESTORE_BINARY, "--db", db};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Subprocess p(argv, log, false);
+  p.read_rest(60s);
+  auto st = p.wait(60s);
+  return st && WIFEXITED(*st) ? WEXITSTATUS(*st) : -1;
+}
+
 // Erlang: prints "md5=<hex>" for module M's md5 as loaded in the node.
 std::string md5_line(const std::string& module) {
   return "io:format(\"md5=~s~n\", [[io_lib:format(\"~2.16.0b\", [B]) || <<B>> <= " + module +
@@ -174,15 +184,36 @@ TEST_F(ErlBootTest, RollbackReachesTheNodeOnItsNextLoad) {
                          "io:format(\"v=~p~n\", [m:version()]), halt().",
                          log("node"));
   ASSERT_EQ(node->read_until("v=", 60s).value_or("no answer"), "v=2");
-  // The operator's rollback, as the CLI does it, while the node runs.
-  Status rolled = store_ops::rollback(db_, "m");
-  ASSERT_TRUE(rolled) << rolled.to_string();
+  // The operator's rollback while the node runs.
+  ASSERT_EQ(run_cli(db_, {"rollback", "m"}, log("rollback")), 0);
   ASSERT_TRUE(node->write("go\n"));
   EXPECT_EQ(node->read_until("v=", 30s).value_or("no answer"), "v=1");
   ASSERT_TRUE(node->wait(20s));
   std::string text = serve.log();
   EXPECT_NE(text.find("store srvtest/m v2"), std::string::npos);
   EXPECT_NE(text.find("store srvtest/m v1"), std::string::npos);
+}
+
+TEST_F(ErlBootTest, ReleaseRollbackReachesTheNodeOnItsNextLoad) {
+  ASSERT_TRUE(store_ops::import_file(db_, kFixtures + "/v1/m.beam", "srvtest"));
+  ASSERT_EQ(run_cli(db_, {"release", "create", "r1"}, log("release-create")), 0);
+  ASSERT_TRUE(store_ops::import_file(db_, kFixtures + "/v2/m.beam", "srvtest"));
+  ASSERT_TRUE(store_ops::import_file(db_, std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images/hello.beam",
+                                     "srvtest"));
+  ServeProcess serve(db_, {"--port", "0"}, log("serve"));
+  ASSERT_NE(serve.wait_ready(), 0) << serve.log();
+  auto node = start_node("t1",
+                         "io:format(\"v=~p ~p~n\", [m:version(), hello:version()]), io:get_line(\"\"), "
+                         "code:purge(m), {module, m} = code:load_file(m), "
+                         "code:purge(hello), code:delete(hello), code:purge(hello), "
+                         "io:format(\"v=~p ~p~n\", [m:version(), code:load_file(hello)]), halt().",
+                         log("node"));
+  ASSERT_EQ(node->read_until("v=", 60s).value_or("no answer"), "v=2 1");
+  // The release's set becomes the active set: m back to v1, hello (not in r1) inactive.
+  ASSERT_EQ(run_cli(db_, {"release", "rollback", "r1"}, log("release-rollback")), 0);
+  ASSERT_TRUE(node->write("go\n"));
+  EXPECT_EQ(node->read_until("v=", 30s).value_or("no answer"), "v=1 {error,nofile}");
+  ASSERT_TRUE(node->wait(20s));
 }
 
 TEST_F(ErlBootTest, ReleaseIsServedExactlyEvenAfterLaterImports) {
