@@ -246,7 +246,9 @@ std::map<std::string, std::size_t> compare(const std::map<std::string, Json>& tr
       }
     }
   }
-  std::string summary = fmt::format("{} {} images:", truth.size(), what);
+  std::size_t loadable = 0;
+  for (const auto& [file, t] : truth) loadable += t["loadable"] == true;
+  std::string summary = fmt::format("{} {} images ({} loadable by the VM):", truth.size(), what, loadable);
   for (const auto& field : kFields) {
     summary += fmt::format(" {} agree on {}{}", agree[field], field, field == kFields.back() ? "" : ",");
   }
@@ -424,6 +426,45 @@ std::vector<std::string> damaged_variants(const std::string& source, const fs::p
   };
   for (const auto& r : replacements) {
     if (auto cs = with(r.id, [&](auto& c, std::size_t i) { c[i].data = r.data; })) add(r.variant, build_iff(*cs));
+  }
+  // Counts and headers that the loader checks and beam_lib ignores (or the other way round).
+  struct Patch {
+    const char* variant;
+    const char* id;
+    std::size_t at;  // byte offset in the chunk's data; SIZE_MAX = cut the last byte instead
+    std::uint32_t value;
+  };
+  const std::vector<Patch> patches = {
+      {"atom_count_plus_1", "AtU8", 0, 0},      // value 0: add one to the u32 there
+      {"atom_count_0", "AtU8", 0, 0xFFFFFFFFu},  // value ~0: set to zero
+      {"impt_count_plus_1", "ImpT", 0, 0},
+      {"expt_count_plus_1", "ExpT", 0, 0},
+      {"funt_count_plus_1", "FunT", 0, 0},
+      {"litt_size_plus_1", "LitT", 0, 0},
+      {"code_header_len_plus_4", "Code", 0, 0},
+      {"code_labels_plus_1000", "Code", 12, 1000},
+      {"code_functions_plus_1", "Code", 16, 0},
+      {"code_cut_last_byte", "Code", SIZE_MAX, 0},
+      {"line_cut_last_byte", "Line", SIZE_MAX, 0},
+      {"type_cut_last_byte", "Type", SIZE_MAX, 0},
+  };
+  auto get32 = [](const std::string& d, std::size_t at) {
+    return (std::uint32_t(std::uint8_t(d[at])) << 24) | (std::uint32_t(std::uint8_t(d[at + 1])) << 16) |
+           (std::uint32_t(std::uint8_t(d[at + 2])) << 8) | std::uint32_t(std::uint8_t(d[at + 3]));
+  };
+  for (const auto& p : patches) {
+    auto cs = with(p.id, [&](auto& c, std::size_t i) {
+      std::string& d = c[i].data;
+      if (p.at == SIZE_MAX) {
+        if (!d.empty()) d.pop_back();
+      } else if (d.size() >= p.at + 4) {
+        std::uint32_t v = p.value == 0 ? get32(d, p.at) + 1
+                          : p.value == 0xFFFFFFFFu ? 0
+                                                   : get32(d, p.at) + p.value;
+        d.replace(p.at, 4, be32(v));
+      }
+    });
+    if (cs) add(p.variant, build_iff(*cs));
   }
   if (auto cs = with("ExpT", [](auto& c, std::size_t i) { c[i].data.replace(4, 4, be32(0xFFFF)); })) {
     add("export_atom_out_of_range", build_iff(*cs));
