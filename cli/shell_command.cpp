@@ -2,7 +2,8 @@
 // operators rehearsing an upgrade and for the differential test against Erlang's code
 // server (tests/loader/scenarios/). One command per line on stdin, one JSON object per
 // command on stdout: {"op": OP, "result": R} (+ "killed" for purge, + "down" when
-// processes ended), or {"op": OP, "error": "..."} for a bad line.
+// processes ended), or {"op": OP, "error": "..."} for a bad line. With --db, `add_path`
+// takes `lib:NAME` (a store lib) and `sync brutal|soft` follows the store's active versions.
 #include <algorithm>
 #include <fstream>
 #include <iterator>
@@ -215,6 +216,14 @@ class Shell {
       arity(w, 2, "uses_old_code P M");
       Proc& p = proc(w[1]);
       reply["result"] = p.process->alive() ? Json(cs.check_process_code(*p.process, w[2])) : Json("dead");
+    } else if (op == "sync") {
+      arity(w, 1, "sync brutal|soft");
+      if (w[1] != "brutal" && w[1] != "soft") throw LineError{"sync takes brutal or soft"};
+      auto r = cs.sync(w[1] == "brutal" ? loader::SyncPolicy::kBrutal : loader::SyncPolicy::kSoft);
+      Json changed = Json::array(), failed = Json::array();
+      for (const auto& c : r.changed) changed.push_back(Json{{"module", c.module}, {"from", c.from_vsn}, {"to", c.to_vsn}});
+      for (const auto& f : r.failed) failed.push_back(Json{{"module", f.module}, {"reason", loader::error_name(f.reason)}});
+      reply["result"] = Json{{"changed", changed}, {"left_in_use", r.left_in_use}, {"failed", failed}};
     } else {
       throw LineError{"unknown command " + op};
     }
@@ -244,9 +253,11 @@ class Shell {
 void add_shell_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("shell", "Drive one code server from stdin, one JSON object per command");
   auto mode = std::make_shared<std::string>("interactive");
+  auto record = std::make_shared<bool>(false);
   cmd->add_option("--mode", *mode, "interactive (default) or embedded")
       ->check(CLI::IsMember({"interactive", "embedded"}));
-  cmd->callback([&ctx, mode] {
+  cmd->add_flag("--record", *record, "Write loads, purges and kills to the store's history (with --db)");
+  cmd->callback([&ctx, mode, record] {
     loader::Options options;
     options.mode = *mode == "embedded" ? loader::Mode::kEmbedded : loader::Mode::kInteractive;
     options.stick_default = false;  // the shell starts with nothing sticky
@@ -257,6 +268,7 @@ void add_shell_command(CLI::App& app, Context& ctx) {
       return;
     }
     options.libs = std::move(*libs);
+    options.record_events = *record;
     auto server = CodeServer::create(std::move(options));
     if (!server) {
       *ctx.err << "codestore shell: " << server.error().to_string() << '\n';

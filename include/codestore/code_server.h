@@ -31,6 +31,10 @@
 #include <codestore/status.h>
 #include <codestore/term.h>
 
+namespace codestore {
+class Store;
+}
+
 namespace codestore::loader {
 
 class CodeServer;
@@ -243,6 +247,11 @@ class LibSource {
   // Records a code-server event in the store's history (load, purge, kill, delete, sync).
   virtual void record_event(const std::string& kind, const std::string& module, const std::string& detail) = 0;
 };
+
+// The store's libs as a LibSource: lib NAME has the modules whose active version belongs to
+// NAME; events go to the store's history. Every call is a store query (no cache), so an
+// operator's import or rollback is seen by the next load or sync().
+std::shared_ptr<LibSource> store_lib_source(std::shared_ptr<Store> store);
 
 enum class ModuleStatus { kNotLoaded, kLoaded, kModified, kRemoved };
 std::string_view module_status_name(ModuleStatus status) noexcept;
