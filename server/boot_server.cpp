@@ -363,11 +363,12 @@ void BootServer::Impl::on_datagram() {
       continue;
     }
     auto reply = protocol::discovery_reply(options_.priority, tcp_port_, version_);
+    // Counted before sending, so that a client holding the answer sees the count too.
+    ++discovery_answered_;
     if (::sendto(udp_fd_, reply.data(), reply.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&from), len) < 0) {
       log(fmt::format("error: discovery reply to {}: {}", peer, errno_text(errno)));
       continue;
     }
-    ++discovery_answered_;
     log(fmt::format("discovery from {} (version {}): answered with tcp port {}", peer, *version, tcp_port_));
   }
 }
