@@ -5,7 +5,7 @@
 //   otp         `erl -loader inet` against OTP's own erl_boot_server (plain files)
 //   files       plain `erl`, reading the files itself (no boot server)
 //
-// Each round runs the three once, in that order, so drift hits all alike; the figures are
+// Each round runs the three once, in a turning order, so drift hits all alike; the figures are
 // medians over the rounds. Both boot servers pay the client's fixed 500 ms discovery
 // wait (erl_prim_loader collects answers for EBOOT_REQUEST_DELAY), so "boot+load" of the
 // two servers is comparable with each other, not with "files"; "load" is the 200
@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -30,6 +31,7 @@
 
 #include <codestore/boot_server.h>
 
+#include "server_test_util.h"
 #include "store_ops.h"
 #include "subprocess.h"
 
@@ -113,6 +115,48 @@ Run run_node(const std::string& erl, const std::vector<std::string>& loader_args
   return r;
 }
 
+// The TCP port a boot server answers discovery with (the way erl_prim_loader finds it).
+int discover(const std::string& version) {
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(4368);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string q = "EBOOTQ" + version;
+  int port = -1;
+  for (int attempt = 0; attempt < 20 && port < 0; ++attempt) {
+    ::sendto(fd, q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 500) != 1) continue;
+    unsigned char buf[256];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n >= 9 && std::memcmp(buf, "EBOOTR", 6) == 0) port = buf[7] * 256 + buf[8];
+  }
+  ::close(fd);
+  return port;
+}
+
+// Wall time of {get, File} for every file, one after the other on one connection, as a
+// node's code server asks: the servers' own cost per request, without the node's.
+double raw_gets_ms(int port, const std::vector<std::string>& files, std::string* problem) {
+  codestore::server::testing::RawClient c(static_cast<std::uint16_t>(port));
+  if (!c.connected()) {
+    *problem = "cannot connect";
+    return 0;
+  }
+  auto t0 = Clock::now();
+  for (const std::string& f : files) {
+    c.send_term(codestore::server::testing::req("get", f));
+    auto answer = c.recv_frame();
+    // {get, {ok, Bin}} starts 131, 104, 2, 119|100 ...; an error answer is much shorter.
+    if (!answer || answer->size() < 100) {
+      *problem = "no image for " + f;
+      return 0;
+    }
+  }
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -123,7 +167,7 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int rounds = 5;
+  int rounds = 7;
   int modules = 200;
   std::string keep;
   for (int i = 1; i < argc; ++i) {
@@ -174,64 +218,102 @@ int main(int argc, char** argv) {
   std::string store_ebin = fmt::format("{}/lib/{}/ebin", kOtpRoot, kApp);
   std::vector<std::string> inet = {"-loader", "inet", "-hosts", "127.0.0.1", "-id", "bench"};
 
-  std::vector<double> wall[3], load[3];
+  std::vector<double> wall[3], load[3], raw[2];
+  std::vector<std::string> store_files, otp_files;
+  for (int i = 1; i <= modules; ++i) {
+    store_files.push_back(fmt::format("{}/bench_app_{:03}.beam", store_ebin, i));
+    otp_files.push_back(fmt::format("{}/bench_app_{:03}.beam", app_dir.string(), i));
+  }
+  std::string problem;
   const char* names[3] = {"codestore serve", "OTP erl_boot_server", "plain files"};
+  auto run_codestore = [&](int r) {
+    codestore::server::BootServerOptions o;
+    o.log_every_answer = false;  // the log would be the same work for every round
+    auto server = codestore::server::BootServer::start(o, **source);
+    if (!server) {
+      std::cerr << "bench_server: " << server.error().to_string() << "\n";
+      return false;
+    }
+    Run run = run_node(erl, inet, store_ebin, modules, (work / "node-codestore.log").string());
+    if (!run.ok) {
+      std::cerr << "bench_server: codestore round " << r << ": " << run.detail << "\n";
+      return false;
+    }
+    wall[0].push_back(run.wall_ms);
+    load[0].push_back(run.load_ms);
+    raw[0].push_back(raw_gets_ms((*server)->tcp_port(), store_files, &problem));
+    if (!problem.empty()) {
+      std::cerr << "bench_server: codestore raw gets: " << problem << "\n";
+      return false;
+    }
+    return true;
+  };
+  auto run_otp = [&](int r) {
+    Subprocess otp({erl, "-noshell", "-eval",
+                    "{ok, _} = erl_boot_server:start([\"127.0.0.1\"]), io:format(\"ready~n\"), "
+                    "receive after infinity -> ok end."},
+                   (work / "otp-server.log").string(), false);
+    if (!otp.read_until("ready", std::chrono::seconds(60))) {
+      std::cerr << "bench_server: OTP's erl_boot_server did not start (is port 4368 taken?)\n";
+      return false;
+    }
+    Run run = run_node(erl, inet, app_dir.string(), modules, (work / "node-otp.log").string());
+    if (!run.ok) {
+      std::cerr << "bench_server: otp round " << r << ": " << run.detail << "\n";
+      return false;
+    }
+    int port = discover(codestore::server::find_erts_version(kOtpRoot).value_or(""));
+    raw[1].push_back(port > 0 ? raw_gets_ms(port, otp_files, &problem) : 0);
+    if (port <= 0 || !problem.empty()) {
+      std::cerr << "bench_server: OTP raw gets: " << (port <= 0 ? "no discovery answer" : problem) << "\n";
+      return false;
+    }
+    wall[1].push_back(run.wall_ms);
+    load[1].push_back(run.load_ms);
+    return true;
+  };
+  auto run_files = [&](int r) {
+    Run run = run_node(erl, {}, app_dir.string(), modules, (work / "node-files.log").string());
+    if (!run.ok) {
+      std::cerr << "bench_server: files round " << r << ": " << run.detail << "\n";
+      return false;
+    }
+    wall[2].push_back(run.wall_ms);
+    load[2].push_back(run.load_ms);
+    return true;
+  };
   for (int r = 1; r <= rounds; ++r) {
-    {
-      codestore::server::BootServerOptions o;
-      o.log_every_answer = false;  // the log would be the same work for every round
-      auto server = codestore::server::BootServer::start(o, **source);
-      if (!server) {
-        std::cerr << "bench_server: " << server.error().to_string() << "\n";
-        return 1;
-      }
-      Run run = run_node(erl, inet, store_ebin, modules, (work / "node-codestore.log").string());
-      if (!run.ok) {
-        std::cerr << "bench_server: codestore round " << r << ": " << run.detail << "\n";
-        return 1;
-      }
-      wall[0].push_back(run.wall_ms);
-      load[0].push_back(run.load_ms);
+    // The order turns each round, so that whatever drifts during a round (other work on
+    // the machine, caches) does not always favour the same one.
+    for (int k = 0; k < 3; ++k) {
+      int which = (k + r) % 3;
+      bool ok = which == 0 ? run_codestore(r) : which == 1 ? run_otp(r) : run_files(r);
+      if (!ok) return 1;
     }
-    {
-      Subprocess otp({erl, "-noshell", "-eval",
-                      "{ok, _} = erl_boot_server:start([\"127.0.0.1\"]), io:format(\"ready~n\"), "
-                      "receive after infinity -> ok end."},
-                     (work / "otp-server.log").string(), false);
-      if (!otp.read_until("ready", std::chrono::seconds(60))) {
-        std::cerr << "bench_server: OTP's erl_boot_server did not start (is port 4368 taken?)\n";
-        return 1;
-      }
-      Run run = run_node(erl, inet, app_dir.string(), modules, (work / "node-otp.log").string());
-      otp.kill_group();
-      if (!run.ok) {
-        std::cerr << "bench_server: otp round " << r << ": " << run.detail << "\n";
-        return 1;
-      }
-      wall[1].push_back(run.wall_ms);
-      load[1].push_back(run.load_ms);
-    }
-    {
-      Run run = run_node(erl, {}, app_dir.string(), modules, (work / "node-files.log").string());
-      if (!run.ok) {
-        std::cerr << "bench_server: files round " << r << ": " << run.detail << "\n";
-        return 1;
-      }
-      wall[2].push_back(run.wall_ms);
-      load[2].push_back(run.load_ms);
-    }
-    std::cerr << fmt::format("bench_server: round {}/{}: boot+load {:.0f} / {:.0f} / {:.0f} ms\n", r, rounds,
-                             wall[0].back(), wall[1].back(), wall[2].back());
+    std::cerr << fmt::format("bench_server: round {}/{}: boot+load {:.0f} / {:.0f} / {:.0f} ms, "
+                             "load {:.0f} / {:.0f} / {:.0f} ms, round trips {:.0f} / {:.0f} ms\n",
+                             r, rounds, wall[0].back(), wall[1].back(), wall[2].back(), load[0].back(),
+                             load[1].back(), load[2].back(), raw[0].back(), raw[1].back());
   }
   std::cout << fmt::format("bench_server: boot a node and load {} modules of one app, {} rounds, medians\n",
                            modules, rounds);
-  std::cout << fmt::format("{:<22} {:>16} {:>16}\n", "served by", "boot+load (ms)", "load only (ms)");
+  // The minimum beside the median: on a shared machine the median carries other work's
+  // preemptions, the minimum is closest to each path's own cost.
+  auto low = [](const std::vector<double>& v) { return v.empty() ? 0.0 : *std::min_element(v.begin(), v.end()); };
+  std::cout << fmt::format("{:<22} {:>16} {:>16} {:>12} {:>12}\n", "served by", "boot+load (ms)", "load only (ms)",
+                           "min b+l", "min load");
   for (int k = 0; k < 3; ++k) {
-    std::cout << fmt::format("{:<22} {:>16.1f} {:>16.1f}\n", names[k], median(wall[k]), median(load[k]));
+    std::cout << fmt::format("{:<22} {:>16.1f} {:>16.1f} {:>12.1f} {:>12.1f}\n", names[k], median(wall[k]),
+                             median(load[k]), low(wall[k]), low(load[k]));
   }
-  double ratio = median(load[0]) / std::max(0.001, median(load[1]));
-  std::cout << fmt::format("codestore / erl_boot_server: boot+load {:.2f}x, load {:.2f}x\n",
-                           median(wall[0]) / std::max(0.001, median(wall[1])), ratio);
+  std::cout << fmt::format("{} sequential {{get, File}} round trips on one connection, no node (ms): "
+                           "codestore {:.1f} (min {:.1f}), erl_boot_server {:.1f} (min {:.1f})\n",
+                           modules, median(raw[0]), low(raw[0]), median(raw[1]), low(raw[1]));
+  auto ratio = [](const std::vector<double>& a, const std::vector<double>& b) {
+    return median(a) / std::max(0.001, median(b));
+  };
+  std::cout << fmt::format("codestore / erl_boot_server: boot+load {:.2f}x, load {:.2f}x, round trips {:.2f}x\n",
+                           ratio(wall[0], wall[1]), ratio(load[0], load[1]), ratio(raw[0], raw[1]));
   if (keep.empty()) {
     std::error_code ec;
     fs::remove_all(work, ec);
