@@ -130,6 +130,8 @@ TEST(ImageDamage, VerdictsAgreeWithErlang) {
     }
   }
   for (const auto& c : vm_only) std::cout << "only the VM refuses " << c << "\n";
+  std::cout << cases.size() << " damaged variants, " << compared << " verdicts compared with Erlang's, "
+            << vm_only.size() << " refused only by the VM, " << vm_crashes.size() << " crash the VM\n";
   RecordProperty("variants", static_cast<int>(cases.size()));
   RecordProperty("vm_only", static_cast<int>(vm_only.size()));
   RecordProperty("verdicts_compared", static_cast<int>(compared));
