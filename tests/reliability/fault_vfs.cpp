@@ -123,9 +123,9 @@ const char* fault_kind_name(FaultKind kind) {
   return "?";
 }
 
-void FaultVfs::install() {
+void FaultVfs::install(bool make_default) {
   static std::once_flag once;
-  std::call_once(once, [] {
+  std::call_once(once, [make_default] {
     sqlite3_initialize();
     g_base = sqlite3_vfs_find(nullptr);
     g_methods = sqlite3_io_methods{};
@@ -167,7 +167,7 @@ void FaultVfs::install() {
     g_vfs.xCurrentTime = x_current_time;
     g_vfs.xGetLastError = x_get_last_error;
     g_vfs.xCurrentTimeInt64 = x_current_time_int64;
-    sqlite3_vfs_register(&g_vfs, /*makeDflt=*/0);
+    sqlite3_vfs_register(&g_vfs, make_default ? 1 : 0);
   });
 }
 

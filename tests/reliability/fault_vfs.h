@@ -31,8 +31,10 @@ class FaultVfs {
  public:
   static constexpr const char* kName = "codestore_fault";
 
-  // Registers the VFS (not as the default) once per process; later calls do nothing.
-  static void install();
+  // Registers the VFS once per process; later calls do nothing. With `make_default` it
+  // becomes SQLite's default VFS, so code that opens databases without naming a VFS (the
+  // store, until StoreOptions has a vfs name) goes through it; disarmed, it only forwards.
+  static void install(bool make_default = false);
 
   // From now on, counts calls of `kind` over every file opened through the VFS; call
   // number `nth` (1-based) fails, and so does every later one when `persistent` (a dead

@@ -107,8 +107,12 @@ inline Catalog check_store(Store& store, const std::string& context, bool exact_
   }
   auto st = store.stats();
   EXPECT_TRUE(st) << context;
-  if (st && exact_blobs) EXPECT_EQ(static_cast<std::size_t>(st->blobs), shas.size()) << context << ": orphaned or missing blobs";
-  if (st) EXPECT_GE(static_cast<std::size_t>(st->blobs), shas.size()) << context << ": missing blobs";
+  if (st && exact_blobs) {
+    EXPECT_EQ(static_cast<std::size_t>(st->blobs), shas.size()) << context << ": orphaned or missing blobs";
+  }
+  if (st) {
+    EXPECT_GE(static_cast<std::size_t>(st->blobs), shas.size()) << context << ": missing blobs";
+  }
   return cat;
 }
 
