@@ -20,7 +20,7 @@
 namespace codestore::store_internal {
 
 // State: per-worker scratch (zstd contexts), default-constructed in each worker.
-// consume returns false to stop early (the workers then finish their current item and stop).
+// consume returns false (or throws) to stop early: the workers finish their current item and stop.
 template <typename Out, typename State>
 void parallel_ordered(std::size_t n, const std::function<Out(std::size_t, State&)>& work,
                       const std::function<bool(std::size_t, Out&)>& consume, unsigned threads = 0) {
@@ -32,6 +32,17 @@ void parallel_ordered(std::size_t n, const std::function<Out(std::size_t, State&
   std::atomic<std::size_t> next{0};
   std::atomic<bool> stop{false};
   std::vector<std::thread> workers;
+  // Joins on every exit, also when `consume` throws (a SQLite error mid-batch).
+  struct Joiner {
+    std::vector<std::thread>& threads;
+    std::atomic<bool>& stop;
+    ~Joiner() {
+      stop.store(true);
+      for (auto& t : threads) {
+        if (t.joinable()) t.join();
+      }
+    }
+  } joiner{workers, stop};
   for (unsigned t = 0; t < threads; ++t) {
     workers.emplace_back([&] {
       State state;
@@ -53,12 +64,8 @@ void parallel_ordered(std::size_t n, const std::function<Out(std::size_t, State&
     Out out = std::move(*slots[i]);
     slots[i].reset();
     lock.unlock();
-    if (!consume(i, out)) {
-      stop.store(true);
-      break;
-    }
+    if (!consume(i, out)) break;
   }
-  for (auto& w : workers) w.join();
 }
 
 }  // namespace codestore::store_internal

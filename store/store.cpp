@@ -1109,6 +1109,8 @@ Result<CompactReport> Store::compact(const CompactOptions& options) {
                  fmt::format("{} blobs at level {}: {} -> {} bytes", report.blobs, options.level, report.bytes_before,
                              report.bytes_after));
     tx.commit(false);
+    // Return the pages the old frames held (compact is the rare, slow maintenance step).
+    impl_->db->exec("VACUUM");
     return report;
   });
 }

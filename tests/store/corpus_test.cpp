@@ -1,0 +1,73 @@
+// Every .beam of the system's Erlang/OTP and Elixir goes in and comes out byte for byte:
+// at the default level, then with a trained dictionary after compact, and through the CLI.
+#include <gtest/gtest.h>
+
+#include "store_test_util.h"
+
+namespace codestore {
+namespace {
+
+using namespace store_testing;
+
+std::vector<std::string> corpus_roots() {
+  std::vector<std::string> roots;
+  for (const char* r : {"/usr/lib/erlang/lib", "/usr/lib/elixir/lib"}) {
+    if (fs::is_directory(r)) roots.push_back(r);
+  }
+  return roots;
+}
+
+void expect_every_image_exact(Store& store, const ImportSummary& summary) {
+  std::size_t checked = 0;
+  for (const auto& item : summary.items) {
+    auto got = store.get(item.module, item.version, /*verify_sha256=*/true);
+    ASSERT_TRUE(got) << got.error().to_string();
+    ASSERT_EQ(*got, read_file(item.file)) << item.file;
+    ++checked;
+  }
+  EXPECT_EQ(checked, summary.files);
+}
+
+TEST(StoreCorpus, EveryOtpAndElixirImageComesBackByteIdentical) {
+  const auto roots = corpus_roots();
+  if (roots.empty()) GTEST_SKIP() << "no /usr/lib/erlang/lib";
+  TempDir dir;
+  const std::string db = dir / "corpus.db";
+  auto store = open_or_die(db);
+  auto summary = store->import_tree(roots, {});
+  ASSERT_TRUE(summary) << summary.error().to_string();
+  EXPECT_GT(summary->files, 1000u);
+  EXPECT_EQ(summary->new_versions, summary->files);
+  expect_every_image_exact(*store, *summary);
+
+  // Again: nothing changes.
+  auto again = store->import_tree(roots, {});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->unchanged, summary->files);
+
+  // Trained dictionary + compact: still exact, and smaller.
+  ASSERT_TRUE(store->train_dictionary({}));
+  const auto before = store->stats()->stored_bytes;
+  CompactOptions co;
+  co.level = 9;
+  auto c = store->compact(co);
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_LT(c->bytes_after, before);
+  expect_every_image_exact(*store, *summary);
+  auto v = store->verify();
+  ASSERT_TRUE(v);
+  EXPECT_TRUE(v->ok());
+  store.reset();
+
+  // The CLI's export writes the same bytes (every 25th image, to keep the test short).
+  for (std::size_t i = 0; i < summary->items.size(); i += 25) {
+    const auto& item = summary->items[i];
+    const std::string out = dir / "export.beam";
+    auto r = run_cli(db, {"export", item.module + "@" + std::to_string(item.version), "-o", out});
+    ASSERT_EQ(r.code, 0) << r.err;
+    ASSERT_EQ(read_file(out), read_file(item.file)) << item.file;
+  }
+}
+
+}  // namespace
+}  // namespace codestore

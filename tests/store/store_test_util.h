@@ -1,0 +1,103 @@
+// Helpers for the store tests: temporary directories, real images (the fixtures and variants
+// of them built with the image library), files, and the CLI driven in-process.
+//
+// Thread safety: thread-compatible (each test owns its objects).
+#pragma once
+
+#include <stdlib.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <codestore/image.h>
+#include <codestore/store.h>
+
+#include "cli.h"
+
+namespace codestore::store_testing {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "codestore-store-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+inline std::vector<std::uint8_t> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+inline void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+inline std::string fixture(const std::string& name) {
+  return std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images/" + name;
+}
+
+// The fixture hello.beam with one extra chunk "XTra" holding `n`: a different image (new
+// SHA-256) of the same module, still loadable.
+inline std::vector<std::uint8_t> variant(const std::string& fixture_name, int n) {
+  const auto bytes = read_file(fixture(fixture_name));
+  auto img = image::Image::parse(bytes, image::Strictness::kStrict, fixture_name);
+  EXPECT_TRUE(img.has_value());
+  if (n == 0) return bytes;
+  std::vector<image::ChunkData> chunks;
+  for (const auto& c : img->chunks()) chunks.push_back({std::string(c.id_view()), img->data(c)});
+  const std::string payload = "variant " + std::to_string(n);
+  chunks.push_back({"XTra", image::Bytes(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size())});
+  auto built = image::build_module(chunks);
+  EXPECT_TRUE(built.has_value());
+  return *built;
+}
+
+inline std::unique_ptr<Store> open_or_die(const std::string& path, StoreOptions o = {}) {
+  auto s = Store::open(path, o);
+  EXPECT_TRUE(s.has_value()) << s.error().to_string();
+  return s ? std::move(*s) : nullptr;
+}
+
+// Imports `bytes` and returns the version it got (0 on failure, with a test failure).
+inline std::int64_t import_bytes(Store& store, const std::vector<std::uint8_t>& bytes, const std::string& origin = "t",
+                                 const std::string& lib = "") {
+  auto r = store.import(bytes, origin, lib, "");
+  EXPECT_TRUE(r.has_value()) << r.error().to_string();
+  return r ? r->version : 0;
+}
+
+struct CliResult {
+  int code;
+  std::string out, err;
+};
+inline CliResult run_cli(const std::string& db, std::vector<std::string> args) {
+  args.insert(args.begin(), {"--db", db});
+  std::istringstream in;
+  std::ostringstream out, err;
+  const int code = cli::run(args, in, out, err);
+  return {code, out.str(), err.str()};
+}
+
+}  // namespace codestore::store_testing
