@@ -33,7 +33,12 @@ constexpr std::int32_t kItemLimit = 1 << 30;  // beam_file.c # CHECK_ITEM_COUNT'
 constexpr std::uint32_t kTypesVersion = 1;    // beam_types.h (OTP 25)
 constexpr std::size_t kTypeEntrySize = 18;    // u16 type bits, i64 min, i64 max
 
-enum Tag : std::uint8_t { kU = 0, kI = 1, kA = 2, kX = 3, kY = 4, kF = 5, kH = 6, kZ = 7, kO = 8 /* overflow */ };
+enum Tag : std::uint8_t {
+  kU = 0, kI = 1, kA = 2, kX = 3, kY = 4, kF = 5, kH = 6, kZ = 7,
+  kO = 8,  // a u/a/x/... value too large for a word
+  // What an extended (z) operand turned out to be; a typed register becomes kX or kY.
+  kList = 9, kFloatReg = 10, kAllocList = 11, kLiteral = 12,
+};
 
 // The loader's view of an image: beamfile_read's results we check the code against.
 struct Tables {
@@ -352,6 +357,37 @@ constexpr IndexOperand kIndexOperands[] = {
     {opcode_of("make_fun2"), 0, true}, {opcode_of("make_fun3"), 0, true},
 };
 
+// Operand kinds a generic instruction's operand must have whatever specific instruction
+// the loader picks (genop.tab's signatures; the loader answers "bad tag"). Only operands
+// whose kind is fixed are listed; the loader's full type check is its transformation
+// engine's, which we do not replicate.
+constexpr std::uint16_t bit(Tag t) { return static_cast<std::uint16_t>(1u << t); }
+constexpr std::uint16_t kUnsigned = bit(kU), kLabel = bit(kF), kAtomOp = bit(kA), kRegister = bit(kX) | bit(kY);
+struct OperandKind {
+  std::uint8_t opcode;
+  std::uint8_t position;
+  std::uint16_t allowed;
+};
+constexpr OperandKind kOperandKinds[] = {
+    {opcode_of("func_info"), 0, kAtomOp},   {opcode_of("func_info"), 1, kAtomOp},
+    {opcode_of("func_info"), 2, kUnsigned}, {opcode_of("call"), 0, kUnsigned},
+    {opcode_of("call"), 1, kLabel},         {opcode_of("call_last"), 0, kUnsigned},
+    {opcode_of("call_last"), 1, kLabel},    {opcode_of("call_last"), 2, kUnsigned},
+    {opcode_of("call_only"), 0, kUnsigned}, {opcode_of("call_only"), 1, kLabel},
+    {opcode_of("call_ext"), 0, kUnsigned},  {opcode_of("call_ext_last"), 0, kUnsigned},
+    {opcode_of("call_ext_last"), 2, kUnsigned}, {opcode_of("call_ext_only"), 0, kUnsigned},
+    {opcode_of("allocate"), 0, kUnsigned},  {opcode_of("allocate"), 1, kUnsigned},
+    {opcode_of("allocate_zero"), 0, kUnsigned}, {opcode_of("allocate_zero"), 1, kUnsigned},
+    {opcode_of("deallocate"), 0, kUnsigned}, {opcode_of("jump"), 0, kLabel},
+    {opcode_of("line"), 0, kUnsigned},      {opcode_of("move"), 1, kRegister},
+};
+
+// Every test instruction (is_integer, is_eq_exact, ..., test_arity) starts with its fail label.
+constexpr bool is_test(std::uint8_t opcode) {
+  const std::string_view name = kGenericOps[opcode].name;
+  return name.substr(0, 3) == "is_" || name == "test_arity";
+}
+
 class CodeChecker {
  public:
   CodeChecker(const Tables& t) : t_(t), r_(t.code, t.code_offset), defined_(t.label_count, false) {}
@@ -428,6 +464,14 @@ class CodeChecker {
       std::string why = operand(a, i, arity);
       if (!why.empty()) return fail("Code", at, std::string(g.name) + ": " + why);
       if (i == 0) op.first = a;
+      const bool kind_ok = [&] {
+        if (i == 0 && is_test(op.opcode)) return a.tag == kF;
+        for (const OperandKind& k : kOperandKinds) {
+          if (k.opcode == op.opcode && k.position == i) return (k.allowed & (1u << a.tag)) != 0;
+        }
+        return true;
+      }();
+      if (!kind_ok) return fail("Code", at, std::string(g.name) + ": operand " + std::to_string(i + 1) + " has the wrong kind");
       for (const IndexOperand& x : kIndexOperands) {
         if (x.opcode != op.opcode || x.position != i) continue;
         const std::size_t limit = x.lambda ? t_.lambda_count : t_.import_count;
@@ -479,9 +523,11 @@ class CodeChecker {
         if (!read_tagged(r_, b) || b.tag != kU) return "bad argument list length";
         if (b.value > t_.code.size()) return "argument list longer than the code";
         arity += static_cast<std::size_t>(b.value);
+        a.tag = kList;
         return {};
       case 2:  // a float register
         if (!read_tagged(r_, b) || b.tag != kU || b.value >= kMaxReg) return "bad float register";
+        a.tag = kFloatReg;
         return {};
       case 3: {  // an allocation list: up to 3 {kind, count} pairs
         if (!read_tagged(r_, b) || b.tag != kU || b.value > 3) return "bad allocation list";
@@ -491,10 +537,12 @@ class CodeChecker {
           if (kind.value > 2) return "invalid allocation tag";
           if (n.value > 0x7fffffffu / 8) return "allocation count out of range";
         }
+        a.tag = kAllocList;
         return {};
       }
       case 4:  // a literal
         if (!read_tagged(r_, b) || b.tag != kU || b.value >= t_.literal_count) return "literal index out of range";
+        a.tag = kLiteral;
         return {};
       case 5: {  // a register with a type hint
         Tagged idx;
@@ -503,6 +551,7 @@ class CodeChecker {
         }
         if (b.value >= kMaxReg) return "register out of range";
         if (!t_.types_fallback && idx.value >= t_.type_count) return "type index out of range";
+        a.tag = b.tag;
         return {};
       }
       case 0:
