@@ -117,9 +117,13 @@ std::string md5_hex(const Md5& md5);
 class Image {
  public:
   // Reads the container. `file` names the image in errors ("" = "<binary>").
-  // Lenient: beam_lib's scan; fails with not_a_beam_file for a form type other than BEAM
-  // unless `any_form` is set (the raw IFF layer reads any form type).
-  // Strict: the loader's container rules (erlang-semantics.md §4.1).
+  // Lenient: beam_lib's scan, with beam_lib:info/1's verdict (every atom chunk is read;
+  // other chunks only when a view reads them, so a truncated last chunk shows up there);
+  // fails with not_a_beam_file for a form type other than BEAM unless `any_form` is set
+  // (the raw IFF layer reads any form type).
+  // Strict: the loader's container rules (erlang-semantics.md §4.1) and, for a BEAM form,
+  // its table checks (Code header, AtU8, ImpT, ExpT, FunT): missing_chunk, invalid_chunk,
+  // or not_loadable for a legacy Atom table. docs/image-format.md has the details.
   static ImageResult<Image> parse(Bytes bytes, Strictness strictness, std::string_view file = "",
                                   const Limits& limits = Limits(), bool any_form = false);
   // Reads `path` (".beam" is not appended) and parses it; file_error when unreadable.
@@ -148,7 +152,9 @@ class Image {
   ImageResult<etf::Term> attributes() const;   // [{Key, [Vals]}], sorted, duplicate keys merged
   ImageResult<etf::Term> compile_info() const; // the CInf term
   ImageResult<etf::Term> vsn() const;          // beam_lib:version/1's value
-  ImageResult<Md5> md5() const;                // beam_lib:md5/1 (erlang-semantics.md §4.3)
+  // beam_lib:md5/1 (erlang-semantics.md §4.3). Strict: the loader's definition (AtU8
+  // only, last duplicate, missing StrT hashed as empty); both agree on well-formed images.
+  ImageResult<Md5> md5() const;
 
   // beam_lib:chunks(B, [Name]) for one chunk name: atoms, exports, labeled_exports,
   // imports, indexed_imports, locals, labeled_locals, attributes, compile_info,
@@ -161,10 +167,12 @@ class Image {
   // inflates and decodes), the Code header and the instruction stream against OTP 25's
   // generic opcode table. `opcode_only` is set when the only failure is an opcode the
   // table does not know (an image from a newer compiler).
+  // Works on lenient and strict images alike (the strict container rules are applied to
+  // bytes()); what only the VM's transformation engine can refuse is not checked.
   struct LoadVerdict {
     bool loadable = false;
     bool opcode_only = false;
-    std::string reason;  // empty when loadable
+    std::string reason;  // empty when loadable; else an ImageError's to_string()
   };
   LoadVerdict check_loadable() const;
 
