@@ -66,13 +66,14 @@ class Term {
 
   Term() : value_(Nil{}) {}
   Term(Value value) : value_(std::move(value)) {}  // NOLINT: implicit on purpose
-  // Copies walk the tree with an explicit stack, so a term as deep as DecodeLimits allows
-  // copies without deep native recursion (as do decode, encode, format_w and ==).
+  // Copying and destroying walk the tree with an explicit stack, so a term of any depth
+  // decode accepts is copied and freed without deep native recursion (as are decode,
+  // encode, format_w and ==).
   Term(const Term& other);
   Term(Term&&) noexcept = default;
   Term& operator=(const Term& other);
   Term& operator=(Term&&) noexcept = default;
-  ~Term() = default;
+  ~Term();
 
   const Value& value() const { return value_; }
 
@@ -99,6 +100,9 @@ class Term {
   friend bool operator==(const Term& a, const Term& b);
 
  private:
+  // Moves the children that have children of their own onto `work`, frees the rest.
+  void detach_children(std::vector<Term>& work);
+
   Value value_;
 };
 

@@ -74,6 +74,70 @@ Term::Term(const Term& other) : value_(Nil{}) {
   }
 }
 
+namespace {
+
+// The destructor's work list while a Term is being destroyed on this thread: a nested Term
+// destructor (a uniquely owned list tail, or an element) hands its children over to it
+// instead of starting a walk of its own, so freeing never recurses more than one level.
+thread_local std::vector<Term>* tl_dismantling = nullptr;
+thread_local int tl_recursion = 0;
+constexpr int kRecursionLimit = 64;
+
+bool has_children(const Term::Value& v) {
+  if (const auto* t = std::get_if<Tuple>(&v)) return !t->elements.empty();
+  if (const auto* l = std::get_if<List>(&v)) return !l->elements.empty() || l->tail != nullptr;
+  if (const auto* m = std::get_if<Map>(&v)) return !m->pairs.empty();
+  return false;
+}
+
+}  // namespace
+
+void Term::detach_children(std::vector<Term>& work) {
+  auto take = [&](TermList& elements) {
+    for (Term& e : elements) {
+      if (has_children(e.value_)) work.push_back(std::move(e));
+    }
+    elements.clear();
+  };
+  if (auto* t = std::get_if<Tuple>(&value_)) {
+    take(t->elements);
+  } else if (auto* l = std::get_if<List>(&value_)) {
+    take(l->elements);
+    l->tail.reset();  // the last owner's ~Term runs here and hands its children to `work`
+  } else if (auto* m = std::get_if<Map>(&value_)) {
+    for (auto& [k, v] : m->pairs) {
+      if (has_children(k.value_)) work.push_back(std::move(k));
+      if (has_children(v.value_)) work.push_back(std::move(v));
+    }
+    m->pairs.clear();
+  }
+}
+
+Term::~Term() {
+  if (!has_children(value_)) return;
+  if (tl_dismantling != nullptr) {  // an outer destructor on this thread finishes the job
+    detach_children(*tl_dismantling);
+    return;
+  }
+  // Shallow terms (nearly all) are freed by plain recursion, which is faster; past
+  // kRecursionLimit levels the rest of the subtree is taken apart with a work list.
+  if (tl_recursion < kRecursionLimit) {
+    ++tl_recursion;
+    value_.emplace<Nil>();  // destroys the children here, one level deeper
+    --tl_recursion;
+    return;
+  }
+  std::vector<Term> work;
+  tl_dismantling = &work;
+  detach_children(work);
+  while (!work.empty()) {
+    Term t = std::move(work.back());
+    work.pop_back();
+    t.detach_children(work);
+  }
+  tl_dismantling = nullptr;
+}
+
 Term& Term::operator=(const Term& other) {
   if (this != &other) *this = Term(other);
   return *this;

@@ -434,6 +434,40 @@ TEST(TermCorruption, DepthAtTheLimitWorksEverywhere) {
   EXPECT_TRUE(*t == *again);
 }
 
+TEST(TermCorruption, MillionDeepTermsNeverRecurseNatively) {
+  // Lists, tuples, maps and improper-tail chains nested a million deep: decode (with the
+  // limit raised), encode, format, compare, copy and free all use explicit stacks.
+  constexpr std::size_t kDepth = 1000000;
+  struct Shape {
+    const char* name;
+    Bytes open;   // per level, before the inner term
+    Bytes close;  // per level, after it
+  };
+  const std::vector<Shape> shapes = {
+      {"list", {108, 0, 0, 0, 1}, {106}},
+      {"tuple", {104, 1}, {}},
+      {"map value", {116, 0, 0, 0, 1, 97, 1}, {}},
+      {"improper tail", {108, 0, 0, 0, 1, 97, 1, 104, 1}, {}},
+  };
+  DecodeLimits deep;
+  deep.max_depth = 2 * kDepth + 10;
+  for (const auto& shape : shapes) {
+    SCOPED_TRACE(shape.name);
+    Bytes b = {131};
+    b.reserve(1 + kDepth * (shape.open.size() + shape.close.size()) + 1);
+    for (std::size_t i = 0; i < kDepth; ++i) b.insert(b.end(), shape.open.begin(), shape.open.end());
+    b.push_back(106);
+    for (std::size_t i = 0; i < kDepth; ++i) b.insert(b.end(), shape.close.begin(), shape.close.end());
+    auto t = decode(b, deep);
+    ASSERT_TRUE(t.has_value()) << t.error().to_string();
+    EXPECT_EQ(encode(*t, EncodeOptions{1}), b);
+    EXPECT_FALSE(format_w(*t).empty());
+    Term copy = *t;
+    EXPECT_TRUE(copy == *t);
+    t = Term();  // frees the original; the copy goes at the end of the scope
+  }
+}
+
 // Damaged copies of good terms either decode to something that round-trips or fail with
 // kCorruption / kLimitExceeded; nothing else (the libFuzzer target does this at scale).
 TEST(TermCorruption, RandomDamageGivesCleanErrors) {
