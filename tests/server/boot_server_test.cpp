@@ -3,7 +3,10 @@
 // real port 4368 is exercised by the erl tests, which hold the boot_server_port lock).
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "file_service.h"
 #include "protocol.h"
@@ -233,6 +236,19 @@ TEST_F(BootServerTest, DirectoriesMergeTheStoreAndTheFallback) {
   EXPECT_EQ(info_of(ask(c, req("read_file_info", p("lib/mylib")))), "directory 4096");
   EXPECT_EQ(info_of(ask(c, req("read_file_info", p("lib/mylib/ebin")))), "directory 4096");
   EXPECT_EQ(info_of(ask(c, req("read_file_info", p("lib/mylib/ebin/m.beam")))), "regular 3");
+  {
+    // A module's times are when its version became active (FakeSource: 1700000000 + v),
+    // in local time as prim_file gives them.
+    Term answer = ask(c, req("read_file_info", p("lib/mylib/ebin/m.beam")));
+    const etf::Tuple* fi = answer.as_tuple()->elements[1].as_tuple()->elements[1].as_tuple();
+    std::time_t t = 1700000000 + 2;
+    std::tm tm{};
+    ::localtime_r(&t, &tm);
+    std::string expected = fmt::format("{{{{{},{},{}}},{{{},{},{}}}}}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                                       tm.tm_hour, tm.tm_min, tm.tm_sec);
+    EXPECT_EQ(text(fi->elements[5]), expected);  // mtime
+    EXPECT_EQ(text(fi->elements[7]), "33060");   // mode 8#100444: a read-only regular file
+  }
   EXPECT_EQ(info_of(ask(c, req("read_link_info", p("lib/stdlib-4.2/ebin/lists.beam")))), "regular 7");
   EXPECT_EQ(info_of(ask(c, req("read_file_info", p("bin/start.boot")))), "regular 4");
   EXPECT_EQ(info_of(ask(c, req("read_file_info", p("lib/stdlib-4.2/ebin")))).substr(0, 9), "directory");
