@@ -4,22 +4,21 @@
 // command on stdout: {"op": OP, "result": R} (+ "killed" for purge, + "down" when
 // processes ended), or {"op": OP, "error": "..."} for a bad line. With --db, `add_path`
 // takes `lib:NAME` (a store lib) and `sync brutal|soft` follows the store's active versions.
+#include <codestore/code_server.h>
+
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <fstream>
-#include <iterator>
-#include <optional>
 #include <istream>
+#include <iterator>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
-#include <codestore/code_server.h>
 
 #include "cli.h"
 #include "shell_libs.h"
@@ -111,7 +110,8 @@ class Shell {
       reply["result"] = load_result(cs.load_file(w[1]));
     } else if (op == "load_abs") {
       arity(w, 1, "load_abs FILE.beam");
-      if (w[1].size() <= 5 || !std::string_view(w[1]).ends_with(".beam")) throw LineError{"load_abs takes a FILE.beam"};
+      if (w[1].size() <= 5 || !std::string_view(w[1]).ends_with(".beam"))
+        throw LineError{"load_abs takes a FILE.beam"};
       reply["result"] = load_result(cs.load_abs(w[1]));
     } else if (op == "load_binary") {
       arity(w, 2, "load_binary M FILE");
@@ -153,7 +153,8 @@ class Shell {
       arity(w, 1, "state M");
       Json current = nullptr;
       if (auto inst = cs.current_shared(w[1])) {
-        current = Json{{"file", inst->origin()}, {"md5", image::md5_hex(inst->md5())}, {"vsn", inst->vsn_text()}};
+        current =
+            Json{{"file", inst->origin()}, {"md5", image::md5_hex(inst->md5())}, {"vsn", inst->vsn_text()}};
       }
       reply["result"] = Json{{"current", current}, {"has_old", cs.check_old_code(w[1])}};
     } else if (op == "stick_dir" || op == "unstick_dir") {
@@ -170,7 +171,8 @@ class Shell {
     } else if (op == "spawn") {
       arity(w, 2, "spawn P M");
       if (procs_.count(w[1]) != 0) throw LineError{"process name in use: " + w[1]};
-      auto process = cs.spawn(w[1], [this, name = w[1]](loader::ProcessId) { down_.emplace_back(name, "killed"); });
+      auto process =
+          cs.spawn(w[1], [this, name = w[1]](loader::ProcessId) { down_.emplace_back(name, "killed"); });
       Proc& p = procs_[w[1]] = Proc{process, w[2]};
       // spawn(M, start, [Parent]): enters M's current instance and stays in its loop.
       auto r = process->call(w[2], "start", 1);
@@ -221,8 +223,10 @@ class Shell {
       if (w[1] != "brutal" && w[1] != "soft") throw LineError{"sync takes brutal or soft"};
       auto r = cs.sync(w[1] == "brutal" ? loader::SyncPolicy::kBrutal : loader::SyncPolicy::kSoft);
       Json changed = Json::array(), failed = Json::array();
-      for (const auto& c : r.changed) changed.push_back(Json{{"module", c.module}, {"from", c.from_vsn}, {"to", c.to_vsn}});
-      for (const auto& f : r.failed) failed.push_back(Json{{"module", f.module}, {"reason", loader::error_name(f.reason)}});
+      for (const auto& c : r.changed)
+        changed.push_back(Json{{"module", c.module}, {"from", c.from_vsn}, {"to", c.to_vsn}});
+      for (const auto& f : r.failed)
+        failed.push_back(Json{{"module", f.module}, {"reason", loader::error_name(f.reason)}});
       reply["result"] = Json{{"changed", changed}, {"left_in_use", r.left_in_use}, {"failed", failed}};
     } else {
       throw LineError{"unknown command " + op};

@@ -1,10 +1,10 @@
 // The store libs `codestore shell` offers as `lib:NAME` path entries (with --db).
 #pragma once
 
-#include <memory>
-
 #include <codestore/code_server.h>
 #include <codestore/status.h>
+
+#include <memory>
 
 #include "cli.h"
 

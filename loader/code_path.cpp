@@ -99,7 +99,8 @@ Status CodePath::add_z(std::string_view dir) {
   PathEntry entry = make_entry(dir);
   if (!valid(entry)) return Status(Code::kInvalidArgument, "bad_directory: " + std::string(dir));
   // An entry already present keeps its position (OTP).
-  if (std::none_of(entries_.begin(), entries_.end(), [&](const PathEntry& e) { return e.dir == entry.dir; })) {
+  if (std::none_of(entries_.begin(), entries_.end(),
+                   [&](const PathEntry& e) { return e.dir == entry.dir; })) {
     entries_.push_back(std::move(entry));
   }
   return Status::ok();
@@ -136,7 +137,8 @@ Status CodePath::replace(std::string_view name, std::string_view dir) {
   return Status::ok();
 }
 
-std::optional<std::vector<std::uint8_t>> CodePath::read(const PathEntry& entry, std::string_view module) const {
+std::optional<std::vector<std::uint8_t>> CodePath::read(const PathEntry& entry,
+                                                        std::string_view module) const {
   if (entry.is_lib()) {
     if (libs_ == nullptr) return std::nullopt;
     return libs_->active_image(entry.lib, std::string(module));
@@ -164,7 +166,8 @@ std::optional<std::vector<std::string>> CodePath::list(const PathEntry& entry) c
   std::vector<std::string> names;
   for (const auto& item : it) {
     std::string file = item.path().filename().string();
-    if (std::string_view(file).ends_with(kBeam) && file.size() > kBeam.size()) names.push_back(file.substr(0, file.size() - kBeam.size()));
+    if (std::string_view(file).ends_with(kBeam) && file.size() > kBeam.size())
+      names.push_back(file.substr(0, file.size() - kBeam.size()));
   }
   std::sort(names.begin(), names.end());
   return names;

@@ -4,14 +4,14 @@
 // Thread safety: thread-compatible. The code server guards its CodePath with its mutex.
 #pragma once
 
+#include <codestore/code_server.h>
+#include <codestore/status.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <codestore/code_server.h>
-#include <codestore/status.h>
 
 namespace codestore::loader::detail {
 

@@ -1,7 +1,7 @@
+#include <codestore/code_server.h>
+
 #include <algorithm>
 #include <map>
-
-#include <codestore/code_server.h>
 
 #include "code_server_impl.h"
 #include "epoch.h"
@@ -11,7 +11,9 @@ namespace codestore::loader {
 using detail::ModuleEntry;
 using detail::NameTable;
 
-std::string_view mode_name(Mode mode) noexcept { return mode == Mode::kEmbedded ? "embedded" : "interactive"; }
+std::string_view mode_name(Mode mode) noexcept {
+  return mode == Mode::kEmbedded ? "embedded" : "interactive";
+}
 
 std::string_view error_name(LoadError error) noexcept {
   switch (error) {
@@ -125,7 +127,8 @@ struct Access {
   // Everything the loader needs from an image, checked the way erlang:prepare_loading/2
   // does. Touches nothing shared, so it needs no lock.
   static tl::expected<std::shared_ptr<Instance>, LoadFailure> prepare_instance(std::string_view module,
-                                                                        std::string_view origin, image::Bytes bytes) {
+                                                                               std::string_view origin,
+                                                                               image::Bytes bytes) {
     auto img = image::Image::parse(bytes, image::Strictness::kStrict, origin);
     if (!img) return fail(LoadError::kBadfile, img.error().to_string());
     auto verdict = img->check_loadable();
@@ -153,8 +156,8 @@ struct Access {
   // Who has a frame in `old`. Marks it retiring first, so that an enter racing this scan
   // either is seen here or sees the mark (docs/code-server.md §5). With `kill`, each one is
   // marked killed, its frames released, and its callback queued.
-  static std::vector<std::shared_ptr<Process>> scan_lingering(CodeServer::Impl& impl, const Instance* old, bool kill,
-                                                              PendingKills& kills) {
+  static std::vector<std::shared_ptr<Process>> scan_lingering(CodeServer::Impl& impl, const Instance* old,
+                                                              bool kill, PendingKills& kills) {
     old->retiring_.store(true, std::memory_order_release);
     std::vector<std::shared_ptr<Process>> lingering;
     for (auto& p : impl.live_processes()) {
@@ -175,7 +178,9 @@ struct Access {
     return lingering;
   }
 
-  static void clear_retiring(const Instance* inst) { inst->retiring_.store(false, std::memory_order_release); }
+  static void clear_retiring(const Instance* inst) {
+    inst->retiring_.store(false, std::memory_order_release);
+  }
   static void set_serial(Instance& inst, std::uint64_t serial) { inst.serial_ = serial; }
 };
 
@@ -191,7 +196,8 @@ void record(CodeServer::Impl& impl, const char* kind, const std::string& module,
   if (impl.options.record_events && impl.options.libs) impl.options.libs->record_event(kind, module, detail);
 }
 
-// Makes `inst` current; a current instance becomes old. REQUIRES: old is empty or kept.
+// Makes `inst` current; a current instance becomes old. REQUIRES: not both current and old
+// (load_prepared has purged or refused); with no current code an old instance stays (OTP).
 void install(CodeServer::Impl& impl, ModuleEntry& entry, std::shared_ptr<Instance> inst) {
   detail::Access::set_serial(*inst, impl.next_serial++);
   if (entry.cur) entry.old = std::move(entry.cur);
@@ -199,11 +205,6 @@ void install(CodeServer::Impl& impl, ModuleEntry& entry, std::shared_ptr<Instanc
   entry.known = true;
   entry.current.store(entry.cur.get(), std::memory_order_release);
   record(impl, "load", entry.name, entry.cur->origin() + " " + entry.cur->vsn_text());
-}
-
-std::vector<std::shared_ptr<Process>> scan_lingering(CodeServer::Impl& impl, const Instance* old, bool kill,
-                                                     PendingKills& kills) {
-  return detail::Access::scan_lingering(impl, old, kill, kills);
 }
 
 void retire(std::shared_ptr<Instance> old) {
@@ -214,7 +215,7 @@ PurgeResult purge_old(CodeServer::Impl& impl, ModuleEntry& entry, PendingKills& 
   PurgeResult result;
   if (!entry.old) return result;
   result.had_old = true;
-  for (const auto& p : scan_lingering(impl, entry.old.get(), /*kill=*/true, kills)) {
+  for (const auto& p : detail::Access::scan_lingering(impl, entry.old.get(), /*kill=*/true, kills)) {
     result.processes.push_back(p->id());
     record(impl, "kill", entry.name, "process " + std::to_string(p->id()) + " (" + p->name() + ")");
   }
@@ -228,7 +229,9 @@ SoftPurgeResult soft_purge_old(CodeServer::Impl& impl, ModuleEntry& entry) {
   SoftPurgeResult result;
   if (!entry.old) return result;
   PendingKills none;
-  for (const auto& p : scan_lingering(impl, entry.old.get(), /*kill=*/false, none)) result.blockers.push_back(p->id());
+  for (const auto& p : detail::Access::scan_lingering(impl, entry.old.get(), /*kill=*/false, none)) {
+    result.blockers.push_back(p->id());
+  }
   if (!result.blockers.empty()) {
     detail::Access::clear_retiring(entry.old.get());
     result.ok = false;
@@ -244,8 +247,8 @@ enum class Flavor {
   kBinary,  // load_binary: the three-version rule
 };
 
-LoadResult load_prepared(CodeServer::Impl& impl, ModuleEntry& entry, std::shared_ptr<Instance> inst, Flavor flavor,
-                         PendingKills& kills) {
+LoadResult load_prepared(CodeServer::Impl& impl, ModuleEntry& entry, std::shared_ptr<Instance> inst,
+                         Flavor flavor, PendingKills& kills) {
   if (entry.cur && entry.old) {
     if (flavor == Flavor::kFile) return fail(LoadError::kNotPurged, entry.name);
     purge_old(impl, entry, kills);
@@ -260,10 +263,11 @@ LoadResult load_prepared(CodeServer::Impl& impl, ModuleEntry& entry, std::shared
 
 // The checks in OTP 25's order for load_file (sticky before badfile), then the load. Every
 // refusal comes before anything changes.
-LoadResult load_bytes(CodeServer::Impl& impl, std::string_view module, std::string_view origin, image::Bytes bytes,
-                      Flavor flavor, PendingKills& kills) {
+LoadResult load_bytes(CodeServer::Impl& impl, std::string_view module, std::string_view origin,
+                      image::Bytes bytes, Flavor flavor, PendingKills& kills) {
   ModuleEntry* entry = impl.find_or_add(module);
-  if (entry->cur && impl.sticky.count(module) != 0) return fail(LoadError::kStickyDirectory, std::string(module));
+  if (entry->cur && impl.sticky.count(module) != 0)
+    return fail(LoadError::kStickyDirectory, std::string(module));
   auto inst = detail::Access::prepare_instance(module, origin, bytes);
   if (!inst) return tl::unexpected(inst.error());
   return load_prepared(impl, *entry, std::move(*inst), flavor, kills);
@@ -301,7 +305,9 @@ Result<std::unique_ptr<CodeServer>> CodeServer::create(Options options) {
   return std::unique_ptr<CodeServer>(new CodeServer(std::move(impl)));
 }
 
-Mode CodeServer::get_mode() const { return impl_->options.mode; }
+Mode CodeServer::get_mode() const {
+  return impl_->options.mode;
+}
 
 const Instance* CodeServer::current(const ReadGuard& /*guard*/, std::string_view module) const {
   return impl_->lookup_current(module);
@@ -350,7 +356,8 @@ LoadResult CodeServer::ensure_loaded(std::string_view module) {
   return load_from_path(*impl_, module, w.kills());
 }
 
-tl::expected<Prepared, std::vector<ModuleError>> CodeServer::prepare_loading(const std::vector<LoadItem>& items) {
+tl::expected<Prepared, std::vector<ModuleError>> CodeServer::prepare_loading(
+    const std::vector<LoadItem>& items) {
   std::vector<ModuleError> errors;
   std::map<std::string, int> seen;
   for (const auto& item : items) ++seen[item.module];
@@ -408,7 +415,8 @@ MultiLoadResult CodeServer::finish_loading(Prepared& prepared) {
     if (e->cur && e->old) errors.push_back({e->name, LoadError::kNotPurged});
   }
   if (!errors.empty()) return tl::unexpected(errors);
-  for (std::size_t i = 0; i < entries.size(); ++i) install(*impl_, *entries[i], std::move(prepared.instances_[i]));
+  for (std::size_t i = 0; i < entries.size(); ++i)
+    install(*impl_, *entries[i], std::move(prepared.instances_[i]));
   prepared.instances_.clear();
   return {};
 }
@@ -430,7 +438,7 @@ bool CodeServer::delete_module(std::string_view module) {
   Writer w(impl_->mutex);
   ModuleEntry* e = impl_->find(module);
   if (e == nullptr || !e->known || e->old) return false;  // OTP: never loaded, or must purge first
-  if (!e->cur) return true;                                  // known, no code at all (OTP)
+  if (!e->cur) return true;                               // known, no code at all (OTP)
   e->old = std::move(e->cur);
   e->current.store(nullptr, std::memory_order_release);
   record(*impl_, "delete", e->name, e->old->vsn_text());

@@ -1,6 +1,8 @@
 // The code server's private state, shared by code_server.cpp and process.cpp.
 #pragma once
 
+#include <codestore/code_server.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -13,8 +15,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <codestore/code_server.h>
 
 #include "code_path.h"
 
@@ -58,7 +58,8 @@ inline std::size_t hash_name(std::string_view name) noexcept {
   }
   if (n != 0) {
     std::uint64_t w = 0;
-    for (std::size_t i = 0; i < n; ++i) w |= static_cast<std::uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+    for (std::size_t i = 0; i < n; ++i)
+      w |= static_cast<std::uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
     h = (h ^ w) * kMul;
     h ^= h >> 29;
   }
@@ -78,14 +79,14 @@ struct CodeServer::Impl {
   Options options;
 
   mutable std::mutex mutex;
-  detail::CodePath path;                                        // guarded by mutex
-  std::set<std::string, std::less<>> sticky;                    // guarded by mutex
-  std::deque<std::unique_ptr<detail::ModuleEntry>> entries;     // guarded by mutex
-  std::vector<std::unique_ptr<detail::NameTable>> tables;       // guarded by mutex
-  std::atomic<detail::NameTable*> table{nullptr};               // readers: lock-free
-  std::vector<std::weak_ptr<Process>> processes;                // guarded by mutex
-  ProcessId next_pid = 1;                                       // guarded by mutex
-  std::uint64_t next_serial = 1;                                // guarded by mutex
+  detail::CodePath path;                                     // guarded by mutex
+  std::set<std::string, std::less<>> sticky;                 // guarded by mutex
+  std::deque<std::unique_ptr<detail::ModuleEntry>> entries;  // guarded by mutex
+  std::vector<std::unique_ptr<detail::NameTable>> tables;    // guarded by mutex
+  std::atomic<detail::NameTable*> table{nullptr};            // readers: lock-free
+  std::vector<std::weak_ptr<Process>> processes;             // guarded by mutex
+  ProcessId next_pid = 1;                                    // guarded by mutex
+  std::uint64_t next_serial = 1;                             // guarded by mutex
 
   // Lock-free.
   detail::ModuleEntry* find(std::string_view name) const noexcept {

@@ -1,9 +1,9 @@
 #include "epoch.h"
 
+#include <codestore/code_server.h>
+
 #include <algorithm>
 #include <limits>
-
-#include <codestore/code_server.h>
 
 namespace codestore::loader::detail {
 
@@ -96,6 +96,8 @@ ReadGuard::ReadGuard() noexcept {
   record_ = record;
 }
 
-ReadGuard::~ReadGuard() { detail::EpochDomain::global().unpin(static_cast<detail::EpochDomain::Record*>(record_)); }
+ReadGuard::~ReadGuard() {
+  detail::EpochDomain::global().unpin(static_cast<detail::EpochDomain::Record*>(record_));
+}
 
 }  // namespace codestore::loader

@@ -1,6 +1,6 @@
-#include <algorithm>
-
 #include <codestore/code_server.h>
+
+#include <algorithm>
 
 #include "code_server_impl.h"
 
@@ -21,10 +21,13 @@ Process::Process(CodeServer* server, ProcessId id, std::string name, KillCallbac
 Process::~Process() = default;
 
 namespace {
-tl::unexpected<CallError> call_error(CallError e) { return tl::unexpected<CallError>(e); }
+tl::unexpected<CallError> call_error(CallError e) {
+  return tl::unexpected<CallError>(e);
+}
 }  // namespace
 
-CallResult Process::enter(std::string_view module, std::string_view function, std::uint32_t arity, bool tail) {
+CallResult Process::enter(std::string_view module, std::string_view function, std::uint32_t arity,
+                          bool tail) {
   bool tried_load = false;
   for (;;) {
     {

@@ -1,7 +1,7 @@
-#include <algorithm>
-
 #include <codestore/code_server.h>
 #include <codestore/store.h>
+
+#include <algorithm>
 
 namespace codestore::loader {
 
@@ -17,7 +17,8 @@ class StoreLibSource : public LibSource {
     return libs && std::binary_search(libs->begin(), libs->end(), lib);
   }
 
-  std::optional<std::vector<std::uint8_t>> active_image(const std::string& lib, const std::string& module) override {
+  std::optional<std::vector<std::uint8_t>> active_image(const std::string& lib,
+                                                        const std::string& module) override {
     // The metadata first: a module of another lib (the common case on a long path) costs
     // no decompression.
     auto info = store_->active_info(module);

@@ -16,6 +16,8 @@
 //
 // Targets (the issue): by name <= 40 ns, by ModuleRef <= 5 ns, 2 threads >= 1.8x one,
 // >= 3x the shared_mutex map under 2 threads, load_binary of a median image <= 30 us.
+#include <codestore/code_server.h>
+#include <fmt/format.h>
 #include <time.h>
 
 #include <algorithm>
@@ -36,10 +38,6 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
-
-#include <fmt/format.h>
-
-#include <codestore/code_server.h>
 
 namespace {
 
@@ -98,7 +96,8 @@ struct Rate {
   double cpu_ops_per_s;  // summed over threads, per CPU-second
   double wall_ops_per_s;
 };
-Rate run_threads(int threads, int ms, const std::function<std::uint64_t(int, const std::atomic<bool>&)>& body) {
+Rate run_threads(int threads, int ms,
+                 const std::function<std::uint64_t(int, const std::atomic<bool>&)>& body) {
   std::atomic<bool> stop{false}, go{false};
   std::atomic<int> ready{0};
   std::vector<std::uint64_t> counts(threads);
@@ -268,8 +267,9 @@ int main(int argc, char** argv) {
   {
     std::vector<std::size_t> by_size(corpus.images.size());
     for (std::size_t i = 0; i < by_size.size(); ++i) by_size[i] = i;
-    std::sort(by_size.begin(), by_size.end(),
-              [&](std::size_t a, std::size_t b) { return corpus.images[a].size() < corpus.images[b].size(); });
+    std::sort(by_size.begin(), by_size.end(), [&](std::size_t a, std::size_t b) {
+      return corpus.images[a].size() < corpus.images[b].size();
+    });
     median_index = by_size[by_size.size() / 2];
   }
   const auto& median_image = corpus.images[median_index];
@@ -284,9 +284,10 @@ int main(int argc, char** argv) {
     load_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count() / kLoads);
   }
 
-  fmt::print("bench_loader: {} modules, {} interleaved runs of {} ms, medians; ns/op and Mops/s per CPU-second "
-             "of each thread (wall-clock Mops/s last)\n",
-             names.size(), runs, ms);
+  fmt::print(
+      "bench_loader: {} modules, {} interleaved runs of {} ms, medians; ns/op and Mops/s per CPU-second "
+      "of each thread (wall-clock Mops/s last)\n",
+      names.size(), runs, ms);
   for (const auto& s : series) {
     fmt::print("  {:<36} {} thread{}  {:8.2f} ns/op  {:8.1f} Mops/s  (wall {:7.1f})\n", s.label, s.threads,
                s.threads == 1 ? " " : "s", median(s.ns), median(s.ops) / 1e6, median(s.wall) / 1e6);

@@ -15,6 +15,10 @@
 // changes are serialized; looking up a current instance is lock-free (DESIGN.md "Hot path").
 #pragma once
 
+#include <codestore/image.h>
+#include <codestore/status.h>
+#include <codestore/term.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -26,10 +30,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <codestore/image.h>
-#include <codestore/status.h>
-#include <codestore/term.h>
 
 namespace codestore {
 class Store;
@@ -48,15 +48,15 @@ std::string_view mode_name(Mode mode) noexcept;  // "interactive" / "embedded"
 
 // The reasons of `{error, R}` from Erlang's code module, under Erlang's names.
 enum class LoadError {
-  kNofile,             // no readable M.beam on the path, or the file cannot be read
-  kBadfile,            // the image does not parse, is not loadable, or names another module
-  kNotPurged,          // current and old both exist (load_file, load_abs, atomic_load)
-  kStickyDirectory,    // the module is loaded and its name is sticky
-  kEmbedded,           // an on-demand load in embedded mode
-  kOnLoadFailure,      // the host's on_load callback did not answer ok
-  kOnLoadNotAllowed,   // atomic_load / prepare_loading of a module with -on_load
-  kDuplicated,         // a module listed twice in one atomic load
-  kBadarg,             // a bad argument: an invalid module name, a prepared handle used twice
+  kNofile,            // no readable M.beam on the path, or the file cannot be read
+  kBadfile,           // the image does not parse, is not loadable, or names another module
+  kNotPurged,         // current and old both exist (load_file, load_abs, atomic_load)
+  kStickyDirectory,   // the module is loaded and its name is sticky
+  kEmbedded,          // an on-demand load in embedded mode
+  kOnLoadFailure,     // the host's on_load callback did not answer ok
+  kOnLoadNotAllowed,  // atomic_load / prepare_loading of a module with -on_load
+  kDuplicated,        // a module listed twice in one atomic load
+  kBadarg,            // a bad argument: an invalid module name, a prepared handle used twice
 };
 // "nofile", "badfile", "not_purged", "sticky_directory", "embedded", ...
 std::string_view error_name(LoadError error) noexcept;
@@ -87,7 +87,7 @@ class Instance : public std::enable_shared_from_this<Instance> {
   // "lib:NAME/M.beam" for a store lib, or what load_binary was given.
   const std::string& origin() const { return origin_; }
   const image::Md5& md5() const { return md5_; }
-  const etf::Term& vsn() const { return vsn_; }    // beam_lib:version/1's value
+  const etf::Term& vsn() const { return vsn_; }              // beam_lib:version/1's value
   const std::string& vsn_text() const { return vsn_text_; }  // etf::format_w(vsn())
   const std::vector<image::Function>& exports() const { return exports_; }
   bool exports_function(std::string_view function, std::uint32_t arity) const;
@@ -206,7 +206,7 @@ class Process {
   // Ends normally: frames released. Later calls fail with kExited.
   void exit();
 
-  bool alive() const;   // neither killed nor exited
+  bool alive() const;  // neither killed nor exited
   bool killed() const;
   const Instance* top() const;  // the instance of the top frame, or nullptr
   std::size_t depth() const;
@@ -225,9 +225,9 @@ class Process {
   const std::string name_;
   KillCallback on_kill_;
   mutable std::mutex mutex_;
-  State state_ = State::kRunning;                              // guarded by mutex_
-  std::vector<const Instance*> frames_;                        // guarded by mutex_
-  std::vector<std::shared_ptr<const Instance>> released_;      // guarded by mutex_
+  State state_ = State::kRunning;                          // guarded by mutex_
+  std::vector<const Instance*> frames_;                    // guarded by mutex_
+  std::vector<std::shared_ptr<const Instance>> released_;  // guarded by mutex_
 };
 
 // A store lib's view for the code path (`lib:NAME` entries). The store adapter
@@ -245,7 +245,8 @@ class LibSource {
   // Modules whose active version belongs to `lib`, sorted.
   virtual std::vector<std::string> modules(const std::string& lib) = 0;
   // Records a code-server event in the store's history (load, purge, kill, delete, sync).
-  virtual void record_event(const std::string& kind, const std::string& module, const std::string& detail) = 0;
+  virtual void record_event(const std::string& kind, const std::string& module,
+                            const std::string& detail) = 0;
 };
 
 // The store's libs as a LibSource: lib NAME has the modules whose active version belongs to
@@ -257,13 +258,13 @@ enum class ModuleStatus { kNotLoaded, kLoaded, kModified, kRemoved };
 std::string_view module_status_name(ModuleStatus status) noexcept;
 
 struct PurgeResult {
-  bool killed = false;                 // code:purge/1's answer: true only if it killed
-  bool had_old = false;                // there was old code to remove
-  std::vector<ProcessId> processes;    // whom it killed
+  bool killed = false;               // code:purge/1's answer: true only if it killed
+  bool had_old = false;              // there was old code to remove
+  std::vector<ProcessId> processes;  // whom it killed
 };
 struct SoftPurgeResult {
-  bool ok = true;                      // code:soft_purge/1's answer: no old code remains
-  std::vector<ProcessId> blockers;     // processes still in the old code when !ok
+  bool ok = true;                   // code:soft_purge/1's answer: no old code remains
+  std::vector<ProcessId> blockers;  // processes still in the old code when !ok
 };
 
 struct ObjectCode {
@@ -289,7 +290,7 @@ struct Clash {
 // One item of atomic_load / prepare_loading: a module found on the path, or given bytes.
 struct LoadItem {
   std::string module;
-  std::optional<std::string> origin;          // set with bytes
+  std::optional<std::string> origin;  // set with bytes
   std::optional<std::vector<std::uint8_t>> bytes;
 };
 
@@ -320,8 +321,8 @@ struct SyncReport {
     std::vector<ProcessId> killed;
   };
   std::vector<Change> changed;
-  std::vector<std::string> left_in_use;          // soft: old code still running
-  std::vector<ModuleError> failed;               // could not load the active version
+  std::vector<std::string> left_in_use;  // soft: old code still running
+  std::vector<ModuleError> failed;       // could not load the active version
 };
 
 // A host callback for modules with -on_load: ok (true) makes the new instance current;
@@ -400,7 +401,7 @@ class CodeServer {
   bool is_sticky(std::string_view module) const;  // has current code and a sticky name
   void stick_mod(std::string_view module);
   void unstick_mod(std::string_view module);
-  bool stick_dir(std::string_view dir);    // false ("error") when it cannot be listed
+  bool stick_dir(std::string_view dir);  // false ("error") when it cannot be listed
   bool unstick_dir(std::string_view dir);
 
   // --- Code path ---------------------------------------------------------------------------

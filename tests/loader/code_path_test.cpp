@@ -181,10 +181,11 @@ TEST_F(CodePath, AtomicLoadReportsEveryErrorOfTheFailingPhase) {
   auto dup = cs->atomic_load({LoadItem{"m", {}, {}}, LoadItem{"m", {}, {}}, LoadItem{"n", {}, {}}});
   ASSERT_FALSE(dup);
   EXPECT_EQ(dup.error(), (std::vector<ModuleError>{{"m", LoadError::kDuplicated}}));
-  auto bad = cs->atomic_load({LoadItem{"m", "j", bytes("junk/m.beam")}, LoadItem{"nope", {}, {}},
-                              LoadItem{"n", {}, {}}});
+  auto bad = cs->atomic_load(
+      {LoadItem{"m", "j", bytes("junk/m.beam")}, LoadItem{"nope", {}, {}}, LoadItem{"n", {}, {}}});
   ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.error(), (std::vector<ModuleError>{{"m", LoadError::kBadfile}, {"nope", LoadError::kNofile}}));
+  EXPECT_EQ(bad.error(),
+            (std::vector<ModuleError>{{"m", LoadError::kBadfile}, {"nope", LoadError::kNofile}}));
   EXPECT_TRUE(cs->all_loaded().empty());
   cs->stick_mod("m");
   ASSERT_TRUE(cs->load_file("m"));

@@ -8,18 +8,16 @@
 // `# differs: WHY` is a deliberate difference: there the answers must differ. The only one
 // is kDeliberateDifference below.
 #include <gtest/gtest.h>
-
 #include <stdlib.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace {
 
@@ -75,7 +73,9 @@ std::vector<std::string> scenario_names() {
   return names;
 }
 
-bool have_escript() { return std::system("command -v escript > /dev/null 2>&1") == 0; }
+bool have_escript() {
+  return std::system("command -v escript > /dev/null 2>&1") == 0;
+}
 
 std::string read_all(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
@@ -92,11 +92,12 @@ std::vector<std::string> lines_of(const std::string& text) {
 }
 
 // Runs `command` in `dir` with `input` on stdin; returns its stdout.
-std::string run_in(const fs::path& dir, const std::string& command, const std::string& input, const char* tag) {
+std::string run_in(const fs::path& dir, const std::string& command, const std::string& input,
+                   const char* tag) {
   fs::path in = dir / (std::string("_in_") + tag), out = dir / (std::string("_out_") + tag);
   std::ofstream(in) << input;
-  std::string cmd = "cd '" + dir.string() + "' && " + command + " < '" + in.string() + "' > '" + out.string() +
-                    "' 2> '" + (dir / (std::string("_err_") + tag)).string() + "'";
+  std::string cmd = "cd '" + dir.string() + "' && " + command + " < '" + in.string() + "' > '" +
+                    out.string() + "' 2> '" + (dir / (std::string("_err_") + tag)).string() + "'";
   int rc = std::system(cmd.c_str());
   EXPECT_EQ(rc, 0) << cmd << "\n" << read_all(dir / (std::string("_err_") + tag));
   return read_all(out);
@@ -129,7 +130,8 @@ TEST_P(Differential, SameAnswersAsErlang) {
                               erl_flags + "escript '" + std::string(CODESTORE_SOURCE_DIR) +
                                   "/tests/loader/code_server_shell.escript'",
                               input, "erl");
-  std::string ours = run_in(dir, "'" + std::string(CODESTORE_BINARY) + "' shell --mode " + sc.mode, input, "cs");
+  std::string ours =
+      run_in(dir, "'" + std::string(CODESTORE_BINARY) + "' shell --mode " + sc.mode, input, "cs");
 
   auto erl_lines = lines_of(erlang), our_lines = lines_of(ours);
   ASSERT_EQ(erl_lines.size(), sc.steps.size()) << erlang;
@@ -140,11 +142,13 @@ TEST_P(Differential, SameAnswersAsErlang) {
     ASSERT_FALSE(e.is_discarded()) << erl_lines[i];
     ASSERT_FALSE(o.is_discarded()) << our_lines[i];
     if (step.differs) {
-      EXPECT_EQ(name, kDeliberateDifference) << name << ".txt:" << step.line << ": only the refused-load scenario may differ";
-      EXPECT_NE(e, o) << name << ".txt:" << step.line << " `" << step.command << "` was marked as a difference";
+      EXPECT_EQ(name, kDeliberateDifference)
+          << name << ".txt:" << step.line << ": only the refused-load scenario may differ";
+      EXPECT_NE(e, o) << name << ".txt:" << step.line << " `" << step.command
+                      << "` was marked as a difference";
     } else {
-      EXPECT_EQ(e, o) << name << ".txt:" << step.line << " `" << step.command << "`\n  erlang:    " << erl_lines[i]
-                      << "\n  codestore: " << our_lines[i];
+      EXPECT_EQ(e, o) << name << ".txt:" << step.line << " `" << step.command
+                      << "`\n  erlang:    " << erl_lines[i] << "\n  codestore: " << our_lines[i];
     }
   }
   std::error_code ec;

@@ -3,8 +3,8 @@
 // four states of docs/code-server.md §1.
 #pragma once
 
+#include <codestore/code_server.h>
 #include <gtest/gtest.h>
-
 #include <stdlib.h>
 
 #include <filesystem>
@@ -13,9 +13,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <codestore/code_server.h>
-
 
 namespace codestore::loader::testing {
 
@@ -33,7 +30,8 @@ inline std::string state_name(State s) {
   return "?";
 }
 
-inline const std::vector<State> kAllStates = {State::kNone, State::kCurrent, State::kCurrentOld, State::kOldOnly};
+inline const std::vector<State> kAllStates = {State::kNone, State::kCurrent, State::kCurrentOld,
+                                              State::kOldOnly};
 
 // What a module looks like from outside: the current instance's vsn ("" for none) and
 // whether old code exists.
@@ -52,7 +50,8 @@ class LoaderFixture : public ::testing::Test {
     char tmpl[] = "/tmp/codestore-loader-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    fs::copy(fs::path(CODESTORE_SOURCE_DIR) / "tests/fixtures/images/loader", dir_, fs::copy_options::recursive);
+    fs::copy(fs::path(CODESTORE_SOURCE_DIR) / "tests/fixtures/images/loader", dir_,
+             fs::copy_options::recursive);
   }
   void TearDown() override {
     std::error_code ec;
@@ -92,7 +91,8 @@ class LoaderFixture : public ::testing::Test {
     if (state == State::kNone) return p;
     EXPECT_TRUE(cs.load_binary("m", "v1/m.beam", bytes("v1/m.beam")).has_value());
     if (p) EXPECT_TRUE(p->call("m", "loop", 0).has_value());
-    if (state == State::kCurrentOld) EXPECT_TRUE(cs.load_binary("m", "v2/m.beam", bytes("v2/m.beam")).has_value());
+    if (state == State::kCurrentOld)
+      EXPECT_TRUE(cs.load_binary("m", "v2/m.beam", bytes("v2/m.beam")).has_value());
     if (state == State::kOldOnly) EXPECT_TRUE(cs.delete_module("m"));
     return p;
   }

@@ -17,7 +17,9 @@ class Cell : public LoaderFixture, public ::testing::WithParamInterface<State> {
   std::unique_ptr<CodeServer> server(Mode mode = Mode::kInteractive) { return make(mode, {dir("v3")}); }
 };
 
-std::string cell_name(const ::testing::TestParamInfo<State>& info) { return state_name(info.param); }
+std::string cell_name(const ::testing::TestParamInfo<State>& info) {
+  return state_name(info.param);
+}
 
 #define CELLS(Row) INSTANTIATE_TEST_SUITE_P(StateMachine, Row, ::testing::ValuesIn(kAllStates), cell_name)
 
@@ -40,8 +42,14 @@ TEST_P(LoadFile, Cell) {
   auto p = enter_state(*cs, state(), /*lingerer=*/true);
   auto r = cs->load_file("m");
   switch (state()) {
-    case State::kNone: EXPECT_TRUE(r); EXPECT_EQ(snap(*cs), (Snapshot{kV3, false})); break;
-    case State::kCurrent: EXPECT_TRUE(r); EXPECT_EQ(snap(*cs), (Snapshot{kV3, true})); break;
+    case State::kNone:
+      EXPECT_TRUE(r);
+      EXPECT_EQ(snap(*cs), (Snapshot{kV3, false}));
+      break;
+    case State::kCurrent:
+      EXPECT_TRUE(r);
+      EXPECT_EQ(snap(*cs), (Snapshot{kV3, true}));
+      break;
     case State::kCurrentOld:
       ASSERT_FALSE(r);
       EXPECT_EQ(r.error().reason, LoadError::kNotPurged);
@@ -201,14 +209,23 @@ TEST_P(Delete, Cell) {
   auto p = enter_state(*cs, state(), /*lingerer=*/true);
   bool r = cs->delete_module("m");
   switch (state()) {
-    case State::kNone: EXPECT_FALSE(r) << "never loaded"; EXPECT_EQ(snap(*cs), before(state())); break;
+    case State::kNone:
+      EXPECT_FALSE(r) << "never loaded";
+      EXPECT_EQ(snap(*cs), before(state()));
+      break;
     case State::kCurrent:
       EXPECT_TRUE(r);
       EXPECT_EQ(snap(*cs), (Snapshot{"", true}));
       EXPECT_TRUE(cs->check_process_code(*p, "m")) << "the process in v1 now lingers";
       break;
-    case State::kCurrentOld: EXPECT_FALSE(r) << "purge first"; EXPECT_EQ(snap(*cs), before(state())); break;
-    case State::kOldOnly: EXPECT_FALSE(r) << "old exists"; EXPECT_EQ(snap(*cs), before(state())); break;
+    case State::kCurrentOld:
+      EXPECT_FALSE(r) << "purge first";
+      EXPECT_EQ(snap(*cs), before(state()));
+      break;
+    case State::kOldOnly:
+      EXPECT_FALSE(r) << "old exists";
+      EXPECT_EQ(snap(*cs), before(state()));
+      break;
   }
 }
 CELLS(Delete);
@@ -355,9 +372,18 @@ TEST_P(CallInteractive, Cell) {
   auto r = p->call("m", "f", 0);
   ASSERT_TRUE(r) << "autoloads when there is no current code";
   switch (state()) {
-    case State::kNone: EXPECT_EQ((*r)->vsn_text(), kV3); EXPECT_EQ(snap(*cs), (Snapshot{kV3, false})); break;
-    case State::kOldOnly: EXPECT_EQ((*r)->vsn_text(), kV3); EXPECT_EQ(snap(*cs), (Snapshot{kV3, true})); break;
-    default: EXPECT_EQ((*r)->vsn_text(), before(state()).current); EXPECT_EQ(snap(*cs), before(state())); break;
+    case State::kNone:
+      EXPECT_EQ((*r)->vsn_text(), kV3);
+      EXPECT_EQ(snap(*cs), (Snapshot{kV3, false}));
+      break;
+    case State::kOldOnly:
+      EXPECT_EQ((*r)->vsn_text(), kV3);
+      EXPECT_EQ(snap(*cs), (Snapshot{kV3, true}));
+      break;
+    default:
+      EXPECT_EQ((*r)->vsn_text(), before(state()).current);
+      EXPECT_EQ(snap(*cs), before(state()));
+      break;
   }
   p->ret();
   auto missing = p->call("m", "nothere", 0);

@@ -1,8 +1,8 @@
 // The code server over a real store (store_lib_source): lib:NAME path entries, sync() after
 // an operator's import and rollback, and the loader's events in the store's history.
-#include <sstream>
-
 #include <codestore/store.h>
+
+#include <sstream>
 
 #include "cli.h"
 #include "loader_fixture.h"
@@ -78,24 +78,26 @@ TEST_F(StoreLibs, ShellTakesLibEntriesWithDb) {
   store_.reset();
   auto cwd = fs::current_path();
   fs::current_path(dir_);
-  std::istringstream in("add_path last lib:app\nadd_path last lib:nope\nwhich m\nload m\nstate m\nsync brutal\n");
+  std::istringstream in(
+      "add_path last lib:app\nadd_path last lib:nope\nwhich m\nload m\nstate m\nsync brutal\n");
   std::ostringstream out, err;
   int rc = cli::run({"--db", "app.db", "shell"}, in, out, err);
   fs::current_path(cwd);
   EXPECT_EQ(rc, 0) << err.str();
-  EXPECT_EQ(out.str(),
-            R"({"op":"add_path","result":true})"
-            "\n"
-            R"({"op":"add_path","result":"bad_directory"})"
-            "\n"
-            R"({"op":"which","result":"lib:app/m.beam"})"
-            "\n"
-            R"({"op":"load","result":"ok"})"
-            "\n"
-            R"({"op":"state","result":{"current":{"file":"lib:app/m.beam","md5":"bd69b734a592a3fbe670210ff64870ff","vsn":"[50]"},"has_old":false}})"
-            "\n"
-            R"({"op":"sync","result":{"changed":[],"left_in_use":[],"failed":[]}})"
-            "\n");
+  EXPECT_EQ(
+      out.str(),
+      R"({"op":"add_path","result":true})"
+      "\n"
+      R"({"op":"add_path","result":"bad_directory"})"
+      "\n"
+      R"({"op":"which","result":"lib:app/m.beam"})"
+      "\n"
+      R"({"op":"load","result":"ok"})"
+      "\n"
+      R"({"op":"state","result":{"current":{"file":"lib:app/m.beam","md5":"bd69b734a592a3fbe670210ff64870ff","vsn":"[50]"},"has_old":false}})"
+      "\n"
+      R"({"op":"sync","result":{"changed":[],"left_in_use":[],"failed":[]}})"
+      "\n");
 }
 
 }  // namespace

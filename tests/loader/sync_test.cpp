@@ -16,7 +16,8 @@ class FakeLibs : public LibSource {
   std::vector<Event> events;
 
   bool has_lib(const std::string& lib) override { return active.count(lib) != 0; }
-  std::optional<std::vector<std::uint8_t>> active_image(const std::string& lib, const std::string& module) override {
+  std::optional<std::vector<std::uint8_t>> active_image(const std::string& lib,
+                                                        const std::string& module) override {
     auto l = active.find(lib);
     if (l == active.end()) return std::nullopt;
     auto m = l->second.find(module);

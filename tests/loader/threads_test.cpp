@@ -13,7 +13,8 @@ using Threads = LoaderFixture;
 
 TEST_F(Threads, CallsAndLookupsWhileLoadingAndPurging) {
   auto cs = make(Mode::kInteractive, {dir("v1")});
-  const std::vector<std::vector<std::uint8_t>> images = {bytes("v1/m.beam"), bytes("v2/m.beam"), bytes("v3/m.beam")};
+  const std::vector<std::vector<std::uint8_t>> images = {bytes("v1/m.beam"), bytes("v2/m.beam"),
+                                                         bytes("v3/m.beam")};
   constexpr int kRounds = 300;
   std::atomic<bool> done{false};
   std::atomic<long> kills{0}, calls{0}, lookups{0};
@@ -71,7 +72,10 @@ TEST_F(Threads, CallsAndLookupsWhileLoadingAndPurging) {
     switch (i % 5) {
       case 0: (void)cs->load_binary("m", "m.beam", img); break;  // the three-version rule
       case 1: (void)cs->soft_purge("m"); break;
-      case 2: (void)cs->load_binary("m", "m.beam", img); (void)cs->purge("m"); break;
+      case 2:
+        (void)cs->load_binary("m", "m.beam", img);
+        (void)cs->purge("m");
+        break;
       case 3: (void)cs->delete_module("m"); break;  // workers autoload it again
       case 4: (void)cs->load_file("m"); break;
     }
