@@ -326,7 +326,8 @@ struct SyncReport {
 };
 
 // A host callback for modules with -on_load: ok (true) makes the new instance current;
-// false is on_load_failure and the previous current instance stays.
+// false is on_load_failure and the previous current instance stays. It runs under the code
+// server's writer lock (the load is not finished yet): it must not call the code server.
 using OnLoadCallback = std::function<bool(const Instance&)>;
 
 struct Options {
