@@ -834,6 +834,9 @@ TEST(ImageCli, DamagedInputsNeverCrashAndReportAnErrorObject) {
       EXPECT_FALSE(r.signaled) << "crashed: " << fmt::format("{}", fmt::join(args, " ")) << "\n" << r.err;
       EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 1 || r.exit_code == 3)
           << r.exit_code << ": " << fmt::format("{}", fmt::join(args, " ")) << "\n" << r.err;
+      // Under the sanitizers a finding exits 1, which is also our "unreadable": look at stderr.
+      EXPECT_EQ(r.err.find("Sanitizer"), std::string::npos) << fmt::format("{}", fmt::join(args, " ")) << "\n" << r.err;
+      EXPECT_EQ(r.err.find("runtime error:"), std::string::npos) << fmt::format("{}", fmt::join(args, " ")) << "\n" << r.err;
     }
     Proc r = codestore({"--json", "image", "info", f}, tmp.path);
     auto lines = json_lines(r.out);
