@@ -76,9 +76,9 @@ Term::Term(const Term& other) : value_(Nil{}) {
 
 namespace {
 
-// The destructor's work list while a Term is being destroyed on this thread: a nested Term
-// destructor (a uniquely owned list tail, or an element) hands its children over to it
-// instead of starting a walk of its own, so freeing never recurses more than one level.
+// The destructor's work list while a deep Term is being taken apart on this thread: a
+// nested Term destructor (a uniquely owned list tail, an element) hands its children over
+// to it instead of recursing, so freeing recurses at most kRecursionLimit + 1 levels.
 thread_local std::vector<Term>* tl_dismantling = nullptr;
 thread_local int tl_recursion = 0;
 constexpr int kRecursionLimit = 64;
