@@ -127,7 +127,8 @@ ParsedRequest parse_request(std::span<const std::uint8_t> frame) {
     return parsed;
   }
   auto path = path_of(t->elements[1]);
-  if (path) {
+  // A NUL would cut the name short at the system call: prim_file refuses such names too.
+  if (path && path->find('\0') == std::string::npos) {
     r.path = std::move(*path);
   } else {
     r.path_ok = false;

@@ -124,7 +124,7 @@ struct BootServerOptions {
   std::uint8_t priority = 0;
   // Limits against hostile or broken clients.
   std::size_t max_request_bytes = 64 * 1024;      // a request frame larger is refused
-  std::size_t max_file_bytes = 256u << 20;        // a fallback file larger is {error, efbig}
+  std::size_t max_file_bytes = 64u << 20;         // a fallback file larger is {error, efbig}
   std::size_t max_connections = 64;               // more are closed at once
   std::chrono::milliseconds request_timeout{10'000};  // to receive one frame / send one answer
   std::chrono::milliseconds idle_timeout{600'000};    // between requests

@@ -132,6 +132,9 @@ TEST(BootProtocol, ParsesEveryRequest) {
   auto bad_name = parse(Term::tuple({Term::atom("get"), Term::integer(42)}));
   ASSERT_TRUE(bad_name.request);
   EXPECT_FALSE(bad_name.request->path_ok);
+  auto nul = parse(Term::tuple({Term::atom("get"), Term::string(std::string("/etc\0x", 6))}));
+  ASSERT_TRUE(nul.request);
+  EXPECT_FALSE(nul.request->path_ok);
 }
 
 TEST(BootProtocol, RefusesWhatIsNoRequest) {
