@@ -124,7 +124,7 @@ void write_float(std::string& out, double d) {
   int exp = 0;
   std::from_chars(sci.data() + epos + 1 + (sci[epos + 1] == '+' ? 1 : 0), sci.data() + sci.size(), exp);
   const int len = static_cast<int>(digits.size());
-  // value = 0.d1d2...dn * 10^(exp+1); `place` is where the decimal point goes.
+  // value = d1.d2...dn * 10^exp
   std::string plain;
   if (exp >= len - 1) {  // an integer value: digits, zeros, ".0"
     plain = digits + std::string(static_cast<std::size_t>(exp - len + 1), '0') + ".0";

@@ -129,6 +129,11 @@ TEST(TermErl, TrickyTermsMatchErlang) {
       "fun lists:map/2", "fun 'a b':'C'/0", "self()", "make_ref()", "hd(erlang:ports())", "{self(), [make_ref()]}",
       "fun() -> ok end", "fun(X) -> X + 1 end", "begin Y = {1, \"é\"}, fun(X) -> {X, Y} end end",
       "[{attributes, [{vsn, [1 bsl 100]}]}, {options, [debug_info, {d, 'X', \"y\"}]}]",
+      // Thousands of floats: random bit patterns, and random magnitudes.
+      "begin rand:seed(exsss, 7), [F || <<F:64/float>> <= rand:bytes(8 * 4000)] end",
+      "begin rand:seed(exsss, 8), [(rand:uniform_real() - 0.5) * math:pow(10, rand:uniform(600) - 300)"
+      " || _ <- lists:seq(1, 4000)] end",
+      "[float(X) || X <- lists:seq(-1100, 1100)] ++ [X / 7 || X <- lists:seq(1, 500)]",
   };
   fs::path input = fs::temp_directory_path() / ("term_exprs_" + std::to_string(::getpid()) + ".txt");
   {
