@@ -380,6 +380,7 @@ constexpr OperandKind kOperandKinds[] = {
     {opcode_of("allocate_zero"), 0, kUnsigned}, {opcode_of("allocate_zero"), 1, kUnsigned},
     {opcode_of("deallocate"), 0, kUnsigned}, {opcode_of("jump"), 0, kLabel},
     {opcode_of("line"), 0, kUnsigned},      {opcode_of("move"), 1, kRegister},
+    {opcode_of("move"), 0, static_cast<std::uint16_t>(kRegister | kAtomOp | bit(kI) | bit(kLiteral))},
 };
 
 // Every test instruction (is_integer, is_eq_exact, ..., test_arity) starts with its fail label.
