@@ -42,6 +42,32 @@ demo() {
   echo "== the image inspector over real Erlang/OTP images"
   "$cs" image info /usr/lib/erlang/lib/stdlib-*/ebin/lists.beam /usr/lib/erlang/lib/kernel-*/ebin/code_server.beam
   "$cs" image md5 /usr/lib/erlang/lib/stdlib-*/ebin/lists.beam
+
+  echo "== the store: a fresh ./codestore.db with the system's Erlang/OTP and Elixir libraries"
+  export CODESTORE_DB=$PWD/codestore.db
+  rm -f "$CODESTORE_DB" "$CODESTORE_DB-wal" "$CODESTORE_DB-shm"
+  "$cs" init
+  "$cs" import /usr/lib/erlang/lib /usr/lib/elixir/lib --note "system libraries"
+  echo "== two versions of hello (tests/fixtures/src/hello.erl compiled with -vsn 1 and -vsn 2)"
+  local tmp
+  tmp=$(mktemp -d)
+  mkdir -p "$tmp/demo-1/ebin" "$tmp/demo-2/ebin"
+  erlc -o "$tmp/demo-1/ebin" "$root/tests/fixtures/src/hello.erl"
+  sed -e 's/-vsn("1")/-vsn("2")/' -e 's/version() -> 1/version() -> 2/' "$root/tests/fixtures/src/hello.erl" > "$tmp/hello.erl"
+  erlc -o "$tmp/demo-2/ebin" "$tmp/hello.erl"
+  "$cs" import "$tmp/demo-1/ebin" --note "first build"
+  "$cs" import "$tmp/demo-2/ebin" --note "second build"
+  rm -rf "$tmp"
+  "$cs" ls 'hel*'
+  "$cs" versions hello
+  "$cs" diff hello@1 hello@2
+  echo "== roll hello back to the version active before"
+  "$cs" rollback hello --reason demo
+  "$cs" versions hello
+  "$cs" history hello
+  echo "== stats"
+  "$cs" verify
+  "$cs" stats
 }
 
 cmd=${1:-}
