@@ -58,6 +58,21 @@ inline std::vector<std::uint8_t> variant(const std::vector<std::uint8_t>& image,
   return join_chunks(chunks);
 }
 
+// A variant whose module md5 differs too (a loader's sync() sees it as new code): `tag` is
+// appended to the string table StrT, which the md5 covers and no instruction refers to.
+inline std::vector<std::uint8_t> code_variant(const std::vector<std::uint8_t>& image, const std::string& tag) {
+  auto chunks = split_chunks(image);
+  bool found = false;
+  for (auto& c : chunks) {
+    if (c.id == "StrT") {
+      c.data.insert(c.data.end(), tag.begin(), tag.end());
+      found = true;
+    }
+  }
+  if (!found) chunks.push_back({"StrT", std::vector<std::uint8_t>(tag.begin(), tag.end())});
+  return join_chunks(chunks);
+}
+
 inline std::string module_of(const std::vector<std::uint8_t>& image) {
   auto img = image::Image::parse(image, image::Strictness::kLenient);
   return img ? img->module().value_or("") : "";
