@@ -8,7 +8,8 @@
 #   bash scripts/fuzz.sh 900 image term     15 minutes each for two targets
 #
 # Environment: FUZZ_NICE (default 19), FUZZ_JOBS (build parallelism, default 2),
-# FUZZ_BUILD (default build-fuzz).
+# FUZZ_BUILD (default build-fuzz), FUZZ_TIMEOUT (seconds one input may take, default 60: a
+# loaded machine starves niced runs, and a starved input is not a hang).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -45,7 +46,7 @@ for target in "${built[@]}"; do
   fi
   log=$build/fuzz-$t.log
   set +e
-  nice -n "$nice_level" "$build/fuzz/$target" "$corpus" -max_total_time="$seconds" -timeout=20 \
+  nice -n "$nice_level" "$build/fuzz/$target" "$corpus" -max_total_time="$seconds" -timeout=${FUZZ_TIMEOUT:-60} \
     -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix="$artifacts" >"$log" 2>&1
   rc=$?
   set -e
