@@ -273,6 +273,15 @@ LoadResult load_bytes(CodeServer::Impl& impl, std::string_view module, std::stri
   return load_prepared(impl, *entry, std::move(*inst), flavor, kills);
 }
 
+// beam_lib:md5/1 of what the path gives now (lenient, as beam_lib reads); nullopt when it
+// does not parse.
+std::optional<image::Md5> path_md5(const detail::CodePath::Found& found) {
+  auto img = image::Image::parse(found.bytes, image::Strictness::kLenient, found.origin);
+  if (!img) return std::nullopt;
+  auto md5 = img->md5();
+  return md5 ? std::optional<image::Md5>(*md5) : std::nullopt;
+}
+
 LoadResult load_from_path(CodeServer::Impl& impl, std::string_view module, PendingKills& kills) {
   auto found = impl.path.find(module);
   if (!found) return fail(LoadError::kNofile, std::string(module));
@@ -528,10 +537,8 @@ ModuleStatus CodeServer::module_status(std::string_view module) const {
   if (e->cur->origin().empty()) return ModuleStatus::kLoaded;
   auto found = impl_->path.find(module);
   if (!found) return ModuleStatus::kRemoved;
-  // beam_lib:md5 of what the path gives now; an unreadable image counts as modified (OTP).
-  auto img = image::Image::parse(found->bytes, image::Strictness::kLenient, found->origin);
-  auto md5 = img ? img->md5() : image::ImageResult<image::Md5>(tl::unexpected(img.error()));
-  return md5 && *md5 == e->cur->md5() ? ModuleStatus::kLoaded : ModuleStatus::kModified;
+  // An unreadable image counts as modified (OTP).
+  return path_md5(*found) == e->cur->md5() ? ModuleStatus::kLoaded : ModuleStatus::kModified;
 }
 
 std::vector<std::string> CodeServer::modified_modules() const {
@@ -649,12 +656,12 @@ SyncReport CodeServer::sync(SyncPolicy policy) {
     if (!e->cur) continue;
     auto found = impl_->path.find(e->name);
     if (!found || !found->entry->is_lib()) continue;
+    if (path_md5(*found) == e->cur->md5()) continue;  // the common case: nothing to validate
     auto inst = detail::Access::prepare_instance(e->name, found->origin, found->bytes);
     if (!inst) {
       report.failed.push_back(ModuleError{e->name, inst.error().reason});
       continue;
     }
-    if ((*inst)->md5() == e->cur->md5()) continue;
     SyncReport::Change change{e->name, e->cur->vsn_text(), (*inst)->vsn_text(), {}};
     if (policy == SyncPolicy::kSoft) {
       if (!soft_purge_old(*impl_, *e).ok) {
