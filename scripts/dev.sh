@@ -6,6 +6,7 @@
 #   bash scripts/dev.sh test        build, then run the test suite
 #   bash scripts/dev.sh test-asan   the suite again, built with AddressSanitizer + UBSan
 #   bash scripts/dev.sh test-tsan   the threaded tests, built with ThreadSanitizer
+#   bash scripts/dev.sh fuzz [SECS] each libFuzzer target for SECS seconds (default 60)
 #   bash scripts/dev.sh bench       build and run the benchmarks in bench/
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,8 +80,13 @@ case "$cmd" in
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
       ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE 'install|slow' ;;
   test-tsan)
-    install_deps; build build-tsan -DCODESTORE_TSAN=ON -DCODESTORE_BUILD_BENCH=OFF
-    ctest --test-dir build-tsan --output-on-failure -j "$jobs" -L threads ;;
+    # Only the threaded suites (label `threads`) run under TSan: build just those.
+    install_deps
+    cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCODESTORE_TSAN=ON \
+      -DCODESTORE_BUILD_BENCH=OFF >/dev/null
+    cmake --build build-tsan -j "$jobs" --target loader_threads_test server_boot_server_test soak_test
+    TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j "$jobs" -L threads ;;
+  fuzz) install_deps; bash scripts/fuzz.sh "${2:-60}" ;;
   bench) install_deps; build build; for b in build/bench/*/bench_*; do [ -x "$b" ] && "$b"; done ;;
-  *) echo "usage: bash scripts/dev.sh demo|test|test-asan|test-tsan|bench" >&2; exit 2 ;;
+  *) echo "usage: bash scripts/dev.sh demo|test|test-asan|test-tsan|fuzz [SECS]|bench" >&2; exit 2 ;;
 esac
