@@ -18,6 +18,8 @@ shift
 targets=("$@")
 if ((${#targets[@]} == 0)); then targets=(image term gzip shell); fi
 build=${FUZZ_BUILD:-build-fuzz}
+# Absolute: the shell target changes its working directory on its first input.
+case $build in /*) ;; *) build=$root/$build ;; esac
 nice_level=${FUZZ_NICE:-19}
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
