@@ -5,6 +5,10 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <iterator>
 
 #include "image/byte_reader.h"
@@ -465,26 +469,49 @@ ImageResult<Image> Image::parse(Bytes bytes, Strictness strictness, std::string_
 }
 
 ImageResult<Image> Image::read_file(const std::string& path, Strictness strictness, const Limits& limits) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return tl::unexpected(ImageError{ErrorKind::kFileError, path, "", 0, "cannot open: " + std::string(std::strerror(errno))});
+  auto file_error = [&](std::string what, int err) {
+    return tl::unexpected(ImageError{ErrorKind::kFileError, path, "", 0, what + ": " + std::string(std::strerror(err))});
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return file_error("cannot open", errno);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return file_error("cannot read", errno);
+  // file:read_file/1 on a directory: {error, eisdir}.
+  if (S_ISDIR(st.st_mode)) return file_error("cannot read", EISDIR);
+  std::vector<std::uint8_t> bytes;
+  if (S_ISREG(st.st_mode)) {
+    // Gzip-wrapped files may be smaller than the limit and inflate past it; parse checks.
+    if (static_cast<std::uint64_t>(st.st_size) > limits.max_image_bytes) {
+      return tl::unexpected(ImageError{ErrorKind::kLimitExceeded, path, "", 0,
+                                       "max_image_bytes: file of " + std::to_string(st.st_size) + " bytes exceeds " +
+                                           std::to_string(limits.max_image_bytes)});
+    }
+    bytes.resize(static_cast<std::size_t>(st.st_size));
   }
-  in.seekg(0, std::ios::end);
-  const auto len = in.tellg();
-  if (len < 0) {
-    return tl::unexpected(ImageError{ErrorKind::kFileError, path, "", 0, "cannot read"});
+  // Read until EOF (the size may change under us; a pipe or device has none).
+  std::size_t have = 0;
+  for (;;) {
+    if (have == bytes.size()) {
+      if (bytes.size() > limits.max_image_bytes) {
+        return tl::unexpected(ImageError{ErrorKind::kLimitExceeded, path, "", 0,
+                                         "max_image_bytes: file exceeds " + std::to_string(limits.max_image_bytes) +
+                                             " bytes"});
+      }
+      bytes.resize(std::max<std::size_t>(bytes.size() * 2, have + 4096));
+    }
+    const ssize_t n = ::read(fd, bytes.data() + have, bytes.size() - have);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return file_error("cannot read", errno);
+    }
+    if (n == 0) break;
+    have += static_cast<std::size_t>(n);
   }
-  // Gzip-wrapped files may be smaller than the limit and inflate past it; parse checks.
-  if (static_cast<std::uint64_t>(len) > limits.max_image_bytes) {
-    return tl::unexpected(ImageError{ErrorKind::kLimitExceeded, path, "", 0,
-                                     "max_image_bytes: file of " + std::to_string(len) + " bytes exceeds " +
-                                         std::to_string(limits.max_image_bytes)});
-  }
-  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(len));
-  in.seekg(0);
-  if (!bytes.empty() && !in.read(reinterpret_cast<char*>(bytes.data()), len)) {
-    return tl::unexpected(ImageError{ErrorKind::kFileError, path, "", 0, "read failed"});
-  }
+  bytes.resize(have);
   return parse(bytes, strictness, path, limits);
 }
 
