@@ -85,21 +85,10 @@ struct Tagged {
   Bytes big;  // the value's bytes when it does not fit a word (tags i and o)
 };
 
-bool read_tagged(ByteReader& r, Tagged& t) {
-  std::uint8_t b = 0;
-  if (!r.u8(b)) return false;
-  t.tag = b & 7;
-  t.big = {};
-  if ((b & 0x08) == 0) {
-    t.value = b >> 4;
-    return true;
-  }
-  if ((b & 0x10) == 0) {
-    std::uint8_t lo = 0;
-    if (!r.u8(lo)) return false;
-    t.value = (std::uint64_t{b} >> 5) << 8 | lo;
-    return true;
-  }
+bool read_tagged(ByteReader& r, Tagged& t);
+
+// The long form (3 or more value bytes), after the first byte `b`.
+[[gnu::noinline]] bool read_tagged_long(ByteReader& r, Tagged& t, std::uint8_t b) {
   std::size_t count = (b >> 5) + 2u;
   if ((b >> 5) == 7) {
     Tagged size;
@@ -127,6 +116,25 @@ bool read_tagged(ByteReader& r, Tagged& t) {
   if (t.tag != kI) t.tag = kO;
   t.big = data;
   return true;
+}
+
+// The one- and two-byte forms inline; the rest out of line.
+inline bool read_tagged(ByteReader& r, Tagged& t) {
+  std::uint8_t b = 0;
+  if (!r.u8(b)) return false;
+  t.tag = b & 7;
+  t.big = {};
+  if ((b & 0x08) == 0) {
+    t.value = b >> 4;
+    return true;
+  }
+  if ((b & 0x10) == 0) {
+    std::uint8_t lo = 0;
+    if (!r.u8(lo)) return false;
+    t.value = (std::uint64_t{b} >> 5) << 8 | lo;
+    return true;
+  }
+  return read_tagged_long(r, t, b);
 }
 
 // marshal_integer: a bignum must be normalized (no redundant leading sign bytes).
@@ -389,9 +397,53 @@ constexpr bool is_test(std::uint8_t opcode) {
   return name.substr(0, 3) == "is_" || name == "test_arity";
 }
 
+// kOperandKinds, kIndexOperands and is_test folded into one table indexed by opcode and
+// operand position (every constrained position is < kConstrained), built at compile time.
+constexpr std::size_t kConstrained = 4;
+struct OpRules {
+  std::uint16_t allowed[kConstrained];  // operand kinds allowed at that position
+  std::uint8_t index[kConstrained];     // 0: none, 1: an ImpT index, 2: a FunT index
+};
+struct OpRuleTable {
+  OpRules op[kMaxGenericOpcode + 1];
+};
+constexpr OpRuleTable make_rules() {
+  OpRuleTable t{};
+  for (std::uint32_t o = 0; o <= kMaxGenericOpcode; ++o) {
+    for (std::size_t i = 0; i < kConstrained; ++i) {
+      t.op[o].allowed[i] = 0xffff;
+      t.op[o].index[i] = 0;
+    }
+  }
+  // Reverse order so that the first matching entry wins, as the linear search did.
+  for (std::size_t k = std::size(kOperandKinds); k-- > 0;) {
+    t.op[kOperandKinds[k].opcode].allowed[kOperandKinds[k].position] = kOperandKinds[k].allowed;
+  }
+  for (std::uint32_t o = 1; o <= kMaxGenericOpcode; ++o) {
+    if (is_test(static_cast<std::uint8_t>(o))) t.op[o].allowed[0] = bit(kF);
+  }
+  for (std::size_t k = std::size(kIndexOperands); k-- > 0;) {
+    t.op[kIndexOperands[k].opcode].index[kIndexOperands[k].position] = kIndexOperands[k].lambda ? 2 : 1;
+  }
+  return t;
+}
+constexpr OpRuleTable kRules = make_rules();
+static_assert([] {
+  for (const OperandKind& k : kOperandKinds) {
+    if (k.position >= kConstrained) return false;
+  }
+  for (const IndexOperand& x : kIndexOperands) {
+    if (x.position >= kConstrained) return false;
+    for (const IndexOperand& y : kIndexOperands) {
+      if (&x != &y && x.opcode == y.opcode && x.position == y.position) return false;
+    }
+  }
+  return true;
+}());
+
 class CodeChecker {
  public:
-  CodeChecker(const Tables& t) : t_(t), r_(t.code, t.code_offset), defined_(t.label_count, false) {}
+  CodeChecker(const Tables& t) : t_(t), r_(t.code, t.code_offset), defined_(std::min<std::size_t>(t.label_count, t.code.size() + 1), false) {}
 
   // Returns true when the only failure is an opcode the table does not know.
   Check run(bool& unknown_opcode) {
@@ -457,27 +509,23 @@ class CodeChecker {
     if (g.obsolete) {
       return fail("Code", op.offset, std::string("obsolete instruction ") + g.name + ": please re-compile this module");
     }
+    const OpRules& rules = kRules.op[op.opcode];
     std::size_t arity = g.arity;
     for (std::size_t i = 0; i < arity; ++i) {
       const std::uint64_t at = r_.offset();
       Tagged a;
       if (!read_tagged(r_, a)) return fail("Code", at, std::string(g.name) + ": operand runs past the end of the code");
-      std::string why = operand(a, i, arity);
-      if (!why.empty()) return fail("Code", at, std::string(g.name) + ": " + why);
+      if (!operand(a, i, arity)) return fail("Code", at, std::string(g.name) + ": " + why_);
       if (i == 0) op.first = a;
-      const bool kind_ok = [&] {
-        if (i == 0 && is_test(op.opcode)) return a.tag == kF;
-        for (const OperandKind& k : kOperandKinds) {
-          if (k.opcode == op.opcode && k.position == i) return (k.allowed & (1u << a.tag)) != 0;
-        }
-        return true;
-      }();
-      if (!kind_ok) return fail("Code", at, std::string(g.name) + ": operand " + std::to_string(i + 1) + " has the wrong kind");
-      for (const IndexOperand& x : kIndexOperands) {
-        if (x.opcode != op.opcode || x.position != i) continue;
-        const std::size_t limit = x.lambda ? t_.lambda_count : t_.import_count;
+      if (i >= kConstrained) continue;
+      if ((rules.allowed[i] & (1u << a.tag)) == 0) {
+        return fail("Code", at, std::string(g.name) + ": operand " + std::to_string(i + 1) + " has the wrong kind");
+      }
+      if (const std::uint8_t x = rules.index[i]) {
+        const bool lambda = x == 2;
+        const std::size_t limit = lambda ? t_.lambda_count : t_.import_count;
         if (a.tag != kU || a.value >= limit) {
-          return fail("Code", at, std::string(g.name) + ": " + (x.lambda ? "fun" : "import") + " index " +
+          return fail("Code", at, std::string(g.name) + ": " + (lambda ? "fun" : "import") + " index " +
                                       std::to_string(a.value) + " out of range");
         }
       }
@@ -488,6 +536,8 @@ class CodeChecker {
         return fail("Code", op.offset, "label " + std::to_string(l.value) + " out of range 1.." +
                                            std::to_string(t_.label_count ? t_.label_count - 1 : 0));
       }
+      // Sized lazily: a hostile header's label count costs nothing until labels use it.
+      if (l.value >= defined_.size()) defined_.resize(static_cast<std::size_t>(l.value) + 1, false);
       if (defined_[l.value]) return fail("Code", op.offset, "label " + std::to_string(l.value) + " defined twice");
       defined_[l.value] = true;
     }
@@ -495,76 +545,81 @@ class CodeChecker {
   }
 
   // One operand (beamcodereader_read_next's switch); `arity` grows with an argument list.
-  std::string operand(Tagged& a, std::size_t i, std::size_t& arity) {
+  bool operand(Tagged& a, std::size_t i, std::size_t& arity) {
+    auto bad = [&](std::string why) {
+      why_ = std::move(why);
+      return false;
+    };
     switch (a.tag) {
       case kU:
       case kO:
-        return {};
+        return true;
       case kI:
-        if (!a.big.empty() && !normalized_bignum(a.big)) return "integer operand is not normalized";
-        return {};
+        if (!a.big.empty() && !normalized_bignum(a.big)) return bad("integer operand is not normalized");
+        return true;
       case kA:
-        if (a.value != 0 && a.value >= t_.atom_count) return "atom index " + std::to_string(a.value) + " out of range";
-        return {};
+        if (a.value != 0 && a.value >= t_.atom_count) return bad("atom index " + std::to_string(a.value) + " out of range");
+        return true;
       case kF:
-        if (a.value != 0 && a.value >= t_.label_count) return "label " + std::to_string(a.value) + " out of range";
-        return {};
+        if (a.value != 0 && a.value >= t_.label_count) return bad("label " + std::to_string(a.value) + " out of range");
+        return true;
       case kX:
       case kY:
-        if (a.value >= kMaxReg) return "register " + std::to_string(a.value) + " out of range";
-        return {};
+        if (a.value >= kMaxReg) return bad("register " + std::to_string(a.value) + " out of range");
+        return true;
       case kZ: break;
       default:
-        return "unrecognized operand tag " + std::to_string(a.tag);
+        return bad("unrecognized operand tag " + std::to_string(a.tag));
     }
     Tagged b;
     switch (a.value) {
       case 1:  // an argument list: the last operand; its elements follow as operands
-        if (i + 1 != arity) return "argument list is not the last operand";
-        if (!read_tagged(r_, b) || b.tag != kU) return "bad argument list length";
-        if (b.value > t_.code.size()) return "argument list longer than the code";
+        if (i + 1 != arity) return bad("argument list is not the last operand");
+        if (!read_tagged(r_, b) || b.tag != kU) return bad("bad argument list length");
+        if (b.value > t_.code.size()) return bad("argument list longer than the code");
         arity += static_cast<std::size_t>(b.value);
         a.tag = kList;
-        return {};
+        return true;
       case 2:  // a float register
-        if (!read_tagged(r_, b) || b.tag != kU || b.value >= kMaxReg) return "bad float register";
+        if (!read_tagged(r_, b) || b.tag != kU || b.value >= kMaxReg) return bad("bad float register");
         a.tag = kFloatReg;
-        return {};
+        return true;
       case 3: {  // an allocation list: up to 3 {kind, count} pairs
-        if (!read_tagged(r_, b) || b.tag != kU || b.value > 3) return "bad allocation list";
+        if (!read_tagged(r_, b) || b.tag != kU || b.value > 3) return bad("bad allocation list");
         for (std::uint64_t k = 0; k < b.value; ++k) {
           Tagged kind, n;
-          if (!read_tagged(r_, kind) || kind.tag != kU || !read_tagged(r_, n) || n.tag != kU) return "bad allocation list";
-          if (kind.value > 2) return "invalid allocation tag";
-          if (n.value > 0x7fffffffu / 8) return "allocation count out of range";
+          if (!read_tagged(r_, kind) || kind.tag != kU || !read_tagged(r_, n) || n.tag != kU) return bad("bad allocation list");
+          if (kind.value > 2) return bad("invalid allocation tag");
+          if (n.value > 0x7fffffffu / 8) return bad("allocation count out of range");
         }
         a.tag = kAllocList;
-        return {};
+        return true;
       }
       case 4:  // a literal
-        if (!read_tagged(r_, b) || b.tag != kU || b.value >= t_.literal_count) return "literal index out of range";
+        if (!read_tagged(r_, b) || b.tag != kU || b.value >= t_.literal_count) return bad("literal index out of range");
         a.tag = kLiteral;
-        return {};
+        return true;
       case 5: {  // a register with a type hint
         Tagged idx;
         if (!read_tagged(r_, b) || (b.tag != kX && b.tag != kY) || !read_tagged(r_, idx) || idx.tag != kU) {
-          return "bad typed register";
+          return bad("bad typed register");
         }
-        if (b.value >= kMaxReg) return "register out of range";
-        if (!t_.types_fallback && idx.value >= t_.type_count) return "type index out of range";
+        if (b.value >= kMaxReg) return bad("register out of range");
+        if (!t_.types_fallback && idx.value >= t_.type_count) return bad("type index out of range");
         a.tag = b.tag;
-        return {};
+        return true;
       }
       case 0:
-        return "floating point operand (superseded in OTP R16B)";
+        return bad("floating point operand (superseded in OTP R16B)");
       default:
-        return "unrecognized extended tag " + std::to_string(a.value);
+        return bad("unrecognized extended tag " + std::to_string(a.value));
     }
   }
 
   const Tables& t_;
   ByteReader r_;
   std::vector<bool> defined_;
+  std::string why_;
   std::optional<Op> pending_label_;
 };
 
