@@ -6,6 +6,8 @@
 // specific instruction for each generic one (an operand of a type no specific instruction
 // takes is refused only by the VM), and checks on the Type chunk's entries beyond their size.
 #include <algorithm>
+#include <bit>
+#include <cmath>
 #include <cstring>
 #include <optional>
 
@@ -156,6 +158,166 @@ bool normalized_bignum(Bytes be) {
   return true;
 }
 
+// A walk over one external term (without its version byte) that allocates nothing and
+// answers true only when etf::internal::decode_prefix would decode it with these limits;
+// `*consumed` is then what decode_prefix would consume. Anything it does not follow
+// exactly (maps of two or more pairs, whose keys must differ; pids, ports, references,
+// funs, exports; FLOAT_EXT text; any error) answers false, and the caller runs the
+// decoder itself for the verdict and its message.
+bool surely_decodes(Bytes b, std::size_t* consumed, const etf::DecodeLimits& lim) {
+  using namespace etf::internal;
+  constexpr std::size_t kMaxStack = 256;
+  std::size_t want[kMaxStack];  // children still to come in each open container
+  std::size_t depth = 0;
+  std::size_t pos = 0, terms = 0;
+  const std::size_t n = b.size();
+  auto u16 = [&] {
+    const std::size_t v = (std::size_t{b[pos]} << 8) | b[pos + 1];
+    pos += 2;
+    return v;
+  };
+  auto u32 = [&] {
+    const std::size_t v = ByteReader::peek_u32(b.data() + pos);
+    pos += 4;
+    return v;
+  };
+  auto atom = [&](std::size_t len, bool utf8) {
+    if (n - pos < len) return false;
+    std::size_t chars = len;
+    if (utf8) {
+      chars = 0;
+      const auto* p = b.data() + pos;
+      for (std::size_t i = 0; i < len; ++chars) {
+        if (p[i] < 0x80) {
+          ++i;
+          continue;
+        }
+        std::uint32_t cp;
+        const std::size_t k = utf8_one(p, len, i, &cp);
+        if (k == 0) return false;
+        i += k;
+      }
+    }
+    if (chars > 255) return false;
+    pos += len;
+    return true;
+  };
+  auto open = [&](std::size_t children) {
+    if (depth >= lim.max_depth || depth >= kMaxStack) return false;
+    want[depth++] = children;
+    return true;
+  };
+  for (;;) {
+    if (pos >= n) return false;
+    if (++terms > lim.max_terms) return false;
+    const std::uint8_t tag = b[pos++];
+    const std::size_t left = n - pos;
+    bool opened = false;
+    switch (tag) {
+      case kSmallInteger:
+        if (left < 1) return false;
+        pos += 1;
+        break;
+      case kInteger:
+        if (left < 4) return false;
+        pos += 4;
+        break;
+      case kNewFloat: {
+        if (left < 8) return false;
+        std::uint64_t bits = std::uint64_t{u32()} << 32;
+        bits |= u32();
+        if (!std::isfinite(std::bit_cast<double>(bits))) return false;
+        break;
+      }
+      case kAtom: case kAtomUtf8:
+        if (left < 2 || !atom(u16(), tag == kAtomUtf8)) return false;
+        break;
+      case kSmallAtom: case kSmallAtomUtf8: {
+        if (left < 1) return false;
+        const std::size_t len = b[pos++];
+        if (!atom(len, tag == kSmallAtomUtf8)) return false;
+        break;
+      }
+      case kNil:
+        break;
+      case kString: {
+        if (left < 2) return false;
+        const std::size_t len = u16();
+        if (n - pos < len || terms + len > lim.max_terms) return false;
+        terms += len;
+        pos += len;
+        break;
+      }
+      case kBinary: {
+        if (left < 4) return false;
+        const std::size_t len = u32();
+        if (n - pos < len) return false;
+        pos += len;
+        break;
+      }
+      case kBitBinary: {
+        if (left < 5) return false;
+        const std::size_t len = u32();
+        const std::uint8_t bits = b[pos++];
+        if (bits > 8 || (bits == 0) != (len == 0) || n - pos < len) return false;
+        pos += len;
+        break;
+      }
+      case kSmallBig:
+        if (left < 1 || n - pos - 1 < 1 + std::size_t{b[pos]}) return false;
+        pos += 1 + 1 + b[pos];
+        break;
+      case kLargeBig: {
+        if (left < 4) return false;
+        const std::size_t len = u32();
+        if (n - pos < 1 + len) return false;
+        pos += 1 + len;
+        break;
+      }
+      case kSmallTuple: case kLargeTuple: {
+        const std::size_t width = tag == kSmallTuple ? 1 : 4;
+        if (left < width) return false;
+        const std::size_t k = tag == kSmallTuple ? b[pos++] : u32();
+        if (k > n - pos) return false;
+        if (k == 0) break;
+        if (!open(k)) return false;
+        opened = true;
+        break;
+      }
+      case kList: {
+        if (left < 4) return false;
+        const std::size_t k = u32();
+        if (k >= n - pos) return false;
+        if (!open(k + 1)) return false;
+        opened = true;
+        break;
+      }
+      case kMap: {
+        if (left < 4) return false;
+        const std::size_t k = u32();
+        if (k > (n - pos) / 2) return false;
+        if (k == 0) break;
+        if (k > 1) return false;  // repeated keys: the decoder's comparison decides
+        if (!open(2)) return false;
+        opened = true;
+        break;
+      }
+      default:
+        return false;
+    }
+    if (opened) continue;
+    // A complete value: hand it to the open containers, closing each complete one.
+    for (;;) {
+      if (depth == 0) {
+        *consumed = pos;
+        return true;
+      }
+      if (--want[depth - 1] > 0) break;
+      --depth;
+    }
+  }
+}
+
 // beam_file.c # parse_atom_chunk (via decode_atoms), parse_import_chunk,
 // parse_export_table, parse_lambda_chunk, parse_literal_chunk, parse_line_chunk,
 // parse_type_chunk, parse_code_chunk, in beamfile_read's order.
@@ -271,6 +433,11 @@ Check check_tables(const Image::Rep& rep, Tables& t, bool full) {
       if (!l.i32(len) || len < 0 || !l.bytes(static_cast<std::size_t>(len), ext)) {
         return fail("LitT", lit->offset + 4, "literal " + std::to_string(i) + " runs past the inflated table");
       }
+      std::size_t used = 0;
+      if (ext.size() >= 2 && ext[0] == etf::internal::kVersion && ext[1] != etf::internal::kCompressed &&
+          surely_decodes(ext.subspan(1), &used, lim) && 1 + used == ext.size()) {
+        continue;
+      }
       if (auto term = etf::decode(ext, lim); !term) {
         return fail("LitT", lit->offset + 4, "literal " + std::to_string(i) + ": " + term.error().message());
       }
@@ -327,6 +494,15 @@ Check check_tables(const Image::Rep& rep, Tables& t, bool full) {
   // beam_load.c decodes the module attributes and compile info for module_info/1.
   for (const char* id : {"Attr", "CInf"}) {
     if (const Chunk* c = present(rep, id)) {
+      const Bytes d = rep.data(*c);
+      etf::DecodeLimits lim;
+      lim.max_depth = rep.limits.max_term_depth;
+      lim.max_inflated_bytes = rep.limits.max_inflated_bytes;
+      std::size_t used = 0;
+      if (d.size() >= 2 && d[0] == etf::internal::kVersion && d[1] != etf::internal::kCompressed &&
+          surely_decodes(d.subspan(1), &used, lim)) {
+        continue;
+      }
       if (auto term = internal::binary_to_term(rep, *c); !term) return fail(id, c->offset, term.error().message);
     }
   }
