@@ -633,14 +633,14 @@ class CodeChecker {
     std::uint32_t functions = 0;
     for (;;) {
       Op op;
-      if (auto ok = next(op, unknown_opcode); !ok) return ok;
+      if (!next(op, unknown_opcode)) return tl::unexpected(std::move(err_));
       if (op.opcode == 3 /* int_code_end */) break;
       if (op.opcode != 1 /* label */) continue;
       // beamcodereader_next: label [line] func_info must be followed by its entry label.
       Op after;
-      if (auto ok = next(after, unknown_opcode); !ok) return ok;
+      if (!next(after, unknown_opcode)) return tl::unexpected(std::move(err_));
       if (after.opcode == kLine) {
-        if (auto ok = next(after, unknown_opcode); !ok) return ok;
+        if (!next(after, unknown_opcode)) return tl::unexpected(std::move(err_));
       }
       if (after.opcode == 3) return fail("Code", after.offset, "the code ends right after a label");
       if (after.opcode == 1) {
@@ -653,7 +653,7 @@ class CodeChecker {
           return fail("Code", after.offset, "more functions than the header's " + std::to_string(t_.function_count));
         }
         Op entry;
-        if (auto ok = next(entry, unknown_opcode); !ok) return ok;
+        if (!next(entry, unknown_opcode)) return tl::unexpected(std::move(err_));
         if (entry.opcode != 1) return fail("Code", entry.offset, "func_info is not followed by its entry label");
       }
     }
@@ -669,59 +669,85 @@ class CodeChecker {
  private:
   static constexpr std::uint8_t kLine = 153, kFuncInfo = 2;
 
-  Check next(Op& op, bool& unknown_opcode) {
+  // Records a failure for run() to return; always false.
+  bool bad(tl::unexpected<Fail> f) {
+    err_ = std::move(f.value());
+    return false;
+  }
+
+  // The common operands checked inline; false sends the operand to operand() (an
+  // extended one, or one that fails there with its message).
+  bool simple_operand(const Tagged& a) const {
+    switch (a.tag) {
+      case kU:
+        return true;
+      case kI:
+        return a.big.empty();
+      case kA:
+        return a.value == 0 || a.value < t_.atom_count;
+      case kF:
+        return a.value == 0 || a.value < t_.label_count;
+      case kX:
+      case kY:
+        return a.value < kMaxReg;
+      default:
+        return false;
+    }
+  }
+
+  bool next(Op& op, bool& unknown_opcode) {
     if (pending_label_) {
       op = *pending_label_;
       pending_label_.reset();
-      return {};
+      return true;
     }
     op.offset = r_.offset();
-    if (!r_.u8(op.opcode)) return fail("Code", op.offset, "the code ends without int_code_end");
+    if (!r_.u8(op.opcode)) return bad(fail("Code", op.offset, "the code ends without int_code_end"));
     if (op.opcode == 0 || op.opcode > kMaxGenericOpcode) {
       unknown_opcode = true;
-      return fail("Code", op.offset, "unknown opcode " + std::to_string(op.opcode));
+      return bad(fail("Code", op.offset, "unknown opcode " + std::to_string(op.opcode)));
     }
     const GenericOp& g = kGenericOps[op.opcode];
     if (g.obsolete) {
-      return fail("Code", op.offset, std::string("obsolete instruction ") + g.name + ": please re-compile this module");
+      return bad(fail("Code", op.offset, std::string("obsolete instruction ") + g.name + ": please re-compile this module"));
     }
     const OpRules& rules = kRules.op[op.opcode];
     std::size_t arity = g.arity;
     for (std::size_t i = 0; i < arity; ++i) {
       const std::uint64_t at = r_.offset();
       Tagged a;
-      if (!read_tagged(r_, a)) return fail("Code", at, std::string(g.name) + ": operand runs past the end of the code");
-      if (!operand(a, i, arity)) return fail("Code", at, std::string(g.name) + ": " + why_);
+      if (!read_tagged(r_, a)) return bad(fail("Code", at, std::string(g.name) + ": operand runs past the end of the code"));
+      if (!simple_operand(a) && !operand(a, i, arity)) return bad(fail("Code", at, std::string(g.name) + ": " + why_));
       if (i == 0) op.first = a;
       if (i >= kConstrained) continue;
       if ((rules.allowed[i] & (1u << a.tag)) == 0) {
-        return fail("Code", at, std::string(g.name) + ": operand " + std::to_string(i + 1) + " has the wrong kind");
+        return bad(fail("Code", at, std::string(g.name) + ": operand " + std::to_string(i + 1) + " has the wrong kind"));
       }
       if (const std::uint8_t x = rules.index[i]) {
         const bool lambda = x == 2;
         const std::size_t limit = lambda ? t_.lambda_count : t_.import_count;
         if (a.tag != kU || a.value >= limit) {
-          return fail("Code", at, std::string(g.name) + ": " + (lambda ? "fun" : "import") + " index " +
-                                      std::to_string(a.value) + " out of range");
+          return bad(fail("Code", at, std::string(g.name) + ": " + (lambda ? "fun" : "import") + " index " +
+                                      std::to_string(a.value) + " out of range"));
         }
       }
     }
     if (op.opcode == 1) {
       const Tagged& l = op.first;
       if (l.tag != kU || l.value == 0 || l.value >= t_.label_count) {
-        return fail("Code", op.offset, "label " + std::to_string(l.value) + " out of range 1.." +
-                                           std::to_string(t_.label_count ? t_.label_count - 1 : 0));
+        return bad(fail("Code", op.offset, "label " + std::to_string(l.value) + " out of range 1.." +
+                                           std::to_string(t_.label_count ? t_.label_count - 1 : 0)));
       }
       // Sized lazily: a hostile header's label count costs nothing until labels use it.
       if (l.value >= defined_.size()) defined_.resize(static_cast<std::size_t>(l.value) + 1, false);
-      if (defined_[l.value]) return fail("Code", op.offset, "label " + std::to_string(l.value) + " defined twice");
+      if (defined_[l.value]) return bad(fail("Code", op.offset, "label " + std::to_string(l.value) + " defined twice"));
       defined_[l.value] = true;
     }
-    return {};
+    return true;
   }
 
   // One operand (beamcodereader_read_next's switch); `arity` grows with an argument list.
-  bool operand(Tagged& a, std::size_t i, std::size_t& arity) {
+  [[gnu::noinline]] bool operand(Tagged& a, std::size_t i, std::size_t& arity) {
     auto bad = [&](std::string why) {
       why_ = std::move(why);
       return false;
@@ -796,6 +822,7 @@ class CodeChecker {
   ByteReader r_;
   std::vector<bool> defined_;
   std::string why_;
+  Fail err_;
   std::optional<Op> pending_label_;
 };
 
