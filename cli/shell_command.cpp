@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "cli.h"
+#include "json_util.h"
 #include "shell_libs.h"
 
 namespace codestore::cli {
@@ -35,6 +36,18 @@ using loader::Process;
 struct LineError {
   std::string message;
 };
+
+// Every string value in a reply, as JSON text (DESIGN.md "CLI"): UTF-8 as is, other bytes
+// one code point per byte. The values echo the line (op, module and process names, paths,
+// error messages) and what the code server answers about them (origins, directories), and
+// dump() throws on a string that is not UTF-8.
+void to_json_text(Json& j) {
+  if (j.is_string()) {
+    j = text_to_json_string(j.get_ref<const std::string&>());
+  } else if (j.is_structured()) {
+    for (auto& item : j) to_json_text(item);
+  }
+}
 
 // Thread safety: single-threaded (one shell reads one stream).
 class Shell {
@@ -62,7 +75,9 @@ class Shell {
       reply["down"] = std::move(list);
       down_.clear();
     }
-    out_ << reply.dump() << '\n';
+    to_json_text(reply);
+    // Keys are literals; replace rather than throw anyway, so no line can end the shell.
+    out_ << reply.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
   }
 
  private:

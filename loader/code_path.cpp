@@ -6,6 +6,8 @@
 #include <map>
 #include <system_error>
 
+#include <codestore/image.h>
+
 namespace codestore::loader::detail {
 
 namespace {
@@ -147,8 +149,9 @@ std::optional<std::vector<std::uint8_t>> CodePath::read(const PathEntry& entry,
 }
 
 std::optional<CodePath::Found> CodePath::find(std::string_view module) const {
-  // A module name with a directory separator never matches (OTP: 'bad/name' -> nofile).
-  if (module.empty() || module.find('/') != std::string_view::npos) return std::nullopt;
+  // A name that is not safe as a file name never matches (OTP: 'bad/name' -> nofile): the
+  // same test the store applies on import, so no lookup leaves a directory or is cut short.
+  if (!image::is_safe_module_name(module)) return std::nullopt;
   for (const auto& entry : entries_) {
     if (auto bytes = read(entry, module)) return Found{entry.file_of(module), std::move(*bytes), &entry};
   }

@@ -62,7 +62,14 @@ Result<Prepared> prepare(std::span<const std::uint8_t> bytes, const std::string&
   p.raw_size = bytes.size();
   auto module = img->module();
   if (!module) return error(module.error().status());
-  if (module->empty()) return error(Code::kCorruption, name + ": empty module name");
+  // Module names become file names (`codestore export`, the boot server's
+  // <app>/ebin/<module>.beam): a name such as "../evil" must never get into the store.
+  // Printed as an Erlang atom so that NUL and control characters show as escapes.
+  if (!image::is_safe_module_name(*module)) {
+    return error(Code::kInvalidArgument,
+                 fmt::format("{}: module name {} is not a safe name (/, \\, NUL, control characters, . and .. are refused)",
+                             name, etf::format_w(etf::Term::atom(*module))));
+  }
   p.module = std::move(*module);
   const auto verdict = img->check_loadable();
   if (!verdict.loadable) {

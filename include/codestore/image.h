@@ -203,6 +203,11 @@ struct ChunkData {
 };
 ImageResult<std::vector<std::uint8_t>> build_module(const std::vector<ChunkData>& chunks);
 
+// A module name that is safe as a file name component (`<dir>/<module>.beam`): not empty,
+// not "." or "..", and without '/', '\\', NUL or other control characters. The store refuses
+// to import an image under any other name; the loader's path lookups never search for one.
+bool is_safe_module_name(std::string_view name) noexcept;
+
 // gzip: unwraps one layer when the bytes do not start with "FOR1" and do start with the
 // gzip magic; otherwise returns the bytes unchanged. kLimitExceeded past `max_bytes`.
 ImageResult<std::vector<std::uint8_t>> maybe_gunzip(Bytes bytes, std::size_t max_bytes);

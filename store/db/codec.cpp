@@ -4,6 +4,7 @@
 #include <zdict.h>
 #include <zstd.h>
 
+#include <codestore/image.h>
 #include <fmt/format.h>
 
 namespace codestore::db {
@@ -63,6 +64,14 @@ Status Decompressor::decompress(std::span<const std::uint8_t> frame, std::uint64
                                 std::vector<std::uint8_t>& out) {
   const unsigned long long declared = ZSTD_getFrameContentSize(frame.data(), frame.size());
   if (declared == ZSTD_CONTENTSIZE_ERROR) return Status(Code::kCorruption, "zstd: not a zstd frame");
+  // No image the store accepts is larger than the image limit, so a larger size is damage,
+  // refused before the allocation: a damaged or hostile row could otherwise ask for 1 TB
+  // (bad_alloc, an ASan abort, or the OOM killer). Bounding the row's size bounds the
+  // frame's too: they must agree below.
+  const std::uint64_t limit = image::Limits().max_image_bytes;
+  if (raw_size > limit) {
+    return Status(Code::kCorruption, fmt::format("blob declares {} bytes, more than the image limit {}", raw_size, limit));
+  }
   if (declared != raw_size) {
     return Status(Code::kCorruption, fmt::format("zstd: frame declares {} bytes, the row {}", declared, raw_size));
   }
