@@ -180,6 +180,22 @@ ImageResult<AtomTable> decode_atoms(const Image::Rep& rep, const Chunk& chunk, b
   return t;
 }
 
+void atoms_of(const Image::Rep& rep, const Chunk& chunk, bool strict, AtomsRef& out) {
+  const bool own_strictness = strict == (rep.strictness == Strictness::kStrict);
+  if (own_strictness) {
+    std::call_once(rep.atoms_once, [&] {
+      rep.atoms_cache = decode_atoms(rep, chunk, strict);
+      rep.atoms_chunk = &chunk;
+    });
+    if (rep.atoms_chunk == &chunk) {
+      out.cached = &rep.atoms_cache;
+      return;
+    }
+  }
+  out.cached = nullptr;
+  out.own = decode_atoms(rep, chunk, strict);
+}
+
 ImageResult<etf::Term> binary_to_term(const Image::Rep& rep, const Chunk& chunk) {
   Bytes d = rep.data(chunk);
   etf::DecodeLimits lim;

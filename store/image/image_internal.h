@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +14,19 @@
 #include <codestore/term.h>
 
 namespace codestore::image {
+
+namespace internal {
+// An atom table as (offset, length) pairs into the chunk data; latin1 for legacy `Atom`.
+struct AtomTable {
+  const Chunk* chunk = nullptr;
+  Bytes data;
+  bool latin1 = false;
+  std::vector<std::pair<std::uint32_t, std::uint8_t>> spans;  // atom #i+1 at spans[i]
+
+  std::size_t size() const { return spans.size(); }
+  std::string name(std::size_t index1) const;  // 1-based, UTF-8
+};
+}  // namespace internal
 
 struct Image::Rep {
   std::string file;  // as given; "<binary>" when none
@@ -26,6 +40,11 @@ struct Image::Rep {
   // when it reads the chunk). Strict parses never keep such a chunk.
   bool last_truncated = false;
   std::string module;             // atom #1 of the last atom chunk (lenient) / AtU8 (strict)
+
+  // The first atom table asked for, decoded once (internal::atoms_of); immutable once set.
+  mutable std::once_flag atoms_once;
+  mutable const Chunk* atoms_chunk = nullptr;
+  mutable ImageResult<internal::AtomTable> atoms_cache;
 
   Bytes bytes() const { return {buf.data(), buf.size()}; }
   // The chunk's data as far as it is present (clamped at the end of the image).
@@ -56,19 +75,18 @@ ImageResult<Selection> select(const Image::Rep& rep, std::vector<std::string_vie
 ImageResult<Selection> select_required(const Image::Rep& rep, std::vector<std::string_view> ids,
                                        std::vector<std::string_view> optional = {});
 
-// An atom table as (offset, length) pairs into the chunk data; latin1 for legacy `Atom`.
-struct AtomTable {
-  const Chunk* chunk = nullptr;
-  Bytes data;
-  bool latin1 = false;
-  std::vector<std::pair<std::uint32_t, std::uint8_t>> spans;  // atom #i+1 at spans[i]
-
-  std::size_t size() const { return spans.size(); }
-  std::string name(std::size_t index1) const;  // 1-based, UTF-8
-};
 // beam_lib's extract_atoms/4 (lenient: count ignored, reads to the end) or the loader's
 // parse_atom_chunk (strict: exactly `count` atoms, count >= 1). invalid_chunk on damage.
 ImageResult<AtomTable> decode_atoms(const Image::Rep& rep, const Chunk& chunk, bool strict);
+
+// decode_atoms with the result cached in the Rep for the first chunk asked for (with the
+// Rep's own strictness); other chunks are decoded into `own`. Thread-safe.
+struct AtomsRef {
+  const ImageResult<AtomTable>* cached = nullptr;
+  ImageResult<AtomTable> own;
+  const ImageResult<AtomTable>& get() const { return cached ? *cached : own; }
+};
+void atoms_of(const Image::Rep& rep, const Chunk& chunk, bool strict, AtomsRef& out);
 
 // binary_to_term/1: version byte, then one term; trailing bytes ignored (as Erlang does).
 ImageResult<etf::Term> binary_to_term(const Image::Rep& rep, const Chunk& chunk);

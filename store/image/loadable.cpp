@@ -353,7 +353,9 @@ Check check_tables(const Image::Rep& rep, Tables& t, bool full) {
     }
     return fail("AtU8", 0, "no atom table");
   }
-  auto atoms = internal::decode_atoms(rep, *atu8, /*strict=*/true);
+  internal::AtomsRef holder;
+  internal::atoms_of(rep, *atu8, /*strict=*/true, holder);
+  const auto& atoms = holder.get();
   if (!atoms) {
     auto f = fail("AtU8", atoms.error().offset, atoms.error().message);
     f.value().limit = atoms.error().kind == ErrorKind::kLimitExceeded;
@@ -844,8 +846,9 @@ ImageResult<void> check_strict_tables(Image::Rep& rep) {
                                                 : ErrorKind::kInvalidChunk,
                                      rep.file, f.chunk, f.offset, f.why));
   }
-  auto atoms = decode_atoms(rep, *present(rep, "AtU8"), true);
-  rep.module = atoms->name(1);
+  AtomsRef holder;
+  atoms_of(rep, *present(rep, "AtU8"), true, holder);
+  rep.module = holder.get()->name(1);
   return {};
 }
 

@@ -51,19 +51,26 @@ ImageResult<std::vector<Triple>> read_triples(const Image::Rep& rep, const Chunk
   return out;
 }
 
-// The atom table a view resolves names through (ensure_atoms/2's choice).
-ImageResult<internal::AtomTable> atoms_for(const Image::Rep& rep, const internal::Selection& s, std::string_view for_id) {
+// The atom table a view resolves names through (ensure_atoms/2's choice), decoded once per
+// image (internal::atoms_of); `holder` keeps it alive.
+ImageResult<const internal::AtomTable*> atoms_for(const Image::Rep& rep, const internal::Selection& s,
+                                                  std::string_view for_id, internal::AtomsRef& holder) {
   if (!s.atom_chunk) {
     return tl::unexpected(make_error(ErrorKind::kMissingChunk, rep.file, strict(rep) ? "AtU8" : "Atom", rep.buf.size(),
                                      "no atom chunk"));
   }
-  auto t = internal::decode_atoms(rep, *s.atom_chunk, strict(rep));
-  if (!t && t.error().kind == ErrorKind::kInvalidChunk && !strict(rep)) {
-    // beam_lib decodes the atoms inside the catch of the requested chunk.
-    t.error().message = "atom table " + internal::chunk_id_text(s.atom_chunk->id_view()) + ": " + t.error().message;
-    t.error().chunk = internal::chunk_id_text(for_id);
+  internal::atoms_of(rep, *s.atom_chunk, strict(rep), holder);
+  const auto& t = holder.get();
+  if (!t) {
+    ImageError e = t.error();
+    if (e.kind == ErrorKind::kInvalidChunk && !strict(rep)) {
+      // beam_lib decodes the atoms inside the catch of the requested chunk.
+      e.message = "atom table " + internal::chunk_id_text(s.atom_chunk->id_view()) + ": " + e.message;
+      e.chunk = internal::chunk_id_text(for_id);
+    }
+    return tl::unexpected(std::move(e));
   }
-  return t;
+  return &*t;
 }
 
 ImageResult<std::string> atom_name(const Image::Rep& rep, const internal::AtomTable& t, std::uint32_t index,
@@ -77,30 +84,35 @@ ImageResult<std::string> atom_name(const Image::Rep& rep, const internal::AtomTa
 }
 
 struct Symbols {
-  const Chunk* chunk;
+  const Chunk* chunk = nullptr;
   std::vector<Triple> triples;
-  internal::AtomTable atoms;
+  internal::AtomsRef holder;
+  const internal::AtomTable* atoms = nullptr;  // in holder (not movable: filled in place)
 };
 
-ImageResult<Symbols> symbols(const Image::Rep& rep, std::string_view id) {
+ImageResult<void> symbols(const Image::Rep& rep, std::string_view id, Symbols& out) {
   auto s = internal::select_required(rep, {id});
   if (!s) return tl::unexpected(s.error());
   const Chunk* c = s->get(id);
   auto triples = read_triples(rep, *c);
   if (!triples) return tl::unexpected(triples.error());
-  auto atoms = atoms_for(rep, *s, id);
+  auto atoms = atoms_for(rep, *s, id, out.holder);
   if (!atoms) return tl::unexpected(atoms.error());
-  return Symbols{c, std::move(*triples), std::move(*atoms)};
+  out.chunk = c;
+  out.triples = std::move(*triples);
+  out.atoms = *atoms;
+  return {};
 }
 
 ImageResult<std::vector<Function>> functions(const Image::Rep& rep, std::string_view id) {
-  auto sym = symbols(rep, id);
-  if (!sym) return tl::unexpected(sym.error());
+  Symbols sym_;
+  auto* sym = &sym_;
+  if (auto ok = symbols(rep, id, sym_); !ok) return tl::unexpected(ok.error());
   std::vector<Function> out;
   out.reserve(sym->triples.size());
   for (std::size_t i = 0; i < sym->triples.size(); ++i) {
     const Triple& t = sym->triples[i];
-    auto name = atom_name(rep, sym->atoms, t.a, *sym->chunk, i);
+    auto name = atom_name(rep, *sym->atoms, t.a, *sym->chunk, i);
     if (!name) return tl::unexpected(name.error());
     out.push_back(Function{std::move(*name), t.b, t.c});
   }
@@ -165,11 +177,12 @@ ImageResult<std::string> Image::module() const { return rep_->module; }
 ImageResult<std::vector<std::string>> Image::atoms() const {
   auto s = internal::select(*rep_, {"Atom", "AtU8"});
   if (!s) return tl::unexpected(s.error());
-  auto t = atoms_for(*rep_, *s, s->atom_chunk ? s->atom_chunk->id_view() : "AtU8");
+  internal::AtomsRef holder;
+  auto t = atoms_for(*rep_, *s, s->atom_chunk ? s->atom_chunk->id_view() : "AtU8", holder);
   if (!t) return tl::unexpected(t.error());
   std::vector<std::string> out;
-  out.reserve(t->size());
-  for (std::size_t i = 1; i <= t->size(); ++i) out.push_back(t->name(i));
+  out.reserve((*t)->size());
+  for (std::size_t i = 1; i <= (*t)->size(); ++i) out.push_back((*t)->name(i));
   return out;
 }
 
@@ -177,15 +190,16 @@ ImageResult<std::vector<Function>> Image::exports() const { return functions(*re
 ImageResult<std::vector<Function>> Image::locals() const { return functions(*rep_, "LocT"); }
 
 ImageResult<std::vector<Import>> Image::imports() const {
-  auto sym = symbols(*rep_, "ImpT");
-  if (!sym) return tl::unexpected(sym.error());
+  Symbols sym_;
+  auto* sym = &sym_;
+  if (auto ok = symbols(*rep_, "ImpT", sym_); !ok) return tl::unexpected(ok.error());
   std::vector<Import> out;
   out.reserve(sym->triples.size());
   for (std::size_t i = 0; i < sym->triples.size(); ++i) {
     const Triple& t = sym->triples[i];
-    auto m = atom_name(*rep_, sym->atoms, t.a, *sym->chunk, i);
+    auto m = atom_name(*rep_, *sym->atoms, t.a, *sym->chunk, i);
     if (!m) return tl::unexpected(m.error());
-    auto f = atom_name(*rep_, sym->atoms, t.b, *sym->chunk, i);
+    auto f = atom_name(*rep_, *sym->atoms, t.b, *sym->chunk, i);
     if (!f) return tl::unexpected(f.error());
     out.push_back(Import{std::move(*m), std::move(*f), t.c, static_cast<std::uint32_t>(i + 1)});
   }
