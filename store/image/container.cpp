@@ -445,9 +445,15 @@ ImageResult<void> check_strict_tables(Image::Rep& rep);
 
 Image::Image(std::shared_ptr<const Rep> rep) : rep_(std::move(rep)) {}
 
-ImageResult<Image> Image::parse(Bytes bytes, Strictness strictness, std::string_view file, const Limits& limits,
-                                bool any_form) {
-  auto rep = std::make_shared<Rep>();
+namespace {
+
+// Image::parse's body. `adopt`, when given, holds `bytes` and is taken over instead of
+// copied.
+ImageResult<std::shared_ptr<Image::Rep>> parse_rep(Bytes bytes, std::vector<std::uint8_t>* adopt,
+                                                   std::shared_ptr<const std::vector<std::uint8_t>> share,
+                                                   Strictness strictness, std::string_view file,
+                                                   const Limits& limits, bool any_form) {
+  auto rep = std::make_shared<Image::Rep>();
   rep->file = internal::display_file(file);
   rep->strictness = strictness;
   rep->limits = limits;
@@ -456,8 +462,12 @@ ImageResult<Image> Image::parse(Bytes bytes, Strictness strictness, std::string_
     // beam_lib and the loader both gunzip when the data does not start with FOR1; bytes
     // that do not gunzip are read as they are (and then fail as not_a_beam_file).
     const std::size_t max = std::min(limits.max_image_bytes, limits.max_inflated_bytes);
-    switch (internal::gunzip(bytes, max, rep->buf)) {
-      case internal::GunzipResult::kOk: rep->gzipped = true; break;
+    std::vector<std::uint8_t> out;
+    switch (internal::gunzip(bytes, max, out)) {
+      case internal::GunzipResult::kOk:
+        rep->gzipped = true;
+        rep->owner = std::make_shared<const std::vector<std::uint8_t>>(std::move(out));
+        break;
       case internal::GunzipResult::kTooBig:
         return tl::unexpected(make_error(ErrorKind::kLimitExceeded, rep->file, "", 0,
                                          "max_image_bytes: gunzipped image exceeds " + std::to_string(max) + " bytes"));
@@ -470,8 +480,11 @@ ImageResult<Image> Image::parse(Bytes bytes, Strictness strictness, std::string_
                                        "max_image_bytes: image of " + std::to_string(bytes.size()) + " bytes exceeds " +
                                            std::to_string(limits.max_image_bytes)));
     }
-    rep->buf.assign(bytes.begin(), bytes.end());
+    rep->owner = share ? std::move(share)
+                 : adopt ? std::make_shared<const std::vector<std::uint8_t>>(std::move(*adopt))
+                 : std::make_shared<const std::vector<std::uint8_t>>(bytes.begin(), bytes.end());
   }
+  rep->buf = Bytes(rep->owner->data(), rep->owner->size());
   if (rep->buf.size() >= 12) std::memcpy(rep->form.data(), rep->buf.data() + 8, 4);
   if (strictness == Strictness::kLenient) {
     if (auto ok = scan_lenient(*rep, any_form); !ok) return tl::unexpected(ok.error());
@@ -481,7 +494,16 @@ ImageResult<Image> Image::parse(Bytes bytes, Strictness strictness, std::string_
       if (auto ok = internal::check_strict_tables(*rep); !ok) return tl::unexpected(ok.error());
     }
   }
-  return Image(std::move(rep));
+  return rep;
+}
+
+}  // namespace
+
+ImageResult<Image> Image::parse(Bytes bytes, Strictness strictness, std::string_view file, const Limits& limits,
+                                bool any_form) {
+  auto rep = parse_rep(bytes, nullptr, nullptr, strictness, file, limits, any_form);
+  if (!rep) return tl::unexpected(rep.error());
+  return Image(std::move(*rep));
 }
 
 ImageResult<Image> Image::read_file(const std::string& path, Strictness strictness, const Limits& limits) {
@@ -528,8 +550,21 @@ ImageResult<Image> Image::read_file(const std::string& path, Strictness strictne
     have += static_cast<std::size_t>(n);
   }
   bytes.resize(have);
-  return parse(bytes, strictness, path, limits);
+  const Bytes view(bytes.data(), bytes.size());
+  auto rep = parse_rep(view, &bytes, nullptr, strictness, path, limits, false);
+  if (!rep) return tl::unexpected(rep.error());
+  return Image(std::move(*rep));
 }
+
+namespace internal {
+
+ImageResult<std::shared_ptr<const Image::Rep>> parse_strict_shared(const Image::Rep& rep) {
+  auto strict = parse_rep(rep.buf, nullptr, rep.owner, Strictness::kStrict, rep.file, rep.limits, false);
+  if (!strict) return tl::unexpected(strict.error());
+  return std::shared_ptr<const Image::Rep>(std::move(*strict));
+}
+
+}  // namespace internal
 
 const std::string& Image::file() const { return rep_->file; }
 Strictness Image::strictness() const { return rep_->strictness; }

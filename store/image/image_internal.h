@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -33,7 +34,10 @@ struct Image::Rep {
   Strictness strictness = Strictness::kLenient;
   bool gzipped = false;
   Limits limits;
-  std::vector<std::uint8_t> buf;  // the IFF bytes (gunzipped), owned
+  // The IFF bytes (gunzipped): `buf` views `owner`'s (shared by a strict re-reading of
+  // the same bytes in check_loadable).
+  std::shared_ptr<const std::vector<std::uint8_t>> owner;
+  Bytes buf;
   std::array<char, 4> form{};
   std::vector<Chunk> chunks;      // file order
   // Lenient only: the last chunk's data may run past the end (beam_lib reports that only
@@ -46,7 +50,7 @@ struct Image::Rep {
   mutable const Chunk* atoms_chunk = nullptr;
   mutable ImageResult<internal::AtomTable> atoms_cache;
 
-  Bytes bytes() const { return {buf.data(), buf.size()}; }
+  Bytes bytes() const { return buf; }
   // The chunk's data as far as it is present (clamped at the end of the image).
   Bytes data(const Chunk& c) const;
   bool truncated(const Chunk& c) const;
@@ -81,6 +85,10 @@ ImageResult<AtomTable> decode_atoms(const Image::Rep& rep, const Chunk& chunk, b
 
 // decode_atoms with the result cached in the Rep for the first chunk asked for (with the
 // Rep's own strictness); other chunks are decoded into `own`. Thread-safe.
+// Image::parse(rep.bytes(), kStrict, rep.file, rep.limits) sharing the bytes instead of
+// copying them (check_loadable on a lenient image).
+ImageResult<std::shared_ptr<const Image::Rep>> parse_strict_shared(const Image::Rep& rep);
+
 struct AtomsRef {
   const ImageResult<AtomTable>* cached = nullptr;
   ImageResult<AtomTable> own;

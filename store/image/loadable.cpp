@@ -859,12 +859,12 @@ Image::LoadVerdict Image::check_loadable() const {
   // The loader's container rules apply whatever this image was parsed with.
   std::shared_ptr<const Rep> strict = rep_;
   if (rep_->strictness != Strictness::kStrict) {
-    auto img = Image::parse(rep_->bytes(), Strictness::kStrict, rep_->file, rep_->limits);
-    if (!img) {
-      v.reason = img.error().to_string();
+    auto shared = internal::parse_strict_shared(*rep_);
+    if (!shared) {
+      v.reason = shared.error().to_string();
       return v;
     }
-    strict = img->rep_;
+    strict = std::move(*shared);
   }
   const Rep& rep = *strict;
   Tables t;
