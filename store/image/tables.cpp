@@ -1,6 +1,7 @@
 // beam_lib's decoded views: atoms, exports, imports, locals, attributes, compile info,
 // vsn, debug info and abstract code (beam_lib.erl # chunks_to_data/7, symbols/4).
 #include <algorithm>
+#include <iterator>
 #include <tuple>
 
 #include "image/byte_reader.h"
@@ -139,32 +140,51 @@ Term functions_term(const std::vector<Function>& fs, bool labeled) {
 
 // attributes/1: keysort by key (stable), then runs of equal keys merged by appending
 // their value lists. A term of another shape makes beam_lib fail (invalid_chunk).
-ImageResult<Term> merge_attributes(const Image::Rep& rep, const Chunk& c, const Term& raw) {
+// A proper list's elements moved out of `t` (which the caller owns and drops); a list of
+// another shape (hand-built chained tails) is copied through list_elements().
+Result<TermList> take_elements(Term& t) {
+  if (t.is_nil()) return TermList{};
+  if (const etf::List* l = t.as_list(); l && l->tail == nullptr) {
+    // `t` is no const object (the decoded term the caller owns): its elements may move.
+    return std::move(const_cast<etf::List*>(l)->elements);
+  }
+  return t.list_elements();
+}
+
+ImageResult<Term> merge_attributes(const Image::Rep& rep, const Chunk& c, Term raw) {
   auto bad = [&](std::string m) {
     return tl::unexpected(make_error(ErrorKind::kInvalidChunk, rep.file, c.id_view(), c.offset, std::move(m)));
   };
-  auto elems = raw.list_elements();
+  auto elems = take_elements(raw);
   if (!elems) return bad("attributes are not a proper list");
   std::vector<std::pair<Term, TermList>> items;
   items.reserve(elems->size());
-  for (const Term& e : *elems) {
-    const etf::Tuple* t = e.as_tuple();
-    if (!t || t->elements.size() != 2) return bad("an attribute is not a {Key, Values} tuple");
-    auto vals = t->elements[1].list_elements();
+  for (Term& e : *elems) {
+    const etf::Tuple* ct = e.as_tuple();
+    if (!ct || ct->elements.size() != 2) return bad("an attribute is not a {Key, Values} tuple");
+    auto* t = const_cast<etf::Tuple*>(ct);  // owned by `elems`, not const
+    auto vals = take_elements(t->elements[1]);
     if (!vals) return bad("attribute values are not a proper list");
-    items.emplace_back(t->elements[0], std::move(*vals));
+    items.emplace_back(std::move(t->elements[0]), std::move(*vals));
   }
   std::stable_sort(items.begin(), items.end(), [](const auto& x, const auto& y) {
     return etf::internal::compare(x.first, y.first) < 0;
   });
   TermList out;
+  out.reserve(items.size());
   for (std::size_t i = 0; i < items.size();) {
-    TermList vals;
-    std::size_t j = i;
-    for (; j < items.size() && etf::internal::compare(items[j].first, items[i].first) == 0; ++j) {
-      vals.insert(vals.end(), items[j].second.begin(), items[j].second.end());
+    std::size_t j = i + 1;
+    while (j < items.size() && etf::internal::compare(items[j].first, items[i].first) == 0) ++j;
+    TermList vals = std::move(items[i].second);
+    for (std::size_t k = i + 1; k < j; ++k) {
+      vals.insert(vals.end(), std::make_move_iterator(items[k].second.begin()),
+                  std::make_move_iterator(items[k].second.end()));
     }
-    out.push_back(Term::tuple({items[i].first, Term::list(std::move(vals))}));
+    TermList pair;
+    pair.reserve(2);
+    pair.push_back(std::move(items[i].first));
+    pair.push_back(Term::list(std::move(vals)));
+    out.push_back(Term::tuple(std::move(pair)));
     i = j;
   }
   return Term::list(std::move(out));
@@ -215,7 +235,7 @@ ImageResult<Term> Image::attributes() const {
   const Chunk* c = s->get("Attr");
   auto raw = internal::binary_to_term(*rep_, *c);
   if (!raw) return tl::unexpected(raw.error());
-  return merge_attributes(*rep_, *c, *raw);
+  return merge_attributes(*rep_, *c, std::move(*raw));
 }
 
 ImageResult<Term> Image::compile_info() const {
