@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <istream>
 #include <iterator>
@@ -255,10 +256,18 @@ class Shell {
     return static_cast<std::uint32_t>(std::stoul(text));
   }
 
+  // nullopt for anything that is not a readable regular file: a directory opens as an
+  // ifstream on Linux, and reading it throws from inside the stream buffer.
   static std::optional<std::vector<std::uint8_t>> read_bytes(const std::string& file) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(file, ec)) return std::nullopt;
     std::ifstream in(file, std::ios::binary);
     if (!in) return std::nullopt;
-    return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    try {
+      return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    } catch (const std::ios_base::failure&) {
+      return std::nullopt;
+    }
   }
 
   std::unique_ptr<CodeServer> server_;

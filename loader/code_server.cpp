@@ -108,9 +108,9 @@ tl::unexpected<LoadFailure> fail(LoadError reason, std::string detail = {}) {
   return tl::unexpected<LoadFailure>(LoadFailure{reason, std::move(detail)});
 }
 
-bool valid_module_name(std::string_view module) {
-  return !module.empty() && module.find('/') == std::string_view::npos;
-}
+// The one rule for names that become file names (image::is_safe_module_name): no path
+// separators, no "." or "..", no control characters.
+bool valid_module_name(std::string_view module) { return image::is_safe_module_name(module); }
 
 std::string base_module(std::string_view file) {
   std::string_view base = file.substr(file.rfind('/') == std::string_view::npos ? 0 : file.rfind('/') + 1);
