@@ -17,6 +17,7 @@
 
 #include "image/damage.h"
 #include "image/image_test_util.h"
+#include "gzip_bomb.h"
 
 using codestore::Code;
 using codestore::image::ErrorKind;
@@ -25,6 +26,7 @@ using codestore::image::Limits;
 using codestore::image::Strictness;
 using codestore::testing::RawChunk;
 using ::testing::HasSubstr;
+using codestore::testing::gzip_of_zeros;
 
 namespace {
 
@@ -37,30 +39,6 @@ std::vector<std::uint8_t> deflate_bytes(const std::vector<std::uint8_t>& in) {
   std::vector<std::uint8_t> out(n);
   EXPECT_EQ(compress2(out.data(), &n, in.data(), static_cast<uLong>(in.size()), 9), Z_OK);
   out.resize(n);
-  return out;
-}
-
-// A gzip stream of `n` zero bytes, written in pieces so the test never holds `n` bytes.
-std::vector<std::uint8_t> gzip_of_zeros(std::size_t n) {
-  z_stream zs{};
-  EXPECT_EQ(deflateInit2(&zs, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY), Z_OK);
-  std::vector<std::uint8_t> zeros(1u << 20, 0), out, buf(1u << 16);
-  std::size_t left = n;
-  int flush = Z_NO_FLUSH;
-  do {
-    const std::size_t piece = std::min(left, zeros.size());
-    left -= piece;
-    flush = left == 0 ? Z_FINISH : Z_NO_FLUSH;
-    zs.next_in = zeros.data();
-    zs.avail_in = static_cast<uInt>(piece);
-    do {
-      zs.next_out = buf.data();
-      zs.avail_out = static_cast<uInt>(buf.size());
-      deflate(&zs, flush);
-      out.insert(out.end(), buf.data(), buf.data() + (buf.size() - zs.avail_out));
-    } while (zs.avail_out == 0);
-  } while (flush != Z_FINISH);
-  deflateEnd(&zs);
   return out;
 }
 
