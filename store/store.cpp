@@ -23,6 +23,7 @@
 #include <zdict.h>
 
 #include "db/codec.h"
+#include "db/image_cache.h"
 #include "db/migrations.h"
 #include "db/sqlite_error.h"
 #include "parallel.h"
@@ -121,6 +122,7 @@ struct Store::Impl {
   std::map<std::int64_t, std::shared_ptr<db::Dictionary>> dictionaries;
   db::Compressor compressor;
   db::Decompressor decompressor;
+  db::ImageCache image_cache{0};
 
   std::string context() const { return "store " + path; }
 
@@ -264,10 +266,15 @@ struct Store::Impl {
     return version_of(s);
   }
 
-  // The bytes of name@version; the zstd checksum always, the SHA-256 on request.
-  std::vector<std::uint8_t> bytes(std::string_view name, std::int64_t version, bool verify_sha256) {
+  // The bytes of name@version; the zstd checksum always, the SHA-256 on request (which
+  // reads the stored blob even when the image cache has it: it checks the disk).
+  // Shared: the cache may hold it too (then it must not be changed); a caller that finds
+  // itself the only owner may take the vector.
+  std::shared_ptr<std::vector<std::uint8_t>> shared_bytes(std::string_view name, std::int64_t version,
+                                                         bool verify_sha256) {
+    // The data column last: a cache hit never reads the blob's overflow pages.
     auto& s = stmt(
-        "SELECT b.data, b.raw_size, b.dictionary_id, b.sha256 FROM versions v JOIN blobs b ON b.id = v.blob_id "
+        "SELECT b.sha256, b.raw_size, b.dictionary_id, b.data FROM versions v JOIN blobs b ON b.id = v.blob_id "
         "WHERE v.module = ? AND v.version = ?");
     Done done{s};
     s.bind(1, std::string(name));
@@ -277,22 +284,33 @@ struct Store::Impl {
       require_version(name, version);
       fail(Code::kNotFound, mv(name, version));
     }
-    const auto data = s.getColumn(0);
+    const auto sha_col = s.getColumn(0);
+    const std::span sha(static_cast<const std::uint8_t*>(sha_col.getBlob()), static_cast<std::size_t>(sha_col.getBytes()));
+    if (!verify_sha256) {
+      // The cache only hands out immutable bytes; callers of shared_bytes never write them.
+      if (auto hit = image_cache.find(sha)) return std::const_pointer_cast<std::vector<std::uint8_t>>(hit);
+    }
+    const auto data = s.getColumn(3);
     const std::span frame(static_cast<const std::uint8_t*>(data.getBlob()), static_cast<std::size_t>(data.getBytes()));
     const auto raw_size = static_cast<std::uint64_t>(s.getColumn(1).getInt64());
     const std::int64_t dict_id = s.getColumn(2).getInt64();
-    std::vector<std::uint8_t> out;
+    auto out = std::make_shared<std::vector<std::uint8_t>>();
     auto dict = dictionary(dict_id);
-    if (Status st = decompressor.decompress(frame, raw_size, dict.get(), out); !st) {
+    if (Status st = decompressor.decompress(frame, raw_size, dict.get(), *out); !st) {
       fail(Code::kCorruption, fmt::format("module {} version {}: {}", name, version, st.message()));
     }
-    if (verify_sha256) {
-      const auto sha = s.getColumn(3);
-      if (sha.getBytes() != 32 || std::memcmp(sha.getBlob(), db::sha256(out).data(), 32) != 0) {
-        fail(Code::kCorruption, fmt::format("module {} version {}: SHA-256 mismatch", name, version));
-      }
+    if (verify_sha256 && (sha.size() != 32 || std::memcmp(sha.data(), db::sha256(*out).data(), 32) != 0)) {
+      fail(Code::kCorruption, fmt::format("module {} version {}: SHA-256 mismatch", name, version));
     }
+    // The zstd checksum passed; a hash that does not match would only ever be found again
+    // by this same row, so keeping it cannot serve another version wrong bytes.
+    image_cache.put(sha, out);
     return out;
+  }
+  std::vector<std::uint8_t> bytes(std::string_view name, std::int64_t version, bool verify_sha256) {
+    auto shared = shared_bytes(name, version, verify_sha256);
+    if (shared.use_count() == 1) return std::move(*shared);  // not cached: no copy
+    return *shared;
   }
 
   // --- changes (inside a WriteTx) -----------------------------------------------------------
@@ -469,6 +487,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, const StoreO
     auto impl = std::make_unique<Impl>();
     impl->path = path;
     impl->options = options;
+    impl->image_cache = db::ImageCache(options.image_cache_bytes);
     const int flags = options.read_only ? SQLite::OPEN_READONLY : (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     impl->db = std::make_unique<SQLite::Database>(path, flags | SQLite::OPEN_NOMUTEX, options.busy_timeout_ms);
     // Readers need the busy timeout too (PERFORMANCE.md): the constructor sets it above.
@@ -489,9 +508,10 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, const StoreO
 }
 
 // Runs a method body under the store's lock and error boundary.
-#define STORE_CALL(what, ...)                                                        \
-  std::lock_guard lock_(impl_->mutex);                                               \
-  return db::guard(impl_->context() + ": " + std::string(what), [&]() __VA_ARGS__)
+// `what` is evaluated only when the call fails.
+#define STORE_CALL(what, ...)                                                                  \
+  std::lock_guard lock_(impl_->mutex);                                                         \
+  return db::guard([&] { return impl_->context() + ": " + std::string(what); }, [&]() __VA_ARGS__)
 
 // --- import ----------------------------------------------------------------------------------
 
@@ -574,6 +594,12 @@ Result<ImportSummary> Store::import_tree(const std::vector<std::string>& paths, 
 Result<std::vector<std::uint8_t>> Store::get(std::string_view module, std::int64_t version, bool verify_sha256) {
   STORE_CALL(fmt::format("get {}", mv(module, version)), -> Result<std::vector<std::uint8_t>> {
     return impl_->bytes(module, version, verify_sha256);
+  });
+}
+
+Result<Store::SharedBytes> Store::get_shared(std::string_view module, std::int64_t version, bool verify_sha256) {
+  STORE_CALL(fmt::format("get {}", mv(module, version)), -> Result<SharedBytes> {
+    return SharedBytes(impl_->shared_bytes(module, version, verify_sha256));
   });
 }
 

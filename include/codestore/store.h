@@ -45,6 +45,9 @@ struct StoreOptions {
   int zstd_level = 3;            // level of new blobs (compact() takes its own)
   bool migrate = true;           // apply pending migrations (after a backup); false: refuse a stale schema
   bool backup_before_migrate = true;  // VACUUM INTO "<db>.backup-<from>-<to>-<unix time>" first
+  // Decompressed images kept in memory for get/active, keyed by their SHA-256 (so never
+  // stale); least recently used go first. 0: every get decompresses its blob.
+  std::size_t image_cache_bytes = std::size_t{64} << 20;
 };
 
 // One stored version of a module.
@@ -258,6 +261,10 @@ class Store {
   // The bytes of `module` version `version`, exactly as imported. The zstd frame checksum is
   // always checked (kCorruption on mismatch); with verify_sha256 the SHA-256 too.
   Result<std::vector<std::uint8_t>> get(std::string_view module, std::int64_t version, bool verify_sha256 = false);
+  // The same bytes, shared with the image cache instead of copied: for hot readers (a boot
+  // server, a loader) that only read them. Immutable; valid as long as the pointer lives.
+  using SharedBytes = std::shared_ptr<const std::vector<std::uint8_t>>;
+  Result<SharedBytes> get_shared(std::string_view module, std::int64_t version, bool verify_sha256 = false);
   // The active version with its bytes; kNotFound when the module is unknown or has no active version.
   Result<ModuleImage> active(std::string_view module);
   // The metadata only (no decompression).

@@ -9,6 +9,7 @@
 #include <exception>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include <codestore/status.h>
 
@@ -39,13 +40,21 @@ std::string describe_sqlite(int extended_code, std::string_view what);
 // The status for whatever exception is in flight; call inside a catch block.
 Status current_exception_status(std::string_view context);
 
-// Runs `body` (returning Status or Result<T>) and turns exceptions into errors with `context`.
-template <typename F>
-auto guard(std::string_view context, F&& body) -> decltype(body()) {
+// Runs `body` (returning Status or Result<T>) and turns exceptions into errors with
+// `context`: a string, or a callable that makes one. A callable is only run on failure, so
+// a hot call (Store::get) does not format its context every time.
+template <typename C, typename F>
+auto guard(C&& context, F&& body) -> decltype(body()) {
   try {
     return body();
   } catch (...) {
-    Status s = current_exception_status(context);
+    Status s = [&] {
+      if constexpr (std::is_invocable_v<C>) {
+        return current_exception_status(context());
+      } else {
+        return current_exception_status(context);
+      }
+    }();
     if constexpr (std::is_same_v<decltype(body()), Status>) {
       return s;
     } else {
