@@ -150,6 +150,7 @@ struct Access {
     inst->vsn_text_ = etf::format_w(*vsn);
     inst->vsn_ = std::move(*vsn);
     inst->exports_ = std::move(*exports);
+    inst->has_on_load_ = verdict.on_load;
     return inst;
   }
 

@@ -93,6 +93,7 @@ class Instance : public std::enable_shared_from_this<Instance> {
   bool exports_function(std::string_view function, std::uint32_t arity) const;
   const image::Image& image() const { return image_; }
   image::Bytes bytes() const { return image_.bytes(); }  // the IFF bytes (gzip unwrapped)
+  // The image has an -on_load function (image::Image::LoadVerdict::on_load).
   bool has_on_load() const { return has_on_load_; }
   // A number unique to this load in this code server, increasing.
   std::uint64_t serial() const { return serial_; }
@@ -325,9 +326,11 @@ struct SyncReport {
   std::vector<ModuleError> failed;       // could not load the active version
 };
 
-// A host callback for modules with -on_load: ok (true) makes the new instance current;
-// false is on_load_failure and the previous current instance stays. It runs under the code
-// server's writer lock (the load is not finished yet): it must not call the code server.
+// A host callback for modules with -on_load (Instance::has_on_load()): ok (true) makes the
+// new instance current; false is on_load_failure and the previous current instance stays
+// (load_binary has already purged the old one when there were both, as OTP does). It runs
+// under the code server's writer lock (the load is not finished yet): it must not call the
+// code server. Never called for atomic_load / prepare_loading, which refuse such modules.
 using OnLoadCallback = std::function<bool(const Instance&)>;
 
 struct Options {

@@ -172,6 +172,9 @@ class Image {
   struct LoadVerdict {
     bool loadable = false;
     bool opcode_only = false;
+    // The module has an -on_load function: the code holds an `on_load` instruction (what
+    // erlang:has_prepared_code_on_load/1 answers). Set only when loadable.
+    bool on_load = false;
     std::string reason;  // empty when loadable; else an ImageError's to_string()
   };
   LoadVerdict check_loadable() const;

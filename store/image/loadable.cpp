@@ -667,9 +667,12 @@ class CodeChecker {
   }
 
   bool label_defined(std::uint64_t label) const { return label < defined_.size() && defined_[label]; }
+  // An on_load instruction was read (the compiler emits one, in the -on_load function).
+  bool on_load() const { return on_load_; }
 
  private:
-  static constexpr std::uint8_t kLine = 153, kFuncInfo = 2;
+  static constexpr std::uint8_t kLine = 153, kFuncInfo = 2, kOnLoad = opcode_of("on_load");
+  static_assert(kOnLoad == 149);
 
   // Records a failure for run() to return; always false.
   bool bad(tl::unexpected<Fail> f) {
@@ -709,6 +712,10 @@ class CodeChecker {
       unknown_opcode = true;
       return bad(fail("Code", op.offset, "unknown opcode " + std::to_string(op.opcode)));
     }
+    // The loader marks the module for its on_load function at any on_load instruction
+    // (emu_load.c # op_on_load, the JIT's emit_on_load); a second one is not an error there,
+    // it only moves the mark.
+    if (op.opcode == kOnLoad) on_load_ = true;
     const GenericOp& g = kGenericOps[op.opcode];
     if (g.obsolete) {
       return bad(fail("Code", op.offset, std::string("obsolete instruction ") + g.name + ": please re-compile this module"));
@@ -826,6 +833,7 @@ class CodeChecker {
   std::string why_;
   Fail err_;
   std::optional<Op> pending_label_;
+  bool on_load_ = false;
 };
 
 }  // namespace
@@ -880,6 +888,7 @@ Image::LoadVerdict Image::check_loadable() const {
     return v;
   }
   v.loadable = true;
+  v.on_load = code.on_load();
   return v;
 }
 
