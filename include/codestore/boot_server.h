@@ -59,8 +59,9 @@ struct ServedModule {
 };
 
 // What the server serves modules from: the store's active set, or one release's set.
-// Every call reflects the store at the time of the call (no caching), so that a rollback
-// made by another process is seen by the next request.
+// Every call reflects the store at the time of the call, so that a rollback made by another
+// process is seen by the next request (the store's source keeps lookups only while the
+// store's generation, which every committed change bumps, stays the same).
 //
 // Thread safety: implementations must be safe for concurrent calls.
 class ModuleSource {

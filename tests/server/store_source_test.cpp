@@ -1,0 +1,84 @@
+// The store's ModuleSource keeps lookups per store generation: whatever another connection
+// (another process: the CLI) commits is seen by the very next call, for each kind of
+// lookup the boot server makes (the lib list, a lib's modules, one module, an absent one).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include <codestore/store.h>
+
+#include "server_test_util.h"
+#include "store_ops.h"
+
+namespace codestore::server {
+namespace {
+
+using testing::TempDir;
+
+const std::string kFixtures = std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images/server";
+
+class StoreSourceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = dir_.str() + "/s.db";
+    // A new store with one module (in lib "first").
+    ASSERT_TRUE(store_ops::import_file(db_, kFixtures + "/v1/m.beam", "first"));
+  }
+  bool has_lib(ModuleSource& s, const std::string& lib) {
+    auto libs = s.libs();
+    return libs && std::find(libs->begin(), libs->end(), lib) != libs->end();
+  }
+  TempDir dir_;
+  std::string db_;
+};
+
+TEST_F(StoreSourceTest, EveryLookupSeesTheNextCommitOfAnotherConnection) {
+  auto source = open_store_source(db_, "");
+  ASSERT_TRUE(source) << source.error().to_string();
+  ModuleSource& s = **source;
+  // Every lookup twice: the second comes from the cache of this generation.
+  for (int i = 0; i < 2; ++i) {
+    auto m = s.find("m");
+    ASSERT_TRUE(m) << m.error().to_string();
+    EXPECT_EQ(m->version, 1);
+    EXPECT_EQ(m->lib, "first");
+    EXPECT_EQ(s.find("absent").error().code(), Code::kNotFound);
+    EXPECT_TRUE(has_lib(s, "first"));
+    EXPECT_EQ(s.modules("first").value_or(std::vector<ServedModule>{}).size(), 1u);
+  }
+  // Another connection imports version 2 (a new active version): seen at once.
+  ASSERT_TRUE(store_ops::import_file(db_, kFixtures + "/v2/m.beam", "first"));
+  EXPECT_EQ(s.find("m").value_or(ServedModule{}).version, 2);
+  auto listed = s.modules("first");
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].version, 2);
+  // A rollback by another connection: seen at once.
+  ASSERT_TRUE(store_ops::rollback(db_, "m"));
+  EXPECT_EQ(s.find("m").value_or(ServedModule{}).version, 1);
+  EXPECT_EQ(s.modules("first").value_or(std::vector<ServedModule>{}).at(0).version, 1);
+  EXPECT_EQ(s.image(*s.find("m")).value_or(std::vector<std::uint8_t>{}).size(), s.find("m")->size);
+  EXPECT_FALSE(has_lib(s, "second"));
+  EXPECT_TRUE(s.modules("second").value_or(std::vector<ServedModule>{{}}).empty());
+}
+
+TEST_F(StoreSourceTest, AnAbsentModuleOrLibAppearsWithTheCommitThatAddsIt) {
+  auto source = open_store_source(db_, "");
+  ASSERT_TRUE(source) << source.error().to_string();
+  ModuleSource& s = **source;
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(s.find("n").error().code(), Code::kNotFound);
+    EXPECT_FALSE(has_lib(s, "second"));
+    EXPECT_TRUE(s.modules("second").value_or(std::vector<ServedModule>{{}}).empty());
+  }
+  ASSERT_TRUE(store_ops::import_file(db_, std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images/loader/v1/n.beam",
+                                     "second"));
+  auto n = s.find("n");
+  ASSERT_TRUE(n) << n.error().to_string();
+  EXPECT_EQ(n->lib, "second");
+  EXPECT_TRUE(has_lib(s, "second"));
+  EXPECT_EQ(s.modules("second").value_or(std::vector<ServedModule>{}).size(), 1u);
+}
+
+}  // namespace
+}  // namespace codestore::server
