@@ -86,6 +86,14 @@ int serve(Context& ctx, const ServeArgs& args) {
                         {"bad_requests", s.bad_requests},
                         {"modules_served", s.modules_served},
                         {"fallback_files_served", s.fallback_files_served}};
+    auto kind = [](const codestore::server::BootServerStats::RequestKind& k) {
+      return nlohmann::json{{"count", k.count}, {"answer_us", static_cast<double>(k.answer_ns) / 1000.0}};
+    };
+    j["requests_by_kind"] = {{"get", kind(s.get)},
+                             {"list_dir", kind(s.list_dir)},
+                             {"read_file_info", kind(s.read_file_info)},
+                             {"read_link_info", kind(s.read_link_info)},
+                             {"get_cwd", kind(s.get_cwd)}};
     *ctx.out << j.dump() << "\n";
   }
   return kExitOk;

@@ -18,12 +18,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -249,6 +251,19 @@ class BootServer::Impl {
   std::list<std::unique_ptr<Conn>> conns_;  // guarded by conns_mu_
 
   std::mutex log_mu_;
+
+  // Per request kind (indexed by protocol::Command): answers and the time spent working
+  // them out.
+  struct KindCounter {
+    std::atomic<std::uint64_t> count{0};
+    std::atomic<std::uint64_t> ns{0};
+    void add(Clock::duration d) {
+      ++count;
+      ns += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+    }
+    BootServerStats::RequestKind load() const { return {count.load(), ns.load()}; }
+  };
+  std::array<KindCounter, 5> kinds_;
 
   std::atomic<std::uint64_t> discovery_answered_{0}, discovery_refused_{0}, connections_{0},
       connections_refused_{0}, requests_{0}, bad_requests_{0}, modules_served_{0}, fallback_served_{0};
@@ -478,28 +493,40 @@ void BootServer::Impl::serve(Conn& conn) {
     ++requests_;
     protocol::ParsedRequest parsed = protocol::parse_request(frame);
     std::vector<std::uint8_t> reply;
+    // What is done once the answer is sent: the log line and counting the module served.
+    // Neither changes the answer, and the client waits for nothing but the answer.
+    std::string line;
+    std::optional<ServedModule> sent_module;
     if (!parsed.request) {
       ++bad_requests_;
       bool undecodable = parsed.error == protocol::RequestError::kUndecodable;
       reply = protocol::error_reply(undecodable ? "badarg" : "unknown_command");
-      log(fmt::format("{} bad request ({} bytes): {} -> {}", peer, length, parsed.detail,
-                      undecodable ? "{error,badarg}" : "{error,unknown_command}"));
+      line = fmt::format("{} bad request ({} bytes): {} -> {}", peer, length, parsed.detail,
+                         undecodable ? "{error,badarg}" : "{error,unknown_command}");
     } else {
-      Answer a = files_.answer(*parsed.request, peer);
+      const auto t0 = Clock::now();
+      Answer a = files_.answer(*parsed.request);
+      kinds_[static_cast<std::size_t>(parsed.request->command)].add(Clock::now() - t0);
       reply = std::move(a.reply);
-      if (a.module_served) {
+      if (a.served) {
         ++modules_served_;
         ++served;
       }
       if (a.fallback_file_served) ++fallback_served_;
-      if (options_.log_every_answer || a.module_served) {
-        log(fmt::format("{} {} {}: {}", peer, protocol::command_name(parsed.request->command),
-                        parsed.request->path, a.log));
+      if (options_.log && (options_.log_every_answer || a.served)) {
+        line = fmt::format("{} {} {}: {}", peer, protocol::command_name(parsed.request->command),
+                           parsed.request->path, a.log);
       }
+      sent_module = std::move(a.served);
     }
     e = send_frame(fd, reply, Clock::now() + options_.request_timeout);
+    const int send_errno = errno;
+    if (e == IoEnd::kDone && sent_module) {
+      if (Status s = source_.record_served(*sent_module, peer); !s) line += "; not counted: " + s.to_string();
+    }
+    if (!line.empty()) log(line);
     if (e != IoEnd::kDone) {
-      end = e == IoEnd::kTimeout ? "answer not taken within the request timeout" : "send failed: " + errno_text(errno);
+      end = e == IoEnd::kTimeout ? "answer not taken within the request timeout" : "send failed: " + errno_text(send_errno);
       break;
     }
   }
@@ -552,6 +579,15 @@ void BootServer::Impl::stop() {
   log(fmt::format("stopped: {} connections, {} requests, {} modules served, {} fallback files, {} bad requests",
                   connections_.load(), requests_.load(), modules_served_.load(), fallback_served_.load(),
                   bad_requests_.load()));
+  std::string kinds;
+  for (protocol::Command c : {protocol::Command::kGet, protocol::Command::kListDir, protocol::Command::kReadFileInfo,
+                              protocol::Command::kReadLinkInfo, protocol::Command::kGetCwd}) {
+    auto k = kinds_[static_cast<std::size_t>(c)].load();
+    if (k.count == 0) continue;
+    kinds += fmt::format("{}{} {} (mean {:.1f} us)", kinds.empty() ? "" : ", ", protocol::command_name(c), k.count,
+                         static_cast<double>(k.answer_ns) / 1000.0 / static_cast<double>(k.count));
+  }
+  if (!kinds.empty()) log("answers by request kind (time to work one out, not to send it): " + kinds);
 }
 
 BootServerStats BootServer::Impl::stats() const {
@@ -564,6 +600,11 @@ BootServerStats BootServer::Impl::stats() const {
   s.bad_requests = bad_requests_.load();
   s.modules_served = modules_served_.load();
   s.fallback_files_served = fallback_served_.load();
+  s.get = kinds_[static_cast<std::size_t>(protocol::Command::kGet)].load();
+  s.list_dir = kinds_[static_cast<std::size_t>(protocol::Command::kListDir)].load();
+  s.read_file_info = kinds_[static_cast<std::size_t>(protocol::Command::kReadFileInfo)].load();
+  s.read_link_info = kinds_[static_cast<std::size_t>(protocol::Command::kReadLinkInfo)].load();
+  s.get_cwd = kinds_[static_cast<std::size_t>(protocol::Command::kGetCwd)].load();
   return s;
 }
 

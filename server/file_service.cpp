@@ -226,14 +226,14 @@ Result<Resolved> FileService::resolve(std::string_view path) const {
   return r;
 }
 
-Answer FileService::answer(const protocol::Request& request, std::string_view peer) const {
+Answer FileService::answer(const protocol::Request& request) const {
   if (request.command == Command::kGetCwd) {
     if (request.has_drive) return {protocol::command_error(Command::kGetCwd, "enotsup"), "enotsup (no drives)"};
     return {protocol::cwd_reply(root_), "ok (the root)"};
   }
   if (!request.path_ok) return {protocol::command_error(request.command, "badarg"), "badarg (not a file name)"};
   switch (request.command) {
-    case Command::kGet: return get(request, peer);
+    case Command::kGet: return get(request);
     case Command::kListDir: return list_dir(request);
     default: return file_info(request);
   }
@@ -266,7 +266,7 @@ static Result<ServedModule> find_module(ModuleSource& source, const std::string&
   return error(Code::kNotFound, fmt::format("module {} belongs to lib {}", module, found->lib));
 }
 
-Answer FileService::get(const protocol::Request& request, std::string_view peer) const {
+Answer FileService::get(const protocol::Request& request) const {
   const Command cmd = request.command;
   auto resolved = resolve(request.path);
   if (!resolved) return store_failure(cmd, resolved.error());
@@ -289,10 +289,9 @@ Answer FileService::get(const protocol::Request& request, std::string_view peer)
       if (!bytes) return store_failure(cmd, bytes.error());
       Answer a;
       a.reply = protocol::get_reply(*bytes);
-      a.module_served = true;
       a.log = fmt::format("store {}/{} v{} md5 {} ({} bytes)", m->lib, m->module, m->version,
                           m->md5.empty() ? "?" : m->md5, bytes->size());
-      if (Status s = source_.record_served(*m, peer); !s) a.log += "; not counted: " + s.to_string();
+      a.served = std::move(*m);
       return a;
     }
     case Resolved::Kind::kFallback: break;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,7 +38,9 @@ struct Resolved {
 struct Answer {
   std::vector<std::uint8_t> reply;  // term_to_binary of the answer
   std::string log;                  // "fallback 1234 bytes", "store stdlib/lists v3 ...", "enoent (...)"
-  bool module_served = false;
+  // The module version sent, when this answer sends one: the caller counts it
+  // (ModuleSource::record_served) once the answer is on its way, not before.
+  std::optional<ServedModule> served = std::nullopt;
   bool fallback_file_served = false;
 };
 
@@ -48,14 +51,14 @@ class FileService {
 
   const std::string& root() const { return root_; }
 
-  // Answers one request from `peer` ("127.0.0.1:40522"; recorded with served modules).
-  Answer answer(const protocol::Request& request, std::string_view peer) const;
+  // Answers one request.
+  Answer answer(const protocol::Request& request) const;
 
   // Exposed for tests: resolves `path` (absolute, or relative to the root).
   Result<Resolved> resolve(std::string_view path) const;
 
  private:
-  Answer get(const protocol::Request& request, std::string_view peer) const;
+  Answer get(const protocol::Request& request) const;
   Answer list_dir(const protocol::Request& request) const;
   Answer file_info(const protocol::Request& request) const;
 

@@ -103,6 +103,13 @@ struct BootServerStats {
   std::uint64_t bad_requests = 0;        // undecodable, unknown, oversized, truncated
   std::uint64_t modules_served = 0;      // module images sent
   std::uint64_t fallback_files_served = 0;
+  // Per request kind: answers, and the time spent working them out (store lookups, file
+  // reads, encoding; not receiving the request or sending the answer).
+  struct RequestKind {
+    std::uint64_t count = 0;
+    std::uint64_t answer_ns = 0;
+  };
+  RequestKind get, list_dir, read_file_info, read_link_info, get_cwd;
 };
 
 struct BootServerOptions {
