@@ -219,6 +219,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> inet = {"-loader", "inet", "-hosts", "127.0.0.1", "-id", "bench"};
 
   std::vector<double> wall[3], load[3], raw[2];
+  // codestore's own answer time per request kind, summed over the rounds' nodes (not the
+  // raw round trips).
+  codestore::server::BootServerStats kinds;
   std::vector<std::string> store_files, otp_files;
   for (int i = 1; i <= modules; ++i) {
     store_files.push_back(fmt::format("{}/bench_app_{:03}.beam", store_ebin, i));
@@ -238,6 +241,13 @@ int main(int argc, char** argv) {
     if (!run.ok) {
       std::cerr << "bench_server: codestore round " << r << ": " << run.detail << "\n";
       return false;
+    }
+    auto s = (*server)->stats();
+    for (auto [total, k] : {std::pair{&kinds.get, s.get}, {&kinds.list_dir, s.list_dir},
+                            {&kinds.read_file_info, s.read_file_info}, {&kinds.read_link_info, s.read_link_info},
+                            {&kinds.get_cwd, s.get_cwd}}) {
+      total->count += k.count;
+      total->answer_ns += k.answer_ns;
     }
     wall[0].push_back(run.wall_ms);
     load[0].push_back(run.load_ms);
@@ -309,6 +319,15 @@ int main(int argc, char** argv) {
   std::cout << fmt::format("{} sequential {{get, File}} round trips on one connection, no node (ms): "
                            "codestore {:.1f} (min {:.1f}), erl_boot_server {:.1f} (min {:.1f})\n",
                            modules, median(raw[0]), low(raw[0]), median(raw[1]), low(raw[1]));
+  std::string per_kind;
+  for (auto [name, k] : {std::pair{"get", kinds.get}, {"list_dir", kinds.list_dir},
+                         {"read_file_info", kinds.read_file_info}, {"read_link_info", kinds.read_link_info},
+                         {"get_cwd", kinds.get_cwd}}) {
+    if (k.count == 0) continue;
+    per_kind += fmt::format("{}{} {} x {:.1f} us", per_kind.empty() ? "" : ", ", name, k.count / rounds,
+                            static_cast<double>(k.answer_ns) / 1000.0 / static_cast<double>(k.count));
+  }
+  std::cout << "codestore requests per node and mean time to work out an answer: " << per_kind << "\n";
   auto ratio = [](const std::vector<double>& a, const std::vector<double>& b) {
     return median(a) / std::max(0.001, median(b));
   };
