@@ -165,7 +165,8 @@ bool normalized_bignum(Bytes be) {
 // funs, exports; FLOAT_EXT text; any error) answers false, and the caller runs the
 // decoder itself for the verdict and its message.
 bool surely_decodes(Bytes b, std::size_t* consumed, const etf::DecodeLimits& lim) {
-  using namespace etf::internal;
+  // Qualified: this file's operand tags (kList is 9 there) would hide the external format's.
+  namespace ext = etf::internal;
   constexpr std::size_t kMaxStack = 256;
   std::size_t want[kMaxStack];  // children still to come in each open container
   std::size_t depth = 0;
@@ -193,7 +194,7 @@ bool surely_decodes(Bytes b, std::size_t* consumed, const etf::DecodeLimits& lim
           continue;
         }
         std::uint32_t cp;
-        const std::size_t k = utf8_one(p, len, i, &cp);
+        const std::size_t k = ext::utf8_one(p, len, i, &cp);
         if (k == 0) return false;
         i += k;
       }
@@ -214,33 +215,33 @@ bool surely_decodes(Bytes b, std::size_t* consumed, const etf::DecodeLimits& lim
     const std::size_t left = n - pos;
     bool opened = false;
     switch (tag) {
-      case kSmallInteger:
+      case ext::kSmallInteger:
         if (left < 1) return false;
         pos += 1;
         break;
-      case kInteger:
+      case ext::kInteger:
         if (left < 4) return false;
         pos += 4;
         break;
-      case kNewFloat: {
+      case ext::kNewFloat: {
         if (left < 8) return false;
         std::uint64_t bits = std::uint64_t{u32()} << 32;
         bits |= u32();
         if (!std::isfinite(std::bit_cast<double>(bits))) return false;
         break;
       }
-      case kAtom: case kAtomUtf8:
-        if (left < 2 || !atom(u16(), tag == kAtomUtf8)) return false;
+      case ext::kAtom: case ext::kAtomUtf8:
+        if (left < 2 || !atom(u16(), tag == ext::kAtomUtf8)) return false;
         break;
-      case kSmallAtom: case kSmallAtomUtf8: {
+      case ext::kSmallAtom: case ext::kSmallAtomUtf8: {
         if (left < 1) return false;
         const std::size_t len = b[pos++];
-        if (!atom(len, tag == kSmallAtomUtf8)) return false;
+        if (!atom(len, tag == ext::kSmallAtomUtf8)) return false;
         break;
       }
-      case kNil:
+      case ext::kNil:
         break;
-      case kString: {
+      case ext::kString: {
         if (left < 2) return false;
         const std::size_t len = u16();
         if (n - pos < len || terms + len > lim.max_terms) return false;
@@ -248,14 +249,14 @@ bool surely_decodes(Bytes b, std::size_t* consumed, const etf::DecodeLimits& lim
         pos += len;
         break;
       }
-      case kBinary: {
+      case ext::kBinary: {
         if (left < 4) return false;
         const std::size_t len = u32();
         if (n - pos < len) return false;
         pos += len;
         break;
       }
-      case kBitBinary: {
+      case ext::kBitBinary: {
         if (left < 5) return false;
         const std::size_t len = u32();
         const std::uint8_t bits = b[pos++];
@@ -263,28 +264,28 @@ bool surely_decodes(Bytes b, std::size_t* consumed, const etf::DecodeLimits& lim
         pos += len;
         break;
       }
-      case kSmallBig:
+      case ext::kSmallBig:
         if (left < 1 || n - pos - 1 < 1 + std::size_t{b[pos]}) return false;
         pos += 1 + 1 + b[pos];
         break;
-      case kLargeBig: {
+      case ext::kLargeBig: {
         if (left < 4) return false;
         const std::size_t len = u32();
         if (n - pos < 1 + len) return false;
         pos += 1 + len;
         break;
       }
-      case kSmallTuple: case kLargeTuple: {
-        const std::size_t width = tag == kSmallTuple ? 1 : 4;
+      case ext::kSmallTuple: case ext::kLargeTuple: {
+        const std::size_t width = tag == ext::kSmallTuple ? 1 : 4;
         if (left < width) return false;
-        const std::size_t k = tag == kSmallTuple ? b[pos++] : u32();
+        const std::size_t k = tag == ext::kSmallTuple ? b[pos++] : u32();
         if (k > n - pos) return false;
         if (k == 0) break;
         if (!open(k)) return false;
         opened = true;
         break;
       }
-      case kList: {
+      case ext::kList: {
         if (left < 4) return false;
         const std::size_t k = u32();
         if (k >= n - pos) return false;
@@ -292,7 +293,7 @@ bool surely_decodes(Bytes b, std::size_t* consumed, const etf::DecodeLimits& lim
         opened = true;
         break;
       }
-      case kMap: {
+      case ext::kMap: {
         if (left < 4) return false;
         const std::size_t k = u32();
         if (k > (n - pos) / 2) return false;
