@@ -101,27 +101,56 @@ int remaining_ms(Clock::time_point deadline) {
 // Why a read stopped short.
 enum class IoEnd { kDone, kClosed, kTimeout, kError };
 
-// Reads exactly `n` bytes before `deadline`.
-IoEnd read_exact(int fd, std::uint8_t* buf, std::size_t n, Clock::time_point deadline, std::size_t* got) {
-  *got = 0;
-  while (*got < n) {
-    ssize_t r = ::recv(fd, buf + *got, n - *got, 0);
-    if (r > 0) {
-      *got += static_cast<std::size_t>(r);
-      continue;
+// A connection's incoming bytes. A request frame (a path, ~60 bytes) usually arrives in
+// one segment, so one poll and one recv take the whole frame; bytes past the frame (a
+// client that does not wait for its answers) stay for the next.
+class FrameReader {
+ public:
+  explicit FrameReader(int fd) : fd_(fd), buf_(4096) {}
+
+  // Buffers at least `n` bytes before `deadline`.
+  IoEnd need(std::size_t n, Clock::time_point deadline) {
+    if (available() >= n) return IoEnd::kDone;
+    if (buf_.size() - start_ < n) {
+      std::memmove(buf_.data(), buf_.data() + start_, available());
+      end_ -= start_;
+      start_ = 0;
+      if (buf_.size() < n) buf_.resize(n);
     }
-    if (r == 0) return IoEnd::kClosed;
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return IoEnd::kError;
-    pollfd p{fd, POLLIN, 0};
-    int left = remaining_ms(deadline);
-    if (left == 0) return IoEnd::kTimeout;
-    int pr = ::poll(&p, 1, left);
-    if (pr == 0) return IoEnd::kTimeout;
-    if (pr < 0 && errno != EINTR) return IoEnd::kError;
+    while (available() < n) {
+      // Poll first: right after an answer the next request is rarely there yet, so a
+      // speculative recv would only fail with EAGAIN.
+      pollfd p{fd_, POLLIN, 0};
+      int left = remaining_ms(deadline);
+      if (left == 0) return IoEnd::kTimeout;
+      int pr = ::poll(&p, 1, left);
+      if (pr == 0) return IoEnd::kTimeout;
+      if (pr < 0) {
+        if (errno == EINTR) continue;
+        return IoEnd::kError;
+      }
+      ssize_t r = ::recv(fd_, buf_.data() + end_, buf_.size() - end_, 0);
+      if (r > 0) {
+        end_ += static_cast<std::size_t>(r);
+        continue;
+      }
+      if (r == 0) return IoEnd::kClosed;
+      if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) return IoEnd::kError;
+    }
+    return IoEnd::kDone;
   }
-  return IoEnd::kDone;
-}
+  std::size_t available() const { return end_ - start_; }
+  const std::uint8_t* data() const { return buf_.data() + start_; }
+  void consume(std::size_t n) {
+    start_ += n;
+    if (start_ == end_) start_ = end_ = 0;
+  }
+
+ private:
+  int fd_;
+  std::vector<std::uint8_t> buf_;
+  std::size_t start_ = 0, end_ = 0;  // the unread bytes are buf_[start_, end_)
+};
 
 // Sends one frame (length header + payload) before `deadline`.
 IoEnd send_frame(int fd, const std::vector<std::uint8_t>& payload, Clock::time_point deadline) {
@@ -450,28 +479,26 @@ void BootServer::Impl::serve(Conn& conn) {
   // answers, so Nagle would only add a delay to every round trip.
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   log(fmt::format("connection from {}", peer));
-  std::vector<std::uint8_t> frame;
+  FrameReader in(fd);
   std::uint64_t served = 0;
   std::string end = "closed by the client";
   while (!stopping_.load()) {
-    std::uint8_t header[4];
-    std::size_t got = 0;
-    IoEnd e = read_exact(fd, header, 1, Clock::now() + options_.idle_timeout, &got);
+    IoEnd e = in.need(1, Clock::now() + options_.idle_timeout);
     if (e != IoEnd::kDone) {
       // Between frames: a clean end, whatever the reason.
       if (e == IoEnd::kTimeout) end = "idle timeout";
       if (e == IoEnd::kError) end = "error: " + errno_text(errno);
       break;
     }
-    e = read_exact(fd, header + 1, 3, Clock::now() + options_.request_timeout, &got);
+    e = in.need(4, Clock::now() + options_.request_timeout);
     if (e != IoEnd::kDone) {
       ++bad_requests_;
       const char* reason = e == IoEnd::kTimeout ? "timeout" : "truncated";
       (void)send_frame(fd, protocol::error_reply(reason), Clock::now() + options_.request_timeout);
-      end = fmt::format("truncated frame header: {} of 4 bytes: answered {{error,{}}}", 1 + got, reason);
+      end = fmt::format("truncated frame header: {} of 4 bytes: answered {{error,{}}}", in.available(), reason);
       break;
     }
-    std::uint32_t length = protocol::frame_length(header);
+    std::uint32_t length = protocol::frame_length(in.data());
     if (length > options_.max_request_bytes) {
       ++bad_requests_;
       // The frame cannot be skipped without reading it, so the connection ends here.
@@ -480,18 +507,18 @@ void BootServer::Impl::serve(Conn& conn) {
                         options_.max_request_bytes);
       break;
     }
-    frame.resize(length);
-    e = read_exact(fd, frame.data(), length, Clock::now() + options_.request_timeout, &got);
+    e = in.need(4 + std::size_t{length}, Clock::now() + options_.request_timeout);
     if (e != IoEnd::kDone) {
       ++bad_requests_;
       const char* reason = e == IoEnd::kTimeout ? "timeout" : "truncated";
       (void)send_frame(fd, protocol::error_reply(reason), Clock::now() + options_.request_timeout);
-      end = fmt::format("truncated frame: {} of {} bytes ({}): answered {{error,{}}}", got, length,
+      end = fmt::format("truncated frame: {} of {} bytes ({}): answered {{error,{}}}", in.available() - 4, length,
                         e == IoEnd::kTimeout ? "request timeout" : "connection closed", reason);
       break;
     }
     ++requests_;
-    protocol::ParsedRequest parsed = protocol::parse_request(frame);
+    protocol::ParsedRequest parsed = protocol::parse_request(std::span<const std::uint8_t>(in.data() + 4, length));
+    in.consume(4 + std::size_t{length});
     std::vector<std::uint8_t> reply;
     // What is done once the answer is sent: the log line and counting the module served.
     // Neither changes the answer, and the client waits for nothing but the answer.

@@ -276,6 +276,47 @@ TEST_F(BootServerTest, BadFramesGetTheProtocolErrorAndTheConnectionGoesOn) {
   EXPECT_EQ(server->stats().bad_requests, 5u);
 }
 
+TEST_F(BootServerTest, FramesAreCutFromTheByteStreamWhateverTheSegments) {
+  auto server = start(options());
+  ASSERT_TRUE(server);
+  RawClient c(server->tcp_port());
+  auto framed = [](const Term& t) {
+    auto payload = etf::encode(t);
+    auto n = static_cast<std::uint32_t>(payload.size());
+    std::vector<std::uint8_t> f = {static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
+                                   static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
+    f.insert(f.end(), payload.begin(), payload.end());
+    return f;
+  };
+  // Three requests in one segment (a client that does not wait): three answers, in order.
+  std::vector<std::uint8_t> three;
+  for (const char* path : {"lib/mylib/ebin/m.beam", "bin/start.boot", "lib/stdlib-4.2/ebin/lists.beam"}) {
+    auto f = framed(req("get", p(path)));
+    three.insert(three.end(), f.begin(), f.end());
+  }
+  ASSERT_TRUE(c.send_raw(three));
+  EXPECT_EQ(got_bytes(*c.recv_term()), "MV2");
+  EXPECT_EQ(got_bytes(*c.recv_term()), "BOOT");
+  EXPECT_EQ(got_bytes(*c.recv_term()), "LISTSV3");
+  // One request a byte at a time, then one and a half: the half waits for its rest.
+  auto one = framed(req("get", p("bin/start.boot")));
+  for (std::uint8_t b : one) {
+    ASSERT_TRUE(c.send_raw({b}));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(got_bytes(*c.recv_term()), "BOOT");
+  auto next = framed(req("get", p("lib/mylib/ebin/m.beam")));
+  std::vector<std::uint8_t> chunk = one;
+  chunk.insert(chunk.end(), next.begin(), next.begin() + 6);
+  ASSERT_TRUE(c.send_raw(chunk));
+  EXPECT_EQ(got_bytes(*c.recv_term()), "BOOT");
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(c.send_raw(std::vector<std::uint8_t>(next.begin() + 6, next.end())));
+  EXPECT_EQ(got_bytes(*c.recv_term()), "MV2");
+  EXPECT_EQ(server->stats().requests, 6u);
+  EXPECT_EQ(server->stats().bad_requests, 0u);
+}
+
 TEST_F(BootServerTest, OversizedFrameIsRefusedAndClosesOnlyThatConnection) {
   auto o = options();
   o.max_request_bytes = 1024;
