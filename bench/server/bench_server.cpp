@@ -6,12 +6,15 @@
 //   files       plain `erl`, reading the files itself (no boot server)
 //
 // Each round runs the three once, in a turning order, so drift hits all alike; the figures are
-// medians over the rounds. Both boot servers pay the client's fixed 500 ms discovery
+// medians over the rounds, after --warmup rounds that are not counted (the first node of a
+// run pays for cold caches: the page cache, codestore's decompressed images). Beside the
+// ratio of the medians, the median of each round's own ratio (the two servers' nodes of
+// one round ran seconds apart, so other work on the machine hits both alike). Both boot servers pay the client's fixed 500 ms discovery
 // wait (erl_prim_loader collects answers for EBOOT_REQUEST_DELAY), so "boot+load" of the
 // two servers is comparable with each other, not with "files"; "load" is the 200
 // code:load_file/1 calls alone, timed inside the node.
 //
-//   bench_server [--rounds N] [--modules N] [--keep DIR]
+//   bench_server [--rounds N] [--warmup N] [--modules N] [--keep DIR]
 //
 // Needs erl and erlc on PATH and UDP port 4368 free (no other boot server on the host).
 #include <sys/stat.h>
@@ -167,19 +170,22 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int rounds = 7;
+  int rounds = 15;
+  int warmup = 1;
   int modules = 200;
   std::string keep;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--rounds" && i + 1 < argc) {
       rounds = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--warmup" && i + 1 < argc) {
+      warmup = std::max(0, std::atoi(argv[++i]));
     } else if (a == "--modules" && i + 1 < argc) {
       modules = std::clamp(std::atoi(argv[++i]), 1, 999);
     } else if (a == "--keep" && i + 1 < argc) {
       keep = argv[++i];
     } else {
-      std::cerr << "usage: bench_server [--rounds N] [--modules N] [--keep DIR]\n";
+      std::cerr << "usage: bench_server [--rounds N] [--warmup N] [--modules N] [--keep DIR]\n";
       return 2;
     }
   }
@@ -292,7 +298,12 @@ int main(int argc, char** argv) {
     load[2].push_back(run.load_ms);
     return true;
   };
-  for (int r = 1; r <= rounds; ++r) {
+  for (int r = 1 - warmup; r <= rounds; ++r) {
+    if (r == 1) {
+      // The warm-up rounds are done: count from here.
+      for (auto* v : {&wall[0], &wall[1], &wall[2], &load[0], &load[1], &load[2], &raw[0], &raw[1]}) v->clear();
+      kinds = {};
+    }
     // The order turns each round, so that whatever drifts during a round (other work on
     // the machine, caches) does not always favour the same one.
     for (int k = 0; k < 3; ++k) {
@@ -300,9 +311,10 @@ int main(int argc, char** argv) {
       bool ok = which == 0 ? run_codestore(r) : which == 1 ? run_otp(r) : run_files(r);
       if (!ok) return 1;
     }
-    std::cerr << fmt::format("bench_server: round {}/{}: boot+load {:.0f} / {:.0f} / {:.0f} ms, "
+    std::cerr << fmt::format("bench_server: {} {}/{}: boot+load {:.0f} / {:.0f} / {:.0f} ms, "
                              "load {:.0f} / {:.0f} / {:.0f} ms, round trips {:.0f} / {:.0f} ms\n",
-                             r, rounds, wall[0].back(), wall[1].back(), wall[2].back(), load[0].back(),
+                             r < 1 ? "warm-up round" : "round", r < 1 ? r + warmup : r, r < 1 ? warmup : rounds,
+                             wall[0].back(), wall[1].back(), wall[2].back(), load[0].back(),
                              load[1].back(), load[2].back(), raw[0].back(), raw[1].back());
   }
   std::cout << fmt::format("bench_server: boot a node and load {} modules of one app, {} rounds, medians\n",
@@ -333,6 +345,13 @@ int main(int argc, char** argv) {
   };
   std::cout << fmt::format("codestore / erl_boot_server: boot+load {:.2f}x, load {:.2f}x, round trips {:.2f}x\n",
                            ratio(wall[0], wall[1]), ratio(load[0], load[1]), ratio(raw[0], raw[1]));
+  auto paired = [](const std::vector<double>& a, const std::vector<double>& b) {
+    std::vector<double> r;
+    for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) r.push_back(a[i] / std::max(0.001, b[i]));
+    return median(r);
+  };
+  std::cout << fmt::format("median of the rounds' own ratios: boot+load {:.3f}x, load {:.3f}x, round trips {:.2f}x\n",
+                           paired(wall[0], wall[1]), paired(load[0], load[1]), paired(raw[0], raw[1]));
   if (keep.empty()) {
     std::error_code ec;
     fs::remove_all(work, ec);
