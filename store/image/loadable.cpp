@@ -161,14 +161,23 @@ bool normalized_bignum(Bytes be) {
 // A walk over one external term (without its version byte) that allocates nothing and
 // answers true only when etf::internal::decode_prefix would decode it with these limits;
 // `*consumed` is then what decode_prefix would consume. Anything it does not follow
-// exactly (maps of two or more pairs, whose keys must differ; pids, ports, references,
-// funs, exports; FLOAT_EXT text; any error) answers false, and the caller runs the
-// decoder itself for the verdict and its message.
+// exactly (maps of two or more pairs unless their keys are distinct ASCII atoms; pids,
+// ports, references, funs, exports other than two atoms and a small arity; FLOAT_EXT
+// text; any error) answers false, and the caller runs the decoder itself for the verdict
+// and its message.
 bool surely_decodes(Bytes b, std::size_t* consumed, const etf::DecodeLimits& lim) {
   // Qualified: this file's operand tags (kList is 9 there) would hide the external format's.
   namespace ext = etf::internal;
   constexpr std::size_t kMaxStack = 256;
   std::size_t want[kMaxStack];  // children still to come in each open container
+  // Maps of two or more pairs whose keys are all ASCII atoms (the compiler's literals, e.g.
+  // logger metadata): such keys differ exactly when their bytes differ, so repeated keys
+  // are found without the decoder's term comparison. keys_from[d]: where the keys of the
+  // map open at depth d start in `keys`; kNoMap for other containers.
+  constexpr std::size_t kNoMap = SIZE_MAX, kMaxKeys = 64;
+  std::size_t keys_from[kMaxStack];
+  Bytes keys[kMaxKeys];
+  std::size_t key_count = 0;
   std::size_t depth = 0;
   std::size_t pos = 0, terms = 0;
   const std::size_t n = b.size();
@@ -205,10 +214,39 @@ bool surely_decodes(Bytes b, std::size_t* consumed, const etf::DecodeLimits& lim
   };
   auto open = [&](std::size_t children) {
     if (depth >= lim.max_depth || depth >= kMaxStack) return false;
+    keys_from[depth] = kNoMap;
     want[depth++] = children;
     return true;
   };
+  // At a key of such a map (an even count of its children still to come): an ASCII atom
+  // not seen before in this map, recorded; anything else answers false.
+  auto new_key = [&]() {
+    const std::size_t at = pos;
+    if (n - at < 2) return false;
+    std::size_t len = 0, start = 0;
+    const std::uint8_t t = b[at];
+    if (t == ext::kSmallAtom || t == ext::kSmallAtomUtf8) {
+      len = b[at + 1];
+      start = at + 2;
+    } else if ((t == ext::kAtom || t == ext::kAtomUtf8) && n - at >= 3) {
+      len = (std::size_t{b[at + 1]} << 8) | b[at + 2];
+      start = at + 3;
+    } else {
+      return false;
+    }
+    if (n - start < len || key_count == kMaxKeys) return false;
+    const Bytes key = b.subspan(start, len);
+    for (std::uint8_t c : key) {
+      if (c >= 0x80) return false;
+    }
+    for (std::size_t k = keys_from[depth - 1]; k < key_count; ++k) {
+      if (std::equal(key.begin(), key.end(), keys[k].begin(), keys[k].end())) return false;
+    }
+    keys[key_count++] = key;
+    return true;
+  };
   for (;;) {
+    if (depth > 0 && keys_from[depth - 1] != kNoMap && want[depth - 1] % 2 == 0 && !new_key()) return false;
     if (pos >= n) return false;
     if (++terms > lim.max_terms) return false;
     const std::uint8_t tag = b[pos++];
@@ -293,13 +331,36 @@ bool surely_decodes(Bytes b, std::size_t* consumed, const etf::DecodeLimits& lim
         opened = true;
         break;
       }
+      case ext::kExport: {
+        // fun M:F/A: two atoms and a SMALL_INTEGER_EXT arity, as term_to_binary writes it
+        // (the decoder checks {atom, atom, integer >= 0}); anything else goes to the decoder.
+        // The decoder opens a frame for it, so the depth limit applies.
+        if (depth >= lim.max_depth) return false;
+        for (int k = 0; k < 2; ++k) {
+          if (pos >= n || ++terms > lim.max_terms) return false;
+          const std::uint8_t t = b[pos++];
+          if (t == ext::kSmallAtom || t == ext::kSmallAtomUtf8) {
+            if (pos >= n) return false;
+            const std::size_t len = b[pos++];
+            if (!atom(len, t == ext::kSmallAtomUtf8)) return false;
+          } else if (t == ext::kAtom || t == ext::kAtomUtf8) {
+            if (n - pos < 2 || !atom(u16(), t == ext::kAtomUtf8)) return false;
+          } else {
+            return false;
+          }
+        }
+        if (n - pos < 2 || b[pos] != ext::kSmallInteger || ++terms > lim.max_terms) return false;
+        pos += 2;
+        break;
+      }
       case ext::kMap: {
         if (left < 4) return false;
         const std::size_t k = u32();
         if (k > (n - pos) / 2) return false;
         if (k == 0) break;
-        if (k > 1) return false;  // repeated keys: the decoder's comparison decides
-        if (!open(2)) return false;
+        if (k > kMaxKeys) return false;  // repeated keys: the decoder's comparison decides
+        if (!open(2 * k)) return false;
+        if (k > 1) keys_from[depth - 1] = key_count;
         opened = true;
         break;
       }
@@ -315,6 +376,7 @@ bool surely_decodes(Bytes b, std::size_t* consumed, const etf::DecodeLimits& lim
       }
       if (--want[depth - 1] > 0) break;
       --depth;
+      if (keys_from[depth] != kNoMap) key_count = keys_from[depth];
     }
   }
 }
