@@ -582,7 +582,6 @@ Check check_tables(const Image::Rep& rep, Tables& t, bool full) {
 struct Op {
   std::uint8_t opcode = 0;
   std::uint64_t offset = 0;
-  Tagged first;  // the first operand (labels, func_info's module)
 };
 
 constexpr std::uint8_t opcode_of(std::string_view name) {
@@ -785,12 +784,20 @@ class CodeChecker {
     }
     const OpRules& rules = kRules.op[op.opcode];
     std::size_t arity = g.arity;
+    // The first operand's kind and value, for labels. Kept as two scalars, not a copy of
+    // the Tagged: a wide copy of a struct just written field by field stalls on
+    // store-to-load forwarding, which was a large part of the whole check.
+    std::uint8_t first_tag = 0;
+    std::uint64_t first_value = 0;
     for (std::size_t i = 0; i < arity; ++i) {
       const std::uint64_t at = r_.offset();
       Tagged a;
       if (!read_tagged(r_, a)) return bad(fail("Code", at, std::string(g.name) + ": operand runs past the end of the code"));
       if (!simple_operand(a) && !operand(a, i, arity)) return bad(fail("Code", at, std::string(g.name) + ": " + why_));
-      if (i == 0) op.first = a;
+      if (i == 0) {
+        first_tag = a.tag;
+        first_value = a.value;
+      }
       if (i >= kConstrained) continue;
       if ((rules.allowed[i] & (1u << a.tag)) == 0) {
         return bad(fail("Code", at, std::string(g.name) + ": operand " + std::to_string(i + 1) + " has the wrong kind"));
@@ -805,15 +812,15 @@ class CodeChecker {
       }
     }
     if (op.opcode == 1) {
-      const Tagged& l = op.first;
-      if (l.tag != kU || l.value == 0 || l.value >= t_.label_count) {
-        return bad(fail("Code", op.offset, "label " + std::to_string(l.value) + " out of range 1.." +
+      const std::uint64_t label = first_value;
+      if (first_tag != kU || label == 0 || label >= t_.label_count) {
+        return bad(fail("Code", op.offset, "label " + std::to_string(label) + " out of range 1.." +
                                            std::to_string(t_.label_count ? t_.label_count - 1 : 0)));
       }
       // Sized lazily: a hostile header's label count costs nothing until labels use it.
-      if (l.value >= defined_.size()) defined_.resize(static_cast<std::size_t>(l.value) + 1, false);
-      if (defined_[l.value]) return bad(fail("Code", op.offset, "label " + std::to_string(l.value) + " defined twice"));
-      defined_[l.value] = true;
+      if (label >= defined_.size()) defined_.resize(static_cast<std::size_t>(label) + 1, false);
+      if (defined_[label]) return bad(fail("Code", op.offset, "label " + std::to_string(label) + " defined twice"));
+      defined_[label] = true;
     }
     return true;
   }
