@@ -40,6 +40,15 @@ std::string_view module_status_name(ModuleStatus status) noexcept {
   return "not_loaded";
 }
 
+const image::Md5& Instance::md5() const {
+  std::call_once(md5_once_, [this] {
+    // Cannot fail here: the strict MD5 fails only on a FunT whose size is not 4 + 24 * n,
+    // which check_loadable refuses (prepare_instance made this instance only if loadable).
+    if (auto md5 = image_.md5()) md5_ = *md5;
+  });
+  return md5_;
+}
+
 bool Instance::exports_function(std::string_view function, std::uint32_t arity) const {
   return std::any_of(exports_.begin(), exports_.end(),
                      [&](const image::Function& f) { return f.arity == arity && f.name == function; });
@@ -136,8 +145,6 @@ struct Access {
     auto name = img->module();
     if (!name) return fail(LoadError::kBadfile, name.error().to_string());
     if (*name != module) return fail(LoadError::kBadfile, "module name in object code is " + *name);
-    auto md5 = img->md5();
-    if (!md5) return fail(LoadError::kBadfile, md5.error().to_string());
     auto vsn = img->vsn();
     if (!vsn) return fail(LoadError::kBadfile, vsn.error().to_string());
     auto exports = img->exports();
@@ -146,7 +153,6 @@ struct Access {
     std::shared_ptr<Instance> inst(new Instance(std::move(*img)));
     inst->module_ = *name;
     inst->origin_ = std::string(origin);
-    inst->md5_ = *md5;
     inst->vsn_text_ = etf::format_w(*vsn);
     inst->vsn_ = std::move(*vsn);
     inst->exports_ = std::move(*exports);

@@ -79,14 +79,17 @@ using MultiLoadResult = tl::expected<void, std::vector<ModuleError>>;
 // current or old instance, and by anyone who took shared ownership (`shared_from_this()`
 // while it is reachable, or `CodeServer::current_shared`); its bytes live as long as it.
 //
-// Thread safety: immutable; any number of threads may read it.
+// Thread safety: immutable as far as callers can tell; any number of threads may read it.
+// The MD5 is computed on the first md5() call (loading does not need it) under a
+// std::once_flag, so concurrent first calls are safe and all see the same value.
 class Instance : public std::enable_shared_from_this<Instance> {
  public:
   const std::string& module() const { return module_; }
   // Where it came from: the file as found on the path ("DIR/M.beam" with DIR as added),
   // "lib:NAME/M.beam" for a store lib, or what load_binary was given.
   const std::string& origin() const { return origin_; }
-  const image::Md5& md5() const { return md5_; }
+  // beam_lib:md5/1 of the image; computed once, on first use.
+  const image::Md5& md5() const;
   const etf::Term& vsn() const { return vsn_; }              // beam_lib:version/1's value
   const std::string& vsn_text() const { return vsn_text_; }  // etf::format_w(vsn())
   const std::vector<image::Function>& exports() const { return exports_; }
@@ -106,7 +109,8 @@ class Instance : public std::enable_shared_from_this<Instance> {
 
   std::string module_;
   std::string origin_;
-  image::Md5 md5_{};
+  mutable std::once_flag md5_once_;
+  mutable image::Md5 md5_{};  // written once, under md5_once_
   etf::Term vsn_;
   std::string vsn_text_;
   std::vector<image::Function> exports_;

@@ -90,10 +90,15 @@ class LoaderFixture : public ::testing::Test {
     if (lingerer) p = cs.spawn("lingerer", [this](ProcessId id) { killed_.push_back(id); });
     if (state == State::kNone) return p;
     EXPECT_TRUE(cs.load_binary("m", "v1/m.beam", bytes("v1/m.beam")).has_value());
-    if (p) EXPECT_TRUE(p->call("m", "loop", 0).has_value());
-    if (state == State::kCurrentOld)
+    if (p) {
+      EXPECT_TRUE(p->call("m", "loop", 0).has_value());
+    }
+    if (state == State::kCurrentOld) {
       EXPECT_TRUE(cs.load_binary("m", "v2/m.beam", bytes("v2/m.beam")).has_value());
-    if (state == State::kOldOnly) EXPECT_TRUE(cs.delete_module("m"));
+    }
+    if (state == State::kOldOnly) {
+      EXPECT_TRUE(cs.delete_module("m"));
+    }
     return p;
   }
 

@@ -116,5 +116,31 @@ TEST_F(Threads, ManyNamesResolvedWhileTheTableGrows) {
   EXPECT_EQ(again.current(guard), refs[17].current(guard));
 }
 
+
+// An instance's MD5 is computed on first use (Instance::md5()); threads asking at once all
+// get beam_lib's value, computed once.
+TEST_F(Threads, FirstMd5CallsRaceSafely) {
+  auto cs = make();
+  const auto v2 = bytes("v2/m.beam");
+  auto expected = image::Image::parse(v2, image::Strictness::kLenient)->md5();
+  ASSERT_TRUE(expected);
+  for (int round = 0; round < 50; ++round) {
+    ASSERT_TRUE(cs->load_binary("m", "v2/m.beam", v2));
+    auto inst = cs->current_shared("m");
+    std::atomic<int> ready{0};
+    std::vector<image::Md5> seen(4);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < 4; ++t) {
+      pool.emplace_back([&, t] {
+        ++ready;
+        while (ready.load() < 4) std::this_thread::yield();
+        seen[t] = inst->md5();
+      });
+    }
+    for (auto& th : pool) th.join();
+    for (const auto& md5 : seen) EXPECT_EQ(md5, *expected);
+  }
+}
+
 }  // namespace
 }  // namespace codestore::loader::testing
