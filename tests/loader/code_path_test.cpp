@@ -51,7 +51,9 @@ TEST_F(CodePath, BadDirectoryChangesNothing) {
   EXPECT_EQ(cs->add_patha(dir("nope")).code(), Code::kInvalidArgument);
   EXPECT_EQ(cs->set_path({dir("v2"), dir("nope")}).code(), Code::kInvalidArgument);
   EXPECT_EQ(cs->get_path(), (Dirs{dir("v1")})) << "set_path is all or nothing";
-  EXPECT_FALSE(CodeServer::create(Options{.path = {dir("nope")}}).has_value());
+  Options bad;
+  bad.path = {dir("nope")};
+  EXPECT_FALSE(CodeServer::create(std::move(bad)).has_value());
 }
 
 TEST_F(CodePath, AddPathsSkipsInvalidAndPathsaReverses) {

@@ -1,60 +1,57 @@
-// Store libs on the code path and sync() (docs/code-server.md §6), against a LibSource
-// fake: the store's active version per module and lib is whatever the test sets.
-#include <map>
+// Store libs on the code path and sync() (docs/code-server.md §6), over a real store in the
+// test's scratch directory (store_lib_source): an operator's import or rollback moves a
+// module's active version, and sync() follows it.
+#include <codestore/image.h>
+#include <codestore/store.h>
+
+#include <algorithm>
 
 #include "loader_fixture.h"
 
 namespace codestore::loader::testing {
 namespace {
 
-class FakeLibs : public LibSource {
- public:
-  struct Event {
-    std::string kind, module, detail;
-  };
-  std::map<std::string, std::map<std::string, std::vector<std::uint8_t>>> active;  // lib -> module -> image
-  std::vector<Event> events;
-
-  bool has_lib(const std::string& lib) override { return active.count(lib) != 0; }
-  std::optional<std::vector<std::uint8_t>> active_image(const std::string& lib,
-                                                        const std::string& module) override {
-    auto l = active.find(lib);
-    if (l == active.end()) return std::nullopt;
-    auto m = l->second.find(module);
-    if (m == l->second.end()) return std::nullopt;
-    return m->second;
-  }
-  std::vector<std::string> modules(const std::string& lib) override {
-    std::vector<std::string> out;
-    for (const auto& [m, image] : active[lib]) out.push_back(m);
-    return out;
-  }
-  void record_event(const std::string& kind, const std::string& module, const std::string& detail) override {
-    events.push_back({kind, module, detail});
-  }
-  std::vector<std::string> kinds() const {
-    std::vector<std::string> out;
-    for (const auto& e : events) out.push_back(e.kind + " " + e.module);
-    return out;
-  }
-};
-
 class Sync : public LoaderFixture {
  protected:
+  void SetUp() override {
+    LoaderFixture::SetUp();
+    auto s = Store::open((dir_ / "sync.db").string());
+    ASSERT_TRUE(s) << s.error().to_string();
+    store_ = std::shared_ptr<Store>(std::move(*s));
+  }
+  // The operator's `codestore import`: `image` becomes the active version of its module,
+  // in `lib`.
+  void import(const std::vector<std::uint8_t>& image, const std::string& lib = "app") {
+    auto r = store_->import(image, "import", lib, "");
+    ASSERT_TRUE(r) << r.error().to_string();
+  }
   std::unique_ptr<CodeServer> make_with_libs(std::vector<std::string> path, bool record = false) {
     Options options;
     options.path = std::move(path);
-    options.libs = libs_;
+    options.libs = store_lib_source(store_);
     options.record_events = record;
     auto cs = CodeServer::create(std::move(options));
     EXPECT_TRUE(cs.has_value()) << (cs ? "" : cs.error().to_string());
     return cs ? std::move(*cs) : nullptr;
   }
-  std::shared_ptr<FakeLibs> libs_ = std::make_shared<FakeLibs>();
+  // The code server's events in the store's history ("load m", "kill m", ...), oldest first.
+  std::vector<std::string> loader_events() {
+    std::vector<std::string> out;
+    auto history = store_->history();
+    EXPECT_TRUE(history) << history.error().to_string();
+    if (!history) return out;
+    for (const auto& e : *history) {
+      for (const char* kind : {"load", "sync", "kill", "purge", "delete"}) {
+        if (e.action == kind) out.push_back(e.action + " " + e.module);
+      }
+    }
+    return out;
+  }
+  std::shared_ptr<Store> store_;
 };
 
 TEST_F(Sync, LibEntriesHaveTheModulesWhoseActiveVersionBelongsToThem) {
-  libs_->active["app"]["m"] = bytes("v2/m.beam");
+  import(bytes("v2/m.beam"));
   auto cs = make_with_libs({"lib:app/", dir("v1")});
   EXPECT_EQ(cs->get_path(), (std::vector<std::string>{"lib:app", dir("v1")}));
   EXPECT_EQ(cs->which("m"), "lib:app/m.beam");
@@ -64,7 +61,7 @@ TEST_F(Sync, LibEntriesHaveTheModulesWhoseActiveVersionBelongsToThem) {
   EXPECT_EQ(snap(*cs), (Snapshot{"[50]", false}));
   EXPECT_EQ(cs->lib_dir("app"), "lib:app");
   EXPECT_EQ(cs->module_status("m"), ModuleStatus::kLoaded);
-  libs_->active["app"]["m"] = bytes("v3/m.beam");  // an operator imports v3
+  import(bytes("v3/m.beam"));  // an operator imports v3
   EXPECT_EQ(cs->module_status("m"), ModuleStatus::kModified);
   EXPECT_EQ(cs->add_pathz("lib:nope").code(), Code::kInvalidArgument) << "bad_directory";
   EXPECT_TRUE(cs->del_path("app"));
@@ -72,11 +69,11 @@ TEST_F(Sync, LibEntriesHaveTheModulesWhoseActiveVersionBelongsToThem) {
 }
 
 TEST_F(Sync, BrutalSyncFollowsTheStoreAndKillsWhoLingers) {
-  libs_->active["app"]["m"] = bytes("v1/m.beam");
+  import(bytes("v1/m.beam"));
   auto cs = make_with_libs({"lib:app"}, /*record=*/true);
   auto p = cs->spawn("p", [this](ProcessId id) { killed_.push_back(id); });
   ASSERT_TRUE(p->call("m", "loop", 0));  // autoloads v1 from the lib
-  libs_->active["app"]["m"] = bytes("v2/m.beam");
+  import(bytes("v2/m.beam"));
   auto first = cs->sync(SyncPolicy::kBrutal);
   ASSERT_EQ(first.changed.size(), 1u);
   EXPECT_EQ(first.changed[0].from_vsn, "[49]");
@@ -84,7 +81,7 @@ TEST_F(Sync, BrutalSyncFollowsTheStoreAndKillsWhoLingers) {
   EXPECT_TRUE(first.changed[0].killed.empty());
   EXPECT_TRUE(cs->check_process_code(*p, "m")) << "p lingers in v1";
   // The operator rolls back to v1: the third version arrives, v1 (old) is purged.
-  libs_->active["app"]["m"] = bytes("v1/m.beam");
+  ASSERT_TRUE(store_->rollback("m"));
   auto rollback = cs->sync(SyncPolicy::kBrutal);
   ASSERT_EQ(rollback.changed.size(), 1u);
   EXPECT_EQ(rollback.changed[0].killed, std::vector<ProcessId>{p->id()});
@@ -92,19 +89,19 @@ TEST_F(Sync, BrutalSyncFollowsTheStoreAndKillsWhoLingers) {
   EXPECT_EQ(snap(*cs), (Snapshot{"[49]", true}));
   EXPECT_TRUE(cs->sync(SyncPolicy::kBrutal).changed.empty()) << "already at the active version";
   std::vector<std::string> expected = {"load m", "load m", "sync m", "kill m", "purge m", "load m", "sync m"};
-  EXPECT_EQ(libs_->kinds(), expected);
+  EXPECT_EQ(loader_events(), expected);
 }
 
 TEST_F(Sync, SoftSyncLeavesModulesInUse) {
-  libs_->active["app"]["m"] = bytes("v1/m.beam");
-  libs_->active["app"]["n"] = bytes("v1/n.beam");
+  import(bytes("v1/m.beam"));
+  import(bytes("v1/n.beam"));
   auto cs = make_with_libs({"lib:app", dir("v3")});
   auto p = cs->spawn("p");
   ASSERT_TRUE(p->call("m", "loop", 0));
   ASSERT_TRUE(cs->load_file("n"));
   ASSERT_TRUE(cs->load_binary("m", "lib:app/m.beam", bytes("v2/m.beam")));  // p lingers in v1
-  libs_->active["app"]["m"] = bytes("v3/m.beam");
-  libs_->active["app"]["n"] = bytes("v2/n.beam");
+  import(bytes("v3/m.beam"));
+  import(bytes("v2/n.beam"));
   auto r = cs->sync(SyncPolicy::kSoft);
   EXPECT_EQ(r.left_in_use, std::vector<std::string>{"m"});
   ASSERT_EQ(r.changed.size(), 1u);
@@ -125,11 +122,28 @@ TEST_F(Sync, ModulesFromDirectoriesAreLeftAlone) {
   EXPECT_EQ(snap(*cs), (Snapshot{"[49]", false}));
 }
 
+// The store takes an image that fails only the opcode check (compiled for a later OTP,
+// with a warning); the loader refuses it.
+std::vector<std::uint8_t> for_a_later_runtime(std::vector<std::uint8_t> image) {
+  auto img = image::Image::parse(image, image::Strictness::kStrict);
+  EXPECT_TRUE(img) << img.error().to_string();
+  if (!img) return image;
+  const image::Chunk* code = img->find("Code");
+  EXPECT_NE(code, nullptr);
+  if (code == nullptr) return image;
+  image[code->offset + 11] = 250;  // the header's highest opcode: u32 at offset 8 of the data
+  return image;
+}
+
 TEST_F(Sync, BadActiveImageIsReportedAndChangesNothing) {
-  libs_->active["app"]["m"] = bytes("v1/m.beam");
+  import(bytes("v1/m.beam"));
   auto cs = make_with_libs({"lib:app"});
   ASSERT_TRUE(cs->load_file("m"));
-  libs_->active["app"]["m"] = bytes("junk/m.beam");
+  const auto later = for_a_later_runtime(bytes("v2/m.beam"));
+  auto verdict = image::Image::parse(later, image::Strictness::kStrict)->check_loadable();
+  ASSERT_FALSE(verdict.loadable);
+  ASSERT_TRUE(verdict.opcode_only) << verdict.reason;
+  import(later);
   auto r = cs->sync(SyncPolicy::kBrutal);
   EXPECT_EQ(r.failed, (std::vector<ModuleError>{{"m", LoadError::kBadfile}}));
   EXPECT_EQ(snap(*cs), (Snapshot{"[49]", false}));
