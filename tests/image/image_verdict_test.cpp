@@ -6,9 +6,10 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <set>
+#include <map>
 
 #include <codestore/image.h>
 
@@ -57,6 +58,43 @@ TEST(ImageOnLoad, CompiledOnLoadModuleReportsIt) {
   auto v = Image::parse(plain, Strictness::kStrict, "ol.beam")->check_loadable();
   EXPECT_TRUE(v.loadable) << v.reason;
   EXPECT_FALSE(v.on_load);
+}
+
+// OTP 25's loader marks the on_load function at each on_load instruction (emu_load.c,
+// the JIT's emit_on_load): a second one is not an error. Checked against erl too.
+TEST(ImageOnLoad, SecondOnLoadInstructionIsNotAnError) {
+  if (!have_erlc()) GTEST_SKIP() << "erlc (Erlang/OTP) is not installed: no module with -on_load to test";
+  TempDir dir;
+  const Bytes b = compile(dir, "ol", kOnLoadSource);
+  ASSERT_FALSE(b.empty());
+  auto chunks = split_chunks(b);
+  bool inserted = false;
+  for (auto& c : chunks) {
+    if (c.id != "Code") continue;
+    // init/0's entry label (label 2: opcode 1, operand u 2) and its on_load (149).
+    const std::vector<std::uint8_t> entry = {1, 0x20, 149};
+    auto at = std::search(c.data.begin(), c.data.end(), entry.begin(), entry.end());
+    ASSERT_NE(at, c.data.end()) << "no on_load after label 2";
+    c.data.insert(at + 3, 149);
+    inserted = true;
+  }
+  ASSERT_TRUE(inserted);
+  const Bytes twice = join_chunks(chunks);
+  auto v = Image::parse(twice, Strictness::kStrict, "ol.beam")->check_loadable();
+  EXPECT_TRUE(v.loadable) << v.reason;
+  EXPECT_TRUE(v.on_load);
+  if (!have_erl()) return;
+  write_bytes(dir.path() + "/twice.beam", twice);
+  bool ok = false;
+  const std::string out = run("cd '" + dir.path() + "' && erl -noshell -eval '"
+                              "{ok, B} = file:read_file(\"twice.beam\"),"
+                              "case erlang:prepare_loading(ol, B) of"
+                              "  {error, E} -> io:format(\"~p\", [E]);"
+                              "  P -> io:format(\"~p\", [erlang:has_prepared_code_on_load(P)])"
+                              " end, halt().' 2>/dev/null",
+                              &ok);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(out, "true") << "erlang:prepare_loading/2 and has_prepared_code_on_load/1";
 }
 
 TEST(ImageOnLoad, ListsHasNoOnLoad) {
