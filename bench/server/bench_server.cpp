@@ -14,6 +14,11 @@
 // two servers is comparable with each other, not with "files"; "load" is the 200
 // code:load_file/1 calls alone, timed inside the node.
 //
+// Without a node, each round also times the servers alone: 200 {get, File} of the app's
+// modules, and the whole request sequence of one node (recorded from codestore's answer log
+// before the rounds: ~650 get/list_dir/read_file_info), replayed on one connection; the
+// first replay also compares each answer's ok/error between the two servers.
+//
 //   bench_server [--rounds N] [--warmup N] [--modules N] [--keep DIR]
 //
 // Needs erl and erlc on PATH and UDP port 4368 free (no other boot server on the host).
@@ -27,6 +32,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -160,6 +167,80 @@ double raw_gets_ms(int port, const std::vector<std::string>& files, std::string*
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
+// One request as a node sent it: the command and the path (empty for get_cwd).
+struct Recorded {
+  std::string command;
+  std::string path;
+};
+
+// The requests in codestore's answer log lines ("PEER CMD PATH: how"), in order.
+std::vector<Recorded> parse_answer_log(const std::vector<std::string>& lines) {
+  std::vector<Recorded> out;
+  for (const std::string& line : lines) {
+    // "<time> 127.0.0.1:40522 get /usr/lib/...: store ..."
+    std::size_t peer = line.find(" 127.0.0.1:");
+    if (peer == std::string::npos) continue;
+    std::size_t cmd = line.find(' ', peer + 1);
+    if (cmd == std::string::npos) continue;
+    std::size_t cmd_end = line.find(' ', cmd + 1);
+    if (cmd_end == std::string::npos) continue;
+    std::string command = line.substr(cmd + 1, cmd_end - cmd - 1);
+    if (command == "get_cwd") {
+      out.push_back({command, ""});
+      continue;
+    }
+    if (command != "get" && command != "list_dir" && command != "read_file_info" && command != "read_link_info") {
+      continue;
+    }
+    std::size_t colon = line.find(": ", cmd_end + 1);
+    if (colon == std::string::npos) continue;
+    out.push_back({command, line.substr(cmd_end + 1, colon - cmd_end - 1)});
+  }
+  return out;
+}
+
+// "ok" or "error:Reason" of an answer {Cmd, {ok, _}} / {Cmd, {error, Reason}} / {Cmd, {ok, ...}}.
+std::string answer_status(const std::vector<std::uint8_t>& a) {
+  auto t = codestore::etf::decode(a);
+  if (!t) return "undecodable";
+  std::string text = codestore::etf::format_w(*t);
+  std::size_t comma = text.find(",{");
+  if (comma == std::string::npos) return text.substr(0, 40);
+  std::string rest = text.substr(comma + 2);
+  if (rest.rfind("ok,", 0) == 0) return "ok";
+  return rest.substr(0, rest.find('}'));
+}
+
+// Wall time to replay `requests` one after the other on one connection (the servers' own
+// cost for a node's whole boot, without the node's); `statuses` gets each answer's status
+// when not null.
+double replay_ms(int port, const std::vector<Recorded>& requests, std::vector<std::string>* statuses,
+                 std::string* problem) {
+  codestore::server::testing::RawClient c(static_cast<std::uint16_t>(port));
+  if (!c.connected()) {
+    *problem = "cannot connect";
+    return 0;
+  }
+  std::vector<std::vector<std::uint8_t>> answers;
+  answers.reserve(requests.size());
+  auto t0 = Clock::now();
+  for (const Recorded& r : requests) {
+    c.send_term(r.command == "get_cwd" ? codestore::etf::Term::atom("get_cwd")
+                                       : codestore::server::testing::req(r.command, r.path));
+    auto answer = c.recv_frame();
+    if (!answer) {
+      *problem = "no answer to " + r.command + " " + r.path;
+      return 0;
+    }
+    answers.push_back(std::move(*answer));
+  }
+  double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  if (statuses != nullptr) {
+    for (const auto& a : answers) statuses->push_back(answer_status(a));
+  }
+  return ms;
+}
+
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -224,7 +305,7 @@ int main(int argc, char** argv) {
   std::string store_ebin = fmt::format("{}/lib/{}/ebin", kOtpRoot, kApp);
   std::vector<std::string> inet = {"-loader", "inet", "-hosts", "127.0.0.1", "-id", "bench"};
 
-  std::vector<double> wall[3], load[3], raw[2];
+  std::vector<double> wall[3], load[3], raw[2], replay[2];
   // codestore's own answer time per request kind, summed over the rounds' nodes (not the
   // raw round trips).
   codestore::server::BootServerStats kinds;
@@ -235,6 +316,37 @@ int main(int argc, char** argv) {
   }
   std::string problem;
   const char* names[3] = {"codestore serve", "OTP erl_boot_server", "plain files"};
+
+  // The requests of one node's boot and load, as codestore's answer log lists them, to be
+  // replayed to both servers without a node: each server's own cost for the whole
+  // sequence. For OTP's server the app's directory is the compiled one.
+  std::vector<Recorded> node_requests, otp_requests;
+  {
+    std::vector<std::string> lines;
+    std::mutex lines_mu;
+    codestore::server::BootServerOptions o;
+    o.log = [&](std::string_view line) {
+      std::lock_guard<std::mutex> lock(lines_mu);
+      lines.emplace_back(line);
+    };
+    auto server = codestore::server::BootServer::start(o, **source);
+    if (!server) {
+      std::cerr << "bench_server: " << server.error().to_string() << "\n";
+      return 1;
+    }
+    Run run = run_node(erl, inet, store_ebin, modules, (work / "node-record.log").string());
+    (*server)->stop();
+    if (!run.ok) {
+      std::cerr << "bench_server: recording a node's requests: " << run.detail << "\n";
+      return 1;
+    }
+    node_requests = parse_answer_log(lines);
+    for (Recorded r : node_requests) {
+      if (r.path.rfind(store_ebin, 0) == 0) r.path = app_dir.string() + r.path.substr(store_ebin.size());
+      otp_requests.push_back(std::move(r));
+    }
+  }
+  std::vector<std::string> statuses[2];  // each answer's ok/error, first replay
   auto run_codestore = [&](int r) {
     codestore::server::BootServerOptions o;
     o.log_every_answer = false;  // the log would be the same work for every round
@@ -258,8 +370,12 @@ int main(int argc, char** argv) {
     wall[0].push_back(run.wall_ms);
     load[0].push_back(run.load_ms);
     raw[0].push_back(raw_gets_ms((*server)->tcp_port(), store_files, &problem));
+    if (problem.empty()) {
+      replay[0].push_back(replay_ms((*server)->tcp_port(), node_requests,
+                                    statuses[0].empty() ? &statuses[0] : nullptr, &problem));
+    }
     if (!problem.empty()) {
-      std::cerr << "bench_server: codestore raw gets: " << problem << "\n";
+      std::cerr << "bench_server: codestore raw requests: " << problem << "\n";
       return false;
     }
     return true;
@@ -280,6 +396,9 @@ int main(int argc, char** argv) {
     }
     int port = discover(codestore::server::find_erts_version(kOtpRoot).value_or(""));
     raw[1].push_back(port > 0 ? raw_gets_ms(port, otp_files, &problem) : 0);
+    if (port > 0 && problem.empty()) {
+      replay[1].push_back(replay_ms(port, otp_requests, statuses[1].empty() ? &statuses[1] : nullptr, &problem));
+    }
     if (port <= 0 || !problem.empty()) {
       std::cerr << "bench_server: OTP raw gets: " << (port <= 0 ? "no discovery answer" : problem) << "\n";
       return false;
@@ -301,7 +420,10 @@ int main(int argc, char** argv) {
   for (int r = 1 - warmup; r <= rounds; ++r) {
     if (r == 1) {
       // The warm-up rounds are done: count from here.
-      for (auto* v : {&wall[0], &wall[1], &wall[2], &load[0], &load[1], &load[2], &raw[0], &raw[1]}) v->clear();
+      for (auto* v : {&wall[0], &wall[1], &wall[2], &load[0], &load[1], &load[2], &raw[0], &raw[1], &replay[0],
+                      &replay[1]}) {
+        v->clear();
+      }
       kinds = {};
     }
     // The order turns each round, so that whatever drifts during a round (other work on
@@ -312,10 +434,12 @@ int main(int argc, char** argv) {
       if (!ok) return 1;
     }
     std::cerr << fmt::format("bench_server: {} {}/{}: boot+load {:.0f} / {:.0f} / {:.0f} ms, "
-                             "load {:.0f} / {:.0f} / {:.0f} ms, round trips {:.0f} / {:.0f} ms\n",
+                             "load {:.0f} / {:.0f} / {:.0f} ms, round trips {:.0f} / {:.0f} ms, "
+                             "node's requests replayed {:.0f} / {:.0f} ms\n",
                              r < 1 ? "warm-up round" : "round", r < 1 ? r + warmup : r, r < 1 ? warmup : rounds,
                              wall[0].back(), wall[1].back(), wall[2].back(), load[0].back(),
-                             load[1].back(), load[2].back(), raw[0].back(), raw[1].back());
+                             load[1].back(), load[2].back(), raw[0].back(), raw[1].back(), replay[0].back(),
+                             replay[1].back());
   }
   std::cout << fmt::format("bench_server: boot a node and load {} modules of one app, {} rounds, medians\n",
                            modules, rounds);
@@ -331,6 +455,22 @@ int main(int argc, char** argv) {
   std::cout << fmt::format("{} sequential {{get, File}} round trips on one connection, no node (ms): "
                            "codestore {:.1f} (min {:.1f}), erl_boot_server {:.1f} (min {:.1f})\n",
                            modules, median(raw[0]), low(raw[0]), median(raw[1]), low(raw[1]));
+  std::cout << fmt::format("a node's {} requests (boot and load) replayed on one connection, no node (ms): "
+                           "codestore {:.1f} (min {:.1f}), erl_boot_server {:.1f} (min {:.1f})\n",
+                           node_requests.size(), median(replay[0]), low(replay[0]), median(replay[1]), low(replay[1]));
+  // Both servers should answer alike, but for what codestore serves differently by design
+  // (the app is a store lib under the root for codestore, a directory elsewhere for OTP).
+  std::map<std::string, std::pair<std::size_t, std::string>> differ;  // kind of difference -> count, an example
+  std::size_t compared = std::min(statuses[0].size(), statuses[1].size()), differing = 0;
+  for (std::size_t i = 0; i < compared; ++i) {
+    if (statuses[0][i] == statuses[1][i]) continue;
+    ++differing;
+    auto& d = differ[fmt::format("{}: {} / {}", node_requests[i].command, statuses[0][i], statuses[1][i])];
+    if (d.first++ == 0) d.second = node_requests[i].path;
+  }
+  std::cout << fmt::format("answers whose ok/error differ (codestore / erl_boot_server): {} of {}\n", differing,
+                           compared);
+  for (const auto& [kind, d] : differ) std::cout << fmt::format("  {} x {} (e.g. {})\n", d.first, kind, d.second);
   std::string per_kind;
   for (auto [name, k] : {std::pair{"get", kinds.get}, {"list_dir", kinds.list_dir},
                          {"read_file_info", kinds.read_file_info}, {"read_link_info", kinds.read_link_info},
@@ -343,15 +483,19 @@ int main(int argc, char** argv) {
   auto ratio = [](const std::vector<double>& a, const std::vector<double>& b) {
     return median(a) / std::max(0.001, median(b));
   };
-  std::cout << fmt::format("codestore / erl_boot_server: boot+load {:.2f}x, load {:.2f}x, round trips {:.2f}x\n",
-                           ratio(wall[0], wall[1]), ratio(load[0], load[1]), ratio(raw[0], raw[1]));
+  std::cout << fmt::format("codestore / erl_boot_server: boot+load {:.2f}x, load {:.2f}x, round trips {:.2f}x, "
+                           "replayed requests {:.2f}x\n",
+                           ratio(wall[0], wall[1]), ratio(load[0], load[1]), ratio(raw[0], raw[1]),
+                           ratio(replay[0], replay[1]));
   auto paired = [](const std::vector<double>& a, const std::vector<double>& b) {
     std::vector<double> r;
     for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) r.push_back(a[i] / std::max(0.001, b[i]));
     return median(r);
   };
-  std::cout << fmt::format("median of the rounds' own ratios: boot+load {:.3f}x, load {:.3f}x, round trips {:.2f}x\n",
-                           paired(wall[0], wall[1]), paired(load[0], load[1]), paired(raw[0], raw[1]));
+  std::cout << fmt::format("median of the rounds' own ratios: boot+load {:.3f}x, load {:.3f}x, round trips {:.2f}x, "
+                           "replayed requests {:.2f}x\n",
+                           paired(wall[0], wall[1]), paired(load[0], load[1]), paired(raw[0], raw[1]),
+                           paired(replay[0], replay[1]));
   if (keep.empty()) {
     std::error_code ec;
     fs::remove_all(work, ec);
