@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 
 #include <codestore/store.h>
 
@@ -78,6 +80,36 @@ TEST_F(StoreSourceTest, AnAbsentModuleOrLibAppearsWithTheCommitThatAddsIt) {
   EXPECT_EQ(n->lib, "second");
   EXPECT_TRUE(has_lib(s, "second"));
   EXPECT_EQ(s.modules("second").value_or(std::vector<ServedModule>{}).size(), 1u);
+}
+
+TEST_F(StoreSourceTest, ConcurrentLookupsDuringCommitsEndOnTheLastCommit) {
+  ASSERT_TRUE(store_ops::import_file(db_, kFixtures + "/v2/m.beam", "first"));
+  auto source = open_store_source(db_, "");
+  ASSERT_TRUE(source) << source.error().to_string();
+  ModuleSource& s = **source;
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      while (!done.load()) {
+        auto m = s.find("m");
+        if (!m || (m->version != 1 && m->version != 2)) ++bad;
+        auto libs = s.libs();
+        if (!libs || libs->size() != 1) ++bad;
+        auto listed = s.modules("first");
+        if (!listed || listed->size() != 1) ++bad;
+      }
+    });
+  }
+  // Each rollback toggles between the two versions.
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(store_ops::rollback(db_, "m"));
+  done.store(true);
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  // Ten toggles from v2: v2 again, whatever the readers cached on the way.
+  EXPECT_EQ(s.find("m").value_or(ServedModule{}).version, 2);
+  EXPECT_EQ(s.modules("first").value_or(std::vector<ServedModule>{{}}).at(0).version, 2);
 }
 
 }  // namespace
