@@ -1,6 +1,8 @@
 #include "protocol.h"
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 
 #include <fmt/format.h>
 
@@ -163,9 +165,12 @@ std::vector<std::uint8_t> get_reply(std::span<const std::uint8_t> bytes) {
   return out;
 }
 
-Term name_term(std::string_view utf8) {
-  TermList cps;
-  cps.reserve(utf8.size());
+namespace {
+
+// The code points of a file name as Erlang's unicode file name mode gives them: UTF-8
+// decoded, and a byte that does not start a valid sequence taken as itself.
+void name_code_points(std::string_view utf8, std::vector<std::uint32_t>& cps) {
+  cps.clear();
   std::size_t i = 0;
   auto byte = [&](std::size_t k) { return static_cast<unsigned char>(utf8[k]); };
   while (i < utf8.size()) {
@@ -195,17 +200,75 @@ Term name_term(std::string_view utf8) {
       cp = c;
       len = 1;
     }
-    cps.emplace_back(static_cast<std::int64_t>(cp));
+    cps.push_back(cp);
     i += len;
   }
-  return Term::list(std::move(cps));
+}
+
+void put_u16(std::vector<std::uint8_t>& out, std::uint32_t n) {
+  out.push_back(static_cast<std::uint8_t>(n >> 8));
+  out.push_back(static_cast<std::uint8_t>(n));
+}
+
+void put_u32(std::vector<std::uint8_t>& out, std::uint32_t n) {
+  out.push_back(static_cast<std::uint8_t>(n >> 24));
+  out.push_back(static_cast<std::uint8_t>(n >> 16));
+  put_u16(out, n);
+}
+
+}  // namespace
+
+Term name_term(std::string_view utf8) {
+  std::vector<std::uint32_t> cps;
+  name_code_points(utf8, cps);
+  TermList list;
+  list.reserve(cps.size());
+  for (std::uint32_t cp : cps) list.emplace_back(static_cast<std::int64_t>(cp));
+  return Term::list(std::move(list));
 }
 
 std::vector<std::uint8_t> list_dir_reply(const std::vector<std::string>& names) {
-  TermList list;
-  list.reserve(names.size());
-  for (const std::string& n : names) list.push_back(name_term(n));
-  return etf::encode(Term::tuple({Term::atom("list_dir"), ok(Term::list(std::move(list)))}));
+  // Built by hand, byte for byte what etf::encode makes of {list_dir, {ok, [name_term(N)]}}
+  // (a test holds them equal): through Terms, an ebin directory's listing took ~75 us.
+  // 131, SMALL_TUPLE 2, ATOM list_dir, SMALL_TUPLE 2, ATOM ok, then the list.
+  static constexpr std::uint8_t kHead[] = {131, 104, 2,   119, 8,   'l', 'i', 's', 't', '_',
+                                           'd', 'i', 'r', 104, 2,   119, 2,   'o', 'k'};
+  std::vector<std::uint8_t> out(std::begin(kHead), std::end(kHead));
+  std::size_t bytes = 0;
+  for (const std::string& n : names) bytes += n.size() + 3;
+  out.reserve(out.size() + 6 + bytes);
+  if (names.empty()) {
+    out.push_back(106);  // NIL
+    return out;
+  }
+  out.push_back(108);  // LIST of names
+  put_u32(out, static_cast<std::uint32_t>(names.size()));
+  std::vector<std::uint32_t> cps;
+  for (const std::string& n : names) {
+    name_code_points(n, cps);
+    if (cps.empty()) {
+      out.push_back(106);
+    } else if (cps.size() < 65536 && std::all_of(cps.begin(), cps.end(), [](std::uint32_t c) { return c < 256; })) {
+      out.push_back(107);  // STRING: a list of bytes
+      put_u16(out, static_cast<std::uint32_t>(cps.size()));
+      for (std::uint32_t c : cps) out.push_back(static_cast<std::uint8_t>(c));
+    } else {
+      out.push_back(108);
+      put_u32(out, static_cast<std::uint32_t>(cps.size()));
+      for (std::uint32_t c : cps) {
+        if (c < 256) {
+          out.push_back(97);  // SMALL_INTEGER
+          out.push_back(static_cast<std::uint8_t>(c));
+        } else {
+          out.push_back(98);  // INTEGER
+          put_u32(out, c);
+        }
+      }
+      out.push_back(106);
+    }
+  }
+  out.push_back(106);
+  return out;
 }
 
 std::vector<std::uint8_t> cwd_reply(std::string_view cwd) {

@@ -150,6 +150,29 @@ TEST(BootProtocol, RefusesWhatIsNoRequest) {
             protocol::RequestError::kUnknown);
 }
 
+TEST(BootProtocol, ListDirAnswerIsTheEncodingOfItsTerm) {
+  // list_dir_reply is built by hand: byte for byte what etf::encode makes of the term.
+  auto by_term = [](const std::vector<std::string>& names) {
+    etf::TermList list;
+    for (const std::string& n : names) list.push_back(protocol::name_term(n));
+    return etf::encode(Term::tuple({Term::atom("list_dir"), Term::tuple({Term::atom("ok"), Term::list(std::move(list))})}));
+  };
+  std::vector<std::vector<std::string>> cases = {
+      {},
+      {""},
+      {"a", "b"},
+      {"lists.beam", "stdlib.app", "", "x"},
+      {"caf\xC3\xA9", "\xE6\x97\xA5\xE6\x9C\xAC", "bad\xFF\xC3", "\xF0\x9F\x98\x80.beam", "\xED\xA0\x80"},
+      {std::string(70000, 'a'), std::string(65535, 'b'), "m\xE2\x82\xAC" + std::string(300, 'c')},
+  };
+  for (const auto& names : cases) {
+    EXPECT_EQ(protocol::list_dir_reply(names), by_term(names)) << names.size() << " names";
+  }
+  std::vector<std::string> many;
+  for (int i = 0; i < 300; ++i) many.push_back("module_" + std::to_string(i) + ".beam");
+  EXPECT_EQ(protocol::list_dir_reply(many), by_term(many));
+}
+
 TEST(BootProtocol, AnswersAreTheTermsErlPrimLoaderExpects) {
   std::vector<std::uint8_t> bytes = {1, 2, 3};
   EXPECT_EQ(text(protocol::get_reply(bytes)), "{get,{ok,<<1,2,3>>}}");
