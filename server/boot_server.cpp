@@ -26,6 +26,7 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <thread>
 
 #include <fmt/format.h>
@@ -152,21 +153,27 @@ class FrameReader {
   std::size_t start_ = 0, end_ = 0;  // the unread bytes are buf_[start_, end_)
 };
 
-// Sends one frame (length header + payload) before `deadline`.
-IoEnd send_frame(int fd, const std::vector<std::uint8_t>& payload, Clock::time_point deadline) {
-  auto n = static_cast<std::uint32_t>(payload.size());
+// Sends one frame (length header, payload, then `body`) before `deadline`, in one sendmsg
+// when the socket takes it all: a module image goes out from the cache as it is.
+IoEnd send_frame(int fd, std::span<const std::uint8_t> payload, Clock::time_point deadline,
+                 std::span<const std::uint8_t> body = {}) {
+  auto n = static_cast<std::uint32_t>(payload.size() + body.size());
   std::uint8_t header[4] = {static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
                             static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
-  std::size_t total = 4 + payload.size();
+  const std::span<const std::uint8_t> parts[3] = {std::span<const std::uint8_t>(header, 4), payload, body};
+  std::size_t total = 4 + payload.size() + body.size();
   std::size_t sent = 0;
   while (sent < total) {
-    iovec iov[2];
+    iovec iov[3];
     int count = 0;
-    if (sent < 4) {
-      iov[count++] = {header + sent, 4 - sent};
-      iov[count++] = {const_cast<std::uint8_t*>(payload.data()), payload.size()};
-    } else {
-      iov[count++] = {const_cast<std::uint8_t*>(payload.data()) + (sent - 4), total - sent};
+    std::size_t skip = sent;
+    for (const auto& part : parts) {
+      if (skip >= part.size()) {
+        skip -= part.size();
+        continue;
+      }
+      iov[count++] = {const_cast<std::uint8_t*>(part.data()) + skip, part.size() - skip};
+      skip = 0;
     }
     msghdr msg{};
     msg.msg_iov = iov;
@@ -520,6 +527,7 @@ void BootServer::Impl::serve(Conn& conn) {
     protocol::ParsedRequest parsed = protocol::parse_request(std::span<const std::uint8_t>(in.data() + 4, length));
     in.consume(4 + std::size_t{length});
     std::vector<std::uint8_t> reply;
+    Answer::Bytes body;  // sent after `reply`: a file's or module's bytes, not copied
     // What is done once the answer is sent: the log line and counting the module served.
     // Neither changes the answer, and the client waits for nothing but the answer.
     std::string line;
@@ -535,6 +543,7 @@ void BootServer::Impl::serve(Conn& conn) {
       Answer a = files_.answer(*parsed.request);
       kinds_[static_cast<std::size_t>(parsed.request->command)].add(Clock::now() - t0);
       reply = std::move(a.reply);
+      body = std::move(a.body);
       if (a.served) {
         ++modules_served_;
         ++served;
@@ -546,7 +555,8 @@ void BootServer::Impl::serve(Conn& conn) {
       }
       sent_module = std::move(a.served);
     }
-    e = send_frame(fd, reply, Clock::now() + options_.request_timeout);
+    e = send_frame(fd, reply, Clock::now() + options_.request_timeout,
+                   body ? std::span<const std::uint8_t>(*body) : std::span<const std::uint8_t>());
     const int send_errno = errno;
     if (e == IoEnd::kDone && sent_module) {
       if (Status s = source_.record_served(*sent_module, peer); !s) line += "; not counted: " + s.to_string();

@@ -287,10 +287,12 @@ Answer FileService::get(const protocol::Request& request) const {
       }
       auto bytes = source_.image(*m);
       if (!bytes) return store_failure(cmd, bytes.error());
+      if (!*bytes) return store_failure(cmd, Status(Code::kInternal, "the source gave no image"));
       Answer a;
-      a.reply = protocol::get_reply(*bytes);
+      a.reply = protocol::get_reply_head((*bytes)->size());
+      a.body = std::move(*bytes);
       a.log = fmt::format("store {}/{} v{} md5 {} ({} bytes)", m->lib, m->module, m->version,
-                          m->md5.empty() ? "?" : m->md5, bytes->size());
+                          m->md5.empty() ? "?" : m->md5, a.body->size());
       a.served = std::move(*m);
       return a;
     }
@@ -329,9 +331,10 @@ Answer FileService::get(const protocol::Request& request) const {
   ::close(fd);
   bytes.resize(got);
   Answer a;
-  a.reply = protocol::get_reply(bytes);
+  a.reply = protocol::get_reply_head(bytes.size());
   a.fallback_file_served = true;
   a.log = fmt::format("fallback ({} bytes)", bytes.size());
+  a.body = std::make_shared<const std::vector<std::uint8_t>>(std::move(bytes));
   return a;
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,12 +37,17 @@ struct Resolved {
 };
 
 struct Answer {
-  std::vector<std::uint8_t> reply;  // term_to_binary of the answer
+  using Bytes = std::shared_ptr<const std::vector<std::uint8_t>>;
+  // term_to_binary of the answer: `reply`, followed by `body` when set.
+  std::vector<std::uint8_t> reply;
   std::string log;                  // "fallback 1234 bytes", "store stdlib/lists v3 ...", "enoent (...)"
   // The module version sent, when this answer sends one: the caller counts it
   // (ModuleSource::record_served) once the answer is on its way, not before.
   std::optional<ServedModule> served = std::nullopt;
   bool fallback_file_served = false;
+  // A get's file or module bytes, sent after `reply` from where they are (the image
+  // cache) rather than copied into it.
+  Bytes body = nullptr;
 };
 
 class FileService {

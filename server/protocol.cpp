@@ -149,19 +149,24 @@ std::vector<std::uint8_t> command_error(Command command, std::string_view reason
   return command_error_term(command, Term::atom(reason));
 }
 
-std::vector<std::uint8_t> get_reply(std::span<const std::uint8_t> bytes) {
+std::vector<std::uint8_t> get_reply_head(std::size_t size) {
   // Built by hand: encoding through a Term would copy a module image twice more.
   // {get, {ok, <<Bytes>>}} = 131, SMALL_TUPLE 2, ATOM get, SMALL_TUPLE 2, ATOM ok, BINARY.
   static constexpr std::uint8_t kHead[] = {131, 104, 2, 119, 3, 'g', 'e', 't', 104, 2, 119, 2, 'o', 'k', 109};
   constexpr std::size_t kHeadSize = sizeof kHead;
-  std::vector<std::uint8_t> out(kHeadSize + 4 + bytes.size());
+  std::vector<std::uint8_t> out(kHeadSize + 4);
   std::memcpy(out.data(), kHead, kHeadSize);
-  auto n = static_cast<std::uint32_t>(bytes.size());
+  auto n = static_cast<std::uint32_t>(size);
   out[kHeadSize] = static_cast<std::uint8_t>(n >> 24);
   out[kHeadSize + 1] = static_cast<std::uint8_t>(n >> 16);
   out[kHeadSize + 2] = static_cast<std::uint8_t>(n >> 8);
   out[kHeadSize + 3] = static_cast<std::uint8_t>(n);
-  if (!bytes.empty()) std::memcpy(out.data() + kHeadSize + 4, bytes.data(), bytes.size());
+  return out;
+}
+
+std::vector<std::uint8_t> get_reply(std::span<const std::uint8_t> bytes) {
+  std::vector<std::uint8_t> out = get_reply_head(bytes.size());
+  out.insert(out.end(), bytes.begin(), bytes.end());
   return out;
 }
 

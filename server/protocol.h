@@ -56,6 +56,8 @@ std::vector<std::uint8_t> error_reply(std::string_view reason);                 
 std::vector<std::uint8_t> command_error(Command command, std::string_view reason);  // {Cmd, {error, Reason}}
 std::vector<std::uint8_t> command_error_term(Command command, const etf::Term& reason);
 std::vector<std::uint8_t> get_reply(std::span<const std::uint8_t> bytes);           // {get, {ok, Bin}}
+// get_reply(bytes) without the bytes: what precedes `size` bytes of Bin.
+std::vector<std::uint8_t> get_reply_head(std::size_t size);
 std::vector<std::uint8_t> list_dir_reply(const std::vector<std::string>& names);    // {list_dir, {ok, Names}}
 std::vector<std::uint8_t> cwd_reply(std::string_view cwd);                          // {get_cwd, {ok, Cwd}}
 

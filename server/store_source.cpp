@@ -227,14 +227,14 @@ class StoreSource final : public ModuleSource {
     return found;
   }
 
-  Result<std::vector<std::uint8_t>> image(const ServedModule& m) override {
+  Result<ImageBytes> image(const ServedModule& m) override {
     std::string key = fmt::format("{}#{}", m.module, m.version);
-    if (auto hit = cache_.get(key)) return *hit;
+    if (auto hit = cache_.get(key)) return hit;
     auto bytes = store_->get(m.module, m.version);
     if (!bytes) return tl::unexpected(bytes.error());
     auto shared = std::make_shared<const std::vector<std::uint8_t>>(std::move(*bytes));
     cache_.put(key, shared);
-    return *shared;
+    return shared;
   }
 
   Status record_served(const ServedModule& m, std::string_view peer) override {

@@ -81,8 +81,10 @@ class ModuleSource {
   // lib); kNotFound when the served set has no such module.
   virtual Result<ServedModule> find(std::string_view module) = 0;
 
-  // The image bytes of exactly that version (the bytes imported).
-  virtual Result<std::vector<std::uint8_t>> image(const ServedModule& module) = 0;
+  // The image bytes of exactly that version (the bytes imported), shared and never
+  // modified (a cache's entry may be handed out as it is).
+  using ImageBytes = std::shared_ptr<const std::vector<std::uint8_t>>;
+  virtual Result<ImageBytes> image(const ServedModule& module) = 0;
 
   // Counts one serving of `module` to `peer` ("127.0.0.1:40522") for `codestore stats`.
   virtual Status record_served(const ServedModule& module, std::string_view peer) = 0;

@@ -340,6 +340,23 @@ TEST_F(BootServerTest, FramesAreCutFromTheByteStreamWhateverTheSegments) {
   EXPECT_EQ(server->stats().bad_requests, 0u);
 }
 
+TEST_F(BootServerTest, AnImageLargerThanTheSocketBufferArrivesWhole) {
+  // Sent from the cache in several sendmsg calls (the client reads late): every byte, in
+  // order, and the connection goes on.
+  std::string big(6u << 20, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 131) >> 7);
+  source_.put("mylib", "big", 1, big);
+  auto server = start(options());
+  ASSERT_TRUE(server);
+  RawClient c(server->tcp_port());
+  ASSERT_TRUE(c.send_term(req("get", p("lib/mylib/ebin/big.beam"))));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto answer = c.recv_term();
+  ASSERT_TRUE(answer);
+  EXPECT_TRUE(got_bytes(*answer) == big);
+  EXPECT_EQ(got_bytes(ask(c, req("get", p("lib/mylib/ebin/m.beam")))), "MV2");
+}
+
 TEST_F(BootServerTest, OversizedFrameIsRefusedAndClosesOnlyThatConnection) {
   auto o = options();
   o.max_request_bytes = 1024;

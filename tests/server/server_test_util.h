@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -97,11 +98,11 @@ class FakeSource : public ModuleSource {
     if (it == modules_.end()) return error(Code::kNotFound, "no module");
     return it->second;
   }
-  Result<std::vector<std::uint8_t>> image(const ServedModule& m) override {
+  Result<ImageBytes> image(const ServedModule& m) override {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = images_.find(m.module + "#" + std::to_string(m.version));
     if (it == images_.end()) return error(Code::kNotFound, "no image");
-    return it->second;
+    return std::make_shared<const std::vector<std::uint8_t>>(it->second);
   }
   Status record_served(const ServedModule& m, std::string_view peer) override {
     std::lock_guard<std::mutex> lock(mu_);

@@ -59,7 +59,9 @@ TEST_F(StoreSourceTest, EveryLookupSeesTheNextCommitOfAnotherConnection) {
   ASSERT_TRUE(store_ops::rollback(db_, "m"));
   EXPECT_EQ(s.find("m").value_or(ServedModule{}).version, 1);
   EXPECT_EQ(s.modules("first").value_or(std::vector<ServedModule>{}).at(0).version, 1);
-  EXPECT_EQ(s.image(*s.find("m")).value_or(std::vector<std::uint8_t>{}).size(), s.find("m")->size);
+  auto image = s.image(*s.find("m"));
+  ASSERT_TRUE(image && *image);
+  EXPECT_EQ((*image)->size(), s.find("m")->size);
   EXPECT_FALSE(has_lib(s, "second"));
   EXPECT_TRUE(s.modules("second").value_or(std::vector<ServedModule>{{}}).empty());
 }
