@@ -12,7 +12,6 @@
 #include <codestore/store.h>
 
 #include <limits>
-#include <list>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -22,44 +21,6 @@
 namespace codestore::server {
 
 namespace {
-
-// Decompressed images by (module, version). A version's bytes never change, so entries
-// never go stale; only which version is served does, and that is asked of the store at
-// every request. Saves the zstd work when many nodes boot from the same store.
-//
-// Thread safety: safe for concurrent use (mu_ guards everything).
-class ImageCache {
- public:
-  explicit ImageCache(std::size_t max_bytes) : max_bytes_(max_bytes) {}
-
-  std::shared_ptr<const std::vector<std::uint8_t>> get(const std::string& key) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = index_.find(key);
-    if (it == index_.end()) return nullptr;
-    lru_.splice(lru_.begin(), lru_, it->second);
-    return it->second->second;
-  }
-  void put(const std::string& key, std::shared_ptr<const std::vector<std::uint8_t>> bytes) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (bytes->size() > max_bytes_ / 4 || index_.count(key) != 0) return;
-    bytes_ += bytes->size();
-    lru_.emplace_front(key, std::move(bytes));
-    index_[key] = lru_.begin();
-    while (bytes_ > max_bytes_ && !lru_.empty()) {
-      bytes_ -= lru_.back().second->size();
-      index_.erase(lru_.back().first);
-      lru_.pop_back();
-    }
-  }
-
- private:
-  using Entry = std::pair<std::string, std::shared_ptr<const std::vector<std::uint8_t>>>;
-  std::mutex mu_;
-  std::size_t max_bytes_;
-  std::size_t bytes_ = 0;                                              // guarded by mu_
-  std::list<Entry> lru_;                                               // guarded by mu_
-  std::unordered_map<std::string, std::list<Entry>::iterator> index_;  // guarded by mu_
-};
 
 // Store lookups kept for one store generation (see the top of the file).
 //
@@ -141,11 +102,11 @@ ServedModule from_version(const ModuleVersion& v, std::int64_t since) {
 }
 
 // Thread safety: the Store serializes its own calls; the release snapshot is immutable
-// after open; both caches are thread-safe. So every method may be called concurrently.
+// after open; the lookup cache is thread-safe. So every method may be called concurrently.
 class StoreSource final : public ModuleSource {
  public:
   StoreSource(std::unique_ptr<Store> store, std::string release, std::optional<Release> snapshot)
-      : store_(std::move(store)), release_(std::move(release)), cache_(64u << 20) {
+      : store_(std::move(store)), release_(std::move(release)) {
     if (snapshot) {
       release_created_ = snapshot->created_at;
       for (ReleaseEntry& e : snapshot->modules) {
@@ -227,15 +188,9 @@ class StoreSource final : public ModuleSource {
     return found;
   }
 
-  Result<ImageBytes> image(const ServedModule& m) override {
-    std::string key = fmt::format("{}#{}", m.module, m.version);
-    if (auto hit = cache_.get(key)) return hit;
-    auto bytes = store_->get(m.module, m.version);
-    if (!bytes) return tl::unexpected(bytes.error());
-    auto shared = std::make_shared<const std::vector<std::uint8_t>>(std::move(*bytes));
-    cache_.put(key, shared);
-    return shared;
-  }
+  // The store's image cache (keyed by content) spares the zstd work when many nodes boot
+  // from the same store, and hands out its bytes without a copy.
+  Result<ImageBytes> image(const ServedModule& m) override { return store_->get_shared(m.module, m.version); }
 
   Status record_served(const ServedModule& m, std::string_view peer) override {
     return store_->record_served(m.module, m.version, peer);
@@ -271,7 +226,6 @@ class StoreSource final : public ModuleSource {
   std::int64_t release_created_ = 0;
   std::map<std::string, std::vector<std::string>> release_libs_;  // lib -> modules, fixed at open
   std::map<std::string, ReleaseEntry> release_modules_;           // fixed at open
-  ImageCache cache_;
   LookupCache lookups_;
 };
 
