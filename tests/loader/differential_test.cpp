@@ -156,6 +156,6 @@ TEST_P(Differential, SameAnswersAsErlang) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, Differential, ::testing::ValuesIn(scenario_names()),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 }  // namespace
