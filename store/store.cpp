@@ -4,6 +4,7 @@
 #include <codestore/store.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -11,9 +12,11 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
 #include <SQLiteCpp/Database.h>
+#include <sqlite3.h>
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 #include <codestore/image.h>
@@ -97,6 +100,27 @@ Result<std::vector<std::uint8_t>> read_whole_file(const std::string& path) {
   std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) return error(Code::kIOError, path + ": read failed");
   return bytes;
+}
+
+// journal_mode = WAL takes the write lock from inside the pragma's read transaction, and
+// SQLite's busy handler does not wait for such an upgrade (it could deadlock): a process
+// opening a fresh database while another one migrates it gets SQLITE_BUSY at once. So the
+// switch is retried here, within the busy timeout. WAL mode is kept in the file, so only
+// the first opener of a database switches it.
+void enable_wal(SQLite::Database& db, int busy_timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms);
+  for (;;) {
+    try {
+      if (db.execAndGet("PRAGMA journal_mode").getString() == "wal") return;
+      db.execAndGet("PRAGMA journal_mode = WAL");
+    } catch (const SQLite::Exception& e) {
+      if ((e.getErrorCode() & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() >= deadline) throw;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      db::fail(Code::kBusy, fmt::format("could not switch to WAL mode within {} ms", busy_timeout_ms));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 struct WorkerState {
@@ -498,7 +522,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, const StoreO
     db::check(db::migrate(*impl->db, path, mo));
     if (!options.read_only) {
       // After the checks, so that a refused file is never touched.
-      impl->db->exec("PRAGMA journal_mode = WAL");
+      enable_wal(*impl->db, options.busy_timeout_ms);
       impl->db->exec("PRAGMA synchronous = NORMAL");
     }
     impl->db->exec("PRAGMA foreign_keys = ON");
