@@ -629,6 +629,9 @@ Result<Store::SharedBytes> Store::get_shared(std::string_view module, std::int64
 
 Result<ModuleVersion> Store::active_info(std::string_view module) {
   STORE_CALL(fmt::format("active {}", module), -> Result<ModuleVersion> {
+    // One read transaction: a rollback committed between the two reads would otherwise
+    // give the metadata of a version that is no longer active.
+    SQLite::Transaction tx(*impl_->db, SQLite::TransactionBehavior::DEFERRED);
     const auto row = impl_->require_module(module);
     if (row.active == 0) fail(Code::kNotFound, fmt::format("module {} has no active version", module));
     return impl_->info(module, row.active);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include <codestore/store.h>
@@ -91,16 +92,26 @@ TEST_F(StoreSourceTest, ConcurrentLookupsDuringCommitsEndOnTheLastCommit) {
   ModuleSource& s = **source;
   std::atomic<bool> done{false};
   std::atomic<int> bad{0};
+  std::mutex first_bad_mu;
+  std::string first_bad;  // guarded by first_bad_mu
+  auto report = [&](const std::string& what) {
+    ++bad;
+    std::lock_guard<std::mutex> lock(first_bad_mu);
+    if (first_bad.empty()) first_bad = what;
+  };
   std::vector<std::thread> readers;
   for (int t = 0; t < 4; ++t) {
     readers.emplace_back([&] {
       while (!done.load()) {
         auto m = s.find("m");
-        if (!m || (m->version != 1 && m->version != 2)) ++bad;
+        if (!m) report("find: " + m.error().to_string());
+        else if (m->version != 1 && m->version != 2) report("find: version " + std::to_string(m->version));
         auto libs = s.libs();
-        if (!libs || libs->size() != 1) ++bad;
+        if (!libs) report("libs: " + libs.error().to_string());
+        else if (libs->size() != 1) report("libs: " + std::to_string(libs->size()));
         auto listed = s.modules("first");
-        if (!listed || listed->size() != 1) ++bad;
+        if (!listed) report("modules: " + listed.error().to_string());
+        else if (listed->size() != 1) report("modules: " + std::to_string(listed->size()));
       }
     });
   }
@@ -108,7 +119,7 @@ TEST_F(StoreSourceTest, ConcurrentLookupsDuringCommitsEndOnTheLastCommit) {
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(store_ops::rollback(db_, "m"));
   done.store(true);
   for (auto& t : readers) t.join();
-  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(bad.load(), 0) << "first: " << first_bad;
   // Ten toggles from v2: v2 again, whatever the readers cached on the way.
   EXPECT_EQ(s.find("m").value_or(ServedModule{}).version, 2);
   EXPECT_EQ(s.modules("first").value_or(std::vector<ServedModule>{{}}).at(0).version, 2);

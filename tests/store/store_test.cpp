@@ -1,6 +1,8 @@
 // The store's import, read and maintenance paths on real temporary databases and real images.
 #include <algorithm>
+#include <atomic>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -276,6 +278,32 @@ TEST(Store, OpcodeOnlyFailureIsAcceptedWithAWarning) {
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_FALSE(r->warning.empty());
   EXPECT_EQ(store->active_info("hello")->warning, r->warning);
+}
+
+TEST(Store, ActiveInfoIsOneSnapshotWhileAnotherConnectionRollsBack) {
+  // active_info reads the module row and then the version: without one read transaction
+  // around both, a rollback committed in between gave a version marked inactive.
+  TempDir dir;
+  const std::string db = dir / "s.db";
+  auto reader = open_or_die(db);
+  import_bytes(*reader, variant("hello.beam", 1));
+  import_bytes(*reader, variant("hello.beam", 2));
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    auto w = open_or_die(db);
+    for (int i = 0; i < 200; ++i) EXPECT_TRUE(w->rollback("hello"));
+    done.store(true);
+  });
+  int reads = 0;
+  while (!done.load()) {
+    auto v = reader->active_info("hello");
+    ASSERT_TRUE(v) << v.error().to_string();
+    EXPECT_TRUE(v->active) << "version " << v->version << " after " << reads << " reads";
+    EXPECT_TRUE(v->version == 1 || v->version == 2) << v->version;
+    if (!v->active) break;
+    ++reads;
+  }
+  writer.join();
 }
 
 TEST(StoreCli, CommandsPrintJsonAndUseExitCodes) {
