@@ -84,7 +84,7 @@ case "$cmd" in
     install_deps
     cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCODESTORE_TSAN=ON \
       -DCODESTORE_BUILD_BENCH=OFF >/dev/null
-    cmake --build build-tsan -j "$jobs" --target loader_threads_test server_boot_server_test soak_test
+    cmake --build build-tsan -j "$jobs" --target loader_threads_test server_boot_server_test server_store_source_test soak_test
     TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j "$jobs" -L threads ;;
   fuzz) install_deps; bash scripts/fuzz.sh "${2:-60}" ;;
   bench) install_deps; build build; for b in build/bench/*/bench_*; do [ -x "$b" ] && "$b"; done ;;
