@@ -16,9 +16,9 @@
 #include <unordered_map>
 
 #include <SQLiteCpp/Database.h>
-#include <sqlite3.h>
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
+#include <sqlite3.h>
 #include <codestore/image.h>
 #include <codestore/term.h>
 #include <fmt/format.h>
@@ -114,7 +114,7 @@ void enable_wal(SQLite::Database& db, int busy_timeout_ms) {
       if (db.execAndGet("PRAGMA journal_mode").getString() == "wal") return;
       db.execAndGet("PRAGMA journal_mode = WAL");
     } catch (const SQLite::Exception& e) {
-      if ((e.getErrorCode() & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() >= deadline) throw;
+      if ((e.getErrorCode() & 0xff) != SQLITE_BUSY) throw;
     }
     if (std::chrono::steady_clock::now() >= deadline) {
       db::fail(Code::kBusy, fmt::format("could not switch to WAL mode within {} ms", busy_timeout_ms));

@@ -212,6 +212,16 @@ bool surely_decodes(Bytes b, std::size_t* consumed, const etf::DecodeLimits& lim
     pos += len;
     return true;
   };
+  // One atom term whose tag was just read: false for another tag or a bad atom.
+  auto atom_term = [&](std::uint8_t tag) {
+    if (tag == ext::kSmallAtom || tag == ext::kSmallAtomUtf8) {
+      if (pos >= n) return false;
+      const std::size_t len = b[pos++];
+      return atom(len, tag == ext::kSmallAtomUtf8);
+    }
+    if (tag == ext::kAtom || tag == ext::kAtomUtf8) return n - pos >= 2 && atom(u16(), tag == ext::kAtomUtf8);
+    return false;
+  };
   auto open = [&](std::size_t children) {
     if (depth >= lim.max_depth || depth >= kMaxStack) return false;
     keys_from[depth] = kNoMap;
@@ -268,15 +278,9 @@ bool surely_decodes(Bytes b, std::size_t* consumed, const etf::DecodeLimits& lim
         if (!std::isfinite(std::bit_cast<double>(bits))) return false;
         break;
       }
-      case ext::kAtom: case ext::kAtomUtf8:
-        if (left < 2 || !atom(u16(), tag == ext::kAtomUtf8)) return false;
+      case ext::kAtom: case ext::kAtomUtf8: case ext::kSmallAtom: case ext::kSmallAtomUtf8:
+        if (!atom_term(tag)) return false;
         break;
-      case ext::kSmallAtom: case ext::kSmallAtomUtf8: {
-        if (left < 1) return false;
-        const std::size_t len = b[pos++];
-        if (!atom(len, tag == ext::kSmallAtomUtf8)) return false;
-        break;
-      }
       case ext::kNil:
         break;
       case ext::kString: {
@@ -339,15 +343,7 @@ bool surely_decodes(Bytes b, std::size_t* consumed, const etf::DecodeLimits& lim
         for (int k = 0; k < 2; ++k) {
           if (pos >= n || ++terms > lim.max_terms) return false;
           const std::uint8_t t = b[pos++];
-          if (t == ext::kSmallAtom || t == ext::kSmallAtomUtf8) {
-            if (pos >= n) return false;
-            const std::size_t len = b[pos++];
-            if (!atom(len, t == ext::kSmallAtomUtf8)) return false;
-          } else if (t == ext::kAtom || t == ext::kAtomUtf8) {
-            if (n - pos < 2 || !atom(u16(), t == ext::kAtomUtf8)) return false;
-          } else {
-            return false;
-          }
+          if (!atom_term(t)) return false;
         }
         if (n - pos < 2 || b[pos] != ext::kSmallInteger || ++terms > lim.max_terms) return false;
         pos += 2;
