@@ -3,6 +3,7 @@
 // (erlang:has_prepared_code_on_load/1), and the terms the loader decodes (Attr, CInf and
 // LitT literals: the fast pre-check that spares the decoder must agree with it exactly).
 // Without Erlang/OTP the comparisons skip; the expected verdicts are also written down.
+#include <codestore/image.h>
 #include <gtest/gtest.h>
 #include <zlib.h>
 
@@ -10,8 +11,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-
-#include <codestore/image.h>
 
 #include "image/damage.h"
 #include "image/image_test_util.h"
@@ -23,8 +22,12 @@ using image::Image;
 using image::Strictness;
 using Bytes = std::vector<std::uint8_t>;
 
-bool have_erlc() { return std::system("command -v erlc >/dev/null 2>&1") == 0; }
-bool have_erl() { return std::system("command -v erl >/dev/null 2>&1") == 0; }
+bool have_erlc() {
+  return std::system("command -v erlc >/dev/null 2>&1") == 0;
+}
+bool have_erl() {
+  return std::system("command -v erl >/dev/null 2>&1") == 0;
+}
 
 // Compiles `source` as `module`.erl in `dir` with erlc; the image, or empty on failure.
 Bytes compile(const TempDir& dir, const std::string& module, const std::string& source) {
@@ -53,7 +56,8 @@ TEST(ImageOnLoad, CompiledOnLoadModuleReportsIt) {
     EXPECT_TRUE(v.on_load);
   }
   // The same module without the attribute.
-  const Bytes plain = compile(dir, "ol", "-module(ol).\n-export([init/0, start/0]).\ninit() -> ok.\nstart() -> ok.\n");
+  const Bytes plain =
+      compile(dir, "ol", "-module(ol).\n-export([init/0, start/0]).\ninit() -> ok.\nstart() -> ok.\n");
   ASSERT_FALSE(plain.empty());
   auto v = Image::parse(plain, Strictness::kStrict, "ol.beam")->check_loadable();
   EXPECT_TRUE(v.loadable) << v.reason;
@@ -86,12 +90,13 @@ TEST(ImageOnLoad, SecondOnLoadInstructionIsNotAnError) {
   if (!have_erl()) return;
   write_bytes(dir.path() + "/twice.beam", twice);
   bool ok = false;
-  const std::string out = run("cd '" + dir.path() + "' && erl -noshell -eval '"
-                              "{ok, B} = file:read_file(\"twice.beam\"),"
-                              "case erlang:prepare_loading(ol, B) of"
-                              "  {error, E} -> io:format(\"~p\", [E]);"
-                              "  P -> io:format(\"~p\", [erlang:has_prepared_code_on_load(P)])"
-                              " end, halt().' 2>/dev/null",
+  const std::string out = run("cd '" + dir.path() +
+                                  "' && erl -noshell -eval '"
+                                  "{ok, B} = file:read_file(\"twice.beam\"),"
+                                  "case erlang:prepare_loading(ol, B) of"
+                                  "  {error, E} -> io:format(\"~p\", [E]);"
+                                  "  P -> io:format(\"~p\", [erlang:has_prepared_code_on_load(P)])"
+                                  " end, halt().' 2>/dev/null",
                               &ok);
   ASSERT_TRUE(ok);
   EXPECT_EQ(out, "true") << "erlang:prepare_loading/2 and has_prepared_code_on_load/1";
@@ -141,15 +146,15 @@ TEST(ImageOnLoad, EveryInstalledImageAgreesWithErlang) {
     for (const auto& f : files) out << f << "\n";
   }
   // One line per image Erlang prepares: "PATH\ttrue|false".
-  const std::string eval =
-      "{ok, L} = file:read_file(\"" + list + "\"),"
-      "[begin {ok, B} = file:read_file(F),"
-      "  M = list_to_atom(filename:basename(F, \".beam\")),"
-      "  case erlang:prepare_loading(M, B) of"
-      "    {error, _} -> ok;"
-      "    P -> io:format(\"~s\\t~p~n\", [F, erlang:has_prepared_code_on_load(P)])"
-      "  end end || F <- string:lexemes(binary_to_list(L), \"\\n\")],"
-      "halt().";
+  const std::string eval = "{ok, L} = file:read_file(\"" + list +
+                           "\"),"
+                           "[begin {ok, B} = file:read_file(F),"
+                           "  M = list_to_atom(filename:basename(F, \".beam\")),"
+                           "  case erlang:prepare_loading(M, B) of"
+                           "    {error, _} -> ok;"
+                           "    P -> io:format(\"~s\\t~p~n\", [F, erlang:has_prepared_code_on_load(P)])"
+                           "  end end || F <- string:lexemes(binary_to_list(L), \"\\n\")],"
+                           "halt().";
   bool ok = false;
   const std::string out = run("erl -noshell -eval '" + eval + "' 2>/dev/null", &ok);
   ASSERT_TRUE(ok) << "erl failed";
@@ -169,7 +174,6 @@ TEST(ImageOnLoad, EveryInstalledImageAgreesWithErlang) {
   std::cout << compared << " images compared, " << with_on_load << " with -on_load\n";
 }
 
-
 // --- Terms the loader decodes -----------------------------------------------------------
 
 using Ext = std::vector<std::uint8_t>;
@@ -180,8 +184,8 @@ Ext cat(std::initializer_list<Ext> parts) {
   return out;
 }
 Ext u32(std::uint32_t v) {
-  return {static_cast<std::uint8_t>(v >> 24), static_cast<std::uint8_t>(v >> 16), static_cast<std::uint8_t>(v >> 8),
-          static_cast<std::uint8_t>(v)};
+  return {static_cast<std::uint8_t>(v >> 24), static_cast<std::uint8_t>(v >> 16),
+          static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
 }
 Ext atom(const std::string& name) {  // SMALL_ATOM_UTF8_EXT
   Ext out = {119, static_cast<std::uint8_t>(name.size())};
@@ -193,7 +197,9 @@ Ext latin1_atom(const std::string& name) {  // ATOM_EXT
   out.insert(out.end(), name.begin(), name.end());
   return out;
 }
-Ext small(std::uint8_t v) { return {97, v}; }
+Ext small(std::uint8_t v) {
+  return {97, v};
+}
 const Ext kNilExt = {106};
 Ext map(std::uint32_t pairs, std::initializer_list<Ext> keys_and_values) {
   return cat({{116}, u32(pairs), cat(keys_and_values)});
@@ -201,7 +207,9 @@ Ext map(std::uint32_t pairs, std::initializer_list<Ext> keys_and_values) {
 Ext list(std::uint32_t count, std::initializer_list<Ext> elements_and_tail) {
   return cat({{108}, u32(count), cat(elements_and_tail)});
 }
-Ext export_ext(const Ext& m, const Ext& f, const Ext& arity) { return cat({{113}, m, f, arity}); }
+Ext export_ext(const Ext& m, const Ext& f, const Ext& arity) {
+  return cat({{113}, m, f, arity});
+}
 
 Ext zlib_compress(const Ext& in) {
   uLongf len = compressBound(static_cast<uLong>(in.size()));
@@ -245,17 +253,24 @@ std::vector<TermCase> term_cases() {
   return {
       {"map_distinct_atom_keys", with_literal(map(3, {a, small(1), b, small(2), c, kNilExt})), true},
       {"map_repeated_atom_key", with_literal(map(2, {a, small(1), a, small(2)})), false},
-      {"map_repeated_key_latin1_and_utf8", with_literal(map(2, {latin1_atom("a"), small(1), a, small(2)})), false},
-      {"map_repeated_key_last_of_many", with_literal(map(4, {a, kNilExt, b, kNilExt, c, kNilExt, b, kNilExt})), false},
-      {"map_nested_repeated_key", with_literal(map(2, {a, map(2, {b, small(1), b, small(2)}), c, small(1)})), false},
-      {"map_inner_keys_are_its_own", with_literal(map(2, {a, map(2, {a, small(1), b, small(2)}), b, small(1)})), true},
+      {"map_repeated_key_latin1_and_utf8", with_literal(map(2, {latin1_atom("a"), small(1), a, small(2)})),
+       false},
+      {"map_repeated_key_last_of_many",
+       with_literal(map(4, {a, kNilExt, b, kNilExt, c, kNilExt, b, kNilExt})), false},
+      {"map_nested_repeated_key", with_literal(map(2, {a, map(2, {b, small(1), b, small(2)}), c, small(1)})),
+       false},
+      {"map_inner_keys_are_its_own",
+       with_literal(map(2, {a, map(2, {a, small(1), b, small(2)}), b, small(1)})), true},
       {"map_as_key", with_literal(map(2, {map(2, {a, small(1), b, small(2)}), small(1), a, small(2)})), true},
       {"map_repeated_integer_key", with_literal(map(2, {small(1), a, small(1), b})), false},
-      {"map_non_ascii_keys", with_literal(map(2, {atom("\xc3\xa9"), small(1), latin1_atom("\xe9"), small(2)})), false},
-      {"map_non_ascii_distinct_keys", with_literal(map(2, {atom("\xc3\xa9"), small(1), atom("e"), small(2)})), true},
+      {"map_non_ascii_keys",
+       with_literal(map(2, {atom("\xc3\xa9"), small(1), latin1_atom("\xe9"), small(2)})), false},
+      {"map_non_ascii_distinct_keys", with_literal(map(2, {atom("\xc3\xa9"), small(1), atom("e"), small(2)})),
+       true},
       {"map_more_pairs_than_bytes", with_literal(map(9, {a, small(1), b, small(2)})), false},
       {"export_fun", with_literal(export_ext(atom("lists"), atom("map"), small(2))), true},
-      {"export_latin1_atoms", with_literal(export_ext(latin1_atom("lists"), latin1_atom("map"), small(2))), true},
+      {"export_latin1_atoms", with_literal(export_ext(latin1_atom("lists"), latin1_atom("map"), small(2))),
+       true},
       {"export_negative_arity", with_literal(export_ext(a, b, cat({{98}, u32(0xffffffffu)}))), false},
       {"export_arity_not_integer", with_literal(export_ext(a, b, c)), false},
       {"export_module_not_atom", with_literal(export_ext(small(1), b, small(1))), false},
@@ -267,7 +282,10 @@ std::vector<TermCase> term_cases() {
       {"list_empty_list_ext", with_literal(list(0, {kNilExt})), true},
       {"tag_9", with_literal(cat({{9}, u32(0), kNilExt})), false},
       {"attr_tag_9", with_chunk_term("Attr", cat({{9}, u32(0), kNilExt})), false},
-      {"attr_list", with_chunk_term("Attr", list(1, {cat({{104, 2}, atom("vsn"), list(1, {small(1), kNilExt})}), kNilExt})), true},
+      {"attr_list",
+       with_chunk_term("Attr",
+                       list(1, {cat({{104, 2}, atom("vsn"), list(1, {small(1), kNilExt})}), kNilExt})),
+       true},
       {"cinf_repeated_map_key", with_chunk_term("CInf", map(2, {a, small(1), a, small(2)})), false, true},
       {"attr_repeated_map_key", with_chunk_term("Attr", map(2, {a, small(1), a, small(2)})), false, true},
   };
@@ -301,7 +319,8 @@ TEST(ImageVerdictTerms, ErlangAgrees) {
       " end || F <- string:lexemes(binary_to_list(L), \"\\n\")],"
       "halt().";
   bool ok = false;
-  const std::string out = run("cd '" + dir.path() + "' && erl -noshell -eval '" + eval + "' 2>/dev/null", &ok);
+  const std::string out =
+      run("cd '" + dir.path() + "' && erl -noshell -eval '" + eval + "' 2>/dev/null", &ok);
   ASSERT_TRUE(ok) << "erl failed";
   std::map<std::string, std::string> erlang;
   for (const auto& line : split(out, '\n')) {
@@ -313,7 +332,6 @@ TEST(ImageVerdictTerms, ErlangAgrees) {
     EXPECT_EQ(erlang[tc.name], tc.loadable || tc.otp_takes_it ? "ok" : "badfile") << tc.name;
   }
 }
-
 
 // The code server computes an instance's MD5 lazily (Instance::md5()), relying on this: a
 // strictly parsed image that check_loadable takes always has an MD5.

@@ -10,7 +10,9 @@
 namespace codestore::loader::testing {
 namespace {
 
-bool have_erlc() { return std::system("command -v erlc >/dev/null 2>&1") == 0; }
+bool have_erlc() {
+  return std::system("command -v erlc >/dev/null 2>&1") == 0;
+}
 
 // `ol` in three builds: version 1 without -on_load, versions 2 and 3 with it.
 class OnLoad : public LoaderFixture {
@@ -27,7 +29,8 @@ class OnLoad : public LoaderFixture {
       const fs::path out = src_ / ("v" + std::to_string(v));
       fs::create_directories(out);
       const std::string cmd = "erlc +deterministic -DVSN=" + std::to_string(v) + (v > 1 ? " -DON_LOAD" : "") +
-                              " -o '" + out.string() + "' '" + (src_ / "ol.erl").string() + "' >/dev/null 2>&1";
+                              " -o '" + out.string() + "' '" + (src_ / "ol.erl").string() +
+                              "' >/dev/null 2>&1";
       if (std::system(cmd.c_str()) != 0) return;
     }
     compiled_ = true;
@@ -45,7 +48,9 @@ class OnLoad : public LoaderFixture {
     fs::copy(src_ / "v3", dir_ / "ol3");
   }
 
-  std::vector<std::uint8_t> ol(int version) const { return bytes("ol" + std::to_string(version) + "/ol.beam"); }
+  std::vector<std::uint8_t> ol(int version) const {
+    return bytes("ol" + std::to_string(version) + "/ol.beam");
+  }
 
   // A code server whose on_load callback answers `*answer` and counts its calls.
   std::unique_ptr<CodeServer> with_callback(const bool* answer, std::vector<std::string> path = {}) {
@@ -160,10 +165,10 @@ TEST_F(OnLoad, AtomicLoadAndPrepareLoadingRefuseIt) {
   ASSERT_TRUE(cs->load_binary("ol", "ol1/ol.beam", ol(1)));
   const std::vector<ModuleError> refused = {{"ol", LoadError::kOnLoadNotAllowed}};
   // From the path and from bytes, alone and with a module that would load.
-  for (const auto& items : std::vector<std::vector<LoadItem>>{
-           {LoadItem{"ol", {}, {}}},
-           {LoadItem{"m", {}, {}}, LoadItem{"ol", {}, {}}},
-           {LoadItem{"ol", "ol3/ol.beam", ol(3)}, LoadItem{"n", {}, {}}}}) {
+  for (const auto& items :
+       std::vector<std::vector<LoadItem>>{{LoadItem{"ol", {}, {}}},
+                                          {LoadItem{"m", {}, {}}, LoadItem{"ol", {}, {}}},
+                                          {LoadItem{"ol", "ol3/ol.beam", ol(3)}, LoadItem{"n", {}, {}}}}) {
     auto atomic = cs->atomic_load(items);
     ASSERT_FALSE(atomic);
     EXPECT_EQ(atomic.error(), refused);

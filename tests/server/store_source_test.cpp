@@ -1,14 +1,13 @@
 // The store's ModuleSource keeps lookups per store generation: whatever another connection
 // (another process: the CLI) commits is seen by the very next call, for each kind of
 // lookup the boot server makes (the lib list, a lib's modules, one module, an absent one).
+#include <codestore/store.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <thread>
-
-#include <codestore/store.h>
 
 #include "server_test_util.h"
 #include "store_ops.h"
@@ -76,8 +75,8 @@ TEST_F(StoreSourceTest, AnAbsentModuleOrLibAppearsWithTheCommitThatAddsIt) {
     EXPECT_FALSE(has_lib(s, "second"));
     EXPECT_TRUE(s.modules("second").value_or(std::vector<ServedModule>{{}}).empty());
   }
-  ASSERT_TRUE(store_ops::import_file(db_, std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images/loader/v1/n.beam",
-                                     "second"));
+  ASSERT_TRUE(store_ops::import_file(
+      db_, std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images/loader/v1/n.beam", "second"));
   auto n = s.find("n");
   ASSERT_TRUE(n) << n.error().to_string();
   EXPECT_EQ(n->lib, "second");
@@ -104,14 +103,20 @@ TEST_F(StoreSourceTest, ConcurrentLookupsDuringCommitsEndOnTheLastCommit) {
     readers.emplace_back([&] {
       while (!done.load()) {
         auto m = s.find("m");
-        if (!m) report("find: " + m.error().to_string());
-        else if (m->version != 1 && m->version != 2) report("find: version " + std::to_string(m->version));
+        if (!m)
+          report("find: " + m.error().to_string());
+        else if (m->version != 1 && m->version != 2)
+          report("find: version " + std::to_string(m->version));
         auto libs = s.libs();
-        if (!libs) report("libs: " + libs.error().to_string());
-        else if (libs->size() != 1) report("libs: " + std::to_string(libs->size()));
+        if (!libs)
+          report("libs: " + libs.error().to_string());
+        else if (libs->size() != 1)
+          report("libs: " + std::to_string(libs->size()));
         auto listed = s.modules("first");
-        if (!listed) report("modules: " + listed.error().to_string());
-        else if (listed->size() != 1) report("modules: " + std::to_string(listed->size()));
+        if (!listed)
+          report("modules: " + listed.error().to_string());
+        else if (listed->size() != 1)
+          report("modules: " + std::to_string(listed->size()));
       }
     });
   }

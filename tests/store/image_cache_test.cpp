@@ -1,11 +1,11 @@
 // The store's cache of decompressed images: keyed by content, so it can neither serve a
 // version that is gone nor hide damage from a verifying read; bounded, least recently used
 // first.
-#include <sqlite3.h>
+#include "db/image_cache.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
-#include "db/image_cache.h"
 #include "store_test_util.h"
 
 namespace codestore {
@@ -56,7 +56,8 @@ void exec(const std::string& path, const std::string& sql) {
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
   sqlite3_busy_timeout(db, 5000);
   char* msg = nullptr;
-  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &msg), SQLITE_OK) << sql << ": " << (msg ? msg : "");
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &msg), SQLITE_OK)
+      << sql << ": " << (msg ? msg : "");
   sqlite3_free(msg);
   sqlite3_close(db);
 }
@@ -66,10 +67,10 @@ TEST(StoreImageCache, AVersionDeletedByAnotherConnectionIsNotServed) {
   const std::string db = dir / "s.db";
   auto reader = open_or_die(db);
   const auto v1 = read_file(fixture("hello.beam"));
-  import_bytes(*reader, v1);               // hello@1
+  import_bytes(*reader, v1);                        // hello@1
   import_bytes(*reader, variant("hello.beam", 1));  // hello@2
-  import_bytes(*reader, v1);               // hello@3 shares @1's blob, so the bytes stay cached
-  ASSERT_EQ(*reader->get("hello", 1), v1);  // now in the cache
+  import_bytes(*reader, v1);                        // hello@3 shares @1's blob, so the bytes stay cached
+  ASSERT_EQ(*reader->get("hello", 1), v1);          // now in the cache
   {
     auto writer = open_or_die(db);
     ASSERT_TRUE(writer->delete_version("hello", 1));
@@ -89,7 +90,8 @@ TEST(StoreImageCache, AVerifyingGetReadsTheDiskAndACacheOfZeroAlwaysDoes) {
   ASSERT_EQ(*cached->get("hello", 1), v1);
   // Damage the stored frame (a byte in its middle) behind the open store's back.
   exec(db,
-       "UPDATE blobs SET data = substr(data, 1, length(data) / 2) || x'5a' || substr(data, length(data) / 2 + 2) "
+       "UPDATE blobs SET data = substr(data, 1, length(data) / 2) || x'5a' || substr(data, length(data) / 2 "
+       "+ 2) "
        "WHERE id = (SELECT blob_id FROM versions WHERE module = 'hello' AND version = 1)");
   // A plain get answers from memory: the bytes it checked when it first decompressed them.
   EXPECT_EQ(*cached->get("hello", 1), v1);
