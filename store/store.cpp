@@ -303,7 +303,7 @@ struct Store::Impl {
 
   static constexpr const char* kVersionColumns =
       "v.module, v.version, v.lib, v.md5, v.vsn, lower(hex(b.sha256)), b.raw_size, b.stored_size, v.origin, v.note, "
-      "v.warning, v.imported_at, m.active_version = v.version, m.active_since"
+      "v.warning, v.imported_at, m.active_version = v.version, m.active_since, m.previous_version = v.version "
       "FROM versions v JOIN blobs b ON b.id = v.blob_id JOIN modules m ON m.name = v.module ";
   static ModuleVersion version_of(SQLite::Statement& s) {
     ModuleVersion v;
@@ -321,6 +321,7 @@ struct Store::Impl {
     v.imported_at = s.getColumn(11).getInt64();
     v.active = s.getColumn(12).getInt() != 0;
     v.active_since = v.active ? s.getColumn(13).getInt64() : 0;
+    v.rollback_target = s.getColumn(14).getInt() != 0;
     return v;
   }
   ModuleVersion info(std::string_view name, std::int64_t version) {

@@ -75,6 +75,7 @@ struct ModuleVersion {
   std::int64_t imported_at = 0;  // Unix seconds
   bool active = false;
   std::int64_t active_since = 0; // Unix seconds the current activation began (0 when inactive)
+  bool rollback_target = false;  // the version rollback(module) returns to
 };
 
 // A version with its image bytes (exactly the bytes imported).
