@@ -1,16 +1,18 @@
 #include "cli.h"
 
-#include <codestore/store.h>
-#include <fmt/format.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <optional>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <codestore/store.h>
 
 #include "json_util.h"
 
@@ -22,9 +24,7 @@ std::string Context::db_path() const {
   return "./codestore.db";
 }
 
-bool Context::out_is_terminal() const {
-  return out == &std::cout && ::isatty(STDOUT_FILENO) == 1;
-}
+bool Context::out_is_terminal() const { return out == &std::cout && ::isatty(STDOUT_FILENO) == 1; }
 
 namespace {
 

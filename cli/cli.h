@@ -9,14 +9,14 @@
 // calls with distinct streams are safe.
 #pragma once
 
-#include <codestore/status.h>
-
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <codestore/status.h>
 
 namespace CLI {
 class App;

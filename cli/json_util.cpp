@@ -1,9 +1,9 @@
 #include "json_util.h"
 
-#include <fmt/format.h>
-
 #include <cstdint>
 #include <iterator>
+
+#include <fmt/format.h>
 
 namespace codestore::cli {
 

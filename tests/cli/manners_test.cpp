@@ -3,16 +3,17 @@
 // what is allowed, errors as JSON under --json, null for "none", tables aligned by display
 // width, diff's and history's exit codes, versions' rollback mark, ls's patterns and --lib.
 // The commands run as the real executable, on real temporary databases.
-#include <codestore/store.h>
-#include <fmt/format.h>
-#include <gtest/gtest.h>
-
-#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <codestore/store.h>
 
 #include "cli.h"
 #include "cli_process.h"
