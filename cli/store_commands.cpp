@@ -3,8 +3,9 @@
 //   init                                   create the database (or check an existing one)
 //   import PATH... [--lib L] [--note N] [--dry-run]
 //                                          files and directories, all or nothing
-//   ls [PATTERN]                           modules, active version, lib, version count
-//   versions MODULE                        every stored version with its metadata
+//   ls [PATTERN...] [--lib L]              modules, active version, lib, version count
+//   versions MODULE                        every stored version; marks the active one and
+//                                          the one rollback returns to
 //   show MODULE[@V]                        image info of a stored version
 //   diff MODULE@V1 MODULE@V2               chunks that differ, exports added/removed
 //   export MODULE[@V] -o FILE              the exact bytes imported
@@ -12,8 +13,9 @@
 //   release create|list|show|diff|delete|rollback
 //   history [MODULE] | gc [--keep N] [--dry-run] | verify | stats | dict train | compact
 //
-// Every command takes --json (one JSON document). Errors go to stderr with exit 1; usage
-// errors exit 2; verify exits 3 when it finds damage.
+// Every command takes --json (one JSON document; an error is {"error": {...}} too). Only
+// init creates a database. Errors go to stderr with exit 1; usage errors exit 2; verify
+// exits 3 when it finds damage, diff when the versions differ.
 #include <algorithm>
 #include <cstdint>
 #include <ctime>

@@ -17,6 +17,7 @@
 
 #include "cli.h"
 #include "cli_process.h"
+#include "glob.h"
 #include "json_util.h"
 #include "store/store_test_util.h"
 
@@ -303,6 +304,32 @@ TEST_F(CliManners, LsTakesSeveralPatternsBracketsAndLib) {
     auto r = cs({"ls", bad});
     EXPECT_EQ(r.code, 2) << bad;
     EXPECT_NE(r.err.find(bad), std::string::npos) << r.err;
+  }
+}
+
+TEST(CliGlob, MatchesByCharacterWithSetsRangesAndEscapes) {
+  auto m = [](const char* pattern, const char* name) {
+    auto g = cli::Glob::compile(pattern);
+    EXPECT_TRUE(g.has_value()) << pattern << ": " << g.error().to_string();
+    return g && g->matches(name);
+  };
+  EXPECT_TRUE(m("caf?", "caf\xC3\xA9"));  // ? is one character, é two bytes
+  EXPECT_FALSE(m("caf??", "caf\xC3\xA9"));
+  EXPECT_TRUE(m("[\xC3\xA0-\xC3\xBF]t\xC3\xA9", "\xC3\xA9t\xC3\xA9"));  // [à-ÿ]té
+  EXPECT_TRUE(m("gen_[a-s]*", "gen_server"));
+  EXPECT_FALSE(m("gen_[a-s]*", "gen_tcp"));
+  EXPECT_TRUE(m("gen_[^a-s]*", "gen_tcp"));
+  EXPECT_TRUE(m("[]x]", "]"));     // ']' first is itself
+  EXPECT_TRUE(m("[a-]", "-"));     // '-' last is itself
+  EXPECT_TRUE(m("a\\*b", "a*b"));  // an escaped '*' is a star
+  EXPECT_FALSE(m("a\\*b", "axb"));
+  EXPECT_TRUE(m("*a*b*c*", "xxaxxbxxcxx"));
+  EXPECT_FALSE(m("*a*b*c*", "xxaxxcxxbxx"));
+  for (const char* bad : {"[abc", "[z-a]", "x\\", "[!"}) {
+    auto g = cli::Glob::compile(bad);
+    ASSERT_FALSE(g.has_value()) << bad;
+    EXPECT_EQ(g.error().code(), Code::kInvalidArgument);
+    EXPECT_NE(g.error().message().find(bad), std::string::npos) << g.error().message();
   }
 }
 
