@@ -101,21 +101,6 @@ std::vector<std::uint8_t> join_chunks(const std::vector<RawChunk>& chunks) {
   return out;
 }
 
-std::vector<std::uint8_t> gzip_bytes(std::span<const std::uint8_t> bytes) {
-  z_stream zs{};
-  Bytes out;
-  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) return out;
-  out.resize(deflateBound(&zs, static_cast<uLong>(bytes.size())) + 32);
-  zs.next_in = const_cast<Bytef*>(bytes.data());
-  zs.avail_in = static_cast<uInt>(bytes.size());
-  zs.next_out = out.data();
-  zs.avail_out = static_cast<uInt>(out.size());
-  deflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
-
 std::vector<DamagedImage> damage_variants(std::span<const std::uint8_t> image, std::uint64_t seed, int flips) {
   std::vector<DamagedImage> out;
   const Bytes orig(image.begin(), image.end());
