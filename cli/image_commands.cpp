@@ -97,7 +97,9 @@ ImageResult<std::string> term_text(const ImageResult<etf::Term>& term) {
 
 // Whether the chunk's declared size runs past the end of the (unwrapped) image of
 // `image_size` bytes: beam_lib lists it, and refuses it to every operation that reads it.
-bool truncated(const image::Chunk& c, std::uint64_t image_size) { return c.offset + c.size > image_size; }
+bool truncated(const image::Chunk& c, std::uint64_t image_size) {
+  return c.offset + c.size > image_size;
+}
 
 Json chunk_json(const image::Chunk& c, std::uint64_t image_size) {
   Json j = Json::object();
@@ -126,10 +128,11 @@ void print_chunk_table(std::ostream& out, const std::vector<image::Chunk>& chunk
     offset_w = std::max(offset_w, std::to_string(c.offset).size());
     size_w = std::max(size_w, std::to_string(c.size).size());
   }
-  out << fmt::format("{}{:<4}  {:>{}}  {:>{}}  {}\n", indent, "id", "offset", offset_w, "size", size_w, "holds");
+  out << fmt::format("{}{:<4}  {:>{}}  {:>{}}  {}\n", indent, "id", "offset", offset_w, "size", size_w,
+                     "holds");
   for (const auto& c : chunks) {
-    out << fmt::format("{}{:<4}  {:>{}}  {:>{}}  {}\n", indent, printable_bytes(c.id_view()), c.offset, offset_w,
-                       c.size, size_w, chunk_holds(c, image_size));
+    out << fmt::format("{}{:<4}  {:>{}}  {:>{}}  {}\n", indent, printable_bytes(c.id_view()), c.offset,
+                       offset_w, c.size, size_w, chunk_holds(c, image_size));
   }
 }
 

@@ -102,9 +102,9 @@ ImageError make_error(ErrorKind kind, const std::string& file, std::string_view 
 
 ImageError too_big(const Image::Rep& rep, std::string_view id, std::uint64_t offset, std::uint64_t size,
                    std::uint64_t avail) {
-  return make_error(ErrorKind::kChunkTooBig, rep.file, id, offset,
-                    "size " + std::to_string(size) + " runs past end of file (" + std::to_string(avail) +
-                        " bytes left)");
+  return make_error(
+      ErrorKind::kChunkTooBig, rep.file, id, offset,
+      "size " + std::to_string(size) + " runs past end of file (" + std::to_string(avail) + " bytes left)");
 }
 
 std::string chunk_id_text(std::string_view id) {
@@ -577,7 +577,8 @@ ImageResult<std::vector<ChunkData>> Image::all_chunks() const {
   std::vector<ChunkData> out;
   out.reserve(rep_->chunks.size());
   for (const Chunk& c : rep_->chunks) {
-    if (rep_->truncated(c)) return tl::unexpected(too_big(*rep_, c.id_view(), c.offset, c.size, rep_->data(c).size()));
+    if (rep_->truncated(c))
+      return tl::unexpected(too_big(*rep_, c.id_view(), c.offset, c.size, rep_->data(c).size()));
     out.push_back({std::string(c.id_view()), rep_->data(c)});
   }
   return out;

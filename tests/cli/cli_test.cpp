@@ -201,7 +201,7 @@ Json chunks_as_triples(const Json& chunks) {
   return out;
 }
 
-const std::vector<std::string> kFields = {"module", "chunks", "exports", "imports",   "attributes",
+const std::vector<std::string> kFields = {"module", "chunks", "exports",  "imports",   "attributes",
                                           "vsn",    "md5",    "loadable", "all_chunks"};
 
 // beam_lib:all_chunks/1's verdict in the escript's shape: "ok", or {kind, chunk, size, avail}
@@ -318,13 +318,14 @@ std::string build_iff(const std::vector<RawChunk>& chunks, const std::string& fo
 }
 
 std::string gzip(const std::string& in) {
-  const auto out = codestore::testing::gzip_bytes(
-      {reinterpret_cast<const std::uint8_t*>(in.data()), in.size()});
+  const auto out =
+      codestore::testing::gzip_bytes({reinterpret_cast<const std::uint8_t*>(in.data()), in.size()});
   return {out.begin(), out.end()};
 }
 
 std::string gunzip(const std::string& in) {
-  const auto out = codestore::testing::gunzip_bytes({reinterpret_cast<const std::uint8_t*>(in.data()), in.size()});
+  const auto out =
+      codestore::testing::gunzip_bytes({reinterpret_cast<const std::uint8_t*>(in.data()), in.size()});
   return out ? std::string(out->begin(), out->end()) : std::string();
 }
 
@@ -598,15 +599,17 @@ TEST(ImageInfoVsErlang, DamagedImagesAgreeWithBeamLibAndTheLoader) {
       const Json& last = truth[file]["chunks"].back();  // [id, pos, size]: the scan stops there
       ASSERT_EQ(last[0], refusal["chunk"]) << file;
       const std::string id = last[0], at = fmt::format("{} at offset {}", id, last[1].get<std::uint64_t>());
-      EXPECT_NE(j["errors"]["all_chunks"]["message"].get<std::string>().find("chunk " + at), std::string::npos)
+      EXPECT_NE(j["errors"]["all_chunks"]["message"].get<std::string>().find("chunk " + at),
+                std::string::npos)
           << file << ": " << j["errors"].dump();
       EXPECT_EQ(j["chunks"].back()["truncated"], true) << file;
       Proc human = codestore({"image", "info", file}, tmp.path);
       EXPECT_EQ(human.exit_code, 0) << human.err;
       EXPECT_NE(human.out.find("chunk_too_big " + at), std::string::npos) << human.out;
-      EXPECT_NE(human.out.find("TRUNCATED: " + std::to_string(refusal["avail"].get<std::uint64_t>()) + " of " +
-                               std::to_string(refusal["size"].get<std::uint64_t>()) + " bytes present"),
-                std::string::npos)
+      EXPECT_NE(
+          human.out.find("TRUNCATED: " + std::to_string(refusal["avail"].get<std::uint64_t>()) + " of " +
+                         std::to_string(refusal["size"].get<std::uint64_t>()) + " bytes present"),
+          std::string::npos)
           << human.out;
     } else if (!info_fails) {
       for (const auto& c : j["chunks"]) EXPECT_EQ(c["truncated"], false) << file << ": " << c.dump();

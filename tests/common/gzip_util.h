@@ -29,7 +29,8 @@ inline bool is_gzip(std::span<const std::uint8_t> bytes) {
 inline std::vector<std::uint8_t> gzip_bytes(std::span<const std::uint8_t> bytes) {
   z_stream zs{};
   std::vector<std::uint8_t> out;
-  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) return out;
+  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    return out;
   out.resize(deflateBound(&zs, static_cast<uLong>(bytes.size())) + 32);
   zs.next_in = const_cast<Bytef*>(bytes.data());
   zs.avail_in = static_cast<uInt>(bytes.size());
@@ -85,10 +86,11 @@ inline std::vector<std::string> gzipped_copies(const std::vector<std::string>& f
     const fs::path dst = dir / src.parent_path().parent_path().filename() / "ebin" / src.filename();
     fs::create_directories(dst.parent_path());
     std::ifstream in(src, std::ios::binary);
-    const std::vector<std::uint8_t> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    const std::vector<std::uint8_t> bytes{std::istreambuf_iterator<char>(in),
+                                          std::istreambuf_iterator<char>()};
     const std::vector<std::uint8_t> gz = is_gzip(bytes) ? bytes : gzip_bytes(bytes);
-    std::ofstream(dst, std::ios::binary).write(reinterpret_cast<const char*>(gz.data()),
-                                                static_cast<std::streamsize>(gz.size()));
+    std::ofstream(dst, std::ios::binary)
+        .write(reinterpret_cast<const char*>(gz.data()), static_cast<std::streamsize>(gz.size()));
     out.push_back(dst.string());
   }
   return out;
