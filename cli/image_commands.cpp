@@ -328,6 +328,13 @@ void image_chunks(Context& ctx, const std::string& file, const std::vector<std::
       return;
     }
     auto data = img->data(*c);
+    // beam_lib:chunks(F, [Id]) answers chunk_too_big: half a chunk is not its data. Only the
+    // last chunk can run past the end, so all_chunks() names this one.
+    if (auto all = img->all_chunks(); !all && truncated(*c, img->bytes().size())) {
+      report(ctx, fmt::format("image chunks: {}", all.error().to_string()));
+      fail(ctx, kExitError);
+      return;
+    }
     ctx.out->write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
     return;
   }

@@ -611,6 +611,11 @@ TEST(ImageInfoVsErlang, DamagedImagesAgreeWithBeamLibAndTheLoader) {
                          std::to_string(refusal["size"].get<std::uint64_t>()) + " bytes present"),
           std::string::npos)
           << human.out;
+      // beam_lib:chunks(F, [Id]) refuses it too: --raw writes no half chunk.
+      Proc raw = codestore({"image", "chunks", file, "--raw", id}, tmp.path);
+      EXPECT_EQ(raw.exit_code, 1) << file;
+      EXPECT_TRUE(raw.out.empty()) << file;
+      EXPECT_NE(raw.err.find("chunk " + at), std::string::npos) << raw.err;
     } else if (!info_fails) {
       for (const auto& c : j["chunks"]) EXPECT_EQ(c["truncated"], false) << file << ": " << c.dump();
     }

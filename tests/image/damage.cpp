@@ -148,6 +148,16 @@ std::vector<DamagedImage> damage_variants(std::span<const std::uint8_t> image, s
     put32(b.data() + h + 4, static_cast<std::uint32_t>(b.size() - h - 8 + 4));
     return true;
   });
+  raw("unread_chunk_past_end", "a chunk in the middle that md5 and the views do not read (Dbgi, Docs or CInf) "
+      "runs past the end of the file", [&](Bytes& b) {
+        for (const char* id : {"Dbgi", "Docs", "CInf"}) {
+          const std::size_t h = header_offset(base, id);
+          if (h == 0 || base.back().id == id) continue;
+          put32(b.data() + h + 4, static_cast<std::uint32_t>(b.size() - h - 8 + 1));
+          return true;
+        }
+        return false;
+      });
   raw("atom_chunk_past_end", "the AtU8 chunk's size runs past the end of the file", [&](Bytes& b) {
     const std::size_t h = header_offset(base, "AtU8");
     if (h == 0) return false;
