@@ -5,21 +5,27 @@
 %% conventions of tests/fixtures/src/loader/, made in a scenario's scratch dir:
 %%   foreign/v1, foreign/v2: counter.beam (tests/fixtures/src/loader_foreign/counter.erl, a
 %%       gen_server-style module without start/1), compiled now with -DVSN="1" and "2";
-%%   otp/erl_syntax_lib.beam: a real OTP module, copied as this system has it;
+%%   otp/misc_supp.beam: a real OTP module (sasl's, which every OTP install has), copied
+%%       as this system has it;
 %%   noattr/m.beam: v1/m.beam without its Attr chunk (beam_lib:build_module of the rest).
 %% Usage: make_foreign.escript SOURCE_DIR SCRATCH_DIR
 
 main([Src, Dir]) ->
     [compile_counter(Src, Dir, V) || V <- ["1", "2"]],
-    Otp = code:which(erl_syntax_lib),
-    true = is_list(Otp),
-    write(filename:join([Dir, "otp", "erl_syntax_lib.beam"]), read(Otp)),
+    case code:which(misc_supp) of
+        Otp when is_list(Otp) -> write(filename:join([Dir, "otp", "misc_supp.beam"]), read(Otp));
+        _ -> fail("misc_supp (OTP's sasl) is not installed")
+    end,
     {ok, _, Chunks} = beam_lib:all_chunks(read(filename:join([Dir, "v1", "m.beam"]))),
     {ok, NoAttr} = beam_lib:build_module([C || {Id, _} = C <- Chunks, Id =/= "Attr"]),
     write(filename:join([Dir, "noattr", "m.beam"]), NoAttr);
 main(_) ->
     io:format(standard_error, "usage: make_foreign.escript SOURCE_DIR SCRATCH_DIR~n", []),
     halt(2).
+
+fail(Why) ->
+    io:format(standard_error, "make_foreign: ~s~n", [Why]),
+    halt(1).
 
 compile_counter(Src, Dir, V) ->
     Out = filename:join([Dir, "foreign", "v" ++ V]),
