@@ -572,7 +572,8 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, const StoreO
                                           : SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE;
     impl->db = std::make_unique<SQLite::Database>(options.snapshot ? immutable_uri(path) : path,
                                                   flags | SQLite::OPEN_NOMUTEX, options.busy_timeout_ms);
-    // Readers need the busy timeout too (PERFORMANCE.md): the constructor sets it above.
+    // Readers need the busy timeout too (a read-only WAL connection with timeout 0 got
+    // SQLITE_BUSY under concurrent writes): the constructor sets it above.
     db::MigrateOptions mo;
     mo.read_only = options.read_only;
     mo.backup = options.backup_before_migrate;

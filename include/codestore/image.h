@@ -7,7 +7,7 @@
 //   auto exports = img->exports();    // sorted [{F, A}], as beam_lib:chunks(F, [exports])
 //   bool loadable = img->check_loadable().loadable;   // erlang:prepare_loading/2 agrees
 //
-// Layout (erlang-semantics.md §4.1): "FOR1", u32 BE form length, form type, then chunks
+// Layout (docs/image-format.md): "FOR1", u32 BE form length, form type, then chunks
 // {id[4], u32 BE size, data, zero padding to 4}. One gzip layer is unwrapped first.
 //
 // Thread safety: an Image is immutable after parse; its const methods may be called from
@@ -30,7 +30,7 @@ namespace codestore::image {
 
 using Bytes = std::span<const std::uint8_t>;
 
-// How strictly the container and the tables are judged (DESIGN.md "Image layer").
+// How strictly the container and the tables are judged (docs/image-format.md, "Two strictness levels").
 enum class Strictness {
   kLenient,  // beam_lib's rules, quirks included: the form length is ignored, bytes after it
              // are read as more chunks, duplicate chunks are all listed, the last chunk may
@@ -109,6 +109,12 @@ struct Import {  // an ImpT entry
 
 using Md5 = std::array<std::uint8_t, 16>;
 
+// One chunk's id and data, as beam_lib:all_chunks/1 returns them and build_module takes them.
+struct ChunkData {
+  std::string id;  // exactly 4 bytes
+  Bytes data;
+};
+
 // Lowercase hex, 32 characters.
 std::string md5_hex(const Md5& md5);
 
@@ -121,7 +127,7 @@ class Image {
   // other chunks only when a view reads them, so a truncated last chunk shows up there);
   // fails with not_a_beam_file for a form type other than BEAM unless `any_form` is set
   // (the raw IFF layer reads any form type).
-  // Strict: the loader's container rules (erlang-semantics.md §4.1) and, for a BEAM form,
+  // Strict: the loader's container rules (docs/image-format.md, "Container") and, for a BEAM form,
   // its table checks (Code header, AtU8, ImpT, ExpT, FunT): missing_chunk, invalid_chunk,
   // or not_loadable for a legacy Atom table. docs/image-format.md has the details.
   static ImageResult<Image> parse(Bytes bytes, Strictness strictness, std::string_view file = "",
@@ -140,7 +146,13 @@ class Image {
   const std::vector<Chunk>& chunks() const;
   // The chunk with that id: lenient returns the first, strict the last; nullptr if absent.
   const Chunk* find(std::string_view id) const;
+  // The chunk's data as far as the bytes hold it (a truncated last chunk is cut short).
   Bytes data(const Chunk& chunk) const;
+  // beam_lib:all_chunks/1: every chunk's id and data in file order, or chunk_too_big naming
+  // the chunk whose declared size runs past the end of the bytes, at its data offset. A
+  // lenient parse lists such a chunk (it is always the last, as beam_lib:info/1 lists it)
+  // and only the operations that read it fail: md5() may succeed while this refuses.
+  ImageResult<std::vector<ChunkData>> all_chunks() const;
 
   // beam_lib's views. The module name is atom #1 of the *last* atom chunk (AtU8 or Atom);
   // exports and imports resolve names through the *first* (beam_lib's quirk) when lenient.
@@ -152,7 +164,7 @@ class Image {
   ImageResult<etf::Term> attributes() const;   // [{Key, [Vals]}], sorted, duplicate keys merged
   ImageResult<etf::Term> compile_info() const; // the CInf term
   ImageResult<etf::Term> vsn() const;          // beam_lib:version/1's value
-  // beam_lib:md5/1 (erlang-semantics.md §4.3). Strict: the loader's definition (AtU8
+  // beam_lib:md5/1 (docs/image-format.md, "Module MD5"). Strict: the loader's definition (AtU8
   // only, last duplicate, missing StrT hashed as empty); both agree on well-formed images.
   ImageResult<Md5> md5() const;
 
@@ -199,11 +211,7 @@ ImageResult<std::vector<std::uint8_t>> strip(const Image& image,
 ImageResult<void> cmp(const Image& a, const Image& b);
 
 // beam_lib:build_module/1: chunks in order to an image (form type BEAM). A parsed real
-// image rebuilds byte for byte from its chunks.
-struct ChunkData {
-  std::string id;  // exactly 4 bytes
-  Bytes data;
-};
+// image rebuilds byte for byte from its chunks (ChunkData is declared above Image).
 ImageResult<std::vector<std::uint8_t>> build_module(const std::vector<ChunkData>& chunks);
 
 // A module name that is safe as a file name component (`<dir>/<module>.beam`): not empty,
