@@ -159,6 +159,9 @@ TEST_F(CliManners, WithJsonAnErrorIsAJsonObjectOnStdout) {
   auto missing = cs({"--json", "ls"});
   EXPECT_EQ(missing.code, 1);
   EXPECT_EQ(parse(missing)["error"]["kind"], "not found");
+  auto shell = cs({"--json", "shell"});
+  EXPECT_EQ(shell.code, 1);
+  EXPECT_EQ(parse(shell)["error"]["kind"], "not found");
   make_store();
   auto unknown = cs({"--json", "versions", "nosuch"});
   EXPECT_EQ(unknown.code, 1);
@@ -170,6 +173,7 @@ TEST_F(CliManners, WithJsonAnErrorIsAJsonObjectOnStdout) {
        std::vector<std::vector<std::string>>{{"--json", "activate", "hello"},
                                              {"--json", "bogus"},
                                              {"gc", "--keep", "0", "--json"},
+           {"--json", "image", "strip", fixture("attrs.beam"), "-o", dir_ / "x.beam", "--keep", "abc"},
                                              {"--json", "ls", "he[l"}}) {
     auto r = cs(args);
     EXPECT_EQ(r.code, 2) << args[1];
