@@ -169,12 +169,12 @@ TEST_F(CliManners, WithJsonAnErrorIsAJsonObjectOnStdout) {
   EXPECT_EQ(j["error"]["kind"], "not found");
   EXPECT_NE(j["error"]["message"].get<std::string>().find("nosuch"), std::string::npos) << j;
   EXPECT_NE(unknown.err.find("nosuch"), std::string::npos);  // and still on stderr
-  for (const std::vector<std::string>& args :
-       std::vector<std::vector<std::string>>{{"--json", "activate", "hello"},
-                                             {"--json", "bogus"},
-                                             {"gc", "--keep", "0", "--json"},
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--json", "activate", "hello"},
+           {"--json", "bogus"},
+           {"gc", "--keep", "0", "--json"},
            {"--json", "image", "strip", fixture("attrs.beam"), "-o", dir_ / "x.beam", "--keep", "abc"},
-                                             {"--json", "ls", "he[l"}}) {
+           {"--json", "ls", "he[l"}}) {
     auto r = cs(args);
     EXPECT_EQ(r.code, 2) << args[1];
     Json e = parse(r);
