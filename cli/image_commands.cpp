@@ -300,14 +300,12 @@ void image_chunks(Context& ctx, const std::string& file, const std::vector<std::
     if (s.size() != 4 && !is_chunk_name(s)) {
       std::string known;
       for (auto n : kChunkNames) known += fmt::format("{}{}", known.empty() ? "" : ", ", n);
-      report(ctx, fmt::format("image chunks: '{}' is neither a 4-byte chunk id nor a chunk name ({})", s, known));
-      fail(ctx, kExitUsage);
+      report_usage(ctx, fmt::format("image chunks: '{}' is neither a 4-byte chunk id nor a chunk name ({})", s, known));
       return;
     }
   }
   if (!raw_id.empty() && raw_id.size() != 4) {
-    report(ctx, fmt::format("image chunks: --raw takes a 4-byte chunk id, not '{}'", raw_id));
-    fail(ctx, kExitUsage);
+    report_usage(ctx, fmt::format("image chunks: --raw takes a 4-byte chunk id, not '{}'", raw_id));
     return;
   }
 
@@ -467,8 +465,7 @@ void image_strip(Context& ctx, const std::string& file, const std::string& outpu
                  const std::vector<std::string>& keep) {
   for (const auto& id : keep) {
     if (id.size() != 4) {
-      report(ctx, fmt::format("image strip: --keep takes 4-byte chunk ids, not '{}'", id));
-      fail(ctx, kExitUsage);
+      report_usage(ctx, fmt::format("image strip: --keep takes 4-byte chunk ids, not '{}'", id));
       return;
     }
   }

@@ -346,21 +346,19 @@ void add_shell_command(CLI::App& app, Context& ctx) {
     options.stick_default = false;  // the shell starts with nothing sticky
     auto libs = open_shell_libs(ctx);
     if (!libs) {
-      *ctx.err << "codestore shell: " << libs.error().to_string() << '\n';
-      ctx.exit_code = kExitError;
+      report_error(ctx, libs.error().with_context("shell"));
       return;
     }
     if (*record && !libs->libs) {
-      *ctx.err << "codestore shell: --record writes to the store's history: " << libs->missing << '\n';
-      ctx.exit_code = kExitError;
+      report_error(ctx, Status(Code::kFailedPrecondition,
+                               "shell: --record writes to the store's history: " + libs->missing));
       return;
     }
     options.libs = std::move(libs->libs);
     options.record_events = *record;
     auto server = CodeServer::create(std::move(options));
     if (!server) {
-      *ctx.err << "codestore shell: " << server.error().to_string() << '\n';
-      ctx.exit_code = kExitError;
+      report_error(ctx, server.error().with_context("shell"));
       return;
     }
     Shell shell(std::move(*server), std::move(libs->missing), *ctx.out);
