@@ -4,6 +4,7 @@
 #
 #   bash scripts/dev.sh demo        build the CLI alone, then run the main job on ./codestore.db
 #   bash scripts/dev.sh test        build everything, then run the test suite
+#   bash scripts/dev.sh check       the inner loop: build, then run the tests labelled `fast`
 #   bash scripts/dev.sh test-asan   the suite again, built with AddressSanitizer + UBSan
 #   bash scripts/dev.sh test-tsan   the threaded tests, built with ThreadSanitizer
 #   bash scripts/dev.sh fuzz [SECS] each libFuzzer target for SECS seconds (default 60)
@@ -109,6 +110,7 @@ case "$cmd" in
     build build-demo -DCODESTORE_BUILD_TESTS=OFF -DCODESTORE_BUILD_BENCH=OFF -- codestore
     demo ;;
   test) install_all; build build; ctest --test-dir build --output-on-failure -j "$jobs" ;;
+  check) install_all; build build; ctest --test-dir build --output-on-failure -j "$jobs" -L fast ;;
   test-asan)
     install_all; build build-asan -DCODESTORE_SANITIZE=ON -DCODESTORE_BUILD_BENCH=OFF
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -121,5 +123,5 @@ case "$cmd" in
     TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j "$jobs" -L threads ;;
   fuzz) install_all; bash scripts/fuzz.sh "${2:-60}" ;;
   bench) install_all; build build; for b in build/bench/*/bench_*; do [ -x "$b" ] && "$b"; done ;;
-  *) echo "usage: bash scripts/dev.sh demo|test|test-asan|test-tsan|fuzz [SECS]|bench" >&2; exit 2 ;;
+  *) echo "usage: bash scripts/dev.sh demo|test|check|test-asan|test-tsan|fuzz [SECS]|bench" >&2; exit 2 ;;
 esac
