@@ -107,6 +107,7 @@ suite() {
   local dir=$1; shift
   local scratch rc=0
   scratch=$(mktemp -d)
+  chmod 1777 "$scratch"  # as /tmp: the read-only tests run commands as other users
   TMPDIR=$scratch ctest --test-dir "$dir" --output-on-failure -j "$jobs" "$@" || rc=$?
   if [[ -n $(ls -A "$scratch") ]]; then
     echo "== tests left files behind in TMPDIR:" >&2
