@@ -45,7 +45,7 @@ struct StoreOptions {
   // Called on this connection each time a lock it waits for is still taken (`attempt` counts
   // from 0, so 0 is the start of a wait), before it waits again within busy_timeout_ms;
   // false gives up at once (kBusy). Unset: SQLite's own busy timeout.
-  std::function<bool(int attempt)> on_busy;
+  std::function<bool(int attempt)> on_busy = nullptr;
   int zstd_level = 3;            // level of new blobs (compact() takes its own)
   bool migrate = true;           // apply pending migrations (after a backup); false: refuse a stale schema
   bool backup_before_migrate = true;  // VACUUM INTO "<db>.backup-<from>-<to>-<unix time>" first

@@ -349,9 +349,11 @@ TEST_F(StoreCli, SymlinkedDirectoriesAreFollowedOnceWithLoopsAndDanglingLinksSki
   EXPECT_TRUE(contains(warnings, "loop") && contains(warnings, "not followed")) << warnings;
   auto store = open_or_die(db_);
   // The lib comes from the path as the release names it.
-  EXPECT_EQ(store->active_info("hello")->lib, "hello");
-  EXPECT_EQ(store->active_info("attrs")->lib, "attrs");
-  EXPECT_TRUE(contains(store->active_info("attrs")->origin, "rel/lib/attrs-2.1/ebin/attrs.beam"));
+  const auto hello = store->active_info("hello"), attrs = store->active_info("attrs");
+  ASSERT_TRUE(hello && attrs);
+  EXPECT_EQ(hello->lib, "hello");
+  EXPECT_EQ(attrs->lib, "attrs");
+  EXPECT_TRUE(contains(attrs->origin, "rel/lib/attrs-2.1/ebin/attrs.beam")) << attrs->origin;
 }
 
 TEST_F(StoreCli, AFileThatIsNotAModuleImageSaysWhatItLooksLike) {
@@ -497,7 +499,9 @@ TEST_F(StoreCli, ReimportingTheOriginalBytesRepairsADamagedBlob) {
   auto store = open_or_die(db_);
   EXPECT_EQ(store->versions("hello")->size(), 1u);
   EXPECT_EQ(store->active_info("hello")->sha256, sha);
-  EXPECT_EQ(*store->get("hello", 1, true), original);
+  const auto got = store->get("hello", 1, true);
+  ASSERT_TRUE(got) << got.error().to_string();
+  EXPECT_EQ(*got, original);
 }
 
 TEST_F(StoreCli, CompactReportsAndSkipsADamagedBlob) {
