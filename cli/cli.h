@@ -1,7 +1,7 @@
 // The `codestore` command line: a thin frame over the library. main() calls run(); tests
 // call it too, with their own streams.
 //
-// Conventions (DESIGN.md "CLI"): data to `out`, diagnostics to `err`; `--json` prints one
+// Conventions (README.md): data to `out`, diagnostics to `err`; `--json` prints one
 // JSON document (one object per line for commands over many inputs); exit 0 success,
 // 1 operational error, 2 usage error, 3 a check found what it looks for.
 //

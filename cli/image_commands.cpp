@@ -53,7 +53,7 @@ bool is_chunk_name(std::string_view s) {
   return std::find(std::begin(kChunkNames), std::end(kChunkNames), s) != std::end(kChunkNames);
 }
 
-// What a chunk holds, for the human tables (erlang-semantics.md §4.2).
+// What a chunk holds, for the human tables (docs/image-format.md, "Chunks we read").
 std::string_view chunk_role(std::string_view id) {
   static constexpr std::pair<std::string_view, std::string_view> kRoles[] = {
       {"AtU8", "atoms (UTF-8)"},  {"Atom", "atoms (latin-1, pre OTP 20)"},

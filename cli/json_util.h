@@ -1,4 +1,4 @@
-// JSON helpers shared by the command groups (DESIGN.md "CLI"): binary strings such as chunk
+// JSON helpers shared by the command groups (README.md's conventions): binary strings such as chunk
 // ids, and atoms that are not UTF-8, go into JSON with one code point per byte
 // (U+0000–U+00FF), so every byte survives and the document stays valid UTF-8.
 //

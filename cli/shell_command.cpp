@@ -38,7 +38,7 @@ struct LineError {
   std::string message;
 };
 
-// Every string value in a reply, as JSON text (DESIGN.md "CLI"): UTF-8 as is, other bytes
+// Every string value in a reply, as JSON text (README.md's conventions): UTF-8 as is, other bytes
 // one code point per byte. The values echo the line (op, module and process names, paths,
 // error messages) and what the code server answers about them (origins, directories), and
 // dump() throws on a string that is not UTF-8.

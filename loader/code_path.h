@@ -1,5 +1,5 @@
 // The code path: an ordered list of entries, each a directory of `.beam` files or a lib of
-// a store (`lib:NAME`), with OTP's mutation rules (erlang-semantics.md §3.3, §3.4).
+// a store (`lib:NAME`), with OTP's mutation rules (docs/code-server.md §3).
 //
 // Thread safety: thread-compatible. The code server guards its CodePath with its mutex.
 #pragma once

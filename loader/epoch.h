@@ -1,4 +1,4 @@
-// Epoch-based reclamation for the code server's lock-free readers (DESIGN.md "Hot path").
+// Epoch-based reclamation for the code server's lock-free readers (docs/code-server.md §5).
 //
 // A reader pins its thread (ReadGuard) before it loads a pointer to an instance and unpins
 // after its last use. A writer that has unlinked an object retires it; the object is freed

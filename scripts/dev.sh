@@ -2,25 +2,32 @@
 # One entry point for people and CI: installs what is missing (Debian 12, as root),
 # builds, and runs the main job or the tests.
 #
-#   bash scripts/dev.sh demo        build, then run the main job on ./codestore.db
-#   bash scripts/dev.sh test        build, then run the test suite
+#   bash scripts/dev.sh demo        build the CLI alone, then run the main job on ./codestore.db
+#   bash scripts/dev.sh test        build everything, then run the test suite
 #   bash scripts/dev.sh test-asan   the suite again, built with AddressSanitizer + UBSan
 #   bash scripts/dev.sh test-tsan   the threaded tests, built with ThreadSanitizer
 #   bash scripts/dev.sh fuzz [SECS] each libFuzzer target for SECS seconds (default 60)
 #   bash scripts/dev.sh bench       build and run the benchmarks in bench/
+#
+# The demo never deletes an existing ./codestore.db without asking: on a terminal it asks
+# (y/N); without one it refuses, before installing or building anything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 jobs=${JOBS:-$(nproc)}
 
-packages=(build-essential cmake ninja-build pkg-config git
-          libsqlitecpp-dev libsqlite3-dev libzstd-dev libfmt-dev libcli11-dev nlohmann-json3-dev
-          libssl-dev zlib1g-dev googletest libgtest-dev libgmock-dev libbenchmark-dev libexpected-dev
-          erlang-nox erlang-src elixir clang libclang-rt-14-dev)
+# What the library and the CLI need to build, and what the demo runs: erlc and OTP's
+# images (erlang-nox), Elixir's images (elixir).
+demo_packages=(build-essential cmake ninja-build pkg-config
+               libsqlitecpp-dev libsqlite3-dev libzstd-dev libfmt-dev libcli11-dev nlohmann-json3-dev
+               libssl-dev zlib1g-dev libexpected-dev erlang-nox elixir)
+# What the tests, benchmarks, sanitizers and fuzzers add.
+test_packages=(git googletest libgtest-dev libgmock-dev libbenchmark-dev erlang-src clang libclang-rt-14-dev)
 
+# install_deps PACKAGE...: installs those not installed yet.
 install_deps() {
   local missing=()
-  for p in "${packages[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if ((${#missing[@]})); then
@@ -30,23 +37,45 @@ install_deps() {
     apt-get install -y -q --no-install-recommends "${missing[@]}"
   fi
 }
+install_all() { install_deps "${demo_packages[@]}" "${test_packages[@]}"; }
 
-# build DIR [cmake options...]
+# build DIR [cmake options...] [-- TARGET...]: configures DIR and builds it (only TARGETs
+# when given).
 build() {
-  local dir=$1; shift
-  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
-  cmake --build "$dir" -j "$jobs"
+  local dir=$1 options=() targets=()
+  shift
+  while (($#)) && [[ $1 != -- ]]; do options+=("$1"); shift; done
+  (($#)) && shift && targets=(--target "$@")
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${options[@]}" >/dev/null
+  cmake --build "$dir" -j "$jobs" "${targets[@]}"
+}
+
+# The demo makes a fresh ./codestore.db; one that exists may be someone's work.
+demo_db=$root/codestore.db
+ask_to_replace_db() {
+  [[ -e $demo_db ]] || return 0
+  if [[ ! -t 0 ]]; then
+    echo "dev.sh demo: $demo_db exists, and the demo starts from a fresh one. Not deleting it" \
+         "without asking: run the demo on a terminal to be asked, or move the file away." >&2
+    exit 1
+  fi
+  local answer
+  read -r -p "dev.sh demo: $demo_db exists. Delete it and start a fresh one? [y/N] " answer
+  if [[ $answer != [yY] && $answer != [yY][eE][sS] ]]; then
+    echo "dev.sh demo: left $demo_db as it is." >&2
+    exit 1
+  fi
 }
 
 demo() {
-  local cs=$root/build/cli/codestore
+  local cs=$root/build-demo/cli/codestore
   echo "== the image inspector over real Erlang/OTP images"
   "$cs" image info /usr/lib/erlang/lib/stdlib-*/ebin/lists.beam /usr/lib/erlang/lib/kernel-*/ebin/code_server.beam
   "$cs" image md5 /usr/lib/erlang/lib/stdlib-*/ebin/lists.beam
 
   echo "== the store: a fresh ./codestore.db with the system's Erlang/OTP and Elixir libraries"
-  export CODESTORE_DB=$PWD/codestore.db
-  rm -f "$CODESTORE_DB" "$CODESTORE_DB-wal" "$CODESTORE_DB-shm"
+  export CODESTORE_DB=$demo_db
+  rm -f "$CODESTORE_DB" "$CODESTORE_DB-wal" "$CODESTORE_DB-shm"  # asked before building
   "$cs" init
   "$cs" import /usr/lib/erlang/lib /usr/lib/elixir/lib --note "system libraries"
   echo "== two versions of hello (tests/fixtures/src/hello.erl compiled with -vsn 1 and -vsn 2)"
@@ -73,20 +102,24 @@ demo() {
 
 cmd=${1:-}
 case "$cmd" in
-  demo) install_deps; build build; demo ;;
-  test) install_deps; build build; ctest --test-dir build --output-on-failure -j "$jobs" ;;
+  demo)
+    # Only what the main job needs: no tests, benchmarks or sanitizer toolchains.
+    ask_to_replace_db
+    install_deps "${demo_packages[@]}"
+    build build-demo -DCODESTORE_BUILD_TESTS=OFF -DCODESTORE_BUILD_BENCH=OFF -- codestore
+    demo ;;
+  test) install_all; build build; ctest --test-dir build --output-on-failure -j "$jobs" ;;
   test-asan)
-    install_deps; build build-asan -DCODESTORE_SANITIZE=ON -DCODESTORE_BUILD_BENCH=OFF
+    install_all; build build-asan -DCODESTORE_SANITIZE=ON -DCODESTORE_BUILD_BENCH=OFF
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
       ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE 'install|slow' ;;
   test-tsan)
     # Only the threaded suites (label `threads`) run under TSan: build just those.
-    install_deps
-    cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCODESTORE_TSAN=ON \
-      -DCODESTORE_BUILD_BENCH=OFF >/dev/null
-    cmake --build build-tsan -j "$jobs" --target loader_threads_test server_boot_server_test server_store_source_test soak_test
+    install_all
+    build build-tsan -DCODESTORE_TSAN=ON -DCODESTORE_BUILD_BENCH=OFF \
+      -- loader_threads_test server_boot_server_test server_store_source_test soak_test
     TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j "$jobs" -L threads ;;
-  fuzz) install_deps; bash scripts/fuzz.sh "${2:-60}" ;;
-  bench) install_deps; build build; for b in build/bench/*/bench_*; do [ -x "$b" ] && "$b"; done ;;
+  fuzz) install_all; bash scripts/fuzz.sh "${2:-60}" ;;
+  bench) install_all; build build; for b in build/bench/*/bench_*; do [ -x "$b" ] && "$b"; done ;;
   *) echo "usage: bash scripts/dev.sh demo|test|test-asan|test-tsan|fuzz [SECS]|bench" >&2; exit 2 ;;
 esac

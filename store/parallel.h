@@ -1,7 +1,8 @@
 // An ordered pipeline over both cores: worker threads compute item i (validate, hash,
 // compress) while the calling thread consumes items in index order (the SQLite inserts,
 // which must stay on the one connection). Import of the OTP corpus is bound by zstd and
-// validation, not by SQLite (PERFORMANCE.md), so two workers keep the inserting thread fed.
+// validation, not by SQLite (SQLite alone inserts about twice as fast), so two workers keep the
+// inserting thread fed.
 //
 // Thread safety: `work` runs on worker threads, concurrently for distinct indexes, with its
 // own per-worker state; `consume` runs on the calling thread only.

@@ -779,7 +779,8 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, const StoreO
     const int flags = options.read_only ? SQLite::OPEN_READONLY : (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     impl->db = std::make_unique<SQLite::Database>(path, flags | SQLite::OPEN_NOMUTEX, options.busy_timeout_ms);
     if (options.on_busy) install_busy_handler(*impl);
-    // Readers need the busy timeout too (PERFORMANCE.md): the constructor sets it above.
+    // Readers need the busy timeout too (a read-only WAL connection with timeout 0 got
+    // SQLITE_BUSY under concurrent writes): the constructor sets it above.
     db::MigrateOptions mo;
     mo.read_only = options.read_only;
     mo.backup = options.backup_before_migrate;

@@ -1,5 +1,5 @@
 // bench_image: how fast codestore reads real images, next to Erlang's beam_lib doing the
-// same work on the same files in the same run (PERFORMANCE.md: the machines are noisy, so
+// same work on the same files in the same run (the machines are noisy, so
 // the baseline runs interleaved with ours and we report medians and ratios).
 //
 // The work per image: the chunk table, exports, imports, attributes and the module md5.

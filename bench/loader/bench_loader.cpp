@@ -1,5 +1,5 @@
 // bench_loader: the code server's hot path next to a baseline measured in the same run
-// (PERFORMANCE.md: machines are noisy, so the runs interleave and we report medians and
+// (the machines are noisy, so the runs interleave and we report medians and
 // ratios).
 //
 // * lookup of a module's current instance, by name and by a resolved ModuleRef, with a
@@ -88,7 +88,7 @@ double thread_cpu_seconds() {
 }
 
 // Runs `body(thread_index, stop)` on `threads` threads for `ms` milliseconds; each returns
-// its operation count. The machines are shared (PERFORMANCE.md), so besides wall-clock
+// its operation count. The machines are shared, so besides wall-clock
 // throughput we time each thread by its own CPU time: what an operation costs while the
 // thread runs, without the time slices other jobs took. `cpu_ops_per_s` sums each thread's
 // ops per CPU-second: the throughput of `threads` threads that each have a core.

@@ -1,6 +1,6 @@
 // bench_store: the store on the real corpus (every .beam under /usr/lib/erlang/lib and
 // /usr/lib/elixir/lib), each figure next to its baseline measured in the same run
-// (PERFORMANCE.md: the machines are noisy; compare side by side, report medians and ratios).
+// (the machines are noisy: compare side by side, report medians and ratios).
 //
 //   bench_store [--runs N] [--gets N] [--dir DIR]
 //

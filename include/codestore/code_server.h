@@ -1,5 +1,5 @@
 // The code server: module instances loaded the way Erlang/OTP's code server loads them
-// (erlang-semantics.md §1–3; the contract, state by state: docs/code-server.md).
+// (OTP's behaviour, and ours where it differs, state by state: docs/code-server.md).
 //
 //   auto cs = codestore::loader::CodeServer::create({.path = {"ebin"}});
 //   if (!cs) fail(cs.error().to_string());
@@ -11,8 +11,15 @@
 //   ReadGuard guard;                             // hot path: no lock, no shared count
 //   const Instance* cur = (*cs)->current(guard, "m");
 //
+// Code from a store: a path entry "lib:NAME" finds the modules whose active version belongs
+// to lib NAME, through store_lib_source(); sync() then follows the store's active versions
+// (an operator's import or rollback). examples/sync is a whole program.
+//
+//   auto cs = CodeServer::create({.path = {"lib:shop"}, .libs = store_lib_source(store)});
+//   (*cs)->load_file("m");  ...  (*cs)->sync(SyncPolicy::kSoft);
+//
 // Per module name there is a current and an old instance. Loads, deletes, purges and path
-// changes are serialized; looking up a current instance is lock-free (DESIGN.md "Hot path").
+// changes are serialized; looking up a current instance is lock-free (docs/code-server.md §5).
 #pragma once
 
 #include <codestore/image.h>

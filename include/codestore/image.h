@@ -7,7 +7,7 @@
 //   auto exports = img->exports();    // sorted [{F, A}], as beam_lib:chunks(F, [exports])
 //   bool loadable = img->check_loadable().loadable;   // erlang:prepare_loading/2 agrees
 //
-// Layout (erlang-semantics.md §4.1): "FOR1", u32 BE form length, form type, then chunks
+// Layout (docs/image-format.md): "FOR1", u32 BE form length, form type, then chunks
 // {id[4], u32 BE size, data, zero padding to 4}. One gzip layer is unwrapped first.
 //
 // Thread safety: an Image is immutable after parse; its const methods may be called from
@@ -30,7 +30,7 @@ namespace codestore::image {
 
 using Bytes = std::span<const std::uint8_t>;
 
-// How strictly the container and the tables are judged (DESIGN.md "Image layer").
+// How strictly the container and the tables are judged (docs/image-format.md, "Two strictness levels").
 enum class Strictness {
   kLenient,  // beam_lib's rules, quirks included: the form length is ignored, bytes after it
              // are read as more chunks, duplicate chunks are all listed, the last chunk may
@@ -121,7 +121,7 @@ class Image {
   // other chunks only when a view reads them, so a truncated last chunk shows up there);
   // fails with not_a_beam_file for a form type other than BEAM unless `any_form` is set
   // (the raw IFF layer reads any form type).
-  // Strict: the loader's container rules (erlang-semantics.md §4.1) and, for a BEAM form,
+  // Strict: the loader's container rules (docs/image-format.md, "Container") and, for a BEAM form,
   // its table checks (Code header, AtU8, ImpT, ExpT, FunT): missing_chunk, invalid_chunk,
   // or not_loadable for a legacy Atom table. docs/image-format.md has the details.
   static ImageResult<Image> parse(Bytes bytes, Strictness strictness, std::string_view file = "",
@@ -152,7 +152,7 @@ class Image {
   ImageResult<etf::Term> attributes() const;   // [{Key, [Vals]}], sorted, duplicate keys merged
   ImageResult<etf::Term> compile_info() const; // the CInf term
   ImageResult<etf::Term> vsn() const;          // beam_lib:version/1's value
-  // beam_lib:md5/1 (erlang-semantics.md §4.3). Strict: the loader's definition (AtU8
+  // beam_lib:md5/1 (docs/image-format.md, "Module MD5"). Strict: the loader's definition (AtU8
   // only, last duplicate, missing StrT hashed as empty); both agree on well-formed images.
   ImageResult<Md5> md5() const;
 

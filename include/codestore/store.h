@@ -1,7 +1,7 @@
 // The versioned module store: module images kept in one SQLite file, keyed by
 // (module name, version), with one active version per module, named releases (snapshots of
-// the active set), and a history of every change (DESIGN.md "Store", docs/store.md for the
-// version state machine, docs/schema.md for the tables).
+// the active set), and a history of every change (docs/store.md for the version
+// state machine, docs/schema.md for the tables).
 //
 //   auto store = codestore::Store::open("app.db", {});
 //   if (!store) return store.error();
@@ -376,7 +376,7 @@ class Store {
   std::unique_ptr<Impl> impl_;
 };
 
-// OTP's app name of a directory (erlang-semantics.md §3.4): the last component before
+// OTP's app name of a directory (docs/code-server.md §3): the last component before
 // `ebin` (or the last component), cut at its first `-`. "" when there is none.
 // "/usr/lib/erlang/lib/stdlib-4.2/ebin/lists.beam" -> "stdlib" (given the file's path).
 std::string lib_of_path(std::string_view file_path);

@@ -1,4 +1,4 @@
-// The one boundary where SQLiteCpp's exceptions become Status values (STYLE.md 3).
+// The one boundary where SQLiteCpp's exceptions become Status values (errors are values at the API).
 // Code inside the store throws either SQLite::Exception (from SQLiteCpp) or StatusError
 // (our own refusals deep in a call); guard() catches both and returns a Status whose message
 // keeps SQLite's extended result code.

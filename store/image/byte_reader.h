@@ -1,4 +1,4 @@
-// The one bounds-checked reader every image parser goes through (STYLE.md rule 4).
+// The one bounds-checked reader every image parser goes through.
 //
 // Every read checks the length against what is left and advances only on success, so a
 // failed read leaves the position where the damaged field starts (the offset errors name).

@@ -1,4 +1,4 @@
-// The code path (docs/code-server.md §3–4, erlang-semantics.md §3): OTP's mutation rules,
+// The code path (docs/code-server.md §3–4): OTP's mutation rules,
 // lookups, app names, sticky set-up and the multi-module loads.
 #include "loader_fixture.h"
 

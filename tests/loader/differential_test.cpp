@@ -23,9 +23,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// DESIGN.md "Loader": a refused load changes nothing. OTP 25's load_binary purges the old
-// instance (killing the processes in it) before it validates the binary or checks
-// stickiness; we validate first, so a refused load_binary purges nothing.
+// A refused load changes nothing (docs/code-server.md, "Deliberate differences from OTP 25").
+// OTP 25's load_binary purges the old instance (killing the processes in it) before it
+// validates the binary or checks stickiness; we validate first, so a refused load_binary
+// purges nothing.
 constexpr const char* kDeliberateDifference = "refused_load";
 
 struct Step {

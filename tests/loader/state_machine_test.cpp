@@ -122,7 +122,7 @@ CELLS(LoadBinarySameBytes);
 
 class LoadBinaryRefused : public Cell {};
 TEST_P(LoadBinaryRefused, Cell) {
-  // A refused load changes nothing (DESIGN.md): junk is badfile and purges nothing.
+  // A refused load changes nothing (docs/code-server.md §2): junk is badfile and purges nothing.
   auto cs = server();
   auto p = enter_state(*cs, state(), /*lingerer=*/true);
   auto r = cs->load_binary("m", "junk/m.beam", bytes("junk/m.beam"));

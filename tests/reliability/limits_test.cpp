@@ -1,4 +1,4 @@
-// Hard limits against hostile input (DESIGN.md "Image layer", STYLE.md §4): each limit
+// Hard limits against hostile input (docs/image-format.md, "Limits"): each limit
 // stops the work early with an error that names it, through the public APIs only: the
 // image reader (Image::parse, maybe_gunzip, check_loadable) and the term decoder
 // (etf::decode). The store's side (import refusing names that are not safe module names,
