@@ -28,6 +28,8 @@ int run(const std::vector<std::string>& args, std::istream& in, std::ostream& ou
   app.set_help_all_flag("--help-all", "Every command's help");
   app.add_flag("--json", ctx.json, "Print JSON (one document; one object per line for many inputs)");
   app.add_option("--db", ctx.db_option, "Database file (default: $CODESTORE_DB, else ./codestore.db)");
+  app.add_option("--wait", ctx.wait_option,
+                 "Seconds to wait for another process's lock on the database (default 5; a number from 0)");
   app.require_subcommand(1);
   app.fallthrough();
 

@@ -26,6 +26,7 @@ enum ExitCode : int { kExitOk = 0, kExitError = 1, kExitUsage = 2, kExitFound = 
 struct Context {
   bool json = false;
   std::string db_option;  // --db as given ("" when absent)
+  std::string wait_option;  // --wait SECONDS as given ("" when absent: the store's busy timeout)
   std::istream* in = nullptr;
   std::ostream* out = nullptr;
   std::ostream* err = nullptr;

@@ -271,26 +271,21 @@ std::optional<int> parse_wait(const std::string& text) {
   if (text.empty() || end != text.c_str() + text.size() || !(seconds >= 0)) return std::nullopt;
   return static_cast<int>(std::min(seconds * 1000.0, static_cast<double>(INT_MAX)));
 }
-// The milliseconds of a command's --wait ("" -1: the default), or nullopt after a usage error.
-std::optional<int> wait_ms_of(Context& ctx, const std::string& wait) {
-  if (wait.empty()) return -1;
-  auto ms = parse_wait(wait);
-  if (!ms) {
-    *ctx.err << fmt::format("codestore: usage: --wait {}: a number of seconds from 0\n", wait);
-    fail(ctx, kExitUsage);
-  }
-  return ms;
-}
-constexpr const char* kWaitHelp =
-    "Seconds to wait for another writer's lock on the database (default 5; a number from 0)";
-
-// Opens the store for a command; reports and returns null on failure. A writer waits
-// `wait_ms` for another's lock (-1: the store's default), telling the user once that it waits.
-std::unique_ptr<Store> open_store(Context& ctx, bool write, bool create = false, int wait_ms = -1) {
+// Opens the store for a command; reports and returns null on failure. It waits --wait
+// seconds for another process's lock (without it, the store's default 5 s); a writer tells
+// the user once that it waits, and stops waiting at a Ctrl-C.
+std::unique_ptr<Store> open_store(Context& ctx, bool write, bool create = false) {
   StoreOptions o;
   o.create = create;
   o.read_only = !write;
-  if (wait_ms >= 0) o.busy_timeout_ms = wait_ms;
+  if (!ctx.wait_option.empty()) {
+    const auto ms = parse_wait(ctx.wait_option);
+    if (!ms) {
+      usage(ctx, fmt::format("--wait {}: a number of seconds from 0", ctx.wait_option));
+      return nullptr;
+    }
+    o.busy_timeout_ms = *ms;
+  }
   if (write) {
     o.on_busy = [&ctx, told = false, seconds = o.busy_timeout_ms / 1000.0](int) mutable {
       if (!told) {
@@ -324,7 +319,7 @@ void cmd_init(Context& ctx) {
 
 struct ImportArgs {
   std::vector<std::string> paths;
-  std::string lib, note, wait;
+  std::string lib, note;
   bool dry_run = false, bytes = false;
 };
 
@@ -399,10 +394,8 @@ void print_import(Context& ctx, const ImportArgs& a, const ImportSummary& r) {
 }
 
 void cmd_import(Context& ctx, const ImportArgs& a) {
-  const auto wait_ms = wait_ms_of(ctx, a.wait);
-  if (!wait_ms) return;
   InterruptScope interrupt;
-  auto store = open_store(ctx, true, true, *wait_ms);
+  auto store = open_store(ctx, true, true);
   if (!store) return;
   ImportOptions o;
   o.lib = a.lib;
@@ -906,11 +899,9 @@ void cmd_stats(Context& ctx) {
   }
 }
 
-void cmd_dict_train(Context& ctx, std::size_t size, const std::string& wait) {
-  const auto wait_ms = wait_ms_of(ctx, wait);
-  if (!wait_ms) return;
+void cmd_dict_train(Context& ctx, std::size_t size) {
   InterruptScope interrupt;
-  auto store = open_store(ctx, true, false, *wait_ms);
+  auto store = open_store(ctx, true);
   if (!store) return;
   DictionaryOptions o;
   if (size != 0) o.size = size;
@@ -932,11 +923,9 @@ void cmd_dict_train(Context& ctx, std::size_t size, const std::string& wait) {
   }
 }
 
-void cmd_compact(Context& ctx, int level, const std::string& wait) {
-  const auto wait_ms = wait_ms_of(ctx, wait);
-  if (!wait_ms) return;
+void cmd_compact(Context& ctx, int level) {
   InterruptScope interrupt;
-  auto store = open_store(ctx, true, false, *wait_ms);
+  auto store = open_store(ctx, true);
   if (!store) return;
   CompactOptions o;
   o.level = level;
@@ -981,7 +970,6 @@ void add_store_commands(CLI::App& app, Context& ctx) {
     std::string to;  // rollback --to V, checked by parse_version (a usage error that names the rule)
     std::int64_t keep = 0;
     std::size_t limit = 0, dict_size = 0;
-    std::string wait;  // --wait SECONDS of the writers here (parse_wait)
     int level = 19;
     bool dry_run = false;
   };
@@ -998,7 +986,6 @@ void add_store_commands(CLI::App& app, Context& ctx) {
   import->add_flag("--bytes", o->import.bytes,
                    "A file is unchanged only when byte-identical to the active version (default: the same code, "
                    "by module MD5: a stripped or gzip-wrapped copy is no new version)");
-  import->add_option("--wait", o->import.wait, kWaitHelp);
   import->callback([&ctx, o] { cmd_import(ctx, o->import); });
 
   auto* ls = app.add_subcommand("ls", "Modules with their active version, lib and version count");
@@ -1078,13 +1065,11 @@ void add_store_commands(CLI::App& app, Context& ctx) {
   dict->require_subcommand(1);
   auto* train = dict->add_subcommand("train", "Train a dictionary from the stored images; new blobs use it");
   train->add_option("--size", o->dict_size, "Dictionary size in bytes (default 112 KiB)");
-  train->add_option("--wait", o->wait, kWaitHelp);
-  train->callback([&ctx, o] { cmd_dict_train(ctx, o->dict_size, o->wait); });
+  train->callback([&ctx, o] { cmd_dict_train(ctx, o->dict_size); });
 
   auto* compact = app.add_subcommand("compact", "Re-encode every blob (higher level, newest dictionary)");
   compact->add_option("--level", o->level, "zstd level (default 19)")->check(CLI::Range(1, 22));
-  compact->add_option("--wait", o->wait, kWaitHelp);
-  compact->callback([&ctx, o] { cmd_compact(ctx, o->level, o->wait); });
+  compact->callback([&ctx, o] { cmd_compact(ctx, o->level); });
 }
 
 }  // namespace codestore::cli
