@@ -418,6 +418,31 @@ TEST_F(StoreCli, TheHighestApplicationVersionBecomesActiveAsOtpChoosesIt) {
   EXPECT_TRUE(contains(out, "which=" + active->origin)) << out;
 }
 
+TEST_F(StoreCli, TheActiveFileIsTheOneErlangsCodeServerChoosesAmongOddDirectoryNames) {
+  // code_server:choose_bundles/1 compares {Name, [Integers], FullName}: "foo" is {"foo", [0]},
+  // "foo-01.0" is [1,0], "foo-1" is [1] (less than [1,0]); "foo-0.9.0-rc1", whose last part
+  // is no version, is a name of its own, greater than "foo". Erlang is the judge.
+  if (!have_erl(dir_.path())) GTEST_SKIP() << "erl is not installed";
+  const std::vector<std::vector<std::string>> layouts = {
+      {"foo", "foo-01.0", "foo-1", "foo-0.10.0", "fo-9.9"},
+      {"foo-2.0", "foo-0.9.0-rc1", "foo-10"},
+  };
+  int n = 0;
+  for (std::size_t l = 0; l < layouts.size(); ++l) {
+    const std::string lib = dir_ / ("lib" + std::to_string(l));
+    for (const auto& app : layouts[l]) write_file(lib + "/" + app + "/ebin/hello.beam", variant("hello.beam", ++n));
+    const auto [code, out] = run_to_end(
+        {"erl", "-noshell", "-eval", "io:format(\"which=~s~n\", [code:which(hello)]), halt()."}, dir_.path(),
+        {"ERL_LIBS=" + lib});
+    ASSERT_EQ(code, 0) << out;
+    const std::string db = dir_ / ("layout" + std::to_string(l) + ".db");
+    ASSERT_EQ(run_cli(db, {"import", lib}).code, 0);
+    const auto active = open_or_die(db)->active_info("hello");
+    ASSERT_TRUE(active);
+    EXPECT_TRUE(contains(out, "which=" + active->origin + "\n")) << "erl: " << out << "codestore: " << active->origin;
+  }
+}
+
 TEST_F(StoreCli, AFileOutsideEbinWarnsThatItsModuleLeavesItsLibAndLibKeepsIt) {
   write_file(dir_ / "app-1.0/ebin/hello.beam", variant("hello.beam", 1));
   ASSERT_EQ(cli({"import", dir_ / "app-1.0"}).code, 0);
