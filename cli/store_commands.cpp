@@ -1,7 +1,7 @@
 // The store's commands: a thin frame over codestore::Store (include/codestore/store.h).
 //
 //   init                                   create the database (or check an existing one)
-//   import PATH... [--lib L] [--note N] [--dry-run]
+//   import PATH... [--lib L] [--note N] [--dry-run] [--bytes]
 //                                          files and directories, all or nothing
 //   ls [PATTERN]                           modules, active version, lib, version count
 //   versions MODULE                        every stored version with its metadata
@@ -12,8 +12,10 @@
 //   release create|list|show|diff|delete|rollback
 //   history [MODULE] | gc [--keep N] [--dry-run] | verify | stats | dict train | compact
 //
-// Every command takes --json (one JSON document). Errors go to stderr with exit 1; usage
-// errors exit 2; verify exits 3 when it finds damage.
+// Every command takes --json (one JSON document) and --wait SECONDS (for another process's
+// lock). Errors go to stderr with exit 1; usage errors exit 2; verify exits 3 when it finds
+// damage; a Ctrl-C ends import, compact and dict train with exit 130, nothing written.
+// MODULE@V: V is the text after the last '@' (see parse_ref).
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>

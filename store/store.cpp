@@ -175,6 +175,15 @@ void enable_wal(SQLite::Database& db, int busy_timeout_ms) {
   }
 }
 
+// A blob's dictionary_id: NULL for none (0), as the schema keeps it.
+void bind_dictionary(SQLite::Statement& s, int index, std::int64_t id) {
+  if (id != 0) {
+    s.bind(index, id);
+  } else {
+    s.bind(index);
+  }
+}
+
 // zstd's trainers refuse fewer samples (fastcover's minimum).
 constexpr std::int64_t kMinDictionarySamples = 5;
 
@@ -588,11 +597,7 @@ struct Store::Impl {
       s.bindNoCopy(1, p.frame.data(), static_cast<int>(p.frame.size()));
       s.bind(2, static_cast<std::int64_t>(p.frame.size()));
       s.bind(3, p.level);
-      if (p.dictionary_id != 0) {
-        s.bind(4, p.dictionary_id);
-      } else {
-        s.bind(4);
-      }
+      bind_dictionary(s, 4, p.dictionary_id);
       s.bind(5, blob_id);
       s.exec();
       r.repaired = true;
@@ -622,11 +627,7 @@ struct Store::Impl {
       s.bind(2, static_cast<std::int64_t>(p.raw_size));
       s.bind(3, static_cast<std::int64_t>(p.frame.size()));
       s.bind(4, p.level);
-      if (p.dictionary_id != 0) {
-        s.bind(5, p.dictionary_id);
-      } else {
-        s.bind(5);
-      }
+      bind_dictionary(s, 5, p.dictionary_id);
       s.bindNoCopy(6, p.frame.data(), static_cast<int>(p.frame.size()));
       s.exec();
       blob_id = db->getLastInsertRowid();
@@ -1491,11 +1492,7 @@ Result<CompactReport> Store::compact(const CompactOptions& options) {
           s.bindNoCopy(1, frame->data(), static_cast<int>(frame->size()));
           s.bind(2, static_cast<std::int64_t>(frame->size()));
           s.bind(3, options.level);
-          if (newest) {
-            s.bind(4, newest->id());
-          } else {
-            s.bind(4);
-          }
+          bind_dictionary(s, 4, newest ? newest->id() : 0);
           s.bind(5, rows[i].id);
           s.exec();
           if (options.progress) options.progress(i + 1, rows.size());
