@@ -616,6 +616,30 @@ TEST_F(StoreCli, CtrlCEndsAnImportWithAMessageAndLeavesTheDatabaseUnchanged) {
   EXPECT_TRUE(store->verify()->ok());
 }
 
+TEST_F(StoreCli, AnInterruptedCompactOrDictTrainWritesNothing) {
+  // What the CLI's Ctrl-C asks of the library: stop between items, roll back.
+  auto store = open_or_die(db_);
+  for (int i = 1; i <= 6; ++i) import_bytes(*store, variant("hello.beam", i), "v" + std::to_string(i));
+  const auto before = *store->stats();
+  int asked = 0;
+  CompactOptions c;
+  c.level = 19;
+  c.interrupted = [&] { return ++asked == 3; };
+  auto compacted = store->compact(c);
+  ASSERT_FALSE(compacted);
+  EXPECT_EQ(compacted.error().code(), Code::kCancelled);
+  DictionaryOptions d;
+  d.interrupted = [] { return true; };
+  auto trained = store->train_dictionary(d);
+  ASSERT_FALSE(trained);
+  EXPECT_EQ(trained.error().code(), Code::kCancelled);
+  const auto after = *store->stats();
+  EXPECT_EQ(after.stored_bytes, before.stored_bytes);
+  EXPECT_EQ(after.dictionaries, 0);
+  EXPECT_EQ(after.events, before.events);
+  EXPECT_TRUE(store->verify()->ok());
+}
+
 TEST_F(StoreCli, WaitLetsAWriterWaitForAnotherWritersLock) {
   imp(0);
   write_file(dir_ / "in/hello.beam", variant("hello.beam", 5));
