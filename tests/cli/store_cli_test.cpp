@@ -239,7 +239,7 @@ std::vector<std::uint8_t> text_bytes(const std::string& s) {
   return {s.begin(), s.end()};
 }
 
-class StoreCli : public ::testing::Test {
+class StoreCommands : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_EQ(run_cli(db_, {"init"}).code, 0); }
   CliResult cli(std::vector<std::string> args) { return run_cli(db_, std::move(args)); }
@@ -257,7 +257,7 @@ class StoreCli : public ::testing::Test {
 
 // --- item 5: MODULE@V --------------------------------------------------------------------
 
-TEST_F(StoreCli, VersionZeroAndNonNumbersAreUsageErrorsNamingWhatIsAllowed) {
+TEST_F(StoreCommands, VersionZeroAndNonNumbersAreUsageErrorsNamingWhatIsAllowed) {
   imp(0);
   imp(1);
   const std::string out = dir_ / "out.beam";
@@ -290,7 +290,7 @@ TEST_F(StoreCli, VersionZeroAndNonNumbersAreUsageErrorsNamingWhatIsAllowed) {
   EXPECT_EQ(cli({"rollback", "hello", "--to", "1"}).code, 0);
 }
 
-TEST_F(StoreCli, AModuleWhoseNameContainsAnAtIsNamedWithATrailingAt) {
+TEST_F(StoreCommands, AModuleWhoseNameContainsAnAtIsNamedWithATrailingAt) {
   // The text after the last '@' is the version; `NAME@` names the active version of NAME,
   // so a module called a@b is `a@b@` (active) or `a@b@1`.
   auto store = open_or_die(db_);
@@ -315,7 +315,7 @@ TEST_F(StoreCli, AModuleWhoseNameContainsAnAtIsNamedWithATrailingAt) {
 
 // --- item 7: imports -----------------------------------------------------------------------
 
-TEST_F(StoreCli, ADirectoryWithoutImagesIsAnErrorNotFilesZero) {
+TEST_F(StoreCommands, ADirectoryWithoutImagesIsAnErrorNotFilesZero) {
   fs::create_directories(dir_ / "empty");
   write_file(dir_ / "notes/README", text_bytes("no code here\n"));
   for (const std::string& d : {dir_ / "empty", dir_ / "notes"}) {
@@ -328,7 +328,7 @@ TEST_F(StoreCli, ADirectoryWithoutImagesIsAnErrorNotFilesZero) {
   EXPECT_TRUE(open_or_die(db_)->list()->empty());
 }
 
-TEST_F(StoreCli, SymlinkedDirectoriesAreFollowedOnceWithLoopsAndDanglingLinksSkipped) {
+TEST_F(StoreCommands, SymlinkedDirectoriesAreFollowedOnceWithLoopsAndDanglingLinksSkipped) {
   // As `rebar3 release` lays it out: rel/lib/<app>-<vsn> links to _build/default/lib/<app>.
   write_file(dir_ / "_build/default/lib/hello/ebin/hello.beam", variant("hello.beam", 1));
   write_file(dir_ / "_build/default/lib/attrs/ebin/attrs.beam", read_file(fixture("attrs.beam")));
@@ -356,7 +356,7 @@ TEST_F(StoreCli, SymlinkedDirectoriesAreFollowedOnceWithLoopsAndDanglingLinksSki
   EXPECT_TRUE(contains(attrs->origin, "rel/lib/attrs-2.1/ebin/attrs.beam")) << attrs->origin;
 }
 
-TEST_F(StoreCli, AFileThatIsNotAModuleImageSaysWhatItLooksLike) {
+TEST_F(StoreCommands, AFileThatIsNotAModuleImageSaysWhatItLooksLike) {
   std::vector<std::uint8_t> tar(1024, 0);
   std::copy_n("hello/ebin/hello.beam", 21, tar.begin());
   std::copy_n("ustar", 5, tar.begin() + 257);
@@ -393,7 +393,7 @@ TEST_F(StoreCli, AFileThatIsNotAModuleImageSaysWhatItLooksLike) {
   EXPECT_TRUE(open_or_die(db_)->list()->empty());
 }
 
-TEST_F(StoreCli, TheHighestApplicationVersionBecomesActiveAsOtpChoosesIt) {
+TEST_F(StoreCommands, TheHighestApplicationVersionBecomesActiveAsOtpChoosesIt) {
   // Byte order would put foo-0.9.0 last; OTP's order ([0,10,0] > [0,10] > [0,9,0]) picks 0.10.0.
   write_file(dir_ / "lib/foo-0.9.0/ebin/hello.beam", variant("hello.beam", 9));
   write_file(dir_ / "lib/foo-0.10.0/ebin/hello.beam", variant("hello.beam", 100));
@@ -418,7 +418,7 @@ TEST_F(StoreCli, TheHighestApplicationVersionBecomesActiveAsOtpChoosesIt) {
   EXPECT_TRUE(contains(out, "which=" + active->origin)) << out;
 }
 
-TEST_F(StoreCli, TheActiveFileIsTheOneErlangsCodeServerChoosesAmongOddDirectoryNames) {
+TEST_F(StoreCommands, TheActiveFileIsTheOneErlangsCodeServerChoosesAmongOddDirectoryNames) {
   // code_server:choose_bundles/1 compares {Name, [Integers], FullName}: "foo" is {"foo", [0]},
   // "foo-01.0" is [1,0], "foo-1" is [1] (less than [1,0]); "foo-0.9.0-rc1", whose last part
   // is no version, is a name of its own, greater than "foo". Erlang is the judge.
@@ -430,20 +430,22 @@ TEST_F(StoreCli, TheActiveFileIsTheOneErlangsCodeServerChoosesAmongOddDirectoryN
   int n = 0;
   for (std::size_t l = 0; l < layouts.size(); ++l) {
     const std::string lib = dir_ / ("lib" + std::to_string(l));
-    for (const auto& app : layouts[l]) write_file(lib + "/" + app + "/ebin/hello.beam", variant("hello.beam", ++n));
-    const auto [code, out] = run_to_end(
-        {"erl", "-noshell", "-eval", "io:format(\"which=~s~n\", [code:which(hello)]), halt()."}, dir_.path(),
-        {"ERL_LIBS=" + lib});
+    for (const auto& app : layouts[l])
+      write_file(lib + "/" + app + "/ebin/hello.beam", variant("hello.beam", ++n));
+    const auto [code, out] =
+        run_to_end({"erl", "-noshell", "-eval", "io:format(\"which=~s~n\", [code:which(hello)]), halt()."},
+                   dir_.path(), {"ERL_LIBS=" + lib});
     ASSERT_EQ(code, 0) << out;
     const std::string db = dir_ / ("layout" + std::to_string(l) + ".db");
     ASSERT_EQ(run_cli(db, {"import", lib}).code, 0);
     const auto active = open_or_die(db)->active_info("hello");
     ASSERT_TRUE(active);
-    EXPECT_TRUE(contains(out, "which=" + active->origin + "\n")) << "erl: " << out << "codestore: " << active->origin;
+    EXPECT_TRUE(contains(out, "which=" + active->origin + "\n"))
+        << "erl: " << out << "codestore: " << active->origin;
   }
 }
 
-TEST_F(StoreCli, AFileOutsideEbinWarnsThatItsModuleLeavesItsLibAndLibKeepsIt) {
+TEST_F(StoreCommands, AFileOutsideEbinWarnsThatItsModuleLeavesItsLibAndLibKeepsIt) {
   write_file(dir_ / "app-1.0/ebin/hello.beam", variant("hello.beam", 1));
   ASSERT_EQ(cli({"import", dir_ / "app-1.0"}).code, 0);
   write_file(dir_ / "patch/hello.beam", variant("hello.beam", 2));
@@ -461,7 +463,7 @@ TEST_F(StoreCli, AFileOutsideEbinWarnsThatItsModuleLeavesItsLibAndLibKeepsIt) {
   EXPECT_EQ(open_or_die(db_)->active_info("hello")->lib, "app");
 }
 
-TEST_F(StoreCli, TheSameCodeInOtherBytesIsUnchangedUnlessBytesAsksForByteIdentity) {
+TEST_F(StoreCommands, TheSameCodeInOtherBytesIsUnchangedUnlessBytesAsksForByteIdentity) {
   const auto original = read_file(fixture("hello.beam"));
   write_file(dir_ / "a/hello.beam", original);
   ASSERT_EQ(cli({"import", dir_ / "a/hello.beam"}).code, 0);
@@ -486,7 +488,7 @@ TEST_F(StoreCli, TheSameCodeInOtherBytesIsUnchangedUnlessBytesAsksForByteIdentit
   EXPECT_EQ(open_or_die(db_)->versions("hello")->size(), 2u);
 }
 
-TEST_F(StoreCli, TheSummaryListsTheModulesThatChangedAndTheRatioCountsNewBytesOnly) {
+TEST_F(StoreCommands, TheSummaryListsTheModulesThatChangedAndTheRatioCountsNewBytesOnly) {
   write_file(dir_ / "t/app-1/ebin/hello.beam", variant("hello.beam", 1));
   write_file(dir_ / "t/app-1/ebin/attrs.beam", read_file(fixture("attrs.beam")));
   ASSERT_EQ(cli({"import", dir_ / "t"}).code, 0);
@@ -510,7 +512,7 @@ TEST_F(StoreCli, TheSummaryListsTheModulesThatChangedAndTheRatioCountsNewBytesOn
 
 // --- item 9: repair ------------------------------------------------------------------------
 
-TEST_F(StoreCli, ReimportingTheOriginalBytesRepairsADamagedBlob) {
+TEST_F(StoreCommands, ReimportingTheOriginalBytesRepairsADamagedBlob) {
   const auto original = read_file(fixture("hello.beam"));
   write_file(dir_ / "in/hello.beam", original);
   ASSERT_EQ(cli({"import", dir_ / "in/hello.beam"}).code, 0);
@@ -529,7 +531,7 @@ TEST_F(StoreCli, ReimportingTheOriginalBytesRepairsADamagedBlob) {
   EXPECT_EQ(*got, original);
 }
 
-TEST_F(StoreCli, CompactReportsAndSkipsADamagedBlob) {
+TEST_F(StoreCommands, CompactReportsAndSkipsADamagedBlob) {
   imp(1);
   auto store = open_or_die(db_);
   ASSERT_EQ(import_bytes(*store, read_file(fixture("attrs.beam")), "attrs.beam"), 1);
@@ -551,7 +553,7 @@ TEST_F(StoreCli, CompactReportsAndSkipsADamagedBlob) {
   EXPECT_EQ(v->damage[0].module, "hello");
 }
 
-TEST_F(StoreCli, DictTrainWithTooFewImagesSaysSo) {
+TEST_F(StoreCommands, DictTrainWithTooFewImagesSaysSo) {
   imp(1);
   const auto r = cli({"dict", "train"});
   EXPECT_EQ(r.code, 1);
@@ -562,7 +564,7 @@ TEST_F(StoreCli, DictTrainWithTooFewImagesSaysSo) {
 
 // --- item 11: long work --------------------------------------------------------------------
 
-TEST_F(StoreCli, TheProgressLineFitsTheTerminal) {
+TEST_F(StoreCommands, TheProgressLineFitsTheTerminal) {
   const std::string name = std::string(60, 'x') + "_\xc3\xa9t\xc3\xa9_module_file_name_that_is_long";
   for (int i = 0; i < 20; ++i)
     write_file(dir_ / ("t/" + name + std::to_string(100 + i) + ".beam"), variant("hello.beam", i + 1));
@@ -585,7 +587,7 @@ TEST_F(StoreCli, TheProgressLineFitsTheTerminal) {
   EXPECT_GE(lines, 1u) << out;
 }
 
-TEST_F(StoreCli, CtrlCEndsAnImportWithAMessageAndLeavesTheDatabaseUnchanged) {
+TEST_F(StoreCommands, CtrlCEndsAnImportWithAMessageAndLeavesTheDatabaseUnchanged) {
   imp(0);
   auto store = open_or_die(db_);
   const auto generation = *store->generation();
@@ -616,7 +618,7 @@ TEST_F(StoreCli, CtrlCEndsAnImportWithAMessageAndLeavesTheDatabaseUnchanged) {
   EXPECT_TRUE(store->verify()->ok());
 }
 
-TEST_F(StoreCli, AnInterruptedCompactOrDictTrainWritesNothing) {
+TEST_F(StoreCommands, AnInterruptedCompactOrDictTrainWritesNothing) {
   // What the CLI's Ctrl-C asks of the library: stop between items, roll back.
   auto store = open_or_die(db_);
   for (int i = 1; i <= 6; ++i) import_bytes(*store, variant("hello.beam", i), "v" + std::to_string(i));
@@ -640,7 +642,7 @@ TEST_F(StoreCli, AnInterruptedCompactOrDictTrainWritesNothing) {
   EXPECT_TRUE(store->verify()->ok());
 }
 
-TEST_F(StoreCli, WaitLetsAWriterWaitForAnotherWritersLock) {
+TEST_F(StoreCommands, WaitLetsAWriterWaitForAnotherWritersLock) {
   imp(0);
   write_file(dir_ / "in/hello.beam", variant("hello.beam", 5));
   RawDb holder(db_);
