@@ -9,13 +9,19 @@
 // calls with distinct streams are safe.
 #pragma once
 
+#include <cstdint>
 #include <iosfwd>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include <codestore/status.h>
 
 namespace CLI {
 class App;
-}
+class Validator;
+}  // namespace CLI
 
 namespace codestore::cli {
 
@@ -25,6 +31,9 @@ enum ExitCode : int { kExitOk = 0, kExitError = 1, kExitUsage = 2, kExitFound = 
 // code.
 struct Context {
   bool json = false;
+  // --snapshot: read the database file as it is, without locks and without its -wal
+  // (SQLite's immutable=1). Safe only while no process writes; reading commands only.
+  bool snapshot = false;
   std::string db_option;  // --db as given ("" when absent)
   std::string wait_option;  // --wait SECONDS as given ("" when absent: the store's busy timeout)
   std::istream* in = nullptr;
@@ -38,11 +47,26 @@ struct Context {
   bool out_is_terminal() const;
 };
 
+// Errors, for every command: a line on `err` ("codestore: ..."); with --json also one
+// {"error": {"kind", "message"}} object on `out` (kind: the Status code name, or "usage").
+// The exit code becomes at least 1 (report_error) or 2 (report_usage).
+void report_error(Context& ctx, const Status& status);
+void report_usage(Context& ctx, std::string_view message);
+
+// Option checks whose message says what is allowed ("--keep must be at least 1, not 0"):
+// integers only, checked before CLI11 converts them.
+CLI::Validator at_least(std::int64_t min);
+CLI::Validator in_range(std::int64_t min, std::int64_t max);
+
 // Each group adds its subcommands to the app; their callbacks report through `ctx`.
 void add_image_commands(CLI::App& app, Context& ctx);
 void add_store_commands(CLI::App& app, Context& ctx);
 void add_shell_command(CLI::App& app, Context& ctx);
 void add_serve_command(CLI::App& app, Context& ctx);
+
+// The application with every command, its callbacks reporting through `ctx` (tests walk
+// it to check that every option and positional is described).
+std::unique_ptr<CLI::App> make_app(Context& ctx);
 
 // Runs one command line (args excludes the program name) and returns the exit code.
 int run(const std::vector<std::string>& args, std::istream& in, std::ostream& out, std::ostream& err);

@@ -95,12 +95,45 @@ ImageResult<std::string> term_text(const ImageResult<etf::Term>& term) {
   return etf::format_w(*term);
 }
 
-Json chunk_json(const image::Chunk& c) {
+// Whether the chunk's declared size runs past the end of the (unwrapped) image of
+// `image_size` bytes: beam_lib lists it, and refuses it to every operation that reads it.
+bool truncated(const image::Chunk& c, std::uint64_t image_size) {
+  return c.offset + c.size > image_size;
+}
+
+Json chunk_json(const image::Chunk& c, std::uint64_t image_size) {
   Json j = Json::object();
   j["id"] = bytes_to_json_string(c.id_view());
   j["offset"] = c.offset;
   j["size"] = c.size;
+  j["truncated"] = truncated(c, image_size);
   return j;
+}
+
+// The "holds" column: the chunk's role, and how much of it is there when it is cut short.
+std::string chunk_holds(const image::Chunk& c, std::uint64_t image_size) {
+  std::string holds(chunk_role(c.id_view()));
+  if (truncated(c, image_size)) {
+    const std::uint64_t present = image_size > c.offset ? image_size - c.offset : 0;
+    holds += fmt::format("{}TRUNCATED: {} of {} bytes present", holds.empty() ? "" : "; ", present, c.size);
+  }
+  return holds;
+}
+
+// The chunk table, each line after `indent`.
+void print_chunk_table(std::ostream& out, const std::vector<image::Chunk>& chunks, std::uint64_t image_size,
+                       std::string_view indent) {
+  std::size_t offset_w = 6, size_w = 4;
+  for (const auto& c : chunks) {
+    offset_w = std::max(offset_w, std::to_string(c.offset).size());
+    size_w = std::max(size_w, std::to_string(c.size).size());
+  }
+  out << fmt::format("{}{:<4}  {:>{}}  {:>{}}  {}\n", indent, "id", "offset", offset_w, "size", size_w,
+                     "holds");
+  for (const auto& c : chunks) {
+    out << fmt::format("{}{:<4}  {:>{}}  {:>{}}  {}\n", indent, printable_bytes(c.id_view()), c.offset,
+                       offset_w, c.size, size_w, chunk_holds(c, image_size));
+  }
 }
 
 // ---- image info -----------------------------------------------------------------------------
@@ -111,6 +144,8 @@ struct Info {
   std::string file;
   std::optional<ImageError> error;  // beam_lib:info/1 would fail
   std::vector<image::Chunk> chunks;
+  std::uint64_t image_size = 0;                // of the unwrapped image, for `truncated`
+  std::optional<ImageError> all_chunks_error;  // beam_lib:all_chunks/1 would fail
   std::optional<ImageResult<std::string>> module;
   std::optional<ImageResult<std::vector<image::Function>>> exports;
   std::optional<ImageResult<std::vector<image::Import>>> imports;
@@ -149,6 +184,10 @@ Info inspect(const std::string& path) {
   const Image& img = *lenient;
   info.gzipped = img.gzipped();
   info.chunks = img.chunks();
+  info.image_size = img.bytes().size();
+  // info/1 lists a chunk that runs past the end, and md5/1 and the other fields may never
+  // read it: all_chunks/1 (and cmp, strip when they read it) refuse the file, so say so.
+  if (auto all = img.all_chunks(); !all) info.all_chunks_error = all.error();
   info.module = img.module();
   info.exports = img.exports();
   info.imports = img.imports();
@@ -176,13 +215,15 @@ Json info_json(const Info& info) {
     }
   };
   put("module", info.module, [](const std::string& m) { return Json(text_to_json_string(m)); });
+  j["gzip"] = info.error ? Json(nullptr) : Json(info.gzipped);  // the file is gzip-wrapped
   if (info.error) {
     j["chunks"] = nullptr;
   } else {
     Json chunks = Json::array();
-    for (const auto& c : info.chunks) chunks.push_back(chunk_json(c));
+    for (const auto& c : info.chunks) chunks.push_back(chunk_json(c, info.image_size));
     j["chunks"] = std::move(chunks);
   }
+  if (info.all_chunks_error) errors["all_chunks"] = error_json(*info.all_chunks_error);
   put("exports", info.exports, [](const std::vector<image::Function>& fs) {
     Json a = Json::array();
     for (const auto& f : fs) a.push_back(Json::array({text_to_json_string(f.name), f.arity}));
@@ -223,18 +264,14 @@ void print_info_human(std::ostream& out, const Info& info) {
   line("imports", value_or_reason(info.imports, [](const auto& v) { return std::to_string(v.size()); }));
   line("attributes", value_or_reason(info.attributes, [](const std::string& t) { return t; }));
   if (info.gzipped) line("wrapping", "gzip");
-  line("chunks", std::to_string(info.chunks.size()));
+  std::string count = std::to_string(info.chunks.size());
+  if (const auto& e = info.all_chunks_error) {
+    count += fmt::format("  ({} {} at offset {}: {}; beam_lib:all_chunks/1 refuses the image)",
+                         image::kind_name(e->kind), printable_bytes(e->chunk), e->offset, e->message);
+  }
+  line("chunks", count);
 
-  std::size_t offset_w = 6, size_w = 4;
-  for (const auto& c : info.chunks) {
-    offset_w = std::max(offset_w, std::to_string(c.offset).size());
-    size_w = std::max(size_w, std::to_string(c.size).size());
-  }
-  out << fmt::format("    {:<4}  {:>{}}  {:>{}}  {}\n", "id", "offset", offset_w, "size", size_w, "holds");
-  for (const auto& c : info.chunks) {
-    out << fmt::format("    {:<4}  {:>{}}  {:>{}}  {}\n", printable_bytes(c.id_view()), c.offset, offset_w,
-                       c.size, size_w, chunk_role(c.id_view()));
-  }
+  print_chunk_table(out, info.chunks, info.image_size, "    ");
 }
 
 void image_info(Context& ctx, const std::vector<std::string>& files) {
@@ -257,33 +294,18 @@ void image_info(Context& ctx, const std::vector<std::string>& files) {
 
 // ---- image chunks ---------------------------------------------------------------------------
 
-void print_chunk_table(std::ostream& out, const std::vector<image::Chunk>& chunks) {
-  std::size_t offset_w = 6, size_w = 4;
-  for (const auto& c : chunks) {
-    offset_w = std::max(offset_w, std::to_string(c.offset).size());
-    size_w = std::max(size_w, std::to_string(c.size).size());
-  }
-  out << fmt::format("{:<4}  {:>{}}  {:>{}}  {}\n", "id", "offset", offset_w, "size", size_w, "holds");
-  for (const auto& c : chunks) {
-    out << fmt::format("{:<4}  {:>{}}  {:>{}}  {}\n", printable_bytes(c.id_view()), c.offset, offset_w, c.size,
-                       size_w, chunk_role(c.id_view()));
-  }
-}
-
 void image_chunks(Context& ctx, const std::string& file, const std::vector<std::string>& selectors,
                   const std::string& raw_id) {
   for (const auto& s : selectors) {
     if (s.size() != 4 && !is_chunk_name(s)) {
       std::string known;
       for (auto n : kChunkNames) known += fmt::format("{}{}", known.empty() ? "" : ", ", n);
-      report(ctx, fmt::format("image chunks: '{}' is neither a 4-byte chunk id nor a chunk name ({})", s, known));
-      fail(ctx, kExitUsage);
+      report_usage(ctx, fmt::format("image chunks: '{}' is neither a 4-byte chunk id nor a chunk name ({})", s, known));
       return;
     }
   }
   if (!raw_id.empty() && raw_id.size() != 4) {
-    report(ctx, fmt::format("image chunks: --raw takes a 4-byte chunk id, not '{}'", raw_id));
-    fail(ctx, kExitUsage);
+    report_usage(ctx, fmt::format("image chunks: --raw takes a 4-byte chunk id, not '{}'", raw_id));
     return;
   }
 
@@ -304,6 +326,13 @@ void image_chunks(Context& ctx, const std::string& file, const std::vector<std::
       return;
     }
     auto data = img->data(*c);
+    // beam_lib:chunks(F, [Id]) answers chunk_too_big: half a chunk is not its data. Only the
+    // last chunk can run past the end, so all_chunks() names this one.
+    if (auto all = img->all_chunks(); !all && truncated(*c, img->bytes().size())) {
+      report(ctx, fmt::format("image chunks: {}", all.error().to_string()));
+      fail(ctx, kExitError);
+      return;
+    }
     ctx.out->write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
     return;
   }
@@ -333,7 +362,7 @@ void image_chunks(Context& ctx, const std::string& file, const std::vector<std::
     Json j = Json::object();
     j["file"] = text_to_json_string(file);
     Json chunks = Json::array();
-    for (const auto& c : table) chunks.push_back(chunk_json(c));
+    for (const auto& c : table) chunks.push_back(chunk_json(c, img->bytes().size()));
     j["chunks"] = std::move(chunks);
     Json values = Json::object();
     Json errors = Json::object();
@@ -356,7 +385,7 @@ void image_chunks(Context& ctx, const std::string& file, const std::vector<std::
     j["errors"] = std::move(errors);
     print_json(*ctx.out, j);
   } else {
-    if (!table.empty()) print_chunk_table(*ctx.out, table);
+    if (!table.empty()) print_chunk_table(*ctx.out, table, img->bytes().size(), "");
     for (const auto& [name, text] : terms) {
       if (text) *ctx.out << name << ": " << *text << '\n';
     }
@@ -436,8 +465,7 @@ void image_strip(Context& ctx, const std::string& file, const std::string& outpu
                  const std::vector<std::string>& keep) {
   for (const auto& id : keep) {
     if (id.size() != 4) {
-      report(ctx, fmt::format("image strip: --keep takes 4-byte chunk ids, not '{}'", id));
-      fail(ctx, kExitUsage);
+      report_usage(ctx, fmt::format("image strip: --keep takes 4-byte chunk ids, not '{}'", id));
       return;
     }
   }

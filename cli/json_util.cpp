@@ -1,45 +1,94 @@
 #include "json_util.h"
 
 #include <cstdint>
+#include <iterator>
 
 #include <fmt/format.h>
 
 namespace codestore::cli {
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence at s[i] (no overlongs, no surrogates, nothing
+// above U+10FFFF) with its code point in `cp`; 0 when there is none.
+std::size_t decode_utf8(std::string_view s, std::size_t i, std::uint32_t& cp) noexcept {
+  const auto c = static_cast<std::uint8_t>(s[i]);
+  if (c < 0x80) {
+    cp = c;
+    return 1;
+  }
+  std::size_t len;
+  if ((c & 0xE0) == 0xC0) {
+    len = 2;
+    cp = c & 0x1Fu;
+  } else if ((c & 0xF0) == 0xE0) {
+    len = 3;
+    cp = c & 0x0Fu;
+  } else if ((c & 0xF8) == 0xF0) {
+    len = 4;
+    cp = c & 0x07u;
+  } else {
+    return 0;
+  }
+  if (s.size() - i < len) return 0;
+  for (std::size_t k = 1; k < len; ++k) {
+    auto cc = static_cast<std::uint8_t>(s[i + k]);
+    if ((cc & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (cc & 0x3Fu);
+  }
+  static constexpr std::uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
+struct Range {
+  std::uint32_t lo, hi;
+};
+
+// Markus Kuhn's wcwidth() tables, abridged: the wide (2 columns) and the zero-width ranges.
+constexpr Range kWide[] = {{0x1100, 0x115F},   {0x2329, 0x232A},  {0x2E80, 0x303E},   {0x3040, 0xA4CF},
+                           {0xAC00, 0xD7A3},   {0xF900, 0xFAFF},  {0xFE10, 0xFE19},   {0xFE30, 0xFE6F},
+                           {0xFF00, 0xFF60},   {0xFFE0, 0xFFE6},  {0x1F300, 0x1F64F}, {0x1F900, 0x1F9FF},
+                           {0x20000, 0x2FFFD}, {0x30000, 0x3FFFD}};
+constexpr Range kZero[] = {{0x0300, 0x036F}, {0x0483, 0x0489}, {0x0591, 0x05BD},
+                           {0x1AB0, 0x1AFF}, {0x1DC0, 0x1DFF}, {0x200B, 0x200F},
+                           {0x20D0, 0x20FF}, {0xFE00, 0xFE0F}, {0xFE20, 0xFE2F}};
+
+bool in(const Range* begin, const Range* end, std::uint32_t cp) {
+  for (const Range* r = begin; r != end; ++r) {
+    if (cp >= r->lo && cp <= r->hi) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 bool is_utf8(std::string_view s) noexcept {
-  std::size_t i = 0;
-  const std::size_t n = s.size();
-  while (i < n) {
-    auto c = static_cast<std::uint8_t>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t len;
-    std::uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1Fu;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0Fu;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07u;
-    } else {
-      return false;
-    }
-    if (n - i < len) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      auto cc = static_cast<std::uint8_t>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3Fu);
-    }
-    static constexpr std::uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+  std::uint32_t cp = 0;
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t len = decode_utf8(s, i, cp);
+    if (len == 0) return false;
     i += len;
   }
   return true;
+}
+
+std::pair<std::uint32_t, std::size_t> next_code_point(std::string_view s, std::size_t i) noexcept {
+  std::uint32_t cp = 0;
+  const std::size_t len = decode_utf8(s, i, cp);
+  if (len == 0) return {static_cast<std::uint8_t>(s[i]), 1};
+  return {cp, len};
+}
+
+std::size_t display_width(std::string_view s) noexcept {
+  std::size_t width = 0;
+  for (std::size_t i = 0; i < s.size();) {
+    const auto [cp, len] = next_code_point(s, i);
+    i += len;
+    if (in(std::begin(kZero), std::end(kZero), cp)) continue;
+    width += in(std::begin(kWide), std::end(kWide), cp) ? 2 : 1;
+  }
+  return width;
 }
 
 std::string bytes_to_json_string(std::string_view bytes) {

@@ -35,7 +35,7 @@ struct ServeArgs {
 int serve(Context& ctx, const ServeArgs& args) {
   auto source = server::open_store_source(ctx.db_path(), args.release);
   if (!source) {
-    *ctx.err << "codestore serve: " << source.error().to_string() << "\n";
+    report_error(ctx, source.error().with_context("serve"));
     return kExitError;
   }
   server::BootServerOptions opts;
@@ -64,7 +64,7 @@ int serve(Context& ctx, const ServeArgs& args) {
   auto started = server::BootServer::start(opts, **source);
   if (!started) {
     pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-    *ctx.err << "codestore serve: " << started.error().to_string() << "\n";
+    report_error(ctx, started.error().with_context("serve"));
     return kExitError;
   }
   auto& srv = *started;
@@ -117,19 +117,19 @@ void add_serve_command(CLI::App& app, Context& ctx) {
       ->capture_default_str();
   cmd->add_option("--bind", args->bind, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", args->port, "TCP port for requests (0: any free port; clients learn it by discovery)")
-      ->check(CLI::Range(0, 65535))
+      ->check(in_range(0, 65535))
       ->capture_default_str();
   cmd->add_option("--release", args->release,
                   "Serve the module versions this release names instead of the active ones");
   cmd->add_option("--max-connections", args->max_connections, "Connections served at once")
-      ->check(CLI::PositiveNumber)
+      ->check(at_least(1))
       ->capture_default_str();
   cmd->add_option("--max-request-bytes", args->max_request_bytes, "Largest request frame accepted")
-      ->check(CLI::PositiveNumber)
+      ->check(at_least(1))
       ->capture_default_str();
   cmd->add_option("--request-timeout-ms", args->request_timeout_ms,
                   "Time to receive one request or send one answer")
-      ->check(CLI::PositiveNumber)
+      ->check(at_least(1))
       ->capture_default_str();
   cmd->add_flag("--quiet", args->quiet, "Log served modules, refusals and errors only, not every answer");
   cmd->callback([&ctx, args] { ctx.exit_code = serve(ctx, *args); });

@@ -2,7 +2,8 @@
 // operators rehearsing an upgrade and for the differential test against Erlang's code
 // server (tests/loader/scenarios/). One command per line on stdin, one JSON object per
 // command on stdout: {"op": OP, "result": R} (+ "killed" for purge, + "down" when
-// processes ended), or {"op": OP, "error": "..."} for a bad line. With --db, `add_path`
+// processes ended), or {"op": OP, "error": "..."} for a bad line. `help` lists the commands.
+// With a database (--db, else $CODESTORE_DB, else ./codestore.db when it exists), `add_path`
 // takes `lib:NAME` (a store lib) and `sync brutal|soft` follows the store's active versions.
 #include <codestore/code_server.h>
 
@@ -50,10 +51,49 @@ void to_json_text(Json& j) {
   }
 }
 
+// Every command and its arguments, in the order `help` lists them: the one source of the
+// usage a bad line is told.
+constexpr std::pair<std::string_view, std::string_view> kCommands[] = {
+    {"help", "help"},
+    {"add_path", "add_path first|last DIR|lib:NAME"},
+    {"del_path", "del_path DIR"},
+    {"get_path", "get_path"},
+    {"load", "load M"},
+    {"load_abs", "load_abs FILE.beam"},
+    {"load_binary", "load_binary M FILE"},
+    {"ensure_loaded", "ensure_loaded M"},
+    {"delete", "delete M"},
+    {"purge", "purge M"},
+    {"soft_purge", "soft_purge M"},
+    {"check_old_code", "check_old_code M"},
+    {"is_sticky", "is_sticky M"},
+    {"is_loaded", "is_loaded M"},
+    {"which", "which M"},
+    {"module_status", "module_status M"},
+    {"state", "state M"},
+    {"stick_dir", "stick_dir DIR"},
+    {"unstick_dir", "unstick_dir DIR"},
+    {"call", "call M F ARITY"},
+    {"spawn", "spawn P M"},
+    {"switch", "switch P"},
+    {"ping", "ping P"},
+    {"stop", "stop P"},
+    {"alive", "alive P"},
+    {"uses_old_code", "uses_old_code P M"},
+    {"sync", "sync brutal|soft"},
+};
+
+// A module's vsn in a reply: null when it has none (an image without an Attr chunk).
+Json vsn_json(const loader::Instance& instance) {
+  return instance.has_vsn() ? Json(instance.vsn_text()) : Json(nullptr);
+}
+
 // Thread safety: single-threaded (one shell reads one stream).
 class Shell {
  public:
-  Shell(std::unique_ptr<CodeServer> server, std::ostream& out) : server_(std::move(server)), out_(out) {}
+  // `no_libs`: why lib:NAME entries cannot work (no usable database), when `libs` is unset.
+  Shell(std::unique_ptr<CodeServer> server, std::string no_libs, std::ostream& out)
+      : server_(std::move(server)), no_libs_(std::move(no_libs)), out_(out) {}
 
   void run_line(const std::string& line) {
     std::istringstream in(line);
@@ -87,8 +127,13 @@ class Shell {
     std::string module;
   };
 
-  static void arity(const std::vector<std::string>& w, std::size_t n, const char* usage) {
-    if (w.size() != n + 1) throw LineError{std::string("usage: ") + usage};
+  // The line has `n` arguments, else a usage error (from kCommands).
+  static void arity(const std::vector<std::string>& w, std::size_t n) {
+    if (w.size() == n + 1) return;
+    for (const auto& [op, usage] : kCommands) {
+      if (op == w[0]) throw LineError{"usage: " + std::string(usage)};
+    }
+    throw LineError{"unknown command " + w[0]};
   }
 
   static Json load_result(const loader::LoadResult& r) {
@@ -110,116 +155,124 @@ class Shell {
   void dispatch(const std::vector<std::string>& w, Json& reply) {
     const std::string& op = w[0];
     CodeServer& cs = *server_;
-    if (op == "add_path") {
-      arity(w, 2, "add_path first|last DIR");
+    if (op == "help") {
+      arity(w, 0);
+      Json list = Json::array();
+      for (const auto& [name, usage] : kCommands) list.push_back(std::string(usage));
+      reply["result"] = std::move(list);
+    } else if (op == "add_path") {
+      arity(w, 2);
       if (w[1] != "first" && w[1] != "last") throw LineError{"add_path takes first or last"};
+      if (w[2].starts_with("lib:") && !no_libs_.empty()) throw LineError{w[2] + ": " + no_libs_};
       Status s = w[1] == "first" ? cs.add_patha(w[2]) : cs.add_pathz(w[2]);
       reply["result"] = s ? Json(true) : Json("bad_directory");
     } else if (op == "del_path") {
-      arity(w, 1, "del_path DIR");
+      arity(w, 1);
       reply["result"] = cs.del_path(w[1]);
     } else if (op == "get_path") {
-      arity(w, 0, "get_path");
+      arity(w, 0);
       reply["result"] = cs.get_path();
     } else if (op == "load") {
-      arity(w, 1, "load M");
+      arity(w, 1);
       reply["result"] = load_result(cs.load_file(w[1]));
     } else if (op == "load_abs") {
-      arity(w, 1, "load_abs FILE.beam");
+      arity(w, 1);
       if (w[1].size() <= 5 || !std::string_view(w[1]).ends_with(".beam"))
         throw LineError{"load_abs takes a FILE.beam"};
       reply["result"] = load_result(cs.load_abs(w[1]));
     } else if (op == "load_binary") {
-      arity(w, 2, "load_binary M FILE");
+      arity(w, 2);
       auto bytes = read_bytes(w[2]);
       if (!bytes) throw LineError{"cannot read " + w[2]};
       reply["result"] = load_result(cs.load_binary(w[1], w[2], *bytes));
     } else if (op == "ensure_loaded") {
-      arity(w, 1, "ensure_loaded M");
+      arity(w, 1);
       reply["result"] = load_result(cs.ensure_loaded(w[1]));
     } else if (op == "delete") {
-      arity(w, 1, "delete M");
+      arity(w, 1);
       reply["result"] = cs.delete_module(w[1]);
     } else if (op == "purge") {
-      arity(w, 1, "purge M");
+      arity(w, 1);
       auto r = cs.purge(w[1]);
       reply["result"] = r.killed;
       reply["killed"] = r.processes.size();
     } else if (op == "soft_purge") {
-      arity(w, 1, "soft_purge M");
+      arity(w, 1);
       reply["result"] = cs.soft_purge(w[1]).ok;
     } else if (op == "check_old_code") {
-      arity(w, 1, "check_old_code M");
+      arity(w, 1);
       reply["result"] = cs.check_old_code(w[1]);
     } else if (op == "is_sticky") {
-      arity(w, 1, "is_sticky M");
+      arity(w, 1);
       reply["result"] = cs.is_sticky(w[1]);
     } else if (op == "is_loaded") {
-      arity(w, 1, "is_loaded M");
+      arity(w, 1);
       auto origin = cs.is_loaded(w[1]);
       reply["result"] = origin ? Json(*origin) : Json(false);
     } else if (op == "which") {
-      arity(w, 1, "which M");
+      arity(w, 1);
       auto origin = cs.which(w[1]);
       reply["result"] = origin ? *origin : std::string("non_existing");
     } else if (op == "module_status") {
-      arity(w, 1, "module_status M");
+      arity(w, 1);
       reply["result"] = std::string(loader::module_status_name(cs.module_status(w[1])));
     } else if (op == "state") {
-      arity(w, 1, "state M");
+      arity(w, 1);
       Json current = nullptr;
       if (auto inst = cs.current_shared(w[1])) {
         current =
-            Json{{"file", inst->origin()}, {"md5", image::md5_hex(inst->md5())}, {"vsn", inst->vsn_text()}};
+            Json{{"file", inst->origin()}, {"md5", image::md5_hex(inst->md5())}, {"vsn", vsn_json(*inst)}};
       }
       reply["result"] = Json{{"current", current}, {"has_old", cs.check_old_code(w[1])}};
     } else if (op == "stick_dir" || op == "unstick_dir") {
-      arity(w, 1, "stick_dir|unstick_dir DIR");
+      arity(w, 1);
       bool ok = op == "stick_dir" ? cs.stick_dir(w[1]) : cs.unstick_dir(w[1]);
       reply["result"] = ok ? "ok" : "error";
     } else if (op == "call") {
-      arity(w, 3, "call M F ARITY");
+      arity(w, 3);
       std::uint32_t n = parse_arity(w[3]);
       auto caller = cs.spawn("");  // a transient process: enters, then returns and ends
       auto r = caller->call(w[1], w[2], n);
       caller->exit();
       reply["result"] = r ? "ok" : "undef";
     } else if (op == "spawn") {
-      arity(w, 2, "spawn P M");
+      arity(w, 2);
       if (procs_.count(w[1]) != 0) throw LineError{"process name in use: " + w[1]};
       auto process =
           cs.spawn(w[1], [this, name = w[1]](loader::ProcessId) { down_.emplace_back(name, "killed"); });
       Proc& p = procs_[w[1]] = Proc{process, w[2]};
-      // spawn(M, start, [Parent]): enters M's current instance and stays in its loop.
-      auto r = process->call(w[2], "start", 1);
+      // A process started in M's code (a receive loop of M), whatever M exports: it enters
+      // M's current instance and stays there. Only "M has no code" is undef.
+      auto r = process->enter_module(w[2]);
       if (r) {
-        reply["result"] = (*r)->vsn_text();
+        reply["result"] = vsn_json(**r);
       } else {
         end(p, "undef");
         reply["result"] = "undef";
       }
     } else if (op == "switch") {
-      arity(w, 1, "switch P");
+      arity(w, 1);
       Proc& p = proc(w[1]);
       if (!p.process->alive()) {
         reply["result"] = "dead";
         return;
       }
-      // ?MODULE:switched(From): a fully qualified tail call out of the loop.
-      auto r = p.process->tail_call(p.module, "switched", 1);
+      // A fully qualified tail call out of the loop into M's current instance (whichever
+      // exported function the loop calls: that M exports it is M's business, as for spawn).
+      auto r = p.process->enter_module(p.module, /*tail=*/true);
       if (r) {
-        reply["result"] = (*r)->vsn_text();
+        reply["result"] = vsn_json(**r);
       } else {
         end(p, "undef");
         reply["result"] = "undef";
       }
     } else if (op == "ping") {
-      arity(w, 1, "ping P");
+      arity(w, 1);
       Proc& p = proc(w[1]);
       const loader::Instance* top = p.process->alive() ? p.process->top() : nullptr;
-      reply["result"] = top != nullptr ? top->vsn_text() : std::string("dead");
+      reply["result"] = top != nullptr ? vsn_json(*top) : Json("dead");
     } else if (op == "stop") {
-      arity(w, 1, "stop P");
+      arity(w, 1);
       Proc& p = proc(w[1]);
       if (!p.process->alive()) {
         reply["result"] = "dead";
@@ -228,14 +281,14 @@ class Shell {
       end(p, "normal");
       reply["result"] = "ok";
     } else if (op == "alive") {
-      arity(w, 1, "alive P");
+      arity(w, 1);
       reply["result"] = proc(w[1]).process->alive();
     } else if (op == "uses_old_code") {
-      arity(w, 2, "uses_old_code P M");
+      arity(w, 2);
       Proc& p = proc(w[1]);
       reply["result"] = p.process->alive() ? Json(cs.check_process_code(*p.process, w[2])) : Json("dead");
     } else if (op == "sync") {
-      arity(w, 1, "sync brutal|soft");
+      arity(w, 1);
       if (w[1] != "brutal" && w[1] != "soft") throw LineError{"sync takes brutal or soft"};
       auto r = cs.sync(w[1] == "brutal" ? loader::SyncPolicy::kBrutal : loader::SyncPolicy::kSoft);
       Json changed = Json::array(), failed = Json::array();
@@ -271,6 +324,7 @@ class Shell {
   }
 
   std::unique_ptr<CodeServer> server_;
+  std::string no_libs_;
   std::ostream& out_;
   std::map<std::string, Proc> procs_;
   std::vector<std::pair<std::string, std::string>> down_;  // ended during the current command
@@ -284,26 +338,30 @@ void add_shell_command(CLI::App& app, Context& ctx) {
   auto record = std::make_shared<bool>(false);
   cmd->add_option("--mode", *mode, "interactive (default) or embedded")
       ->check(CLI::IsMember({"interactive", "embedded"}));
-  cmd->add_flag("--record", *record, "Write loads, purges and kills to the store's history (with --db)");
+  cmd->add_flag("--record", *record,
+                "Write loads, purges and kills to the store's history (needs the database)");
   cmd->callback([&ctx, mode, record] {
     loader::Options options;
     options.mode = *mode == "embedded" ? loader::Mode::kEmbedded : loader::Mode::kInteractive;
     options.stick_default = false;  // the shell starts with nothing sticky
     auto libs = open_shell_libs(ctx);
     if (!libs) {
-      *ctx.err << "codestore shell: " << libs.error().to_string() << '\n';
-      ctx.exit_code = kExitError;
+      report_error(ctx, libs.error().with_context("shell"));
       return;
     }
-    options.libs = std::move(*libs);
+    if (*record && !libs->libs) {
+      report_error(ctx, Status(Code::kFailedPrecondition,
+                               "shell: --record writes to the store's history: " + libs->missing));
+      return;
+    }
+    options.libs = std::move(libs->libs);
     options.record_events = *record;
     auto server = CodeServer::create(std::move(options));
     if (!server) {
-      *ctx.err << "codestore shell: " << server.error().to_string() << '\n';
-      ctx.exit_code = kExitError;
+      report_error(ctx, server.error().with_context("shell"));
       return;
     }
-    Shell shell(std::move(*server), *ctx.out);
+    Shell shell(std::move(*server), std::move(libs->missing), *ctx.out);
     for (std::string line; std::getline(*ctx.in, line);) {
       shell.run_line(line);
       ctx.out->flush();

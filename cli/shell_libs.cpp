@@ -2,15 +2,23 @@
 
 #include <codestore/store.h>
 
+#include <filesystem>
+
 namespace codestore::cli {
 
-Result<std::shared_ptr<loader::LibSource>> open_shell_libs(const Context& ctx) {
-  if (ctx.db_option.empty()) return std::shared_ptr<loader::LibSource>();
+Result<ShellLibs> open_shell_libs(const Context& ctx) {
+  const std::string path = ctx.db_path();
+  std::error_code ec;
+  if (ctx.db_option.empty() && !std::filesystem::exists(path, ec)) {
+    return ShellLibs{nullptr,
+                     "no database: " + path +
+                         " does not exist (the shell uses --db, else $CODESTORE_DB, else ./codestore.db)"};
+  }
   StoreOptions options;
-  options.create = false;  // rehearsing against a store that does not exist is a mistake
-  auto store = Store::open(ctx.db_path(), options);
+  options.create = false;
+  auto store = Store::open(path, options);
   if (!store) return error(store.error());
-  return loader::store_lib_source(std::shared_ptr<Store>(std::move(*store)));
+  return ShellLibs{loader::store_lib_source(std::shared_ptr<Store>(std::move(*store))), ""};
 }
 
 }  // namespace codestore::cli

@@ -3,8 +3,9 @@
 //   init                                   create the database (or check an existing one)
 //   import PATH... [--lib L] [--note N] [--dry-run] [--bytes]
 //                                          files and directories, all or nothing
-//   ls [PATTERN]                           modules, active version, lib, version count
-//   versions MODULE                        every stored version with its metadata
+//   ls [PATTERN...] [--lib L]              modules, active version, lib, version count
+//   versions MODULE                        every stored version; marks the active one and
+//                                          the one rollback returns to
 //   show MODULE[@V]                        image info of a stored version
 //   diff MODULE@V1 MODULE@V2               chunks that differ, exports added/removed
 //   export MODULE[@V] -o FILE              the exact bytes imported
@@ -12,10 +13,11 @@
 //   release create|list|show|diff|delete|rollback
 //   history [MODULE] | gc [--keep N] [--dry-run] | verify | stats | dict train | compact
 //
-// Every command takes --json (one JSON document) and --wait SECONDS (for another process's
-// lock). Errors go to stderr with exit 1; usage errors exit 2; verify exits 3 when it finds
-// damage; a Ctrl-C ends import, compact and dict train with exit 130, nothing written.
-// MODULE@V: V is the text after the last '@' (see parse_ref).
+// Every command takes --json (one JSON document; an error is {"error": {...}} too) and
+// --wait SECONDS (for another process's lock). Only init creates a database. Errors go to
+// stderr with exit 1; usage errors exit 2; verify exits 3 when it finds damage, diff when
+// the versions differ; a Ctrl-C ends import, compact and dict train with exit 130, nothing
+// written. MODULE@V: V is the text after the last '@' (see parse_ref).
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -46,6 +48,7 @@
 #include <codestore/term.h>
 
 #include "cli.h"
+#include "glob.h"
 #include "json_util.h"
 
 namespace codestore::cli {
@@ -55,15 +58,9 @@ using Json = nlohmann::ordered_json;
 
 void fail(Context& ctx, int code) { ctx.exit_code = std::max(ctx.exit_code, code); }
 
-void report(Context& ctx, const Status& s) {
-  *ctx.err << "codestore: " << s.to_string() << "\n";
-  fail(ctx, kExitError);
-}
+void report(Context& ctx, const Status& s) { report_error(ctx, s); }
 
-void usage(Context& ctx, const std::string& message) {
-  *ctx.err << "codestore: usage: " << message << "\n";
-  fail(ctx, kExitUsage);
-}
+void usage(Context& ctx, const std::string& message) { report_usage(ctx, message); }
 
 // A version number as the user writes it: a whole number from 1 (0 is "none" inside the
 // store; a sign, a fraction or more than 18 digits is not a version).
@@ -128,18 +125,19 @@ std::string human_bytes(std::uint64_t n) {
 
 double ratio(std::uint64_t stored, std::uint64_t raw) { return raw == 0 ? 0.0 : static_cast<double>(stored) / static_cast<double>(raw); }
 
-// Aligned columns; the last column is not padded.
+// Aligned columns, by the width a terminal gives each cell (UTF-8 module names, wide
+// characters); the last column is not padded.
 void table(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
   std::vector<std::size_t> width;
   for (const auto& r : rows) {
     if (width.size() < r.size()) width.resize(r.size(), 0);
-    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], display_width(r[i]));
   }
   for (const auto& r : rows) {
     std::string line;
     for (std::size_t i = 0; i < r.size(); ++i) {
       line += r[i];
-      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
+      if (i + 1 < r.size()) line += std::string(width[i] - display_width(r[i]) + 2, ' ');
     }
     out << line << "\n";
   }
@@ -147,27 +145,35 @@ void table(std::ostream& out, const std::vector<std::vector<std::string>>& rows)
 
 std::string version_text(std::int64_t v) { return v == 0 ? "-" : std::to_string(v); }
 
+// "None" is null in JSON, whatever the text output shows for it ("-", nothing): version 0,
+// an empty lib, note, vsn or reason.
+Json version_or_null(std::int64_t v) { return v == 0 ? Json(nullptr) : Json(v); }
+Json text_or_null(const std::string& s) { return s.empty() ? Json(nullptr) : Json(text_to_json_string(s)); }
+
 Json version_json(const ModuleVersion& v) {
   Json j;
   j["module"] = text_to_json_string(v.module);
   j["version"] = v.version;
-  j["lib"] = v.lib;
+  j["lib"] = text_or_null(v.lib);
   j["active"] = v.active;
+  j["rollback_target"] = v.rollback_target;
   j["md5"] = v.md5;
-  j["vsn"] = text_to_json_string(v.vsn);
+  j["vsn"] = text_or_null(v.vsn);
   j["sha256"] = v.sha256;
   j["raw_size"] = v.raw_size;
   j["stored_size"] = v.stored_size;
-  j["origin"] = text_to_json_string(v.origin);
-  j["note"] = text_to_json_string(v.note);
-  j["warning"] = v.warning.empty() ? Json(nullptr) : Json(text_to_json_string(v.warning));
+  j["origin"] = text_or_null(v.origin);
+  j["note"] = text_or_null(v.note);
+  j["warning"] = text_or_null(v.warning);
   j["imported_at"] = v.imported_at;
   j["active_since"] = v.active ? Json(v.active_since) : Json(nullptr);
   return j;
 }
 
 Json activation_json(const Activation& a) {
-  return Json{{"module", text_to_json_string(a.module)}, {"from", a.from_version}, {"to", a.to_version}};
+  return Json{{"module", text_to_json_string(a.module)},
+              {"from", version_or_null(a.from_version)},
+              {"to", version_or_null(a.to_version)}};
 }
 
 void print_activation(Context& ctx, const Activation& a, std::string_view verb) {
@@ -226,14 +232,13 @@ class InterruptScope {
 // "interrupted" (exit 130); a lock not granted in time with the option that waits longer.
 void report_work(Context& ctx, const Status& s) {
   if (s.code() == Code::kCancelled || InterruptScope::interrupted()) {
-    *ctx.err << "codestore: " << (s.code() == Code::kCancelled ? s.message() : std::string("interrupted: nothing written"))
-             << " (its transaction was rolled back)\n";
+    report(ctx, Status(Code::kCancelled, (s.code() == Code::kCancelled ? s.message() : "interrupted: nothing written") +
+                                             std::string(" (its transaction was rolled back)")));
     return fail(ctx, kExitInterrupted);
   }
   if (s.code() == Code::kBusy) {
-    *ctx.err << "codestore: " << s.to_string()
-             << "\ncodestore: another process is writing the database; --wait SECONDS waits longer for it\n";
-    return fail(ctx, kExitError);
+    return report(ctx, Status(Code::kBusy, s.message() + "; another process is writing the database, and "
+                                                         "--wait SECONDS waits longer for it"));
   }
   report(ctx, s);
 }
@@ -273,13 +278,20 @@ std::optional<int> parse_wait(const std::string& text) {
   if (text.empty() || end != text.c_str() + text.size() || !(seconds >= 0)) return std::nullopt;
   return static_cast<int>(std::min(seconds * 1000.0, static_cast<double>(INT_MAX)));
 }
-// Opens the store for a command; reports and returns null on failure. It waits --wait
-// seconds for another process's lock (without it, the store's default 5 s); a writer tells
-// the user once that it waits, and stops waiting at a Ctrl-C.
+// Opens the store for a command; reports and returns null on failure. Only `init` creates
+// a database: a mistyped --db must not quietly become a new, empty store. --snapshot opens
+// the file as it is, for reading commands only. It waits --wait seconds for another
+// process's lock (without it, the store's default 5 s); a writer tells the user once that it
+// waits, and stops waiting at a Ctrl-C.
 std::unique_ptr<Store> open_store(Context& ctx, bool write, bool create = false) {
+  if (ctx.snapshot && write) {
+    usage(ctx, "--snapshot is for the commands that read the store; this one writes");
+    return nullptr;
+  }
   StoreOptions o;
   o.create = create;
   o.read_only = !write;
+  o.snapshot = ctx.snapshot;
   if (!ctx.wait_option.empty()) {
     const auto ms = parse_wait(ctx.wait_option);
     if (!ms) {
@@ -301,7 +313,12 @@ std::unique_ptr<Store> open_store(Context& ctx, bool write, bool create = false)
   }
   auto s = Store::open(ctx.db_path(), o);
   if (!s) {
-    report(ctx, s.error());
+    if (s.error().code() == Code::kNotFound && !create) {
+      const std::string init = ctx.db_option.empty() ? "codestore init" : "codestore --db " + ctx.db_option + " init";
+      report(ctx, Status(Code::kNotFound, fmt::format("{} (`{}` creates one)", s.error().message(), init)));
+    } else {
+      report(ctx, s.error());
+    }
     return nullptr;
   }
   return std::move(*s);
@@ -397,7 +414,7 @@ void print_import(Context& ctx, const ImportArgs& a, const ImportSummary& r) {
 
 void cmd_import(Context& ctx, const ImportArgs& a) {
   InterruptScope interrupt;
-  auto store = open_store(ctx, true, true);
+  auto store = open_store(ctx, true);
   if (!store) return;
   ImportOptions o;
   o.lib = a.lib;
@@ -419,43 +436,35 @@ void cmd_import(Context& ctx, const ImportArgs& a) {
   print_import(ctx, a, *r);
 }
 
-// fnmatch-like: '*' and '?'.
-bool glob_match(std::string_view pattern, std::string_view s) {
-  std::size_t p = 0, i = 0, star = std::string_view::npos, mark = 0;
-  while (i < s.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == s[i])) {
-      ++p;
-      ++i;
-    } else if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      mark = i;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      i = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
+struct LsArgs {
+  std::vector<std::string> patterns;
+  std::string lib;
+  bool by_lib = false;  // --lib given ("" selects the modules without a lib)
+};
 
-void cmd_ls(Context& ctx, const std::string& pattern) {
+void cmd_ls(Context& ctx, const LsArgs& a) {
+  std::vector<Glob> globs;
+  for (const auto& p : a.patterns) {
+    auto g = Glob::compile(p);
+    if (!g) return usage(ctx, g.error().message());
+    globs.push_back(std::move(*g));
+  }
   auto store = open_store(ctx, false);
   if (!store) return;
   auto r = store->list();
   if (!r) return report(ctx, r.error());
   std::vector<ModuleSummary> rows;
   for (auto& m : *r) {
-    if (pattern.empty() || glob_match(pattern, m.module)) rows.push_back(std::move(m));
+    const bool named = globs.empty() || std::any_of(globs.begin(), globs.end(), [&](const Glob& g) { return g.matches(m.module); });
+    if (named && (!a.by_lib || m.lib == a.lib)) rows.push_back(std::move(m));
   }
   if (ctx.json) {
     Json j = Json::array();
     for (const auto& m : rows) {
       j.push_back({{"module", text_to_json_string(m.module)},
-                   {"active", m.active_version == 0 ? Json(nullptr) : Json(m.active_version)},
-                   {"lib", m.lib},
-                   {"md5", m.md5},
+                   {"active", version_or_null(m.active_version)},
+                   {"lib", text_or_null(m.lib)},
+                   {"md5", text_or_null(m.md5)},
                    {"versions", m.versions},
                    {"latest", m.latest_version},
                    {"active_since", m.active_version == 0 ? Json(nullptr) : Json(m.active_since)}});
@@ -482,9 +491,10 @@ void cmd_versions(Context& ctx, const std::string& module) {
     *ctx.out << Json{{"module", text_to_json_string(module)}, {"versions", j}}.dump() << "\n";
     return;
   }
-  std::vector<std::vector<std::string>> t{{"", "VERSION", "LIB", "MD5", "SIZE", "STORED", "IMPORTED", "ORIGIN", "NOTE"}};
+  std::vector<std::vector<std::string>> t{
+      {"STATE", "VERSION", "LIB", "MD5", "SIZE", "STORED", "IMPORTED", "ORIGIN", "NOTE"}};
   for (const auto& v : *r) {
-    t.push_back({v.active ? "*" : "", std::to_string(v.version), v.lib.empty() ? "-" : v.lib, v.md5,
+    t.push_back({v.active ? "active" : v.rollback_target ? "rollback-to" : "", std::to_string(v.version), v.lib.empty() ? "-" : v.lib, v.md5,
                  std::to_string(v.raw_size), std::to_string(v.stored_size), when(v.imported_at), v.origin,
                  v.warning.empty() ? v.note : (v.note.empty() ? "" : v.note + "; ") + "warning: " + v.warning});
   }
@@ -581,6 +591,10 @@ void cmd_diff(Context& ctx, const std::string& a_ref, const std::string& b_ref) 
   std::set_difference(ea.begin(), ea.end(), eb.begin(), eb.end(), std::back_inserter(removed));
   const auto md5a = imgs[0].md5(), md5b = imgs[1].md5();
   const bool same_md5 = md5a && md5b && *md5a == *md5b;
+  // As `image cmp` (and diff(1)): exit 3 when the versions differ.
+  if (!same_md5 || !differ.empty() || !only_a.empty() || !only_b.empty() || !added.empty() || !removed.empty()) {
+    fail(ctx, kExitFound);
+  }
   if (ctx.json) {
     auto ids = [](const std::vector<std::string>& v) {
       Json j = Json::array();
@@ -652,13 +666,7 @@ void cmd_activate(Context& ctx, const std::string& ref, const std::string& reaso
   print_activation(ctx, *a, "activated");
 }
 
-void cmd_rollback(Context& ctx, const std::string& module, const std::string& to_text, const std::string& reason) {
-  std::int64_t to = 0;  // 0: the rollback target
-  if (!to_text.empty()) {
-    const auto v = parse_version(to_text);
-    if (!v) return usage(ctx, fmt::format("--to {}: {}", to_text, kVersionRule));
-    to = *v;
-  }
+void cmd_rollback(Context& ctx, const std::string& module, std::int64_t to, const std::string& reason) {
   auto store = open_store(ctx, true);
   if (!store) return;
   auto a = to == 0 ? store->rollback(module, reason) : store->rollback(module, to, reason);
@@ -681,10 +689,12 @@ void cmd_delete(Context& ctx, const std::string& ref, const std::string& reason)
 }
 
 Json release_json(const Release& r) {
-  Json j{{"name", r.name}, {"created_at", r.created_at}, {"note", r.note}, {"modules", r.module_count}};
+  Json j{{"name", r.name}, {"created_at", r.created_at}, {"note", text_or_null(r.note)}, {"modules", r.module_count}};
   if (!r.modules.empty()) {
     Json m = Json::array();
-    for (const auto& e : r.modules) m.push_back({{"module", text_to_json_string(e.module)}, {"version", e.version}, {"lib", e.lib}});
+    for (const auto& e : r.modules) {
+      m.push_back({{"module", text_to_json_string(e.module)}, {"version", e.version}, {"lib", text_or_null(e.lib)}});
+    }
     j["contents"] = m;
   }
   return j;
@@ -772,16 +782,21 @@ void cmd_history(Context& ctx, const std::string& module, std::size_t limit) {
   if (!store) return;
   auto r = store->history(module, limit);
   if (!r) return report(ctx, r.error());
+  // Every module has events (its imports at least): none means no such module, an error
+  // as for `versions`.
+  if (!module.empty() && r->empty()) {
+    if (auto v = store->versions(module); !v) return report(ctx, v.error());
+  }
   if (ctx.json) {
     Json j = Json::array();
     for (const auto& e : *r) {
       j.push_back({{"id", e.id},
                    {"time", e.time},
                    {"action", e.action},
-                   {"module", text_to_json_string(e.module)},
-                   {"from", e.from_version},
-                   {"to", e.to_version},
-                   {"reason", text_to_json_string(e.reason)}});
+                   {"module", text_or_null(e.module)},
+                   {"from", version_or_null(e.from_version)},
+                   {"to", version_or_null(e.to_version)},
+                   {"reason", text_or_null(e.reason)}});
     }
     *ctx.out << Json{{"events", j}}.dump() << "\n";
     return;
@@ -866,7 +881,7 @@ void cmd_stats(Context& ctx) {
                      {"events", r->events},
                      {"dictionaries", r->dictionaries},
                      {"dictionary_id", r->dictionary_id == 0 ? Json(nullptr) : Json(r->dictionary_id)},
-                     {"dictionary_size", r->dictionary_size},
+                     {"dictionary_size", r->dictionary_id == 0 ? Json(nullptr) : Json(r->dictionary_size)},
                      {"blobs_with_dictionary", r->blobs_with_dictionary},
                      {"served_total", r->served_total},
                      {"served", served},
@@ -968,19 +983,22 @@ void add_store_commands(CLI::App& app, Context& ctx) {
   struct Options {
     ImportArgs import;
     ReleaseArgs release;
-    std::string pattern, module, ref, ref2, output, reason;
-    std::string to;  // rollback --to V, checked by parse_version (a usage error that names the rule)
-    std::int64_t keep = 0;
+    LsArgs ls;
+    std::string module, ref, ref2, output, reason;
+    std::int64_t to = 0, keep = 0;
     std::size_t limit = 0, dict_size = 0;
     int level = 19;
     bool dry_run = false;
   };
   auto o = std::make_shared<Options>();
 
-  app.add_subcommand("init", "Create the database (or check that an existing one is ours and current)")
+  app.add_subcommand("init",
+                     "Create the database (the only command that creates one), or check that an existing one is "
+                     "ours and current")
       ->callback([&ctx] { cmd_init(ctx); });
 
-  auto* import = app.add_subcommand("import", "Import .beam files and directories (recursive), all or nothing");
+  auto* import = app.add_subcommand(
+      "import", "Import .beam files and directories (recursive), all or nothing, into a database `init` created");
   import->add_option("PATH", o->import.paths, "Files and directories")->required();
   import->add_option("--lib", o->import.lib, "The lib (application) of every image; default: <app> of <app>-<vsn>/ebin/");
   import->add_option("--note", o->import.note, "A note kept on each new version");
@@ -991,20 +1009,27 @@ void add_store_commands(CLI::App& app, Context& ctx) {
   import->callback([&ctx, o] { cmd_import(ctx, o->import); });
 
   auto* ls = app.add_subcommand("ls", "Modules with their active version, lib and version count");
-  ls->add_option("PATTERN", o->pattern, "Glob on module names (* and ?)");
-  ls->callback([&ctx, o] { cmd_ls(ctx, o->pattern); });
+  ls->add_option("PATTERN", o->ls.patterns,
+                 "Module names or shell patterns (* any run, ? one character, [a-z] [!a-z] one of a set); a module "
+                 "matching any is listed (default: every module)");
+  auto* ls_lib = ls->add_option("--lib", o->ls.lib, "Only the modules whose active version belongs to this lib");
+  ls->callback([&ctx, o, ls_lib] {
+    o->ls.by_lib = ls_lib->count() > 0;
+    cmd_ls(ctx, o->ls);
+  });
 
-  auto* versions = app.add_subcommand("versions", "Every stored version of a module");
-  versions->add_option("MODULE", o->module)->required();
+  auto* versions = app.add_subcommand(
+      "versions", "Every stored version of a module; STATE marks the active one and the one `rollback` returns to");
+  versions->add_option("MODULE", o->module, "Module name")->required();
   versions->callback([&ctx, o] { cmd_versions(ctx, o->module); });
 
   auto* show = app.add_subcommand("show", "Image info of a stored version (the active one without @V)");
   show->add_option("MODULE[@V]", o->ref, kRefHelp)->required();
   show->callback([&ctx, o] { cmd_show(ctx, o->ref); });
 
-  auto* diff = app.add_subcommand("diff", "Chunks that differ, exports added and removed");
-  diff->add_option("MODULE@V1", o->ref)->required();
-  diff->add_option("MODULE@V2", o->ref2)->required();
+  auto* diff = app.add_subcommand("diff", "Chunks that differ, exports added and removed (exit 3 when they differ)");
+  diff->add_option("MODULE@V1", o->ref, "The version to compare from")->required();
+  diff->add_option("MODULE@V2", o->ref2, "The version to compare to")->required();
   diff->callback([&ctx, o] { cmd_diff(ctx, o->ref, o->ref2); });
 
   auto* exp = app.add_subcommand("export", "Write the exact bytes imported");
@@ -1018,8 +1043,8 @@ void add_store_commands(CLI::App& app, Context& ctx) {
   activate->callback([&ctx, o] { cmd_activate(ctx, o->ref, o->reason); });
 
   auto* rollback = app.add_subcommand("rollback", "Return to the previously active version (or --to V)");
-  rollback->add_option("MODULE", o->module)->required();
-  rollback->add_option("--to", o->to, "Any stored version (a whole number from 1)");
+  rollback->add_option("MODULE", o->module, "Module name")->required();
+  rollback->add_option("--to", o->to, "Any stored version")->check(at_least(1));
   rollback->add_option("--reason", o->reason, "Kept in the history");
   rollback->callback([&ctx, o] { cmd_rollback(ctx, o->module, o->to, o->reason); });
 
@@ -1031,32 +1056,32 @@ void add_store_commands(CLI::App& app, Context& ctx) {
   auto* release = app.add_subcommand("release", "Named snapshots of the active set");
   release->require_subcommand(1);
   auto* rc = release->add_subcommand("create", "Snapshot the active set");
-  rc->add_option("NAME", o->release.name)->required();
-  rc->add_option("--note", o->release.note);
+  rc->add_option("NAME", o->release.name, "Name of the new release")->required();
+  rc->add_option("--note", o->release.note, "A note kept with the release");
   rc->callback([&ctx, o] { cmd_release(ctx, "create", o->release); });
   release->add_subcommand("list", "Every release")->callback([&ctx, o] { cmd_release(ctx, "list", o->release); });
   auto* rs = release->add_subcommand("show", "A release's modules and versions");
-  rs->add_option("NAME", o->release.name)->required();
+  rs->add_option("NAME", o->release.name, "Release name")->required();
   rs->callback([&ctx, o] { cmd_release(ctx, "show", o->release); });
   auto* rd = release->add_subcommand("diff", "Modules added, removed and changed from A to B");
-  rd->add_option("A", o->release.name)->required();
-  rd->add_option("B", o->release.other)->required();
+  rd->add_option("A", o->release.name, "The release to compare from")->required();
+  rd->add_option("B", o->release.other, "The release to compare to")->required();
   rd->callback([&ctx, o] { cmd_release(ctx, "diff", o->release); });
   auto* rdel = release->add_subcommand("delete", "Delete a release (its versions become collectable)");
-  rdel->add_option("NAME", o->release.name)->required();
+  rdel->add_option("NAME", o->release.name, "Release name")->required();
   rdel->callback([&ctx, o] { cmd_release(ctx, "delete", o->release); });
   auto* rr = release->add_subcommand("rollback", "Make the active set exactly the release's");
-  rr->add_option("NAME", o->release.name)->required();
+  rr->add_option("NAME", o->release.name, "Release name")->required();
   rr->add_option("--reason", o->release.note, "Kept in the history");
   rr->callback([&ctx, o] { cmd_release(ctx, "rollback", o->release); });
 
   auto* history = app.add_subcommand("history", "Every change (of one module), oldest first");
-  history->add_option("MODULE", o->module);
-  history->add_option("--limit", o->limit, "Only the newest N events");
+  history->add_option("MODULE", o->module, "Only this module's events (default: every event)");
+  history->add_option("--limit", o->limit, "Only the newest N events")->check(at_least(1));
   history->callback([&ctx, o] { cmd_history(ctx, o->module, o->limit); });
 
   auto* gc = app.add_subcommand("gc", "Delete versions no one needs and unreferenced blobs");
-  gc->add_option("--keep", o->keep, "Also keep the newest N versions of each module")->check(CLI::NonNegativeNumber);
+  gc->add_option("--keep", o->keep, "Also keep the newest N versions of each module")->check(at_least(1));
   gc->add_flag("--dry-run", o->dry_run, "Report; delete nothing");
   gc->callback([&ctx, o] { cmd_gc(ctx, o->keep, o->dry_run); });
 
@@ -1066,11 +1091,11 @@ void add_store_commands(CLI::App& app, Context& ctx) {
   auto* dict = app.add_subcommand("dict", "zstd dictionaries");
   dict->require_subcommand(1);
   auto* train = dict->add_subcommand("train", "Train a dictionary from the stored images; new blobs use it");
-  train->add_option("--size", o->dict_size, "Dictionary size in bytes (default 112 KiB)");
+  train->add_option("--size", o->dict_size, "Dictionary size in bytes (default 112 KiB)")->check(at_least(1));
   train->callback([&ctx, o] { cmd_dict_train(ctx, o->dict_size); });
 
   auto* compact = app.add_subcommand("compact", "Re-encode every blob (higher level, newest dictionary)");
-  compact->add_option("--level", o->level, "zstd level (default 19)")->check(CLI::Range(1, 22));
+  compact->add_option("--level", o->level, "zstd level (default 19)")->check(in_range(1, 22));
   compact->callback([&ctx, o] { cmd_compact(ctx, o->level); });
 }
 

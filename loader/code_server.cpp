@@ -119,7 +119,9 @@ tl::unexpected<LoadFailure> fail(LoadError reason, std::string detail = {}) {
 
 // The one rule for names that become file names (image::is_safe_module_name): no path
 // separators, no "." or "..", no control characters.
-bool valid_module_name(std::string_view module) { return image::is_safe_module_name(module); }
+bool valid_module_name(std::string_view module) {
+  return image::is_safe_module_name(module);
+}
 
 std::string base_module(std::string_view file) {
   std::string_view base = file.substr(file.rfind('/') == std::string_view::npos ? 0 : file.rfind('/') + 1);
@@ -145,16 +147,19 @@ struct Access {
     auto name = img->module();
     if (!name) return fail(LoadError::kBadfile, name.error().to_string());
     if (*name != module) return fail(LoadError::kBadfile, "module name in object code is " + *name);
+    // OTP's loader reads only AtU8, Code, ImpT, ExpT and, when present, StrT, FunT, LitT
+    // (erlang-semantics.md §4.2): Attr is optional, and the vsn with it. A damaged Attr is
+    // not the loader's business either (code:load_binary loads it; beam_lib:version fails).
     auto vsn = img->vsn();
-    if (!vsn) return fail(LoadError::kBadfile, vsn.error().to_string());
     auto exports = img->exports();
     if (!exports) return fail(LoadError::kBadfile, exports.error().to_string());
 
     std::shared_ptr<Instance> inst(new Instance(std::move(*img)));
     inst->module_ = *name;
     inst->origin_ = std::string(origin);
-    inst->vsn_text_ = etf::format_w(*vsn);
-    inst->vsn_ = std::move(*vsn);
+    inst->has_vsn_ = vsn.has_value();
+    inst->vsn_ = vsn ? std::move(*vsn) : etf::Term::atom("undefined");
+    inst->vsn_text_ = etf::format_w(inst->vsn_);
     inst->exports_ = std::move(*exports);
     inst->has_on_load_ = verdict.on_load;
     return inst;

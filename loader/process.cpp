@@ -26,8 +26,7 @@ tl::unexpected<CallError> call_error(CallError e) {
 }
 }  // namespace
 
-CallResult Process::enter(std::string_view module, std::string_view function, std::uint32_t arity,
-                          bool tail) {
+CallResult Process::enter(std::string_view module, std::optional<Callee> callee, bool tail) {
   bool tried_load = false;
   for (;;) {
     {
@@ -40,7 +39,9 @@ CallResult Process::enter(std::string_view module, std::string_view function, st
         // A purge marks an instance before it scans the processes and scans under this
         // mutex: seeing no mark here means the scan will see this frame (and kill us).
         if (inst->retiring_.load(std::memory_order_acquire)) continue;
-        if (!inst->exports_function(function, arity)) return call_error(CallError::kUndef);
+        if (callee && !inst->exports_function(callee->function, callee->arity)) {
+          return call_error(CallError::kUndef);
+        }
         if (tail && !frames_.empty()) {
           frames_.back() = inst;
         } else {
@@ -58,11 +59,15 @@ CallResult Process::enter(std::string_view module, std::string_view function, st
 }
 
 CallResult Process::call(std::string_view module, std::string_view function, std::uint32_t arity) {
-  return enter(module, function, arity, /*tail=*/false);
+  return enter(module, Callee{function, arity}, /*tail=*/false);
 }
 
 CallResult Process::tail_call(std::string_view module, std::string_view function, std::uint32_t arity) {
-  return enter(module, function, arity, /*tail=*/true);
+  return enter(module, Callee{function, arity}, /*tail=*/true);
+}
+
+CallResult Process::enter_module(std::string_view module, bool tail) {
+  return enter(module, std::nullopt, tail);
 }
 
 CallResult Process::local_call() {

@@ -3,7 +3,11 @@
 // connection). Writes run in BEGIN IMMEDIATE transactions that also bump the generation.
 #include <codestore/store.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -186,6 +190,49 @@ void bind_dictionary(SQLite::Statement& s, int index, std::int64_t id) {
 
 // zstd's trainers refuse fewer samples (fastcover's minimum).
 constexpr std::int64_t kMinDictionarySamples = 5;
+
+// A file: URI naming `path` with immutable=1 (SQLite's snapshot open): absolute, every byte
+// but the unreserved ones percent-encoded, so that '?', '#' and '%' stay part of the name.
+std::string immutable_uri(const std::string& path) {
+  std::string uri = "file://";
+  for (unsigned char c : fs::absolute(path).string()) {
+    if (std::isalnum(c) != 0 || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
+      uri.push_back(static_cast<char>(c));
+    } else {
+      uri += fmt::format("%{:02X}", c);
+    }
+  }
+  return uri + "?immutable=1";
+}
+
+// A read-only open of a WAL database whose <db>-wal or <db>-shm is missing makes SQLite
+// create them (when it may write the directory), owned by the reader, with the database's
+// mode; a reader never removes them (it cannot checkpoint). Another user's files lock the
+// owner out (SQLITE_READONLY on the next write). SQLite gives root's to the database's
+// owner itself, and the owner's own are harmless: only other users are refused.
+Status read_only_open_creates_nothing(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return Status::ok();  // SQLite says what is wrong
+  const uid_t me = ::geteuid();
+  if (me == 0 || me == st.st_uid) return Status::ok();
+  char header[20];
+  std::ifstream in(path, std::ios::binary);
+  // The read version (byte 19 of the header) is 2 in WAL mode.
+  if (!in.read(header, sizeof header) || header[19] != 2) return Status::ok();
+  std::string missing;
+  for (const char* suffix : {"-wal", "-shm"}) {
+    std::error_code ec;
+    if (!fs::exists(path + suffix, ec)) missing += (missing.empty() ? "" : " and ") + path + suffix;
+  }
+  if (missing.empty()) return Status::ok();
+  return Status(
+      Code::kFailedPrecondition,
+      fmt::format("a WAL database without {}: reading it as uid {} would create them, owned by that user, "
+                  "and lock its owner (uid {}) out of writing; the owner's next write creates and keeps "
+                  "them, or read it as a snapshot while nobody writes (StoreOptions::snapshot, "
+                  "codestore --snapshot)",
+                  missing, me, st.st_uid));
+}
 
 struct WorkerState {
   db::Compressor compressor;
@@ -453,7 +500,7 @@ struct Store::Impl {
 
   static constexpr const char* kVersionColumns =
       "v.module, v.version, v.lib, v.md5, v.vsn, lower(hex(b.sha256)), b.raw_size, b.stored_size, v.origin, v.note, "
-      "v.warning, v.imported_at, m.active_version = v.version, m.active_since "
+      "v.warning, v.imported_at, m.active_version = v.version, m.active_since, m.previous_version = v.version "
       "FROM versions v JOIN blobs b ON b.id = v.blob_id JOIN modules m ON m.name = v.module ";
   static ModuleVersion version_of(SQLite::Statement& s) {
     ModuleVersion v;
@@ -471,6 +518,7 @@ struct Store::Impl {
     v.imported_at = s.getColumn(11).getInt64();
     v.active = s.getColumn(12).getInt() != 0;
     v.active_since = v.active ? s.getColumn(13).getInt64() : 0;
+    v.rollback_target = s.getColumn(14).getInt() != 0;
     return v;
   }
   ModuleVersion info(std::string_view name, std::int64_t version) {
@@ -768,17 +816,27 @@ std::int64_t Store::schema_version() {
   return m.empty() ? 0 : m.back().number;
 }
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& path, const StoreOptions& options) {
+Result<std::unique_ptr<Store>> Store::open(const std::string& path, const StoreOptions& given) {
   return db::guard("store " + path, [&]() -> Result<std::unique_ptr<Store>> {
+    StoreOptions options = given;
+    options.read_only = options.read_only || options.snapshot;
     std::error_code ec;
     const bool exists = fs::exists(path, ec);
     if (!exists && (!options.create || options.read_only)) fail(Code::kNotFound, "no such database file");
+    // A user who may not write the file gets a read-only connection from SQLite even when
+    // asking for more: the same rule holds.
+    if (!options.snapshot && (options.read_only || ::access(path.c_str(), W_OK) != 0)) {
+      db::check(read_only_open_creates_nothing(path));
+    }
     auto impl = std::make_unique<Impl>();
     impl->path = path;
     impl->options = options;
     impl->image_cache = db::ImageCache(options.image_cache_bytes);
-    const int flags = options.read_only ? SQLite::OPEN_READONLY : (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    impl->db = std::make_unique<SQLite::Database>(path, flags | SQLite::OPEN_NOMUTEX, options.busy_timeout_ms);
+    const int flags = options.snapshot    ? SQLite::OPEN_READONLY | SQLITE_OPEN_URI
+                      : options.read_only ? SQLite::OPEN_READONLY
+                                          : SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE;
+    impl->db = std::make_unique<SQLite::Database>(options.snapshot ? immutable_uri(path) : path,
+                                                  flags | SQLite::OPEN_NOMUTEX, options.busy_timeout_ms);
     if (options.on_busy) install_busy_handler(*impl);
     // Readers need the busy timeout too (a read-only WAL connection with timeout 0 got
     // SQLITE_BUSY under concurrent writes): the constructor sets it above.
@@ -791,6 +849,12 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, const StoreO
       // After the checks, so that a refused file is never touched.
       enable_wal(*impl->db, options.busy_timeout_ms);
       impl->db->exec("PRAGMA synchronous = NORMAL");
+      // Keep <db>-wal and <db>-shm when the last connection closes (the WAL emptied to 0
+      // bytes, journal_size_limit): readers who may not write the directory need them to
+      // exist (SQLite's "Read-Only Databases", wal.html), and must not create them.
+      int persist = 1;
+      sqlite3_file_control(impl->db->getHandle(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+      impl->db->exec("PRAGMA journal_size_limit = 67108864");
     }
     impl->db->exec("PRAGMA foreign_keys = ON");
     impl->db->exec("PRAGMA mmap_size = 268435456");

@@ -97,7 +97,11 @@ class Instance : public std::enable_shared_from_this<Instance> {
   const std::string& origin() const { return origin_; }
   // beam_lib:md5/1 of the image; computed once, on first use.
   const image::Md5& md5() const;
-  const etf::Term& vsn() const { return vsn_; }              // beam_lib:version/1's value
+  // beam_lib:version/1's value. An image without an Attr chunk (or without a vsn in it)
+  // loads in OTP all the same and has none: has_vsn() is false, vsn() is the atom
+  // `undefined` (what proplists:get_value(vsn, M:module_info(attributes)) answers then).
+  const etf::Term& vsn() const { return vsn_; }
+  bool has_vsn() const { return has_vsn_; }
   const std::string& vsn_text() const { return vsn_text_; }  // etf::format_w(vsn())
   const std::vector<image::Function>& exports() const { return exports_; }
   bool exports_function(std::string_view function, std::uint32_t arity) const;
@@ -119,6 +123,7 @@ class Instance : public std::enable_shared_from_this<Instance> {
   mutable std::once_flag md5_once_;
   mutable image::Md5 md5_{};  // written once, under md5_once_
   etf::Term vsn_;
+  bool has_vsn_ = false;
   std::string vsn_text_;
   std::vector<image::Function> exports_;
   image::Image image_;
@@ -211,6 +216,11 @@ class Process {
   // The same, as a tail call: the top frame is replaced (how a server loop moves to new
   // code: `?MODULE:loop()`). With no frame it is a call.
   CallResult tail_call(std::string_view module, std::string_view function, std::uint32_t arity);
+  // Enters M's current instance without calling any particular function: how the code server
+  // sees a process the host starts in M's code whatever M exports (a fun of M spawned, a
+  // receive loop of M). Like call (or tail_call with `tail`) otherwise: it loads M first in
+  // interactive mode, and is undef only when M has no code.
+  CallResult enter_module(std::string_view module, bool tail = false);
   // A local call: a frame in the instance the process is in (undef with no frame).
   CallResult local_call();
   // Returns from the top frame (no-op with none).
@@ -230,7 +240,12 @@ class Process {
   friend struct detail::Access;
   enum class State { kRunning, kKilled, kExited };
   Process(CodeServer* server, ProcessId id, std::string name, KillCallback on_kill);
-  CallResult enter(std::string_view module, std::string_view function, std::uint32_t arity, bool tail);
+  struct Callee {
+    std::string_view function;
+    std::uint32_t arity;
+  };
+  // `callee` nullopt: any code of the module will do (enter_module).
+  CallResult enter(std::string_view module, std::optional<Callee> callee, bool tail);
 
   CodeServer* server_;
   const ProcessId id_;

@@ -109,6 +109,12 @@ struct Import {  // an ImpT entry
 
 using Md5 = std::array<std::uint8_t, 16>;
 
+// One chunk's id and data, as beam_lib:all_chunks/1 returns them and build_module takes them.
+struct ChunkData {
+  std::string id;  // exactly 4 bytes
+  Bytes data;
+};
+
 // Lowercase hex, 32 characters.
 std::string md5_hex(const Md5& md5);
 
@@ -140,7 +146,13 @@ class Image {
   const std::vector<Chunk>& chunks() const;
   // The chunk with that id: lenient returns the first, strict the last; nullptr if absent.
   const Chunk* find(std::string_view id) const;
+  // The chunk's data as far as the bytes hold it (a truncated last chunk is cut short).
   Bytes data(const Chunk& chunk) const;
+  // beam_lib:all_chunks/1: every chunk's id and data in file order, or chunk_too_big naming
+  // the chunk whose declared size runs past the end of the bytes, at its data offset. A
+  // lenient parse lists such a chunk (it is always the last, as beam_lib:info/1 lists it)
+  // and only the operations that read it fail: md5() may succeed while this refuses.
+  ImageResult<std::vector<ChunkData>> all_chunks() const;
 
   // beam_lib's views. The module name is atom #1 of the *last* atom chunk (AtU8 or Atom);
   // exports and imports resolve names through the *first* (beam_lib's quirk) when lenient.
@@ -199,11 +211,7 @@ ImageResult<std::vector<std::uint8_t>> strip(const Image& image,
 ImageResult<void> cmp(const Image& a, const Image& b);
 
 // beam_lib:build_module/1: chunks in order to an image (form type BEAM). A parsed real
-// image rebuilds byte for byte from its chunks.
-struct ChunkData {
-  std::string id;  // exactly 4 bytes
-  Bytes data;
-};
+// image rebuilds byte for byte from its chunks (ChunkData is declared above Image).
 ImageResult<std::vector<std::uint8_t>> build_module(const std::vector<ChunkData>& chunks);
 
 // A module name that is safe as a file name component (`<dir>/<module>.beam`): not empty,

@@ -39,7 +39,16 @@
 namespace codestore {
 
 struct StoreOptions {
-  bool read_only = false;        // open with SQLITE_OPEN_READONLY; every write is kPermissionDenied
+  // Open with SQLITE_OPEN_READONLY; every write is kPermissionDenied. Needs no write access
+  // to the file or its directory, and creates nothing beside the file: a WAL database's
+  // <db>-wal and <db>-shm must exist (read-write opens keep them; see docs/store.md), else
+  // kFailedPrecondition unless this user owns the file or is root (the files SQLite would
+  // create, owned by another user, would lock the owner out).
+  bool read_only = false;
+  // Read the file as a snapshot: SQLite's immutable=1, no locks, the -wal not read (commits
+  // not yet checkpointed into the file are not seen), nothing created. Implies read_only.
+  // Safe only while no process writes the database (a copy, a backup, read-only media).
+  bool snapshot = false;
   bool create = true;            // create the file (and the schema) if it does not exist
   int busy_timeout_ms = 5000;    // on every connection, readers too
   // Called on this connection each time a lock it waits for is still taken (`attempt` counts
@@ -70,6 +79,7 @@ struct ModuleVersion {
   std::int64_t imported_at = 0;  // Unix seconds
   bool active = false;
   std::int64_t active_since = 0; // Unix seconds the current activation began (0 when inactive)
+  bool rollback_target = false;  // the version rollback(module) returns to
 };
 
 // A version with its image bytes (exactly the bytes imported).

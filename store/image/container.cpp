@@ -19,6 +19,7 @@ namespace codestore::image {
 
 using internal::ByteReader;
 using internal::make_error;
+using internal::too_big;
 
 std::string_view kind_name(ErrorKind kind) noexcept {
   switch (kind) {
@@ -97,6 +98,13 @@ std::string display_file(std::string_view file) { return file.empty() ? "<binary
 ImageError make_error(ErrorKind kind, const std::string& file, std::string_view chunk, std::uint64_t offset,
                       std::string message) {
   return ImageError{kind, file, chunk_id_text(chunk), offset, std::move(message)};
+}
+
+ImageError too_big(const Image::Rep& rep, std::string_view id, std::uint64_t offset, std::uint64_t size,
+                   std::uint64_t avail) {
+  return make_error(
+      ErrorKind::kChunkTooBig, rep.file, id, offset,
+      "size " + std::to_string(size) + " runs past end of file (" + std::to_string(avail) + " bytes left)");
 }
 
 std::string chunk_id_text(std::string_view id) {
@@ -269,11 +277,7 @@ ImageResult<Selection> select(const Image::Rep& rep, std::vector<std::string_vie
     auto it = std::find(ids.begin(), ids.end(), id);
     const bool atom = is_atom_chunk(id);
     if (!atom && it == ids.end()) continue;
-    if (rep.truncated(c)) {
-      return tl::unexpected(make_error(ErrorKind::kChunkTooBig, rep.file, id, c.offset,
-                                       "size " + std::to_string(c.size) + " runs past end of file (" +
-                                           std::to_string(rep.data(c).size()) + " bytes left)"));
-    }
+    if (rep.truncated(c)) return tl::unexpected(too_big(rep, id, c.offset, c.size, rep.data(c).size()));
     if (it != ids.end()) ids.erase(it);
     s.read.push_back(&c);
     if (atom) {
@@ -306,13 +310,6 @@ ImageResult<Selection> select_required(const Image::Rep& rep, std::vector<std::s
 namespace {
 
 std::uint64_t pad4(std::uint64_t n) { return (n + 3) & ~std::uint64_t{3}; }
-
-ImageError too_big(const Image::Rep& rep, std::string_view id, std::uint64_t offset, std::uint64_t size,
-                   std::uint64_t avail) {
-  return make_error(ErrorKind::kChunkTooBig, rep.file, id, offset,
-                    "size " + std::to_string(size) + " runs past end of file (" + std::to_string(avail) +
-                        " bytes left)");
-}
 
 // beam_lib's info scan (scan_beam(File, info)): the form length is ignored and chunks are
 // read to the end of the bytes. Atom chunks are read (their first atom is the module).
@@ -573,6 +570,19 @@ std::string_view Image::form_type() const { return {rep_->form.data(), 4}; }
 Bytes Image::bytes() const { return rep_->bytes(); }
 const std::vector<Chunk>& Image::chunks() const { return rep_->chunks; }
 Bytes Image::data(const Chunk& chunk) const { return rep_->data(chunk); }
+
+ImageResult<std::vector<ChunkData>> Image::all_chunks() const {
+  // read_all_chunks/1 asks scan_beam for every id info/1 listed, so it reads every chunk;
+  // only the last listed one can run past the end (the lenient scan stops there).
+  std::vector<ChunkData> out;
+  out.reserve(rep_->chunks.size());
+  for (const Chunk& c : rep_->chunks) {
+    if (rep_->truncated(c))
+      return tl::unexpected(too_big(*rep_, c.id_view(), c.offset, c.size, rep_->data(c).size()));
+    out.push_back({std::string(c.id_view()), rep_->data(c)});
+  }
+  return out;
+}
 
 const Chunk* Image::find(std::string_view id) const {
   const Chunk* found = nullptr;

@@ -62,6 +62,10 @@ std::string display_file(std::string_view file);
 ImageError make_error(ErrorKind kind, const std::string& file, std::string_view chunk, std::uint64_t offset,
                       std::string message);
 std::string chunk_id_text(std::string_view id);  // printable id, \xNN for other bytes
+// {chunk_too_big, File, Id, Size, Avail}: the chunk's data at `offset` declares `size`
+// bytes where only `avail` remain.
+ImageError too_big(const Image::Rep& rep, std::string_view id, std::uint64_t offset, std::uint64_t size,
+                   std::uint64_t avail);
 
 // What beam_lib's scan_beam/4 reads for a request of chunk ids (lenient), or the loader's
 // last-wins choice (strict): the chunks read in file order, and the atom chunk

@@ -433,7 +433,9 @@ Check check_tables(const Image::Rep& rep, Tables& t, bool full) {
     if (!r.i32(count) || count < 0 || count >= kItemLimit / 24) {
       return fail(id, c->offset, "entry count " + std::to_string(count) + " out of range");
     }
-    (id == "ImpT" ? t.import_count : t.lambda_count) = static_cast<std::size_t>(count);
+    // ExpT's count is neither: without a FunT a fun index is out of range (OTP: badfile).
+    if (id == "ImpT") t.import_count = static_cast<std::size_t>(count);
+    if (id == "FunT") t.lambda_count = static_cast<std::size_t>(count);
     for (std::int32_t i = 0; i < count; ++i) {
       std::int32_t v[6] = {};
       const std::uint64_t at = r.offset();

@@ -5,7 +5,9 @@
 %%   beam_truth.escript info LISTFILE   LISTFILE holds one path per line; prints one JSON
 %%                                      object per file and line, the fields of
 %%                                      `codestore --json image info` as beam_lib and the
-%%                                      VM loader (erlang:prepare_loading/2) see them
+%%                                      VM loader (erlang:prepare_loading/2) see them, and
+%%                                      "all_chunks": "ok" or beam_lib:all_chunks/1's reason
+%%                                      as {"kind", "chunk", "size", "avail"}
 %%   beam_truth.escript strip IN OUT    writes beam_lib:strip/1 of IN's bytes to OUT
 %%   beam_truth.escript cmp A B         prints `ok` or beam_lib:cmp/2's reason (~tw)
 %%   beam_truth.escript terms F Name... prints one JSON object: {Name: ~tw of the value of
@@ -78,8 +80,20 @@ info(F) ->
     Errors = [[str(Name), $:, text(Why)] || {Name, {error, Why}} <- Values],
     obj([{"file", str(F)}]
         ++ [{Name, case V of {ok, J} -> J; {error, _} -> "null" end} || {Name, V} <- Values]
-        ++ [{"loadable", Loadable}, {"load_error", LoadError},
+        ++ [{"loadable", Loadable}, {"load_error", LoadError}, {"all_chunks", all_chunks(Bin)},
             {"errors", [${, join(Errors), $}]}]).
+
+%% The reason's kind, and for chunk_too_big the chunk, its declared size and the bytes left.
+all_chunks(Bin) ->
+    try beam_lib:all_chunks(Bin) of
+        {ok, _, _} -> str("ok");
+        {error, beam_lib, {chunk_too_big, _, Id, Size, Avail}} ->
+            obj([{"kind", str("chunk_too_big")}, {"chunk", str(Id)}, {"size", int(Size)}, {"avail", int(Avail)}]);
+        {error, beam_lib, Why} ->
+            obj([{"kind", atom(element(1, Why))}, {"chunk", "null"}, {"size", "null"}, {"avail", "null"}])
+    catch
+        Class:Why -> obj([{"kind", text({Class, Why})}])
+    end.
 
 attempt(Fun) ->
     try Fun() of

@@ -8,7 +8,6 @@
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -26,6 +25,8 @@
 #include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include "common/gzip_util.h"
 
 extern char** environ;
 
@@ -200,10 +201,30 @@ Json chunks_as_triples(const Json& chunks) {
   return out;
 }
 
-const std::vector<std::string> kFields = {"module", "chunks",  "exports", "imports",
-                                          "attributes", "vsn", "md5",     "loadable"};
+const std::vector<std::string> kFields = {"module", "chunks", "exports",  "imports",   "attributes",
+                                          "vsn",    "md5",    "loadable", "all_chunks"};
+
+// beam_lib:all_chunks/1's verdict in the escript's shape: "ok", or {kind, chunk, size, avail}
+// of the refusal (null when beam_lib:info/1 fails: `error` says why). Ours is read from
+// errors.all_chunks, the chunk flagged `truncated` and the message's "(N bytes left)".
+Json our_all_chunks(const Json& j) {
+  if (j.contains("error")) return Json();
+  if (!j["errors"].contains("all_chunks")) return "ok";
+  const Json& e = j["errors"]["all_chunks"];
+  Json out = {{"kind", e["kind"]}, {"chunk", e["chunk"]}, {"size", nullptr}, {"avail", nullptr}};
+  for (const auto& c : j["chunks"]) {
+    if (c["truncated"] == true) out["size"] = c["size"];
+  }
+  const std::string message = e["message"];
+  if (auto end = message.rfind(" bytes left)"); end != std::string::npos) {
+    auto start = message.rfind('(', end);
+    if (start != std::string::npos) out["avail"] = std::stoull(message.substr(start + 1, end - start - 1));
+  }
+  return out;
+}
 
 Json field_of(const Json& j, const std::string& field, bool ours) {
+  if (ours && field == "all_chunks") return our_all_chunks(j);
   if (!j.contains(field)) return Json();
   if (ours && field == "chunks") return chunks_as_triples(j[field]);
   return j[field];
@@ -297,35 +318,15 @@ std::string build_iff(const std::vector<RawChunk>& chunks, const std::string& fo
 }
 
 std::string gzip(const std::string& in) {
-  z_stream z{};
-  deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&z, static_cast<uLong>(in.size())) + 64, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
+  const auto out =
+      codestore::testing::gzip_bytes({reinterpret_cast<const std::uint8_t*>(in.data()), in.size()});
+  return {out.begin(), out.end()};
 }
 
 std::string gunzip(const std::string& in) {
-  z_stream z{};
-  inflateInit2(&z, 16 + MAX_WBITS);
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  std::string out;
-  char buf[65536];
-  int rc = Z_OK;
-  while (rc == Z_OK) {
-    z.next_out = reinterpret_cast<Bytef*>(buf);
-    z.avail_out = sizeof buf;
-    rc = inflate(&z, Z_NO_FLUSH);
-    out.append(buf, sizeof buf - z.avail_out);
-  }
-  inflateEnd(&z);
-  return rc == Z_STREAM_END ? out : std::string();
+  const auto out =
+      codestore::testing::gunzip_bytes({reinterpret_cast<const std::uint8_t*>(in.data()), in.size()});
+  return out ? std::string(out->begin(), out->end()) : std::string();
 }
 
 int find_chunk(const std::vector<RawChunk>& chunks, const std::string& id) {
@@ -376,6 +377,35 @@ std::vector<std::string> damaged_variants(const std::string& source, const fs::p
     b.replace(pos + 4, 4, be32(1u << 30));
     return b;
   }());
+  {
+    // A chunk whose declared size runs past the end of the file by one byte: beam_lib:info/1
+    // lists it, md5/1 never reads it (unless it is an md5 chunk), all_chunks/1 refuses the
+    // file (chunk_too_big). The last chunk, and one in the middle that md5, exports and
+    // imports do not read (everything after it is then swallowed by its declared size).
+    std::vector<std::size_t> header_at;  // of each chunk
+    for (std::size_t pos = 12, i = 0; i < chunks.size(); ++i) {
+      header_at.push_back(pos);
+      pos += 8 + ((chunks[i].data.size() + 3) & ~std::size_t{3});
+    }
+    auto past_end = [&](const std::string& variant, std::size_t i) {
+      std::string b = good;
+      const std::size_t data_at = header_at[i] + 8;
+      b.replace(header_at[i] + 4, 4, be32(static_cast<std::uint32_t>(good.size() - data_at + 1)));
+      add(variant, b);
+    };
+    past_end("last_chunk_too_big", chunks.size() - 1);
+    for (const char* id : {"Dbgi", "CInf", "Attr"}) {
+      if (int i = find_chunk(chunks, id); i > 0 && std::size_t(i) + 1 < chunks.size()) {
+        past_end(fmt::format("middle_{}_too_big", id), static_cast<std::size_t>(i));
+      }
+    }
+    // The last chunk's size grown into its own padding: still within the file.
+    if (chunks.back().data.size() % 4 != 0) {
+      std::string b = good;
+      b.replace(header_at.back() + 4, 4, be32(static_cast<std::uint32_t>(chunks.back().data.size() + 1)));
+      add("last_chunk_into_padding", b);
+    }
+  }
   {
     // The last chunk's size made odd so its padding is missing (the file ends 1..3 bytes short).
     auto cs = chunks;
@@ -504,11 +534,15 @@ std::vector<std::string> damaged_variants(const std::string& source, const fs::p
 
 // ---- the acceptance test --------------------------------------------------------------------
 
+// Installed images may be gzip-wrapped (as Debian's erlang-idna installs them): gzip-wrapped
+// copies of every 20th are compared too, so that every machine tests what such a machine sees.
 TEST(ImageInfoVsErlang, EveryRealImageAgreesWithBeamLibAndTheLoader) {
   if (!have_escript()) GTEST_SKIP() << "escript (Erlang/OTP) is not installed: nothing to compare against";
   auto files = real_images();
   if (files.empty()) GTEST_SKIP() << "no .beam files under /usr/lib/erlang/lib or /usr/lib/elixir/lib";
   TempDir tmp;
+  const auto gzipped = codestore::testing::gzipped_copies(files, 20, tmp.path / "gzip");
+  files.insert(files.end(), gzipped.begin(), gzipped.end());
   std::vector<int> exit_codes;
   auto ours = our_info(files, tmp.path, &exit_codes);
   for (int code : exit_codes) EXPECT_EQ(code, 0);
@@ -516,10 +550,14 @@ TEST(ImageInfoVsErlang, EveryRealImageAgreesWithBeamLibAndTheLoader) {
   auto agree = compare(truth, ours, "real");
   for (const auto& field : kFields) EXPECT_EQ(agree[field], files.size()) << field;
   // Every real image reads cleanly: no field may have failed.
+  std::size_t wrapped = 0;
   for (const auto& [file, j] : ours) {
     EXPECT_TRUE(j["errors"].empty()) << file << ": " << j["errors"].dump();
     EXPECT_FALSE(j.contains("error")) << file;
+    EXPECT_EQ(j["gzip"], read_file(file).rfind("\x1f\x8b", 0) == 0) << file;
+    wrapped += j["gzip"] == true;
   }
+  EXPECT_GE(wrapped, gzipped.size());
 }
 
 TEST(ImageInfoVsErlang, DamagedImagesAgreeWithBeamLibAndTheLoader) {
@@ -534,6 +572,7 @@ TEST(ImageInfoVsErlang, DamagedImagesAgreeWithBeamLibAndTheLoader) {
   auto truth = erlang_truth(files, tmp.path);
   auto agree = compare(truth, ours, "damaged");
   for (const auto& field : kFields) EXPECT_EQ(agree[field], files.size()) << field;
+  std::size_t too_big = 0;
   for (const auto& [file, j] : ours) {
     // beam_lib:info/1 fails exactly when we report `error`, and then every field is null.
     bool info_fails = truth[file]["chunks"].is_null();
@@ -552,7 +591,37 @@ TEST(ImageInfoVsErlang, DamagedImagesAgreeWithBeamLibAndTheLoader) {
       }
     }
     EXPECT_EQ(j["load_error"].is_null(), j["loadable"] == true) << file;
+    // beam_lib:all_chunks/1 refuses a chunk that runs past the end even where info/1 and
+    // md5/1 answer: both outputs name that chunk and its offset (beam_lib's Pos).
+    const Json& refusal = truth[file]["all_chunks"];
+    if (!info_fails && refusal.is_object() && refusal["kind"] == "chunk_too_big") {
+      ++too_big;
+      const Json& last = truth[file]["chunks"].back();  // [id, pos, size]: the scan stops there
+      ASSERT_EQ(last[0], refusal["chunk"]) << file;
+      const std::string id = last[0], at = fmt::format("{} at offset {}", id, last[1].get<std::uint64_t>());
+      EXPECT_NE(j["errors"]["all_chunks"]["message"].get<std::string>().find("chunk " + at),
+                std::string::npos)
+          << file << ": " << j["errors"].dump();
+      EXPECT_EQ(j["chunks"].back()["truncated"], true) << file;
+      Proc human = codestore({"image", "info", file}, tmp.path);
+      EXPECT_EQ(human.exit_code, 0) << human.err;
+      EXPECT_NE(human.out.find("chunk_too_big " + at), std::string::npos) << human.out;
+      EXPECT_NE(
+          human.out.find("TRUNCATED: " + std::to_string(refusal["avail"].get<std::uint64_t>()) + " of " +
+                         std::to_string(refusal["size"].get<std::uint64_t>()) + " bytes present"),
+          std::string::npos)
+          << human.out;
+      // beam_lib:chunks(F, [Id]) refuses it too: --raw writes no half chunk.
+      Proc raw = codestore({"image", "chunks", file, "--raw", id}, tmp.path);
+      EXPECT_EQ(raw.exit_code, 1) << file;
+      EXPECT_TRUE(raw.out.empty()) << file;
+      EXPECT_NE(raw.err.find("chunk " + at), std::string::npos) << raw.err;
+    } else if (!info_fails) {
+      for (const auto& c : j["chunks"]) EXPECT_EQ(c["truncated"], false) << file << ": " << c.dump();
+    }
   }
+  // hello.beam's and lists.beam's last chunk, and their Dbgi, CInf and Attr in the middle.
+  EXPECT_GE(too_big, 8u);
 }
 
 // ---- exit codes -----------------------------------------------------------------------------

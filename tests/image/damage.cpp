@@ -101,21 +101,6 @@ std::vector<std::uint8_t> join_chunks(const std::vector<RawChunk>& chunks) {
   return out;
 }
 
-std::vector<std::uint8_t> gzip_bytes(std::span<const std::uint8_t> bytes) {
-  z_stream zs{};
-  Bytes out;
-  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) return out;
-  out.resize(deflateBound(&zs, static_cast<uLong>(bytes.size())) + 32);
-  zs.next_in = const_cast<Bytef*>(bytes.data());
-  zs.avail_in = static_cast<uInt>(bytes.size());
-  zs.next_out = out.data();
-  zs.avail_out = static_cast<uInt>(out.size());
-  deflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
-
 std::vector<DamagedImage> damage_variants(std::span<const std::uint8_t> image, std::uint64_t seed, int flips) {
   std::vector<DamagedImage> out;
   const Bytes orig(image.begin(), image.end());
@@ -163,6 +148,16 @@ std::vector<DamagedImage> damage_variants(std::span<const std::uint8_t> image, s
     put32(b.data() + h + 4, static_cast<std::uint32_t>(b.size() - h - 8 + 4));
     return true;
   });
+  raw("unread_chunk_past_end", "a chunk in the middle that md5 and the views do not read (Dbgi, Docs or CInf) "
+      "runs past the end of the file", [&](Bytes& b) {
+        for (const char* id : {"Dbgi", "Docs", "CInf"}) {
+          const std::size_t h = header_offset(base, id);
+          if (h == 0 || base.back().id == id) continue;
+          put32(b.data() + h + 4, static_cast<std::uint32_t>(b.size() - h - 8 + 1));
+          return true;
+        }
+        return false;
+      });
   raw("atom_chunk_past_end", "the AtU8 chunk's size runs past the end of the file", [&](Bytes& b) {
     const std::size_t h = header_offset(base, "AtU8");
     if (h == 0) return false;

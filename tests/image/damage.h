@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "common/gzip_util.h"  // gzip_bytes: gzip-wrapped variants
+
 namespace codestore::testing {
 
 struct DamagedImage {
@@ -35,8 +37,5 @@ std::vector<std::uint8_t> join_chunks(const std::vector<RawChunk>& chunks);
 // that need a chunk the image lacks, e.g. LitT, are left out). `seed` drives the random
 // ones: random bytes, and `flips` copies with one random byte changed ("flip_N").
 std::vector<DamagedImage> damage_variants(std::span<const std::uint8_t> image, std::uint64_t seed = 1, int flips = 24);
-
-// gzip (as zlib:gzip/1 writes it); used to build gzip-wrapped variants.
-std::vector<std::uint8_t> gzip_bytes(std::span<const std::uint8_t> bytes);
 
 }  // namespace codestore::testing

@@ -43,6 +43,7 @@ std::map<std::string, std::string> our_verdicts(const std::vector<std::uint8_t>&
       v[name] = verdict(img->chunk_term(name));
     }
     v["vsn"] = verdict(img->vsn());
+    v["all_chunks"] = verdict(img->all_chunks());
   }
   auto strict = Image::parse(bytes, Strictness::kStrict);
   v["load"] = strict && strict->check_loadable().loadable ? "ok" : "badfile";
@@ -154,6 +155,7 @@ TEST(ImageDamage, EveryViewAnswersOnEveryVariant) {
         }
         (void)img->md5();
         (void)img->vsn();
+        (void)img->all_chunks();
         (void)img->check_loadable();
         (void)image::strip(*img);
       }

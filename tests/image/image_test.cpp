@@ -113,6 +113,36 @@ TEST(ImageReader, TruncatedChunkIsChunkTooBig) {
   EXPECT_EQ(parse_error(b, Strictness::kStrict), ErrorKind::kChunkTooBig);
 }
 
+TEST(ImageReader, AllChunksRefusesAChunkPastTheEndThatNoOtherViewReads) {
+  // beam_lib:all_chunks/1 reads every chunk info/1 listed: chunk_too_big at the chunk that
+  // runs past the end, here a Dbgi in the middle (the scan stops there) that md5, exports,
+  // imports and attributes never read.
+  const Bytes b = variant(hello(), "unread_chunk_past_end");
+  auto img = parse(b);
+  ASSERT_EQ(img.chunks().back().id_view(), "Dbgi");
+  EXPECT_TRUE(img.md5());
+  EXPECT_TRUE(img.exports());
+  EXPECT_TRUE(img.attributes());
+  auto all = img.all_chunks();
+  ASSERT_FALSE(all);
+  EXPECT_EQ(all.error().kind, ErrorKind::kChunkTooBig);
+  EXPECT_EQ(all.error().chunk, "Dbgi");
+  EXPECT_EQ(all.error().offset, img.chunks().back().offset);
+  const std::size_t left = b.size() - img.chunks().back().offset;
+  EXPECT_EQ(all.error().message, "size " + std::to_string(left + 1) + " runs past end of file (" +
+                                     std::to_string(left) + " bytes left)");
+  // A whole image: every chunk, in file order, with its data.
+  auto good = parse(hello());
+  auto chunks = good.all_chunks();
+  ASSERT_TRUE(chunks) << chunks.error().to_string();
+  ASSERT_EQ(chunks->size(), good.chunks().size());
+  for (std::size_t i = 0; i < chunks->size(); ++i) {
+    EXPECT_EQ((*chunks)[i].id, good.chunks()[i].id_view());
+    EXPECT_EQ((*chunks)[i].data.data(), good.data(good.chunks()[i]).data());
+    EXPECT_EQ((*chunks)[i].data.size(), good.chunks()[i].size);
+  }
+}
+
 TEST(ImageReader, TruncatedAtomChunkFailsTheScan) {
   // beam_lib reads every atom chunk while scanning, so info/1 itself fails.
   EXPECT_EQ(parse_error(variant(hello(), "atom_chunk_past_end")), ErrorKind::kChunkTooBig);

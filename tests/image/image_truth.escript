@@ -4,7 +4,7 @@
 %%
 %%   escript image_truth.escript verdicts MANIFEST OUT  (lines: Path<TAB>Module)
 %%     appends to OUT one line per image: Path, then Key=Verdict for beam_lib:info/1, md5/1, chunks/2 of
-%%     atoms, exports, imports, locals, attributes, compile_info, version/1, and
+%%     atoms, exports, imports, locals, attributes, compile_info, version/1, all_chunks/1, and
 %%     erlang:prepare_loading/2 (load=ok|badfile); a verdict is ok, the error reason's
 %%     kind (chunk_too_big, ...), or crash when beam_lib raised instead of returning.
 %%     md5hex=<32 hex digits> follows when md5 succeeded.
@@ -77,7 +77,8 @@ verdicts(Line) ->
              {locals, fun() -> beam_lib:chunks(Bin, [locals]) end},
              {attributes, fun() -> beam_lib:chunks(Bin, [attributes]) end},
              {compile_info, fun() -> beam_lib:chunks(Bin, [compile_info]) end},
-             {vsn, fun() -> beam_lib:version(Bin) end}],
+             {vsn, fun() -> beam_lib:version(Bin) end},
+             {all_chunks, fun() -> beam_lib:all_chunks(Bin) end}],
     Vs = [io_lib:format("~s=~s", [K, kind(try F() catch _:_ -> crash end)]) || {K, F} <- Calls],
     Load = try erlang:prepare_loading(list_to_atom(Mod), Bin) of
                {error, R} -> atom_to_list(R);

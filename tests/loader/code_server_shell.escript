@@ -4,9 +4,11 @@
 %% The `codestore shell` command language (cli/shell_command.cpp) against Erlang's real code
 %% server, for the differential test (tests/loader/differential_test.cpp). Reads one
 %% command per line on stdin and prints one JSON object per command, as the shell does.
-%% Processes are real: `spawn P M` runs M:start/1, a receive loop in M's current instance
-%% (tests/fixtures/src/loader/); `switch P` sends a message that makes it do a fully
-%% qualified call. Paths under the working directory are printed relative to it, as given.
+%% Processes are real and run M's code: `spawn P M` puts a process in M's current instance
+%% (see park/2: the shell's spawn needs no particular export of M, but a real process needs
+%% M's code to wait in); `switch P` sends a message that makes it do a fully qualified call.
+%% A module without a vsn (no Attr chunk) shows null, as the shell does. Paths under the
+%% working directory are printed relative to it, as given.
 %% Embedded mode: run with ERL_FLAGS="-mode embedded".
 
 main(_) ->
@@ -73,6 +75,7 @@ rel(File, #{cwd := Cwd}) ->
         false -> File
     end.
 
+vsn_text(undefined) -> null;
 vsn_text(V) -> {s, lists:flatten(io_lib:format("~w", [V]))}.
 
 proc(Name, #{procs := Procs}) ->
@@ -171,7 +174,8 @@ command("spawn", [Name, M], #{procs := Procs} = St) ->
         true -> line_error("process name in use: ~s", [Name]);
         false -> ok
     end,
-    {Pid, Ref} = spawn_monitor(list_to_atom(M), start, [self()]),
+    Parent = self(),
+    {Pid, Ref} = spawn_monitor(fun() -> park(list_to_atom(M), Parent) end),
     P = #{pid => Pid, ref => Ref, module => list_to_atom(M), alive => true},
     St1 = St#{procs => Procs#{Name => P}},
     receive
@@ -212,6 +216,59 @@ command("uses_old_code", [Name, M], St) ->
     end;
 command(Op, _, _) ->
     line_error("unknown command or arguments: ~s", [Op]).
+
+%% A process in M's current instance, as `codestore shell`'s `spawn P M` makes one.
+%%
+%% OTP 25 counts a process as running a module's code only through its program counter and
+%% the return addresses on its stack (erlang:check_process_code/2: a fun of M held by the
+%% process does not count, and erlang:hibernate/3 leaves no frame; both checked with erl).
+%% So a real process can wait in M's code only where M's own code waits, or calls out to
+%% something that waits. The entry is an external call (M:module_info/1, which every
+%% compiled module exports): it loads M on demand in interactive mode and fails with undef
+%% when M has no code, the shell's one failure. Then:
+%%  - a module of tests/fixtures/src/loader/ exports start/1, its own receive loop;
+%%  - any other module needs a clause of park_call/2 naming a function of M that calls a
+%%    fun of ours, which waits there (serve/1): the process has a frame in M's instance
+%%    all along, so it lingers in old code, is killed by a purge, and a `switch` (a throw
+%%    out of M's frame, then a fresh external call) puts it in M's current instance or
+%%    ends it with undef when M has no code. A module with no clause ends the process
+%%    with {no_way_into, M}, which the differential test reports as a mismatch.
+park(M, Parent) ->
+    Vsn = proplists:get_value(vsn, M:module_info(attributes)),
+    case erlang:function_exported(M, start, 1) of
+        true -> M:start(Parent);
+        false -> park(M, Vsn, fun(V) -> Parent ! {started, self(), V} end)
+    end.
+
+park(M, Vsn, Tell) ->
+    Wait = fun() -> Tell(Vsn), serve(Vsn) end,
+    try park_call(M, Wait) of
+        _ -> exit({returned, M})
+    catch
+        throw:{switch, From} ->
+            Vsn1 = proplists:get_value(vsn, M:module_info(attributes)),
+            park(M, Vsn1, fun(V) -> From ! {switched, self(), V} end)
+    end.
+
+%% What the fixtures' loop does, from inside M's frame: the vsn is the one of the
+%% instance the process entered.
+serve(Vsn) ->
+    receive
+        {ping, From} -> From ! {pong, self(), Vsn}, serve(Vsn);
+        {switch, From} -> throw({switch, From});
+        stop -> exit(normal)
+    end.
+
+%% A call into M's code that calls Wait before it returns (not as a tail call).
+%% counter (tests/fixtures/src/loader_foreign/): a gen_server callback that runs a fun.
+park_call(counter, Wait) ->
+    counter:handle_call({apply, fun(_) -> Wait() end}, self(), 0);
+%% misc_supp (sasl, in every OTP install), as OTP ships it: multi_map/2 applies the fun
+%% inside a list it is building.
+park_call(misc_supp, Wait) ->
+    misc_supp:multi_map(fun(_) -> Wait() end, [[x]]);
+park_call(M, _) ->
+    exit({no_way_into, M}).
 
 hex(Bin) -> lists:flatten([io_lib:format("~2.16.0b", [B]) || <<B>> <= Bin]).
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -52,6 +53,9 @@ class LoaderFixture : public ::testing::Test {
     dir_ = tmpl;
     fs::copy(fs::path(CODESTORE_SOURCE_DIR) / "tests/fixtures/images/loader", dir_,
              fs::copy_options::recursive);
+    // counter: a gen_server-style module without start/1 (tests/fixtures/src/loader_foreign).
+    fs::copy(fs::path(CODESTORE_SOURCE_DIR) / "tests/fixtures/images/loader_foreign", dir_ / "foreign",
+             fs::copy_options::recursive);
   }
   void TearDown() override {
     std::error_code ec;
@@ -64,6 +68,24 @@ class LoaderFixture : public ::testing::Test {
     std::ifstream in(file(sub), std::ios::binary);
     EXPECT_TRUE(in.good()) << sub;
     return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+
+  // The image at `sub` rebuilt without the chunks `drop` (as beam_lib:build_module does
+  // from all_chunks minus those), written to `out` under the fixture dir.
+  void write_without(const std::string& sub, const std::vector<std::string>& drop, const std::string& out) {
+    auto img = image::Image::parse(bytes(sub), image::Strictness::kLenient, sub);
+    ASSERT_TRUE(img) << img.error().to_string();
+    std::vector<image::ChunkData> keep;
+    for (const auto& c : img->chunks()) {
+      if (std::find(drop.begin(), drop.end(), c.id_view()) == drop.end()) {
+        keep.push_back(image::ChunkData{std::string(c.id_view()), img->data(c)});
+      }
+    }
+    auto rebuilt = image::build_module(keep);
+    ASSERT_TRUE(rebuilt) << rebuilt.error().to_string();
+    fs::create_directories(fs::path(file(out)).parent_path());
+    std::ofstream(file(out), std::ios::binary)
+        .write(reinterpret_cast<const char*>(rebuilt->data()), static_cast<std::streamsize>(rebuilt->size()));
   }
 
   std::unique_ptr<CodeServer> make(Mode mode = Mode::kInteractive, std::vector<std::string> path = {}) {

@@ -41,6 +41,29 @@ TEST_F(ProcessTest, TailCallReplacesTheTopFrame) {
   EXPECT_TRUE(cs->soft_purge("m").ok);
 }
 
+// Issue 11: a process the host starts in M's code enters M's current instance whatever M
+// exports (counter has no start/1, no loop/0); only "M has no code" is undef.
+TEST_F(ProcessTest, EnterModuleNeedsNoParticularExport) {
+  auto cs = make(Mode::kInteractive, {dir("foreign/v1")});
+  auto p = cs->spawn("p");
+  EXPECT_EQ(p->call("counter", "start", 1).error(), CallError::kUndef) << "a call still needs the export";
+  auto v1 = p->enter_module("counter");  // loads counter on demand, as a call does
+  ASSERT_TRUE(v1);
+  EXPECT_EQ((*v1)->vsn_text(), "[49]");
+  ASSERT_TRUE(cs->load_binary("counter", "v2", bytes("foreign/v2/counter.beam")));
+  EXPECT_TRUE(cs->check_process_code(*p, "counter")) << "it lingers in v1";
+  auto v2 = p->enter_module("counter", /*tail=*/true);
+  ASSERT_TRUE(v2);
+  EXPECT_EQ((*v2)->vsn_text(), "[50]");
+  EXPECT_EQ(p->depth(), 1u);
+  EXPECT_FALSE(cs->check_process_code(*p, "counter"));
+  EXPECT_EQ(p->enter_module("nosuch").error(), CallError::kUndef);
+
+  auto embedded = make(Mode::kEmbedded, {dir("foreign/v1")});
+  EXPECT_EQ(embedded->spawn("q")->enter_module("counter").error(), CallError::kUndef)
+      << "embedded mode loads nothing on demand";
+}
+
 TEST_F(ProcessTest, KilledProcessFailsCleanlyAndItsInstanceStaysReadable) {
   auto cs = make(Mode::kInteractive, {dir("v1")});
   auto p = cs->spawn("p");

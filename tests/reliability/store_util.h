@@ -42,7 +42,8 @@ inline std::vector<std::vector<std::uint8_t>> small_otp_images(std::size_t n, st
     if (out.size() >= n) break;
     auto bytes = read_bytes(path.string());
     auto img = image::Image::parse(bytes, image::Strictness::kStrict, path.string());
-    if (!img || !img->check_loadable().loadable) continue;
+    // Plain IFF only: variant() splits the chunks (installed images may be gzip-wrapped).
+    if (!img || img->gzipped() || !img->check_loadable().loadable) continue;
     auto m = img->module();
     if (!m || !names.insert(*m).second) continue;
     out.push_back(std::move(bytes));

@@ -80,8 +80,9 @@ TEST(StoreProcesses, ConcurrentImportsLoseNothingAndNeverReuseANumber) {
 }
 
 TEST(StoreProcesses, ConcurrentTreeImportsOfOneFreshDatabase) {
-  // Two processes create the same database and import different trees at once: the
-  // migration runner and BEGIN IMMEDIATE make them take turns.
+  // Two processes create the same database (`init`, the only command that creates one) and
+  // import different trees at once: the migration runner and BEGIN IMMEDIATE make them
+  // take turns.
   TempDir dir;
   const std::string db = dir / "fresh.db";
   for (int p = 0; p < 2; ++p) {
@@ -92,8 +93,9 @@ TEST(StoreProcesses, ConcurrentTreeImportsOfOneFreshDatabase) {
   }
   std::vector<pid_t> pids;
   for (int p = 0; p < 2; ++p) {
-    pids.push_back(spawn_shell(std::string(CODESTORE_BINARY) + " --db " + db + " import " + dir.path() + "/t" +
-                               std::to_string(p) + " >/dev/null"));
+    const std::string cs = std::string(CODESTORE_BINARY) + " --db " + db;
+    pids.push_back(spawn_shell(cs + " init >/dev/null && " + cs + " import " + dir.path() + "/t" + std::to_string(p) +
+                               " >/dev/null"));
   }
   for (pid_t pid : pids) EXPECT_EQ(wait_exit(pid), 0);
   auto store = open_or_die(db);
