@@ -97,6 +97,8 @@ ModuleRef parse_ref(const std::string& s) {
     // NAME@: the active version of NAME.
   } else if (auto v = parse_version(tail)) {
     r.version = *v;
+  } else if (std::all_of(tail.begin(), tail.end(), [](char c) { return c >= '0' && c <= '9'; }) && tail.size() <= 18) {
+    r.error = fmt::format("{}: there is no version {}: {}", s, tail, kVersionRule);  // 0, 00
   } else {
     r.error = fmt::format("{}: {} is not a version: {} (a module whose name contains '@' is written {}@ for its active "
                           "version, or {}@V)",
