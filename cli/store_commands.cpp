@@ -212,7 +212,7 @@ class InterruptScope {
     struct sigaction sa {};
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND;
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;  // a worker blocked in read() or open() goes on
     installed_ = ::sigaction(SIGINT, &sa, &old_) == 0;
   }
   ~InterruptScope() {

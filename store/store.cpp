@@ -924,6 +924,10 @@ Result<ImportSummary> Store::import_tree(const std::vector<std::string>& paths, 
           return prepare(*bytes, files[i], w.compressor, level, dict.get());
         },
         [&](std::size_t i, Result<Prepared>& p) {
+          if (interrupted()) {
+            failure = cancelled;  // also when the interrupt made this file fail
+            return false;
+          }
           if (!p) {
             failure = p.error().with_context("nothing imported");
             return false;
@@ -931,12 +935,9 @@ Result<ImportSummary> Store::import_tree(const std::vector<std::string>& paths, 
           p->lib = options.lib.empty() ? lib_of_path(files[i]) : options.lib;
           prepared.push_back(std::move(*p));
           if (options.progress) options.progress(i + 1, files.size(), files[i]);
-          if (interrupted()) {
-            failure = cancelled;
-            return false;
-          }
           return true;
         });
+    if (failure && interrupted()) failure = cancelled;  // after the last file
     if (!failure) return error(failure);
     // Several files of one module: each becomes a version, the one OTP would choose last
     // (so it ends active); the others are shadowed by it. Other files keep their places.

@@ -21,6 +21,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -608,12 +609,20 @@ TEST_F(StoreCommands, CtrlCEndsAnImportWithAMessageAndLeavesTheDatabaseUnchanged
   ASSERT_TRUE(child.read_until("importing 16/17")) << child.output();
   ASSERT_EQ(::kill(child.pid(), SIGINT), 0);
   ASSERT_TRUE(child.read_until("interrupted")) << child.output();
-  {
-    const auto bytes = variant("hello.beam", 99);
-    std::ofstream f(fifo, std::ios::binary);
-    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  }
-  EXPECT_EQ(child.finish(), 128 + SIGINT) << child.output();
+  // Now the last file: opening the FIFO waits for the child's reader, so it is fed from a
+  // thread, which a reader of our own frees should the child never open it.
+  const auto bytes = variant("hello.beam", 99);
+  std::thread feeder([&] {
+    const int fd = ::open(fifo.c_str(), O_WRONLY);
+    if (fd < 0) return;
+    [[maybe_unused]] const auto n = ::write(fd, bytes.data(), bytes.size());
+    ::close(fd);
+  });
+  const int code = child.finish();
+  const int unblock = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  feeder.join();
+  if (unblock >= 0) ::close(unblock);
+  EXPECT_EQ(code, 128 + SIGINT) << child.output();
   EXPECT_TRUE(contains(child.output(), "nothing imported")) << child.output();
   store = open_or_die(db_);
   EXPECT_EQ(*store->generation(), generation);
