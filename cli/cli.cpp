@@ -32,8 +32,11 @@ void print_error(Context& ctx, std::string_view kind, std::string_view text, std
                  int code) {
   *ctx.err << "codestore: " << text << "\n";
   if (ctx.json) {
+    // A kind is a key for programs: "not found" becomes "not_found".
+    std::string key(kind);
+    std::replace(key.begin(), key.end(), ' ', '_');
     nlohmann::ordered_json j;
-    j["error"] = {{"kind", std::string(kind)}, {"message", text_to_json_string(message)}};
+    j["error"] = {{"kind", key}, {"message", text_to_json_string(message)}};
     *ctx.out << j.dump() << "\n";
   }
   ctx.exit_code = std::max(ctx.exit_code, code);

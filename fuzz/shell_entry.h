@@ -18,23 +18,37 @@
 
 namespace codestore::fuzz {
 
-inline void shell_scratch_dir() {
-  static bool done = false;
-  if (done) return;
-  done = true;
-  namespace fs = std::filesystem;
-  std::string tmpl = (fs::temp_directory_path() / "codestore-shell-fuzz-XXXXXX").string();
-  if (mkdtemp(tmpl.data()) == nullptr) std::abort();
-  const fs::path dir = tmpl;
-  const fs::path hello = fs::path(CODESTORE_SOURCE_DIR) / "tests/fixtures/images/hello.beam";
-  for (const char* v : {"v1", "v2"}) {
-    fs::create_directories(dir / v);
-    fs::copy_file(hello, dir / v / "hello.beam", fs::copy_options::overwrite_existing);
+// The scratch directory lives as long as the process, and is removed when it exits (a
+// fuzzer's run, a regression test's binary), so that no run leaves files behind.
+class ShellScratchDir {
+ public:
+  ShellScratchDir() {
+    namespace fs = std::filesystem;
+    std::string tmpl = (fs::temp_directory_path() / "codestore-shell-fuzz-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) == nullptr) std::abort();
+    dir_ = tmpl;
+    const fs::path hello = fs::path(CODESTORE_SOURCE_DIR) / "tests/fixtures/images/hello.beam";
+    for (const char* v : {"v1", "v2"}) {
+      fs::create_directories(dir_ / v);
+      fs::copy_file(hello, dir_ / v / "hello.beam", fs::copy_options::overwrite_existing);
+    }
+    fs::current_path(dir_);
+    // No store: the shell must not pick up a database from the environment.
+    unsetenv("CODESTORE_DB");
   }
-  fs::current_path(dir);
-  // No store: the shell must not pick up a database from the environment.
-  unsetenv("CODESTORE_DB");
-}
+  ~ShellScratchDir() {
+    std::error_code ec;
+    std::filesystem::current_path(dir_.parent_path(), ec);
+    std::filesystem::remove_all(dir_, ec);
+  }
+  ShellScratchDir(const ShellScratchDir&) = delete;
+  ShellScratchDir& operator=(const ShellScratchDir&) = delete;
+
+ private:
+  std::filesystem::path dir_;
+};
+
+inline void shell_scratch_dir() { static ShellScratchDir dir; }
 
 inline void fuzz_shell(const std::uint8_t* data, std::size_t size) {
   shell_scratch_dir();

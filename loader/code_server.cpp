@@ -148,8 +148,9 @@ struct Access {
     if (!name) return fail(LoadError::kBadfile, name.error().to_string());
     if (*name != module) return fail(LoadError::kBadfile, "module name in object code is " + *name);
     // OTP's loader reads only AtU8, Code, ImpT, ExpT and, when present, StrT, FunT, LitT
-    // (erlang-semantics.md §4.2): Attr is optional, and the vsn with it. A damaged Attr is
-    // not the loader's business either (code:load_binary loads it; beam_lib:version fails).
+    // (docs/image-format.md "Which chunks the VM loader needs"): Attr is optional, and the
+    // vsn with it. An Attr that decodes but has no readable vsn loads without one (so does
+    // code:load_binary); one that does not decode was refused by check_loadable already.
     auto vsn = img->vsn();
     auto exports = img->exports();
     if (!exports) return fail(LoadError::kBadfile, exports.error().to_string());

@@ -4,6 +4,7 @@
 #
 #   bash scripts/dev.sh demo        build the CLI alone, then run the main job on ./codestore.db
 #   bash scripts/dev.sh test        build everything, then run the test suite
+#   bash scripts/dev.sh check       the inner loop: build, then run the tests labelled `fast`
 #   bash scripts/dev.sh test-asan   the suite again, built with AddressSanitizer + UBSan
 #   bash scripts/dev.sh test-tsan   the threaded tests, built with ThreadSanitizer
 #   bash scripts/dev.sh fuzz [SECS] each libFuzzer target for SECS seconds (default 60)
@@ -100,6 +101,22 @@ demo() {
   "$cs" stats
 }
 
+# suite DIR [ctest options...]: runs the tests of build DIR with a TMPDIR of their own, and
+# fails if any test left something there (every test removes what it makes).
+suite() {
+  local dir=$1; shift
+  local scratch rc=0
+  scratch=$(mktemp -d)
+  TMPDIR=$scratch ctest --test-dir "$dir" --output-on-failure -j "$jobs" "$@" || rc=$?
+  if [[ -n $(ls -A "$scratch") ]]; then
+    echo "== tests left files behind in TMPDIR:" >&2
+    (cd "$scratch" && find . -maxdepth 2 | sort | head -50) >&2
+    ((rc != 0)) || rc=1
+  fi
+  rm -rf "$scratch"
+  return "$rc"
+}
+
 cmd=${1:-}
 case "$cmd" in
   demo)
@@ -108,18 +125,19 @@ case "$cmd" in
     install_deps "${demo_packages[@]}"
     build build-demo -DCODESTORE_BUILD_TESTS=OFF -DCODESTORE_BUILD_BENCH=OFF -- codestore
     demo ;;
-  test) install_all; build build; ctest --test-dir build --output-on-failure -j "$jobs" ;;
+  test) install_all; build build; suite build ;;
+  check) install_all; build build; suite build -L fast ;;
   test-asan)
     install_all; build build-asan -DCODESTORE_SANITIZE=ON -DCODESTORE_BUILD_BENCH=OFF
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-      ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE 'install|slow' ;;
+      suite build-asan -LE 'install|slow' ;;
   test-tsan)
     # Only the threaded suites (label `threads`) run under TSan: build just those.
     install_all
     build build-tsan -DCODESTORE_TSAN=ON -DCODESTORE_BUILD_BENCH=OFF \
       -- loader_threads_test server_boot_server_test server_store_source_test soak_test
-    TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j "$jobs" -L threads ;;
+    TSAN_OPTIONS=halt_on_error=1 suite build-tsan -L threads ;;
   fuzz) install_all; bash scripts/fuzz.sh "${2:-60}" ;;
   bench) install_all; build build; for b in build/bench/*/bench_*; do [ -x "$b" ] && "$b"; done ;;
-  *) echo "usage: bash scripts/dev.sh demo|test|test-asan|test-tsan|fuzz [SECS]|bench" >&2; exit 2 ;;
+  *) echo "usage: bash scripts/dev.sh demo|test|check|test-asan|test-tsan|fuzz [SECS]|bench" >&2; exit 2 ;;
 esac

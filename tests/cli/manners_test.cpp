@@ -158,15 +158,15 @@ TEST_F(CliManners, WithJsonAnErrorIsAJsonObjectOnStdout) {
   // Missing database, unknown module, usage errors from a command and from parsing.
   auto missing = cs({"--json", "ls"});
   EXPECT_EQ(missing.code, 1);
-  EXPECT_EQ(parse(missing)["error"]["kind"], "not found");
+  EXPECT_EQ(parse(missing)["error"]["kind"], "not_found");
   auto shell = cs({"--json", "shell"});
   EXPECT_EQ(shell.code, 1);
-  EXPECT_EQ(parse(shell)["error"]["kind"], "not found");
+  EXPECT_EQ(parse(shell)["error"]["kind"], "not_found");
   make_store();
   auto unknown = cs({"--json", "versions", "nosuch"});
   EXPECT_EQ(unknown.code, 1);
   Json j = parse(unknown);
-  EXPECT_EQ(j["error"]["kind"], "not found");
+  EXPECT_EQ(j["error"]["kind"], "not_found");
   EXPECT_NE(j["error"]["message"].get<std::string>().find("nosuch"), std::string::npos) << j;
   EXPECT_NE(unknown.err.find("nosuch"), std::string::npos);  // and still on stderr
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{

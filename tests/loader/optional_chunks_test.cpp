@@ -1,4 +1,4 @@
-// Issue 11: the chunks OTP's loader can do without (erlang-semantics.md §4.2: StrT, LocT,
+// Issue 11: the chunks OTP's loader can do without (docs/image-format.md: StrT, LocT,
 // FunT, LitT, Meta, Attr, CInf, Line, Type; Dbgi is ignored) are optional for the code
 // server too. tests/fixtures/images/loader_chunks/chunky.beam has them all; each variant
 // drops or replaces some and is loaded with load_binary. The expectations were verified
