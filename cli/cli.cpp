@@ -141,6 +141,8 @@ std::unique_ptr<CLI::App> make_app(Context& ctx) {
       "--db", ctx.db_option,
       "Database file (default: $CODESTORE_DB, else ./codestore.db). Only `init` creates one; every "
       "other command refuses a missing file");
+  app->add_option("--wait", ctx.wait_option,
+                  "Seconds to wait for another process's lock on the database (default 5; a number from 0)");
   app->add_flag(
       "--snapshot", ctx.snapshot,
       "Read the database file as it is: no locks, its -wal not read, nothing written beside it "

@@ -35,6 +35,7 @@ struct Context {
   // (SQLite's immutable=1). Safe only while no process writes; reading commands only.
   bool snapshot = false;
   std::string db_option;  // --db as given ("" when absent)
+  std::string wait_option;  // --wait SECONDS as given ("" when absent: the store's busy timeout)
   std::istream* in = nullptr;
   std::ostream* out = nullptr;
   std::ostream* err = nullptr;

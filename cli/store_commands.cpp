@@ -1,7 +1,7 @@
 // The store's commands: a thin frame over codestore::Store (include/codestore/store.h).
 //
 //   init                                   create the database (or check an existing one)
-//   import PATH... [--lib L] [--note N] [--dry-run]
+//   import PATH... [--lib L] [--note N] [--dry-run] [--bytes]
 //                                          files and directories, all or nothing
 //   ls [PATTERN...] [--lib L]              modules, active version, lib, version count
 //   versions MODULE                        every stored version; marks the active one and
@@ -13,19 +13,30 @@
 //   release create|list|show|diff|delete|rollback
 //   history [MODULE] | gc [--keep N] [--dry-run] | verify | stats | dict train | compact
 //
-// Every command takes --json (one JSON document; an error is {"error": {...}} too). Only
-// init creates a database. Errors go to stderr with exit 1; usage errors exit 2; verify
-// exits 3 when it finds damage, diff when the versions differ.
+// Every command takes --json (one JSON document; an error is {"error": {...}} too) and
+// --wait SECONDS (for another process's lock). Only init creates a database. Errors go to
+// stderr with exit 1; usage errors exit 2; verify exits 3 when it finds damage, diff when
+// the versions differ; a Ctrl-C ends import, compact and dict train with exit 130, nothing
+// written. MODULE@V: V is the text after the last '@' (see parse_ref).
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <climits>
+#include <csignal>
 #include <cstdint>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -51,20 +62,51 @@ void report(Context& ctx, const Status& s) { report_error(ctx, s); }
 
 void usage(Context& ctx, const std::string& message) { report_usage(ctx, message); }
 
-// MODULE@V -> (module, version); version 0 when absent. The version is the part after the
-// last '@' when it is all digits (atoms may contain '@' themselves).
+// A version number as the user writes it: a whole number from 1 (0 is "none" inside the
+// store; a sign, a fraction or more than 18 digits is not a version).
+std::optional<std::int64_t> parse_version(std::string_view text) {
+  if (text.empty() || text.size() > 18 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  const std::int64_t v = std::stoll(std::string(text));
+  if (v < 1) return std::nullopt;
+  return v;
+}
+
+constexpr std::string_view kVersionRule = "versions are whole numbers from 1";
+
+// MODULE[@V]. The text after the last '@' is the version; without an '@', or with nothing
+// after the last one, the reference names the active version. Atoms may contain '@'
+// themselves, so a module named a@b is written `a@b@` (its active version) or `a@b@3`.
 struct ModuleRef {
   std::string module;
-  std::int64_t version = 0;
+  std::int64_t version = 0;  // 0: none named (the active version)
+  std::string error;         // why the reference is malformed, for a usage error ("" when sound)
 };
+constexpr const char* kRefHelp =
+    "A module and version, MODULE@V (V a whole number from 1; without @V the active version). A module whose name "
+    "contains '@' is written NAME@ (its active version) or NAME@V";
 ModuleRef parse_ref(const std::string& s) {
   const auto at = s.rfind('@');
-  if (at == std::string::npos || at + 1 == s.size() || at == 0) return {s, 0};
-  const std::string tail = s.substr(at + 1);
-  if (!std::all_of(tail.begin(), tail.end(), [](char c) { return c >= '0' && c <= '9'; }) || tail.size() > 18) {
-    return {s, 0};
+  if (at == std::string::npos) return {s, 0, ""};
+  ModuleRef r{s.substr(0, at), 0, ""};
+  const std::string_view tail = std::string_view(s).substr(at + 1);
+  if (r.module.empty()) {
+    r.error = fmt::format("{}: no module name before '@' (MODULE@V; a module whose name starts with '@' is written {}@)", s, s);
+  } else if (tail.empty()) {
+    // NAME@: the active version of NAME.
+  } else if (auto v = parse_version(tail)) {
+    r.version = *v;
+  } else if (std::all_of(tail.begin(), tail.end(), [](char c) { return c >= '0' && c <= '9'; }) && tail.size() <= 18) {
+    r.error = fmt::format("{}: there is no version {}: {}", s, tail, kVersionRule);  // 0, 00
+  } else {
+    r.error = fmt::format("{}: {} is not a version: {} (a module whose name contains '@' is written {}@ for its active "
+                          "version, or {}@V)",
+                          s, tail, kVersionRule, s, s);
   }
-  return {s.substr(0, at), std::stoll(tail)};
+  // Callers that only check `version` (0) still refuse a malformed reference.
+  if (!r.error.empty()) r.version = 0;
+  return r;
 }
 
 std::string when(std::int64_t t) {
@@ -147,9 +189,102 @@ void print_activation(Context& ctx, const Activation& a, std::string_view verb) 
   }
 }
 
+// --- long work: Ctrl-C, progress, --wait ---------------------------------------------------
+
+// Ends a command that a Ctrl-C stopped (the shells' 128 + SIGINT).
+constexpr int kExitInterrupted = 128 + SIGINT;
+
+volatile std::sig_atomic_t g_interrupted = 0;
+
+extern "C" void on_sigint(int) {
+  g_interrupted = 1;
+  static const char kMessage[] = "\ncodestore: interrupted: stopping, nothing will be written (Ctrl-C again to stop at once)\n";
+  [[maybe_unused]] const auto n = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+}
+
+// While long work runs: the first SIGINT asks it to stop between items (its transaction is
+// rolled back, so nothing is half-written) and says so at once; a second one ends the
+// process as usual (SA_RESETHAND), which SQLite's journal survives too.
+class InterruptScope {
+ public:
+  InterruptScope() {
+    g_interrupted = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;  // a worker blocked in read() or open() goes on
+    installed_ = ::sigaction(SIGINT, &sa, &old_) == 0;
+  }
+  ~InterruptScope() {
+    if (installed_) ::sigaction(SIGINT, &old_, nullptr);
+  }
+  InterruptScope(const InterruptScope&) = delete;
+  InterruptScope& operator=(const InterruptScope&) = delete;
+  static bool interrupted() { return g_interrupted != 0; }
+  static std::function<bool()> check() {
+    return [] { return interrupted(); };
+  }
+
+ private:
+  struct sigaction old_ {};
+  bool installed_ = false;
+};
+
+// Reports an error of long work: a Ctrl-C's kCancelled (or a lock wait it ended) as
+// "interrupted" (exit 130); a lock not granted in time with the option that waits longer.
+void report_work(Context& ctx, const Status& s) {
+  if (s.code() == Code::kCancelled || InterruptScope::interrupted()) {
+    report(ctx, Status(Code::kCancelled, (s.code() == Code::kCancelled ? s.message() : "interrupted: nothing written") +
+                                             std::string(" (its transaction was rolled back)")));
+    return fail(ctx, kExitInterrupted);
+  }
+  if (s.code() == Code::kBusy) {
+    return report(ctx, Status(Code::kBusy, s.message() + "; another process is writing the database, and "
+                                                         "--wait SECONDS waits longer for it"));
+  }
+  report(ctx, s);
+}
+
+// The terminal's width in columns: the window's (TIOCGWINSZ), else $COLUMNS, else 80.
+std::size_t terminal_width() {
+  struct winsize ws {};
+  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  if (const char* c = std::getenv("COLUMNS"); c != nullptr) {
+    const long n = std::strtol(c, nullptr, 10);
+    if (n > 0 && n < 10000) return static_cast<std::size_t>(n);
+  }
+  return 80;
+}
+
+// Rewrites the progress line in place, cut to the terminal's width less one column (a line
+// that fills the last column wraps on some terminals, and "\r" then rewrites only the
+// wrapped part). Counts characters, not bytes: UTF-8 file names are cut between characters.
+void progress_line(Context& ctx, const std::string& text) {
+  const std::size_t width = terminal_width();
+  const std::size_t room = width > 1 ? width - 1 : 1;
+  std::size_t chars = 0, end = 0;
+  for (; end < text.size(); ++end) {
+    const auto c = static_cast<unsigned char>(text[end]);
+    if ((c & 0xC0) == 0x80) continue;  // a continuation byte: part of the character before
+    if (chars == room) break;
+    ++chars;
+  }
+  *ctx.out << "\r\x1b[K" << text.substr(0, end) << std::flush;
+}
+void progress_done(Context& ctx) { *ctx.out << "\r\x1b[K" << std::flush; }
+
+// --wait SECONDS as milliseconds; nullopt when it is not a number of seconds from 0.
+std::optional<int> parse_wait(const std::string& text) {
+  char* end = nullptr;
+  const double seconds = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !(seconds >= 0)) return std::nullopt;
+  return static_cast<int>(std::min(seconds * 1000.0, static_cast<double>(INT_MAX)));
+}
 // Opens the store for a command; reports and returns null on failure. Only `init` creates
 // a database: a mistyped --db must not quietly become a new, empty store. --snapshot opens
-// the file as it is, for reading commands only.
+// the file as it is, for reading commands only. It waits --wait seconds for another
+// process's lock (without it, the store's default 5 s); a writer tells the user once that it
+// waits, and stops waiting at a Ctrl-C.
 std::unique_ptr<Store> open_store(Context& ctx, bool write, bool create = false) {
   if (ctx.snapshot && write) {
     usage(ctx, "--snapshot is for the commands that read the store; this one writes");
@@ -159,6 +294,25 @@ std::unique_ptr<Store> open_store(Context& ctx, bool write, bool create = false)
   o.create = create;
   o.read_only = !write;
   o.snapshot = ctx.snapshot;
+  if (!ctx.wait_option.empty()) {
+    const auto ms = parse_wait(ctx.wait_option);
+    if (!ms) {
+      usage(ctx, fmt::format("--wait {}: a number of seconds from 0", ctx.wait_option));
+      return nullptr;
+    }
+    o.busy_timeout_ms = *ms;
+  }
+  if (write) {
+    o.on_busy = [&ctx, told = false, seconds = o.busy_timeout_ms / 1000.0](int) mutable {
+      if (!told) {
+        *ctx.err << fmt::format("codestore: waiting up to {:g} s for another writer's lock on {} (--wait SECONDS)\n",
+                                seconds, ctx.db_path())
+                 << std::flush;
+        told = true;
+      }
+      return !InterruptScope::interrupted();
+    };
+  }
   auto s = Store::open(ctx.db_path(), o);
   if (!s) {
     if (s.error().code() == Code::kNotFound && !create) {
@@ -187,61 +341,101 @@ void cmd_init(Context& ctx) {
 struct ImportArgs {
   std::vector<std::string> paths;
   std::string lib, note;
-  bool dry_run = false;
+  bool dry_run = false, bytes = false;
 };
 
+// The summary of an import: which modules changed (and from which file), which files were
+// shadowed by a higher application version, which left their lib; the ratio counts the new
+// bytes only.
+void print_import(Context& ctx, const ImportArgs& a, const ImportSummary& r) {
+  const double rt = ratio(r.bytes_stored, r.bytes_new);
+  if (ctx.json) {
+    Json items = Json::array();
+    Json changed = Json::array();
+    for (const auto& i : r.items) {
+      items.push_back({{"file", text_to_json_string(i.file)},
+                       {"module", text_to_json_string(i.module)},
+                       {"version", i.version},
+                       {"previous", i.previous == 0 ? Json(nullptr) : Json(i.previous)},
+                       {"unchanged", i.unchanged},
+                       {"new_blob", i.new_blob},
+                       {"repaired", i.repaired},
+                       {"lib", i.lib},
+                       {"lib_left", i.lib_left.empty() ? Json(nullptr) : Json(i.lib_left)},
+                       {"shadowed_by", i.shadowed_by.empty() ? Json(nullptr) : Json(text_to_json_string(i.shadowed_by))},
+                       {"warning", i.warning.empty() ? Json(nullptr) : Json(text_to_json_string(i.warning))},
+                       {"raw_size", i.raw_size},
+                       {"stored_size", i.stored_size}});
+      if (!i.unchanged) {
+        changed.push_back({{"module", text_to_json_string(i.module)},
+                           {"from", i.previous == 0 ? Json(nullptr) : Json(i.previous)},
+                           {"to", i.version},
+                           {"file", text_to_json_string(i.file)}});
+      }
+    }
+    Json warnings = Json::array();
+    for (const auto& w : r.warnings) warnings.push_back(text_to_json_string(w));
+    *ctx.out << Json{{"dry_run", a.dry_run},     {"files", r.files},         {"new_versions", r.new_versions},
+                     {"unchanged", r.unchanged}, {"repaired", r.repaired},   {"bytes_in", r.bytes_in},
+                     {"bytes_new", r.bytes_new}, {"bytes_stored", r.bytes_stored}, {"ratio", rt},
+                     {"changed", changed},       {"warnings", warnings},     {"items", items}}
+                    .dump()
+             << "\n";
+    return;
+  }
+  for (const auto& w : r.warnings) *ctx.err << fmt::format("codestore: warning: {}\n", w);
+  for (const auto& i : r.items) {
+    if (!i.warning.empty()) *ctx.err << fmt::format("codestore: warning: {}: {}\n", i.file, i.warning);
+    if (!i.lib_left.empty()) {
+      *ctx.err << fmt::format(
+          "codestore: WARNING: {} leaves lib {} for lib \"\": {} is not under <app>/ebin/, and the code server's "
+          "lib: entries and `serve` look for it in lib {}; import it with --lib {} to keep it there\n",
+          i.module, i.lib_left, i.file, i.lib_left, i.lib_left);
+    }
+  }
+  const std::string dry = a.dry_run ? " (dry run)" : "";
+  for (const auto& i : r.items) {
+    if (i.repaired) *ctx.out << fmt::format("{}: repaired its damaged stored copy from {}{}\n", i.module, i.file, dry);
+    if (i.unchanged) {
+      if (r.files == 1) {
+        *ctx.out << fmt::format("{}: unchanged ({} the active version {})\n", i.module,
+                                a.bytes ? "the same bytes as" : "the same code as", i.version);
+      }
+      continue;
+    }
+    *ctx.out << fmt::format("{}: {} -> {}{}  {}\n", i.module, version_text(i.previous), i.version, dry, i.file);
+    if (!i.shadowed_by.empty()) {
+      *ctx.out << fmt::format("  shadowed: {} is active instead (a higher application version)\n", i.shadowed_by);
+    }
+  }
+  *ctx.out << fmt::format(
+      "{}files {}, new versions {}, unchanged {}{}, bytes in {}, new bytes {}, stored {}, ratio {:.3f}\n",
+      a.dry_run ? "dry run: " : "", r.files, r.new_versions, r.unchanged,
+      r.repaired == 0 ? "" : fmt::format(", repaired {}", r.repaired), r.bytes_in, r.bytes_new, r.bytes_stored, rt);
+}
+
 void cmd_import(Context& ctx, const ImportArgs& a) {
+  InterruptScope interrupt;
   auto store = open_store(ctx, true);
   if (!store) return;
   ImportOptions o;
   o.lib = a.lib;
   o.note = a.note;
   o.dry_run = a.dry_run;
+  o.bytes = a.bytes;
+  o.interrupted = InterruptScope::check();
   const bool progress = ctx.out_is_terminal() && !ctx.json;
   if (progress) {
     o.progress = [&ctx](std::size_t done, std::size_t total, const std::string& file) {
       if (done % 16 == 0 || done == total) {
-        std::string name = std::filesystem::path(file).filename().string();
-        *ctx.out << fmt::format("\r\x1b[Kimporting {}/{} {}", done, total, name) << std::flush;
+        progress_line(ctx, fmt::format("importing {}/{} {}", done, total, std::filesystem::path(file).filename().string()));
       }
     };
   }
   auto r = store->import_tree(a.paths, o);
-  if (progress) *ctx.out << "\r\x1b[K" << std::flush;
-  if (!r) return report(ctx, r.error());
-  const double rt = ratio(r->bytes_stored, r->bytes_in);
-  if (ctx.json) {
-    Json items = Json::array();
-    for (const auto& i : r->items) {
-      items.push_back({{"file", text_to_json_string(i.file)},
-                       {"module", text_to_json_string(i.module)},
-                       {"version", i.version},
-                       {"previous", i.previous},
-                       {"unchanged", i.unchanged},
-                       {"new_blob", i.new_blob},
-                       {"lib", i.lib},
-                       {"warning", i.warning.empty() ? Json(nullptr) : Json(text_to_json_string(i.warning))},
-                       {"raw_size", i.raw_size},
-                       {"stored_size", i.stored_size}});
-    }
-    *ctx.out << Json{{"dry_run", a.dry_run},     {"files", r->files},         {"new_versions", r->new_versions},
-                     {"unchanged", r->unchanged}, {"bytes_in", r->bytes_in}, {"bytes_stored", r->bytes_stored},
-                     {"ratio", rt},               {"items", items}}
-                    .dump()
-             << "\n";
-    return;
-  }
-  for (const auto& i : r->items) {
-    if (!i.warning.empty()) *ctx.err << fmt::format("codestore: warning: {}: {}\n", i.file, i.warning);
-  }
-  if (r->files == 1 && r->unchanged == 1) {
-    *ctx.out << fmt::format("{}: unchanged (identical to the active version {})\n", r->items[0].module, r->items[0].version);
-  } else if (r->files == 1) {
-    *ctx.out << fmt::format("{}: version {}{}\n", r->items[0].module, r->items[0].version, a.dry_run ? " (dry run)" : "");
-  }
-  *ctx.out << fmt::format("{}files {}, new versions {}, unchanged {}, bytes in {}, bytes stored {}, ratio {:.3f}\n",
-                          a.dry_run ? "dry run: " : "", r->files, r->new_versions, r->unchanged, r->bytes_in,
-                          r->bytes_stored, rt);
+  if (progress) progress_done(ctx);
+  if (!r) return report_work(ctx, r.error());
+  print_import(ctx, a, *r);
 }
 
 struct LsArgs {
@@ -309,16 +503,17 @@ void cmd_versions(Context& ctx, const std::string& module) {
   table(*ctx.out, t);
 }
 
-// Resolves MODULE[@V] to a version's metadata (the active one without @V).
-Result<ModuleVersion> resolve(Store& store, const std::string& ref) {
-  const ModuleRef r = parse_ref(ref);
+// Resolves a parsed MODULE[@V] to a version's metadata (the active one without a version).
+Result<ModuleVersion> resolve(Store& store, const ModuleRef& r) {
   return r.version == 0 ? store.active_info(r.module) : store.version_info(r.module, r.version);
 }
 
 void cmd_show(Context& ctx, const std::string& ref) {
+  const ModuleRef r = parse_ref(ref);
+  if (!r.error.empty()) return usage(ctx, r.error);
   auto store = open_store(ctx, false);
   if (!store) return;
-  auto v = resolve(*store, ref);
+  auto v = resolve(*store, r);
   if (!v) return report(ctx, v.error());
   auto bytes = store->get(v->module, v->version);
   if (!bytes) return report(ctx, bytes.error());
@@ -440,9 +635,11 @@ void cmd_diff(Context& ctx, const std::string& a_ref, const std::string& b_ref) 
 }
 
 void cmd_export(Context& ctx, const std::string& ref, const std::string& output) {
+  const ModuleRef r = parse_ref(ref);
+  if (!r.error.empty()) return usage(ctx, r.error);
   auto store = open_store(ctx, false);
   if (!store) return;
-  auto v = resolve(*store, ref);
+  auto v = resolve(*store, r);
   if (!v) return report(ctx, v.error());
   auto bytes = store->get(v->module, v->version, /*verify_sha256=*/true);
   if (!bytes) return report(ctx, bytes.error());
@@ -462,7 +659,8 @@ void cmd_export(Context& ctx, const std::string& ref, const std::string& output)
 
 void cmd_activate(Context& ctx, const std::string& ref, const std::string& reason) {
   const ModuleRef r = parse_ref(ref);
-  if (r.version == 0) return usage(ctx, "activate MODULE@VERSION");
+  if (!r.error.empty()) return usage(ctx, r.error);
+  if (r.version == 0) return usage(ctx, fmt::format("activate MODULE@V: name the version ({})", kVersionRule));
   auto store = open_store(ctx, true);
   if (!store) return;
   auto a = store->activate(r.module, r.version, reason);
@@ -480,7 +678,8 @@ void cmd_rollback(Context& ctx, const std::string& module, std::int64_t to, cons
 
 void cmd_delete(Context& ctx, const std::string& ref, const std::string& reason) {
   const ModuleRef r = parse_ref(ref);
-  if (r.version == 0) return usage(ctx, "delete MODULE@VERSION");
+  if (!r.error.empty()) return usage(ctx, r.error);
+  if (r.version == 0) return usage(ctx, fmt::format("delete MODULE@V: name the version ({})", kVersionRule));
   auto store = open_store(ctx, true);
   if (!store) return;
   if (Status s = store->delete_version(r.module, r.version, reason); !s) return report(ctx, s);
@@ -720,12 +919,21 @@ void cmd_stats(Context& ctx) {
 }
 
 void cmd_dict_train(Context& ctx, std::size_t size) {
+  InterruptScope interrupt;
   auto store = open_store(ctx, true);
   if (!store) return;
   DictionaryOptions o;
   if (size != 0) o.size = size;
+  o.interrupted = InterruptScope::check();
+  const bool progress = ctx.out_is_terminal() && !ctx.json;
+  if (progress) {
+    o.progress = [&ctx](std::size_t done, std::size_t total) {
+      if (done % 16 == 0 || done == total) progress_line(ctx, fmt::format("reading images {}/{}", done, total));
+    };
+  }
   auto r = store->train_dictionary(o);
-  if (!r) return report(ctx, r.error());
+  if (progress) progress_done(ctx);
+  if (!r) return report_work(ctx, r.error());
   if (ctx.json) {
     *ctx.out << Json{{"id", r->id}, {"size", r->size}, {"samples", r->samples}}.dump() << "\n";
   } else {
@@ -735,30 +943,38 @@ void cmd_dict_train(Context& ctx, std::size_t size) {
 }
 
 void cmd_compact(Context& ctx, int level) {
+  InterruptScope interrupt;
   auto store = open_store(ctx, true);
   if (!store) return;
   CompactOptions o;
   o.level = level;
+  o.interrupted = InterruptScope::check();
   const bool progress = ctx.out_is_terminal() && !ctx.json;
   if (progress) {
     o.progress = [&ctx](std::size_t done, std::size_t total) {
-      if (done % 16 == 0 || done == total) *ctx.out << fmt::format("\r\x1b[Kcompacting {}/{}", done, total) << std::flush;
+      if (done % 16 == 0 || done == total) progress_line(ctx, fmt::format("compacting {}/{}", done, total));
     };
   }
   auto r = store->compact(o);
-  if (progress) *ctx.out << "\r\x1b[K" << std::flush;
-  if (!r) return report(ctx, r.error());
+  if (progress) progress_done(ctx);
+  if (!r) return report_work(ctx, r.error());
   if (Status s = store->checkpoint(); !s) return report(ctx, s);
+  for (const auto& x : r->skipped) *ctx.err << fmt::format("codestore: warning: damaged, skipped: {}\n", x);
   if (ctx.json) {
+    Json skipped = Json::array();
+    for (const auto& x : r->skipped) skipped.push_back(text_to_json_string(x));
     *ctx.out << Json{{"blobs", r->blobs}, {"level", level}, {"bytes_before", r->bytes_before},
                      {"bytes_after", r->bytes_after},
-                     {"dictionary_id", r->dictionary_id == 0 ? Json(nullptr) : Json(r->dictionary_id)}}
+                     {"dictionary_id", r->dictionary_id == 0 ? Json(nullptr) : Json(r->dictionary_id)},
+                     {"skipped", skipped}}
                     .dump()
              << "\n";
   } else {
-    *ctx.out << fmt::format("compacted {} blobs at level {}{}: {} -> {} bytes\n", r->blobs, level,
+    *ctx.out << fmt::format("compacted {} blobs at level {}{}: {} -> {} bytes{}\n", r->blobs, level,
                             r->dictionary_id == 0 ? "" : fmt::format(" with dictionary #{}", r->dictionary_id),
-                            r->bytes_before, r->bytes_after);
+                            r->bytes_before, r->bytes_after,
+                            r->skipped.empty() ? ""
+                                               : fmt::format("; {} damaged blobs skipped (see `verify`)", r->skipped.size()));
   }
 }
 
@@ -789,6 +1005,9 @@ void add_store_commands(CLI::App& app, Context& ctx) {
   import->add_option("--lib", o->import.lib, "The lib (application) of every image; default: <app> of <app>-<vsn>/ebin/");
   import->add_option("--note", o->import.note, "A note kept on each new version");
   import->add_flag("--dry-run", o->import.dry_run, "Validate and report; write nothing");
+  import->add_flag("--bytes", o->import.bytes,
+                   "A file is unchanged only when byte-identical to the active version (default: the same code, "
+                   "by module MD5: a stripped or gzip-wrapped copy is no new version)");
   import->callback([&ctx, o] { cmd_import(ctx, o->import); });
 
   auto* ls = app.add_subcommand("ls", "Modules with their active version, lib and version count");
@@ -807,7 +1026,7 @@ void add_store_commands(CLI::App& app, Context& ctx) {
   versions->callback([&ctx, o] { cmd_versions(ctx, o->module); });
 
   auto* show = app.add_subcommand("show", "Image info of a stored version (the active one without @V)");
-  show->add_option("MODULE[@V]", o->ref, "Module, and a version (default: the active one)")->required();
+  show->add_option("MODULE[@V]", o->ref, kRefHelp)->required();
   show->callback([&ctx, o] { cmd_show(ctx, o->ref); });
 
   auto* diff = app.add_subcommand("diff", "Chunks that differ, exports added and removed (exit 3 when they differ)");
@@ -816,12 +1035,12 @@ void add_store_commands(CLI::App& app, Context& ctx) {
   diff->callback([&ctx, o] { cmd_diff(ctx, o->ref, o->ref2); });
 
   auto* exp = app.add_subcommand("export", "Write the exact bytes imported");
-  exp->add_option("MODULE[@V]", o->ref, "Module, and a version (default: the active one)")->required();
+  exp->add_option("MODULE[@V]", o->ref, kRefHelp)->required();
   exp->add_option("-o,--output", o->output, "File to write")->required();
   exp->callback([&ctx, o] { cmd_export(ctx, o->ref, o->output); });
 
   auto* activate = app.add_subcommand("activate", "Make a version the active one");
-  activate->add_option("MODULE@V", o->ref, "The version to make active")->required();
+  activate->add_option("MODULE@V", o->ref, kRefHelp)->required();
   activate->add_option("--reason", o->reason, "Kept in the history");
   activate->callback([&ctx, o] { cmd_activate(ctx, o->ref, o->reason); });
 
@@ -832,7 +1051,7 @@ void add_store_commands(CLI::App& app, Context& ctx) {
   rollback->callback([&ctx, o] { cmd_rollback(ctx, o->module, o->to, o->reason); });
 
   auto* del = app.add_subcommand("delete", "Delete a version (not the active one, the rollback target, or a release's)");
-  del->add_option("MODULE@V", o->ref, "The version to delete")->required();
+  del->add_option("MODULE@V", o->ref, kRefHelp)->required();
   del->add_option("--reason", o->reason, "Kept in the history");
   del->callback([&ctx, o] { cmd_delete(ctx, o->ref, o->reason); });
 

@@ -15,6 +15,8 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <numeric>
+#include <optional>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -59,12 +61,62 @@ struct Prepared {
   std::int64_t dictionary_id = 0;
 };
 
+// What bytes that are not a module image look like, for the error a user reads when a
+// tarball, an .ez archive, an .app file or Erlang source reaches an import. nullopt: they
+// start as a module image does ("FOR1" then "BEAM", maybe gzip-wrapped), so they are a
+// damaged one (corruption), not something else.
+std::optional<std::string> not_an_image(std::span<const std::uint8_t> bytes, bool unwrapped = false) {
+  auto starts = [&](std::string_view magic, std::size_t at = 0) {
+    return bytes.size() >= at + magic.size() && std::memcmp(bytes.data() + at, magic.data(), magic.size()) == 0;
+  };
+  if (bytes.empty()) return "an empty file";
+  if (starts("FOR1")) {
+    if (bytes.size() < 12 || starts("BEAM", 8)) return std::nullopt;
+    return fmt::format("an IFF file of form type {}, not BEAM",
+                       etf::format_w(etf::Term::atom(std::string(reinterpret_cast<const char*>(bytes.data()) + 8, 4))));
+  }
+  if (starts("\x1f\x8b") && !unwrapped) {
+    auto raw = image::maybe_gunzip(bytes, std::size_t{64} << 20);
+    if (!raw) return "gzip-compressed data that does not unpack";
+    auto inner = not_an_image(*raw, true);
+    if (!inner) return std::nullopt;
+    if (inner->starts_with("a tar archive")) return "a gzip-compressed tar archive (a tarball: unpack it and import the .beam files inside)";
+    return "gzip-compressed data: " + *inner;
+  }
+  if (starts("PK\x03\x04")) return "a zip archive (an .ez application archive is one: unpack it and import its ebin directory)";
+  if (starts("ustar", 257)) return "a tar archive (unpack it and import the .beam files inside)";
+  if (starts("\x7f" "ELF")) return "an ELF executable or shared library";
+  const std::string_view head(reinterpret_cast<const char*>(bytes.data()), std::min<std::size_t>(bytes.size(), 4096));
+  const bool text = std::none_of(head.begin(), head.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u == 0 || (u < 0x20 && c != '\n' && c != '\r' && c != '\t' && c != '\f');
+  });
+  if (!text) {
+    std::string first;
+    for (std::size_t i = 0; i < std::min<std::size_t>(bytes.size(), 8); ++i) first += fmt::format("{}{:02x}", i ? " " : "", bytes[i]);
+    return fmt::format("binary data of an unknown kind (it starts with {})", first);
+  }
+  if (head.find("-module(") != std::string_view::npos) return "Erlang source code (compile it with erlc and import the .beam file)";
+  if (head.find("defmodule ") != std::string_view::npos) return "Elixir source code (compile it and import the .beam files)";
+  if (head.find("{application,") != std::string_view::npos) {
+    return "an application resource file (.app): it names modules but holds no code";
+  }
+  return "text";
+}
+
 // Strict validation (the VM loader's judgement), then the blob frame. Pure: no database.
 Result<Prepared> prepare(std::span<const std::uint8_t> bytes, const std::string& origin, db::Compressor& compressor,
                          int level, const db::Dictionary* dict) {
   const std::string name = origin.empty() ? "<binary>" : origin;
   auto img = image::Image::parse(bytes, image::Strictness::kStrict, name);
-  if (!img) return error(img.error().status());
+  if (!img) {
+    if (img.error().kind == image::ErrorKind::kNotABeamFile) {
+      if (auto what = not_an_image(bytes)) {
+        return error(Code::kInvalidArgument, fmt::format("{}: not a module image: it looks like {}", name, *what));
+      }
+    }
+    return error(img.error().status());
+  }
   Prepared p;
   p.origin = origin;
   p.raw_size = bytes.size();
@@ -127,6 +179,18 @@ void enable_wal(SQLite::Database& db, int busy_timeout_ms) {
   }
 }
 
+// A blob's dictionary_id: NULL for none (0), as the schema keeps it.
+void bind_dictionary(SQLite::Statement& s, int index, std::int64_t id) {
+  if (id != 0) {
+    s.bind(index, id);
+  } else {
+    s.bind(index);
+  }
+}
+
+// zstd's trainers refuse fewer samples (fastcover's minimum).
+constexpr std::int64_t kMinDictionarySamples = 5;
+
 // A file: URI naming `path` with immutable=1 (SQLite's snapshot open): absolute, every byte
 // but the unreserved ones percent-encoded, so that '?', '#' and '%' stay part of the name.
 std::string immutable_uri(const std::string& path) {
@@ -175,6 +239,133 @@ struct WorkerState {
   db::Decompressor decompressor;
 };
 
+// OTP's split/2 in code_server: the tokens between separators, empty ones dropped.
+std::vector<std::string> split_tokens(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    const std::size_t end = std::min(s.find(sep, start), s.size());
+    if (end > start) out.emplace_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// An `<app>-<vsn>` directory as code_server's create_bundle/2 sees it, compared as Erlang
+// compares its term {Name, NumVsn, FullName}: split_base/1 cuts at the last '-' (tokens
+// joined back with '-'), vsn_to_num/1 reads "X.Y.Z" as [X, Y, Z]; a name without such a
+// version is {FullName, [0], FullName}. choose_bundles/1 keeps the greatest of each Name, so
+// 0.10.0 beats 0.9.0 and 1.0.0 beats 1.0.
+struct Bundle {
+  std::string name;
+  std::vector<std::string> vsn;  // integers as digits without leading zeros: any size, as Erlang's
+  std::string full;
+
+  static Bundle of(const std::string& dir_name) {
+    const auto parts = split_tokens(dir_name, '-');
+    if (parts.size() >= 2) {
+      auto nums = split_tokens(parts.back(), '.');
+      const bool numeric = std::all_of(nums.begin(), nums.end(), [](const std::string& t) {
+        return std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; });
+      });
+      if (numeric) {
+        for (auto& n : nums) {
+          n.erase(0, std::min(n.find_first_not_of('0'), n.size() - 1));
+        }
+        std::string name = parts[0];
+        for (std::size_t i = 1; i + 1 < parts.size(); ++i) name += "-" + parts[i];
+        return {name, nums, dir_name};
+      }
+    }
+    return {dir_name, {"0"}, dir_name};
+  }
+  friend bool operator<(const Bundle& a, const Bundle& b) {
+    if (a.name != b.name) return a.name < b.name;
+    const auto integer_less = [](const std::string& x, const std::string& y) {
+      return x.size() != y.size() ? x.size() < y.size() : x < y;
+    };
+    if (a.vsn != b.vsn) return std::lexicographical_compare(a.vsn.begin(), a.vsn.end(), b.vsn.begin(), b.vsn.end(), integer_less);
+    return a.full < b.full;
+  }
+};
+
+// Of several files of one import that carry the same module, which goes last (and so ends
+// active): files in `<app>-<vsn>/ebin/` after files elsewhere, by OTP's bundle order among
+// them, then by path.
+bool placed_before(const std::string& a, const std::string& b) {
+  const auto bundle = [](const std::string& file) -> std::optional<Bundle> {
+    const fs::path dir = fs::path(file).parent_path();
+    if (dir.filename() != "ebin" || dir.parent_path().filename().empty()) return std::nullopt;
+    return Bundle::of(dir.parent_path().filename().string());
+  };
+  const auto ba = bundle(a), bb = bundle(b);
+  if (ba.has_value() != bb.has_value()) return !ba.has_value();
+  if (ba && (*ba < *bb || *bb < *ba)) return *ba < *bb;
+  return a < b;
+}
+
+// The `*.beam` files of an import. Directories are walked sorted and follow symlinked
+// directories (a `rebar3 release` makes every lib/* entry a link), each real directory and
+// file once: a link to a directory being walked (a loop) and a dangling link are skipped
+// with a warning; a second path to a directory or file already found is skipped silently.
+struct TreeWalk {
+  std::set<fs::path> dirs_seen, files_seen;  // real paths
+  std::vector<fs::path> walking;             // real paths of the directories being walked
+  std::vector<std::string> files, warnings;
+  std::size_t beams = 0;                     // `*.beam` files met, duplicates included
+
+  static fs::path real(const fs::path& p) {
+    std::error_code ec;
+    auto r = fs::canonical(p, ec);
+    if (ec) fail(Code::kIOError, fmt::format("{}: {}", p.string(), ec.message()));
+    return r;
+  }
+  void add_file(const fs::path& p) {
+    ++beams;
+    if (files_seen.insert(real(p)).second) files.push_back(p.string());
+  }
+  // Walks `root` (a directory given by the user); false when it was walked already.
+  bool add_root(const fs::path& root) {
+    const fs::path r = real(root);
+    if (!dirs_seen.insert(r).second) return false;
+    walking.push_back(r);
+    walk(root);
+    walking.pop_back();
+    return true;
+  }
+  void walk(const fs::path& dir) {
+    std::vector<fs::directory_entry> entries;
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) entries.push_back(*it);
+    if (ec) fail(Code::kIOError, fmt::format("{}: {}", dir.string(), ec.message()));
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.path() < b.path(); });
+    for (const auto& e : entries) {
+      const fs::path& p = e.path();
+      std::error_code lec;
+      const bool link = e.is_symlink(lec);
+      const auto st = fs::status(p, lec);  // through links
+      if (lec || !fs::exists(st)) {
+        if (!link) fail(Code::kIOError, fmt::format("{}: {}", p.string(), lec.message()));
+        warnings.push_back(fmt::format("{}: a dangling link (to {}): skipped", p.string(), fs::read_symlink(p, lec).string()));
+        continue;
+      }
+      if (fs::is_directory(st)) {
+        const fs::path r = real(p);
+        if (std::find(walking.begin(), walking.end(), r) != walking.end()) {
+          warnings.push_back(fmt::format("{}: a link loop (back to {}): not followed", p.string(), r.string()));
+          continue;
+        }
+        if (!dirs_seen.insert(r).second) continue;
+        walking.push_back(r);
+        walk(p);
+        walking.pop_back();
+      } else if (fs::is_regular_file(st) && p.extension() == ".beam") {
+        add_file(p);
+      }
+    }
+  }
+};
+
 }  // namespace
 
 std::string lib_of_path(std::string_view file_path) {
@@ -194,6 +385,7 @@ struct Store::Impl {
   db::Compressor compressor;
   db::Decompressor decompressor;
   db::ImageCache image_cache{0};
+  std::chrono::steady_clock::time_point busy_deadline;  // of the lock wait under way (on_busy)
 
   std::string context() const { return "store " + path; }
 
@@ -294,6 +486,11 @@ struct Store::Impl {
     s.bind(1, std::string(name));
     s.bind(2, version);
     return s.executeStep();
+  }
+  // A version a caller names: 0 means "none" inside the store (an inactive module) and
+  // must never arrive from outside, where it would deactivate the module.
+  static void require_version_number(std::int64_t version) {
+    if (version < 1) fail(Code::kInvalidArgument, fmt::format("version {}: versions are whole numbers from 1", version));
   }
   void require_version(std::string_view name, std::int64_t version) {
     if (version_exists(name, version)) return;
@@ -403,8 +600,32 @@ struct Store::Impl {
     return a;
   }
 
-  // Inserts a prepared image (the blob if new), as the next version, made active.
-  ImportResult insert(const Prepared& p, const std::string& note) {
+  // Whether blob `id` no longer decompresses to its SHA-256 (what verify reports as damage).
+  bool blob_damaged(std::int64_t id) {
+    auto& s = stmt("SELECT sha256, raw_size, dictionary_id, data FROM blobs WHERE id = ?");
+    Done done{s};
+    s.bind(1, id);
+    if (!s.executeStep()) return false;
+    const auto sha = s.getColumn(0);
+    const auto data = s.getColumn(3);
+    std::vector<std::uint8_t> out;
+    try {
+      auto dict = dictionary(s.getColumn(2).getInt64());
+      if (!decompressor.decompress(
+              std::span(static_cast<const std::uint8_t*>(data.getBlob()), static_cast<std::size_t>(data.getBytes())),
+              static_cast<std::uint64_t>(s.getColumn(1).getInt64()), dict.get(), out)) {
+        return true;
+      }
+    } catch (const db::StatusError&) {
+      return true;  // its dictionary is missing
+    }
+    return sha.getBytes() != 32 || std::memcmp(sha.getBlob(), db::sha256(out).data(), 32) != 0;
+  }
+
+  // Inserts a prepared image (the blob if new), as the next version, made active; unless it
+  // is the active version's code (by_bytes: its bytes) and lib. Bytes whose stored blob is
+  // damaged replace that blob's frame first: re-importing the original file repairs it.
+  ImportResult insert(const Prepared& p, const std::string& note, bool by_bytes) {
     ImportResult r;
     r.file = p.origin;
     r.module = p.module;
@@ -419,15 +640,32 @@ struct Store::Impl {
       s.bind(1, p.sha.data(), static_cast<int>(p.sha.size()));
       if (s.executeStep()) blob_id = s.getColumn(0).getInt64();
     }
-    if (row && row->active != 0 && blob_id != 0) {
-      auto& s = stmt("SELECT blob_id, lib FROM versions WHERE module = ? AND version = ?");
+    if (blob_id != 0 && blob_damaged(blob_id)) {
+      auto& s = stmt("UPDATE blobs SET data = ?, stored_size = ?, level = ?, dictionary_id = ? WHERE id = ?");
+      s.bindNoCopy(1, p.frame.data(), static_cast<int>(p.frame.size()));
+      s.bind(2, static_cast<std::int64_t>(p.frame.size()));
+      s.bind(3, p.level);
+      bind_dictionary(s, 4, p.dictionary_id);
+      s.bind(5, blob_id);
+      s.exec();
+      r.repaired = true;
+      event("repair", p.module, 0, 0, fmt::format("blob {} restored from {}", db::hex(p.sha), p.origin));
+    }
+    if (row && row->active != 0) {
+      auto& s = stmt("SELECT blob_id, lib, md5 FROM versions WHERE module = ? AND version = ?");
       Done done{s};
       s.bind(1, p.module);
       s.bind(2, row->active);
-      if (s.executeStep() && s.getColumn(0).getInt64() == blob_id && s.getColumn(1).getString() == p.lib) {
-        r.unchanged = true;
-        r.version = r.previous = row->active;
-        return r;
+      if (s.executeStep()) {
+        const std::string active_lib = s.getColumn(1).getString();
+        const bool same = by_bytes ? (blob_id != 0 && s.getColumn(0).getInt64() == blob_id)
+                                   : s.getColumn(2).getString() == p.md5;
+        if (same && active_lib == p.lib) {
+          r.unchanged = true;
+          r.version = r.previous = row->active;
+          return r;
+        }
+        if (p.lib.empty()) r.lib_left = active_lib;
       }
     }
     if (blob_id == 0) {
@@ -437,11 +675,7 @@ struct Store::Impl {
       s.bind(2, static_cast<std::int64_t>(p.raw_size));
       s.bind(3, static_cast<std::int64_t>(p.frame.size()));
       s.bind(4, p.level);
-      if (p.dictionary_id != 0) {
-        s.bind(5, p.dictionary_id);
-      } else {
-        s.bind(5);
-      }
+      bind_dictionary(s, 5, p.dictionary_id);
       s.bindNoCopy(6, p.frame.data(), static_cast<int>(p.frame.size()));
       s.exec();
       blob_id = db->getLastInsertRowid();
@@ -485,6 +719,16 @@ struct Store::Impl {
     r.version = version;
     r.previous = previous;
     return r;
+  }
+
+  // "hello@2, hello@3": the versions that use blob `id` ("no version" when none does).
+  std::string users_of_blob(std::int64_t id) {
+    auto& s = stmt("SELECT module, version FROM versions WHERE blob_id = ? ORDER BY module, version");
+    Done done{s};
+    s.bind(1, id);
+    std::vector<std::string> users;
+    while (s.executeStep()) users.push_back(mv(s.getColumn(0).getString(), s.getColumn(1).getInt64()));
+    return users.empty() ? std::string("no version") : fmt::format("{}", fmt::join(users, ", "));
   }
 
   std::vector<ModuleSummary> summaries(const char* where, const std::string* arg) {
@@ -539,6 +783,27 @@ struct Store::Impl {
   }
 };
 
+// SQLite's busy timeout, with StoreOptions::on_busy asked before each wait (a CLI tells the
+// user what it waits for, and stops waiting at a Ctrl-C).
+namespace {
+void install_busy_handler(Store::Impl& impl) {
+  sqlite3_busy_handler(
+      impl.db->getHandle(),
+      [](void* arg, int attempt) -> int {
+        auto& self = *static_cast<Store::Impl*>(arg);
+        const auto now = std::chrono::steady_clock::now();
+        if (attempt == 0) self.busy_deadline = now + std::chrono::milliseconds(self.options.busy_timeout_ms);
+        if (now >= self.busy_deadline || !self.options.on_busy(attempt)) return 0;
+        // SQLite's own steps: short at first, then 100 ms.
+        const int step = attempt < 6 ? (1 << attempt) * 2 : 100;
+        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+            std::chrono::milliseconds(step), self.busy_deadline - now));
+        return 1;
+      },
+      &impl);
+}
+}  // namespace
+
 // --- open ------------------------------------------------------------------------------------
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -572,6 +837,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, const StoreO
                                           : SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE;
     impl->db = std::make_unique<SQLite::Database>(options.snapshot ? immutable_uri(path) : path,
                                                   flags | SQLite::OPEN_NOMUTEX, options.busy_timeout_ms);
+    if (options.on_busy) install_busy_handler(*impl);
     // Readers need the busy timeout too (a read-only WAL connection with timeout 0 got
     // SQLITE_BUSY under concurrent writes): the constructor sets it above.
     db::MigrateOptions mo;
@@ -613,8 +879,8 @@ Result<ImportResult> Store::import(std::span<const std::uint8_t> bytes, const st
     auto p = prepare(bytes, origin, impl_->compressor, impl_->options.zstd_level, dict.get());
     if (!p) return error(p.error());
     p->lib = lib;
-    ImportResult r = impl_->insert(*p, note);
-    if (!dry_run && !r.unchanged) tx.commit();
+    ImportResult r = impl_->insert(*p, note, /*by_bytes=*/true);
+    if (!dry_run && (!r.unchanged || r.repaired)) tx.commit(!r.unchanged);
     return r;
   });
 }
@@ -622,29 +888,33 @@ Result<ImportResult> Store::import(std::span<const std::uint8_t> bytes, const st
 Result<ImportSummary> Store::import_tree(const std::vector<std::string>& paths, const ImportOptions& options) {
   STORE_CALL("import", -> Result<ImportSummary> {
     if (!options.dry_run) impl_->require_writable("import");
+    const auto interrupted = [&] { return options.interrupted && options.interrupted(); };
+    const Status cancelled(Code::kCancelled, "interrupted: nothing imported");
     // The files, in a stable order: each argument in turn, directories walked sorted.
-    std::vector<std::string> files;
+    TreeWalk walk;
     for (const auto& path : paths) {
       std::error_code ec;
       const auto st = fs::status(path, ec);
       if (ec || !fs::exists(st)) fail(Code::kNotFound, fmt::format("{}: no such file or directory", path));
       if (fs::is_directory(st)) {
-        std::vector<std::string> found;
-        for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
-             it.increment(ec)) {
-          if (it->is_regular_file() && it->path().extension() == ".beam") found.push_back(it->path().string());
+        const std::size_t before = walk.files.size(), beams = walk.beams;
+        if (!walk.add_root(path)) continue;
+        if (walk.beams == beams) {
+          fail(Code::kNotFound, fmt::format("{}: no module images (*.beam files) in this directory or below it", path));
         }
-        if (ec) fail(Code::kIOError, fmt::format("{}: {}", path, ec.message()));
-        std::sort(found.begin(), found.end());
-        files.insert(files.end(), found.begin(), found.end());
+        std::sort(walk.files.begin() + static_cast<std::ptrdiff_t>(before), walk.files.end());
       } else {
-        files.push_back(path);
+        walk.add_file(path);
       }
+      if (interrupted()) return error(cancelled);
     }
+    const std::vector<std::string>& files = walk.files;
     Impl::WriteTx tx(*impl_);
     const auto dict = impl_->newest_dictionary();
     const int level = impl_->options.zstd_level;
-    ImportSummary summary;
+    // Read, validate and compress on the workers; insert below, once the order is known.
+    std::vector<Prepared> prepared;
+    prepared.reserve(files.size());
     Status failure;
     store_internal::parallel_ordered<Result<Prepared>, WorkerState>(
         files.size(),
@@ -654,25 +924,54 @@ Result<ImportSummary> Store::import_tree(const std::vector<std::string>& paths, 
           return prepare(*bytes, files[i], w.compressor, level, dict.get());
         },
         [&](std::size_t i, Result<Prepared>& p) {
+          if (interrupted()) {
+            failure = cancelled;  // also when the interrupt made this file fail
+            return false;
+          }
           if (!p) {
-            failure = p.error();
+            failure = p.error().with_context("nothing imported");
             return false;
           }
           p->lib = options.lib.empty() ? lib_of_path(files[i]) : options.lib;
-          ImportResult r = impl_->insert(*p, options.note);
-          summary.files++;
-          summary.bytes_in += r.raw_size;
-          summary.bytes_stored += r.stored_size;
-          if (r.unchanged) {
-            summary.unchanged++;
-          } else {
-            summary.new_versions++;
-          }
-          summary.items.push_back(std::move(r));
+          prepared.push_back(std::move(*p));
           if (options.progress) options.progress(i + 1, files.size(), files[i]);
           return true;
         });
-    if (!failure) return error(failure.with_context("nothing imported"));
+    if (failure && interrupted()) failure = cancelled;  // after the last file
+    if (!failure) return error(failure);
+    // Several files of one module: each becomes a version, the one OTP would choose last
+    // (so it ends active); the others are shadowed by it. Other files keep their places.
+    std::vector<std::size_t> order(prepared.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::vector<std::string> shadowed_by(prepared.size());
+    std::map<std::string, std::vector<std::size_t>> by_module;
+    for (std::size_t i = 0; i < prepared.size(); ++i) by_module[prepared[i].module].push_back(i);
+    for (const auto& [module, places] : by_module) {
+      if (places.size() < 2) continue;
+      auto chosen = places;
+      std::stable_sort(chosen.begin(), chosen.end(),
+                       [&](std::size_t a, std::size_t b) { return placed_before(files[a], files[b]); });
+      for (std::size_t k = 0; k < places.size(); ++k) order[places[k]] = chosen[k];
+      for (std::size_t k = 0; k + 1 < chosen.size(); ++k) shadowed_by[chosen[k]] = files[chosen.back()];
+    }
+    ImportSummary summary;
+    summary.warnings = std::move(walk.warnings);
+    for (const std::size_t i : order) {
+      if (interrupted()) return error(cancelled);
+      ImportResult r = impl_->insert(prepared[i], options.note, options.bytes);
+      r.shadowed_by = shadowed_by[i];
+      summary.files++;
+      summary.bytes_in += r.raw_size;
+      summary.bytes_stored += r.stored_size;
+      if (r.new_blob) summary.bytes_new += r.raw_size;
+      if (r.repaired) summary.repaired++;
+      if (r.unchanged) {
+        summary.unchanged++;
+      } else {
+        summary.new_versions++;
+      }
+      summary.items.push_back(std::move(r));
+    }
     if (!options.dry_run) tx.commit(summary.new_versions > 0);
     return summary;
   });
@@ -791,6 +1090,7 @@ Result<std::uint64_t> Store::generation() {
 Result<Activation> Store::activate(std::string_view module, std::int64_t version, std::string_view reason) {
   STORE_CALL(fmt::format("activate {}", mv(module, version)), -> Result<Activation> {
     impl_->require_writable("activate");
+    Impl::require_version_number(version);
     Impl::WriteTx tx(*impl_);
     Activation a = impl_->set_active(module, version, "activate", reason);
     tx.commit(a.from_version != a.to_version);
@@ -815,6 +1115,7 @@ Result<Activation> Store::rollback(std::string_view module, std::string_view rea
 Result<Activation> Store::rollback(std::string_view module, std::int64_t version, std::string_view reason) {
   STORE_CALL(fmt::format("rollback {}", mv(module, version)), -> Result<Activation> {
     impl_->require_writable("rollback");
+    Impl::require_version_number(version);
     Impl::WriteTx tx(*impl_);
     Activation a = impl_->set_active(module, version, "rollback", reason);
     tx.commit(a.from_version != a.to_version);
@@ -825,6 +1126,7 @@ Result<Activation> Store::rollback(std::string_view module, std::int64_t version
 Status Store::delete_version(std::string_view module, std::int64_t version, std::string_view reason) {
   STORE_CALL(fmt::format("delete {}", mv(module, version)), -> Status {
     impl_->require_writable("delete");
+    Impl::require_version_number(version);
     Impl::WriteTx tx(*impl_);
     impl_->require_version(module, version);
     const auto row = impl_->require_module(module);
@@ -1144,8 +1446,17 @@ Result<DictionaryInfo> Store::train_dictionary(const DictionaryOptions& options)
     std::vector<std::vector<std::uint8_t>> samples;
     {
       SQLite::Transaction read(*impl_->db, SQLite::TransactionBehavior::DEFERRED);
+      std::int64_t total = impl_->db->execAndGet("SELECT count(*) FROM blobs").getInt64();
+      if (options.max_samples > 0) total = std::min<std::int64_t>(total, options.max_samples);
+      if (total < kMinDictionarySamples) {
+        fail(Code::kFailedPrecondition,
+             fmt::format("the store holds {} distinct images: too few to train a dictionary (zstd needs at least {}; "
+                         "a dictionary pays off with hundreds)",
+                         total, kMinDictionarySamples));
+      }
       SQLite::Statement s(*impl_->db, "SELECT raw_size, dictionary_id, data FROM blobs ORDER BY id");
-      while (s.executeStep() && (options.max_samples == 0 || static_cast<int>(samples.size()) < options.max_samples)) {
+      while (s.executeStep() && static_cast<std::int64_t>(samples.size()) < total) {
+        if (options.interrupted && options.interrupted()) fail(Code::kCancelled, "interrupted: no dictionary trained");
         const auto data = s.getColumn(2);
         std::vector<std::uint8_t> out;
         auto dict = impl_->dictionary(s.getColumn(1).getInt64());
@@ -1153,10 +1464,12 @@ Result<DictionaryInfo> Store::train_dictionary(const DictionaryOptions& options)
             std::span(static_cast<const std::uint8_t*>(data.getBlob()), static_cast<std::size_t>(data.getBytes())),
             static_cast<std::uint64_t>(s.getColumn(0).getInt64()), dict.get(), out));
         samples.push_back(std::move(out));
+        if (options.progress) options.progress(samples.size(), static_cast<std::size_t>(total));
       }
     }
     auto bytes = db::train(samples, options.size);
     if (!bytes) return error(bytes.error());
+    if (options.interrupted && options.interrupted()) fail(Code::kCancelled, "interrupted: no dictionary trained");
     Impl::WriteTx tx(*impl_);
     auto& s = impl_->stmt("INSERT INTO dictionaries (zstd_id, created_at, samples, bytes) VALUES (?, ?, ?, ?)");
     s.bind(1, static_cast<std::int64_t>(ZDICT_getDictID(bytes->data(), bytes->size())));
@@ -1177,21 +1490,31 @@ Result<CompactReport> Store::compact(const CompactOptions& options) {
     Impl::WriteTx tx(*impl_);
     struct Row {
       std::int64_t id, raw_size, dictionary_id;
-      std::vector<std::uint8_t> frame;
+      std::vector<std::uint8_t> frame, sha;
     };
     std::vector<Row> rows;
     {
-      SQLite::Statement s(*impl_->db, "SELECT id, raw_size, coalesce(dictionary_id, 0), data FROM blobs ORDER BY id");
+      SQLite::Statement s(*impl_->db,
+                          "SELECT id, raw_size, coalesce(dictionary_id, 0), data, sha256 FROM blobs ORDER BY id");
       while (s.executeStep()) {
         const auto data = s.getColumn(3);
         const auto* p = static_cast<const std::uint8_t*>(data.getBlob());
+        const auto sha = s.getColumn(4);
+        const auto* h = static_cast<const std::uint8_t*>(sha.getBlob());
         rows.push_back({s.getColumn(0).getInt64(), s.getColumn(1).getInt64(), s.getColumn(2).getInt64(),
-                        std::vector<std::uint8_t>(p, p + data.getBytes())});
+                        std::vector<std::uint8_t>(p, p + data.getBytes()), std::vector<std::uint8_t>(h, h + sha.getBytes())});
       }
     }
     // Every dictionary a row names, loaded here: workers must not touch the connection.
     std::map<std::int64_t, std::shared_ptr<db::Dictionary>> dicts;
-    for (const auto& r : rows) dicts[r.dictionary_id] = impl_->dictionary(r.dictionary_id);
+    for (const auto& r : rows) {
+      if (dicts.count(r.dictionary_id)) continue;
+      try {
+        dicts[r.dictionary_id] = impl_->dictionary(r.dictionary_id);
+      } catch (const db::StatusError&) {
+        dicts[r.dictionary_id] = nullptr;  // missing: its blobs fail to decompress and are skipped
+      }
+    }
     const auto newest = impl_->newest_dictionary();
     CompactReport report;
     report.dictionary_id = newest ? newest->id() : 0;
@@ -1201,13 +1524,28 @@ Result<CompactReport> Store::compact(const CompactOptions& options) {
         [&](std::size_t i, WorkerState& w) -> Result<std::vector<std::uint8_t>> {
           std::vector<std::uint8_t> raw;
           if (Status st = w.decompressor.decompress(rows[i].frame, static_cast<std::uint64_t>(rows[i].raw_size),
-                                                    dicts[rows[i].dictionary_id].get(), raw);
+                                                    dicts.at(rows[i].dictionary_id).get(), raw);
               !st) {
-            return error(st.with_context(fmt::format("blob {}", rows[i].id)));
+            return error(Code::kCorruption, st.message());
           }
-          return w.compressor.compress(raw, options.level, newest.get());
+          if (rows[i].sha.size() != 32 || std::memcmp(rows[i].sha.data(), db::sha256(raw).data(), 32) != 0) {
+            return error(Code::kCorruption, "SHA-256 mismatch");
+          }
+          return w.compressor.compress(raw, options.level, newest.get());  // kInternal on failure: not damage
         },
         [&](std::size_t i, Result<std::vector<std::uint8_t>>& frame) {
+          if (options.interrupted && options.interrupted()) {
+            failure = Status(Code::kCancelled, "interrupted: nothing compacted");
+            return false;
+          }
+          if (!frame && frame.error().code() == Code::kCorruption) {
+            // Damaged (verify reports it): left as it is, for a re-import of its original bytes to repair.
+            report.skipped.push_back(fmt::format("blob {} ({}): {}: left as it is; re-import its original bytes to repair it",
+                                                 db::hex(rows[i].sha), impl_->users_of_blob(rows[i].id),
+                                                 frame.error().message()));
+            if (options.progress) options.progress(i + 1, rows.size());
+            return true;
+          }
           if (!frame) {
             failure = frame.error();
             return false;
@@ -1219,11 +1557,7 @@ Result<CompactReport> Store::compact(const CompactOptions& options) {
           s.bindNoCopy(1, frame->data(), static_cast<int>(frame->size()));
           s.bind(2, static_cast<std::int64_t>(frame->size()));
           s.bind(3, options.level);
-          if (newest) {
-            s.bind(4, newest->id());
-          } else {
-            s.bind(4);
-          }
+          bind_dictionary(s, 4, newest ? newest->id() : 0);
           s.bind(5, rows[i].id);
           s.exec();
           if (options.progress) options.progress(i + 1, rows.size());
@@ -1231,8 +1565,9 @@ Result<CompactReport> Store::compact(const CompactOptions& options) {
         });
     if (!failure) return error(failure);
     impl_->event("compact", "", 0, 0,
-                 fmt::format("{} blobs at level {}: {} -> {} bytes", report.blobs, options.level, report.bytes_before,
-                             report.bytes_after));
+                 fmt::format("{} blobs at level {}: {} -> {} bytes{}", report.blobs, options.level, report.bytes_before,
+                             report.bytes_after,
+                             report.skipped.empty() ? "" : fmt::format("; {} damaged blobs skipped", report.skipped.size())));
     tx.commit(false);
     // Return the pages the old frames held (compact is the rare, slow maintenance step).
     impl_->db->exec("VACUUM");

@@ -29,6 +29,7 @@ enum class Code {
   kFailedPrecondition, // the state does not allow it (delete the active version, not_purged)
   kLimitExceeded,      // a hard limit on hostile input: size, count, depth
   kInternal,           // a broken invariant of ours; always a bug
+  kCancelled,          // the caller asked to stop (an interrupt): nothing was written
 };
 
 // Short lowercase name of a code, e.g. "corruption"; used as the message prefix.

@@ -51,6 +51,10 @@ struct StoreOptions {
   bool snapshot = false;
   bool create = true;            // create the file (and the schema) if it does not exist
   int busy_timeout_ms = 5000;    // on every connection, readers too
+  // Called on this connection each time a lock it waits for is still taken (`attempt` counts
+  // from 0, so 0 is the start of a wait), before it waits again within busy_timeout_ms;
+  // false gives up at once (kBusy). Unset: SQLite's own busy timeout.
+  std::function<bool(int attempt)> on_busy = nullptr;
   int zstd_level = 3;            // level of new blobs (compact() takes its own)
   bool migrate = true;           // apply pending migrations (after a backup); false: refuse a stale schema
   bool backup_before_migrate = true;  // VACUUM INTO "<db>.backup-<from>-<to>-<unix time>" first
@@ -99,8 +103,15 @@ struct ImportOptions {
   std::string lib;        // "" = derive it: `<app>` for a file under `<app>[-<vsn>]/ebin/`
   std::string note;
   bool dry_run = false;   // validate and report, write nothing
-  // Called after each file of import_tree (done counts files, total known up front).
+  // What "unchanged" means: true, the same bytes as the active version (SHA-256); false, the
+  // same code (the module MD5, beam_lib:md5/1: a stripped or gzip-wrapped copy of the same
+  // code is no new version; the CLI's default). Either way the lib must be the active one's.
+  bool bytes = true;
+  // Called after each file of import_tree is read and checked (done counts files, total
+  // known up front).
   std::function<void(std::size_t done, std::size_t total, const std::string& file)> progress;
+  // Asked between files: true stops the import with kCancelled and writes nothing (a Ctrl-C).
+  std::function<bool()> interrupted;
 };
 
 struct ImportResult {
@@ -108,8 +119,14 @@ struct ImportResult {
   std::string module;
   std::int64_t version = 0;       // the version now active (the existing one when unchanged)
   std::int64_t previous = 0;      // the version active before (0: none)
-  bool unchanged = false;         // identical to the active version: nothing was written
+  bool unchanged = false;         // the active version's code and lib (ImportOptions::bytes): nothing was written
   bool new_blob = false;          // the bytes were not stored before
+  bool repaired = false;          // the bytes' stored blob was damaged (verify) and is whole again
+  std::string shadowed_by;        // import_tree: the file of the same batch whose version of this
+                                  // module became active instead ("" when none; OTP's order of
+                                  // `<app>-<vsn>` directories picks it)
+  std::string lib_left;           // the lib of the module's active version when this version moves
+                                  // it to lib "" (a file outside `<app>/ebin/`); "" otherwise
   std::string lib;
   std::string warning;            // kept on the version (opcode_only)
   std::uint64_t raw_size = 0;
@@ -117,12 +134,15 @@ struct ImportResult {
 };
 
 struct ImportSummary {
-  std::vector<ImportResult> items;  // in file order
+  std::vector<ImportResult> items;  // in the order imported (file order; shadowed files first)
   std::size_t files = 0;
   std::size_t new_versions = 0;
   std::size_t unchanged = 0;
+  std::size_t repaired = 0;         // damaged blobs made whole by their original bytes
   std::uint64_t bytes_in = 0;       // raw bytes of every file
-  std::uint64_t bytes_stored = 0;   // bytes of the new blobs
+  std::uint64_t bytes_new = 0;      // raw bytes of the new blobs
+  std::uint64_t bytes_stored = 0;   // stored bytes of the new blobs (ratio: bytes_stored / bytes_new)
+  std::vector<std::string> warnings;  // links skipped while walking directories (dangling, loops)
 };
 
 // A row of the history.
@@ -220,6 +240,10 @@ struct StoreStats {
 struct DictionaryOptions {
   std::size_t size = 112 * 1024;    // target dictionary size
   int max_samples = 0;              // 0: every blob
+  // Called after each image read (done, total); asked between images: true stops with
+  // kCancelled and writes nothing.
+  std::function<void(std::size_t done, std::size_t total)> progress;
+  std::function<bool()> interrupted;
 };
 struct DictionaryInfo {
   std::int64_t id = 0;
@@ -231,9 +255,14 @@ struct CompactOptions {
   int level = 19;
   // Called after each blob (done, total).
   std::function<void(std::size_t done, std::size_t total)> progress;
+  // Asked between blobs: true stops with kCancelled and writes nothing (a Ctrl-C).
+  std::function<bool()> interrupted;
 };
 struct CompactReport {
-  std::int64_t blobs = 0;
+  std::int64_t blobs = 0;           // re-encoded
+  // Blobs that do not decompress to their SHA-256 (verify reports them): left as they are,
+  // one line each naming the versions that use it. Re-importing the original bytes repairs one.
+  std::vector<std::string> skipped;
   std::uint64_t bytes_before = 0;
   std::uint64_t bytes_after = 0;
   std::int64_t dictionary_id = 0;   // the dictionary they use now (0: none)
@@ -258,13 +287,21 @@ class Store {
   // --- Import ------------------------------------------------------------------------------
   // Validates `bytes` strictly (Image::parse kStrict + check_loadable; an image that fails only
   // the opcode check is accepted with a warning) and stores it as the next version of its
-  // module, made active. Bytes identical to the active version: nothing is written and
-  // `unchanged` is set. `lib` may be "". Errors: kCorruption naming `origin` for a malformed
-  // image.
+  // module, made active. Bytes identical to the active version (and the same lib): nothing is
+  // written and `unchanged` is set. Bytes whose stored blob is damaged repair it (`repaired`).
+  // `lib` may be "". Errors: kInvalidArgument naming `origin` for bytes that are not a module
+  // image at all (saying what they look like: a zip or tar archive, Erlang source, ...),
+  // kCorruption for a damaged or unloadable image.
   Result<ImportResult> import(std::span<const std::uint8_t> bytes, const std::string& origin,
                               const std::string& lib, const std::string& note, bool dry_run = false);
   // Imports files and directories (recursively, `*.beam` files) in one transaction: all or
-  // nothing. The first bad file fails the batch with an error naming it.
+  // nothing. The first bad file fails the batch with an error naming it; so does a directory
+  // without any `*.beam` file (kNotFound). Symlinked directories are followed, each real
+  // directory and file once (a link loop or a dangling link is skipped with a warning).
+  // "Unchanged" is judged by bytes, or by code (module MD5) without options.bytes. When several files carry
+  // one module, the one in the highest `<app>-<vsn>` directory by OTP's order (code_server's
+  // choose_bundles: 0.10.0 after 0.9.0) is imported last and so becomes active; the others
+  // name it in `shadowed_by`.
   Result<ImportSummary> import_tree(const std::vector<std::string>& paths, const ImportOptions& options = {});
 
   // --- Read --------------------------------------------------------------------------------
@@ -298,11 +335,12 @@ class Store {
 
   // --- Change ------------------------------------------------------------------------------
   // Makes `version` the active one. Activating the active version is a no-op (from == to).
+  // kInvalidArgument for a version below 1 (versions are whole numbers from 1).
   Result<Activation> activate(std::string_view module, std::int64_t version, std::string_view reason = "");
   // Returns to the version that was active before the current one (a rollback is itself an
   // activation, so a second rollback toggles back). kFailedPrecondition when there is none.
   Result<Activation> rollback(std::string_view module, std::string_view reason = "");
-  // Activates any stored version (recorded as a rollback).
+  // Activates any stored version (recorded as a rollback); kInvalidArgument below 1.
   Result<Activation> rollback(std::string_view module, std::int64_t version, std::string_view reason = "");
   // Deletes one version. Refused (kFailedPrecondition) for the active version, the version a
   // rollback would return to, and versions a release names. Its blob goes at the next gc.
@@ -325,9 +363,11 @@ class Store {
   // PRAGMA integrity_check. Damage is reported, not returned as an error.
   Result<VerifyReport> verify();
   Result<StoreStats> stats();
-  // Trains a zstd dictionary from the stored images; new blobs use it.
+  // Trains a zstd dictionary from the stored images; new blobs use it. kFailedPrecondition
+  // when the store holds too few images for zstd to train on (the message says how many).
   Result<DictionaryInfo> train_dictionary(const DictionaryOptions& options = {});
-  // Re-encodes every blob at options.level with the newest dictionary (one transaction).
+  // Re-encodes every blob at options.level with the newest dictionary (one transaction). A
+  // damaged blob is skipped and reported (CompactReport::skipped), not a reason to stop.
   Result<CompactReport> compact(const CompactOptions& options = {});
   // Writes the WAL into the database file (PRAGMA wal_checkpoint(TRUNCATE)).
   Status checkpoint();

@@ -16,6 +16,7 @@ std::string_view code_name(Code code) noexcept {
     case Code::kFailedPrecondition: return "failed precondition";
     case Code::kLimitExceeded: return "limit exceeded";
     case Code::kInternal: return "internal";
+    case Code::kCancelled: return "cancelled";
   }
   return "unknown";
 }

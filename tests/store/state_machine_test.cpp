@@ -229,5 +229,28 @@ TEST_F(StoreStateMachine, GcDeletesVersionsAndUnreferencedBlobs) {
   EXPECT_TRUE(store_->verify()->ok());
 }
 
+TEST_F(StoreStateMachine, VersionZeroOrNegativeIsAnInvalidArgumentNotADeactivation) {
+  // Version numbers start at 1; 0 means "none" inside the store and must never reach it
+  // from a caller (it used to deactivate the module).
+  imp(0);
+  imp(1);
+  const auto before_history = store_->history()->size();
+  for (std::int64_t v : {std::int64_t{0}, std::int64_t{-1}}) {
+    auto a = store_->activate("hello", v);
+    ASSERT_FALSE(a) << v;
+    EXPECT_EQ(a.error().code(), Code::kInvalidArgument);
+    EXPECT_NE(a.error().message().find("versions are whole numbers from 1"), std::string::npos) << a.error().message();
+    auto r = store_->rollback("hello", v);
+    ASSERT_FALSE(r) << v;
+    EXPECT_EQ(r.error().code(), Code::kInvalidArgument);
+    EXPECT_NE(r.error().message().find("versions are whole numbers from 1"), std::string::npos) << r.error().message();
+    Status d = store_->delete_version("hello", v);
+    EXPECT_EQ(d.code(), Code::kInvalidArgument);
+  }
+  EXPECT_EQ(st(), (State{2, {1, 2}}));
+  EXPECT_EQ(store_->history()->size(), before_history);
+  EXPECT_TRUE(store_->active("hello"));
+}
+
 }  // namespace
 }  // namespace codestore

@@ -58,16 +58,29 @@ inline std::string fixture(const std::string& name) {
   return std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images/" + name;
 }
 
-// The fixture hello.beam with one extra chunk "XTra" holding `n`: a different image (new
-// SHA-256) of the same module, still loadable.
+// The fixture hello.beam with `n` appended to its string table StrT (which the module MD5
+// covers and no instruction refers to) and in one extra chunk "XTra": a different image
+// (new SHA-256) and new code (new MD5) of the same module, still loadable. n == 0: the
+// fixture itself.
 inline std::vector<std::uint8_t> variant(const std::string& fixture_name, int n) {
   const auto bytes = read_file(fixture(fixture_name));
   auto img = image::Image::parse(bytes, image::Strictness::kStrict, fixture_name);
   EXPECT_TRUE(img.has_value());
   if (n == 0) return bytes;
-  std::vector<image::ChunkData> chunks;
-  for (const auto& c : img->chunks()) chunks.push_back({std::string(c.id_view()), img->data(c)});
   const std::string payload = "variant " + std::to_string(n);
+  std::vector<std::uint8_t> strings;
+  std::vector<image::ChunkData> chunks;
+  for (const auto& c : img->chunks()) {
+    if (c.id_view() == "StrT") {
+      const auto data = img->data(c);
+      strings.assign(data.begin(), data.end());
+      strings.insert(strings.end(), payload.begin(), payload.end());
+      chunks.push_back({"StrT", strings});
+    } else {
+      chunks.push_back({std::string(c.id_view()), img->data(c)});
+    }
+  }
+  EXPECT_FALSE(strings.empty()) << fixture_name << " has no StrT chunk";
   chunks.push_back({"XTra", image::Bytes(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size())});
   auto built = image::build_module(chunks);
   EXPECT_TRUE(built.has_value());
