@@ -356,19 +356,19 @@ void print_import(Context& ctx, const ImportArgs& a, const ImportSummary& r) {
       items.push_back({{"file", text_to_json_string(i.file)},
                        {"module", text_to_json_string(i.module)},
                        {"version", i.version},
-                       {"previous", i.previous == 0 ? Json(nullptr) : Json(i.previous)},
+                       {"previous", version_or_null(i.previous)},
                        {"unchanged", i.unchanged},
                        {"new_blob", i.new_blob},
                        {"repaired", i.repaired},
-                       {"lib", i.lib},
-                       {"lib_left", i.lib_left.empty() ? Json(nullptr) : Json(i.lib_left)},
-                       {"shadowed_by", i.shadowed_by.empty() ? Json(nullptr) : Json(text_to_json_string(i.shadowed_by))},
-                       {"warning", i.warning.empty() ? Json(nullptr) : Json(text_to_json_string(i.warning))},
+                       {"lib", text_or_null(i.lib)},
+                       {"lib_left", text_or_null(i.lib_left)},
+                       {"shadowed_by", text_or_null(i.shadowed_by)},
+                       {"warning", text_or_null(i.warning)},
                        {"raw_size", i.raw_size},
                        {"stored_size", i.stored_size}});
       if (!i.unchanged) {
         changed.push_back({{"module", text_to_json_string(i.module)},
-                           {"from", i.previous == 0 ? Json(nullptr) : Json(i.previous)},
+                           {"from", version_or_null(i.previous)},
                            {"to", i.version},
                            {"file", text_to_json_string(i.file)}});
       }

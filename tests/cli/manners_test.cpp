@@ -215,6 +215,13 @@ TEST_F(CliManners, NoneIsNullInJson) {
   Json stats = parse(cs({"--json", "stats"}));
   EXPECT_TRUE(stats["dictionary_id"].is_null());
   EXPECT_TRUE(stats["dictionary_size"].is_null()) << stats;
+  // An import's first version came from none, and a file outside <app>/ebin/ has no lib.
+  write_file(dir_ / "loose/m.beam", read_file(fixture("loader/v1/m.beam")));
+  Json import = parse(cs({"--json", "import", dir_ / "loose/m.beam"}));
+  ASSERT_EQ(import["items"].size(), 1u) << import;
+  EXPECT_TRUE(import["items"][0]["previous"].is_null()) << import;
+  EXPECT_TRUE(import["items"][0]["lib"].is_null()) << import;
+  EXPECT_TRUE(import["changed"][0]["from"].is_null()) << import;
 }
 
 TEST(CliText, DisplayWidthCountsColumnsNotBytes) {
