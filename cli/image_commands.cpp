@@ -483,6 +483,10 @@ void image_strip(Context& ctx, const std::string& file, const std::string& outpu
   std::string why;
   if (!write_file_atomically(output, *stripped, why)) {
     report(ctx, fmt::format("image strip: {}", why));
+    if (ctx.json) {
+      print_json(*ctx.out, Json{{"file", text_to_json_string(file)},
+                                {"error", {{"kind", "file_error"}, {"chunk", nullptr}, {"message", text_to_json_string(why)}}}});
+    }
     fail(ctx, kExitError);
     return;
   }

@@ -181,6 +181,12 @@ TEST_F(CliManners, WithJsonAnErrorIsAJsonObjectOnStdout) {
     EXPECT_EQ(e["error"]["kind"], "usage") << e;
     EXPECT_FALSE(e["error"]["message"].get<std::string>().empty());
   }
+  // image strip that cannot write its output: one object, as for an image it cannot read.
+  auto unwritable = cs({"--json", "image", "strip", fixture("attrs.beam"), "-o", dir_ / "no/such/dir/x.beam"});
+  EXPECT_EQ(unwritable.code, 1);
+  Json w = parse(unwritable);
+  EXPECT_EQ(w["error"]["kind"], "file_error") << w;
+  EXPECT_NE(w["error"]["message"].get<std::string>().find("no/such/dir"), std::string::npos) << w;
 }
 
 TEST_F(CliManners, NoneIsNullInJson) {
