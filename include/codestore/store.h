@@ -8,7 +8,7 @@
 //   auto r = (*store)->import(bytes, "/x/lists.beam", {.lib = "stdlib"});  // lists v1, active
 //   if (!r) return r.error();
 //   auto active = (*store)->active("lists");                              // version, lib, bytes
-//   auto back = (*store)->rollback("lists", Reason("bad build"));        // the previous active
+//   auto back = (*store)->rollback("lists", codestore::Reason("bad build"));  // the previous active
 //
 // Options are in store_options.h, the values returned in store_types.h, the walk of
 // directories that import_tree does in import_plan.h. Every fallible call is [[nodiscard]].
