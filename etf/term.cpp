@@ -15,7 +15,7 @@
 #include <fmt/format.h>
 #include <zlib.h>
 
-#include "image/term_internal.h"
+#include "etf/term_internal.h"
 
 // GCC 12 reports moves of std::variant alternatives as "maybe uninitialized" when it
 // inlines Decoder::run (a known false positive with variant's move constructor).

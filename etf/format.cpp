@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "image/term_internal.h"
+#include "etf/term_internal.h"
 
 namespace codestore::etf {
 

@@ -1,4 +1,4 @@
-// Internals of the image reader shared by store/image/*.cpp (not installed).
+// Internals of the image reader shared by image/*.cpp (not installed).
 //
 // Thread safety: Rep is immutable after parse; the free functions are thread-safe.
 #pragma once

@@ -13,7 +13,7 @@
 
 #include "image/byte_reader.h"
 #include "image/image_internal.h"
-#include "image/term_internal.h"
+#include "etf/term_internal.h"
 
 namespace codestore::image {
 
