@@ -6,11 +6,7 @@
 
 #include "etf/term_internal.h"
 
-namespace codestore::etf {
-
-using namespace internal;  // NOLINT: the tags
-
-namespace internal {
+namespace codestore::etf::internal {
 
 namespace {
 
@@ -271,6 +267,4 @@ int compare_order(const Term& a, const Term& b) {
   return compare_impl(a, b, /*exact=*/false);
 }
 
-}  // namespace internal
-
-}  // namespace codestore::etf
+}  // namespace codestore::etf::internal
