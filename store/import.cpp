@@ -6,9 +6,10 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <numeric>
 
+#include "base/file.h"
+#include "base/hex.h"
 #include "parallel.h"
 #include "store_impl.h"
 
@@ -129,18 +130,6 @@ Result<Prepared> prepare(std::span<const std::uint8_t> bytes, std::string_view o
 
 }  // namespace store_internal
 
-namespace {
-
-Result<std::vector<std::uint8_t>> read_whole_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return error(Code::kIOError, path + ": cannot open");
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return error(Code::kIOError, path + ": read failed");
-  return bytes;
-}
-
-}  // namespace
-
 ImportResult Store::Impl::insert(const Prepared& p, const std::string& note, bool by_bytes) {
   ImportResult r;
   r.file = p.origin;
@@ -165,7 +154,7 @@ ImportResult Store::Impl::insert(const Prepared& p, const std::string& note, boo
     s.bind(5, blob_id);
     s.exec();
     r.repaired = true;
-    event("repair", p.module, 0, 0, fmt::format("blob {} restored from {}", db::hex(p.sha), p.origin));
+    event("repair", p.module, 0, 0, fmt::format("blob {} restored from {}", base::hex(p.sha), p.origin));
   }
   if (row && row->active != 0) {
     auto& s = stmt("SELECT blob_id, lib, md5 FROM versions WHERE module = ? AND version = ?");
@@ -272,8 +261,8 @@ Result<ImportSummary> Store::import_files(const ImportPlan& plan, const ImportOp
     store_internal::parallel_ordered<Result<Prepared>, WorkerState>(
         files.size(),
         [&](std::size_t i, WorkerState& w) -> Result<Prepared> {
-          auto bytes = read_whole_file(files[i].path);
-          if (!bytes) return error(bytes.error());
+          auto bytes = base::read_file(files[i].path, image::Limits().max_image_bytes);
+          if (!bytes) return error(bytes.error().status(files[i].path));
           return store_internal::prepare(*bytes, files[i].path, w.compressor, level, dict.get());
         },
         [&](std::size_t i, Result<Prepared>& p) {

@@ -9,6 +9,8 @@
 #include <optional>
 #include <set>
 
+#include "base/app_dir.h"
+
 namespace codestore {
 
 namespace {
@@ -159,9 +161,8 @@ struct TreeWalk {
 
 std::string lib_of_path(std::string_view file_path) {
   const fs::path dir = fs::path(file_path).parent_path();
-  if (dir.filename() != "ebin") return "";
-  const std::string app = dir.parent_path().filename().string();
-  return app.substr(0, app.find('-'));
+  if (dir.filename() != "ebin" || dir.parent_path().filename().empty()) return "";
+  return base::app_name(dir.string());
 }
 
 Result<ImportPlan> plan_import(const std::vector<std::string>& paths,

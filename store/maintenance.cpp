@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "base/hex.h"
 #include "parallel.h"
 #include "store_impl.h"
 
@@ -82,7 +83,7 @@ Result<VerifyReport> Store::verify() {
         const BlobRow row = store_internal::blob_row(*s, 1);
         const Status st = impl_->decode(row, /*check_sha256=*/true, out);
         if (st) continue;
-        const std::string msg = fmt::format("blob {}: {}", db::hex(row.sha256), st.to_string());
+        const std::string msg = fmt::format("blob {}: {}", base::hex(row.sha256), st.to_string());
         refs.reset();
         refs.clear_bindings();
         refs.bind(1, id);
@@ -285,9 +286,9 @@ Result<CompactReport> Store::compact(const CompactOptions& options) {
           }
           if (!frame && frame.error().code() == Code::kCorruption) {
             // Damaged (verify reports it): left as it is, for a re-import of its original bytes to repair.
-            report.skipped.push_back(
-                fmt::format("blob {} ({}): {}: left as it is; re-import its original bytes to repair it",
-                            db::hex(rows[i].sha), impl_->users_of_blob(rows[i].id), frame.error().message()));
+            report.skipped.push_back(fmt::format(
+                "blob {} ({}): {}: left as it is; re-import its original bytes to repair it",
+                base::hex(rows[i].sha), impl_->users_of_blob(rows[i].id), frame.error().message()));
             if (options.progress) options.progress(i + 1, rows.size());
             return true;
           }

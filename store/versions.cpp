@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "base/hex.h"
 #include "store_impl.h"
 
 namespace codestore {
@@ -70,7 +71,7 @@ ModuleVersion Store::Impl::version_of(db::Statement& s) {
   v.lib = s.text(2);
   v.md5 = s.text(3);
   v.vsn = s.text(4);
-  v.sha256 = db::hex(s.blob(5));
+  v.sha256 = base::hex(s.blob(5));
   v.raw_size = static_cast<std::uint64_t>(s.int64(6));
   v.stored_size = static_cast<std::uint64_t>(s.int64(7));
   v.origin = s.text(8);
