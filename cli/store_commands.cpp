@@ -418,6 +418,9 @@ void cmd_import(Context& ctx, const ImportArgs& a) {
   InterruptScope interrupt;
   auto store = open_store(ctx, true);
   if (!store) return;
+  // The files first (the planner shared with every importer), then the store's transaction.
+  auto plan = plan_import(a.paths, InterruptScope::check());
+  if (!plan) return report_work(ctx, plan.error().with_context(fmt::format("store {}: import", store->path())));
   ImportOptions o;
   o.lib = a.lib;
   o.note = a.note;
@@ -432,7 +435,7 @@ void cmd_import(Context& ctx, const ImportArgs& a) {
       }
     };
   }
-  auto r = store->import_tree(a.paths, o);
+  auto r = store->import_files(*plan, o);
   if (progress) progress_done(ctx);
   if (!r) return report_work(ctx, r.error());
   print_import(ctx, a, *r);
@@ -663,7 +666,7 @@ void cmd_activate(Context& ctx, const std::string& ref, const std::string& reaso
   if (r.version == 0) return usage(ctx, fmt::format("activate MODULE@V: name the version ({})", kVersionRule));
   auto store = open_store(ctx, true);
   if (!store) return;
-  auto a = store->activate(r.module, r.version, reason);
+  auto a = store->activate(r.module, r.version, Reason(reason));
   if (!a) return report(ctx, a.error());
   print_activation(ctx, *a, "activated");
 }
@@ -671,7 +674,7 @@ void cmd_activate(Context& ctx, const std::string& ref, const std::string& reaso
 void cmd_rollback(Context& ctx, const std::string& module, std::int64_t to, const std::string& reason) {
   auto store = open_store(ctx, true);
   if (!store) return;
-  auto a = to == 0 ? store->rollback(module, reason) : store->rollback(module, to, reason);
+  auto a = to == 0 ? store->rollback(module, Reason(reason)) : store->rollback(module, to, Reason(reason));
   if (!a) return report(ctx, a.error());
   print_activation(ctx, *a, "rolled back");
 }
@@ -682,7 +685,7 @@ void cmd_delete(Context& ctx, const std::string& ref, const std::string& reason)
   if (r.version == 0) return usage(ctx, fmt::format("delete MODULE@V: name the version ({})", kVersionRule));
   auto store = open_store(ctx, true);
   if (!store) return;
-  if (Status s = store->delete_version(r.module, r.version, reason); !s) return report(ctx, s);
+  if (Status s = store->delete_version(r.module, r.version, Reason(reason)); !s) return report(ctx, s);
   if (ctx.json) {
     *ctx.out << Json{{"module", text_to_json_string(r.module)}, {"version", r.version}, {"deleted", true}}.dump() << "\n";
   } else {
@@ -766,7 +769,7 @@ void cmd_release(Context& ctx, const std::string& verb, const ReleaseArgs& a) {
       *ctx.out << fmt::format("deleted release {}\n", a.name);
     }
   } else if (verb == "rollback") {
-    auto r = store->release_rollback(a.name, a.note);
+    auto r = store->release_rollback(a.name, Reason(a.note));
     if (!r) return report(ctx, r.error());
     if (ctx.json) {
       Json j = Json::array();

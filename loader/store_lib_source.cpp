@@ -38,7 +38,7 @@ class StoreLibSource : public LibSource {
 
   void record_event(const std::string& kind, const std::string& module, const std::string& detail) override {
     // The history is a record, not a precondition: a failed write must not undo a load.
-    (void)store_->record_event(kind, module, detail);
+    (void)store_->record_event(kind, module, Reason(detail));
   }
 
  private:

@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
   for (int i = 2; i <= 3; ++i) {
     auto bytes = read_file(argv[i]);
     if (!bytes) return fail(std::string("cannot read ") + argv[i]);
-    auto imported = store->import(*bytes, argv[i], "demo", "");
+    auto imported = store->import(*bytes, argv[i], {.lib = "demo"});
     if (!imported) return fail(imported.error().to_string());
     if (i == 3 && imported->module != module) return fail("the two files are not builds of one module");
     module = imported->module;
@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
 
   // 3. The operator's rollback: the version active before becomes active again. Running
   //    code does not change by itself.
-  auto rolled = store->rollback(module, "example");
+  auto rolled = store->rollback(module, codestore::Reason("example"));
   if (!rolled) return fail(rolled.error().to_string());
   std::printf("store: %s active version %lld -> %lld\n", module.c_str(),
               static_cast<long long>(rolled->from_version), static_cast<long long>(rolled->to_version));

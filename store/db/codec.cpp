@@ -92,4 +92,8 @@ Result<std::vector<std::uint8_t>> train(const std::vector<std::vector<std::uint8
   return dict;
 }
 
+std::uint32_t dictionary_zstd_id(std::span<const std::uint8_t> dictionary) {
+  return ZDICT_getDictID(dictionary.data(), dictionary.size());
+}
+
 }  // namespace codestore::db

@@ -80,5 +80,7 @@ class Decompressor {
 
 // ZDICT training over `samples`; kInvalidArgument when there are too few to train from.
 Result<std::vector<std::uint8_t>> train(const std::vector<std::vector<std::uint8_t>>& samples, std::size_t size);
+// The id zstd writes into a trained dictionary (and into the frames made with it).
+std::uint32_t dictionary_zstd_id(std::span<const std::uint8_t> dictionary);
 
 }  // namespace codestore::db

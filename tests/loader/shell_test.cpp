@@ -199,7 +199,7 @@ class ShellDb : public Shell {
   void make_db(const std::string& name) {
     auto s = Store::open(file(name));
     ASSERT_TRUE(s) << s.error().to_string();
-    auto r = (*s)->import(bytes("v2/m.beam"), "v2/m.beam", "app", "");
+    auto r = (*s)->import(bytes("v2/m.beam"), "v2/m.beam", {.lib = "app"});
     ASSERT_TRUE(r) << r.error().to_string();
   }
   std::optional<std::string> saved_env_;

@@ -19,7 +19,7 @@ class StoreLibs : public LoaderFixture {
     store_ = std::shared_ptr<Store>(std::move(*s));
   }
   void import(const std::string& image, const std::string& lib) {
-    auto r = store_->import(bytes(image), image, lib, "");
+    auto r = store_->import(bytes(image), image, {.lib = lib});
     ASSERT_TRUE(r) << r.error().to_string();
   }
   std::unique_ptr<CodeServer> server(bool record = false) {

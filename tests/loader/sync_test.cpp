@@ -22,7 +22,7 @@ class Sync : public LoaderFixture {
   // The operator's `codestore import`: `image` becomes the active version of its module,
   // in `lib`.
   void import(const std::vector<std::uint8_t>& image, const std::string& lib = "app") {
-    auto r = store_->import(image, "import", lib, "");
+    auto r = store_->import(image, "import", {.lib = lib});
     ASSERT_TRUE(r) << r.error().to_string();
   }
   std::unique_ptr<CodeServer> make_with_libs(std::vector<std::string> path, bool record = false) {

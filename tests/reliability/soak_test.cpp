@@ -102,7 +102,7 @@ void expected_or_die(const Status& s, Counts& c, const char* what) {
       else expected_or_die(r.error(), c, "import_tree");
       fs::remove_all(batch);
     } else {
-      auto r = (*store)->import(code_variant(images[rng() % kModules], tag), tag, "soak", "");
+      auto r = (*store)->import(code_variant(images[rng() % kModules], tag), tag, {.lib = "soak"});
       if (r) c["import"] += r->unchanged ? 0 : 1;
       else expected_or_die(r.error(), c, "import");
     }
@@ -122,7 +122,7 @@ void expected_or_die(const Status& s, Counts& c, const char* what) {
     const std::string& m = names[rng() % names.size()];
     switch (n % 10) {
       case 0: {
-        auto r = s.release_rollback("base", "soak");
+        auto r = s.release_rollback("base", Reason("soak"));
         if (r) ++c["release-rollback"];
         else expected_or_die(r.error(), c, "release-rollback");
         break;
@@ -137,7 +137,7 @@ void expected_or_die(const Status& s, Counts& c, const char* what) {
         auto vs = s.versions(m);
         if (vs && !vs->empty()) {
           const auto& v = (*vs)[rng() % vs->size()];
-          Status st = s.delete_version(m, v.version, "soak");
+          Status st = s.delete_version(m, v.version, Reason("soak"));
           if (st) ++c["delete"];
           else expected_or_die(st, c, "delete");
         }
@@ -154,7 +154,7 @@ void expected_or_die(const Status& s, Counts& c, const char* what) {
         break;
       }
       default: {
-        auto r = s.rollback(m, "soak");
+        auto r = s.rollback(m, Reason("soak"));
         if (r) ++c["rollback"];
         else expected_or_die(r.error(), c, "rollback");
       }
@@ -176,7 +176,7 @@ TEST(Soak, ImportersOperatorAndSyncingHostNeverCorrupt) {
   {
     auto s = Store::open(db);
     ASSERT_TRUE(s) << s.error().to_string();
-    for (const auto& b : images) ASSERT_TRUE((*s)->import(b, "base", "soak", ""));
+    for (const auto& b : images) ASSERT_TRUE((*s)->import(b, "base", {.lib = "soak"}));
     ASSERT_TRUE((*s)->release_create("base"));
   }
   const double seconds = soak_seconds();

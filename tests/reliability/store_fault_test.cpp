@@ -79,11 +79,11 @@ class StoreFault : public ::testing::Test {
     Store& st = **s;
     // v1 of every module, named by release r1; then v2..v4 of the first six: v2 is what gc
     // may delete, v3 what a rollback returns to, v4 active.
-    for (const auto& b : images_) ASSERT_TRUE(st.import(b, "v1", "lib", ""));
+    for (const auto& b : images_) ASSERT_TRUE(st.import(b, "v1", {.lib = "lib"}));
     ASSERT_TRUE(st.release_create("r1"));
     for (int v = 2; v <= 4; ++v) {
       for (std::size_t i = 0; i < 6; ++i) {
-        auto r = st.import(variant(images_[i], "v" + std::to_string(v)), "v" + std::to_string(v), "lib", "");
+        auto r = st.import(variant(images_[i], "v" + std::to_string(v)), "v" + std::to_string(v), {.lib = "lib"});
         ASSERT_TRUE(r) << r.error().to_string();
       }
     }
@@ -181,21 +181,21 @@ TEST_F(StoreFault, ImportBatch) {
 
 TEST_F(StoreFault, Import) {
   run_op({"import", [this](Store& s) -> Status {
-            auto r = s.import(variant(images_[11], "single"), "single", "lib", "");
+            auto r = s.import(variant(images_[11], "single"), "single", {.lib = "lib"});
             return r ? Status() : r.error();
           }});
 }
 
 TEST_F(StoreFault, Rollback) {
   run_op({"rollback", [this](Store& s) -> Status {
-            auto r = s.rollback(names_[0], "fault test");
+            auto r = s.rollback(names_[0], Reason("fault test"));
             return r ? Status() : r.error();
           }});
 }
 
 TEST_F(StoreFault, ReleaseRollback) {
   run_op({"release_rollback", [](Store& s) -> Status {
-            auto r = s.release_rollback("r1", "fault test");
+            auto r = s.release_rollback("r1", Reason("fault test"));
             return r ? Status() : r.error();
           }});
 }

@@ -58,7 +58,7 @@ class StoreLimits : public ::testing::Test {
 }  // namespace
 
 TEST_F(StoreLimits, RenamedFixtureImportsAsControl) {
-  auto r = store_->import(renamed("hullo"), "hullo.beam", "lib", "");
+  auto r = store_->import(renamed("hullo"), "hullo.beam", {.lib = "lib"});
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_EQ(r->module, "hullo");
 }
@@ -69,7 +69,7 @@ TEST_F(StoreLimits, ModuleNamesThatAreNotSafeAreRefused) {
                                  std::string("a/b"), std::string("/abs"), std::string("a\\b"),
                                  std::string("nul\0byte", 8), std::string("line\nbreak")}) {
     SCOPED_TRACE("module name \"" + name + "\"");
-    auto r = store_->import(renamed(name), "bad.beam", "lib", "");
+    auto r = store_->import(renamed(name), "bad.beam", {.lib = "lib"});
     if (r) {
       accepted.push_back("\"" + name + "\"");
       continue;
@@ -96,14 +96,14 @@ TEST_F(StoreLimits, OverlongModuleNamesInLookupsAreNotFound) {
 TEST_F(StoreLimits, ImagePastTheSizeLimitIsRefused) {
   std::vector<std::uint8_t> big = hello();
   big.resize((64u << 20) + 1, 0);
-  auto r = store_->import(big, "huge.beam", "lib", "");
+  auto r = store_->import(big, "huge.beam", {.lib = "lib"});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), Code::kLimitExceeded) << r.error().to_string();
   EXPECT_THAT(r.error().to_string(), HasSubstr("max_image_bytes"));
 }
 
 TEST_F(StoreLimits, GzipBombIsRefused) {
-  auto r = store_->import(gzip_of_zeros(300u << 20), "bomb.beam", "lib", "");
+  auto r = store_->import(gzip_of_zeros(300u << 20), "bomb.beam", {.lib = "lib"});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), Code::kLimitExceeded) << r.error().to_string();
   EXPECT_THAT(r.error().to_string(), HasSubstr("bomb.beam"));
@@ -142,7 +142,7 @@ void rewrite_blob(const std::string& db, std::uint64_t raw_size, const std::vect
 // The frame says 1 TB, the row says the image's real size: corruption, found without
 // allocating what the frame claims.
 TEST_F(StoreLimits, BlobWhoseFrameLiesAboutItsSizeIsCorruption) {
-  auto r = store_->import(hello(), "hello.beam", "lib", "");
+  auto r = store_->import(hello(), "hello.beam", {.lib = "lib"});
   ASSERT_TRUE(r);
   store_.reset();
   rewrite_blob(db_, hello().size(), lying_frame(1ull << 40));
@@ -159,7 +159,7 @@ TEST_F(StoreLimits, BlobWhoseFrameLiesAboutItsSizeIsCorruption) {
 // Row and frame agree on 1 TB: still corruption (no image is that big), never an attempt to
 // allocate it (which ASan reports as a crash and an ordinary build may get from the kernel).
 TEST_F(StoreLimits, BlobWhoseRowAndFrameBothLieIsCorruption) {
-  auto r = store_->import(hello(), "hello.beam", "lib", "");
+  auto r = store_->import(hello(), "hello.beam", {.lib = "lib"});
   ASSERT_TRUE(r);
   store_.reset();
   rewrite_blob(db_, 1ull << 40, lying_frame(1ull << 40));

@@ -58,7 +58,7 @@ inline Status import_file(const std::string& db, const std::string& file, const 
   std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   auto store = Store::open(db);
   if (!store) return store.error();
-  auto r = (*store)->import(bytes, file, lib, "");
+  auto r = (*store)->import(bytes, file, {.lib = lib});
   if (!r) return r.error();
   return Status::ok();
 }
@@ -66,7 +66,7 @@ inline Status import_file(const std::string& db, const std::string& file, const 
 inline Status rollback(const std::string& db, const std::string& module) {
   auto store = Store::open(db);
   if (!store) return store.error();
-  auto r = (*store)->rollback(module, "boot server test");
+  auto r = (*store)->rollback(module, Reason("boot server test"));
   if (!r) return r.error();
   return Status::ok();
 }

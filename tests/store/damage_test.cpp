@@ -140,7 +140,7 @@ TEST(StoreDamage, ReadOnlyOpenReadsAndRefusesWrites) {
   make_store(db);
   auto store = open_or_die(db, {.read_only = true});
   EXPECT_EQ(*store->get("hello", 1), read_file(fixture("hello.beam")));
-  auto w = store->import(variant("hello.beam", 1), "x", "", "");
+  auto w = store->import(variant("hello.beam", 1), "x");
   ASSERT_FALSE(w);
   EXPECT_EQ(w.error().code(), Code::kPermissionDenied);
   EXPECT_EQ(store->activate("hello", 1).error().code(), Code::kPermissionDenied);
@@ -169,7 +169,7 @@ TEST(StoreDamage, FileThatRefusesWritesReadsButCannotChange) {
   ASSERT_TRUE(s) << s.error().to_string();
   auto& store = **s;
   EXPECT_EQ(*store.get("hello", 1), read_file(fixture("hello.beam")));
-  auto w = store.import(variant("hello.beam", 1), "x", "", "");
+  auto w = store.import(variant("hello.beam", 1), "x");
   ASSERT_FALSE(w);
   EXPECT_EQ(w.error().code(), Code::kPermissionDenied) << w.error().to_string();
   EXPECT_NE(w.error().message().find("SQLITE_READONLY"), std::string::npos) << w.error().message();
@@ -205,7 +205,7 @@ TEST(StoreDamage, LockHeldPastTheTimeoutIsBusyAndReadsGoOn) {
   ASSERT_EQ(read(ready[0], &c, 1), 1);
   ASSERT_EQ(c, 'y');
   auto store = open_or_die(db, {.busy_timeout_ms = 200});
-  auto w = store->import(variant("hello.beam", 1), "x", "", "");
+  auto w = store->import(variant("hello.beam", 1), "x");
   ASSERT_FALSE(w);
   EXPECT_EQ(w.error().code(), Code::kBusy);
   EXPECT_NE(w.error().message().find("SQLITE_BUSY"), std::string::npos) << w.error().message();
@@ -251,7 +251,7 @@ TEST(StoreDamage, MalformedImageInABatchNamesTheFileAndWritesNothing) {
 
   // Junk that is not an image at all, and a missing path.
   write_file(dir / "junk.beam", {'n', 'o', 'p', 'e'});
-  auto junk = store->import(read_file(dir / "junk.beam"), dir / "junk.beam", "", "");
+  auto junk = store->import(read_file(dir / "junk.beam"), dir / "junk.beam");
   ASSERT_FALSE(junk);
   EXPECT_NE(junk.error().message().find("junk.beam"), std::string::npos);
   auto missing = store->import_tree({dir / "nope"}, {});

@@ -78,7 +78,7 @@ TEST_F(StoreStateMachine, ActivateAnyVersionSetsTheRollbackTarget) {
   imp(0);
   imp(1);
   imp(2);
-  auto a = store_->activate("hello", 1, "test");
+  auto a = store_->activate("hello", 1, Reason("test"));
   ASSERT_TRUE(a);
   EXPECT_EQ(a->from_version, 3);
   EXPECT_EQ(st(), (State{1, {1, 2, 3}}));
@@ -130,7 +130,7 @@ TEST_F(StoreStateMachine, DeleteIsRefusedForActiveRollbackTargetAndReleaseVersio
   EXPECT_NE(refused.message().find("release r1"), std::string::npos) << refused.message();
   EXPECT_EQ(st(), (State{3, {1, 2, 3, 4}}));
   // Version 2 is none of those: it goes.
-  ASSERT_TRUE(store_->delete_version("hello", 2, "bad build"));
+  ASSERT_TRUE(store_->delete_version("hello", 2, Reason("bad build")));
   EXPECT_EQ(st(), (State{3, {1, 3, 4}}));
   EXPECT_EQ(last_action(), "delete");
   EXPECT_EQ(store_->get("hello", 2).error().code(), Code::kNotFound);
@@ -208,7 +208,7 @@ TEST_F(StoreStateMachine, GcKeepsWhatIsNeededAndFreesTheRest) {
 
 TEST_F(StoreStateMachine, GcDeletesVersionsAndUnreferencedBlobs) {
   for (int i = 0; i < 5; ++i) imp(i);          // 1..5, active 5, target 4
-  ASSERT_TRUE(store_->import(variant("hello.beam", 0), "x", "", ""));  // 6 shares blob with 1
+  ASSERT_TRUE(store_->import(variant("hello.beam", 0), "x"));  // 6 shares blob with 1
   // active 6, target 5; keep_last 0: delete 1, 2, 3, 4. Blob of 1 is still used by 6.
   auto r = store_->gc({0, false});
   ASSERT_TRUE(r) << r.error().to_string();

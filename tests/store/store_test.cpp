@@ -20,7 +20,7 @@ TEST(Store, ImportGivesVersionOneActiveAndGetReturnsTheBytes) {
   TempDir dir;
   auto store = open_or_die(dir / "s.db");
   const auto bytes = read_file(fixture("hello.beam"));
-  auto r = store->import(bytes, "hello.beam", "demo", "first");
+  auto r = store->import(bytes, "hello.beam", {.lib = "demo", .note = "first"});
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_EQ(r->module, "hello");
   EXPECT_EQ(r->version, 1);
@@ -59,7 +59,7 @@ TEST(Store, VersionsCountUpAndIdenticalToActiveIsANoOp) {
   const auto gen = *store->generation();
   const auto events = store->history()->size();
 
-  auto again = store->import(variant("hello.beam", 1), "again", "", "");
+  auto again = store->import(variant("hello.beam", 1), "again");
   ASSERT_TRUE(again);
   EXPECT_TRUE(again->unchanged);
   EXPECT_EQ(again->version, 2);
@@ -73,7 +73,7 @@ TEST(Store, BytesOfAnOlderVersionMakeANewVersionSharingTheBlob) {
   auto store = open_or_die(dir / "s.db");
   import_bytes(*store, variant("hello.beam", 0));
   import_bytes(*store, variant("hello.beam", 1));
-  auto r = store->import(variant("hello.beam", 0), "old again", "", "");
+  auto r = store->import(variant("hello.beam", 0), "old again");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->version, 3);
   EXPECT_FALSE(r->new_blob);
@@ -141,7 +141,7 @@ TEST(Store, DryRunWritesNothing) {
   EXPECT_EQ(r->new_versions, 1u);
   EXPECT_TRUE(store->list()->empty());
   EXPECT_EQ(*store->generation(), 0u);
-  auto single = store->import(read_file(fixture("hello.beam")), "x", "", "", /*dry_run=*/true);
+  auto single = store->import(read_file(fixture("hello.beam")), "x", {.dry_run = true});
   ASSERT_TRUE(single);
   EXPECT_EQ(single->version, 1);
   EXPECT_TRUE(store->list()->empty());
@@ -184,7 +184,7 @@ TEST(Store, GenerationGrowsWithChangesOnly) {
   EXPECT_GT(g1, g0);
   ASSERT_TRUE(store->get("hello", 1));
   ASSERT_TRUE(store->record_served("hello", 1, "127.0.0.1:1"));
-  ASSERT_TRUE(store->record_event("purge", "hello", "loader"));
+  ASSERT_TRUE(store->record_event("purge", "hello", Reason("loader")));
   EXPECT_EQ(*store->generation(), g1);
   import_bytes(*store, variant("hello.beam", 1));
   ASSERT_TRUE(store->rollback("hello"));
@@ -199,7 +199,7 @@ TEST(Store, LoaderEventsAndServedCounts) {
   TempDir dir;
   auto store = open_or_die(dir / "s.db");
   import_bytes(*store, variant("hello.beam", 0));
-  ASSERT_TRUE(store->record_event("kill", "hello", "process 7 lingered in old code", 1, 0));
+  ASSERT_TRUE(store->record_event("kill", "hello", Reason("process 7 lingered in old code"), 1, 0));
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(store->record_served("hello", 1, "127.0.0.1:4000"));
   auto h = store->history("hello");
   ASSERT_TRUE(h);
@@ -274,7 +274,7 @@ TEST(Store, OpcodeOnlyFailureIsAcceptedWithAWarning) {
   if (verdict.loadable || !verdict.opcode_only) GTEST_SKIP() << "could not build an opcode-only image: " << verdict.reason;
   TempDir dir;
   auto store = open_or_die(dir / "s.db");
-  auto r = store->import(bytes, "newer.beam", "", "");
+  auto r = store->import(bytes, "newer.beam");
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_FALSE(r->warning.empty());
   EXPECT_EQ(store->active_info("hello")->warning, r->warning);

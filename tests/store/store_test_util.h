@@ -96,7 +96,7 @@ inline std::unique_ptr<Store> open_or_die(const std::string& path, StoreOptions 
 // Imports `bytes` and returns the version it got (0 on failure, with a test failure).
 inline std::int64_t import_bytes(Store& store, const std::vector<std::uint8_t>& bytes, const std::string& origin = "t",
                                  const std::string& lib = "") {
-  auto r = store.import(bytes, origin, lib, "");
+  auto r = store.import(bytes, origin, {.lib = lib});
   EXPECT_TRUE(r.has_value()) << r.error().to_string();
   return r ? r->version : 0;
 }

@@ -1,0 +1,183 @@
+// The values codestore::Store's calls return (include/codestore/store.h): versions, import
+// results, releases, history, reports.
+//
+// Thread safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace codestore {
+
+// One stored version of a module.
+struct ModuleVersion {
+  std::string module;
+  std::int64_t version = 0;       // 1, 2, 3, ... per module name; never reused
+  std::string lib;                // the application it belongs to ("" if none)
+  std::string md5;                // beam_lib:md5/1, 32 lowercase hex digits
+  std::string vsn;                // beam_lib:version/1's value as text ("[1234]")
+  std::string sha256;             // of the bytes as imported, 64 hex digits: the blob's key
+  std::uint64_t raw_size = 0;     // bytes as imported
+  std::uint64_t stored_size = 0;  // bytes of its zstd frame (shared with every version of the same blob)
+  std::string origin;             // where it came from (a path, "-")
+  std::string note;
+  std::string warning;           // why it was accepted despite a check (opcode_only), else ""
+  std::int64_t imported_at = 0;  // Unix seconds
+  bool active = false;
+  std::int64_t active_since = 0;  // Unix seconds the current activation began (0 when inactive)
+  bool rollback_target = false;   // the version rollback(module) returns to
+};
+
+// A version with its image bytes (exactly the bytes imported).
+struct ModuleImage {
+  ModuleVersion info;
+  std::vector<std::uint8_t> bytes;
+};
+
+// One row of list(): a module name and its state.
+struct ModuleSummary {
+  std::string module;
+  std::int64_t active_version = 0;  // 0: no active version (after a release rollback)
+  std::string lib;                  // of the active version ("" when none is active)
+  std::string md5;                  // of the active version
+  std::int64_t versions = 0;        // stored versions
+  std::int64_t latest_version = 0;  // the highest stored version
+  std::int64_t active_since = 0;
+};
+
+struct ImportResult {
+  std::string file;  // origin as given
+  std::string module;
+  std::int64_t version = 0;   // the version now active (the existing one when unchanged)
+  std::int64_t previous = 0;  // the version active before (0: none)
+  bool unchanged = false;     // the active version's code and lib (ImportOptions::bytes): nothing was written
+  bool new_blob = false;      // the bytes were not stored before
+  bool repaired = false;      // the bytes' stored blob was damaged (verify) and is whole again
+  std::string shadowed_by;    // import_tree: the file of the same batch whose version of this
+                              // module became active instead ("" when none; OTP's order of
+                              // `<app>-<vsn>` directories picks it)
+  std::string lib_left;       // the lib of the module's active version when this version moves
+                              // it to lib "" (a file outside `<app>/ebin/`); "" otherwise
+  std::string lib;
+  std::string warning;  // kept on the version (opcode_only)
+  std::uint64_t raw_size = 0;
+  std::uint64_t stored_size = 0;  // 0 when the blob existed already
+};
+
+struct ImportSummary {
+  std::vector<ImportResult> items;  // in the order imported (file order; shadowed files first)
+  std::size_t files = 0;
+  std::size_t new_versions = 0;
+  std::size_t unchanged = 0;
+  std::size_t repaired = 0;           // damaged blobs made whole by their original bytes
+  std::uint64_t bytes_in = 0;         // raw bytes of every file
+  std::uint64_t bytes_new = 0;        // raw bytes of the new blobs
+  std::uint64_t bytes_stored = 0;     // stored bytes of the new blobs (ratio: bytes_stored / bytes_new)
+  std::vector<std::string> warnings;  // links skipped while walking directories (dangling, loops)
+};
+
+// A row of the history.
+struct StoreEvent {
+  std::int64_t id = 0;
+  std::int64_t time = 0;          // Unix seconds
+  std::string action;             // import, activate, rollback, delete, release-create, release-delete,
+                                  // release-rollback, gc, dict-train, compact; loader: load, purge, kill, ...
+  std::string module;             // "" for store-wide events
+  std::int64_t from_version = 0;  // 0: none
+  std::int64_t to_version = 0;    // 0: none
+  std::string reason;
+};
+
+struct Activation {
+  std::string module;
+  std::int64_t from_version = 0;  // 0: there was none
+  std::int64_t to_version = 0;    // 0: now inactive
+};
+
+struct ReleaseEntry {
+  std::string module;
+  std::int64_t version = 0;
+  std::string lib;
+  bool operator==(const ReleaseEntry&) const = default;
+};
+
+struct Release {
+  std::string name;
+  std::int64_t created_at = 0;
+  std::string note;
+  std::vector<ReleaseEntry> modules;  // sorted by module (empty in release_list())
+  std::int64_t module_count = 0;
+};
+
+struct ReleaseDiff {
+  std::vector<ReleaseEntry> added;    // in b, not in a
+  std::vector<ReleaseEntry> removed;  // in a, not in b
+  struct Changed {
+    std::string module;
+    std::int64_t from_version = 0;
+    std::int64_t to_version = 0;
+  };
+  std::vector<Changed> changed;  // in both, different versions
+};
+
+struct GcReport {
+  std::vector<ModuleVersion> deleted;  // versions deleted (or that would be)
+  std::int64_t blobs_deleted = 0;
+  std::uint64_t bytes_freed = 0;  // stored bytes of the deleted blobs
+};
+
+struct VerifyReport {
+  std::int64_t blobs_checked = 0;
+  std::int64_t versions_checked = 0;
+  struct Damage {
+    std::string module;  // "" for damage not tied to a version (orphans, integrity_check)
+    std::int64_t version = 0;
+    std::string message;  // e.g. "corruption: blob 3f2a...: zstd: checksum mismatch"
+  };
+  std::vector<Damage> damage;
+  std::vector<std::string> integrity;  // PRAGMA integrity_check's lines ("ok" when sound)
+  bool ok() const { return damage.empty(); }
+};
+
+struct StoreStats {
+  std::int64_t modules = 0;
+  std::int64_t active_modules = 0;
+  std::int64_t versions = 0;
+  std::int64_t blobs = 0;
+  std::uint64_t raw_bytes = 0;     // sum of raw sizes of the blobs
+  std::uint64_t stored_bytes = 0;  // sum of stored sizes of the blobs
+  std::int64_t releases = 0;
+  std::int64_t events = 0;
+  std::int64_t dictionaries = 0;
+  std::int64_t dictionary_id = 0;  // newest (0: none)
+  std::uint64_t dictionary_size = 0;
+  std::int64_t blobs_with_dictionary = 0;
+  std::uint64_t served_total = 0;
+  struct Served {
+    std::string module;
+    std::int64_t version = 0;
+    std::uint64_t count = 0;
+    std::int64_t last_served = 0;
+  };
+  std::vector<Served> served;  // most served first
+  std::int64_t schema_version = 0;
+};
+
+struct DictionaryInfo {
+  std::int64_t id = 0;
+  std::uint64_t size = 0;
+  std::int64_t samples = 0;
+};
+
+struct CompactReport {
+  std::int64_t blobs = 0;  // re-encoded
+  // Blobs that do not decompress to their SHA-256 (verify reports them): left as they are,
+  // one line each naming the versions that use it. Re-importing the original bytes repairs one.
+  std::vector<std::string> skipped;
+  std::uint64_t bytes_before = 0;
+  std::uint64_t bytes_after = 0;
+  std::int64_t dictionary_id = 0;  // the dictionary they use now (0: none)
+};
+
+}  // namespace codestore

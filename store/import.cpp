@@ -1,0 +1,331 @@
+// Import: validating images and inserting them as new versions (import, import_files). The
+// files an import reads come from the planner (import_plan.h); this file reads and validates
+// them on worker threads and inserts them, in the plan's order, in one transaction.
+#include <codestore/image.h>
+#include <codestore/term.h>
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+#include "base/file.h"
+#include "base/hex.h"
+#include "parallel.h"
+#include "store_impl.h"
+
+namespace codestore {
+
+using store_internal::fail;
+using store_internal::now;
+using store_internal::Prepared;
+using store_internal::WorkerState;
+
+namespace store_internal {
+
+namespace {
+
+// What bytes that are not a module image look like, for the error a user reads when a
+// tarball, an .ez archive, an .app file or Erlang source reaches an import. nullopt: they
+// start as a module image does ("FOR1" then "BEAM", maybe gzip-wrapped), so they are a
+// damaged one (corruption), not something else.
+std::optional<std::string> not_an_image(std::span<const std::uint8_t> bytes, bool unwrapped = false) {
+  auto starts = [&](std::string_view magic, std::size_t at = 0) {
+    return bytes.size() >= at + magic.size() &&
+           std::memcmp(bytes.data() + at, magic.data(), magic.size()) == 0;
+  };
+  if (bytes.empty()) return "an empty file";
+  if (starts("FOR1")) {
+    if (bytes.size() < 12 || starts("BEAM", 8)) return std::nullopt;
+    return fmt::format(
+        "an IFF file of form type {}, not BEAM",
+        etf::format_w(etf::Term::atom(std::string(reinterpret_cast<const char*>(bytes.data()) + 8, 4))));
+  }
+  if (starts("\x1f\x8b") && !unwrapped) {
+    auto raw = image::maybe_gunzip(bytes, std::size_t{64} << 20);
+    if (!raw) return "gzip-compressed data that does not unpack";
+    auto inner = not_an_image(*raw, true);
+    if (!inner) return std::nullopt;
+    if (inner->starts_with("a tar archive"))
+      return "a gzip-compressed tar archive (a tarball: unpack it and import the .beam files inside)";
+    return "gzip-compressed data: " + *inner;
+  }
+  if (starts("PK\x03\x04"))
+    return "a zip archive (an .ez application archive is one: unpack it and import its ebin directory)";
+  if (starts("ustar", 257)) return "a tar archive (unpack it and import the .beam files inside)";
+  if (starts("\x7f"
+             "ELF"))
+    return "an ELF executable or shared library";
+  const std::string_view head(reinterpret_cast<const char*>(bytes.data()),
+                              std::min<std::size_t>(bytes.size(), 4096));
+  const bool text = std::none_of(head.begin(), head.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u == 0 || (u < 0x20 && c != '\n' && c != '\r' && c != '\t' && c != '\f');
+  });
+  if (!text) {
+    std::string first;
+    for (std::size_t i = 0; i < std::min<std::size_t>(bytes.size(), 8); ++i)
+      first += fmt::format("{}{:02x}", i ? " " : "", bytes[i]);
+    return fmt::format("binary data of an unknown kind (it starts with {})", first);
+  }
+  if (head.find("-module(") != std::string_view::npos)
+    return "Erlang source code (compile it with erlc and import the .beam file)";
+  if (head.find("defmodule ") != std::string_view::npos)
+    return "Elixir source code (compile it and import the .beam files)";
+  if (head.find("{application,") != std::string_view::npos) {
+    return "an application resource file (.app): it names modules but holds no code";
+  }
+  return "text";
+}
+
+}  // namespace
+
+Result<Prepared> prepare(std::span<const std::uint8_t> bytes, std::string_view origin,
+                         db::Compressor& compressor, int level, const db::Dictionary* dict) {
+  const std::string name = origin.empty() ? "<binary>" : std::string(origin);
+  auto img = image::Image::parse(bytes, image::Strictness::kStrict, name);
+  if (!img) {
+    if (img.error().kind == image::ErrorKind::kNotABeamFile) {
+      if (auto what = not_an_image(bytes)) {
+        return error(Code::kInvalidArgument,
+                     fmt::format("{}: not a module image: it looks like {}", name, *what));
+      }
+    }
+    return error(img.error().status());
+  }
+  Prepared p;
+  p.origin = origin;
+  p.raw_size = bytes.size();
+  auto module = img->module();
+  if (!module) return error(module.error().status());
+  // Module names become file names (`codestore export`, the boot server's
+  // <app>/ebin/<module>.beam): a name such as "../evil" must never get into the store.
+  // Printed as an Erlang atom so that NUL and control characters show as escapes.
+  if (!image::is_safe_module_name(*module)) {
+    return error(
+        Code::kInvalidArgument,
+        fmt::format(
+            "{}: module name {} is not a safe name (/, \\, NUL, control characters, . and .. are refused)",
+            name, etf::format_w(etf::Term::atom(*module))));
+  }
+  p.module = std::move(*module);
+  const auto verdict = img->check_loadable();
+  if (!verdict.loadable) {
+    if (!verdict.opcode_only)
+      return error(Code::kCorruption, fmt::format("{}: not loadable: {}", name, verdict.reason));
+    p.warning = "opcode_only: " + verdict.reason;
+  }
+  auto md5 = img->md5();
+  if (!md5) return error(md5.error().status());
+  p.md5 = image::md5_hex(*md5);
+  auto vsn = img->vsn();
+  if (vsn) p.vsn = etf::format_w(*vsn);
+  p.sha = db::sha256(bytes);
+  auto frame = compressor.compress(bytes, level, dict);
+  if (!frame) return error(frame.error().with_context(name));
+  p.frame = std::move(*frame);
+  p.level = level;
+  p.dictionary_id = dict != nullptr ? dict->id() : 0;
+  return p;
+}
+
+}  // namespace store_internal
+
+ImportResult Store::Impl::insert(const Prepared& p, const std::string& note, bool by_bytes) {
+  ImportResult r;
+  r.file = p.origin;
+  r.module = p.module;
+  r.lib = p.lib;
+  r.warning = p.warning;
+  r.raw_size = p.raw_size;
+  const auto row = module_row(p.module);
+  std::int64_t blob_id = 0;
+  {
+    auto& s = stmt("SELECT id FROM blobs WHERE sha256 = ?");
+    Done done{s};
+    s.bind_blob(1, p.sha);
+    if (s.step()) blob_id = s.int64(0);
+  }
+  if (blob_id != 0 && blob_damaged(blob_id)) {
+    auto& s = stmt("UPDATE blobs SET data = ?, stored_size = ?, level = ?, dictionary_id = ? WHERE id = ?");
+    s.bind_blob_no_copy(1, p.frame);
+    s.bind(2, static_cast<std::int64_t>(p.frame.size()));
+    s.bind(3, p.level);
+    store_internal::bind_dictionary(s, 4, p.dictionary_id);
+    s.bind(5, blob_id);
+    s.exec();
+    r.repaired = true;
+    event("repair", p.module, 0, 0, fmt::format("blob {} restored from {}", base::hex(p.sha), p.origin));
+  }
+  if (row && row->active != 0) {
+    auto& s = stmt("SELECT blob_id, lib, md5 FROM versions WHERE module = ? AND version = ?");
+    Done done{s};
+    s.bind(1, p.module);
+    s.bind(2, row->active);
+    if (s.step()) {
+      const std::string active_lib = s.text(1);
+      const bool same = by_bytes ? (blob_id != 0 && s.int64(0) == blob_id) : s.text(2) == p.md5;
+      if (same && active_lib == p.lib) {
+        r.unchanged = true;
+        r.version = r.previous = row->active;
+        return r;
+      }
+      if (p.lib.empty()) r.lib_left = active_lib;
+    }
+  }
+  if (blob_id == 0) {
+    auto& s = stmt(
+        "INSERT INTO blobs (sha256, raw_size, stored_size, level, dictionary_id, data) VALUES (?, ?, ?, ?, "
+        "?, ?)");
+    s.bind_blob(1, p.sha);
+    s.bind(2, static_cast<std::int64_t>(p.raw_size));
+    s.bind(3, static_cast<std::int64_t>(p.frame.size()));
+    s.bind(4, p.level);
+    store_internal::bind_dictionary(s, 5, p.dictionary_id);
+    s.bind_blob_no_copy(6, p.frame);
+    s.exec();
+    blob_id = db->last_insert_id();
+    r.new_blob = true;
+    r.stored_size = p.frame.size();
+  }
+  if (!row) {
+    auto& s = stmt("INSERT INTO modules (name) VALUES (?)");
+    s.bind(1, p.module);
+    s.exec();
+  }
+  const std::int64_t version = (row ? row->high_water : 0) + 1;
+  const std::int64_t previous = row ? row->active : 0;
+  {
+    auto& s = stmt(
+        "INSERT INTO versions (module, version, blob_id, lib, md5, vsn, origin, note, warning, imported_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    s.bind(1, p.module);
+    s.bind(2, version);
+    s.bind(3, blob_id);
+    s.bind(4, p.lib);
+    s.bind(5, p.md5);
+    s.bind(6, p.vsn);
+    s.bind(7, p.origin);
+    s.bind(8, note);
+    s.bind(9, p.warning);
+    s.bind(10, now());
+    s.exec();
+  }
+  {
+    auto& s = stmt(
+        "UPDATE modules SET high_water = ?, previous_version = ?, active_version = ?, active_since = ? WHERE "
+        "name = ?");
+    s.bind(1, version);
+    s.bind(2, previous);
+    s.bind(3, version);
+    s.bind(4, now());
+    s.bind(5, p.module);
+    s.exec();
+  }
+  event("import", p.module, previous, version, note.empty() ? p.origin : p.origin + ": " + note);
+  r.version = version;
+  r.previous = previous;
+  return r;
+}
+
+Result<ImportResult> Store::import(std::span<const std::uint8_t> bytes, std::string_view origin,
+                                   const ImportOptions& options) {
+  return impl_->call(
+      [&] { return "import " + (origin.empty() ? std::string("<binary>") : std::string(origin)); },
+      [&]() -> Result<ImportResult> {
+        if (!options.dry_run) impl_->require_writable("import");
+        Impl::WriteTx tx(*impl_);
+        auto dict = impl_->newest_dictionary();
+        auto p =
+            store_internal::prepare(bytes, origin, impl_->compressor, impl_->options.zstd_level, dict.get());
+        if (!p) return error(p.error());
+        p->lib = options.lib;
+        ImportResult r = impl_->insert(*p, options.note, options.bytes);
+        if (!options.dry_run && (!r.unchanged || r.repaired)) tx.commit(!r.unchanged);
+        return r;
+      });
+}
+
+Result<ImportSummary> Store::import_files(const ImportPlan& plan, const ImportOptions& options) {
+  return impl_->call("import", [&]() -> Result<ImportSummary> {
+    if (!options.dry_run) impl_->require_writable("import");
+    const auto interrupted = [&] { return options.interrupted && options.interrupted(); };
+    const Status cancelled(Code::kCancelled, "interrupted: nothing imported");
+    const std::vector<ImportFile>& files = plan.files;
+    Impl::WriteTx tx(*impl_);
+    const auto dict = impl_->newest_dictionary();
+    const int level = impl_->options.zstd_level;
+    // Read, validate and compress on the workers; insert below, once the order is known.
+    std::vector<Prepared> prepared;
+    prepared.reserve(files.size());
+    Status failure;
+    store_internal::parallel_ordered<Result<Prepared>, WorkerState>(
+        files.size(),
+        [&](std::size_t i, WorkerState& w) -> Result<Prepared> {
+          auto bytes = base::read_file(files[i].path, image::Limits().max_image_bytes);
+          if (!bytes) return error(bytes.error().status(files[i].path));
+          return store_internal::prepare(*bytes, files[i].path, w.compressor, level, dict.get());
+        },
+        [&](std::size_t i, Result<Prepared>& p) {
+          if (interrupted()) {
+            failure = cancelled;  // also when the interrupt made this file fail
+            return false;
+          }
+          if (!p) {
+            failure = p.error().with_context("nothing imported");
+            return false;
+          }
+          p->lib = options.lib.empty() ? files[i].lib : options.lib;
+          prepared.push_back(std::move(*p));
+          if (options.progress) options.progress(i + 1, files.size(), files[i].path);
+          return true;
+        });
+    if (failure && interrupted()) failure = cancelled;  // after the last file
+    if (!failure) return error(failure);
+    // Several files of one module: each becomes a version, the one of highest precedence
+    // last (so it ends active); the others are shadowed by it. Other files keep their places.
+    std::vector<std::size_t> order(prepared.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::vector<std::string> shadowed_by(prepared.size());
+    std::map<std::string, std::vector<std::size_t>> by_module;
+    for (std::size_t i = 0; i < prepared.size(); ++i) by_module[prepared[i].module].push_back(i);
+    for (const auto& [module, places] : by_module) {
+      if (places.size() < 2) continue;
+      auto chosen = places;
+      std::stable_sort(chosen.begin(), chosen.end(), [&](std::size_t a, std::size_t b) {
+        return files[a].precedence < files[b].precedence;
+      });
+      for (std::size_t k = 0; k < places.size(); ++k) order[places[k]] = chosen[k];
+      for (std::size_t k = 0; k + 1 < chosen.size(); ++k) shadowed_by[chosen[k]] = files[chosen.back()].path;
+    }
+    ImportSummary summary;
+    summary.warnings = plan.warnings;
+    for (const std::size_t i : order) {
+      if (interrupted()) return error(cancelled);
+      ImportResult r = impl_->insert(prepared[i], options.note, options.bytes);
+      r.shadowed_by = shadowed_by[i];
+      summary.files++;
+      summary.bytes_in += r.raw_size;
+      summary.bytes_stored += r.stored_size;
+      if (r.new_blob) summary.bytes_new += r.raw_size;
+      if (r.repaired) summary.repaired++;
+      if (r.unchanged) {
+        summary.unchanged++;
+      } else {
+        summary.new_versions++;
+      }
+      summary.items.push_back(std::move(r));
+    }
+    if (!options.dry_run) tx.commit(summary.new_versions > 0);
+    return summary;
+  });
+}
+
+Result<ImportSummary> Store::import_tree(const std::vector<std::string>& paths,
+                                         const ImportOptions& options) {
+  auto plan = plan_import(paths, options.interrupted);
+  // The planner's errors name the store and the call as import_files' do.
+  if (!plan) return error(plan.error().with_context(impl_->context() + ": import"));
+  return import_files(*plan, options);
+}
+
+}  // namespace codestore

@@ -1,0 +1,212 @@
+// Store::Impl: the state of an open store and the steps its calls share. The store's logic
+// is split along its seams, one file each:
+//   store.cpp        open, the connection, transactions, the one error path (call)
+//   blobs.cpp        blobs, dictionaries, the image cache: a blob row in, image bytes out
+//   versions.cpp     module and version lookups, reads, activation, rollback, delete
+//   import.cpp       validation of images and their insertion (import, import_files)
+//   releases.cpp     releases: create, list, show, diff, delete, rollback
+//   maintenance.cpp  gc, verify, stats, dictionary training, compact, checkpoint, events
+// The database is reached only through db::Connection (db/connection.h); zstd only through
+// db/codec.h. Walking directories is the planner's (import_plan.cpp).
+//
+// Thread safety: every public method holds `mutex` for its whole body (Impl::call), so all
+// of Impl is used by one thread at a time; only compact's and import's workers run beside
+// it, on their own codec state (WorkerState) and data handed to them.
+#pragma once
+
+#include <codestore/store.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#include "db/codec.h"
+#include "db/connection.h"
+#include "db/image_cache.h"
+#include "db/sqlite_error.h"
+
+namespace codestore {
+
+namespace store_internal {
+
+using db::fail;
+
+inline std::int64_t now() {
+  return static_cast<std::int64_t>(std::time(nullptr));
+}
+
+// "hello@3": a module version as messages name it.
+inline std::string mv(std::string_view module, std::int64_t version) {
+  return fmt::format("{}@{}", module, version);
+}
+
+// A validated image ready to insert: everything but the database work.
+struct Prepared {
+  std::string origin;
+  std::string lib;
+  db::Sha256 sha{};
+  std::string module, md5, vsn, warning;
+  std::uint64_t raw_size = 0;
+  std::vector<std::uint8_t> frame;
+  int level = 0;
+  std::int64_t dictionary_id = 0;
+};
+
+// Per-thread codec state of the workers of import and compact.
+struct WorkerState {
+  db::Compressor compressor;
+  db::Decompressor decompressor;
+};
+
+// A stored blob as read from its row: the columns kBlobColumns names, in that order.
+struct BlobRow {
+  std::span<const std::uint8_t> sha256;
+  std::uint64_t raw_size = 0;
+  std::int64_t dictionary_id = 0;  // 0: none
+  std::span<const std::uint8_t> frame;
+};
+inline constexpr const char* kBlobColumns = "b.sha256, b.raw_size, b.dictionary_id, b.data";
+// Reads a BlobRow from `s`, whose columns from `first` on are kBlobColumns. The spans are
+// valid until the statement steps again or is reset.
+BlobRow blob_row(db::Statement& s, int first);
+
+// Decompresses a blob with its dictionary (null: none) into `out`: the zstd frame checksum
+// always, the SHA-256 with `check_sha256`. kCorruption (or the codec's code) when it fails.
+Status decode_blob(db::Decompressor& decompressor, const BlobRow& row, const db::Dictionary* dict,
+                   bool check_sha256, std::vector<std::uint8_t>& out);
+
+// Strict validation (the VM loader's judgement), then the blob frame. Pure: no database.
+Result<Prepared> prepare(std::span<const std::uint8_t> bytes, std::string_view origin,
+                         db::Compressor& compressor, int level, const db::Dictionary* dict);
+
+// A blob's dictionary_id: NULL for none (0), as the schema keeps it.
+inline void bind_dictionary(db::Statement& s, int index, std::int64_t id) {
+  if (id != 0) {
+    s.bind(index, id);
+  } else {
+    s.bind_null(index);
+  }
+}
+
+}  // namespace store_internal
+
+struct Store::Impl {
+  std::string path;
+  StoreOptions options;
+  std::unique_ptr<db::Connection> db;
+  std::mutex mutex;  // guards everything below: calls are serialized on the connection
+  std::unordered_map<const char*, std::unique_ptr<db::Statement>> statements;
+  std::map<std::int64_t, std::shared_ptr<db::Dictionary>> dictionaries;
+  db::Compressor compressor;
+  db::Decompressor decompressor;
+  db::ImageCache image_cache{0};
+
+  std::string context() const { return "store " + path; }
+
+  // The one error path of every public method: runs `body` (returning Status or Result<T>)
+  // under the store's lock, and turns whatever it throws (db::fail, a backend's error) into
+  // an error value whose message names the store and the call: `what`, a string or a
+  // callable that makes one, only run on failure (a hot get formats nothing).
+  template <typename What, typename Body>
+  auto call(What&& what, Body&& body) -> decltype(body()) {
+    std::lock_guard lock(mutex);
+    return db::guard(
+        [&] {
+          if constexpr (std::is_invocable_v<What>) {
+            return context() + ": " + std::string(what());
+          } else {
+            return context() + ": " + std::string(what);
+          }
+        },
+        body);
+  }
+
+  // --- connection and transactions (store.cpp) ------------------------------------------------
+  // A cached prepared statement, reset and unbound. Keyed by the literal's address.
+  db::Statement& stmt(const char* sql);
+  // Ends the statement's implicit read transaction when the scope ends.
+  struct Done {
+    db::Statement& s;
+    ~Done() { s.reset(); }
+  };
+  struct WriteTx {
+    Impl& impl;
+    db::Transaction tx;
+    explicit WriteTx(Impl& i) : impl(i), tx(*i.db, db::TxKind::kWrite) {}
+    // `changed`: bump the generation (the loader's "has anything changed" counter).
+    void commit(bool changed = true);
+  };
+  // The one value a query without parameters returns (a count, a sum).
+  std::int64_t scalar(const char* sql);
+  void require_writable(std::string_view what) const;
+  void event(std::string_view action, std::string_view module, std::int64_t from, std::int64_t to,
+             std::string_view reason);
+
+  // --- blobs, dictionaries, image cache (blobs.cpp) ------------------------------------------
+  std::shared_ptr<db::Dictionary> dictionary(std::int64_t id);
+  std::shared_ptr<db::Dictionary> newest_dictionary();
+  // decode_blob with the row's dictionary (a missing one is kCorruption).
+  Status decode(const store_internal::BlobRow& row, bool check_sha256, std::vector<std::uint8_t>& out);
+  // The bytes of name@version; the zstd checksum always, the SHA-256 on request (which
+  // reads the stored blob even when the image cache has it: it checks the disk).
+  // Shared: the cache may hold it too (then it must not be changed); a caller that finds
+  // itself the only owner may take the vector.
+  std::shared_ptr<std::vector<std::uint8_t>> shared_bytes(std::string_view name, std::int64_t version,
+                                                          bool verify_sha256);
+  std::vector<std::uint8_t> bytes(std::string_view name, std::int64_t version, bool verify_sha256);
+  // Whether blob `id` no longer decompresses to its SHA-256 (what verify reports as damage).
+  bool blob_damaged(std::int64_t id);
+  // "hello@2, hello@3": the versions that use blob `id` ("no version" when none does).
+  std::string users_of_blob(std::int64_t id);
+
+  // --- versions (versions.cpp) ----------------------------------------------------------------
+  struct ModuleRow {
+    std::int64_t high_water = 0, active = 0, active_since = 0, previous = 0;
+  };
+  std::optional<ModuleRow> module_row(std::string_view name);
+  ModuleRow require_module(std::string_view name);
+  bool version_exists_any(std::string_view name);
+  bool version_exists(std::string_view name, std::int64_t version);
+  // A version a caller names: 0 means "none" inside the store (an inactive module) and
+  // must never arrive from outside, where it would deactivate the module.
+  static void require_version_number(std::int64_t version);
+  void require_version(std::string_view name, std::int64_t version);
+  // Binds name (?1) and version (?2) to `s` and steps to its row; kNotFound (naming what is
+  // missing: the module or its version) when there is none.
+  void step_version_row(db::Statement& s, std::string_view name, std::int64_t version);
+  // The columns version_of reads, then FROM: append WHERE/ORDER BY.
+  static constexpr const char* kVersionColumns =
+      "v.module, v.version, v.lib, v.md5, v.vsn, b.sha256, b.raw_size, b.stored_size, v.origin, v.note, "
+      "v.warning, v.imported_at, m.active_version = v.version, m.active_since, m.previous_version = "
+      "v.version "
+      "FROM versions v JOIN blobs b ON b.id = v.blob_id JOIN modules m ON m.name = v.module ";
+  static ModuleVersion version_of(db::Statement& s);
+  ModuleVersion info(std::string_view name, std::int64_t version);
+  // Moves the active version of `name` to `to` (0: none), inside a WriteTx. previous_version
+  // becomes the one that was active, so that rollback(name) toggles like `cd -`.
+  Activation set_active(std::string_view name, std::int64_t to, std::string_view action,
+                        std::string_view reason);
+  std::vector<ModuleSummary> summaries(const std::string* lib);
+
+  // --- import (import.cpp) --------------------------------------------------------------------
+  // Inserts a prepared image (the blob if new), as the next version, made active; unless it
+  // is the active version's code (by_bytes: its bytes) and lib. Bytes whose stored blob is
+  // damaged replace that blob's frame first: re-importing the original file repairs it.
+  ImportResult insert(const store_internal::Prepared& p, const std::string& note, bool by_bytes);
+
+  // --- releases (releases.cpp) ----------------------------------------------------------------
+  Release release(const std::string& name, bool with_modules);
+};
+
+}  // namespace codestore

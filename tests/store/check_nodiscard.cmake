@@ -1,0 +1,35 @@
+# Run by CTest (store.nodiscard): a caller that drops the result of a fallible Store call does
+# not compile under -Werror=unused-result (issue 12 §4: every fallible call is [[nodiscard]]),
+# while the same call with its result used does. Inputs: CXX, SOURCE_DIR, SCRATCH.
+file(MAKE_DIRECTORY ${SCRATCH})
+set(calls "s.gc({})" "s.rollback(\"m\")" "s.import(b, \"x\")" "s.checkpoint()" "s.record_served(\"m\", 1)"
+          "codestore::plan_import({\"x\"})" "codestore::Store::open(\"x\")")
+set(head "#include <codestore/store.h>\nvoid f(codestore::Store& s, std::span<const std::uint8_t> b) {\n  (void)b;\n")
+function(compile name body)
+  file(WRITE ${SCRATCH}/${name}.cpp "${head}${body}}\n")
+  execute_process(COMMAND ${CXX} -std=c++20 -fsyntax-only -Werror=unused-result -I${SOURCE_DIR}/include
+                          ${SCRATCH}/${name}.cpp
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  set(rc ${rc} PARENT_SCOPE)
+  set(out "${out}" PARENT_SCOPE)
+endfunction()
+set(used "")
+set(i 0)
+foreach(call IN LISTS calls)
+  math(EXPR i "${i} + 1")
+  string(APPEND used "  auto r${i} = ${call};\n  (void)r${i};\n")
+endforeach()
+compile(used "${used}")
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "the calls with their results used should compile:\n${out}")
+endif()
+set(i 0)
+foreach(call IN LISTS calls)
+  math(EXPR i "${i} + 1")
+  compile(dropped${i} "  ${call};\n")
+  if(rc EQUAL 0)
+    message(FATAL_ERROR "`${call};` drops a result and compiled: the call is not [[nodiscard]]")
+  endif()
+endforeach()
+file(REMOVE_RECURSE ${SCRATCH})
+message(STATUS "every dropped result is refused")

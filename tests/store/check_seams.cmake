@@ -1,0 +1,23 @@
+# Run by CTest (store.seams): the store's logic (store/*.cpp, store/*.h) names no database
+# driver and no compressor: SQLite and zstd are reached only through store/db/ (issue 12 §2),
+# and no macro stands in for the one error path (Store::Impl::call). Input: SOURCE_DIR.
+file(GLOB files RELATIVE ${SOURCE_DIR} ${SOURCE_DIR}/store/*.cpp ${SOURCE_DIR}/store/*.h)
+set(found "")
+foreach(file ${files})
+  file(STRINGS ${SOURCE_DIR}/${file} lines)
+  set(n 0)
+  foreach(line IN LISTS lines)
+    math(EXPR n "${n} + 1")
+    if(line MATCHES "^[ \t]*//")
+      continue()
+    endif()
+    if(line MATCHES "sqlite3|SQLite::|SQLiteCpp|ZSTD_|ZDICT_|zstd\\.h|zdict\\.h|^[ \t]*#[ \t]*define")
+      string(APPEND found "\n  ${file}:${n}: ${line}")
+    endif()
+  endforeach()
+endforeach()
+if(found)
+  message(FATAL_ERROR "the store's logic reaches past store/db/:${found}")
+endif()
+list(LENGTH files count)
+message(STATUS "${count} files of store/ name no driver, no compressor, no macro")
