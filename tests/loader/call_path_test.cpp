@@ -60,12 +60,11 @@ TEST(CallPathEpoch, ThreadRecordsOwnTheirCacheLines) {
 // calls, tail-calls, local-calls and returns as a shallow one does, and a purge finds a
 // frame in old code however deep it is.
 TEST_F(CallPath, DeepStackCallsAndIsScanned) {
+  constexpr std::size_t kDepth = 1000;
   auto cs = make(Mode::kInteractive, {dir("v1")});
   auto p = cs->spawn("deep");
-  auto v1 = p->call("m", "loop", 0);
-  ASSERT_TRUE(v1);
-  ASSERT_TRUE(cs->load_binary("m", "v2", bytes("v2/m.beam")));
-  constexpr std::size_t kDepth = 1000;
+  auto v1 = p->enter_module("m");  // frame 0, in v1 once v2 is loaded
+  ASSERT_TRUE(v1 && cs->load_binary("m", "v2", bytes("v2/m.beam")));
   for (std::size_t i = 1; i < kDepth; ++i) ASSERT_TRUE(i % 2 == 0 ? p->call("m", "f", 0) : p->local_call());
   EXPECT_EQ(p->depth(), kDepth);
   auto moved = p->tail_call("m", "switched", 1);
