@@ -8,8 +8,9 @@
 
 namespace codestore::loader {
 
+using detail::InstanceImpl;
 using detail::ModuleEntry;
-using detail::NameTable;
+using detail::ProcessImpl;
 
 std::string_view mode_name(Mode mode) noexcept {
   return mode == Mode::kEmbedded ? "embedded" : "interactive";
@@ -41,17 +42,56 @@ std::string_view module_status_name(ModuleStatus status) noexcept {
 }
 
 const image::Md5& Instance::md5() const {
-  std::call_once(md5_once_, [this] {
+  const InstanceImpl& self = InstanceImpl::of(*this);
+  std::call_once(self.md5_once_, [&self] {
     // Cannot fail here: the strict MD5 fails only on a FunT whose size is not 4 + 24 * n,
     // which check_loadable refuses (prepare_instance made this instance only if loadable).
-    if (auto md5 = image_.md5()) md5_ = *md5;
+    if (auto md5 = self.image_.md5()) self.md5_ = *md5;
   });
-  return md5_;
+  return self.md5_;
 }
 
 bool Instance::exports_function(std::string_view function, std::uint32_t arity) const {
-  return std::any_of(exports_.begin(), exports_.end(),
-                     [&](const image::Function& f) { return f.arity == arity && f.name == function; });
+  // Every fully qualified call asks: a binary search over the sorted exports touches a few
+  // of them where a scan touched half.
+  const auto& exports = InstanceImpl::of(*this).exports_;
+  auto it = std::lower_bound(exports.begin(), exports.end(), function,
+                             [arity](const image::Function& f, std::string_view name) {
+                               const int order = std::string_view(f.name).compare(name);
+                               return order < 0 || (order == 0 && f.arity < arity);
+                             });
+  return it != exports.end() && it->arity == arity && it->name == function;
+}
+
+const std::string& Instance::module() const {
+  return InstanceImpl::of(*this).module_;
+}
+const std::string& Instance::origin() const {
+  return InstanceImpl::of(*this).origin_;
+}
+const etf::Term& Instance::vsn() const {
+  return InstanceImpl::of(*this).vsn_;
+}
+bool Instance::has_vsn() const {
+  return InstanceImpl::of(*this).has_vsn_;
+}
+const std::string& Instance::vsn_text() const {
+  return InstanceImpl::of(*this).vsn_text_;
+}
+const std::vector<image::Function>& Instance::exports() const {
+  return InstanceImpl::of(*this).exports_;
+}
+const image::Image& Instance::image() const {
+  return InstanceImpl::of(*this).image_;
+}
+image::Bytes Instance::bytes() const {
+  return InstanceImpl::of(*this).image_.bytes();
+}
+bool Instance::has_on_load() const {
+  return InstanceImpl::of(*this).has_on_load_;
+}
+std::uint64_t Instance::serial() const {
+  return InstanceImpl::of(*this).serial_;
 }
 
 // --- Impl ------------------------------------------------------------------------------
@@ -61,25 +101,37 @@ detail::ModuleEntry* CodeServer::Impl::find_or_add(std::string_view name) {
   auto entry = std::make_unique<ModuleEntry>();
   entry->name = std::string(name);
   entry->hash = detail::hash_name(name);
-  NameTable* t = table.load(std::memory_order_relaxed);
-  auto insert = [](NameTable* into, ModuleEntry* e) {
-    std::size_t i = e->hash & into->mask;
-    while (into->cells[i].load(std::memory_order_relaxed) != nullptr) i = (i + 1) & into->mask;
-    into->cells[i].store(e, std::memory_order_release);
-    ++into->used;
-  };
-  if ((t->used + 1) * 2 > t->mask + 1) {  // keep the load factor at most 1/2
-    auto bigger = std::make_unique<NameTable>((t->mask + 1) * 2);
-    for (std::size_t i = 0; i <= t->mask; ++i) {
-      if (ModuleEntry* e = t->cells[i].load(std::memory_order_relaxed)) insert(bigger.get(), e);
-    }
-    t = bigger.get();
-    tables.push_back(std::move(bigger));
-    table.store(t, std::memory_order_release);
-  }
-  insert(t, entry.get());
+  names.insert(entry.get());
   entries.push_back(std::move(entry));
   return entries.back().get();
+}
+
+detail::ExportEntry* CodeServer::Impl::find_or_add_export(std::string_view module, std::string_view function,
+                                                          std::uint32_t arity) {
+  const std::size_t hash = detail::hash_export(module, function, arity);
+  if (detail::ExportEntry* x = find_export(hash, module, function, arity)) return x;
+  ModuleEntry* entry = find_or_add(module);
+  auto x = std::make_unique<detail::ExportEntry>();
+  x->hash = hash;
+  x->arity = arity;
+  x->module = std::string(module);
+  x->function = std::string(function);
+  const Instance* cur = entry->cur.get();
+  x->current.store(cur != nullptr && cur->exports_function(function, arity) ? cur : nullptr,
+                   std::memory_order_seq_cst);
+  entry->exports.push_back(x.get());
+  exports.insert(x.get());
+  export_entries.push_back(std::move(x));
+  return export_entries.back().get();
+}
+
+void CodeServer::Impl::set_current(detail::ModuleEntry& entry, const Instance* instance) {
+  // seq_cst: before any purge's scan of the instance replaced (loader/process.cpp).
+  for (detail::ExportEntry* x : entry.exports) {
+    const bool exported = instance != nullptr && instance->exports_function(x->function, x->arity);
+    x->current.store(exported ? instance : nullptr, std::memory_order_seq_cst);
+  }
+  entry.current.store(instance, std::memory_order_seq_cst);
 }
 
 std::vector<std::shared_ptr<Process>> CodeServer::Impl::live_processes() {
@@ -133,7 +185,7 @@ std::string base_module(std::string_view file) {
 
 namespace detail {
 
-// The implementation's access to Instance and Process internals.
+// Making instances, and the purge's side of processes.
 struct Access {
   // Everything the loader needs from an image, checked the way erlang:prepare_loading/2
   // does. Touches nothing shared, so it needs no lock.
@@ -155,7 +207,7 @@ struct Access {
     auto exports = img->exports();
     if (!exports) return fail(LoadError::kBadfile, exports.error().to_string());
 
-    std::shared_ptr<Instance> inst(new Instance(std::move(*img)));
+    std::shared_ptr<InstanceImpl> inst(new InstanceImpl(std::move(*img)));
     inst->module_ = *name;
     inst->origin_ = std::string(origin);
     inst->has_vsn_ = vsn.has_value();
@@ -166,35 +218,26 @@ struct Access {
     return inst;
   }
 
-  // Who has a frame in `old`. Marks it retiring first, so that an enter racing this scan
-  // either is seen here or sees the mark (docs/code-server.md §5). With `kill`, each one is
-  // marked killed, its frames released, and its callback queued.
+  // Who has a frame in `old`, which is no longer current: an enter racing this scan either
+  // is seen here or sees that (loader/process.cpp). With `kill`, each one is killed (its
+  // instances kept alive with the Process object until the host's thread has noticed) and
+  // its callback queued.
   static std::vector<std::shared_ptr<Process>> scan_lingering(CodeServer::Impl& impl, const Instance* old,
                                                               bool kill, PendingKills& kills) {
-    old->retiring_.store(true, std::memory_order_release);
     std::vector<std::shared_ptr<Process>> lingering;
     for (auto& p : impl.live_processes()) {
-      std::lock_guard<std::mutex> lock(p->mutex_);
-      if (std::find(p->frames_.begin(), p->frames_.end(), old) == p->frames_.end()) continue;
+      ProcessImpl& process = ProcessImpl::of(*p);
+      if (!process.in_instance(old)) continue;
       if (kill) {
-        p->state_ = Process::State::kKilled;
-        // The frames stop pinning, but their instances stay alive with the Process object
-        // until the host's thread has noticed (header: "nothing dangles").
-        for (const Instance* f : p->frames_) {
-          if (auto owned = f->weak_from_this().lock()) p->released_.push_back(std::move(owned));
-        }
-        p->frames_.clear();
-        kills.emplace_back(p->on_kill_, p->id());
+        if (!process.kill()) continue;  // it ended meanwhile
+        kills.emplace_back(process.on_kill(), process.id());
       }
       lingering.push_back(p);
     }
     return lingering;
   }
 
-  static void clear_retiring(const Instance* inst) {
-    inst->retiring_.store(false, std::memory_order_release);
-  }
-  static void set_serial(Instance& inst, std::uint64_t serial) { inst.serial_ = serial; }
+  static void set_serial(Instance& inst, std::uint64_t serial) { InstanceImpl::of(inst).serial_ = serial; }
 };
 
 }  // namespace detail
@@ -216,7 +259,7 @@ void install(CodeServer::Impl& impl, ModuleEntry& entry, std::shared_ptr<Instanc
   if (entry.cur) entry.old = std::move(entry.cur);
   entry.cur = std::move(inst);
   entry.known = true;
-  entry.current.store(entry.cur.get(), std::memory_order_release);
+  CodeServer::Impl::set_current(entry, entry.cur.get());
   record(impl, "load", entry.name, entry.cur->origin() + " " + entry.cur->vsn_text());
 }
 
@@ -246,7 +289,6 @@ SoftPurgeResult soft_purge_old(CodeServer::Impl& impl, ModuleEntry& entry) {
     result.blockers.push_back(p->id());
   }
   if (!result.blockers.empty()) {
-    detail::Access::clear_retiring(entry.old.get());
     result.ok = false;
     return result;
   }
@@ -315,8 +357,6 @@ CodeServer::~CodeServer() {
 Result<std::unique_ptr<CodeServer>> CodeServer::create(Options options) {
   std::vector<std::string> dirs = options.path;
   auto impl = std::make_unique<Impl>(std::move(options));
-  impl->tables.push_back(std::make_unique<NameTable>(64));
-  impl->table.store(impl->tables.back().get(), std::memory_order_release);
   if (Status s = impl->path.set(dirs); !s) return error(s);
   if (impl->options.mode == Mode::kInteractive && impl->options.stick_default) {
     for (const auto& entry : impl->path.entries()) {
@@ -462,7 +502,7 @@ bool CodeServer::delete_module(std::string_view module) {
   if (e == nullptr || !e->known || e->old) return false;  // OTP: never loaded, or must purge first
   if (!e->cur) return true;                               // known, no code at all (OTP)
   e->old = std::move(e->cur);
-  e->current.store(nullptr, std::memory_order_release);
+  CodeServer::Impl::set_current(*e, nullptr);
   record(*impl_, "delete", e->name, e->old->vsn_text());
   return true;
 }
@@ -657,7 +697,8 @@ std::optional<std::string> CodeServer::priv_dir(std::string_view app) const {
 
 std::shared_ptr<Process> CodeServer::spawn(std::string name, KillCallback on_kill) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  std::shared_ptr<Process> p(new Process(this, impl_->next_pid++, std::move(name), std::move(on_kill)));
+  std::shared_ptr<Process> p(
+      new ProcessImpl(this, impl_.get(), impl_->next_pid++, std::move(name), std::move(on_kill)));
   impl_->processes.push_back(p);
   return p;
 }

@@ -5,11 +5,17 @@
 // once every thread pinned at the moment it was retired has unpinned. Pinning is one atomic
 // exchange on a line the thread owns; nothing shared is counted.
 //
+// Records are written on every pin, so each owns its cache lines (kCacheLinePair): heap
+// neighbours would otherwise be written by two threads at once (a record of 24 bytes
+// shares its line with whatever the allocator put next to it, another thread's record or
+// frames), and the line would move between cores on every lookup.
+//
 // Thread safety: EpochDomain is safe for concurrent use. `retired_mutex_` guards `retired_`;
 // the epoch and the records are atomics. A Record belongs to one thread at a time.
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -18,9 +24,13 @@
 
 namespace codestore::loader::detail {
 
+// Two lines: x86's spatial prefetcher fetches lines in pairs, so writers one line apart
+// still slow each other down.
+inline constexpr std::size_t kCacheLinePair = 128;
+
 class EpochDomain {
  public:
-  struct Record {
+  struct alignas(kCacheLinePair) Record {
     std::atomic<std::uint64_t> pinned{0};  // 0 = not pinned, else the epoch seen at pinning
     std::atomic<bool> in_use{true};        // owned by a live thread
     std::uint32_t depth = 0;               // nesting, touched only by the owning thread

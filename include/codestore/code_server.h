@@ -31,7 +31,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,10 +45,6 @@ namespace codestore::loader {
 
 class CodeServer;
 class Process;
-namespace detail {
-struct Access;  // the implementation's access to Instance and Process internals
-}
-
 enum class Mode { kInteractive, kEmbedded };
 std::string_view mode_name(Mode mode) noexcept;  // "interactive" / "embedded"
 
@@ -85,53 +80,41 @@ using MultiLoadResult = tl::expected<void, std::vector<ModuleError>>;
 // One loaded copy of a module's code. Immutable. Owned by the code server while it is the
 // current or old instance, and by anyone who took shared ownership (`shared_from_this()`
 // while it is reachable, or `CodeServer::current_shared`); its bytes live as long as it.
+// Only the code server makes instances (its implementation holds their state), so the
+// class shows no fields.
 //
 // Thread safety: immutable as far as callers can tell; any number of threads may read it.
-// The MD5 is computed on the first md5() call (loading does not need it) under a
-// std::once_flag, so concurrent first calls are safe and all see the same value.
+// The MD5 is computed on the first md5() call (loading does not need it) once, however many
+// threads ask at the same time; all see the same value.
 class Instance : public std::enable_shared_from_this<Instance> {
  public:
-  const std::string& module() const { return module_; }
+  Instance(const Instance&) = delete;
+  Instance& operator=(const Instance&) = delete;
+
+  const std::string& module() const;
   // Where it came from: the file as found on the path ("DIR/M.beam" with DIR as added),
   // "lib:NAME/M.beam" for a store lib, or what load_binary was given.
-  const std::string& origin() const { return origin_; }
+  const std::string& origin() const;
   // beam_lib:md5/1 of the image; computed once, on first use.
   const image::Md5& md5() const;
   // beam_lib:version/1's value. An image without an Attr chunk (or without a vsn in it)
   // loads in OTP all the same and has none: has_vsn() is false, vsn() is the atom
   // `undefined` (what proplists:get_value(vsn, M:module_info(attributes)) answers then).
-  const etf::Term& vsn() const { return vsn_; }
-  bool has_vsn() const { return has_vsn_; }
-  const std::string& vsn_text() const { return vsn_text_; }  // etf::format_w(vsn())
-  const std::vector<image::Function>& exports() const { return exports_; }
+  const etf::Term& vsn() const;
+  bool has_vsn() const;
+  const std::string& vsn_text() const;                  // etf::format_w(vsn())
+  const std::vector<image::Function>& exports() const;  // sorted by (name, arity)
   bool exports_function(std::string_view function, std::uint32_t arity) const;
-  const image::Image& image() const { return image_; }
-  image::Bytes bytes() const { return image_.bytes(); }  // the IFF bytes (gzip unwrapped)
+  const image::Image& image() const;
+  image::Bytes bytes() const;  // the IFF bytes (gzip unwrapped)
   // The image has an -on_load function (image::Image::LoadVerdict::on_load).
-  bool has_on_load() const { return has_on_load_; }
+  bool has_on_load() const;
   // A number unique to this load in this code server, increasing.
-  std::uint64_t serial() const { return serial_; }
+  std::uint64_t serial() const;
 
- private:
-  friend class CodeServer;
-  friend class Process;
-  friend struct detail::Access;
-  explicit Instance(image::Image image) : image_(std::move(image)) {}
-
-  std::string module_;
-  std::string origin_;
-  mutable std::once_flag md5_once_;
-  mutable image::Md5 md5_{};  // written once, under md5_once_
-  etf::Term vsn_;
-  bool has_vsn_ = false;
-  std::string vsn_text_;
-  std::vector<image::Function> exports_;
-  image::Image image_;
-  bool has_on_load_ = false;
-  std::uint64_t serial_ = 0;
-  // Set by a purge before it scans the processes; an enter that meets it looks again for
-  // the current instance (docs/code-server.md §5). Cleared again if a soft purge gives up.
-  mutable std::atomic<bool> retiring_{false};
+ protected:
+  Instance() = default;  // the code server's implementation derives from it
+  ~Instance() = default;
 };
 
 // Pins the calling thread for lock-free reads: while a guard lives, no instance this thread
@@ -192,23 +175,23 @@ using CallResult = tl::expected<const Instance*, CallError>;
 
 // A process: the host's unit of execution (a thread, fiber or actor) as the code server
 // sees it: a stack of frames, each in one instance. A process lingers in a module's old
-// code while any frame is in the old instance; a purge kills it.
+// code while any frame is in the old instance; a purge kills it. Only
+// `CodeServer::spawn` makes processes (its implementation holds their state).
 //
 // The `const Instance*` a call returns stays valid while its frame is on the stack; after a
 // kill the released instances are kept alive by the Process object until it is destroyed,
 // so a host thread that has not yet noticed the kill never reads freed bytes.
 //
 // Thread safety: one host thread runs a process at a time (calls, returns, exit); queries
-// may come from any thread. `mutex_` guards the frames, the state and `released_`; it is
-// taken by the process's own operations and by a purge's scan, never by lookups.
+// may come from any thread. A call takes no lock and writes only the process's own frames
+// (a purge's scan and the queries read them: docs/code-server.md §5).
 class Process {
  public:
-  ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
 
-  ProcessId id() const { return id_; }
-  const std::string& name() const { return name_; }
+  ProcessId id() const;
+  const std::string& name() const;
 
   // A fully qualified call M:F/A: pushes a frame in M's current instance, loading M first
   // in interactive mode (a failed load is undef). undef when F/A is not exported.
@@ -235,26 +218,9 @@ class Process {
   // True when any frame is in `instance` (erlang:check_process_code/2 for its module's old).
   bool in_instance(const Instance* instance) const;
 
- private:
-  friend class CodeServer;
-  friend struct detail::Access;
-  enum class State { kRunning, kKilled, kExited };
-  Process(CodeServer* server, ProcessId id, std::string name, KillCallback on_kill);
-  struct Callee {
-    std::string_view function;
-    std::uint32_t arity;
-  };
-  // `callee` nullopt: any code of the module will do (enter_module).
-  CallResult enter(std::string_view module, std::optional<Callee> callee, bool tail);
-
-  CodeServer* server_;
-  const ProcessId id_;
-  const std::string name_;
-  KillCallback on_kill_;
-  mutable std::mutex mutex_;
-  State state_ = State::kRunning;                          // guarded by mutex_
-  std::vector<const Instance*> frames_;                    // guarded by mutex_
-  std::vector<std::shared_ptr<const Instance>> released_;  // guarded by mutex_
+ protected:
+  Process() = default;  // the code server's implementation derives from it
+  ~Process() = default;
 };
 
 // A store lib's view for the code path (`lib:NAME` entries). The store adapter
@@ -460,7 +426,6 @@ class CodeServer {
   struct Impl;  // opaque: the implementation's state
 
  private:
-  friend class Process;
   explicit CodeServer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

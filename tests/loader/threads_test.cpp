@@ -2,6 +2,7 @@
 // and switch while another thread loads, deletes and purges. Run under ThreadSanitizer in
 // CI (`ctest -L threads` in a TSan build); here it asserts what every thread saw.
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "loader_fixture.h"
@@ -90,6 +91,60 @@ TEST_F(Threads, CallsAndLookupsWhileLoadingAndPurging) {
   // Whatever happened, the module ends in a consistent state.
   ASSERT_TRUE(cs->load_binary("m", "end", images[0]));
   EXPECT_EQ(cs->is_loaded("m"), "end");
+}
+
+// A call takes no lock (loader/process.cpp): it lands in an instance that a purge will
+// see, or it sees the load that came first and looks again. Workers tail-call (through the
+// export table) and enter while this thread loads (the three-version rule purges) and soft
+// purges: whatever a worker holds stays readable (ThreadSanitizer would report a read of
+// freed code), and a soft purge that refuses names only processes that are alive.
+TEST_F(Threads, TailCallsRaceLoadsAndPurges) {
+  auto cs = make(Mode::kInteractive, {dir("v1")});
+  const std::vector<std::vector<std::uint8_t>> images = {bytes("v1/m.beam"), bytes("v2/m.beam"),
+                                                         bytes("v3/m.beam")};
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> progress{0};
+  std::atomic<long> kills{0};
+  std::vector<std::shared_ptr<Process>> current(2);
+  std::mutex current_mutex;  // guards `current`: the workers' processes, for the soft purges
+
+  auto worker = [&](int id) {
+    std::shared_ptr<Process> p;
+    auto respawn = [&] {
+      p = cs->spawn("t" + std::to_string(id), [&](ProcessId) { ++kills; });
+      std::lock_guard<std::mutex> lock(current_mutex);
+      current[id] = p;
+    };
+    respawn();
+    for (std::uint64_t i = 0; !done.load(); ++i, ++progress) {
+      auto in = i % 3 == 0 ? p->enter_module("m", /*tail=*/true) : p->tail_call("m", "switched", 1);
+      if (!in) {
+        EXPECT_EQ(in.error(), CallError::kKilled);
+        respawn();
+        continue;
+      }
+      EXPECT_EQ((*in)->bytes()[0], 'F');
+      EXPECT_FALSE((*in)->exports().empty());
+      EXPECT_LE(p->depth(), 1u) << "a tail call replaces the top frame (0: killed meanwhile)";
+    }
+  };
+  std::vector<std::thread> threads;
+  threads.emplace_back(worker, 0);
+  threads.emplace_back(worker, 1);
+  for (int round = 0; round < 300; ++round) {
+    (void)cs->load_binary("m", "m.beam", images[round % 3]);
+    if (round % 2 == 0) {
+      auto soft = cs->soft_purge("m");
+      for (ProcessId blocker : soft.blockers) {
+        std::lock_guard<std::mutex> lock(current_mutex);
+        EXPECT_TRUE(blocker == current[0]->id() || blocker == current[1]->id()) << blocker;
+      }
+    }
+    for (auto seen = progress.load(); progress.load() < seen + 4;) std::this_thread::yield();
+  }
+  done = true;
+  for (auto& t : threads) t.join();
+  EXPECT_GT(kills.load(), 0) << "loads met workers lingering in old code";
 }
 
 TEST_F(Threads, ManyNamesResolvedWhileTheTableGrows) {
