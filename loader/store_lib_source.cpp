@@ -46,7 +46,8 @@ class StoreLibSource : public LibSource {
     return out;
   }
 
-  Result<std::shared_ptr<const CheckedImage>> check(const LibImage& image, const std::string& origin) override {
+  Result<std::shared_ptr<const CheckedImage>> check(const LibImage& image,
+                                                    const std::string& origin) override {
     return reader_->checked_image(*image.version, origin);
   }
 

@@ -12,10 +12,9 @@
 #include <codestore/boot_server.h>
 #include <codestore/store.h>
 #include <codestore/store_reader.h>
+#include <fmt/format.h>
 
 #include <map>
-
-#include <fmt/format.h>
 
 namespace codestore::server {
 
@@ -134,7 +133,8 @@ class StoreSource final : public ModuleSource {
 
 }  // namespace
 
-Result<std::unique_ptr<ModuleSource>> open_store_source(const std::string& db_path, const std::string& release) {
+Result<std::unique_ptr<ModuleSource>> open_store_source(const std::string& db_path,
+                                                        const std::string& release) {
   StoreOptions options;
   options.create = false;  // serving an empty new file would only answer enoent
   auto store = Store::open(db_path, options);

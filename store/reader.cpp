@@ -1,6 +1,7 @@
 // StoreReader: the store's read path for the loader and the boot server (see
 // include/codestore/store_reader.h). Built on Store's public API only.
 #include <codestore/store_reader.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <limits>
@@ -10,8 +11,6 @@
 #include <optional>
 #include <unordered_map>
 #include <utility>
-
-#include <fmt/format.h>
 
 namespace codestore {
 
@@ -93,7 +92,7 @@ class StoreReader::Cache {
   std::map<int, Result<std::vector<std::string>>> libs_;  // one entry, key 0; guarded by mu_
   std::unordered_map<std::string, Result<std::shared_ptr<const LibModules>>> lib_modules_;  // guarded by mu_
   std::unordered_map<std::string, Result<VersionRef>> active_;                              // guarded by mu_
-  std::map<std::pair<std::string, std::int64_t>, Result<VersionRef>> versions_;            // guarded by mu_
+  std::map<std::pair<std::string, std::int64_t>, Result<VersionRef>> versions_;             // guarded by mu_
 
  private:
   static constexpr std::size_t kMaxEntries = 100'000;
@@ -101,8 +100,8 @@ class StoreReader::Cache {
   std::uint64_t generation_ = kNone;  // guarded by mu_
   const std::size_t checked_capacity_;
   using Checked = std::pair<std::string, std::shared_ptr<const CheckedImage>>;
-  std::list<Checked> checked_lru_;                                                  // guarded by mu_
-  std::unordered_map<std::string, std::list<Checked>::iterator> checked_;           // guarded by mu_
+  std::list<Checked> checked_lru_;                                         // guarded by mu_
+  std::unordered_map<std::string, std::list<Checked>::iterator> checked_;  // guarded by mu_
 };
 
 StoreReader::StoreReader(std::shared_ptr<Store> store, ReaderOptions options)
@@ -121,13 +120,14 @@ Result<std::vector<std::string>> StoreReader::libs() {
 }
 
 Result<std::shared_ptr<const LibModules>> StoreReader::lib(std::string_view lib) {
-  return cache_->lookup(&Cache::lib_modules_, std::string(lib), [&]() -> Result<std::shared_ptr<const LibModules>> {
-    auto rows = store_->lib_modules(lib);
-    if (!rows) return tl::unexpected(rows.error());
-    auto out = std::make_shared<LibModules>();
-    out->modules = std::move(*rows);
-    return std::shared_ptr<const LibModules>(std::move(out));
-  });
+  return cache_->lookup(&Cache::lib_modules_, std::string(lib),
+                        [&]() -> Result<std::shared_ptr<const LibModules>> {
+                          auto rows = store_->lib_modules(lib);
+                          if (!rows) return tl::unexpected(rows.error());
+                          auto out = std::make_shared<LibModules>();
+                          out->modules = std::move(*rows);
+                          return std::shared_ptr<const LibModules>(std::move(out));
+                        });
 }
 
 Result<StoreReader::VersionRef> StoreReader::active(std::string_view module) {
@@ -139,18 +139,20 @@ Result<StoreReader::VersionRef> StoreReader::active(std::string_view module) {
 }
 
 Result<StoreReader::VersionRef> StoreReader::version(std::string_view module, std::int64_t version) {
-  return cache_->lookup(&Cache::versions_, std::make_pair(std::string(module), version), [&]() -> Result<VersionRef> {
-    auto v = store_->version_info(module, version);
-    if (!v) return tl::unexpected(v.error());
-    return std::make_shared<const ModuleVersion>(std::move(*v));
-  });
+  return cache_->lookup(&Cache::versions_, std::make_pair(std::string(module), version),
+                        [&]() -> Result<VersionRef> {
+                          auto v = store_->version_info(module, version);
+                          if (!v) return tl::unexpected(v.error());
+                          return std::make_shared<const ModuleVersion>(std::move(*v));
+                        });
 }
 
 Result<Store::SharedBytes> StoreReader::bytes(std::string_view module, std::int64_t version) {
   return store_->get_shared(module, version);
 }
 
-Result<std::shared_ptr<const CheckedImage>> StoreReader::checked_image(const ModuleVersion& v, std::string_view file) {
+Result<std::shared_ptr<const CheckedImage>> StoreReader::checked_image(const ModuleVersion& v,
+                                                                       std::string_view file) {
   if (auto hit = cache_->checked(v.sha256)) return hit;
   // The first check of this content reads it with its SHA-256 verified, so that the verdict
   // kept under the SHA-256 is the verdict of those bytes (see the header).
@@ -158,8 +160,9 @@ Result<std::shared_ptr<const CheckedImage>> StoreReader::checked_image(const Mod
   if (!bytes) return tl::unexpected(bytes.error());
   auto img = image::Image::parse_shared(std::move(*bytes), image::Strictness::kStrict, file);
   if (!img) {
-    return error(Code::kCorruption, fmt::format("store {}: module {} version {}: stored image does not parse: {}",
-                                                store_->path(), v.module, v.version, img.error().to_string()));
+    return error(Code::kCorruption,
+                 fmt::format("store {}: module {} version {}: stored image does not parse: {}",
+                             store_->path(), v.module, v.version, img.error().to_string()));
   }
   auto verdict = img->check_loadable();
   auto checked = std::make_shared<const CheckedImage>(CheckedImage{std::move(*img), std::move(verdict)});

@@ -101,7 +101,8 @@ class StoreReader {
   // errors. A parse failure is kCorruption (the store validated the bytes at import, so it
   // means damage); a verdict that is not loadable is returned as such (an image the store
   // accepted with an opcode_only warning).
-  Result<std::shared_ptr<const CheckedImage>> checked_image(const ModuleVersion& v, std::string_view file = "");
+  Result<std::shared_ptr<const CheckedImage>> checked_image(const ModuleVersion& v,
+                                                            std::string_view file = "");
 
  private:
   class Cache;

@@ -63,7 +63,8 @@ TEST_F(ReadPath, ADamagedBlobIsAStoreCorruptionNotNofile) {
   import("v1/m.beam");
   damage_blob("m", 1);
   // Without the checked-image and image caches, so that the load reads the damaged blob.
-  auto reader = std::make_shared<StoreReader>(open_store(/*cache=*/false), ReaderOptions{.checked_images = 0});
+  auto reader =
+      std::make_shared<StoreReader>(open_store(/*cache=*/false), ReaderOptions{.checked_images = 0});
   auto cs = make_over(store_lib_source(reader), {"lib:app", dir("v2")});
   auto loaded = cs->load_file("m");
   ASSERT_FALSE(loaded);
@@ -81,7 +82,8 @@ TEST_F(ReadPath, ADamagedBlobIsAStoreCorruptionNotNofile) {
 
 TEST_F(ReadPath, SyncAndModuleStatusAnswerFromTheMd5ColumnWithoutReadingTheImage) {
   import("v1/m.beam");
-  auto reader = std::make_shared<StoreReader>(open_store(/*cache=*/false), ReaderOptions{.checked_images = 0});
+  auto reader =
+      std::make_shared<StoreReader>(open_store(/*cache=*/false), ReaderOptions{.checked_images = 0});
   auto cs = make_over(store_lib_source(reader), {"lib:app"});
   ASSERT_TRUE(cs->load_file("m"));
   // The blob of the loaded version goes bad after the load: a question whose answer is the
@@ -103,7 +105,8 @@ TEST_F(ReadPath, SyncAndModuleStatusAnswerFromTheMd5ColumnWithoutReadingTheImage
 
 TEST_F(ReadPath, ADamagedNewVersionFailsTheSyncWithItsKind) {
   import("v1/m.beam");
-  auto reader = std::make_shared<StoreReader>(open_store(/*cache=*/false), ReaderOptions{.checked_images = 0});
+  auto reader =
+      std::make_shared<StoreReader>(open_store(/*cache=*/false), ReaderOptions{.checked_images = 0});
   auto cs = make_over(store_lib_source(reader), {"lib:app"});
   ASSERT_TRUE(cs->load_file("m"));
   import("v2/m.beam");
@@ -161,7 +164,8 @@ TEST_F(ReadPath, AnImageIsCheckedOncePerContentAndSharesTheStoresBytes) {
 
 TEST(ImageParseShared, AnIffImageIsViewedWhereItIs) {
   auto bytes = std::make_shared<const std::vector<std::uint8_t>>([] {
-    std::ifstream in(std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images/hello.beam", std::ios::binary);
+    std::ifstream in(std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images/hello.beam",
+                     std::ios::binary);
     return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }());
   auto img = image::Image::parse_shared(bytes, image::Strictness::kStrict, "hello.beam");
