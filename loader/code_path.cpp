@@ -146,6 +146,35 @@ Status CodePath::refresh_libs() const {
   return libs_->refresh();
 }
 
+Result<std::vector<std::shared_ptr<const LibModules>>> CodePath::lib_tables() const {
+  std::vector<std::shared_ptr<const LibModules>> tables(entries_.size());
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    if (!entries_[i].is_lib() || libs_ == nullptr) continue;
+    auto lib = libs_->lib_modules(entries_[i].lib);
+    if (!lib) return tl::unexpected(lib.error());
+    tables[i] = std::move(*lib);
+  }
+  return tables;
+}
+
+const ModuleSummary* CodePath::first_in_lib(std::string_view module,
+                                            const std::vector<std::shared_ptr<const LibModules>>& tables) const {
+  if (!image::is_safe_module_name(module)) return nullptr;
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    if (entries_[i].is_lib()) {
+      if (tables[i] == nullptr) continue;
+      if (const ModuleSummary* row = tables[i]->find(module)) return row;
+      continue;
+    }
+    // A readable file here comes first (what find() would read).
+    if (std::FILE* f = std::fopen(entries_[i].file_of(module).c_str(), "rb")) {
+      std::fclose(f);
+      return nullptr;
+    }
+  }
+  return nullptr;
+}
+
 Result<std::optional<CodePath::Found>> CodePath::find(std::string_view module, LibRead read, bool refresh) const {
   // A name that is not safe as a file name never matches (OTP: 'bad/name' -> nofile): the
   // same test the store applies on import, so no lookup leaves a directory or is cut short.
@@ -172,8 +201,12 @@ Result<std::optional<CodePath::Found>> CodePath::find(std::string_view module, L
 
 std::optional<std::vector<std::string>> CodePath::list(const PathEntry& entry) const {
   if (entry.is_lib()) {
-    if (libs_ == nullptr || !libs_->has_lib(entry.lib)) return std::nullopt;
-    return libs_->modules(entry.lib);
+    if (libs_ == nullptr || !libs_->has_lib(entry.lib)) return std::nullopt;  // has_lib refreshes
+    auto lib = libs_->lib_modules(entry.lib);
+    if (!lib) return std::nullopt;
+    std::vector<std::string> names;
+    for (const auto& row : (*lib)->modules) names.push_back(row.module);
+    return names;
   }
   std::error_code ec;
   std::filesystem::directory_iterator it(entry.dir, ec);

@@ -6,6 +6,7 @@
 
 #include <codestore/code_server.h>
 #include <codestore/status.h>
+#include <codestore/store_reader.h>
 
 #include <cstdint>
 #include <memory>
@@ -67,6 +68,12 @@ class CodePath {
   Result<std::optional<Found>> find(std::string_view module, LibRead read = LibRead::kMeta,
                                     bool refresh = true) const;
   Status refresh_libs() const;
+  // For a look at many modules at once (sync): the module table of each lib entry (null for
+  // a directory), as of the last refresh_libs(); then first_in_lib(M) is the row of M when
+  // the first entry that has M.beam is a store lib (nullptr otherwise), with no store read.
+  Result<std::vector<std::shared_ptr<const LibModules>>> lib_tables() const;
+  const ModuleSummary* first_in_lib(std::string_view module,
+                                    const std::vector<std::shared_ptr<const LibModules>>& tables) const;
   // Module names of an entry's images, sorted; nullopt when it cannot be listed.
   std::optional<std::vector<std::string>> list(const PathEntry& entry) const;
   std::optional<std::vector<std::string>> list(std::string_view dir) const { return list(make_entry(dir)); }

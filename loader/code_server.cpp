@@ -335,6 +335,17 @@ Prepare prepare_from_path(CodeServer::Impl& impl, std::string_view module) {
   return prepare_found(impl, module, **found);
 }
 
+// Whether `hex` (a store's md5 column) spells `md5`, without building a string: sync() asks
+// this of every loaded module.
+bool same_md5(const image::Md5& md5, std::string_view hex) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  if (hex.size() != 2 * md5.size()) return false;
+  for (std::size_t i = 0; i < md5.size(); ++i) {
+    if (hex[2 * i] != kHex[md5[i] >> 4] || hex[2 * i + 1] != kHex[md5[i] & 15]) return false;
+  }
+  return true;
+}
+
 // beam_lib:md5/1 of what the path gives now, as hex: a store lib's from its md5 column (no
 // image is read), a file's computed (lenient, as beam_lib reads); nullopt when it does not
 // parse.
@@ -420,7 +431,11 @@ LoadResult CodeServer::load_binary(std::string_view module, std::string_view ori
 
 LoadResult CodeServer::ensure_loaded(std::string_view module) {
   if (impl_->lookup_current(module) != nullptr) return {};  // OTP answers without the server
-  if (impl_->options.mode == Mode::kEmbedded) return fail(LoadError::kEmbedded, std::string(module));
+  if (impl_->options.mode == Mode::kEmbedded) {
+    std::lock_guard<std::mutex> lock(impl_->mutex);  // a load that finished meanwhile answers ok
+    if (impl_->lookup_current(module) != nullptr) return {};
+    return fail(LoadError::kEmbedded, std::string(module));
+  }
   auto inst = prepare_from_path(*impl_, module);
   Writer w(impl_->mutex);
   if (impl_->lookup_current(module) != nullptr) return {};  // another caller loaded it meanwhile
@@ -716,16 +731,23 @@ SyncReport CodeServer::sync(SyncPolicy policy) {
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     Status fresh = impl_->path.refresh_libs();
+    auto tables = fresh ? impl_->path.lib_tables()
+                        : Result<std::vector<std::shared_ptr<const LibModules>>>(tl::unexpected(fresh));
     for (const auto& e : impl_->entries) {
       if (!e->cur) continue;
-      auto found = fresh ? impl_->path.find(e->name, LibRead::kMeta, /*refresh=*/false)
-                         : Result<std::optional<detail::CodePath::Found>>(tl::unexpected(fresh));
+      if (!tables) {
+        report.failed.push_back(ModuleError{e->name, LoadError::kStoreError});
+        continue;
+      }
+      const ModuleSummary* row = impl_->path.first_in_lib(e->name, *tables);
+      if (row == nullptr || same_md5(e->cur->md5(), row->md5)) continue;  // the common case
+      // Changed: the new version's row (the only lookup of one module here).
+      auto found = impl_->path.find(e->name, LibRead::kMeta, /*refresh=*/false);
       if (!found) {
         report.failed.push_back(ModuleError{e->name, LoadError::kStoreError});
         continue;
       }
-      if (!*found || !(*found)->entry->is_lib()) continue;
-      if (path_md5(**found) == image::md5_hex(e->cur->md5())) continue;  // the common case
+      if (!*found) continue;
       stale.push_back(Stale{e.get(), e->cur, std::move(**found), fail(LoadError::kBadfile)});
     }
   }

@@ -51,13 +51,8 @@ class StoreLibSource : public LibSource {
     return reader_->checked_image(*image.version, origin);
   }
 
-  std::vector<std::string> modules(const std::string& lib) override {
-    std::vector<std::string> names;
-    if (!reader_->refresh()) return names;
-    if (auto rows = reader_->lib(lib)) {
-      for (const auto& row : (*rows)->modules) names.push_back(row.module);
-    }
-    return names;
+  Result<std::shared_ptr<const LibModules>> lib_modules(const std::string& lib) override {
+    return reader_->lib(lib);
   }
 
   void record_event(const std::string& kind, const std::string& module, const std::string& detail) override {

@@ -42,6 +42,7 @@ namespace codestore {
 class Store;
 class StoreReader;
 struct CheckedImage;
+struct LibModules;
 struct ModuleVersion;
 }
 
@@ -296,8 +297,9 @@ class LibSource {
   // The image of `image` (from active_image) parsed strictly and judged loadable, for the
   // loader to validate outside its writer lock; `origin` names it in errors.
   virtual Result<std::shared_ptr<const CheckedImage>> check(const LibImage& image, const std::string& origin) = 0;
-  // Modules whose active version belongs to `lib`, sorted.
-  virtual std::vector<std::string> modules(const std::string& lib) = 0;
+  // Modules whose active version belongs to `lib` with their MD5s, sorted (store_reader.h),
+  // as of the last refresh(): one listing answers a sync() over every loaded module.
+  virtual Result<std::shared_ptr<const LibModules>> lib_modules(const std::string& lib) = 0;
   // Records a code-server event in the store's history (load, purge, kill, delete, sync).
   virtual void record_event(const std::string& kind, const std::string& module,
                             const std::string& detail) = 0;
