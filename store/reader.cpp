@@ -27,7 +27,7 @@ class StoreReader::Cache {
  public:
   static constexpr std::uint64_t kNone = std::numeric_limits<std::uint64_t>::max();
 
-  explicit Cache(std::size_t checked_capacity) : checked_capacity_(checked_capacity) {}
+  explicit Cache(std::size_t checked_budget) : checked_budget_(checked_budget) {}
 
   // Moves the cache to generation `g`, dropping the metadata when it changed.
   void at(std::uint64_t g) {
@@ -76,18 +76,22 @@ class StoreReader::Cache {
     checked_lru_.splice(checked_lru_.begin(), checked_lru_, it->second);
     return it->second->second;
   }
+  // Keeps `image` unless it alone is over the budget; the least recently used go first.
   void put_checked(const std::string& sha256, std::shared_ptr<const CheckedImage> image) {
-    if (checked_capacity_ == 0) return;
+    const std::size_t size = image->image.bytes().size();
+    if (size > checked_budget_) return;
     std::lock_guard<std::mutex> lock(mu_);
     if (checked_.count(sha256) != 0) return;
     checked_lru_.emplace_front(sha256, std::move(image));
     checked_[sha256] = checked_lru_.begin();
-    if (checked_.size() > checked_capacity_) {
+    checked_held_ += size;
+    while (checked_held_ > checked_budget_) {
+      checked_held_ -= checked_lru_.back().second->image.bytes().size();
       checked_.erase(checked_lru_.back().first);
       checked_lru_.pop_back();
     }
   }
-  bool checks_cached() const { return checked_capacity_ != 0; }
+  bool checks_cached() const { return checked_budget_ != 0; }
 
   std::map<int, Result<std::vector<std::string>>> libs_;  // one entry, key 0; guarded by mu_
   std::unordered_map<std::string, Result<std::shared_ptr<const LibModules>>> lib_modules_;  // guarded by mu_
@@ -98,14 +102,15 @@ class StoreReader::Cache {
   static constexpr std::size_t kMaxEntries = 100'000;
   std::mutex mu_;
   std::uint64_t generation_ = kNone;  // guarded by mu_
-  const std::size_t checked_capacity_;
+  const std::size_t checked_budget_;
+  std::size_t checked_held_ = 0;  // guarded by mu_
   using Checked = std::pair<std::string, std::shared_ptr<const CheckedImage>>;
   std::list<Checked> checked_lru_;                                         // guarded by mu_
   std::unordered_map<std::string, std::list<Checked>::iterator> checked_;  // guarded by mu_
 };
 
 StoreReader::StoreReader(std::shared_ptr<Store> store, ReaderOptions options)
-    : store_(std::move(store)), cache_(std::make_unique<Cache>(options.checked_images)) {}
+    : store_(std::move(store)), cache_(std::make_unique<Cache>(options.checked_image_bytes)) {}
 
 StoreReader::~StoreReader() = default;
 

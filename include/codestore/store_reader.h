@@ -25,7 +25,7 @@
 //   them by their SHA-256, and the first check read them with the SHA-256 verified
 //   (Store::get_shared(..., verify_sha256 = true)); any later load of the same content is
 //   proven to be of the same bytes and skips the parse and the check. With
-//   ReaderOptions::checked_images = 0 every call parses and checks (nothing is skipped).
+//   ReaderOptions::checked_image_bytes = 0 every call parses and checks (nothing is skipped).
 // * Errors are values that keep their kind: a damaged blob is kCorruption, a lock not
 //   granted kBusy, a module without an active version kNotFound (Store's codes).
 //
@@ -49,9 +49,10 @@
 namespace codestore {
 
 struct ReaderOptions {
-  // Images kept parsed and judged loadable, by SHA-256 (least recently used go first).
+  // Bytes of images kept parsed and judged loadable, by SHA-256 (least recently used go
+  // first; the bytes are shared with the store's image cache while it holds them too).
   // 0: checked_image() parses and checks every time.
-  std::size_t checked_images = 4096;
+  std::size_t checked_image_bytes = std::size_t{64} << 20;
 };
 
 // A store image parsed strictly (image::Strictness::kStrict) with the loader's verdict.

@@ -47,6 +47,12 @@ class ReadPath : public LoaderFixture {
     sqlite3_free(msg);
     sqlite3_close(db);
   }
+  // A code server whose store lib reads without any cache: every image read reads the blob.
+  std::unique_ptr<CodeServer> make_uncached(std::vector<std::string> path) {
+    auto reader =
+        std::make_shared<StoreReader>(open_store(/*cache=*/false), ReaderOptions{.checked_image_bytes = 0});
+    return make_over(store_lib_source(reader), std::move(path));
+  }
   std::unique_ptr<CodeServer> make_over(std::shared_ptr<LibSource> libs, std::vector<std::string> path) {
     Options options;
     options.path = std::move(path);
@@ -63,9 +69,7 @@ TEST_F(ReadPath, ADamagedBlobIsAStoreCorruptionNotNofile) {
   import("v1/m.beam");
   damage_blob("m", 1);
   // Without the checked-image and image caches, so that the load reads the damaged blob.
-  auto reader =
-      std::make_shared<StoreReader>(open_store(/*cache=*/false), ReaderOptions{.checked_images = 0});
-  auto cs = make_over(store_lib_source(reader), {"lib:app", dir("v2")});
+  auto cs = make_uncached({"lib:app", dir("v2")});
   auto loaded = cs->load_file("m");
   ASSERT_FALSE(loaded);
   EXPECT_EQ(loaded.error().reason, LoadError::kStoreError) << error_name(loaded.error().reason);
@@ -82,9 +86,7 @@ TEST_F(ReadPath, ADamagedBlobIsAStoreCorruptionNotNofile) {
 
 TEST_F(ReadPath, SyncAndModuleStatusAnswerFromTheMd5ColumnWithoutReadingTheImage) {
   import("v1/m.beam");
-  auto reader =
-      std::make_shared<StoreReader>(open_store(/*cache=*/false), ReaderOptions{.checked_images = 0});
-  auto cs = make_over(store_lib_source(reader), {"lib:app"});
+  auto cs = make_uncached({"lib:app"});
   ASSERT_TRUE(cs->load_file("m"));
   // The blob of the loaded version goes bad after the load: a question whose answer is the
   // MD5 must not need it.
@@ -105,9 +107,7 @@ TEST_F(ReadPath, SyncAndModuleStatusAnswerFromTheMd5ColumnWithoutReadingTheImage
 
 TEST_F(ReadPath, ADamagedNewVersionFailsTheSyncWithItsKind) {
   import("v1/m.beam");
-  auto reader =
-      std::make_shared<StoreReader>(open_store(/*cache=*/false), ReaderOptions{.checked_images = 0});
-  auto cs = make_over(store_lib_source(reader), {"lib:app"});
+  auto cs = make_uncached({"lib:app"});
   ASSERT_TRUE(cs->load_file("m"));
   import("v2/m.beam");
   damage_blob("m", 2);
@@ -155,7 +155,7 @@ TEST_F(ReadPath, AnImageIsCheckedOncePerContentAndSharesTheStoresBytes) {
   ASSERT_TRUE(shared);
   EXPECT_EQ((*first)->image.bytes().data(), (*shared)->data()) << "parsed where the store's cache keeps it";
 
-  StoreReader uncached(open_store(), ReaderOptions{.checked_images = 0});
+  StoreReader uncached(open_store(), ReaderOptions{.checked_image_bytes = 0});
   auto a = uncached.checked_image(**v);
   auto b = uncached.checked_image(**v);
   ASSERT_TRUE(a && b);
