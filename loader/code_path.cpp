@@ -157,8 +157,8 @@ Result<std::vector<std::shared_ptr<const LibModules>>> CodePath::lib_tables() co
   return tables;
 }
 
-const ModuleSummary* CodePath::first_in_lib(std::string_view module,
-                                            const std::vector<std::shared_ptr<const LibModules>>& tables) const {
+const ModuleSummary* CodePath::first_in_lib(
+    std::string_view module, const std::vector<std::shared_ptr<const LibModules>>& tables) const {
   if (!image::is_safe_module_name(module)) return nullptr;
   for (std::size_t i = 0; i < entries_.size(); ++i) {
     if (entries_[i].is_lib()) {
@@ -175,7 +175,8 @@ const ModuleSummary* CodePath::first_in_lib(std::string_view module,
   return nullptr;
 }
 
-Result<std::optional<CodePath::Found>> CodePath::find(std::string_view module, LibRead read, bool refresh) const {
+Result<std::optional<CodePath::Found>> CodePath::find(std::string_view module, LibRead read,
+                                                      bool refresh) const {
   // A name that is not safe as a file name never matches (OTP: 'bad/name' -> nofile): the
   // same test the store applies on import, so no lookup leaves a directory or is cut short.
   if (!image::is_safe_module_name(module)) return std::nullopt;
@@ -192,8 +193,8 @@ Result<std::optional<CodePath::Found>> CodePath::find(std::string_view module, L
                    std::move((*image)->version)};
     }
     if (auto bytes = read_file(entry.file_of(module))) {
-      return Found{entry.file_of(module), &entry, std::make_shared<const std::vector<std::uint8_t>>(std::move(*bytes)),
-                   "", nullptr};
+      return Found{entry.file_of(module), &entry,
+                   std::make_shared<const std::vector<std::uint8_t>>(std::move(*bytes)), "", nullptr};
     }
   }
   return std::nullopt;

@@ -150,19 +150,17 @@ struct Access {
     return prepare_parsed(module, origin, image::Image::parse(bytes, image::Strictness::kStrict, origin));
   }
   // The same over a strict parse already made (of bytes the caller shares).
-  static tl::expected<std::shared_ptr<Instance>, LoadFailure> prepare_parsed(std::string_view module,
-                                                                             std::string_view origin,
-                                                                             image::ImageResult<image::Image> img) {
+  static tl::expected<std::shared_ptr<Instance>, LoadFailure> prepare_parsed(
+      std::string_view module, std::string_view origin, image::ImageResult<image::Image> img) {
     if (!img) return fail(LoadError::kBadfile, img.error().to_string());
     auto verdict = img->check_loadable();
     return instance_of(module, origin, std::move(*img), verdict);
   }
   // The same over a strict parse and its verdict already made (a store image checked once
   // per content: store_reader.h).
-  static tl::expected<std::shared_ptr<Instance>, LoadFailure> instance_of(std::string_view module,
-                                                                          std::string_view origin,
-                                                                          image::Image image,
-                                                                          const image::Image::LoadVerdict& verdict) {
+  static tl::expected<std::shared_ptr<Instance>, LoadFailure> instance_of(
+      std::string_view module, std::string_view origin, image::Image image,
+      const image::Image::LoadVerdict& verdict) {
     auto* img = &image;
     if (!verdict.loadable) return fail(LoadError::kBadfile, verdict.reason);
     auto name = img->module();
@@ -319,7 +317,8 @@ Prepare prepare_found(CodeServer::Impl& impl, std::string_view module, const det
     return detail::Access::instance_of(module, found.origin, (*checked)->image, (*checked)->verdict);
   }
   return detail::Access::prepare_parsed(
-      module, found.origin, image::Image::parse_shared(found.bytes, image::Strictness::kStrict, found.origin));
+      module, found.origin,
+      image::Image::parse_shared(found.bytes, image::Strictness::kStrict, found.origin));
 }
 
 // Looks `module` up on the path under the writer lock (metadata only for a store lib), then
@@ -454,8 +453,9 @@ tl::expected<Prepared, std::vector<ModuleError>> CodeServer::prepare_loading(
 
   Prepared prepared;
   for (const auto& item : items) {
-    auto inst = item.bytes ? detail::Access::prepare_instance(item.module, item.origin.value_or(""), *item.bytes)
-                           : prepare_from_path(*impl_, item.module);
+    auto inst = item.bytes
+                    ? detail::Access::prepare_instance(item.module, item.origin.value_or(""), *item.bytes)
+                    : prepare_from_path(*impl_, item.module);
     if (!inst) {
       errors.push_back(ModuleError{item.module, inst.error().reason});
       continue;

@@ -296,7 +296,8 @@ class LibSource {
                                                        LibRead read) = 0;
   // The image of `image` (from active_image) parsed strictly and judged loadable, for the
   // loader to validate outside its writer lock; `origin` names it in errors.
-  virtual Result<std::shared_ptr<const CheckedImage>> check(const LibImage& image, const std::string& origin) = 0;
+  virtual Result<std::shared_ptr<const CheckedImage>> check(const LibImage& image,
+                                                            const std::string& origin) = 0;
   // Modules whose active version belongs to `lib` with their MD5s, sorted (store_reader.h),
   // as of the last refresh(): one listing answers a sync() over every loaded module.
   virtual Result<std::shared_ptr<const LibModules>> lib_modules(const std::string& lib) = 0;
