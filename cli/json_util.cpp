@@ -9,38 +9,6 @@ namespace codestore::cli {
 
 namespace {
 
-// The length of the well-formed UTF-8 sequence at s[i] (no overlongs, no surrogates, nothing
-// above U+10FFFF) with its code point in `cp`; 0 when there is none.
-std::size_t decode_utf8(std::string_view s, std::size_t i, std::uint32_t& cp) noexcept {
-  const auto c = static_cast<std::uint8_t>(s[i]);
-  if (c < 0x80) {
-    cp = c;
-    return 1;
-  }
-  std::size_t len;
-  if ((c & 0xE0) == 0xC0) {
-    len = 2;
-    cp = c & 0x1Fu;
-  } else if ((c & 0xF0) == 0xE0) {
-    len = 3;
-    cp = c & 0x0Fu;
-  } else if ((c & 0xF8) == 0xF0) {
-    len = 4;
-    cp = c & 0x07u;
-  } else {
-    return 0;
-  }
-  if (s.size() - i < len) return 0;
-  for (std::size_t k = 1; k < len; ++k) {
-    auto cc = static_cast<std::uint8_t>(s[i + k]);
-    if ((cc & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (cc & 0x3Fu);
-  }
-  static constexpr std::uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
-
 struct Range {
   std::uint32_t lo, hi;
 };
@@ -63,23 +31,6 @@ bool in(const Range* begin, const Range* end, std::uint32_t cp) {
 
 }  // namespace
 
-bool is_utf8(std::string_view s) noexcept {
-  std::uint32_t cp = 0;
-  for (std::size_t i = 0; i < s.size();) {
-    const std::size_t len = decode_utf8(s, i, cp);
-    if (len == 0) return false;
-    i += len;
-  }
-  return true;
-}
-
-std::pair<std::uint32_t, std::size_t> next_code_point(std::string_view s, std::size_t i) noexcept {
-  std::uint32_t cp = 0;
-  const std::size_t len = decode_utf8(s, i, cp);
-  if (len == 0) return {static_cast<std::uint8_t>(s[i]), 1};
-  return {cp, len};
-}
-
 std::size_t display_width(std::string_view s) noexcept {
   std::size_t width = 0;
   for (std::size_t i = 0; i < s.size();) {
@@ -91,20 +42,7 @@ std::size_t display_width(std::string_view s) noexcept {
   return width;
 }
 
-std::string bytes_to_json_string(std::string_view bytes) {
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (char ch : bytes) {
-    auto c = static_cast<std::uint8_t>(ch);
-    if (c < 0x80) {
-      out.push_back(ch);
-    } else {
-      out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    }
-  }
-  return out;
-}
+std::string bytes_to_json_string(std::string_view bytes) { return base::latin1_to_utf8(bytes); }
 
 std::string text_to_json_string(std::string_view text) {
   return is_utf8(text) ? std::string(text) : bytes_to_json_string(text);

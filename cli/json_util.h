@@ -10,10 +10,16 @@
 #include <string_view>
 #include <utility>
 
+#include "base/utf8.h"
+
 namespace codestore::cli {
 
-// True when `s` is well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
-bool is_utf8(std::string_view s) noexcept;
+// is_utf8(s): well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
+// next_code_point(s, i): the character at s[i] (i < s.size()) and its length in bytes; a
+// byte that does not start well-formed UTF-8 stands for itself, length 1, so that any
+// string can be walked. Both are base's (base/utf8.h).
+using base::is_utf8;
+using base::next_code_point;
 
 // Each byte as the code point of the same value, encoded as UTF-8: for chunk ids and other
 // raw bytes. "AtU8" stays "AtU8"; byte 0xE9 becomes U+00E9.
@@ -22,10 +28,6 @@ std::string bytes_to_json_string(std::string_view bytes);
 // Text that ought to be UTF-8 (atoms from AtU8, Erlang term text): returned as is when it
 // is, else byte by byte as bytes_to_json_string does.
 std::string text_to_json_string(std::string_view text);
-
-// The character at s[i] (i < s.size()) and its length in bytes. A byte that does not start
-// well-formed UTF-8 stands for itself, length 1, so that any string can be walked.
-std::pair<std::uint32_t, std::size_t> next_code_point(std::string_view s, std::size_t i) noexcept;
 
 // Columns a terminal gives `s`: East Asian wide and fullwidth characters 2, combining marks
 // and zero-width characters 0, every other character (or stray byte) 1.

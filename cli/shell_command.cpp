@@ -9,8 +9,6 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
 #include <istream>
 #include <iterator>
 #include <map>
@@ -22,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "base/file.h"
 #include "cli.h"
 #include "json_util.h"
 #include "shell_libs.h"
@@ -182,8 +181,8 @@ class Shell {
       reply["result"] = load_result(cs.load_abs(w[1]));
     } else if (op == "load_binary") {
       arity(w, 2);
-      auto bytes = read_bytes(w[2]);
-      if (!bytes) throw LineError{"cannot read " + w[2]};
+      auto bytes = base::read_file(w[2], image::Limits().max_image_bytes);
+      if (!bytes) throw LineError{"cannot read " + w[2] + ": " + bytes.error().message};
       reply["result"] = load_result(cs.load_binary(w[1], w[2], *bytes));
     } else if (op == "ensure_loaded") {
       arity(w, 1);
@@ -307,20 +306,6 @@ class Shell {
       throw LineError{"bad arity " + text};
     }
     return static_cast<std::uint32_t>(std::stoul(text));
-  }
-
-  // nullopt for anything that is not a readable regular file: a directory opens as an
-  // ifstream on Linux, and reading it throws from inside the stream buffer.
-  static std::optional<std::vector<std::uint8_t>> read_bytes(const std::string& file) {
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(file, ec)) return std::nullopt;
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return std::nullopt;
-    try {
-      return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    } catch (const std::ios_base::failure&) {
-      return std::nullopt;
-    }
   }
 
   std::unique_ptr<CodeServer> server_;

@@ -1,12 +1,14 @@
 #include "code_path.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <system_error>
 
 #include <codestore/image.h>
+
+#include "base/app_dir.h"
+#include "base/file.h"
 
 namespace codestore::loader::detail {
 
@@ -31,17 +33,7 @@ std::string normalize_dir(std::string_view dir) {
 
 std::string app_name(std::string_view dir) {
   if (dir.starts_with(kLibPrefix)) return std::string(dir.substr(kLibPrefix.size()));
-  std::vector<std::string_view> parts;
-  for (std::size_t start = 0; start <= dir.size();) {
-    std::size_t slash = dir.find('/', start);
-    if (slash == std::string_view::npos) slash = dir.size();
-    if (slash > start) parts.push_back(dir.substr(start, slash - start));
-    start = slash + 1;
-  }
-  if (parts.empty()) return "";
-  std::string_view name = parts.back();
-  if (name == "ebin" && parts.size() >= 2) name = parts[parts.size() - 2];
-  return std::string(name.substr(0, name.find('-')));
+  return base::app_name(dir);
 }
 
 PathEntry make_entry(std::string_view dir) {
@@ -55,22 +47,11 @@ PathEntry make_entry(std::string_view dir) {
 }
 
 std::optional<std::vector<std::uint8_t>> read_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return std::nullopt;
-  std::vector<std::uint8_t> bytes;
-  std::uint8_t buffer[65536];
-  bool ok = true;
-  for (;;) {
-    std::size_t n = std::fread(buffer, 1, sizeof buffer, f);
-    bytes.insert(bytes.end(), buffer, buffer + n);
-    if (n < sizeof buffer) {
-      ok = std::ferror(f) == 0;
-      break;
-    }
-  }
-  std::fclose(f);
-  if (!ok) return std::nullopt;
-  return bytes;
+  // No limit here: a file found on the path is the module's, and one past max_image_bytes
+  // must be refused by the parse (badfile), not skipped as missing (nofile).
+  auto bytes = base::read_file(path, SIZE_MAX);
+  if (!bytes) return std::nullopt;
+  return std::move(*bytes);
 }
 
 std::vector<std::string> CodePath::dirs() const {

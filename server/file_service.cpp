@@ -11,6 +11,9 @@
 
 #include <fmt/format.h>
 
+#include "base/app_dir.h"
+#include "base/file.h"
+
 namespace codestore::server {
 
 using protocol::Command;
@@ -162,23 +165,13 @@ std::string normalize_path(std::string_view path, std::string_view base) {
   return out.empty() ? "/" : out;
 }
 
-std::string app_name_of(std::string_view dir_name) {
-  std::size_t dash = dir_name.rfind('-');
-  if (dash == std::string_view::npos || dash == 0 || dash + 1 == dir_name.size()) return std::string(dir_name);
-  std::string_view vsn = dir_name.substr(dash + 1);
-  // code_server's is_vsn: dot-separated numbers.
-  bool digits = std::all_of(vsn.begin(), vsn.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
-  if (!digits || vsn.front() == '.' || vsn.back() == '.') return std::string(dir_name);
-  return std::string(dir_name.substr(0, dash));
-}
-
 std::string store_lib_for(std::string_view dir_name, const std::vector<std::string>& store_libs) {
   auto has = [&](std::string_view name) {
     return std::binary_search(store_libs.begin(), store_libs.end(), name,
                               [](std::string_view a, std::string_view b) { return a < b; });
   };
   if (has(dir_name)) return std::string(dir_name);
-  std::string app = app_name_of(dir_name);
+  std::string app = base::app_name(dir_name);
   if (app != dir_name && has(app)) return app;
   return {};
 }
@@ -262,7 +255,7 @@ Answer posix(Command command, int err, std::string_view where) {
 static Result<ServedModule> find_module(ModuleSource& source, const std::string& dir, const std::string& module) {
   auto found = source.find(module);
   if (!found) return found;
-  if (found->lib == dir || found->lib == app_name_of(dir)) return found;
+  if (found->lib == dir || found->lib == base::app_name(dir)) return found;
   return error(Code::kNotFound, fmt::format("module {} belongs to lib {}", module, found->lib));
 }
 
@@ -281,7 +274,7 @@ Answer FileService::get(const protocol::Request& request) const {
       auto m = find_module(source_, r.lib, r.module);
       if (!m) {
         if (m.error().code() == Code::kNotFound) {
-          return enoent(cmd, fmt::format("store: no module {} in lib {}", r.module, app_name_of(r.lib)));
+          return enoent(cmd, fmt::format("store: no module {} in lib {}", r.module, base::app_name(r.lib)));
         }
         return store_failure(cmd, m.error());
       }
@@ -298,38 +291,12 @@ Answer FileService::get(const protocol::Request& request) const {
     }
     case Resolved::Kind::kFallback: break;
   }
-  int fd = ::open(r.fs_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return posix(cmd, errno, "fallback");
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    return posix(cmd, err, "fallback");
+  auto read = base::read_file(r.fs_path, max_file_bytes_);
+  if (!read) {
+    if (read.error().err == EFBIG) return posix(cmd, EFBIG, "fallback " + read.error().message);
+    return posix(cmd, read.error().err, "fallback");
   }
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    return posix(cmd, EISDIR, "fallback");
-  }
-  if (static_cast<std::uint64_t>(st.st_size) > max_file_bytes_) {
-    ::close(fd);
-    return {protocol::command_error(cmd, "efbig"),
-            fmt::format("efbig (fallback file of {} bytes, limit {})", st.st_size, max_file_bytes_)};
-  }
-  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
-  std::size_t got = 0;
-  while (got < bytes.size()) {
-    ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return posix(cmd, err, "fallback");
-    }
-    if (n == 0) break;  // the file shrank under us: send what is there
-    got += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
-  bytes.resize(got);
+  std::vector<std::uint8_t> bytes = std::move(*read);
   Answer a;
   a.reply = protocol::get_reply_head(bytes.size());
   a.fallback_file_served = true;
@@ -373,7 +340,7 @@ Answer FileService::list_dir(const protocol::Request& request) const {
       std::set<std::string> apps;
       for (const std::string& n : listed) {
         apps.insert(n);
-        apps.insert(app_name_of(n));
+        apps.insert(base::app_name(n));
       }
       std::size_t added = 0;
       for (const std::string& lib : *libs) {
@@ -439,7 +406,7 @@ Answer FileService::file_info(const protocol::Request& request) const {
       auto m = find_module(source_, r.lib, r.module);
       if (!m) {
         if (m.error().code() == Code::kNotFound) {
-          return enoent(cmd, fmt::format("store: no module {} in lib {}", r.module, app_name_of(r.lib)));
+          return enoent(cmd, fmt::format("store: no module {} in lib {}", r.module, base::app_name(r.lib)));
         }
         return store_failure(cmd, m.error());
       }

@@ -78,13 +78,10 @@ class FileService {
 std::string normalize_path(std::string_view path, std::string_view base);
 
 // The lib a directory name under <root>/lib stands for, given the store's libs: the name
-// itself when the store has it, else the name without a trailing "-<vsn>" (digits and
-// dots) when the store has that. "" when the store has neither.
+// itself when the store has it, else its application name (base::app_name: cut at the
+// first '-', as OTP names it and as the store names a lib on import) when the store has
+// that. "" when the store has neither.
 std::string store_lib_for(std::string_view dir_name, const std::vector<std::string>& store_libs);
-
-// The application name of a directory name under lib: "stdlib-4.2" -> "stdlib"; a name
-// without a version is itself.
-std::string app_name_of(std::string_view dir_name);
 
 // errno -> the POSIX atom Erlang reports (enoent, eacces, ...).
 std::string_view posix_atom(int err) noexcept;

@@ -6,6 +6,9 @@
 
 #include <fmt/format.h>
 
+#include "base/big_endian.h"
+#include "base/utf8.h"
+
 namespace codestore::server::protocol {
 
 using etf::Term;
@@ -23,25 +26,6 @@ std::string_view command_name(Command command) noexcept {
 }
 
 namespace {
-
-void append_utf8(std::string& out, std::int64_t cp) {
-  auto c = static_cast<std::uint32_t>(cp);
-  if (c < 0x80) {
-    out.push_back(static_cast<char>(c));
-  } else if (c < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (c >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (c >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  }
-}
 
 // A file name as prim_file accepts it: a flat list of code points, a binary (raw bytes),
 // or an atom. Deep lists are refused (prim_file wants flat names too).
@@ -61,7 +45,7 @@ std::optional<std::string> path_of(const Term& t) {
   for (const Term& e : *elements) {
     const std::int64_t* c = e.as_int();
     if (c == nullptr || *c < 0 || *c > 0x10FFFF || (*c >= 0xD800 && *c <= 0xDFFF)) return std::nullopt;
-    append_utf8(out, *c);
+    base::append_utf8(out, static_cast<std::uint32_t>(*c));
   }
   return out;
 }
@@ -170,62 +154,12 @@ std::vector<std::uint8_t> get_reply(std::span<const std::uint8_t> bytes) {
   return out;
 }
 
-namespace {
-
-// The code points of a file name as Erlang's unicode file name mode gives them: UTF-8
-// decoded, and a byte that does not start a valid sequence taken as itself.
-void name_code_points(std::string_view utf8, std::vector<std::uint32_t>& cps) {
-  cps.clear();
-  std::size_t i = 0;
-  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(utf8[k]); };
-  while (i < utf8.size()) {
-    unsigned char c = byte(i);
-    std::uint32_t cp = c;
-    std::size_t len = 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      cp = c & 0x07;
-    }
-    bool valid = len == 1 ? c < 0x80 : i + len <= utf8.size();
-    for (std::size_t k = 1; valid && k < len; ++k) {
-      if ((byte(i + k) & 0xC0) != 0x80) valid = false;
-      cp = (cp << 6) | (byte(i + k) & 0x3F);
-    }
-    if (valid && len > 1 && ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-                             (cp >= 0xD800 && cp <= 0xDFFF))) {
-      valid = false;
-    }
-    if (!valid) {
-      cp = c;
-      len = 1;
-    }
-    cps.push_back(cp);
-    i += len;
-  }
-}
-
-void put_u16(std::vector<std::uint8_t>& out, std::uint32_t n) {
-  out.push_back(static_cast<std::uint8_t>(n >> 8));
-  out.push_back(static_cast<std::uint8_t>(n));
-}
-
-void put_u32(std::vector<std::uint8_t>& out, std::uint32_t n) {
-  out.push_back(static_cast<std::uint8_t>(n >> 24));
-  out.push_back(static_cast<std::uint8_t>(n >> 16));
-  put_u16(out, n);
-}
-
-}  // namespace
+using base::put_u16;
+using base::put_u32;
 
 Term name_term(std::string_view utf8) {
-  std::vector<std::uint32_t> cps;
-  name_code_points(utf8, cps);
+  // Erlang's unicode file name mode: a byte that does not start well-formed UTF-8 is itself.
+  const std::vector<std::uint32_t> cps = base::code_points(utf8);
   TermList list;
   list.reserve(cps.size());
   for (std::uint32_t cp : cps) list.emplace_back(static_cast<std::int64_t>(cp));
@@ -250,7 +184,7 @@ std::vector<std::uint8_t> list_dir_reply(const std::vector<std::string>& names) 
   put_u32(out, static_cast<std::uint32_t>(names.size()));
   std::vector<std::uint32_t> cps;
   for (const std::string& n : names) {
-    name_code_points(n, cps);
+    base::code_points(n, cps);
     if (cps.empty()) {
       out.push_back(106);
     } else if (cps.size() < 65536 && std::all_of(cps.begin(), cps.end(), [](std::uint32_t c) { return c < 256; })) {

@@ -31,6 +31,9 @@
 #include <fmt/ranges.h>
 #include <zdict.h>
 
+#include "base/app_dir.h"
+#include "base/file.h"
+#include "base/hex.h"
 #include "db/codec.h"
 #include "db/image_cache.h"
 #include "db/migrations.h"
@@ -148,14 +151,6 @@ Result<Prepared> prepare(std::span<const std::uint8_t> bytes, const std::string&
   p.level = level;
   p.dictionary_id = dict != nullptr ? dict->id() : 0;
   return p;
-}
-
-Result<std::vector<std::uint8_t>> read_whole_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return error(Code::kIOError, path + ": cannot open");
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return error(Code::kIOError, path + ": read failed");
-  return bytes;
 }
 
 // journal_mode = WAL takes the write lock from inside the pragma's read transaction, and
@@ -370,9 +365,8 @@ struct TreeWalk {
 
 std::string lib_of_path(std::string_view file_path) {
   const fs::path dir = fs::path(file_path).parent_path();
-  if (dir.filename() != "ebin") return "";
-  const std::string app = dir.parent_path().filename().string();
-  return app.substr(0, app.find('-'));
+  if (dir.filename() != "ebin" || dir.parent_path().filename().empty()) return "";
+  return base::app_name(dir.string());
 }
 
 struct Store::Impl {
@@ -649,7 +643,7 @@ struct Store::Impl {
       s.bind(5, blob_id);
       s.exec();
       r.repaired = true;
-      event("repair", p.module, 0, 0, fmt::format("blob {} restored from {}", db::hex(p.sha), p.origin));
+      event("repair", p.module, 0, 0, fmt::format("blob {} restored from {}", base::hex(p.sha), p.origin));
     }
     if (row && row->active != 0) {
       auto& s = stmt("SELECT blob_id, lib, md5 FROM versions WHERE module = ? AND version = ?");
@@ -919,8 +913,8 @@ Result<ImportSummary> Store::import_tree(const std::vector<std::string>& paths, 
     store_internal::parallel_ordered<Result<Prepared>, WorkerState>(
         files.size(),
         [&](std::size_t i, WorkerState& w) -> Result<Prepared> {
-          auto bytes = read_whole_file(files[i]);
-          if (!bytes) return error(bytes.error());
+          auto bytes = base::read_file(files[i], image::Limits().max_image_bytes);
+          if (!bytes) return error(bytes.error().status(files[i]));
           return prepare(*bytes, files[i], w.compressor, level, dict.get());
         },
         [&](std::size_t i, Result<Prepared>& p) {
@@ -1323,7 +1317,7 @@ Result<VerifyReport> Store::verify() {
         report.blobs_checked++;
         const std::int64_t id = s.getColumn(0).getInt64();
         const auto sha = s.getColumn(1);
-        const std::string sha_hex = db::hex(std::span(static_cast<const std::uint8_t*>(sha.getBlob()), static_cast<std::size_t>(sha.getBytes())));
+        const std::string sha_hex = base::hex(std::span(static_cast<const std::uint8_t*>(sha.getBlob()), static_cast<std::size_t>(sha.getBytes())));
         const auto data = s.getColumn(4);
         Status st;
         std::shared_ptr<db::Dictionary> dict;
@@ -1541,7 +1535,7 @@ Result<CompactReport> Store::compact(const CompactOptions& options) {
           if (!frame && frame.error().code() == Code::kCorruption) {
             // Damaged (verify reports it): left as it is, for a re-import of its original bytes to repair.
             report.skipped.push_back(fmt::format("blob {} ({}): {}: left as it is; re-import its original bytes to repair it",
-                                                 db::hex(rows[i].sha), impl_->users_of_blob(rows[i].id),
+                                                 base::hex(rows[i].sha), impl_->users_of_blob(rows[i].id),
                                                  frame.error().message()));
             if (options.progress) options.progress(i + 1, rows.size());
             return true;

@@ -197,7 +197,7 @@ class Image {
   };
   LoadVerdict check_loadable() const;
 
-  // The parsed representation; opaque outside store/image (defined there).
+  // The parsed representation; opaque outside image/ (defined there).
   struct Rep;
   const Rep& rep() const noexcept { return *rep_; }
 

@@ -15,16 +15,6 @@ Sha256 sha256(std::span<const std::uint8_t> bytes) {
   return out;
 }
 
-std::string hex(std::span<const std::uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string s(bytes.size() * 2, '0');
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    s[2 * i] = kDigits[bytes[i] >> 4];
-    s[2 * i + 1] = kDigits[bytes[i] & 15];
-  }
-  return s;
-}
-
 Dictionary::Dictionary(std::int64_t id, std::vector<std::uint8_t> bytes)
     : id_(id), bytes_(std::move(bytes)), ddict_(ZSTD_createDDict(bytes_.data(), bytes_.size())) {}
 

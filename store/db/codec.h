@@ -28,7 +28,6 @@ namespace codestore::db {
 
 using Sha256 = std::array<std::uint8_t, 32>;
 Sha256 sha256(std::span<const std::uint8_t> bytes);
-std::string hex(std::span<const std::uint8_t> bytes);
 
 class Dictionary {
  public:

@@ -9,12 +9,13 @@
 #include <SQLiteCpp/Transaction.h>
 #include <fmt/format.h>
 
+#include "base/hex.h"
 #include "db/codec.h"
 
 namespace codestore::db {
 
 std::string migration_checksum(std::string_view sql) {
-  return hex(sha256(std::span(reinterpret_cast<const std::uint8_t*>(sql.data()), sql.size())));
+  return base::hex(sha256(std::span(reinterpret_cast<const std::uint8_t*>(sql.data()), sql.size())));
 }
 
 namespace {

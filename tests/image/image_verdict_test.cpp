@@ -14,6 +14,7 @@
 
 #include "image/damage.h"
 #include "image/image_test_util.h"
+#include "image/loadable_internal.h"  // table_head_checks
 
 namespace codestore::testing {
 namespace {
@@ -350,6 +351,28 @@ TEST(ImageVerdictTerms, LoadableStrictImagesHaveAnMd5) {
     }
   }
   EXPECT_GT(loadable, 2u);
+}
+
+// A strict parse applies beamfile_read's table checks up to the funs; check_loadable goes on
+// from there, so they run once per strict image (they used to run again in check_loadable).
+// A lenient image is checked once too, by the strict reading of its bytes check_loadable makes.
+TEST(ImageVerdict, TablesAreCheckedOncePerStrictImage) {
+  using image::internal::verdict::table_head_checks;
+  for (const char* fixture : {"attrs.beam", "hello.beam"}) {
+    const Bytes bytes = read_bytes(source_dir() + "/tests/fixtures/images/" + fixture);
+    const std::uint64_t before = table_head_checks();
+    auto strict = Image::parse(bytes, Strictness::kStrict, fixture);
+    ASSERT_TRUE(strict) << strict.error().to_string();
+    EXPECT_EQ(table_head_checks() - before, 1u) << fixture;
+    EXPECT_TRUE(strict->check_loadable().loadable) << fixture;
+    EXPECT_EQ(table_head_checks() - before, 1u) << fixture << ": check_loadable checked the tables again";
+
+    auto lenient = Image::parse(bytes, Strictness::kLenient, fixture);
+    ASSERT_TRUE(lenient) << lenient.error().to_string();
+    EXPECT_EQ(table_head_checks() - before, 1u) << fixture;
+    EXPECT_TRUE(lenient->check_loadable().loadable) << fixture;
+    EXPECT_EQ(table_head_checks() - before, 2u) << fixture;
+  }
 }
 
 }  // namespace

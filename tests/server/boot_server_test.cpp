@@ -1,6 +1,7 @@
 // The boot server over loopback with an in-memory module source: the path mapping, the
 // protocol's answers and errors, the limits, and discovery on an ephemeral UDP port (the
 // real port 4368 is exercised by the erl tests, which hold the boot_server_port lock).
+#include <codestore/store.h>  // lib_of_path
 #include <gtest/gtest.h>
 
 #include <ctime>
@@ -198,15 +199,24 @@ TEST(BootPaths, NormalizeAndLibNames) {
   EXPECT_EQ(normalize_path("../../etc/passwd", "/usr/lib/erlang"), "/usr/etc/passwd");
   EXPECT_EQ(normalize_path("/../..", "/"), "/");
   EXPECT_EQ(normalize_path("./m.beam", "/r"), "/r/m.beam");
-  EXPECT_EQ(app_name_of("stdlib-4.2"), "stdlib");
-  EXPECT_EQ(app_name_of("erl_interface-5.3.1"), "erl_interface");
-  EXPECT_EQ(app_name_of("my-app"), "my-app");
-  EXPECT_EQ(app_name_of("mylib"), "mylib");
   std::vector<std::string> libs = {"foo-1.0", "stdlib"};
   EXPECT_EQ(store_lib_for("stdlib-4.2", libs), "stdlib");
   EXPECT_EQ(store_lib_for("stdlib", libs), "stdlib");
   EXPECT_EQ(store_lib_for("foo-1.0", libs), "foo-1.0");
   EXPECT_EQ(store_lib_for("kernel-8.5.3", libs), "");
+}
+
+// A directory stands for the lib the store files it under on import (lib_of_path): OTP's
+// application name, cut at the first '-' (base::app_name). Before, the server cut at the
+// last '-' before a numeric version, so lib/my-app-1.0/ebin and lib/foo-1.0-rc1/ebin found
+// nothing in libs that an import of those very directories had made.
+TEST(BootPaths, DirectoriesNameTheLibTheImportGaveThem) {
+  for (const char* dir : {"my-app-1.0", "foo-1.0-rc1"}) {
+    const std::string file = std::string("/otp/lib/") + dir + "/ebin/m.beam";
+    const std::string lib = lib_of_path(file);
+    ASSERT_FALSE(lib.empty()) << file;
+    EXPECT_EQ(store_lib_for(dir, {lib}), lib) << dir;
+  }
 }
 
 TEST_F(BootServerTest, ModulesComeOnlyFromTheStore) {

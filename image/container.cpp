@@ -4,16 +4,14 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <iterator>
 
+#include "base/file.h"
+#include "base/hex.h"
+#include "base/utf8.h"
+#include "etf/term_internal.h"
 #include "image/byte_reader.h"
 #include "image/image_internal.h"
-#include "image/term_internal.h"
 
 namespace codestore::image {
 
@@ -72,16 +70,7 @@ Status ImageError::status() const {
   return Status(code, to_string());
 }
 
-std::string md5_hex(const Md5& md5) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s;
-  s.reserve(32);
-  for (std::uint8_t b : md5) {
-    s += kHex[b >> 4];
-    s += kHex[b & 15];
-  }
-  return s;
-}
+std::string md5_hex(const Md5& md5) { return base::hex(md5); }
 
 Bytes Image::Rep::data(const Chunk& c) const {
   if (c.offset >= buf.size()) return {};
@@ -122,27 +111,10 @@ std::string chunk_id_text(std::string_view id) {
   return s;
 }
 
-bool valid_utf8(Bytes bytes) {
-  const auto* s = bytes.data();
-  for (std::size_t i = 0; i < bytes.size();) {
-    if (s[i] < 0x80) {
-      ++i;
-      continue;
-    }
-    std::uint32_t cp = 0;
-    std::size_t n = etf::internal::utf8_one(s, bytes.size(), i, &cp);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
-
 std::string AtomTable::name(std::size_t index1) const {
   auto [off, len] = spans[index1 - 1];
   if (!latin1) return std::string(reinterpret_cast<const char*>(data.data()) + off, len);
-  std::string s;
-  for (std::size_t i = 0; i < len; ++i) etf::internal::append_utf8(s, data[off + i]);
-  return s;
+  return base::latin1_to_utf8(data.subspan(off, len));
 }
 
 ImageResult<AtomTable> decode_atoms(const Image::Rep& rep, const Chunk& chunk, bool strict) {
@@ -178,7 +150,7 @@ ImageResult<AtomTable> decode_atoms(const Image::Rep& rep, const Chunk& chunk, b
     if (!r.u8(len) || !r.bytes(len, name)) {
       return bad(at, "atom #" + std::to_string(t.spans.size() + 1) + " runs past the end of the chunk");
     }
-    if (!t.latin1 && !valid_utf8(name)) return bad(at, "atom #" + std::to_string(t.spans.size() + 1) + " is not valid UTF-8");
+    if (!t.latin1 && !base::is_utf8(name)) return bad(at, "atom #" + std::to_string(t.spans.size() + 1) + " is not valid UTF-8");
     if (t.spans.size() >= rep.limits.max_atoms) {
       return tl::unexpected(make_error(ErrorKind::kLimitExceeded, rep.file, id, at, "max_atoms: more than " +
                                        std::to_string(rep.limits.max_atoms) + " atoms"));
@@ -356,15 +328,14 @@ ImageResult<void> scan_lenient(Image::Rep& rep, bool any_form) {
         return tl::unexpected(make_error(ErrorKind::kInvalidChunk, rep.file, id, k.offset,
                                          "no module name (atom #1) in the atom table"));
       }
-      if (id == "AtU8" && !internal::valid_utf8(name)) {
+      if (id == "AtU8" && !base::is_utf8(name)) {
         return tl::unexpected(make_error(ErrorKind::kInvalidChunk, rep.file, id, k.offset + 4,
                                          "module name (atom #1) is not valid UTF-8"));
       }
-      rep.module.clear();
       if (id == "AtU8") {
         rep.module.assign(reinterpret_cast<const char*>(name.data()), name.size());
       } else {
-        for (std::uint8_t ch : name) etf::internal::append_utf8(rep.module, ch);
+        rep.module = base::latin1_to_utf8(name);
       }
       atom_seen = true;
     }
@@ -434,11 +405,6 @@ ImageResult<void> scan_strict(Image::Rep& rep, bool any_form) {
 }
 
 }  // namespace
-
-// Defined in tables.cpp: the loader's table checks a strict parse applies.
-namespace internal {
-ImageResult<void> check_strict_tables(Image::Rep& rep);
-}
 
 Image::Image(std::shared_ptr<const Rep> rep) : rep_(std::move(rep)) {}
 
@@ -513,49 +479,14 @@ ImageResult<Image> Image::parse_shared(std::shared_ptr<const std::vector<std::ui
 }
 
 ImageResult<Image> Image::read_file(const std::string& path, Strictness strictness, const Limits& limits) {
-  auto file_error = [&](std::string what, int err) {
-    return tl::unexpected(ImageError{ErrorKind::kFileError, path, "", 0, what + ": " + std::string(std::strerror(err))});
-  };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return file_error("cannot open", errno);
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return file_error("cannot read", errno);
-  // file:read_file/1 on a directory: {error, eisdir}.
-  if (S_ISDIR(st.st_mode)) return file_error("cannot read", EISDIR);
-  std::vector<std::uint8_t> bytes;
-  if (S_ISREG(st.st_mode)) {
-    // Gzip-wrapped files may be smaller than the limit and inflate past it; parse checks.
-    if (static_cast<std::uint64_t>(st.st_size) > limits.max_image_bytes) {
-      return tl::unexpected(ImageError{ErrorKind::kLimitExceeded, path, "", 0,
-                                       "max_image_bytes: file of " + std::to_string(st.st_size) + " bytes exceeds " +
-                                           std::to_string(limits.max_image_bytes)});
-    }
-    bytes.resize(static_cast<std::size_t>(st.st_size));
+  // Gzip-wrapped files may be smaller than the limit and inflate past it; parse checks.
+  auto read = base::read_file(path, limits.max_image_bytes);
+  if (!read) {
+    const base::FileError& e = read.error();
+    if (e.err == EFBIG) return tl::unexpected(ImageError{ErrorKind::kLimitExceeded, path, "", 0, "max_image_bytes: " + e.message});
+    return tl::unexpected(ImageError{ErrorKind::kFileError, path, "", 0, e.message});
   }
-  // Read until EOF (the size may change under us; a pipe or device has none).
-  std::size_t have = 0;
-  for (;;) {
-    if (have == bytes.size()) {
-      if (bytes.size() > limits.max_image_bytes) {
-        return tl::unexpected(ImageError{ErrorKind::kLimitExceeded, path, "", 0,
-                                         "max_image_bytes: file exceeds " + std::to_string(limits.max_image_bytes) +
-                                             " bytes"});
-      }
-      bytes.resize(std::max<std::size_t>(bytes.size() * 2, have + 4096));
-    }
-    const ssize_t n = ::read(fd, bytes.data() + have, bytes.size() - have);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return file_error("cannot read", errno);
-    }
-    if (n == 0) break;
-    have += static_cast<std::size_t>(n);
-  }
-  bytes.resize(have);
+  std::vector<std::uint8_t>& bytes = *read;
   const Bytes view(bytes.data(), bytes.size());
   auto rep = parse_rep(view, &bytes, nullptr, strictness, path, limits, false);
   if (!rep) return tl::unexpected(rep.error());

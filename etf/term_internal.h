@@ -1,4 +1,4 @@
-// Internals of the external term format codec shared by term*.cpp and the image reader.
+// Internals of the external term format codec shared by etf/*.cpp and the image reader.
 //
 // Thread safety: free functions over immutable values; thread-safe.
 #pragma once
@@ -67,16 +67,5 @@ int compare_order(const Term& a, const Term& b);
 // An opaque term's bytes with nested terms written as {minor_version, 2} writes them (its
 // raw bytes if they do not parse): equal pids, ports, refs and funs give equal bytes.
 std::vector<std::uint8_t> canonical_opaque(const Opaque& o);
-
-// Appends the UTF-8 encoding of code point `cp` to `out`.
-void append_utf8(std::string& out, std::uint32_t cp);
-
-// Decodes one well-formed UTF-8 sequence at s[i] (i < n); returns its length, 0 if malformed
-// (overlong forms, surrogates and code points above U+10FFFF are malformed, as in erts).
-std::size_t utf8_one(const unsigned char* s, std::size_t n, std::size_t i, std::uint32_t* cp);
-
-// Decodes UTF-8 into code points; invalid bytes are taken as Latin-1 code points (only
-// hand-built atoms can hold them: decode validates).
-std::vector<std::uint32_t> code_points(const std::string& utf8);
 
 }  // namespace codestore::etf::internal

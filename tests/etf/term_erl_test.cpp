@@ -20,7 +20,7 @@
 
 #include "common/gzip_util.h"
 #include "image/image_test_util.h"  // TempDir
-#include "image/term_internal.h"
+#include "etf/term_internal.h"
 
 namespace codestore::etf {
 namespace {
@@ -28,7 +28,7 @@ namespace {
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
 
-const std::string kScript = std::string(CODESTORE_SOURCE_DIR) + "/tests/common/term_truth.escript";
+const std::string kScript = std::string(CODESTORE_SOURCE_DIR) + "/tests/etf/term_truth.escript";
 
 bool have_erl() { return std::system("command -v escript >/dev/null 2>&1") == 0; }
 

@@ -1,4 +1,4 @@
-// Internals of the image reader shared by store/image/*.cpp (not installed).
+// Internals of the image reader shared by image/*.cpp (not installed).
 //
 // Thread safety: Rep is immutable after parse; the free functions are thread-safe.
 #pragma once
@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,19 @@ struct AtomTable {
   std::size_t size() const { return spans.size(); }
   std::string name(std::size_t index1) const;  // 1-based, UTF-8
 };
+
+// The VM loader's view of an image: beamfile_read's results the code is checked against
+// (image/loadable_internal.h fills them).
+struct LoaderTables {
+  std::size_t atom_count = 0;  // atoms + the reserved slot 0 ([])
+  std::uint32_t max_opcode = 0, label_count = 0, function_count = 0;
+  Bytes code;
+  std::uint64_t code_offset = 0;
+  std::size_t literal_count = 0;
+  std::size_t import_count = 0, lambda_count = 0;
+  bool types_fallback = true;
+  std::size_t type_count = 0;
+};
 }  // namespace internal
 
 struct Image::Rep {
@@ -44,6 +58,9 @@ struct Image::Rep {
   // when it reads the chunk). Strict parses never keep such a chunk.
   bool last_truncated = false;
   std::string module;             // atom #1 of the last atom chunk (lenient) / AtU8 (strict)
+  // Strict BEAM forms: the tables the parse checked (check_strict_tables), which
+  // check_loadable goes on from instead of checking them again.
+  std::optional<internal::LoaderTables> tables;
 
   // The first atom table asked for, decoded once (internal::atoms_of); immutable once set.
   mutable std::once_flag atoms_once;
@@ -100,10 +117,12 @@ struct AtomsRef {
 };
 void atoms_of(const Image::Rep& rep, const Chunk& chunk, bool strict, AtomsRef& out);
 
+// The loader's table checks a strict parse of a BEAM form applies (loadable_tables.cpp):
+// Code header, atoms, imports, exports, funs; sets rep.module and rep.tables.
+ImageResult<void> check_strict_tables(Image::Rep& rep);
+
 // binary_to_term/1: version byte, then one term; trailing bytes ignored (as Erlang does).
 ImageResult<etf::Term> binary_to_term(const Image::Rep& rep, const Chunk& chunk);
-
-bool valid_utf8(Bytes bytes);
 
 // Inflates one or more gzip members (zlib:gunzip/1). kOk fills `out`.
 enum class GunzipResult { kOk, kBad, kTooBig };

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "image/term_internal.h"
+#include "etf/term_internal.h"
 
 namespace codestore::etf {
 namespace {

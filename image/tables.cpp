@@ -4,9 +4,9 @@
 #include <iterator>
 #include <tuple>
 
+#include "etf/term_internal.h"
 #include "image/byte_reader.h"
 #include "image/image_internal.h"
-#include "image/term_internal.h"
 
 namespace codestore::image {
 

@@ -8,7 +8,8 @@
 
 #include <fmt/format.h>
 
-#include "image/term_internal.h"
+#include "base/utf8.h"
+#include "etf/term_internal.h"
 
 namespace codestore::etf {
 
@@ -42,7 +43,7 @@ void write_quoted(std::string& out, const std::vector<std::uint32_t>& cps, char 
     } else if (c == '\\') {
       out += "\\\\";
     } else if ((c >= ' ' && c <= '~') || c >= 0xA0) {
-      append_utf8(out, c);
+      base::append_utf8(out, c);
     } else {
       switch (c) {
         case '\n': out += "\\n"; break;
@@ -65,11 +66,11 @@ void write_quoted(std::string& out, const std::vector<std::uint32_t>& cps, char 
 }
 
 void write_atom(std::string& out, const std::string& name) {
-  auto cps = code_points(name);
+  auto cps = base::code_points(name);
   bool quote = reserved_word(name) || cps.empty() || !lower_start(cps[0]) ||
                !std::all_of(cps.begin() + 1, cps.end(), name_char);
   if (!quote) {
-    for (std::uint32_t c : cps) append_utf8(out, c);
+    for (std::uint32_t c : cps) base::append_utf8(out, c);
   } else {
     write_quoted(out, cps, '\'');
   }
