@@ -469,6 +469,15 @@ ImageResult<Image> Image::parse(Bytes bytes, Strictness strictness, std::string_
   return Image(std::move(*rep));
 }
 
+ImageResult<Image> Image::parse_shared(std::shared_ptr<const std::vector<std::uint8_t>> bytes,
+                                       Strictness strictness, std::string_view file, const Limits& limits,
+                                       bool any_form) {
+  const Bytes view = bytes ? Bytes(bytes->data(), bytes->size()) : Bytes();
+  auto rep = parse_rep(view, nullptr, std::move(bytes), strictness, file, limits, any_form);
+  if (!rep) return tl::unexpected(rep.error());
+  return Image(std::move(*rep));
+}
+
 ImageResult<Image> Image::read_file(const std::string& path, Strictness strictness, const Limits& limits) {
   // Gzip-wrapped files may be smaller than the limit and inflate past it; parse checks.
   auto read = base::read_file(path, limits.max_image_bytes);

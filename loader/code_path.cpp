@@ -120,29 +120,75 @@ Status CodePath::replace(std::string_view name, std::string_view dir) {
   return Status::ok();
 }
 
-std::optional<std::vector<std::uint8_t>> CodePath::read(const PathEntry& entry,
-                                                        std::string_view module) const {
-  if (entry.is_lib()) {
-    if (libs_ == nullptr) return std::nullopt;
-    return libs_->active_image(entry.lib, std::string(module));
-  }
-  return read_file(entry.file_of(module));
+Status CodePath::refresh_libs() const {
+  if (libs_ == nullptr) return Status::ok();
+  if (std::none_of(entries_.begin(), entries_.end(), [](const PathEntry& e) { return e.is_lib(); }))
+    return Status::ok();
+  return libs_->refresh();
 }
 
-std::optional<CodePath::Found> CodePath::find(std::string_view module) const {
+Result<std::vector<std::shared_ptr<const LibModules>>> CodePath::lib_tables() const {
+  std::vector<std::shared_ptr<const LibModules>> tables(entries_.size());
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    if (!entries_[i].is_lib() || libs_ == nullptr) continue;
+    auto lib = libs_->lib_modules(entries_[i].lib);
+    if (!lib) return tl::unexpected(lib.error());
+    tables[i] = std::move(*lib);
+  }
+  return tables;
+}
+
+const ModuleSummary* CodePath::first_in_lib(
+    std::string_view module, const std::vector<std::shared_ptr<const LibModules>>& tables) const {
+  if (!image::is_safe_module_name(module)) return nullptr;
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    if (entries_[i].is_lib()) {
+      if (tables[i] == nullptr) continue;
+      if (const ModuleSummary* row = tables[i]->find(module)) return row;
+      continue;
+    }
+    // A readable file here comes first (what find() would read).
+    if (std::FILE* f = std::fopen(entries_[i].file_of(module).c_str(), "rb")) {
+      std::fclose(f);
+      return nullptr;
+    }
+  }
+  return nullptr;
+}
+
+Result<std::optional<CodePath::Found>> CodePath::find(std::string_view module, LibRead read,
+                                                      bool refresh) const {
   // A name that is not safe as a file name never matches (OTP: 'bad/name' -> nofile): the
   // same test the store applies on import, so no lookup leaves a directory or is cut short.
   if (!image::is_safe_module_name(module)) return std::nullopt;
+  if (refresh) {
+    if (Status s = refresh_libs(); !s) return tl::unexpected(s);
+  }
   for (const auto& entry : entries_) {
-    if (auto bytes = read(entry, module)) return Found{entry.file_of(module), std::move(*bytes), &entry};
+    if (entry.is_lib()) {
+      if (libs_ == nullptr) continue;
+      auto image = libs_->active_image(entry.lib, std::string(module), read);
+      if (!image) return tl::unexpected(image.error());
+      if (!*image) continue;
+      return Found{entry.file_of(module), &entry, std::move((*image)->bytes), std::move((*image)->md5),
+                   std::move((*image)->version)};
+    }
+    if (auto bytes = read_file(entry.file_of(module))) {
+      return Found{entry.file_of(module), &entry,
+                   std::make_shared<const std::vector<std::uint8_t>>(std::move(*bytes)), "", nullptr};
+    }
   }
   return std::nullopt;
 }
 
 std::optional<std::vector<std::string>> CodePath::list(const PathEntry& entry) const {
   if (entry.is_lib()) {
-    if (libs_ == nullptr || !libs_->has_lib(entry.lib)) return std::nullopt;
-    return libs_->modules(entry.lib);
+    if (libs_ == nullptr || !libs_->has_lib(entry.lib)) return std::nullopt;  // has_lib refreshes
+    auto lib = libs_->lib_modules(entry.lib);
+    if (!lib) return std::nullopt;
+    std::vector<std::string> names;
+    for (const auto& row : (*lib)->modules) names.push_back(row.module);
+    return names;
   }
   std::error_code ec;
   std::filesystem::directory_iterator it(entry.dir, ec);

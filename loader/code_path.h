@@ -6,8 +6,10 @@
 
 #include <codestore/code_server.h>
 #include <codestore/status.h>
+#include <codestore/store_reader.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,13 +53,27 @@ class CodePath {
 
   struct Found {
     std::string origin;
-    std::vector<std::uint8_t> bytes;
     const PathEntry* entry;
+    // A directory's file (always read: its MD5 needs its bytes), or a store lib's image
+    // with LibRead::kBytes (as imported).
+    std::shared_ptr<const std::vector<std::uint8_t>> bytes;
+    // A store lib's active version (LibImage): its MD5 (hex) and row.
+    std::string md5;
+    std::shared_ptr<const ModuleVersion> version;
   };
-  // The first entry that has M.beam, with its bytes.
-  std::optional<Found> find(std::string_view module) const;
-  // Reads M.beam from one entry.
-  std::optional<std::vector<std::uint8_t>> read(const PathEntry& entry, std::string_view module) const;
+  // The first entry that has M.beam (nullopt: none has). From a store lib, what `read`
+  // asks for; a store that cannot be read is an error (its kind kept), not a miss. With
+  // `refresh`, the libs catch up with the store first (LibSource::refresh); a caller that
+  // looks up many modules at once refreshes once itself.
+  Result<std::optional<Found>> find(std::string_view module, LibRead read = LibRead::kMeta,
+                                    bool refresh = true) const;
+  Status refresh_libs() const;
+  // For a look at many modules at once (sync): the module table of each lib entry (null for
+  // a directory), as of the last refresh_libs(); then first_in_lib(M) is the row of M when
+  // the first entry that has M.beam is a store lib (nullptr otherwise), with no store read.
+  Result<std::vector<std::shared_ptr<const LibModules>>> lib_tables() const;
+  const ModuleSummary* first_in_lib(std::string_view module,
+                                    const std::vector<std::shared_ptr<const LibModules>>& tables) const;
   // Module names of an entry's images, sorted; nullopt when it cannot be listed.
   std::optional<std::vector<std::string>> list(const PathEntry& entry) const;
   std::optional<std::vector<std::string>> list(std::string_view dir) const { return list(make_entry(dir)); }

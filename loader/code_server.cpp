@@ -1,4 +1,5 @@
 #include <codestore/code_server.h>
+#include <codestore/store_reader.h>
 
 #include <algorithm>
 #include <map>
@@ -27,6 +28,7 @@ std::string_view error_name(LoadError error) noexcept {
     case LoadError::kOnLoadNotAllowed: return "on_load_not_allowed";
     case LoadError::kDuplicated: return "duplicated";
     case LoadError::kBadarg: return "badarg";
+    case LoadError::kStoreError: return "store_error";
   }
   return "badarg";
 }
@@ -166,7 +168,12 @@ class Writer {
 };
 
 tl::unexpected<LoadFailure> fail(LoadError reason, std::string detail = {}) {
-  return tl::unexpected<LoadFailure>(LoadFailure{reason, std::move(detail)});
+  return tl::unexpected<LoadFailure>(LoadFailure{reason, std::move(detail), Status::ok()});
+}
+
+// A store lib that could not be read: the store's error, its kind kept (never nofile).
+tl::unexpected<LoadFailure> fail_store(const Status& status) {
+  return tl::unexpected<LoadFailure>(LoadFailure{LoadError::kStoreError, status.to_string(), status});
 }
 
 // The one rule for names that become file names (image::is_safe_module_name): no path
@@ -192,9 +199,21 @@ struct Access {
   static tl::expected<std::shared_ptr<Instance>, LoadFailure> prepare_instance(std::string_view module,
                                                                                std::string_view origin,
                                                                                image::Bytes bytes) {
-    auto img = image::Image::parse(bytes, image::Strictness::kStrict, origin);
+    return prepare_parsed(module, origin, image::Image::parse(bytes, image::Strictness::kStrict, origin));
+  }
+  // The same over a strict parse already made (of bytes the caller shares).
+  static tl::expected<std::shared_ptr<Instance>, LoadFailure> prepare_parsed(
+      std::string_view module, std::string_view origin, image::ImageResult<image::Image> img) {
     if (!img) return fail(LoadError::kBadfile, img.error().to_string());
     auto verdict = img->check_loadable();
+    return instance_of(module, origin, std::move(*img), verdict);
+  }
+  // The same over a strict parse and its verdict already made (a store image checked once
+  // per content: store_reader.h).
+  static tl::expected<std::shared_ptr<Instance>, LoadFailure> instance_of(
+      std::string_view module, std::string_view origin, image::Image image,
+      const image::Image::LoadVerdict& verdict) {
+    auto* img = &image;
     if (!verdict.loadable) return fail(LoadError::kBadfile, verdict.reason);
     auto name = img->module();
     if (!name) return fail(LoadError::kBadfile, name.error().to_string());
@@ -316,31 +335,67 @@ LoadResult load_prepared(CodeServer::Impl& impl, ModuleEntry& entry, std::shared
   return {};
 }
 
-// The checks in OTP 25's order for load_file (sticky before badfile), then the load. Every
-// refusal comes before anything changes.
-LoadResult load_bytes(CodeServer::Impl& impl, std::string_view module, std::string_view origin,
-                      image::Bytes bytes, Flavor flavor, PendingKills& kills) {
+using Prepare = tl::expected<std::shared_ptr<Instance>, LoadFailure>;
+
+// The checks in OTP 25's order for load_file (nofile, then sticky before badfile), then the
+// load. `inst` was prepared outside the writer lock; every refusal comes before anything
+// changes.
+LoadResult commit(CodeServer::Impl& impl, std::string_view module, Prepare inst, Flavor flavor,
+                  PendingKills& kills) {
+  if (!inst && inst.error().reason != LoadError::kBadfile) return tl::unexpected(inst.error());
   ModuleEntry* entry = impl.find_or_add(module);
   if (entry->cur && impl.sticky.count(module) != 0)
     return fail(LoadError::kStickyDirectory, std::string(module));
-  auto inst = detail::Access::prepare_instance(module, origin, bytes);
   if (!inst) return tl::unexpected(inst.error());
   return load_prepared(impl, *entry, std::move(*inst), flavor, kills);
 }
 
-// beam_lib:md5/1 of what the path gives now (lenient, as beam_lib reads); nullopt when it
-// does not parse.
-std::optional<image::Md5> path_md5(const detail::CodePath::Found& found) {
-  auto img = image::Image::parse(found.bytes, image::Strictness::kLenient, found.origin);
-  if (!img) return std::nullopt;
-  auto md5 = img->md5();
-  return md5 ? std::optional<image::Md5>(*md5) : std::nullopt;
+// Validates what the path found; needs no lock. A store lib's image is checked by the
+// store's reader (once per content, store_reader.h); a file's bytes are parsed where they are.
+Prepare prepare_found(CodeServer::Impl& impl, std::string_view module, const detail::CodePath::Found& found) {
+  if (found.version) {
+    auto checked = impl.options.libs->check(LibImage{found.md5, found.version, nullptr}, found.origin);
+    if (!checked) return fail_store(checked.error());
+    return detail::Access::instance_of(module, found.origin, (*checked)->image, (*checked)->verdict);
+  }
+  return detail::Access::prepare_parsed(
+      module, found.origin,
+      image::Image::parse_shared(found.bytes, image::Strictness::kStrict, found.origin));
 }
 
-LoadResult load_from_path(CodeServer::Impl& impl, std::string_view module, PendingKills& kills) {
-  auto found = impl.path.find(module);
-  if (!found) return fail(LoadError::kNofile, std::string(module));
-  return load_bytes(impl, module, found->origin, found->bytes, Flavor::kFile, kills);
+// Looks `module` up on the path under the writer lock (metadata only for a store lib), then
+// validates it outside the lock (erlang/otp#6736 prepares in the caller too).
+Prepare prepare_from_path(CodeServer::Impl& impl, std::string_view module) {
+  Result<std::optional<detail::CodePath::Found>> found;
+  {
+    std::lock_guard<std::mutex> lock(impl.mutex);
+    found = impl.path.find(module);
+  }
+  if (!found) return fail_store(found.error());
+  if (!*found) return fail(LoadError::kNofile, std::string(module));
+  return prepare_found(impl, module, **found);
+}
+
+// Whether `hex` (a store's md5 column) spells `md5`, without building a string: sync() asks
+// this of every loaded module.
+bool same_md5(const image::Md5& md5, std::string_view hex) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  if (hex.size() != 2 * md5.size()) return false;
+  for (std::size_t i = 0; i < md5.size(); ++i) {
+    if (hex[2 * i] != kHex[md5[i] >> 4] || hex[2 * i + 1] != kHex[md5[i] & 15]) return false;
+  }
+  return true;
+}
+
+// beam_lib:md5/1 of what the path gives now, as hex: a store lib's from its md5 column (no
+// image is read), a file's computed (lenient, as beam_lib reads); nullopt when it does not
+// parse.
+std::optional<std::string> path_md5(const detail::CodePath::Found& found) {
+  if (found.version) return found.md5;
+  auto img = image::Image::parse_shared(found.bytes, image::Strictness::kLenient, found.origin);
+  if (!img) return std::nullopt;
+  auto md5 = img->md5();
+  return md5 ? std::optional<std::string>(image::md5_hex(*md5)) : std::nullopt;
 }
 
 }  // namespace
@@ -389,8 +444,9 @@ std::shared_ptr<const Instance> CodeServer::current_shared(std::string_view modu
 }
 
 LoadResult CodeServer::load_file(std::string_view module) {
+  auto inst = prepare_from_path(*impl_, module);
   Writer w(impl_->mutex);
-  return load_from_path(*impl_, module, w.kills());
+  return commit(*impl_, module, std::move(inst), Flavor::kFile, w.kills());
 }
 
 LoadResult CodeServer::load_abs(std::string_view file) {
@@ -398,24 +454,31 @@ LoadResult CodeServer::load_abs(std::string_view file) {
   if (!std::string_view(path).ends_with(".beam")) path += ".beam";
   std::string module = base_module(path);
   if (!valid_module_name(module)) return fail(LoadError::kBadarg, path);
-  Writer w(impl_->mutex);
   auto bytes = detail::read_file(path);
   if (!bytes) return fail(LoadError::kNofile, path);
-  return load_bytes(*impl_, module, path, *bytes, Flavor::kFile, w.kills());
+  auto inst = detail::Access::prepare_instance(module, path, *bytes);
+  Writer w(impl_->mutex);
+  return commit(*impl_, module, std::move(inst), Flavor::kFile, w.kills());
 }
 
 LoadResult CodeServer::load_binary(std::string_view module, std::string_view origin, image::Bytes bytes) {
   if (!valid_module_name(module)) return fail(LoadError::kBadarg, std::string(module));
+  auto inst = detail::Access::prepare_instance(module, origin, bytes);
   Writer w(impl_->mutex);
-  return load_bytes(*impl_, module, origin, bytes, Flavor::kBinary, w.kills());
+  return commit(*impl_, module, std::move(inst), Flavor::kBinary, w.kills());
 }
 
 LoadResult CodeServer::ensure_loaded(std::string_view module) {
   if (impl_->lookup_current(module) != nullptr) return {};  // OTP answers without the server
+  if (impl_->options.mode == Mode::kEmbedded) {
+    std::lock_guard<std::mutex> lock(impl_->mutex);  // a load that finished meanwhile answers ok
+    if (impl_->lookup_current(module) != nullptr) return {};
+    return fail(LoadError::kEmbedded, std::string(module));
+  }
+  auto inst = prepare_from_path(*impl_, module);
   Writer w(impl_->mutex);
-  if (impl_->lookup_current(module) != nullptr) return {};
-  if (impl_->options.mode == Mode::kEmbedded) return fail(LoadError::kEmbedded, std::string(module));
-  return load_from_path(*impl_, module, w.kills());
+  if (impl_->lookup_current(module) != nullptr) return {};  // another caller loaded it meanwhile
+  return commit(*impl_, module, std::move(inst), Flavor::kFile, w.kills());
 }
 
 tl::expected<Prepared, std::vector<ModuleError>> CodeServer::prepare_loading(
@@ -430,22 +493,9 @@ tl::expected<Prepared, std::vector<ModuleError>> CodeServer::prepare_loading(
 
   Prepared prepared;
   for (const auto& item : items) {
-    std::vector<std::uint8_t> bytes;
-    std::string origin;
-    if (item.bytes) {
-      bytes = *item.bytes;
-      origin = item.origin.value_or("");
-    } else {
-      std::lock_guard<std::mutex> lock(impl_->mutex);  // the path only
-      auto found = impl_->path.find(item.module);
-      if (!found) {
-        errors.push_back({item.module, LoadError::kNofile});
-        continue;
-      }
-      bytes = std::move(found->bytes);
-      origin = std::move(found->origin);
-    }
-    auto inst = detail::Access::prepare_instance(item.module, origin, bytes);
+    auto inst = item.bytes
+                    ? detail::Access::prepare_instance(item.module, item.origin.value_or(""), *item.bytes)
+                    : prepare_from_path(*impl_, item.module);
     if (!inst) {
       errors.push_back(ModuleError{item.module, inst.error().reason});
       continue;
@@ -578,9 +628,9 @@ std::optional<std::string> CodeServer::which(std::string_view module) const {
 
 std::optional<ObjectCode> CodeServer::get_object_code(std::string_view module) const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  auto found = impl_->path.find(module);
-  if (!found) return std::nullopt;
-  return ObjectCode{std::string(module), std::move(found->bytes), std::move(found->origin)};
+  auto found = impl_->path.find(module, LibRead::kBytes);
+  if (!found || !*found) return std::nullopt;
+  return ObjectCode{std::string(module), *(*found)->bytes, std::move((*found)->origin)};
 }
 
 ModuleStatus CodeServer::module_status(std::string_view module) const {
@@ -588,10 +638,14 @@ ModuleStatus CodeServer::module_status(std::string_view module) const {
   const ModuleEntry* e = impl_->find(module);
   if (e == nullptr || !e->cur) return ModuleStatus::kNotLoaded;
   if (e->cur->origin().empty()) return ModuleStatus::kLoaded;
+  // A store lib answers from its md5 column: no image is read.
   auto found = impl_->path.find(module);
-  if (!found) return ModuleStatus::kRemoved;
+  // A store that cannot be read cannot show the loaded code current: modified, as an
+  // unreadable image is (OTP); not removed, which it may well not be.
+  if (!found) return ModuleStatus::kModified;
+  if (!*found) return ModuleStatus::kRemoved;
   // An unreadable image counts as modified (OTP).
-  return path_md5(*found) == e->cur->md5() ? ModuleStatus::kLoaded : ModuleStatus::kModified;
+  return path_md5(**found) == image::md5_hex(e->cur->md5()) ? ModuleStatus::kLoaded : ModuleStatus::kModified;
 }
 
 std::vector<std::string> CodeServer::modified_modules() const {
@@ -704,19 +758,53 @@ std::shared_ptr<Process> CodeServer::spawn(std::string name, KillCallback on_kil
 }
 
 SyncReport CodeServer::sync(SyncPolicy policy) {
-  Writer w(impl_->mutex);
   SyncReport report;
-  for (const auto& e : impl_->entries) {
-    if (!e->cur) continue;
-    auto found = impl_->path.find(e->name);
-    if (!found || !found->entry->is_lib()) continue;
-    if (path_md5(*found) == e->cur->md5()) continue;  // the common case: nothing to validate
-    auto inst = detail::Access::prepare_instance(e->name, found->origin, found->bytes);
-    if (!inst) {
-      report.failed.push_back(ModuleError{e->name, inst.error().reason});
+  // 1. Under the lock: which loaded modules' first path match is a store lib whose active
+  // version has another MD5. One refresh for all; then each module is a lookup in what the
+  // store reader cached under the store's generation, and no image is read.
+  struct Stale {
+    ModuleEntry* entry;
+    std::shared_ptr<Instance> was;  // the current instance compared
+    detail::CodePath::Found found;
+    Prepare inst;
+  };
+  std::vector<Stale> stale;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    Status fresh = impl_->path.refresh_libs();
+    auto tables = fresh ? impl_->path.lib_tables()
+                        : Result<std::vector<std::shared_ptr<const LibModules>>>(tl::unexpected(fresh));
+    for (const auto& e : impl_->entries) {
+      if (!e->cur) continue;
+      if (!tables) {
+        report.failed.push_back(ModuleError{e->name, LoadError::kStoreError});
+        continue;
+      }
+      const ModuleSummary* row = impl_->path.first_in_lib(e->name, *tables);
+      if (row == nullptr || same_md5(e->cur->md5(), row->md5)) continue;  // the common case
+      // Changed: the new version's row (the only lookup of one module here).
+      auto found = impl_->path.find(e->name, LibRead::kMeta, /*refresh=*/false);
+      if (!found) {
+        report.failed.push_back(ModuleError{e->name, LoadError::kStoreError});
+        continue;
+      }
+      if (!*found) continue;
+      stale.push_back(Stale{e.get(), e->cur, std::move(**found), fail(LoadError::kBadfile)});
+    }
+  }
+  // 2. Outside the lock: validate the new images.
+  for (Stale& s : stale) s.inst = prepare_found(*impl_, s.entry->name, s.found);
+  // 3. Under the lock: load them, unless a module was loaded anew meanwhile (that load
+  // stands; the next sync looks again).
+  Writer w(impl_->mutex);
+  for (Stale& s : stale) {
+    ModuleEntry* e = s.entry;
+    if (e->cur != s.was) continue;
+    if (!s.inst) {
+      report.failed.push_back(ModuleError{e->name, s.inst.error().reason});
       continue;
     }
-    SyncReport::Change change{e->name, e->cur->vsn_text(), (*inst)->vsn_text(), {}};
+    SyncReport::Change change{e->name, e->cur->vsn_text(), (*s.inst)->vsn_text(), {}};
     if (policy == SyncPolicy::kSoft) {
       if (!soft_purge_old(*impl_, *e).ok) {
         report.left_in_use.push_back(e->name);
@@ -725,7 +813,7 @@ SyncReport CodeServer::sync(SyncPolicy policy) {
     } else {
       change.killed = purge_old(*impl_, *e, w.kills()).processes;
     }
-    if (auto r = load_prepared(*impl_, *e, std::move(*inst), Flavor::kBinary, w.kills()); !r) {
+    if (auto r = load_prepared(*impl_, *e, std::move(*s.inst), Flavor::kBinary, w.kills()); !r) {
       report.failed.push_back(ModuleError{e->name, r.error().reason});
       continue;
     }

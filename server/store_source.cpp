@@ -3,92 +3,22 @@
 // versions (a release is an immutable snapshot, read once at start).
 //
 // "Asked of the store at every request" costs one indexed read: the store's generation, a
-// counter every committed change bumps (whichever process makes it). What was looked up
+// counter every committed change bumps (whichever process makes it). Everything is read
+// through a StoreReader (store_reader.h), the loader's read path too: what was looked up
 // under a generation (the lib list, a lib's modules, a module's served version or its
 // absence) is kept until the generation moves. A booting node asks for ~100 lib directories
 // and ~450 module files; without this each asked the store again (the lib list alone is a
 // join over every module, ~0.1 ms).
 #include <codestore/boot_server.h>
 #include <codestore/store.h>
-
-#include <limits>
-#include <map>
-#include <mutex>
-#include <unordered_map>
-
+#include <codestore/store_reader.h>
 #include <fmt/format.h>
+
+#include <map>
 
 namespace codestore::server {
 
 namespace {
-
-// Store lookups kept for one store generation (see the top of the file).
-//
-// Thread safety: safe for concurrent use (mu_ guards everything). A lookup made under
-// generation G is kept only while the cache is still at G, so that a thread that read G
-// before another process's commit cannot plant its answer into the cache of G+1.
-class LookupCache {
- public:
-  static constexpr std::uint64_t kNone = std::numeric_limits<std::uint64_t>::max();
-
-  // Moves the cache to generation `g`, dropping everything when it changed.
-  void at(std::uint64_t g) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (g == generation_) return;
-    generation_ = g;
-    libs_.reset();
-    lib_modules_.clear();
-    found_.clear();
-  }
-
-  std::optional<std::vector<std::string>> libs(std::uint64_t g) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (g != generation_) return std::nullopt;
-    return libs_;
-  }
-  void put_libs(std::uint64_t g, const std::vector<std::string>& libs) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (g == generation_) libs_ = libs;
-  }
-
-  std::optional<std::vector<ServedModule>> modules(std::uint64_t g, const std::string& lib) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (g != generation_) return std::nullopt;
-    auto it = lib_modules_.find(lib);
-    if (it == lib_modules_.end()) return std::nullopt;
-    return it->second;
-  }
-  void put_modules(std::uint64_t g, const std::string& lib, const std::vector<ServedModule>& modules) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (g != generation_) return;
-    if (lib_modules_.size() >= kMaxEntries) lib_modules_.clear();
-    lib_modules_[lib] = modules;
-  }
-
-  // A module's served version, or nullopt inside a found entry for "no such module".
-  std::optional<std::optional<ServedModule>> find(std::uint64_t g, const std::string& module) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (g != generation_) return std::nullopt;
-    auto it = found_.find(module);
-    if (it == found_.end()) return std::nullopt;
-    return it->second;
-  }
-  void put_find(std::uint64_t g, const std::string& module, std::optional<ServedModule> m) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (g != generation_) return;
-    // Names come from clients: bounded, whatever they ask for.
-    if (found_.size() >= kMaxEntries) found_.clear();
-    found_[module] = std::move(m);
-  }
-
- private:
-  static constexpr std::size_t kMaxEntries = 100'000;
-  std::mutex mu_;
-  std::uint64_t generation_ = kNone;                                                    // guarded by mu_
-  std::optional<std::vector<std::string>> libs_;                                        // guarded by mu_
-  std::unordered_map<std::string, std::vector<ServedModule>> lib_modules_;              // guarded by mu_
-  std::unordered_map<std::string, std::optional<ServedModule>> found_;                  // guarded by mu_
-};
 
 ServedModule from_version(const ModuleVersion& v, std::int64_t since) {
   ServedModule m;
@@ -101,12 +31,12 @@ ServedModule from_version(const ModuleVersion& v, std::int64_t since) {
   return m;
 }
 
-// Thread safety: the Store serializes its own calls; the release snapshot is immutable
-// after open; the lookup cache is thread-safe. So every method may be called concurrently.
+// Thread safety: the StoreReader is safe for concurrent use; the release snapshot is
+// immutable after open. So every method may be called concurrently.
 class StoreSource final : public ModuleSource {
  public:
-  StoreSource(std::unique_ptr<Store> store, std::string release, std::optional<Release> snapshot)
-      : store_(std::move(store)), release_(std::move(release)) {
+  StoreSource(std::shared_ptr<Store> store, std::string release, std::optional<Release> snapshot)
+      : reader_(std::move(store)), release_(std::move(release)) {
     if (snapshot) {
       release_created_ = snapshot->created_at;
       for (ReleaseEntry& e : snapshot->modules) {
@@ -117,18 +47,15 @@ class StoreSource final : public ModuleSource {
   }
 
   std::string describe() const override {
-    if (release_.empty()) return fmt::format("store {} (active versions)", store_->path());
-    return fmt::format("store {} release {} ({} modules)", store_->path(), release_, release_modules_.size());
+    const std::string& path = reader_.store().path();
+    if (release_.empty()) return fmt::format("store {} (active versions)", path);
+    return fmt::format("store {} release {} ({} modules)", path, release_, release_modules_.size());
   }
 
   Result<std::vector<std::string>> libs() override {
     if (release_.empty()) {
-      auto g = generation();
-      if (!g) return tl::unexpected(g.error());
-      if (auto hit = lookups_.libs(*g)) return *hit;
-      auto libs = store_->libs();
-      if (libs) lookups_.put_libs(*g, *libs);
-      return libs;
+      if (auto g = reader_.refresh(); !g) return tl::unexpected(g.error());
+      return reader_.libs();
     }
     std::vector<std::string> out;
     for (const auto& [lib, modules] : release_libs_) out.push_back(lib);  // std::map: sorted
@@ -138,13 +65,10 @@ class StoreSource final : public ModuleSource {
   Result<std::vector<ServedModule>> modules(std::string_view lib) override {
     std::vector<ServedModule> out;
     if (release_.empty()) {
-      auto g = generation();
-      if (!g) return tl::unexpected(g.error());
-      std::string key(lib);
-      if (auto hit = lookups_.modules(*g, key)) return *hit;
-      auto list = store_->lib_modules(lib);
+      if (auto g = reader_.refresh(); !g) return tl::unexpected(g.error());
+      auto list = reader_.lib(lib);
       if (!list) return tl::unexpected(list.error());
-      for (const ModuleSummary& s : *list) {
+      for (const ModuleSummary& s : (*list)->modules) {
         ServedModule m;
         m.lib = s.lib;
         m.module = s.module;
@@ -153,7 +77,6 @@ class StoreSource final : public ModuleSource {
         m.md5 = s.md5;
         out.push_back(std::move(m));
       }
-      lookups_.put_modules(*g, key, out);
       return out;
     }
     auto it = release_libs_.find(std::string(lib));
@@ -171,67 +94,47 @@ class StoreSource final : public ModuleSource {
   }
 
   Result<ServedModule> find(std::string_view module) override {
-    auto g = generation();
-    if (!g) return tl::unexpected(g.error());
-    std::string key(module);
-    if (auto hit = lookups_.find(*g, key)) {
-      if (*hit) return **hit;
-      return error(Code::kNotFound, release_.empty() ? fmt::format("module {}: no active version", module)
-                                                     : fmt::format("module {}: not in release {}", module, release_));
-    }
-    auto found = find_in_store(module);
-    if (found) {
-      lookups_.put_find(*g, key, *found);
-    } else if (found.error().code() == Code::kNotFound) {
-      lookups_.put_find(*g, key, std::nullopt);
-    }
-    return found;
-  }
-
-  // The store's image cache (keyed by content) spares the zstd work when many nodes boot
-  // from the same store, and hands out its bytes without a copy.
-  Result<ImageBytes> image(const ServedModule& m) override { return store_->get_shared(m.module, m.version); }
-
-  Status record_served(const ServedModule& m, std::string_view peer) override {
-    return store_->record_served(m.module, m.version, peer);
-  }
-
- private:
-  // The store's generation, with the lookup cache moved to it.
-  Result<std::uint64_t> generation() {
-    auto g = store_->generation();
-    if (g) lookups_.at(*g);
-    return g;
-  }
-
-  Result<ServedModule> find_in_store(std::string_view module) {
+    if (auto g = reader_.refresh(); !g) return tl::unexpected(g.error());
     if (release_.empty()) {
-      auto v = store_->active_info(module);
-      if (!v) return tl::unexpected(v.error());
-      if (!v->active) return error(Code::kNotFound, fmt::format("module {}: no active version", module));
-      return from_version(*v, v->active_since);
+      auto v = reader_.active(module);
+      if (!v) return not_found_or(v.error(), fmt::format("module {}: no active version", module));
+      return from_version(**v, (*v)->active_since);
     }
     auto it = release_modules_.find(std::string(module));
     if (it == release_modules_.end()) {
       return error(Code::kNotFound, fmt::format("module {}: not in release {}", module, release_));
     }
-    auto v = store_->version_info(module, it->second.version);
+    auto v = reader_.version(module, it->second.version);
     if (!v) return tl::unexpected(v.error());
     // The release's lib, which is the version's: a version's lib never changes.
-    return from_version(*v, release_created_);
+    return from_version(**v, release_created_);
   }
 
-  std::unique_ptr<Store> store_;
+  // The store's image cache (keyed by content) spares the zstd work when many nodes boot
+  // from the same store, and hands out its bytes without a copy.
+  Result<ImageBytes> image(const ServedModule& m) override { return reader_.bytes(m.module, m.version); }
+
+  Status record_served(const ServedModule& m, std::string_view peer) override {
+    return reader_.store().record_served(m.module, m.version, peer);
+  }
+
+ private:
+  static tl::unexpected<Status> not_found_or(const Status& status, std::string message) {
+    if (status.code() == Code::kNotFound) return error(Code::kNotFound, std::move(message));
+    return error(status);
+  }
+
+  StoreReader reader_;
   const std::string release_;
   std::int64_t release_created_ = 0;
   std::map<std::string, std::vector<std::string>> release_libs_;  // lib -> modules, fixed at open
   std::map<std::string, ReleaseEntry> release_modules_;           // fixed at open
-  LookupCache lookups_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<ModuleSource>> open_store_source(const std::string& db_path, const std::string& release) {
+Result<std::unique_ptr<ModuleSource>> open_store_source(const std::string& db_path,
+                                                        const std::string& release) {
   StoreOptions options;
   options.create = false;  // serving an empty new file would only answer enoent
   auto store = Store::open(db_path, options);
@@ -242,7 +145,8 @@ Result<std::unique_ptr<ModuleSource>> open_store_source(const std::string& db_pa
     if (!r) return error(r.error());
     snapshot = std::move(*r);
   }
-  return std::unique_ptr<ModuleSource>(new StoreSource(std::move(*store), release, std::move(snapshot)));
+  return std::unique_ptr<ModuleSource>(
+      new StoreSource(std::shared_ptr<Store>(std::move(*store)), release, std::move(snapshot)));
 }
 
 }  // namespace codestore::server

@@ -68,9 +68,10 @@ int main(int argc, char** argv) {
   }
 
   // 2. A code server over the store. The path entry `lib:demo` finds the modules whose
-  //    active version belongs to lib "demo"; store_lib_source() asks the store on every
-  //    lookup, so the code server sees the operator's changes. With record_events, loads
-  //    and syncs go to the store's history next to the operator's imports and rollbacks.
+  //    active version belongs to lib "demo"; store_lib_source() reads the store's
+  //    generation on every lookup, so the code server sees the operator's changes. With
+  //    record_events, loads and syncs go to the store's history next to the operator's
+  //    imports and rollbacks.
   loader::Options options;
   options.path = {"lib:demo"};
   options.libs = loader::store_lib_source(store);

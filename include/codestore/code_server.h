@@ -39,6 +39,10 @@
 
 namespace codestore {
 class Store;
+class StoreReader;
+struct CheckedImage;
+struct LibModules;
+struct ModuleVersion;
 }
 
 namespace codestore::loader {
@@ -59,6 +63,10 @@ enum class LoadError {
   kOnLoadNotAllowed,  // atomic_load / prepare_loading of a module with -on_load
   kDuplicated,        // a module listed twice in one atomic load
   kBadarg,            // a bad argument: an invalid module name, a prepared handle used twice
+  // Not Erlang's: a store lib on the path could not be read (LoadFailure::store says how:
+  // kCorruption for a damaged blob, kBusy, kIOError...). Never reported as nofile: the
+  // module may well be there.
+  kStoreError,
 };
 // "nofile", "badfile", "not_purged", "sticky_directory", "embedded", ...
 std::string_view error_name(LoadError error) noexcept;
@@ -66,6 +74,7 @@ std::string_view error_name(LoadError error) noexcept;
 struct LoadFailure {
   LoadError reason;
   std::string detail;  // for people: why the image is bad, which file; may be empty
+  Status store;        // kStoreError: the store's error, its code kept; else OK
 };
 using LoadResult = tl::expected<void, LoadFailure>;
 
@@ -223,29 +232,53 @@ class Process {
   ~Process() = default;
 };
 
+// A module of a store lib as the code path finds it (LibSource::active_image).
+struct LibImage {
+  std::string md5;  // beam_lib:md5/1 of the active version, 32 hex digits (the store's column)
+  std::shared_ptr<const ModuleVersion> version;  // the active version's row (store.h)
+  // With LibRead::kBytes: the bytes exactly as imported (shared, immutable).
+  std::shared_ptr<const std::vector<std::uint8_t>> bytes;
+};
+enum class LibRead {
+  kMeta,   // metadata only: no image is read or decompressed
+  kBytes,  // the bytes as imported too
+};
+
 // A store lib's view for the code path (`lib:NAME` entries). The store adapter
-// (`store_lib_source()`) implements it over a codestore::store database; tests may fake it.
+// (`store_lib_source()`) implements it over a codestore::StoreReader; tests may fake it.
 //
-// Thread safety: implementations must allow calls from any thread (the code server calls
-// them under its writer lock only, one at a time).
+// Thread safety: implementations must allow concurrent calls from any thread (the code
+// server looks up under its writer lock; images are validated outside it).
 class LibSource {
  public:
   virtual ~LibSource() = default;
   virtual bool has_lib(const std::string& lib) = 0;
-  // The image of the module's active version if that version belongs to `lib`.
-  virtual std::optional<std::vector<std::uint8_t>> active_image(const std::string& lib,
-                                                                const std::string& module) = 0;
-  // Modules whose active version belongs to `lib`, sorted.
-  virtual std::vector<std::string> modules(const std::string& lib) = 0;
+  // Catches up with the store: active_image calls after it see every change committed
+  // before it. The code path calls it once per lookup of a module (sync: once for all).
+  virtual Status refresh() = 0;
+  // The module's active version if that version belongs to `lib` (nullopt when it does
+  // not); an error, its kind kept, when the store cannot be read.
+  virtual Result<std::optional<LibImage>> active_image(const std::string& lib, const std::string& module,
+                                                       LibRead read) = 0;
+  // The image of `image` (from active_image) parsed strictly and judged loadable, for the
+  // loader to validate outside its writer lock; `origin` names it in errors.
+  virtual Result<std::shared_ptr<const CheckedImage>> check(const LibImage& image,
+                                                            const std::string& origin) = 0;
+  // Modules whose active version belongs to `lib` with their MD5s, sorted (store_reader.h),
+  // as of the last refresh(): one listing answers a sync() over every loaded module.
+  virtual Result<std::shared_ptr<const LibModules>> lib_modules(const std::string& lib) = 0;
   // Records a code-server event in the store's history (load, purge, kill, delete, sync).
   virtual void record_event(const std::string& kind, const std::string& module,
                             const std::string& detail) = 0;
 };
 
 // The store's libs as a LibSource: lib NAME has the modules whose active version belongs to
-// NAME; events go to the store's history. Every call is a store query (no cache), so an
-// operator's import or rollback is seen by the next load or sync().
+// NAME; events go to the store's history. Reads go through one StoreReader
+// (store_reader.h): metadata cached per store generation, which every load, sync() and
+// module_status reads first, so an operator's import or rollback is seen by the next one.
 std::shared_ptr<LibSource> store_lib_source(std::shared_ptr<Store> store);
+// The same over a reader the caller made (its ReaderOptions) or shares.
+std::shared_ptr<LibSource> store_lib_source(std::shared_ptr<StoreReader> reader);
 
 enum class ModuleStatus { kNotLoaded, kLoaded, kModified, kRemoved };
 std::string_view module_status_name(ModuleStatus status) noexcept;

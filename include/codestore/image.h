@@ -132,6 +132,12 @@ class Image {
   // or not_loadable for a legacy Atom table. docs/image-format.md has the details.
   static ImageResult<Image> parse(Bytes bytes, Strictness strictness, std::string_view file = "",
                                   const Limits& limits = Limits(), bool any_form = false);
+  // The same, over bytes the caller shares (a store's cached image): a plain IFF image is
+  // viewed where it is, not copied (the Image keeps `bytes` alive); a gzip-wrapped one is
+  // unwrapped into bytes of its own.
+  static ImageResult<Image> parse_shared(std::shared_ptr<const std::vector<std::uint8_t>> bytes,
+                                         Strictness strictness, std::string_view file = "",
+                                         const Limits& limits = Limits(), bool any_form = false);
   // Reads `path` (".beam" is not appended) and parses it; file_error when unreadable.
   static ImageResult<Image> read_file(const std::string& path, Strictness strictness,
                                       const Limits& limits = Limits());
