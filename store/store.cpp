@@ -1194,6 +1194,7 @@ Result<std::vector<Release>> Store::release_list() {
       while (s.executeStep()) names.push_back(s.getColumn(0).getString());
     }
     std::vector<Release> out;
+    out.reserve(names.size());
     for (const auto& n : names) out.push_back(impl_->release(n, false));
     return out;
   });

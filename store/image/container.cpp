@@ -504,7 +504,7 @@ ImageResult<Image> Image::parse(Bytes bytes, Strictness strictness, std::string_
 }
 
 ImageResult<Image> Image::read_file(const std::string& path, Strictness strictness, const Limits& limits) {
-  auto file_error = [&](std::string what, int err) {
+  auto file_error = [&](const std::string& what, int err) {
     return tl::unexpected(ImageError{ErrorKind::kFileError, path, "", 0, what + ": " + std::string(std::strerror(err))});
   };
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
