@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <exception>
 #include <fstream>
 #include <iterator>
 #include <system_error>
@@ -16,9 +17,14 @@ std::string read_text(const fs::path& path) {
     ADD_FAILURE() << "cannot open " << path.string() << " to read it";
     return {};
   }
-  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  if (in.bad()) ADD_FAILURE() << "cannot read " << path.string();
-  return text;
+  try {  // reading a directory throws from the stream buffer
+    std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    if (in.bad()) ADD_FAILURE() << "cannot read " << path.string();
+    return text;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "cannot read " << path.string() << ": " << e.what();
+    return {};
+  }
 }
 
 std::vector<std::uint8_t> read_file(const fs::path& path) {
