@@ -614,6 +614,7 @@ std::vector<AvailableModule> CodeServer::all_available() const {
     }
   }
   std::vector<AvailableModule> out;
+  out.reserve(by_name.size());
   for (auto& [name, available] : by_name) out.push_back(std::move(available));
   return out;
 }

@@ -9,6 +9,8 @@
 #   bash scripts/dev.sh test-tsan   the threaded tests, built with ThreadSanitizer
 #   bash scripts/dev.sh fuzz [SECS] each libFuzzer target for SECS seconds (default 60)
 #   bash scripts/dev.sh bench       build and run the benchmarks in bench/
+#   bash scripts/dev.sh tidy        clang-tidy (the checks in .clang-tidy) over the production code
+#   bash scripts/dev.sh format-check  fails if clang-format would change a .cpp/.h file
 #
 # The demo never deletes an existing ./codestore.db without asking: on a terminal it asks
 # (y/N); without one it refuses, before installing or building anything.
@@ -23,7 +25,8 @@ demo_packages=(build-essential cmake ninja-build pkg-config
                libsqlitecpp-dev libsqlite3-dev libzstd-dev libfmt-dev libcli11-dev nlohmann-json3-dev
                libssl-dev zlib1g-dev libexpected-dev erlang-nox elixir)
 # What the tests, benchmarks, sanitizers and fuzzers add.
-test_packages=(git googletest libgtest-dev libgmock-dev libbenchmark-dev erlang-src clang libclang-rt-14-dev)
+test_packages=(git googletest libgtest-dev libgmock-dev libbenchmark-dev erlang-src clang libclang-rt-14-dev
+               clang-format clang-tidy)
 
 # install_deps PACKAGE...: installs those not installed yet.
 install_deps() {
@@ -118,6 +121,36 @@ suite() {
   return "$rc"
 }
 
+# The production sources: every tracked .cpp but the tests, benchmarks, fuzzers and examples
+# (so that a new top-level library is checked without editing this list).
+production_sources() {
+  git ls-files -z '*.cpp' ':!:tests/**' ':!:bench/**' ':!:fuzz/**' ':!:examples/**'
+}
+
+# tidy: clang-tidy with the repository's .clang-tidy (its checks are errors) over the
+# production sources, with the compile commands of build/ (configured here, not built).
+tidy() {
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >/dev/null
+  local rc=0
+  production_sources | xargs -0 -n 1 -P "$jobs" clang-tidy -p build --quiet || rc=$?
+  ((rc == 0)) || echo "dev.sh tidy: clang-tidy found problems (see above)" >&2
+  return "$rc"
+}
+
+# format_check: every tracked .cpp/.h as clang-format (.clang-format) writes it; lists the
+# files that differ. `git ls-files -z '*.cpp' '*.h' | xargs -0 clang-format -i` fixes them.
+format_check() {
+  local differ
+  differ=$(git ls-files -z '*.cpp' '*.h' |
+           xargs -0 -n 1 -P "$jobs" sh -c 'clang-format --dry-run -Werror "$0" >/dev/null 2>&1 || echo "$0"')
+  if [[ -n $differ ]]; then
+    echo "dev.sh format-check: clang-format would change $(wc -l <<<"$differ") files:" >&2
+    echo "$differ" | sort >&2
+    echo "fix: git ls-files -z '*.cpp' '*.h' | xargs -0 clang-format -i" >&2
+    return 1
+  fi
+}
+
 cmd=${1:-}
 case "$cmd" in
   demo)
@@ -140,5 +173,7 @@ case "$cmd" in
     TSAN_OPTIONS=halt_on_error=1 suite build-tsan -L threads ;;
   fuzz) install_all; bash scripts/fuzz.sh "${2:-60}" ;;
   bench) install_all; build build; for b in build/bench/*/bench_*; do [ -x "$b" ] && "$b"; done ;;
-  *) echo "usage: bash scripts/dev.sh demo|test|check|test-asan|test-tsan|fuzz [SECS]|bench" >&2; exit 2 ;;
+  tidy) install_all; tidy ;;
+  format-check) install_deps git clang-format; format_check ;;
+  *) echo "usage: bash scripts/dev.sh demo|test|check|test-asan|test-tsan|fuzz [SECS]|bench|tidy|format-check" >&2; exit 2 ;;
 esac

@@ -234,11 +234,11 @@ Result<std::string> find_erts_version(const std::string& root) {
 // callback is serialized by `log_mu_`; everything else is fixed after start().
 class BootServer::Impl {
  public:
-  Impl(const BootServerOptions& options, ModuleSource& source, std::string root, std::string version,
+  Impl(const BootServerOptions& options, ModuleSource& source, const std::string& root, std::string version,
        std::vector<Subnet> allowed)
       : options_(options),
         source_(source),
-        files_(std::move(root), source, options.max_file_bytes),
+        files_(root, source, options.max_file_bytes),
         version_(std::move(version)),
         allowed_(std::move(allowed)) {}
 

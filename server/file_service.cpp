@@ -176,7 +176,7 @@ std::string store_lib_for(std::string_view dir_name, const std::vector<std::stri
   return {};
 }
 
-FileService::FileService(std::string root, ModuleSource& source, std::size_t max_file_bytes)
+FileService::FileService(const std::string& root, ModuleSource& source, std::size_t max_file_bytes)
     : root_(normalize_path(root, "/")), source_(source), max_file_bytes_(max_file_bytes) {}
 
 Result<Resolved> FileService::resolve(std::string_view path) const {
@@ -234,7 +234,7 @@ Answer FileService::answer(const protocol::Request& request) const {
 
 namespace {
 
-Answer enoent(Command command, std::string why) {
+Answer enoent(Command command, const std::string& why) {
   return {protocol::command_error(command, "enoent"), "enoent (" + why + ")"};
 }
 
@@ -356,7 +356,7 @@ Answer FileService::list_dir(const protocol::Request& request) const {
     case Resolved::Kind::kAppDir: {
       auto names = read_dir(r.fs_path);
       std::vector<std::string> listed = names ? without_beams(std::move(*names)) : std::vector<std::string>{};
-      if (std::find(listed.begin(), listed.end(), "ebin") == listed.end()) listed.push_back("ebin");
+      if (std::find(listed.begin(), listed.end(), "ebin") == listed.end()) listed.emplace_back("ebin");
       std::sort(listed.begin(), listed.end());
       return {protocol::list_dir_reply(listed), fmt::format("store lib {} ({} entries)", r.lib, listed.size())};
     }

@@ -53,7 +53,7 @@ struct Answer {
 class FileService {
  public:
   // `root` must be an absolute, existing directory (normalized here).
-  FileService(std::string root, ModuleSource& source, std::size_t max_file_bytes);
+  FileService(const std::string& root, ModuleSource& source, std::size_t max_file_bytes);
 
   const std::string& root() const { return root_; }
 

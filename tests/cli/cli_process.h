@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
+
+#include "support/files.h"
 
 namespace codestore::cli_testing {
 
@@ -23,13 +23,6 @@ struct CliRun {
   int code = -1;  // exit code; 128 + signal when killed by one
   std::string out, err;
 };
-
-inline std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Runs `binary args...` in `cwd` (default: the current directory). With `uid`, the child
 // becomes that user and group (no supplementary groups) before exec: exit 126 if it cannot,
@@ -70,8 +63,8 @@ inline CliRun run_process(const std::string& binary, const std::vector<std::stri
   int status = 0;
   ::waitpid(pid, &status, 0);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(out);
-  r.err = slurp(err);
+  r.out = testing::read_text(out);
+  r.err = testing::read_text(err);
   std::error_code ec;
   std::filesystem::remove(out, ec);
   std::filesystem::remove(err, ec);

@@ -27,6 +27,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/gzip_util.h"
+#include "support/corpus.h"
+#include "support/files.h"
+#include "support/temp_dir.h"
 
 extern char** environ;
 
@@ -34,39 +37,16 @@ namespace {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
+using codestore::testing::read_text;
+using codestore::testing::real_images;
+using codestore::testing::TempDir;
+using codestore::testing::write_file;
 
 const std::string kCodestore = CODESTORE_BINARY;
 const std::string kTruthScript = std::string(CODESTORE_SOURCE_DIR) + "/tests/cli/beam_truth.escript";
 const std::string kHello = std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images/hello.beam";
 
 // ---- helpers: files, processes, IFF ---------------------------------------------------------
-
-std::string read_file(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-void write_file(const fs::path& p, const std::string& bytes) {
-  fs::create_directories(p.parent_path());
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(f.good()) << p;
-}
-
-// A scratch directory that removes itself.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "codestore-cli-test-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 struct Proc {
   int exit_code = -1;  // 128 + signal when killed by one
@@ -104,8 +84,8 @@ Proc run(const std::vector<std::string>& argv, const fs::path& scratch) {
     r.signaled = true;
     r.exit_code = 128 + WTERMSIG(status);
   }
-  r.out = read_file(out);
-  r.err = read_file(err);
+  r.out = read_text(out);
+  r.err = read_text(err);
   fs::remove(out);
   fs::remove(err);
   return r;
@@ -129,23 +109,6 @@ std::vector<Json> json_lines(const std::string& text) {
     lines.push_back(std::move(j));
   }
   return lines;
-}
-
-// Every .beam of the installed Erlang/OTP and Elixir, sorted.
-std::vector<std::string> real_images() {
-  std::vector<std::string> files;
-  for (const char* root : {"/usr/lib/erlang/lib", "/usr/lib/elixir/lib"}) {
-    std::error_code ec;
-    for (const auto& app : fs::directory_iterator(root, ec)) {
-      fs::path ebin = app.path() / "ebin";
-      if (!fs::is_directory(ebin)) continue;
-      for (const auto& f : fs::directory_iterator(ebin)) {
-        if (f.path().extension() == ".beam" && f.is_regular_file()) files.push_back(f.path().string());
-      }
-    }
-  }
-  std::sort(files.begin(), files.end());
-  return files;
 }
 
 std::string first_image(const std::string& app_glob_prefix, const std::string& name) {
@@ -339,7 +302,7 @@ int find_chunk(const std::vector<RawChunk>& chunks, const std::string& id) {
 // Damaged and unusual variants of one good image, each in a directory named after the
 // damage (the file keeps its name, so the loader is asked for the right module).
 std::vector<std::string> damaged_variants(const std::string& source, const fs::path& dir) {
-  const std::string good = read_file(source);
+  const std::string good = read_text(source);
   const std::string name = fs::path(source).filename().string();
   const auto chunks = split_iff(good);
   std::vector<std::string> files;
@@ -541,12 +504,12 @@ TEST(ImageInfoVsErlang, EveryRealImageAgreesWithBeamLibAndTheLoader) {
   auto files = real_images();
   if (files.empty()) GTEST_SKIP() << "no .beam files under /usr/lib/erlang/lib or /usr/lib/elixir/lib";
   TempDir tmp;
-  const auto gzipped = codestore::testing::gzipped_copies(files, 20, tmp.path / "gzip");
+  const auto gzipped = codestore::testing::gzipped_copies(files, 20, tmp.path() / "gzip");
   files.insert(files.end(), gzipped.begin(), gzipped.end());
   std::vector<int> exit_codes;
-  auto ours = our_info(files, tmp.path, &exit_codes);
+  auto ours = our_info(files, tmp.path(), &exit_codes);
   for (int code : exit_codes) EXPECT_EQ(code, 0);
-  auto truth = erlang_truth(files, tmp.path);
+  auto truth = erlang_truth(files, tmp.path());
   auto agree = compare(truth, ours, "real");
   for (const auto& field : kFields) EXPECT_EQ(agree[field], files.size()) << field;
   // Every real image reads cleanly: no field may have failed.
@@ -554,7 +517,7 @@ TEST(ImageInfoVsErlang, EveryRealImageAgreesWithBeamLibAndTheLoader) {
   for (const auto& [file, j] : ours) {
     EXPECT_TRUE(j["errors"].empty()) << file << ": " << j["errors"].dump();
     EXPECT_FALSE(j.contains("error")) << file;
-    EXPECT_EQ(j["gzip"], read_file(file).rfind("\x1f\x8b", 0) == 0) << file;
+    EXPECT_EQ(j["gzip"], read_text(file).rfind("\x1f\x8b", 0) == 0) << file;
     wrapped += j["gzip"] == true;
   }
   EXPECT_GE(wrapped, gzipped.size());
@@ -563,13 +526,13 @@ TEST(ImageInfoVsErlang, EveryRealImageAgreesWithBeamLibAndTheLoader) {
 TEST(ImageInfoVsErlang, DamagedImagesAgreeWithBeamLibAndTheLoader) {
   if (!have_escript()) GTEST_SKIP() << "escript (Erlang/OTP) is not installed: nothing to compare against";
   TempDir tmp;
-  std::vector<std::string> files = damaged_variants(kHello, tmp.path / "v");
+  std::vector<std::string> files = damaged_variants(kHello, tmp.path() / "v");
   if (std::string lists = first_image("/stdlib-", "lists.beam"); !lists.empty()) {
-    auto more = damaged_variants(lists, tmp.path / "v");
+    auto more = damaged_variants(lists, tmp.path() / "v");
     files.insert(files.end(), more.begin(), more.end());
   }
-  auto ours = our_info(files, tmp.path);
-  auto truth = erlang_truth(files, tmp.path);
+  auto ours = our_info(files, tmp.path());
+  auto truth = erlang_truth(files, tmp.path());
   auto agree = compare(truth, ours, "damaged");
   for (const auto& field : kFields) EXPECT_EQ(agree[field], files.size()) << field;
   std::size_t too_big = 0;
@@ -603,7 +566,7 @@ TEST(ImageInfoVsErlang, DamagedImagesAgreeWithBeamLibAndTheLoader) {
                 std::string::npos)
           << file << ": " << j["errors"].dump();
       EXPECT_EQ(j["chunks"].back()["truncated"], true) << file;
-      Proc human = codestore({"image", "info", file}, tmp.path);
+      Proc human = codestore({"image", "info", file}, tmp.path());
       EXPECT_EQ(human.exit_code, 0) << human.err;
       EXPECT_NE(human.out.find("chunk_too_big " + at), std::string::npos) << human.out;
       EXPECT_NE(
@@ -612,7 +575,7 @@ TEST(ImageInfoVsErlang, DamagedImagesAgreeWithBeamLibAndTheLoader) {
           std::string::npos)
           << human.out;
       // beam_lib:chunks(F, [Id]) refuses it too: --raw writes no half chunk.
-      Proc raw = codestore({"image", "chunks", file, "--raw", id}, tmp.path);
+      Proc raw = codestore({"image", "chunks", file, "--raw", id}, tmp.path());
       EXPECT_EQ(raw.exit_code, 1) << file;
       EXPECT_TRUE(raw.out.empty()) << file;
       EXPECT_NE(raw.err.find("chunk " + at), std::string::npos) << raw.err;
@@ -628,33 +591,33 @@ TEST(ImageInfoVsErlang, DamagedImagesAgreeWithBeamLibAndTheLoader) {
 
 TEST(ImageCli, UsageErrorsExit2) {
   TempDir tmp;
-  EXPECT_EQ(codestore({"image"}, tmp.path).exit_code, 2);
-  EXPECT_EQ(codestore({"image", "info"}, tmp.path).exit_code, 2);
-  EXPECT_EQ(codestore({"image", "bogus", kHello}, tmp.path).exit_code, 2);
-  EXPECT_EQ(codestore({"image", "strip", kHello}, tmp.path).exit_code, 2);  // no -o
-  EXPECT_EQ(codestore({"image", "cmp", kHello}, tmp.path).exit_code, 2);
-  Proc r = codestore({"image", "chunks", kHello, "no_such_name"}, tmp.path);
+  EXPECT_EQ(codestore({"image"}, tmp.path()).exit_code, 2);
+  EXPECT_EQ(codestore({"image", "info"}, tmp.path()).exit_code, 2);
+  EXPECT_EQ(codestore({"image", "bogus", kHello}, tmp.path()).exit_code, 2);
+  EXPECT_EQ(codestore({"image", "strip", kHello}, tmp.path()).exit_code, 2);  // no -o
+  EXPECT_EQ(codestore({"image", "cmp", kHello}, tmp.path()).exit_code, 2);
+  Proc r = codestore({"image", "chunks", kHello, "no_such_name"}, tmp.path());
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("no_such_name"), std::string::npos) << r.err;
-  EXPECT_EQ(codestore({"image", "chunks", kHello, "--raw", "Code", "ExpT"}, tmp.path).exit_code, 2);
-  EXPECT_EQ(codestore({"image", "chunks", kHello, "--raw", "Co"}, tmp.path).exit_code, 2);
-  EXPECT_EQ(codestore({"image", "info", "--help"}, tmp.path).exit_code, 0);
+  EXPECT_EQ(codestore({"image", "chunks", kHello, "--raw", "Code", "ExpT"}, tmp.path()).exit_code, 2);
+  EXPECT_EQ(codestore({"image", "chunks", kHello, "--raw", "Co"}, tmp.path()).exit_code, 2);
+  EXPECT_EQ(codestore({"image", "info", "--help"}, tmp.path()).exit_code, 0);
 }
 
 TEST(ImageCli, AnUnreadableInputAmongSeveralExits1AndTheOthersStillPrint) {
   TempDir tmp;
-  std::string missing = (tmp.path / "missing.beam").string();
-  write_file(tmp.path / "junk.beam", "this is not an image");
-  std::string junk = (tmp.path / "junk.beam").string();
+  std::string missing = (tmp.path() / "missing.beam").string();
+  write_file(tmp.path() / "junk.beam", "this is not an image");
+  std::string junk = (tmp.path() / "junk.beam").string();
 
-  Proc human = codestore({"image", "info", kHello, missing, junk, kHello}, tmp.path);
+  Proc human = codestore({"image", "info", kHello, missing, junk, kHello}, tmp.path());
   EXPECT_EQ(human.exit_code, 1);
   EXPECT_EQ(std::count(human.out.begin(), human.out.end(), '\n') > 10, true) << human.out;
   EXPECT_NE(human.out.find("hello"), std::string::npos);
   EXPECT_NE(human.err.find("missing.beam"), std::string::npos) << human.err;
   EXPECT_NE(human.err.find("junk.beam"), std::string::npos) << human.err;
 
-  Proc json = codestore({"--json", "image", "info", kHello, missing, junk, tmp.path.string()}, tmp.path);
+  Proc json = codestore({"--json", "image", "info", kHello, missing, junk, tmp.path().string()}, tmp.path());
   EXPECT_EQ(json.exit_code, 1);
   auto lines = json_lines(json.out);
   ASSERT_EQ(lines.size(), 4u) << json.out;
@@ -672,7 +635,7 @@ TEST(ImageCli, AnUnreadableInputAmongSeveralExits1AndTheOthersStillPrint) {
     EXPECT_EQ(lines[i]["loadable"], false);
   }
 
-  Proc md5 = codestore({"image", "md5", kHello, missing}, tmp.path);
+  Proc md5 = codestore({"image", "md5", kHello, missing}, tmp.path());
   EXPECT_EQ(md5.exit_code, 1);
   EXPECT_NE(md5.out.find("hello"), std::string::npos);
 }
@@ -690,22 +653,22 @@ TEST(ImageCli, CmpExits0WhenEqualAnd3WithBeamLibsReasonWhenDifferent) {
   std::string maps = first_image("/stdlib-", "maps.beam");
   if (lists.empty() || maps.empty()) GTEST_SKIP() << "no stdlib images installed";
   TempDir tmp;
-  const std::string good = read_file(lists);
+  const std::string good = read_text(lists);
   auto chunks = split_iff(good);
 
-  std::string copy = (tmp.path / "copy" / "lists.beam").string();
+  std::string copy = (tmp.path() / "copy" / "lists.beam").string();
   write_file(copy, good);
   auto cinf = chunks;  // only CInf differs: beam_lib ignores it
   if (int i = find_chunk(cinf, "CInf"); i >= 0) cinf[static_cast<std::size_t>(i)].data += "x";
-  std::string other_cinf = (tmp.path / "cinf" / "lists.beam").string();
+  std::string other_cinf = (tmp.path() / "cinf" / "lists.beam").string();
   write_file(other_cinf, build_iff(cinf));
   auto code = chunks;
   code[static_cast<std::size_t>(find_chunk(code, "Code"))].data.back() ^= 1;
-  std::string other_code = (tmp.path / "code" / "lists.beam").string();
+  std::string other_code = (tmp.path() / "code" / "lists.beam").string();
   write_file(other_code, build_iff(code));
   auto fewer = chunks;
   fewer.erase(fewer.begin() + find_chunk(fewer, "Dbgi"));
-  std::string fewer_chunks = (tmp.path / "fewer" / "lists.beam").string();
+  std::string fewer_chunks = (tmp.path() / "fewer" / "lists.beam").string();
   write_file(fewer_chunks, build_iff(fewer));
 
   struct Case {
@@ -722,9 +685,9 @@ TEST(ImageCli, CmpExits0WhenEqualAnd3WithBeamLibsReasonWhenDifferent) {
   };
   bool erl = have_escript();
   for (const auto& c : cases) {
-    Proc human = codestore({"image", "cmp", c.a, c.b}, tmp.path);
+    Proc human = codestore({"image", "cmp", c.a, c.b}, tmp.path());
     EXPECT_EQ(human.exit_code, c.exit_code) << c.a << " " << c.b << "\n" << human.out << human.err;
-    Proc json = codestore({"--json", "image", "cmp", c.a, c.b}, tmp.path);
+    Proc json = codestore({"--json", "image", "cmp", c.a, c.b}, tmp.path());
     EXPECT_EQ(json.exit_code, c.exit_code);
     auto lines = json_lines(json.out);
     ASSERT_EQ(lines.size(), 1u) << json.out;
@@ -737,7 +700,7 @@ TEST(ImageCli, CmpExits0WhenEqualAnd3WithBeamLibsReasonWhenDifferent) {
       EXPECT_NE(human.out.find(c.kind), std::string::npos) << human.out;
     }
     if (erl) {
-      std::string e = erlang_cmp(c.a, c.b, tmp.path);
+      std::string e = erlang_cmp(c.a, c.b, tmp.path());
       if (c.exit_code == 0) {
         EXPECT_EQ(e, "ok");
       } else {
@@ -749,7 +712,7 @@ TEST(ImageCli, CmpExits0WhenEqualAnd3WithBeamLibsReasonWhenDifferent) {
       }
     }
   }
-  Proc unreadable = codestore({"image", "cmp", lists, (tmp.path / "nope.beam").string()}, tmp.path);
+  Proc unreadable = codestore({"image", "cmp", lists, (tmp.path() / "nope.beam").string()}, tmp.path());
   EXPECT_EQ(unreadable.exit_code, 1);
 }
 
@@ -757,9 +720,9 @@ TEST(ImageCli, CmpExits0WhenEqualAnd3WithBeamLibsReasonWhenDifferent) {
 
 TEST(ImageCli, HumanInfoShowsTheModuleItsMd5AndAnAlignedChunkTable) {
   TempDir tmp;
-  Proc r = codestore({"image", "info", kHello}, tmp.path);
+  Proc r = codestore({"image", "info", kHello}, tmp.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  Proc j = codestore({"--json", "image", "info", kHello}, tmp.path);
+  Proc j = codestore({"--json", "image", "info", kHello}, tmp.path());
   auto info = json_lines(j.out).at(0);
   EXPECT_NE(r.out.find("module      hello"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(info["md5"].get<std::string>()), std::string::npos) << r.out;
@@ -787,17 +750,17 @@ TEST(ImageCli, HumanInfoShowsTheModuleItsMd5AndAnAlignedChunkTable) {
   ASSERT_FALSE(offset_ends.empty());
   for (auto e : offset_ends) EXPECT_EQ(e, offset_ends[0]) << r.out;
 
-  Proc chunks = codestore({"image", "chunks", kHello, "exports", "ExpT"}, tmp.path);
+  Proc chunks = codestore({"image", "chunks", kHello, "exports", "ExpT"}, tmp.path());
   ASSERT_EQ(chunks.exit_code, 0) << chunks.err;
   EXPECT_NE(chunks.out.find("exports: ["), std::string::npos) << chunks.out;
   EXPECT_NE(chunks.out.find("{module_info,0}"), std::string::npos) << chunks.out;
   EXPECT_NE(chunks.out.find("ExpT"), std::string::npos) << chunks.out;
 
-  Proc md5 = codestore({"image", "md5", kHello}, tmp.path);
+  Proc md5 = codestore({"image", "md5", kHello}, tmp.path());
   ASSERT_EQ(md5.exit_code, 0);
   EXPECT_EQ(md5.out, fmt::format("{}  hello  {}\n", info["md5"].get<std::string>(), kHello));
 
-  Proc missing = codestore({"image", "chunks", kHello, "Docs"}, tmp.path);
+  Proc missing = codestore({"image", "chunks", kHello, "Docs"}, tmp.path());
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.err.find("Docs"), std::string::npos) << missing.err;
 }
@@ -811,12 +774,12 @@ TEST(ImageCli, ChunksMatchesBeamLibTermsForEveryName) {
     if (file.empty()) continue;
     std::vector<std::string> args = {"escript", kTruthScript, "terms", file};
     args.insert(args.end(), names.begin(), names.end());
-    Proc erl = run(args, tmp.path);
+    Proc erl = run(args, tmp.path());
     ASSERT_EQ(erl.exit_code, 0) << erl.err;
     Json theirs = Json::parse(erl.out);
     args = {"--json", "image", "chunks", file};
     args.insert(args.end(), names.begin(), names.end());
-    Proc ours = codestore(args, tmp.path);
+    Proc ours = codestore(args, tmp.path());
     ASSERT_EQ(ours.exit_code, 0) << ours.err;
     Json terms = json_lines(ours.out).at(0)["terms"];
     for (const auto& name : names) EXPECT_EQ(terms[name], theirs[name]) << file << " " << name;
@@ -828,14 +791,14 @@ TEST(ImageCli, RawChunkBytesAreTheFilesBytesAtThatOffset) {
   std::string lists = first_image("/stdlib-", "lists.beam");
   for (const std::string& file : {kHello, lists}) {
     if (file.empty()) continue;
-    const std::string bytes = read_file(file);
-    Proc j = codestore({"--json", "image", "chunks", file}, tmp.path);
+    const std::string bytes = read_text(file);
+    Proc j = codestore({"--json", "image", "chunks", file}, tmp.path());
     ASSERT_EQ(j.exit_code, 0) << j.err;
     auto table = json_lines(j.out).at(0)["chunks"];
     ASSERT_FALSE(table.empty());
     for (const auto& c : table) {
       std::string id = c["id"];
-      Proc raw = codestore({"image", "chunks", file, "--raw", id}, tmp.path);
+      Proc raw = codestore({"image", "chunks", file, "--raw", id}, tmp.path());
       ASSERT_EQ(raw.exit_code, 0) << raw.err;
       EXPECT_EQ(raw.out, bytes.substr(c["offset"].get<std::size_t>(), c["size"].get<std::size_t>())) << file << " " << id;
     }
@@ -847,29 +810,29 @@ TEST(ImageCli, StripWritesGzipThatBeamLibFindsEqualToItsOwnStrip) {
   if (lists.empty()) GTEST_SKIP() << "no stdlib images installed";
   TempDir tmp;
   for (const std::string& file : {kHello, lists}) {
-    std::string ours = (tmp.path / "ours" / fs::path(file).filename()).string();
-    std::string ours_raw = (tmp.path / "raw" / fs::path(file).filename()).string();
+    std::string ours = (tmp.path() / "ours" / fs::path(file).filename()).string();
+    std::string ours_raw = (tmp.path() / "raw" / fs::path(file).filename()).string();
     fs::create_directories(fs::path(ours).parent_path());
     fs::create_directories(fs::path(ours_raw).parent_path());
-    Proc r = codestore({"image", "strip", file, "-o", ours}, tmp.path);
+    Proc r = codestore({"image", "strip", file, "-o", ours}, tmp.path());
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("(gzip)"), std::string::npos) << r.out;
-    Proc raw = codestore({"--json", "image", "strip", file, "-o", ours_raw, "--raw"}, tmp.path);
+    Proc raw = codestore({"--json", "image", "strip", file, "-o", ours_raw, "--raw"}, tmp.path());
     ASSERT_EQ(raw.exit_code, 0) << raw.err;
     auto summary = json_lines(raw.out).at(0);
     EXPECT_EQ(summary["gzip"], false);
 
-    const std::string gz = read_file(ours);
+    const std::string gz = read_text(ours);
     ASSERT_GE(gz.size(), 2u);
     EXPECT_EQ(std::uint8_t(gz[0]), 0x1f);
     EXPECT_EQ(std::uint8_t(gz[1]), 0x8b);
-    const std::string plain = read_file(ours_raw);
+    const std::string plain = read_text(ours_raw);
     EXPECT_EQ(plain.substr(0, 4), "FOR1");
     EXPECT_EQ(gunzip(gz), plain);  // the same image, wrapped or not
 
     // What remains is what beam_lib:strip/1 keeps, in its order, and our md5 is unchanged.
-    Proc before = codestore({"--json", "image", "info", file}, tmp.path);
-    Proc after = codestore({"--json", "image", "info", ours}, tmp.path);
+    Proc before = codestore({"--json", "image", "info", file}, tmp.path());
+    Proc after = codestore({"--json", "image", "info", ours}, tmp.path());
     auto b = json_lines(before.out).at(0), a = json_lines(after.out).at(0);
     EXPECT_EQ(a["md5"], b["md5"]);
     EXPECT_EQ(a["loadable"], true) << a["load_error"];
@@ -878,14 +841,14 @@ TEST(ImageCli, StripWritesGzipThatBeamLibFindsEqualToItsOwnStrip) {
     EXPECT_EQ(a["errors"]["vsn"]["kind"], "missing_chunk") << a.dump();
 
     if (have_escript()) {
-      std::string theirs = (tmp.path / "theirs" / fs::path(file).filename()).string();
+      std::string theirs = (tmp.path() / "theirs" / fs::path(file).filename()).string();
       fs::create_directories(fs::path(theirs).parent_path());
-      Proc s = run({"escript", kTruthScript, "strip", file, theirs}, tmp.path);
+      Proc s = run({"escript", kTruthScript, "strip", file, theirs}, tmp.path());
       ASSERT_EQ(s.exit_code, 0) << s.err;
-      EXPECT_EQ(erlang_cmp(ours, theirs, tmp.path), "ok");
-      EXPECT_EQ(erlang_cmp(ours_raw, theirs, tmp.path), "ok");
-      EXPECT_EQ(gunzip(read_file(theirs)), plain) << "stripped image differs byte for byte from beam_lib's";
-      Proc cmp = codestore({"image", "cmp", ours, theirs}, tmp.path);
+      EXPECT_EQ(erlang_cmp(ours, theirs, tmp.path()), "ok");
+      EXPECT_EQ(erlang_cmp(ours_raw, theirs, tmp.path()), "ok");
+      EXPECT_EQ(gunzip(read_text(theirs)), plain) << "stripped image differs byte for byte from beam_lib's";
+      Proc cmp = codestore({"image", "cmp", ours, theirs}, tmp.path());
       EXPECT_EQ(cmp.exit_code, 0) << cmp.out << cmp.err;
     }
   }
@@ -893,13 +856,13 @@ TEST(ImageCli, StripWritesGzipThatBeamLibFindsEqualToItsOwnStrip) {
 
 TEST(ImageCli, DamagedInputsNeverCrashAndReportAnErrorObject) {
   TempDir tmp;
-  auto files = damaged_variants(kHello, tmp.path / "v");
+  auto files = damaged_variants(kHello, tmp.path() / "v");
   for (const auto& f : files) {
     for (const std::vector<std::string>& args :
          {std::vector<std::string>{"--json", "image", "info", f}, {"image", "info", f}, {"image", "md5", f},
           {"image", "chunks", f}, {"image", "chunks", f, "attributes", "exports", "imports", "atoms", "locals"},
-          {"image", "strip", f, "-o", (tmp.path / "stripped.beam").string()}, {"image", "cmp", f, kHello}}) {
-      Proc r = codestore(args, tmp.path);
+          {"image", "strip", f, "-o", (tmp.path() / "stripped.beam").string()}, {"image", "cmp", f, kHello}}) {
+      Proc r = codestore(args, tmp.path());
       EXPECT_FALSE(r.signaled) << "crashed: " << fmt::format("{}", fmt::join(args, " ")) << "\n" << r.err;
       EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 1 || r.exit_code == 3)
           << r.exit_code << ": " << fmt::format("{}", fmt::join(args, " ")) << "\n" << r.err;
@@ -907,7 +870,7 @@ TEST(ImageCli, DamagedInputsNeverCrashAndReportAnErrorObject) {
       EXPECT_EQ(r.err.find("Sanitizer"), std::string::npos) << fmt::format("{}", fmt::join(args, " ")) << "\n" << r.err;
       EXPECT_EQ(r.err.find("runtime error:"), std::string::npos) << fmt::format("{}", fmt::join(args, " ")) << "\n" << r.err;
     }
-    Proc r = codestore({"--json", "image", "info", f}, tmp.path);
+    Proc r = codestore({"--json", "image", "info", f}, tmp.path());
     auto lines = json_lines(r.out);
     ASSERT_EQ(lines.size(), 1u) << f;
     if (lines[0].contains("error")) {

@@ -52,7 +52,7 @@ class CliManners : public ::testing::Test {
     write_file(dir_ / "v1/app-1/ebin/hello.beam", variant("hello.beam", 0));
     write_file(dir_ / "v2/app-1/ebin/hello.beam", variant("hello.beam", 1));
     ASSERT_EQ(cs({"init"}).code, 0);
-    for (const std::string& p : {dir_ / "v1", dir_ / "v2", fixture("attrs.beam")}) {
+    for (const std::string& p : {(dir_ / "v1").string(), (dir_ / "v2").string(), fixture("attrs.beam")}) {
       auto r = cs({"import", p});
       ASSERT_EQ(r.code, 0) << r.err;
     }

@@ -411,13 +411,13 @@ TEST_F(StoreCommands, TheHighestApplicationVersionBecomesActiveAsOtpChoosesIt) {
   EXPECT_EQ(store->versions("hello")->size(), 3u);
   // The summary names the shadowed files and the one that is active instead.
   EXPECT_TRUE(contains(r.out, "foo-0.9.0/ebin/hello.beam")) << r.out;
-  EXPECT_TRUE(contains(r.out, "shadowed: " + dir_ / "lib/foo-0.10.0/ebin/hello.beam")) << r.out;
+  EXPECT_TRUE(contains(r.out, "shadowed: " + (dir_ / "lib/foo-0.10.0/ebin/hello.beam").string())) << r.out;
 
   // Erlang's own code server, given the same directory as ERL_LIBS, loads the same file.
   if (!have_erl(dir_.path())) GTEST_SKIP() << "erl is not installed";
   const auto [code, out] =
       run_to_end({"erl", "-noshell", "-eval", "io:format(\"which=~s~n\", [code:which(hello)]), halt()."},
-                 dir_.path(), {"ERL_LIBS=" + dir_ / "lib"});
+                 dir_.path(), {"ERL_LIBS=" + (dir_ / "lib").string()});
   ASSERT_EQ(code, 0) << out;
   EXPECT_TRUE(contains(out, "which=" + active->origin)) << out;
 }

@@ -11,12 +11,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
+
+#include "support/files.h"
 
 namespace codestore::testing {
 
@@ -68,8 +68,7 @@ inline std::optional<std::vector<std::uint8_t>> gunzip_bytes(std::span<const std
 // The IFF bytes of an image file: its bytes, inflated when gzip-wrapped (what beam_lib and
 // the loader read). nullopt for bad gzip.
 inline std::optional<std::vector<std::uint8_t>> unwrapped_image(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<std::uint8_t> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::vector<std::uint8_t> bytes = read_file(path);
   if (!is_gzip(bytes)) return bytes;
   return gunzip_bytes(bytes);
 }
@@ -84,13 +83,8 @@ inline std::vector<std::string> gzipped_copies(const std::vector<std::string>& f
   for (std::size_t i = 0; i < files.size(); i += step) {
     const fs::path src = files[i];
     const fs::path dst = dir / src.parent_path().parent_path().filename() / "ebin" / src.filename();
-    fs::create_directories(dst.parent_path());
-    std::ifstream in(src, std::ios::binary);
-    const std::vector<std::uint8_t> bytes{std::istreambuf_iterator<char>(in),
-                                          std::istreambuf_iterator<char>()};
-    const std::vector<std::uint8_t> gz = is_gzip(bytes) ? bytes : gzip_bytes(bytes);
-    std::ofstream(dst, std::ios::binary)
-        .write(reinterpret_cast<const char*>(gz.data()), static_cast<std::streamsize>(gz.size()));
+    const std::vector<std::uint8_t> bytes = read_file(src);
+    write_file(dst, is_gzip(bytes) ? bytes : gzip_bytes(bytes));
     out.push_back(dst.string());
   }
   return out;

@@ -19,8 +19,10 @@
 #include <vector>
 
 #include "common/gzip_util.h"
-#include "image/image_test_util.h"  // TempDir
 #include "etf/term_internal.h"
+#include "support/corpus.h"
+#include "support/files.h"
+#include "support/temp_dir.h"
 
 namespace codestore::etf {
 namespace {
@@ -47,11 +49,6 @@ Bytes unhex(const std::string& h) {
   Bytes b;
   for (std::size_t i = 0; i + 1 < h.size(); i += 2) b.push_back(static_cast<std::uint8_t>(std::stoi(h.substr(i, 2), nullptr, 16)));
   return b;
-}
-
-Bytes read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return Bytes(std::istreambuf_iterator<char>(in), {});
 }
 
 // The chunks of an IFF image, as (id, data); enough for the real images this test reads.
@@ -90,22 +87,6 @@ std::vector<Bytes> literals_of(const Bytes& litt) {
   return out;
 }
 
-std::vector<fs::path> real_images() {
-  std::vector<fs::path> files;
-  for (const char* root : {"/usr/lib/erlang/lib", "/usr/lib/elixir/lib"}) {
-    std::error_code ec;
-    for (const auto& app : fs::directory_iterator(root, ec)) {
-      fs::path ebin = app.path() / "ebin";
-      if (!fs::is_directory(ebin, ec)) continue;
-      for (const auto& f : fs::directory_iterator(ebin, ec)) {
-        if (f.path().extension() == ".beam") files.push_back(f.path());
-      }
-    }
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
 TEST(TermErl, TrickyTermsMatchErlang) {
   if (!have_erl()) GTEST_SKIP() << "erl is not installed";
   const std::vector<std::string> exprs = {
@@ -138,13 +119,13 @@ TEST(TermErl, TrickyTermsMatchErlang) {
       " || _ <- lists:seq(1, 4000)] end",
       "[float(X) || X <- lists:seq(-1100, 1100)] ++ [X / 7 || X <- lists:seq(1, 500)]",
   };
-  fs::path input = fs::temp_directory_path() / ("term_exprs_" + std::to_string(::getpid()) + ".txt");
+  const codestore::testing::TempDir tmp;
+  const fs::path input = tmp / "term_exprs.txt";
   {
     std::ofstream o(input);
     for (const auto& e : exprs) o << e << "\n";
   }
   std::string out = run("escript " + kScript + " exprs " + input.string());
-  fs::remove(input);
   std::istringstream lines(out);
   std::string bin_hex, text_hex, v0_hex, v2_hex;
   std::size_t i = 0;
@@ -172,13 +153,13 @@ TEST(TermErl, TermOrderMatchesListsSort) {
       " [a, b], [b], \"abc\", \"ab\", <<>>, <<1>>, <<1, 2>>, <<2>>, <<1:3>>, <<0:1>>, #{}, #{a => 1}, #{a => 2},"
       " #{b => 0}, #{a => 1, b => 2}, #{1 => x}, #{1.5 => x}, self(), make_ref(), fun lists:map/2, fun erlang:abs/1,"
       " hd(erlang:ports()), 0.5, -0.5, 1.0e300, [{x, [1 | 2]}], [{x, [1, 2]}], {[1], 2}, {[1 | 2], 1}]";
-  fs::path input = fs::temp_directory_path() / ("term_order_" + std::to_string(::getpid()) + ".txt");
+  const codestore::testing::TempDir tmp;
+  const fs::path input = tmp / "term_order.txt";
   {
     std::ofstream o(input);
     o << "begin L = " << list << ", {L, lists:sort(L)} end\n";
   }
   std::string out = run("escript " + kScript + " exprs " + input.string());
-  fs::remove(input);
   std::istringstream lines(out);
   std::string bin_hex, text_hex, v0, v2;
   ASSERT_TRUE(lines >> bin_hex >> text_hex >> v0 >> v2);
@@ -228,18 +209,15 @@ std::size_t dbgi_step() {
 
 TEST(TermErl, RealImageTermsMatchErlang) {
   if (!have_erl()) GTEST_SKIP() << "erl is not installed";
-  auto files = real_images();
+  auto files = codestore::testing::real_images();
   if (files.empty()) GTEST_SKIP() << "no installed images";
   const codestore::testing::TempDir tmp;
-  {
-    std::vector<std::string> paths;
-    for (const auto& f : files) paths.push_back(f.string());
-    for (const auto& g : codestore::testing::gzipped_copies(paths, 10, tmp.path())) files.emplace_back(g);
-  }
+  const auto copies = codestore::testing::gzipped_copies(files, 10, tmp.path());
+  files.insert(files.end(), copies.begin(), copies.end());
   std::string list, dbgi_list;
   for (std::size_t i = 0; i < files.size(); ++i) {
-    list += " " + files[i].string();
-    if (i % dbgi_step() == 0) dbgi_list += " " + files[i].string();
+    list += " " + files[i];
+    if (i % dbgi_step() == 0) dbgi_list += " " + files[i];
   }
   std::string out = run("escript " + kScript + " chunks Attr CInf Meta LitT --" + list) +
                     run("escript " + kScript + " chunks Dbgi --" + dbgi_list);
@@ -255,9 +233,9 @@ TEST(TermErl, RealImageTermsMatchErlang) {
   for (const auto& f : files) {
     const auto image = codestore::testing::unwrapped_image(f);
     ASSERT_TRUE(image) << f << ": not whole gzip";
-    wrapped += codestore::testing::is_gzip(read_all(f));
+    wrapped += codestore::testing::is_gzip(codestore::testing::read_file(f));
     for (const auto& [cid, data] : chunks_of(*image)) {
-      auto it = truth.find({f.string(), cid});
+      auto it = truth.find({f, cid});
       if (it == truth.end()) continue;
       std::string text;
       bool skip_text = false;
@@ -280,7 +258,7 @@ TEST(TermErl, RealImageTermsMatchErlang) {
       }
       ++checked;
       if (skip_text) {
-        hashmaps.insert(f.filename().string());
+        hashmaps.insert(fs::path(f).filename().string());
         continue;
       }
       std::uint32_t mine = static_cast<std::uint32_t>(

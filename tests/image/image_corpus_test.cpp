@@ -25,16 +25,16 @@ using image::Strictness;
 class ImageCorpus : public ::testing::Test {
  protected:
   void SetUp() override {
-    files_ = installed_images();
+    files_ = real_images();
     if (files_.size() < 100) GTEST_SKIP() << "Erlang/OTP's images are not installed";
-    gzipped_ = gzipped_copies(files_, 10, dir_.path() + "/gzip");
+    gzipped_ = gzipped_copies(files_, 10, (dir_ / "gzip").string());
     files_.insert(files_.end(), gzipped_.begin(), gzipped_.end());
   }
   // Writes `paths` one per line to a file in dir_ and returns its path.
   std::string list_file(const std::vector<std::string>& paths, const std::string& name) {
-    std::ofstream out(dir_.path() + "/" + name);
+    std::ofstream out((dir_ / name).string());
     for (const auto& p : paths) out << p << "\n";
-    return dir_.path() + "/" + name;
+    return (dir_ / name).string();
   }
   // Every `step`-th image.
   std::vector<std::string> sample(std::size_t step) const {
@@ -53,7 +53,7 @@ class ImageCorpus : public ::testing::Test {
 TEST_F(ImageCorpus, EveryImageRebuildsByteForByte) {
   std::size_t same = 0, wrapped = 0;
   for (const auto& path : files_) {
-    const auto bytes = read_bytes(path);
+    const auto bytes = read_file(path);
     auto img = Image::parse(bytes, Strictness::kLenient, path);
     ASSERT_TRUE(img) << img.error().to_string();
     EXPECT_EQ(img->gzipped(), is_gzip(bytes)) << path;
@@ -77,14 +77,14 @@ TEST_F(ImageCorpus, EveryImageRebuildsByteForByte) {
 TEST_F(ImageCorpus, Md5AndLoadVerdictEqualErlangs) {
   if (!have_escript()) GTEST_SKIP() << "escript (Erlang/OTP) is not installed";
   bool ok = false;
-  auto rows = ask_erlang("md5load " + list_file(files_, "all"), dir_.path() + "/erl.log", &ok);
-  ASSERT_TRUE(ok) << std::ifstream(dir_.path() + "/erl.log").rdbuf();
+  auto rows = ask_erlang("md5load " + list_file(files_, "all"), (dir_ / "erl.log").string(), &ok);
+  ASSERT_TRUE(ok) << std::ifstream((dir_ / "erl.log").string()).rdbuf();
   ASSERT_EQ(rows.size(), files_.size());
   std::size_t md5_equal = 0, load_equal = 0, strict_ok = 0;
   for (std::size_t i = 0; i < files_.size(); ++i) {
     ASSERT_EQ(rows[i].size(), 3u);
     ASSERT_EQ(rows[i][0], files_[i]);
-    const auto bytes = read_bytes(files_[i]);
+    const auto bytes = read_file(files_[i]);
     auto img = Image::parse(bytes, Strictness::kLenient, files_[i]);
     ASSERT_TRUE(img) << img.error().to_string();
     auto md5 = img->md5();
@@ -111,8 +111,8 @@ TEST_F(ImageCorpus, StripEqualsBeamLibs) {
   if (!have_escript()) GTEST_SKIP() << "escript (Erlang/OTP) is not installed";
   const auto files = sample(10);
   bool ok = false;
-  auto rows = ask_erlang("strip " + list_file(files, "strip") + " " + dir_.path(), dir_.path() + "/erl.log", &ok);
-  ASSERT_TRUE(ok) << std::ifstream(dir_.path() + "/erl.log").rdbuf();
+  auto rows = ask_erlang("strip " + list_file(files, "strip") + " " + dir_.path().string(), (dir_ / "erl.log").string(), &ok);
+  ASSERT_TRUE(ok) << std::ifstream((dir_ / "erl.log").string()).rdbuf();
   ASSERT_EQ(rows.size(), files.size());
   std::size_t gzip_identical = 0;
   for (std::size_t i = 0; i < files.size(); ++i) {
@@ -122,7 +122,7 @@ TEST_F(ImageCorpus, StripEqualsBeamLibs) {
     auto ours = image::strip(*img);
     auto ours_raw = image::strip(*img, {}, /*raw=*/true);
     ASSERT_TRUE(ours && ours_raw);
-    const auto theirs = read_bytes(dir_.path() + "/" + rows[i][0] + ".beam");
+    const auto theirs = read_file((dir_ / rows[i][0]).string() + ".beam");
     auto theirs_raw = image::maybe_gunzip(theirs, 64u << 20);
     ASSERT_TRUE(theirs_raw);
     EXPECT_EQ(*ours_raw, *theirs_raw) << files[i];
@@ -147,16 +147,16 @@ TEST_F(ImageCorpus, CmpEqualsBeamLibs) {
     pairs += a + "\t" + b + "\n";
   };
   for (std::size_t i = 0; i < files.size(); ++i) {
-    const auto bytes = read_bytes(files[i]);
+    const auto bytes = read_file(files[i]);
     const auto iff = is_gzip(bytes) ? gunzip_bytes(bytes) : std::optional(bytes);  // variants are plain IFF
     ASSERT_TRUE(iff) << files[i];
     auto chunks = split_chunks(*iff);
     ASSERT_GT(chunks.size(), 2u) << files[i];
-    const std::string base = dir_.path() + "/" + std::to_string(i);
+    const std::string base = (dir_ / std::to_string(i)).string();
     auto variant = [&](const std::string& suffix, auto&& edit) {
       auto cs = chunks;
       edit(cs);
-      write_bytes(base + suffix, join_chunks(cs));
+      write_file(base + suffix, join_chunks(cs));
       return base + suffix;
     };
     add_pair(files[i], files[i]);                                  // ok
@@ -174,10 +174,10 @@ TEST_F(ImageCorpus, CmpEqualsBeamLibs) {
     add_pair(files[i], variant("fewer", [](auto& cs) { cs.pop_back(); }));          // different_chunks
     add_pair(files[i], variant("order", [](auto& cs) { std::swap(cs[1], cs[2]); }));  // different_chunks
   }
-  std::ofstream(dir_.path() + "/pairs") << pairs;
+  std::ofstream((dir_ / "pairs").string()) << pairs;
   bool ok = false;
-  auto rows = ask_erlang("cmp " + dir_.path() + "/pairs", dir_.path() + "/erl.log", &ok);
-  ASSERT_TRUE(ok) << std::ifstream(dir_.path() + "/erl.log").rdbuf();
+  auto rows = ask_erlang("cmp " + (dir_ / "pairs").string(), (dir_ / "erl.log").string(), &ok);
+  ASSERT_TRUE(ok) << std::ifstream((dir_ / "erl.log").string()).rdbuf();
   ASSERT_EQ(rows.size(), cases.size());
   std::map<std::string, int> kinds;
   for (std::size_t i = 0; i < cases.size(); ++i) {
@@ -199,8 +199,8 @@ TEST_F(ImageCorpus, ChunkTermsEqualBeamLibs) {
   if (!have_escript()) GTEST_SKIP() << "escript (Erlang/OTP) is not installed";
   const auto files = sample(25);
   bool ok = false;
-  auto rows = ask_erlang("terms " + list_file(files, "terms"), dir_.path() + "/erl.log", &ok);
-  ASSERT_TRUE(ok) << std::ifstream(dir_.path() + "/erl.log").rdbuf();
+  auto rows = ask_erlang("terms " + list_file(files, "terms"), (dir_ / "erl.log").string(), &ok);
+  ASSERT_TRUE(ok) << std::ifstream((dir_ / "erl.log").string()).rdbuf();
   std::size_t equal = 0;
   for (const auto& row : rows) {
     ASSERT_EQ(row.size(), 3u);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <iostream>
@@ -62,7 +63,7 @@ TEST(ImageDamage, VerdictsAgreeWithErlang) {
   std::vector<Case> cases;
   std::vector<std::string> manifest_lines;
   for (const std::string& subject : subjects()) {
-    const auto bytes = read_bytes(subject);
+    const auto bytes = read_file(subject);
     auto img = Image::parse(bytes, Strictness::kLenient);
     ASSERT_TRUE(img) << img.error().to_string();
     const std::string module = *img->module();
@@ -71,8 +72,8 @@ TEST(ImageDamage, VerdictsAgreeWithErlang) {
     auto variants = damage_variants(bytes, 7, flips ? std::atoi(flips) : 24);
     ASSERT_GT(variants.size(), 60u) << subject;
     for (const auto& v : variants) {
-      const std::string path = dir.path() + "/" + std::to_string(cases.size()) + ".beam";
-      write_bytes(path, v.bytes);
+      const std::string path = (dir / std::to_string(cases.size())).string() + ".beam";
+      write_file(path, v.bytes);
       cases.push_back({module + ":" + v.name, path});
       manifest_lines.push_back(path + "\t" + module + "\n");
     }
@@ -84,16 +85,16 @@ TEST(ImageDamage, VerdictsAgreeWithErlang) {
   while (rows.size() < cases.size()) {
     std::string rest;
     for (std::size_t i = rows.size(); i < cases.size(); ++i) rest += manifest_lines[i];
-    std::ofstream(dir.path() + "/manifest") << rest;
-    const std::string out = dir.path() + "/answers";
+    std::ofstream((dir / "manifest").string()) << rest;
+    const std::string out = (dir / "answers").string();
     std::filesystem::remove(out);
     bool ok = false;
-    (void)ask_erlang("verdicts " + dir.path() + "/manifest " + out, dir.path() + "/erl.log", &ok);
+    (void)ask_erlang("verdicts " + (dir / "manifest").string() + " " + out, (dir / "erl.log").string(), &ok);
     for (const std::string& line : split(std::string(std::istreambuf_iterator<char>(*std::make_unique<std::ifstream>(out)), {}), '\n')) {
       if (!line.empty()) rows.push_back(split(line, '\t'));
     }
     if (ok) break;
-    ASSERT_LT(rows.size(), cases.size()) << std::ifstream(dir.path() + "/erl.log").rdbuf();
+    ASSERT_LT(rows.size(), cases.size()) << std::ifstream((dir / "erl.log").string()).rdbuf();
     // The image the VM died on: its beam_lib verdicts are unknown; load is vmcrash.
     rows.push_back({cases[rows.size()].path, "load=vmcrash"});
     vm_crashes.push_back(cases[rows.size() - 1].label);
@@ -112,7 +113,7 @@ TEST(ImageDamage, VerdictsAgreeWithErlang) {
       erl[row[k].substr(0, eq)] = row[k].substr(eq + 1);
     }
     std::string md5hex;
-    const auto ours = our_verdicts(read_bytes(cases[i].path), &md5hex);
+    const auto ours = our_verdicts(read_file(cases[i].path), &md5hex);
     for (const auto& [key, mine] : ours) {
       if (!erl.count(key)) continue;
       std::string theirs = key == "load" ? erl[key] : normalize(erl[key]);
@@ -142,7 +143,7 @@ TEST(ImageDamage, VerdictsAgreeWithErlang) {
 // (run under ASan/UBSan in CI): every view answers a value or an error.
 TEST(ImageDamage, EveryViewAnswersOnEveryVariant) {
   for (const std::string& subject : subjects()) {
-    for (const auto& v : damage_variants(read_bytes(subject), 11)) {
+    for (const auto& v : damage_variants(read_file(subject), 11)) {
       for (Strictness s : {Strictness::kLenient, Strictness::kStrict}) {
         auto img = Image::parse(v.bytes, s);
         if (!img) {

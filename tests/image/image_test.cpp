@@ -19,7 +19,7 @@ using image::Image;
 using image::Strictness;
 using Bytes = std::vector<std::uint8_t>;
 
-Bytes fixture(const std::string& name) { return read_bytes(source_dir() + "/tests/fixtures/images/" + name); }
+Bytes fixture(const std::string& name) { return read_file(source_dir() + "/tests/fixtures/images/" + name); }
 Bytes hello() { return fixture("hello.beam"); }
 Bytes attrs() { return fixture("attrs.beam"); }
 

@@ -1,12 +1,10 @@
-// Helpers shared by the image reader's tests: files, temporary directories, and running
-// Erlang (image_truth.escript) to ask what OTP says.
+// Helpers shared by the image reader's tests: running Erlang (image_truth.escript) to ask what OTP says.
 #pragma once
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -14,39 +12,13 @@
 
 #include <codestore/image.h>
 
+#include "support/corpus.h"
+#include "support/files.h"
+#include "support/temp_dir.h"
+
 namespace codestore::testing {
 
 inline std::string source_dir() { return CODESTORE_SOURCE_DIR; }
-
-inline std::vector<std::uint8_t> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-inline void write_bytes(const std::string& path, const std::vector<std::uint8_t>& b) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-}
-
-// A fresh directory under the system temp dir, removed with the object.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "codestore-image-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    if (std::getenv("CODESTORE_KEEP_TMP")) return;  // for debugging a failing case
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 inline bool have_escript() { return std::system("command -v escript >/dev/null 2>&1") == 0; }
 
@@ -82,21 +54,6 @@ inline std::vector<std::vector<std::string>> ask_erlang(const std::string& args,
     if (!line.empty()) rows.push_back(split(line, '\t'));
   }
   return rows;
-}
-
-// Every .beam under OTP's and Elixir's lib directories, sorted.
-inline std::vector<std::string> installed_images() {
-  std::vector<std::string> out;
-  for (const char* root : {"/usr/lib/erlang/lib", "/usr/lib/elixir/lib"}) {
-    std::error_code ec;
-    for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
-         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-      const auto& p = it->path();
-      if (p.extension() == ".beam" && p.parent_path().filename() == "ebin") out.push_back(p.string());
-    }
-  }
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 // "ok", or the error's beam_lib kind.

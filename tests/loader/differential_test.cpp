@@ -10,7 +10,6 @@
 // `# differs: WHY` is a deliberate difference: there the answers must differ. The only one
 // is kDeliberateDifference below.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -20,6 +19,9 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "support/files.h"
+#include "support/temp_dir.h"
 
 namespace {
 
@@ -80,13 +82,6 @@ bool have_escript() {
   return std::system("command -v escript > /dev/null 2>&1") == 0;
 }
 
-std::string read_all(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);
@@ -102,8 +97,8 @@ std::string run_in(const fs::path& dir, const std::string& command, const std::s
   std::string cmd = "cd '" + dir.string() + "' && " + command + " < '" + in.string() + "' > '" +
                     out.string() + "' 2> '" + (dir / (std::string("_err_") + tag)).string() + "'";
   int rc = std::system(cmd.c_str());
-  EXPECT_EQ(rc, 0) << cmd << "\n" << read_all(dir / (std::string("_err_") + tag));
-  return read_all(out);
+  EXPECT_EQ(rc, 0) << cmd << "\n" << codestore::testing::read_text(dir / (std::string("_err_") + tag));
+  return codestore::testing::read_text(out);
 }
 
 // A bad line's message is ours or Erlang's: compare only that it is an error.
@@ -121,9 +116,8 @@ TEST_P(Differential, SameAnswersAsErlang) {
   Scenario sc = parse(fs::path(CODESTORE_SOURCE_DIR) / "tests/loader/scenarios" / (name + ".txt"));
   ASSERT_FALSE(sc.steps.empty());
 
-  char tmpl[] = "/tmp/codestore-diff-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  fs::path dir(tmpl);
+  const codestore::testing::TempDir tmp;
+  const fs::path& dir = tmp.path();
   fs::copy(fs::path(CODESTORE_SOURCE_DIR) / "tests/fixtures/images/loader", dir, fs::copy_options::recursive);
   // Modules that do not follow the fixtures' conventions: compiled now, copied from the
   // system's OTP, rebuilt without Attr (make_foreign.escript says which).
@@ -160,8 +154,6 @@ TEST_P(Differential, SameAnswersAsErlang) {
                       << "`\n  erlang:    " << erl_lines[i] << "\n  codestore: " << our_lines[i];
     }
   }
-  std::error_code ec;
-  fs::remove_all(dir, ec);
 }
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, Differential, ::testing::ValuesIn(scenario_names()),

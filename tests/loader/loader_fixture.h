@@ -5,15 +5,16 @@
 
 #include <codestore/code_server.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "support/files.h"
+#include "support/temp_dir.h"
 
 namespace codestore::loader::testing {
 
@@ -48,26 +49,19 @@ struct Snapshot {
 class LoaderFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/codestore-loader-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = tmp_.path();
     fs::copy(fs::path(CODESTORE_SOURCE_DIR) / "tests/fixtures/images/loader", dir_,
              fs::copy_options::recursive);
     // counter: a gen_server-style module without start/1 (tests/fixtures/src/loader_foreign).
     fs::copy(fs::path(CODESTORE_SOURCE_DIR) / "tests/fixtures/images/loader_foreign", dir_ / "foreign",
              fs::copy_options::recursive);
   }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  void TearDown() override {}  // tmp_ removes the copy
 
   std::string dir(const std::string& sub) const { return (dir_ / sub).string(); }
   std::string file(const std::string& sub) const { return (dir_ / sub).string(); }
   std::vector<std::uint8_t> bytes(const std::string& sub) const {
-    std::ifstream in(file(sub), std::ios::binary);
-    EXPECT_TRUE(in.good()) << sub;
-    return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return codestore::testing::read_file(file(sub));
   }
 
   // The image at `sub` rebuilt without the chunks `drop` (as beam_lib:build_module does
@@ -124,7 +118,8 @@ class LoaderFixture : public ::testing::Test {
     return p;
   }
 
-  fs::path dir_;
+  codestore::testing::TempDir tmp_;
+  fs::path dir_;  // tmp_.path()
   std::vector<ProcessId> killed_;  // by kill callbacks
 };
 

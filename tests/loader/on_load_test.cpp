@@ -19,9 +19,8 @@ class OnLoad : public LoaderFixture {
  protected:
   static void SetUpTestSuite() {
     if (!have_erlc()) return;
-    char tmpl[] = "/tmp/codestore-onload-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) return;
-    src_ = tmpl;
+    src_dir_ = std::make_unique<codestore::testing::TempDir>();
+    src_ = src_dir_->path();
     std::ofstream(src_ / "ol.erl") << "-module(ol).\n-export([init/0, start/0, loop/0]).\n-vsn(?VSN).\n"
                                       "-ifdef(ON_LOAD).\n-on_load(init/0).\n-endif.\n"
                                       "init() -> ok.\nstart() -> ok.\nloop() -> ok.\n";
@@ -35,10 +34,7 @@ class OnLoad : public LoaderFixture {
     }
     compiled_ = true;
   }
-  static void TearDownTestSuite() {
-    std::error_code ec;
-    if (!src_.empty()) fs::remove_all(src_, ec);
-  }
+  static void TearDownTestSuite() { src_dir_.reset(); }
   void SetUp() override {
     if (!have_erlc()) GTEST_SKIP() << "erlc (Erlang/OTP) is not installed: no module with -on_load to load";
     ASSERT_TRUE(compiled_) << "erlc failed to compile ol.erl in " << src_;
@@ -65,7 +61,8 @@ class OnLoad : public LoaderFixture {
     return cs ? std::move(*cs) : nullptr;
   }
 
-  static inline fs::path src_;
+  static inline std::unique_ptr<codestore::testing::TempDir> src_dir_;
+  static inline fs::path src_;  // src_dir_->path()
   static inline bool compiled_ = false;
   std::vector<std::string> calls_;
 };

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "fault_vfs.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using codestore::testing::FaultKind;
@@ -48,23 +49,15 @@ std::string state(sqlite3* db) {
   return query_text(db, "SELECT count(*) || ':' || coalesce(sum(length(v)),0) || ':' || coalesce(sum(id*7+length(v)),0) FROM t");
 }
 
-std::string safe_name(std::string s) {
-  for (char& c : s) if (c == '/') c = '_';
-  return s;
-}
-
 class FaultVfsRaw : public ::testing::TestWithParam<std::tuple<FaultKind, const char*, bool>> {
  protected:
   void SetUp() override {
     FaultVfs::install();
-    dir_ = fs::temp_directory_path() / ("codestore-faultvfs-" + std::to_string(::getpid()) + "-" +
-                                        safe_name(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = tmp_.path();
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
-  fs::path dir_;
+  codestore::testing::TempDir tmp_;
+  fs::path dir_;  // tmp_.path()
 };
 
 }  // namespace

@@ -5,12 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include "../../fuzz/shell_entry.h"
+#include "support/files.h"
 
 namespace fs = std::filesystem;
 
@@ -25,8 +24,7 @@ TEST(FuzzRegression, Shell) {
   }
   for (const fs::path& p : files) {
     SCOPED_TRACE(p.string());
-    std::ifstream in(p, std::ios::binary);
-    const std::vector<std::uint8_t> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    const std::vector<std::uint8_t> bytes = codestore::testing::read_file(p);
     codestore::fuzz::fuzz_shell(bytes.data(), bytes.size());  // an uncaught exception aborts the test
   }
   EXPECT_FALSE(files.empty());

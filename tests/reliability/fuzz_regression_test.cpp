@@ -4,22 +4,16 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include "../../fuzz/entries.h"
 #include "image/damage.h"
+#include "support/files.h"
 
 namespace fs = std::filesystem;
 
 namespace {
-
-std::vector<std::uint8_t> read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 // Every regular file (dot files aside) in fuzz/<kind>/<target>/.
 std::vector<fs::path> inputs(const std::string& kind, const std::string& target) {
@@ -37,7 +31,7 @@ void replay(const std::string& target, Entry entry) {
   for (const char* kind : {"regressions", "corpus"}) {
     for (const fs::path& p : inputs(kind, target)) {
       SCOPED_TRACE(p.string());
-      const auto bytes = read_all(p);
+      const auto bytes = codestore::testing::read_file(p);
       entry(bytes.data(), bytes.size());  // aborts (and fails the test binary) on a bug
     }
   }
@@ -55,7 +49,7 @@ TEST(FuzzRegression, DamagedVariantsOfSeeds) {
   std::size_t variants = 0;
   for (const fs::path& p : inputs("corpus", "image")) {
     if (p.extension() != ".beam") continue;
-    const auto bytes = read_all(p);
+    const auto bytes = codestore::testing::read_file(p);
     for (const auto& v : codestore::testing::damage_variants(bytes)) {
       SCOPED_TRACE(p.filename().string() + ": " + v.name);
       codestore::fuzz::fuzz_image(v.bytes.data(), v.bytes.size());

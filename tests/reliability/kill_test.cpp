@@ -55,7 +55,7 @@ struct Rounds {
     auto& m = written[tag(r)];
     for (std::size_t i = first; i < first + kPerRound; ++i) {
       auto bytes = variant(base[i], tag(r));
-      write_bytes((path(r) / (names[i] + ".beam")).string(), bytes);
+      write_file((path(r) / (names[i] + ".beam")).string(), bytes);
       m[names[i]] = std::move(bytes);
     }
   }

@@ -31,7 +31,7 @@ using codestore::testing::gzip_of_zeros;
 namespace {
 
 std::vector<std::uint8_t> hello() {
-  return codestore::testing::read_bytes(codestore::testing::source_dir() + "/tests/fixtures/images/hello.beam");
+  return codestore::testing::read_file(codestore::testing::source_dir() + "/tests/fixtures/images/hello.beam");
 }
 
 std::vector<std::uint8_t> deflate_bytes(const std::vector<std::uint8_t>& in) {
@@ -100,10 +100,10 @@ TEST(Limits, ImageSizeIsNamed) {
 
 TEST(Limits, ReadFileChecksTheSizeBeforeReading) {
   codestore::testing::TempDir dir;
-  const std::string path = dir.path() + "/big.beam";
+  const std::string path = (dir / "big.beam").string();
   auto img = hello();
   img.resize(img.size() + 100000, 0);  // not a valid image either: the size check comes first
-  codestore::testing::write_bytes(path, img);
+  codestore::testing::write_file(path, img);
   Limits l;
   l.max_image_bytes = 4096;
   auto r = Image::read_file(path, Strictness::kLenient, l);

@@ -93,7 +93,7 @@ void expected_or_die(const Status& s, Counts& c, const char* what) {
       fs::create_directories(batch);
       for (int k = 0; k < 5; ++k) {
         const auto& img = images[(rng() % kModules)];
-        write_bytes((batch / (module_of(img) + ".beam")).string(), code_variant(img, tag));
+        write_file((batch / (module_of(img) + ".beam")).string(), code_variant(img, tag));
       }
       ImportOptions o;
       o.lib = "soak";
@@ -172,7 +172,7 @@ TEST(Soak, ImportersOperatorAndSyncingHostNeverCorrupt) {
   if (images.size() < kModules) GTEST_SKIP() << "needs images from an Erlang/OTP installation";
   std::vector<std::string> names;
   for (const auto& b : images) names.push_back(module_of(b));
-  const std::string db = tmp.path() + "/soak.db";
+  const std::string db = (tmp / "soak.db").string();
   {
     auto s = Store::open(db);
     ASSERT_TRUE(s) << s.error().to_string();
@@ -186,7 +186,7 @@ TEST(Soak, ImportersOperatorAndSyncingHostNeverCorrupt) {
   std::vector<pid_t> children;
   std::vector<std::string> outs;
   for (int id = 0; id < 3; ++id) {
-    outs.push_back(tmp.path() + "/counts-" + std::to_string(id));
+    outs.push_back((tmp / "counts-").string() + std::to_string(id));
     const pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {

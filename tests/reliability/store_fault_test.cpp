@@ -73,7 +73,7 @@ class StoreFault : public ::testing::Test {
     images_ = small_otp_images(12);
     if (images_.size() < 12) GTEST_SKIP() << "needs images from an Erlang/OTP installation";
     for (const auto& b : images_) names_.push_back(module_of(b));
-    base_ = tmp_.path() + "/base.db";
+    base_ = (tmp_ / "base.db").string();
     auto s = Store::open(base_);
     ASSERT_TRUE(s) << s.error().to_string();
     Store& st = **s;
@@ -88,9 +88,9 @@ class StoreFault : public ::testing::Test {
       }
     }
     // The batch the import operation brings: new versions of modules 4..11, as files.
-    batch_ = tmp_.path() + "/batch";
+    batch_ = (tmp_ / "batch").string();
     fs::create_directories(batch_);
-    for (std::size_t i = 4; i < 12; ++i) write_bytes(batch_ + "/" + names_[i] + ".beam", variant(images_[i], "batch"));
+    for (std::size_t i = 4; i < 12; ++i) write_file(batch_ + "/" + names_[i] + ".beam", variant(images_[i], "batch"));
     ASSERT_TRUE(st.checkpoint());
   }
 
@@ -98,7 +98,7 @@ class StoreFault : public ::testing::Test {
   // Returns the operation's status; `fired` says whether the fault happened; `state` is the
   // digest after reopening normally, `check` runs the whole-store check.
   Status trial(const Op& op, FaultKind kind, std::int64_t nth, bool* fired, std::string* state, std::int64_t* calls) {
-    const std::string db = tmp_.path() + "/trial.db";
+    const std::string db = (tmp_ / "trial.db").string();
     for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db + suffix);
     fs::copy_file(base_, db);
     Status result;

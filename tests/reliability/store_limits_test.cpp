@@ -24,7 +24,7 @@ using ::testing::HasSubstr;
 
 namespace {
 
-std::vector<std::uint8_t> hello() { return read_bytes(source_dir() + "/tests/fixtures/images/hello.beam"); }
+std::vector<std::uint8_t> hello() { return read_file(source_dir() + "/tests/fixtures/images/hello.beam"); }
 
 // hello.beam with atom #1 (the module name) replaced: the rest of the image is unchanged,
 // so it stays loadable as far as the VM is concerned.
@@ -45,7 +45,7 @@ std::vector<std::uint8_t> renamed(const std::string& name) {
 class StoreLimits : public ::testing::Test {
  protected:
   void SetUp() override {
-    db_ = tmp_.path() + "/limits.db";
+    db_ = (tmp_ / "limits.db").string();
     auto s = Store::open(db_);
     ASSERT_TRUE(s) << s.error().to_string();
     store_ = std::move(*s);

@@ -18,29 +18,26 @@
 
 #include "image/damage.h"
 #include "image/image_test_util.h"
+#include "support/corpus.h"
 
 namespace codestore::testing {
 
 // `n` small real images with distinct module names (smallest first), from the OTP
-// installation; empty when Erlang is not installed.
+// installation (support/corpus.h); empty when Erlang is not installed.
 inline std::vector<std::vector<std::uint8_t>> small_otp_images(std::size_t n, std::size_t max_size = 8192) {
   namespace fs = std::filesystem;
   std::vector<std::pair<std::uintmax_t, fs::path>> files;
-  const fs::path root = "/usr/lib/erlang/lib";
-  if (!fs::exists(root)) return {};
-  for (const auto& app : fs::directory_iterator(root)) {
-    const fs::path ebin = app.path() / "ebin";
-    if (!fs::is_directory(ebin)) continue;
-    for (const auto& f : fs::directory_iterator(ebin)) {
-      if (f.path().extension() == ".beam" && f.file_size() <= max_size) files.push_back({f.file_size(), f.path()});
-    }
+  for (const auto& file : real_images({"/usr/lib/erlang/lib"})) {
+    std::error_code ec;
+    const auto size = fs::file_size(file, ec);
+    if (!ec && size <= max_size) files.emplace_back(size, file);
   }
   std::sort(files.begin(), files.end());
   std::vector<std::vector<std::uint8_t>> out;
   std::set<std::string> names;
   for (const auto& [size, path] : files) {
     if (out.size() >= n) break;
-    auto bytes = read_bytes(path.string());
+    auto bytes = read_file(path.string());
     auto img = image::Image::parse(bytes, image::Strictness::kStrict, path.string());
     // Plain IFF only: variant() splits the chunks (installed images may be gzip-wrapped).
     if (!img || img->gzipped() || !img->check_loadable().loadable) continue;

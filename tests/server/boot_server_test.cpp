@@ -12,6 +12,7 @@
 #include "file_service.h"
 #include "protocol.h"
 #include "server_test_util.h"
+#include "support/files.h"
 
 namespace codestore::server {
 namespace {
@@ -68,20 +69,20 @@ std::string info_of(const Term& t) {
 class BootServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_.write("bin/start.boot", "BOOT");
-    root_.write("releases/start_erl.data", "13.1.5 25\n");
-    root_.write("lib/stdlib-4.2/ebin/lists.beam", "FALLBACK-LISTS");
-    root_.write("lib/stdlib-4.2/ebin/stdlib.app", "{application,stdlib,[]}.");
-    root_.write("lib/other-1.0/ebin/o.beam", "FALLBACK-O");
-    root_.write("lib/other-1.0/ebin/other.app", "{application,other,[]}.");
-    root_.write("m.beam", "CWD-M");
+    codestore::testing::write_file(root_ / "bin/start.boot", "BOOT");
+    codestore::testing::write_file(root_ / "releases/start_erl.data", "13.1.5 25\n");
+    codestore::testing::write_file(root_ / "lib/stdlib-4.2/ebin/lists.beam", "FALLBACK-LISTS");
+    codestore::testing::write_file(root_ / "lib/stdlib-4.2/ebin/stdlib.app", "{application,stdlib,[]}.");
+    codestore::testing::write_file(root_ / "lib/other-1.0/ebin/o.beam", "FALLBACK-O");
+    codestore::testing::write_file(root_ / "lib/other-1.0/ebin/other.app", "{application,other,[]}.");
+    codestore::testing::write_file(root_ / "m.beam", "CWD-M");
     source_.put("stdlib", "lists", 3, "LISTSV3");
     source_.put("mylib", "m", 2, "MV2");
   }
 
   BootServerOptions options() {
     BootServerOptions o;
-    o.root = root_.str();
+    o.root = root_.path().string();
     o.udp_port = -1;
     o.log = [this](std::string_view line) {
       std::lock_guard<std::mutex> lock(log_mu_);
@@ -104,7 +105,7 @@ class BootServerTest : public ::testing::Test {
     EXPECT_TRUE(t.has_value()) << "no answer to " << text(request);
     return t ? *t : Term::atom("no_answer");
   }
-  std::string p(const std::string& rel) { return root_.str() + "/" + rel; }
+  std::string p(const std::string& rel) { return root_.path().string() + "/" + rel; }
 
   TempDir root_;
   FakeSource source_;
@@ -251,7 +252,7 @@ TEST_F(BootServerTest, OtherFilesComeFromTheFallbackInsideTheRootOnly) {
   EXPECT_EQ(text(ask(c, req("get", p("bin")))), "{get,{error,eisdir}}");
   EXPECT_EQ(text(ask(c, req("get", "/etc/passwd"))), "{get,{error,enoent}}");
   EXPECT_EQ(text(ask(c, req("get", p("../../../../../../etc/passwd")))), "{get,{error,enoent}}");
-  EXPECT_EQ(text(ask(c, Term::atom("get_cwd"))), text(protocol::cwd_reply(root_.str())).c_str());
+  EXPECT_EQ(text(ask(c, Term::atom("get_cwd"))), text(protocol::cwd_reply(root_.path().string())).c_str());
   EXPECT_EQ(text(ask(c, req("get_cwd", "c"))), "{get_cwd,{error,enotsup}}");
   EXPECT_EQ(text(ask(c, Term::tuple({Term::atom("get"), Term::integer(42)}))), "{get,{error,badarg}}");
   EXPECT_NE(log().find("bin/start.boot: fallback (4 bytes)"), std::string::npos) << log();
@@ -530,7 +531,7 @@ TEST_F(BootServerTest, StartRefusesBadOptions) {
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code(), Code::kInvalidArgument);
   o = options();
-  o.root = root_.str() + "/missing";
+  o.root = root_.path().string() + "/missing";
   EXPECT_FALSE(BootServer::start(o, source_));
   o = options();
   o.allow = {"127.0.0.1/33"};
@@ -539,14 +540,14 @@ TEST_F(BootServerTest, StartRefusesBadOptions) {
 
 TEST(ErtsVersion, FromStartErlDataOrErtsDirectories) {
   TempDir a;
-  a.write("erts-9.3/bin/x", "");
-  a.write("erts-13.1.5/bin/x", "");
-  a.write("erts-13.1.10/bin/x", "");
-  EXPECT_EQ(*find_erts_version(a.str()), "13.1.10");
-  a.write("releases/start_erl.data", "13.1.5 25");
-  EXPECT_EQ(*find_erts_version(a.str()), "13.1.5");
+  codestore::testing::write_file(a / "erts-9.3/bin/x", "");
+  codestore::testing::write_file(a / "erts-13.1.5/bin/x", "");
+  codestore::testing::write_file(a / "erts-13.1.10/bin/x", "");
+  EXPECT_EQ(*find_erts_version(a.path().string()), "13.1.10");
+  codestore::testing::write_file(a / "releases/start_erl.data", "13.1.5 25");
+  EXPECT_EQ(*find_erts_version(a.path().string()), "13.1.5");
   TempDir empty;
-  EXPECT_EQ(find_erts_version(empty.str()).error().code(), Code::kNotFound);
+  EXPECT_EQ(find_erts_version(empty.path().string()).error().code(), Code::kNotFound);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "server_test_util.h"
 #include "store_ops.h"
 #include "subprocess.h"
+#include "support/files.h"
 
 namespace codestore::server {
 namespace {
@@ -20,7 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::find_program;
 using testing::RawClient;
-using testing::read_text_file;
+using codestore::testing::read_text;
 using testing::Subprocess;
 using testing::TempDir;
 using namespace std::chrono_literals;
@@ -66,7 +67,7 @@ class ServeProcess {
     proc_->kill_group();
     return status_;
   }
-  std::string log() const { return read_text_file(log_); }
+  std::string log() const { return read_text(log_); }
 
  private:
   std::string log_;
@@ -106,7 +107,7 @@ class ErlBootTest : public ::testing::Test {
   static void SetUpTestSuite() {
     if (find_program("erl").empty()) return;
     base_ = new TempDir();
-    base_db_ = base_->str() + "/base.db";
+    base_db_ = base_->path().string() + "/base.db";
     // kernel and stdlib are all a start_clean boot loads; the rest stays out of the store.
     Status s = store_ops::import_otp_libs(base_db_, kOtpRoot, {"kernel", "stdlib"});
     if (!s) {
@@ -122,7 +123,7 @@ class ErlBootTest : public ::testing::Test {
   void SetUp() override {
     if (find_program("erl").empty()) GTEST_SKIP() << "erl is not installed: no node to boot (apt-get install erlang-nox)";
     ASSERT_TRUE(base_error_.empty()) << base_error_;
-    db_ = dir_.str() + "/store.db";
+    db_ = dir_.path().string() + "/store.db";
     fs::copy_file(base_db_, db_);
   }
 
@@ -131,7 +132,7 @@ class ErlBootTest : public ::testing::Test {
     if (HasFailure()) {
       for (const auto& e : fs::directory_iterator(dir_.path())) {
         if (e.path().extension() == ".log") {
-          std::string text = read_text_file(e.path().string());
+          std::string text = read_text(e.path().string());
           if (text.size() > 6000) text = "..." + text.substr(text.size() - 6000);
           std::cerr << "---- " << e.path().filename().string() << "\n" << text << "\n";
         }
@@ -139,7 +140,7 @@ class ErlBootTest : public ::testing::Test {
     }
   }
 
-  std::string log(const std::string& name) const { return dir_.str() + "/" + name + ".log"; }
+  std::string log(const std::string& name) const { return dir_.path().string() + "/" + name + ".log"; }
 
   static TempDir* base_;
   static std::string base_db_;

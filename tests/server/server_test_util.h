@@ -1,4 +1,4 @@
-// Helpers shared by the boot-server tests: a scratch directory, an in-memory ModuleSource,
+// Helpers shared by the boot-server tests: an in-memory ModuleSource,
 // and a raw loopback client that speaks the framing by hand (so tests can also send what
 // no well-behaved node would).
 //
@@ -15,44 +15,21 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
 #include <codestore/boot_server.h>
 #include <codestore/term.h>
 
+#include "support/temp_dir.h"
+
 namespace codestore::server::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() / ("codestore-server-test-" + std::to_string(::getpid()) + "-" +
-                                                      std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-  std::string str() const { return path_.string(); }
-
-  void write(const std::string& rel, const std::string& content) const {
-    auto p = path_ / rel;
-    std::filesystem::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << content;
-  }
-
- private:
-  std::filesystem::path path_;
-};
+using codestore::testing::TempDir;
 
 // Modules keyed by name; each has one served version in one lib.
 class FakeSource : public ModuleSource {

@@ -7,12 +7,13 @@
 
 #include <dirent.h>
 
-#include <fstream>
-#include <iterator>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include <codestore/store.h>
+
+#include "support/files.h"
 
 namespace codestore::server::store_ops {
 
@@ -53,9 +54,8 @@ inline Status import_otp_libs(const std::string& db, const std::string& root, co
 }
 
 inline Status import_file(const std::string& db, const std::string& file, const std::string& lib) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return Status(Code::kNotFound, "cannot read " + file);
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!std::filesystem::is_regular_file(file)) return Status(Code::kNotFound, "no file " + file);
+  const std::vector<std::uint8_t> bytes = codestore::testing::read_file(file);
   auto store = Store::open(db);
   if (!store) return store.error();
   auto r = (*store)->import(bytes, file, {.lib = lib});

@@ -22,7 +22,7 @@ const std::string kFixtures = std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtur
 class StoreSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    db_ = dir_.str() + "/s.db";
+    db_ = dir_.path().string() + "/s.db";
     // A new store with one module (in lib "first").
     ASSERT_TRUE(store_ops::import_file(db_, kFixtures + "/v1/m.beam", "first"));
   }

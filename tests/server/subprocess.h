@@ -37,13 +37,6 @@ inline std::string find_program(const std::string& name) {
   return "";
 }
 
-inline std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 class Subprocess {
  public:
   using Clock = std::chrono::steady_clock;

@@ -4,19 +4,12 @@
 
 #include "common/gzip_util.h"
 #include "store_test_util.h"
+#include "support/corpus.h"
 
 namespace codestore {
 namespace {
 
 using namespace store_testing;
-
-std::vector<std::string> corpus_roots() {
-  std::vector<std::string> roots;
-  for (const char* r : {"/usr/lib/erlang/lib", "/usr/lib/elixir/lib"}) {
-    if (fs::is_directory(r)) roots.push_back(r);
-  }
-  return roots;
-}
 
 void expect_every_image_exact(Store& store, const ImportSummary& summary) {
   std::size_t checked = 0;
@@ -30,7 +23,7 @@ void expect_every_image_exact(Store& store, const ImportSummary& summary) {
 }
 
 TEST(StoreCorpus, EveryOtpAndElixirImageComesBackByteIdentical) {
-  const auto roots = corpus_roots();
+  const auto roots = codestore::testing::real_image_roots();
   if (roots.empty()) GTEST_SKIP() << "no /usr/lib/erlang/lib";
   TempDir dir;
   const std::string db = dir / "corpus.db";
@@ -73,17 +66,9 @@ TEST(StoreCorpus, EveryOtpAndElixirImageComesBackByteIdentical) {
 // Installed images may be gzip-wrapped (Debian's erlang-idna installs some so): gzip-wrapped
 // copies of every 10th installed image, made here, go in and come out byte for byte too.
 TEST(StoreCorpus, GzipWrappedImagesComeBackByteIdentical) {
-  const auto roots = corpus_roots();
+  const auto roots = codestore::testing::real_image_roots();
   if (roots.empty()) GTEST_SKIP() << "no /usr/lib/erlang/lib";
-  std::vector<std::string> files;
-  for (const auto& root : roots) {
-    for (const auto& e : fs::recursive_directory_iterator(root)) {
-      if (e.path().extension() == ".beam" && e.path().parent_path().filename() == "ebin") {
-        files.push_back(e.path().string());
-      }
-    }
-  }
-  std::sort(files.begin(), files.end());
+  const auto files = codestore::testing::real_images(roots);
   TempDir dir;
   const auto copies = codestore::testing::gzipped_copies(files, 10, dir / "gzip");
   auto store = open_or_die(dir / "gzip.db");

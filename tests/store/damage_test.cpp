@@ -250,7 +250,7 @@ TEST(StoreDamage, MalformedImageInABatchNamesTheFileAndWritesNothing) {
   EXPECT_EQ(store->versions("hello")->size(), 1u);
 
   // Junk that is not an image at all, and a missing path.
-  write_file(dir / "junk.beam", {'n', 'o', 'p', 'e'});
+  write_file(dir / "junk.beam", "nope");
   auto junk = store->import(read_file(dir / "junk.beam"), dir / "junk.beam");
   ASSERT_FALSE(junk);
   EXPECT_NE(junk.error().message().find("junk.beam"), std::string::npos);

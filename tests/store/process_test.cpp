@@ -49,7 +49,7 @@ TEST(StoreProcesses, ConcurrentImportsLoseNothingAndNeverReuseANumber) {
   // Each process imports its files one command at a time, so the two interleave.
   std::vector<pid_t> pids;
   for (int p = 0; p < 2; ++p) {
-    const std::string script = "for f in " + dir.path() + "/p" + std::to_string(p) + "/*.beam; do " +
+    const std::string script = "for f in " + (dir / "p").string() + std::to_string(p) + "/*.beam; do " +
                                CODESTORE_BINARY + " --db " + db + " import \"$f\" >/dev/null || exit 1; done";
     pids.push_back(spawn_shell(script));
   }
@@ -94,7 +94,7 @@ TEST(StoreProcesses, ConcurrentTreeImportsOfOneFreshDatabase) {
   std::vector<pid_t> pids;
   for (int p = 0; p < 2; ++p) {
     const std::string cs = std::string(CODESTORE_BINARY) + " --db " + db;
-    pids.push_back(spawn_shell(cs + " init >/dev/null && " + cs + " import " + dir.path() + "/t" + std::to_string(p) +
+    pids.push_back(spawn_shell(cs + " init >/dev/null && " + cs + " import " + (dir / "t").string() + std::to_string(p) +
                                " >/dev/null"));
   }
   for (pid_t pid : pids) EXPECT_EQ(wait_exit(pid), 0);

@@ -110,7 +110,7 @@ TEST(Store, ImportTreeWalksDirectoriesAndDerivesTheLib) {
   TempDir dir;
   write_file(dir / "tree/myapp-1.2/ebin/hello.beam", read_file(fixture("hello.beam")));
   write_file(dir / "tree/other/ebin/attrs.beam", read_file(fixture("attrs.beam")));
-  write_file(dir / "tree/other/ebin/README", {'x'});  // not a .beam: skipped
+  write_file(dir / "tree/other/ebin/README", "x");  // not a .beam: skipped
   auto store = open_or_die(dir / "s.db");
   auto r = store->import_tree({dir / "tree"}, {});
   ASSERT_TRUE(r) << r.error().to_string();

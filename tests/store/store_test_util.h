@@ -1,15 +1,11 @@
-// Helpers for the store tests: temporary directories, real images (the fixtures and variants
-// of them built with the image library), files, and the CLI driven in-process.
+// Helpers for the store tests: real images (the fixtures and variants
+// of them built with the image library) and the CLI driven in-process.
 //
 // Thread safety: thread-compatible (each test owns its objects).
 #pragma once
 
-#include <stdlib.h>
-
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -21,38 +17,16 @@
 #include <codestore/store.h>
 
 #include "cli.h"
+#include "support/files.h"
+#include "support/temp_dir.h"
 
 namespace codestore::store_testing {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "codestore-store-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-inline std::vector<std::uint8_t> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-inline void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
+using testing::read_file;
+using testing::TempDir;
+using testing::write_file;
 
 inline std::string fixture(const std::string& name) {
   return std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images/" + name;
