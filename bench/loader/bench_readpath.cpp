@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
   TempDir tmp;
   const std::string db = (tmp.path / "bench.db").string();
   auto writer = must(Store::open(db), "open");
-  must(writer->import(med.bytes, med.name + ".beam", "med", ""), "import");
+  must(writer->import(med.bytes, med.name + ".beam", {.lib = "med"}), "import");
 
   // 2,000 modules for sync: the smallest image with a name of at least 6 characters, renamed.
   const Entry* small = nullptr;

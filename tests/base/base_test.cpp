@@ -16,7 +16,7 @@
 #include "base/file.h"
 #include "base/hex.h"
 #include "base/utf8.h"
-#include "image/image_test_util.h"  // TempDir, write_bytes, run, have_escript
+#include "image/image_test_util.h"  // TempDir, write_file, run, have_escript
 
 namespace codestore::base {
 namespace {
@@ -63,7 +63,7 @@ TEST(AppName, IsOtpsNameOfTheDirectory) {
 TEST(AppName, ErlangAgrees) {
   if (!codestore::testing::have_escript()) GTEST_SKIP() << "escript not installed";
   TempDir tmp;
-  const std::string script = tmp.path() + "/app_name.escript";
+  const std::string script = tmp.path().string() + "/app_name.escript";
   {
     std::ofstream out(script);
     out << "#!/usr/bin/env escript\n"
@@ -73,13 +73,13 @@ TEST(AppName, ErlangAgrees) {
            "        io:format(\"~s ~p~n\", [Dir, code:replace_path(Name, Dir)])\n"
            "    end, Args).\n";
   }
-  std::string command = "cd '" + tmp.path() + "' && escript app_name.escript";
+  std::string command = "cd '" + tmp.path().string() + "' && escript app_name.escript";
   std::string expected;
   for (const auto& c : kAppDirs) {
     const std::string dir = c.dir;
     if (dir == "/") continue;  // replace_path crashes OTP 25's code server there (split_base of "")
-    if (!dir.starts_with('/')) std::filesystem::create_directories(tmp.path() + "/" + dir);
-    if (!std::filesystem::is_directory(dir.starts_with('/') ? dir : tmp.path() + "/" + dir)) continue;
+    if (!dir.starts_with('/')) std::filesystem::create_directories(tmp.path().string() + "/" + dir);
+    if (!std::filesystem::is_directory(dir.starts_with('/') ? dir : tmp.path().string() + "/" + dir)) continue;
     command += " '" + app_name(dir) + "|" + dir + "'";
     expected += dir + " true\n";
   }
@@ -145,33 +145,33 @@ TEST(ReadFile, ReadsTheWholeFile) {
   TempDir tmp;
   std::vector<std::uint8_t> bytes(100000);
   for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>(i * 7);
-  codestore::testing::write_bytes(tmp.path() + "/f", bytes);
-  auto r = read_file(tmp.path() + "/f", bytes.size());  // exactly at the limit
+  codestore::testing::write_file(tmp.path().string() + "/f", bytes);
+  auto r = read_file(tmp.path().string() + "/f", bytes.size());  // exactly at the limit
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(*r, bytes);
-  codestore::testing::write_bytes(tmp.path() + "/empty", {});
-  auto e = read_file(tmp.path() + "/empty", 0);
+  codestore::testing::write_file(tmp.path() / "empty", std::vector<std::uint8_t>{});
+  auto e = read_file(tmp.path().string() + "/empty", 0);
   ASSERT_TRUE(e) << e.error().message;
   EXPECT_TRUE(e->empty());
 }
 
 TEST(ReadFile, OverTheLimitIsEfbig) {
   TempDir tmp;
-  codestore::testing::write_bytes(tmp.path() + "/f", std::vector<std::uint8_t>(5000, 1));
-  auto r = read_file(tmp.path() + "/f", 4999);
+  codestore::testing::write_file(tmp.path().string() + "/f", std::vector<std::uint8_t>(5000, 1));
+  auto r = read_file(tmp.path().string() + "/f", 4999);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().err, EFBIG);
   EXPECT_EQ(r.error().message, "file of 5000 bytes exceeds 4999");
-  const Status s = r.error().status(tmp.path() + "/f");
+  const Status s = r.error().status(tmp.path().string() + "/f");
   EXPECT_EQ(s.code(), Code::kLimitExceeded);
-  EXPECT_EQ(s.message(), tmp.path() + "/f: file of 5000 bytes exceeds 4999");
+  EXPECT_EQ(s.message(), tmp.path().string() + "/f: file of 5000 bytes exceeds 4999");
 }
 
 TEST(ReadFile, AStreamOverTheLimitIsEfbigToo) {
   // A FIFO has no size: the limit holds as bytes arrive. The writer is a thread of ours; it
   // stops at EPIPE when the reader gives up (SIGPIPE ignored for that).
   TempDir tmp;
-  const std::string fifo = tmp.path() + "/fifo";
+  const std::string fifo = tmp.path().string() + "/fifo";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   std::signal(SIGPIPE, SIG_IGN);
   std::thread writer([&] {
@@ -195,7 +195,7 @@ TEST(ReadFile, AStreamOverTheLimitIsEfbigToo) {
 
 TEST(ReadFile, MissingDirectoryAndUnreadableAreNamed) {
   TempDir tmp;
-  auto missing = read_file(tmp.path() + "/nope", 100);
+  auto missing = read_file(tmp.path().string() + "/nope", 100);
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().err, ENOENT);
   EXPECT_EQ(missing.error().message, "cannot open: No such file or directory");
@@ -209,9 +209,9 @@ TEST(ReadFile, MissingDirectoryAndUnreadableAreNamed) {
   EXPECT_EQ(dir.error().status("d").code(), Code::kIOError);
 
   if (::geteuid() != 0) {  // root reads anything
-    codestore::testing::write_bytes(tmp.path() + "/secret", {1, 2, 3});
-    ASSERT_EQ(::chmod((tmp.path() + "/secret").c_str(), 0), 0);
-    auto denied = read_file(tmp.path() + "/secret", 100);
+    codestore::testing::write_file(tmp.path() / "secret", std::vector<std::uint8_t>{1, 2, 3});
+    ASSERT_EQ(::chmod((tmp.path().string() + "/secret").c_str(), 0), 0);
+    auto denied = read_file(tmp.path().string() + "/secret", 100);
     ASSERT_FALSE(denied);
     EXPECT_EQ(denied.error().err, EACCES);
     EXPECT_EQ(denied.error().status("secret").code(), Code::kPermissionDenied);

@@ -359,7 +359,7 @@ TEST(ImageVerdictTerms, LoadableStrictImagesHaveAnMd5) {
 TEST(ImageVerdict, TablesAreCheckedOncePerStrictImage) {
   using image::internal::verdict::table_head_checks;
   for (const char* fixture : {"attrs.beam", "hello.beam"}) {
-    const Bytes bytes = read_bytes(source_dir() + "/tests/fixtures/images/" + fixture);
+    const Bytes bytes = read_file(source_dir() + "/tests/fixtures/images/" + fixture);
     const std::uint64_t before = table_head_checks();
     auto strict = Image::parse(bytes, Strictness::kStrict, fixture);
     ASSERT_TRUE(strict) << strict.error().to_string();

@@ -28,7 +28,7 @@ class ReadPath : public LoaderFixture {
     return s ? std::shared_ptr<Store>(std::move(*s)) : nullptr;
   }
   void import(const std::string& sub, const std::string& lib = "app") {
-    auto r = writer_->import(bytes(sub), sub, lib, "");
+    auto r = writer_->import(bytes(sub), sub, {.lib = lib});
     ASSERT_TRUE(r) << r.error().to_string();
   }
   // Damages the stored frame of module@version (a byte in its middle) behind every open

@@ -251,7 +251,7 @@ TEST(StoreDamage, MalformedImageInABatchNamesTheFileAndWritesNothing) {
 
   // Junk that is not an image at all, and a missing path.
   write_file(dir / "junk.beam", "nope");
-  auto junk = store->import(read_file(dir / "junk.beam"), dir / "junk.beam");
+  auto junk = store->import(read_file(dir / "junk.beam"), (dir / "junk.beam").string());
   ASSERT_FALSE(junk);
   EXPECT_NE(junk.error().message().find("junk.beam"), std::string::npos);
   auto missing = store->import_tree({dir / "nope"}, {});

@@ -83,7 +83,7 @@ TEST(ImportPlan, WalksSortedAndGivesEachFileItsLib) {
   const auto hello = read_file(fixture("hello.beam"));
   write_file(dir / "lib/zeta-1.0/ebin/b.beam", hello);
   write_file(dir / "lib/alpha-2.1/ebin/a.beam", hello);
-  write_file(dir / "lib/alpha-2.1/ebin/README", {'x'});  // not a .beam: not planned
+  write_file(dir / "lib/alpha-2.1/ebin/README", "x");  // not a .beam: not planned
   write_file(dir / "loose/c.beam", hello);
   auto plan = plan_import({dir / "lib", dir / "loose/c.beam"});
   ASSERT_TRUE(plan) << plan.error().to_string();
