@@ -21,24 +21,55 @@ std::string_view code_name(Code code) noexcept {
   return "unknown";
 }
 
+Status::Status(Code code, std::string message) : Status(code, std::string_view(), std::move(message)) {}
+
+Status::Status(Code code, std::string_view reason, std::string message)
+    : rep_(new Rep{code, std::string(reason), std::move(message), std::nullopt}) {}
+
+Status::Status(const Status& other) : rep_(other.rep_ ? new Rep(*other.rep_) : nullptr) {}
+
+Status& Status::operator=(const Status& other) {
+  if (this != &other) rep_.reset(other.rep_ ? new Rep(*other.rep_) : nullptr);
+  return *this;
+}
+
+const std::string& Status::message() const noexcept {
+  static const std::string kNone;
+  return rep_ ? rep_->message : kNone;
+}
+
 std::string Status::to_string() const {
   if (is_ok()) return "ok";
-  std::string s(code_name(code_));
-  if (!message_.empty()) {
+  std::string s(code_name(code()));
+  if (!message().empty()) {
     s += ": ";
-    s += message_;
+    s += message();
   }
   return s;
 }
 
 Status Status::with_context(std::string_view context) const {
   if (is_ok()) return *this;
+  Status s(*this);
   std::string m(context);
-  if (!message_.empty()) {
+  if (!message().empty()) {
     m += ": ";
-    m += message_;
+    m += message();
   }
-  return Status(code_, std::move(m));
+  s.rep_->message = std::move(m);
+  return s;
+}
+
+Status Status::with_reason(std::string_view reason) const {
+  Status s(*this);
+  if (s.rep_) s.rep_->reason = std::string(reason);
+  return s;
+}
+
+Status Status::with_where(Where where) const {
+  Status s(*this);
+  if (s.rep_) s.rep_->where = std::move(where);
+  return s;
 }
 
 }  // namespace codestore

@@ -1,12 +1,17 @@
 // Errors as values: every fallible call in the public API returns a Status or a
-// Result<T>. A Status is a code (which kind of failure, for programs) and a message
-// (what and where, for people). Messages gain context at each layer, outermost first:
+// Result<T>; it is the one error type of the API. A Status is a code (which kind of
+// failure, for programs), where Erlang has one the Erlang reason (`not_purged`, `badfile`,
+// `undef`...), where it applies the location in a file, and a message (what and where, for
+// people). Messages gain context at each layer, outermost first:
 //   "corruption: store app.db: module lists v7: md5 mismatch"
 //
 // Thread safety: Status and Result are plain values; distinct objects may be used from
 // different threads, one object needs external synchronization for writes.
 #pragma once
 
+#include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,27 +40,60 @@ enum class Code {
 // Short lowercase name of a code, e.g. "corruption"; used as the message prefix.
 std::string_view code_name(Code code) noexcept;
 
+// Where in a file or image a failure was found, for programs (the message says it for
+// people): the file as given (or "<binary>"), the chunk id when one is involved, the byte
+// offset in the (unwrapped) image.
+struct Where {
+  std::string file;
+  std::string chunk;  // "" when no chunk is involved
+  std::uint64_t offset = 0;
+  bool operator==(const Where&) const = default;
+};
+
+// An OK Status is a null pointer: a Result<T> costs a pointer more than T, so the hot paths
+// (a call through the code server returns Result<const Instance*>) stay in registers.
 class [[nodiscard]] Status {
  public:
   Status() noexcept = default;  // OK
-  Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+  Status(Code code, std::string message);
+  // With the Erlang reason: the atom Erlang's own function answers in `{error, Reason}` for
+  // this failure ("not_purged", "sticky_directory", "badfile", "undef", "missing_chunk"...).
+  Status(Code code, std::string_view reason, std::string message);
+
+  Status(const Status& other);
+  Status& operator=(const Status& other);
+  Status(Status&&) noexcept = default;
+  Status& operator=(Status&&) noexcept = default;
+  ~Status() = default;
 
   static Status ok() noexcept { return Status(); }
 
-  bool is_ok() const noexcept { return code_ == Code::kOk; }
+  bool is_ok() const noexcept { return code() == Code::kOk; }
   explicit operator bool() const noexcept { return is_ok(); }
-  Code code() const noexcept { return code_; }
-  const std::string& message() const noexcept { return message_; }
+  Code code() const noexcept { return rep_ ? rep_->code : Code::kOk; }
+  const std::string& message() const noexcept;
+  // The Erlang reason ("" when Erlang has none for this failure).
+  std::string_view reason() const noexcept { return rep_ ? std::string_view(rep_->reason) : std::string_view(); }
+  // Where in a file or image, when the failure is in one; nullptr otherwise.
+  const Where* where() const noexcept { return rep_ && rep_->where ? &*rep_->where : nullptr; }
 
   // "corruption: lists.beam: chunk ExpT at offset 29100: ..." ("ok" for OK).
   std::string to_string() const;
 
-  // Returns a copy whose message is prefixed with `context: `; the code is kept.
+  // Returns a copy whose message is prefixed with `context: `; code, reason and where are kept.
   Status with_context(std::string_view context) const;
+  // Returns a copy with the Erlang reason / the location set (no effect on an OK Status).
+  Status with_reason(std::string_view reason) const;
+  Status with_where(Where where) const;
 
  private:
-  Code code_ = Code::kOk;
-  std::string message_;
+  struct Rep {
+    Code code;
+    std::string reason;
+    std::string message;
+    std::optional<Where> where;
+  };
+  std::unique_ptr<Rep> rep_;  // null when OK
 };
 
 // A value or the Status saying why there is none.
