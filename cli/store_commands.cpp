@@ -273,6 +273,16 @@ void progress_line(Context& ctx, const std::string& text) {
 }
 void progress_done(Context& ctx) { *ctx.out << "\r\x1b[K" << std::flush; }
 
+// On a terminal (and not --json), sets `progress` to draw "<what> done/total" every 16
+// items; says whether it did, so that the caller clears the line after.
+bool show_progress(Context& ctx, std::function<void(std::size_t, std::size_t)>& progress, std::string_view what) {
+  if (!ctx.out_is_terminal() || ctx.json) return false;
+  progress = [&ctx, what](std::size_t done, std::size_t total) {
+    if (done % 16 == 0 || done == total) progress_line(ctx, fmt::format("{} {}/{}", what, done, total));
+  };
+  return true;
+}
+
 // --wait SECONDS as milliseconds; nullopt when it is not a number of seconds from 0.
 std::optional<int> parse_wait(const std::string& text) {
   char* end = nullptr;
@@ -928,12 +938,7 @@ void cmd_dict_train(Context& ctx, std::size_t size) {
   DictionaryOptions o;
   if (size != 0) o.size = size;
   o.interrupted = InterruptScope::check();
-  const bool progress = ctx.out_is_terminal() && !ctx.json;
-  if (progress) {
-    o.progress = [&ctx](std::size_t done, std::size_t total) {
-      if (done % 16 == 0 || done == total) progress_line(ctx, fmt::format("reading images {}/{}", done, total));
-    };
-  }
+  const bool progress = show_progress(ctx, o.progress, "reading images");
   auto r = store->train_dictionary(o);
   if (progress) progress_done(ctx);
   if (!r) return report_work(ctx, r.error());
@@ -952,12 +957,7 @@ void cmd_compact(Context& ctx, int level) {
   CompactOptions o;
   o.level = level;
   o.interrupted = InterruptScope::check();
-  const bool progress = ctx.out_is_terminal() && !ctx.json;
-  if (progress) {
-    o.progress = [&ctx](std::size_t done, std::size_t total) {
-      if (done % 16 == 0 || done == total) progress_line(ctx, fmt::format("compacting {}/{}", done, total));
-    };
-  }
+  const bool progress = show_progress(ctx, o.progress, "compacting");
   auto r = store->compact(o);
   if (progress) progress_done(ctx);
   if (!r) return report_work(ctx, r.error());

@@ -259,6 +259,13 @@ static Result<ServedModule> find_module(ModuleSource& source, const std::string&
   return error(Code::kNotFound, fmt::format("module {} belongs to lib {}", module, found->lib));
 }
 
+// A module find_module did not give: enoent when the store has no such module in that
+// lib, the store's failure otherwise.
+static Answer module_failure(Command cmd, const std::string& lib, const std::string& module, const Status& status) {
+  if (status.code() != Code::kNotFound) return store_failure(cmd, status);
+  return enoent(cmd, fmt::format("store: no module {} in lib {}", module, base::app_name(lib)));
+}
+
 Answer FileService::get(const protocol::Request& request) const {
   const Command cmd = request.command;
   auto resolved = resolve(request.path);
@@ -272,12 +279,7 @@ Answer FileService::get(const protocol::Request& request) const {
     case Resolved::Kind::kEbinDir: return {protocol::command_error(cmd, "eisdir"), "eisdir (store directory)"};
     case Resolved::Kind::kModule: {
       auto m = find_module(source_, r.lib, r.module);
-      if (!m) {
-        if (m.error().code() == Code::kNotFound) {
-          return enoent(cmd, fmt::format("store: no module {} in lib {}", r.module, base::app_name(r.lib)));
-        }
-        return store_failure(cmd, m.error());
-      }
+      if (!m) return module_failure(cmd, r.lib, r.module, m.error());
       auto bytes = source_.image(*m);
       if (!bytes) return store_failure(cmd, bytes.error());
       if (!*bytes) return store_failure(cmd, Status(Code::kInternal, "the source gave no image"));
@@ -404,12 +406,7 @@ Answer FileService::file_info(const protocol::Request& request) const {
     }
     case Resolved::Kind::kModule: {
       auto m = find_module(source_, r.lib, r.module);
-      if (!m) {
-        if (m.error().code() == Code::kNotFound) {
-          return enoent(cmd, fmt::format("store: no module {} in lib {}", r.module, base::app_name(r.lib)));
-        }
-        return store_failure(cmd, m.error());
-      }
+      if (!m) return module_failure(cmd, r.lib, r.module, m.error());
       return {protocol::file_info_reply(cmd, module_info(*m)),
               fmt::format("store {}/{} v{} ({} bytes)", m->lib, m->module, m->version, m->size)};
     }
