@@ -724,7 +724,7 @@ void cmd_release(Context& ctx, const std::string& verb, const ReleaseArgs& a) {
   auto store = open_store(ctx, write);
   if (!store) return;
   if (verb == "create" || verb == "show") {
-    auto r = verb == "create" ? store->release_create(a.name, a.note) : store->release_show(a.name);
+    auto r = verb == "create" ? store->release_create(a.name, Reason(a.note)) : store->release_show(a.name);
     if (!r) return report(ctx, r.error());
     if (ctx.json) {
       *ctx.out << release_json(*r).dump() << "\n";

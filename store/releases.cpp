@@ -35,7 +35,7 @@ Release Store::Impl::release(const std::string& name, bool with_modules) {
   return r;
 }
 
-Result<Release> Store::release_create(const std::string& name, const std::string& note) {
+Result<Release> Store::release_create(const std::string& name, Reason note) {
   return impl_->call([&] { return "release create " + name; },
                      [&]() -> Result<Release> {
                        impl_->require_writable("release create");
@@ -52,7 +52,7 @@ Result<Release> Store::release_create(const std::string& name, const std::string
                              impl_->stmt("INSERT INTO releases (name, created_at, note) VALUES (?, ?, ?)");
                          s.bind(1, name);
                          s.bind(2, now());
-                         s.bind(3, note);
+                         s.bind(3, note.text);
                          s.exec();
                        }
                        auto& s = impl_->stmt(

@@ -133,8 +133,9 @@ class Store {
   [[nodiscard]] Status delete_version(std::string_view module, std::int64_t version, Reason reason = {});
 
   // --- Releases ----------------------------------------------------------------------------
-  // Snapshots the whole active set under `name` (kAlreadyExists when taken).
-  [[nodiscard]] Result<Release> release_create(const std::string& name, const std::string& note = "");
+  // Snapshots the whole active set under `name` (kAlreadyExists when taken); the note is kept
+  // with it (Release::note), a Reason so that it cannot be swapped with the name.
+  [[nodiscard]] Result<Release> release_create(const std::string& name, Reason note = {});
   [[nodiscard]] Result<std::vector<Release>> release_list();
   [[nodiscard]] Result<Release> release_show(const std::string& name);
   [[nodiscard]] Result<ReleaseDiff> release_diff(const std::string& a, const std::string& b);

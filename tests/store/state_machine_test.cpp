@@ -145,7 +145,7 @@ TEST_F(StoreStateMachine, DeleteIsRefusedForActiveRollbackTargetAndReleaseVersio
 TEST_F(StoreStateMachine, ReleaseRollbackRestoresExactlyTheSnapshot) {
   import_bytes(*store_, variant("attrs.beam", 0));  // attrs 1
   imp(0);                                           // hello 1
-  ASSERT_TRUE(store_->release_create("r1", "first"));
+  ASSERT_TRUE(store_->release_create("r1", Reason("first")));
   imp(1);                                               // hello 2
   import_bytes(*store_, read_file(fixture("loader/v1/m.beam")));  // m 1: new since r1
   ASSERT_TRUE(store_->release_create("r2"));
