@@ -108,6 +108,13 @@ bool Store::Impl::blob_damaged(std::int64_t id) {
   return !decode(store_internal::blob_row(s, 0), /*check_sha256=*/true, out);
 }
 
+bool Store::Impl::has_load_verdict(std::int64_t id) {
+  auto& s = stmt("SELECT load_verdict IS NOT NULL FROM blobs WHERE id = ?");
+  Done done{s};
+  s.bind(1, id);
+  return s.step() && s.int64(0) != 0;
+}
+
 std::string Store::Impl::users_of_blob(std::int64_t id) {
   auto& s = stmt("SELECT module, version FROM versions WHERE blob_id = ? ORDER BY module, version");
   Done done{s};

@@ -109,6 +109,7 @@ Result<Prepared> prepare(std::span<const std::uint8_t> bytes, std::string_view o
   }
   p.module = std::move(*module);
   const auto verdict = img->check_loadable();
+  p.load_verdict = !verdict.loadable ? 0 : verdict.on_load ? 2 : 1;
   if (!verdict.loadable) {
     if (!verdict.opcode_only)
       return error(Code::kCorruption, fmt::format("{}: not loadable: {}", name, verdict.reason));
@@ -156,6 +157,14 @@ ImportResult Store::Impl::insert(const Prepared& p, const std::string& note, boo
     r.repaired = true;
     event("repair", p.module, 0, 0, fmt::format("blob {} restored from {}", base::hex(p.sha), p.origin));
   }
+  if (blob_id != 0 && !has_load_verdict(blob_id)) {
+    // A blob stored before schema 2 gets its verdict when its bytes are imported again.
+    auto& s = stmt("UPDATE blobs SET load_verdict = ? WHERE id = ?");
+    s.bind(1, p.load_verdict);
+    s.bind(2, blob_id);
+    s.exec();
+    r.verdict_recorded = true;
+  }
   if (row && row->active != 0) {
     auto& s = stmt("SELECT blob_id, lib, md5 FROM versions WHERE module = ? AND version = ?");
     Done done{s};
@@ -174,14 +183,16 @@ ImportResult Store::Impl::insert(const Prepared& p, const std::string& note, boo
   }
   if (blob_id == 0) {
     auto& s = stmt(
-        "INSERT INTO blobs (sha256, raw_size, stored_size, level, dictionary_id, data) VALUES (?, ?, ?, ?, "
-        "?, ?)");
+        "INSERT INTO blobs (sha256, raw_size, stored_size, level, dictionary_id, data, load_verdict) VALUES "
+        "(?, "
+        "?, ?, ?, ?, ?, ?)");
     s.bind_blob(1, p.sha);
     s.bind(2, static_cast<std::int64_t>(p.raw_size));
     s.bind(3, static_cast<std::int64_t>(p.frame.size()));
     s.bind(4, p.level);
     store_internal::bind_dictionary(s, 5, p.dictionary_id);
     s.bind_blob_no_copy(6, p.frame);
+    s.bind(7, p.load_verdict);
     s.exec();
     blob_id = db->last_insert_id();
     r.new_blob = true;
@@ -240,7 +251,7 @@ Result<ImportResult> Store::import(std::span<const std::uint8_t> bytes, std::str
         if (!p) return error(p.error());
         p->lib = options.lib;
         ImportResult r = impl_->insert(*p, options.note, options.bytes);
-        if (!options.dry_run && (!r.unchanged || r.repaired)) tx.commit(!r.unchanged);
+        if (!options.dry_run && (!r.unchanged || r.repaired || r.verdict_recorded)) tx.commit(!r.unchanged);
         return r;
       });
 }

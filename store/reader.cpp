@@ -159,9 +159,12 @@ Result<Store::SharedBytes> StoreReader::bytes(std::string_view module, std::int6
 Result<std::shared_ptr<const CheckedImage>> StoreReader::checked_image(const ModuleVersion& v,
                                                                        std::string_view file) {
   if (auto hit = cache_->checked(v.sha256)) return hit;
-  // The first check of this content reads it with its SHA-256 verified, so that the verdict
-  // kept under the SHA-256 is the verdict of those bytes (see the header).
-  auto bytes = store_->get_shared(v.module, v.version, /*verify_sha256=*/cache_->checks_cached());
+  using Recorded = ModuleVersion::LoadVerdict;
+  const bool recorded = v.load_verdict == Recorded::kLoadable || v.load_verdict == Recorded::kLoadableOnLoad;
+  // Bytes judged by the verdict recorded with their blob, or kept under their SHA-256, are
+  // read with the SHA-256 verified: that proves them the bytes the verdict is of (see the
+  // header).
+  auto bytes = store_->get_shared(v.module, v.version, /*verify_sha256=*/recorded || cache_->checks_cached());
   if (!bytes) return tl::unexpected(bytes.error());
   auto img = image::Image::parse_shared(std::move(*bytes), image::Strictness::kStrict, file);
   if (!img) {
@@ -169,7 +172,9 @@ Result<std::shared_ptr<const CheckedImage>> StoreReader::checked_image(const Mod
                  fmt::format("store {}: module {} version {}: stored image does not parse: {}",
                              store_->path(), v.module, v.version, img.error().to_string()));
   }
-  auto verdict = img->check_loadable();
+  auto verdict = recorded ? image::Image::LoadVerdict{.loadable = true,
+                                                      .on_load = v.load_verdict == Recorded::kLoadableOnLoad}
+                          : img->check_loadable();
   auto checked = std::make_shared<const CheckedImage>(CheckedImage{std::move(*img), std::move(verdict)});
   cache_->put_checked(v.sha256, checked);
   return checked;

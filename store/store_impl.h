@@ -61,7 +61,19 @@ struct Prepared {
   std::vector<std::uint8_t> frame;
   int level = 0;
   std::int64_t dictionary_id = 0;
+  std::int64_t load_verdict = 0;  // blobs.load_verdict (migrations/0002_load_verdict.sql)
 };
+
+// blobs.load_verdict (migrations/0002_load_verdict.sql; NULL read as -1) as ModuleVersion
+// holds it.
+inline ModuleVersion::LoadVerdict load_verdict_of(std::int64_t column) {
+  switch (column) {
+    case 0: return ModuleVersion::LoadVerdict::kNotLoadable;
+    case 1: return ModuleVersion::LoadVerdict::kLoadable;
+    case 2: return ModuleVersion::LoadVerdict::kLoadableOnLoad;
+    default: return ModuleVersion::LoadVerdict::kUnknown;
+  }
+}
 
 // Per-thread codec state of the workers of import and compact.
 struct WorkerState {
@@ -167,6 +179,8 @@ struct Store::Impl {
   std::vector<std::uint8_t> bytes(std::string_view name, std::int64_t version, bool verify_sha256);
   // Whether blob `id` no longer decompresses to its SHA-256 (what verify reports as damage).
   bool blob_damaged(std::int64_t id);
+  // Whether the blob's load_verdict is recorded (NULL: stored before schema 2).
+  bool has_load_verdict(std::int64_t id);
   // "hello@2, hello@3": the versions that use blob `id` ("no version" when none does).
   std::string users_of_blob(std::int64_t id);
 
@@ -189,7 +203,7 @@ struct Store::Impl {
   static constexpr const char* kVersionColumns =
       "v.module, v.version, v.lib, v.md5, v.vsn, b.sha256, b.raw_size, b.stored_size, v.origin, v.note, "
       "v.warning, v.imported_at, m.active_version = v.version, m.active_since, m.previous_version = "
-      "v.version "
+      "v.version, coalesce(b.load_verdict, -1) "
       "FROM versions v JOIN blobs b ON b.id = v.blob_id JOIN modules m ON m.name = v.module ";
   static ModuleVersion version_of(db::Statement& s);
   ModuleVersion info(std::string_view name, std::int64_t version);

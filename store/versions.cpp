@@ -81,6 +81,7 @@ ModuleVersion Store::Impl::version_of(db::Statement& s) {
   v.active = s.int64(12) != 0;
   v.active_since = v.active ? s.int64(13) : 0;
   v.rollback_target = s.int64(14) != 0;
+  v.load_verdict = store_internal::load_verdict_of(s.int64(15));
   return v;
 }
 

@@ -47,6 +47,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench_support.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -58,11 +60,6 @@ inline void keep(T const& value) {
   asm volatile("" : : "r,m"(value) : "memory");
 }
 
-std::vector<std::uint8_t> read(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 struct Corpus {
   std::vector<std::string> names;
   std::vector<std::vector<std::uint8_t>> images;
@@ -70,29 +67,15 @@ struct Corpus {
 
 Corpus load_corpus() {
   Corpus c;
-  std::error_code ec;
-  for (const auto& app : fs::directory_iterator("/usr/lib/erlang/lib", ec)) {
-    fs::path ebin = app.path() / "ebin";
-    if (!fs::is_directory(ebin)) continue;
-    for (const auto& f : fs::directory_iterator(ebin)) {
-      if (f.path().extension() != ".beam") continue;
-      c.names.push_back(f.path().stem().string());
-      c.images.push_back(read(f.path()));
-    }
+  for (const std::string& file : codestore::bench::real_images({"/usr/lib/erlang/lib"})) {
+    c.names.push_back(fs::path(file).stem().string());
+    c.images.push_back(codestore::bench::read_file(file));
   }
   return c;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
-double thread_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
+using codestore::bench::median;
+using codestore::bench::thread_cpu_seconds;
 
 // Runs `body(thread_index, stop)` on `threads` threads for `ms` milliseconds; each returns
 // its operation count. The machines are shared, so besides wall-clock

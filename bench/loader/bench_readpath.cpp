@@ -25,7 +25,6 @@
 #include <codestore/store.h>
 #include <codestore/store_reader.h>
 #include <fmt/format.h>
-#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -38,23 +37,16 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 using namespace codestore;
 using namespace codestore::loader;
 using Clock = std::chrono::steady_clock;
-
-std::vector<std::uint8_t> read(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-double thread_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
+using bench::median;
+using bench::thread_cpu_seconds;
 
 // Seconds per call of `body` over `n` calls: thread CPU time and wall clock.
 struct Took {
@@ -66,11 +58,6 @@ Took time_calls(int n, F&& body) {
   const auto wall0 = Clock::now();
   for (int i = 0; i < n; ++i) body();
   return {(thread_cpu_seconds() - cpu0) / n, std::chrono::duration<double>(Clock::now() - wall0).count() / n};
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 [[noreturn]] void die(const std::string& what) {
@@ -98,19 +85,6 @@ std::vector<std::uint8_t> renamed(const std::vector<std::uint8_t>& image, const 
   return out;
 }
 
-struct TempDir {
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "bench_readpath.XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) die("mkdtemp");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path path;
-};
-
 std::unique_ptr<CodeServer> server_over(std::shared_ptr<LibSource> libs, std::vector<std::string> path) {
   Options options;
   options.path = std::move(path);
@@ -135,15 +109,9 @@ int main(int argc, char** argv) {
   std::vector<Entry> corpus;
   {
     auto probe = must(CodeServer::create(Options{}), "create");
-    std::error_code ec;
-    for (const auto& app : fs::directory_iterator("/usr/lib/erlang/lib", ec)) {
-      fs::path ebin = app.path() / "ebin";
-      if (!fs::is_directory(ebin)) continue;
-      for (const auto& f : fs::directory_iterator(ebin)) {
-        if (f.path().extension() != ".beam") continue;
-        Entry e{f.path().stem().string(), read(f.path())};
-        if (probe->load_binary(e.name, f.path().string(), e.bytes)) corpus.push_back(std::move(e));
-      }
+    for (const std::string& file : bench::real_images({"/usr/lib/erlang/lib"})) {
+      Entry e{fs::path(file).stem().string(), bench::read_file(file)};
+      if (probe->load_binary(e.name, file, e.bytes)) corpus.push_back(std::move(e));
     }
   }
   if (corpus.empty()) die("no loadable images under /usr/lib/erlang/lib");
@@ -151,8 +119,8 @@ int main(int argc, char** argv) {
             [](const Entry& a, const Entry& b) { return a.bytes.size() < b.bytes.size(); });
   const Entry& med = corpus[corpus.size() / 2];
 
-  TempDir tmp;
-  const std::string db = (tmp.path / "bench.db").string();
+  bench::TempDir tmp;
+  const std::string db = (tmp / "bench.db").string();
   auto writer = must(Store::open(db), "open");
   must(writer->import(med.bytes, med.name + ".beam", {.lib = "med"}), "import");
 
@@ -166,18 +134,18 @@ int main(int argc, char** argv) {
   }
   if (small == nullptr) die("no image to copy for sync");
   constexpr int kSyncModules = 2000;
-  fs::create_directories(tmp.path / "synth" / "ebin");
+  fs::create_directories(tmp / "synth" / "ebin");
   std::vector<std::string> synth;
   for (int i = 0; i < kSyncModules; ++i) {
     std::string name = fmt::format("s{:0{}}", i, small->name.size() - 1);
     auto bytes = renamed(small->bytes, small->name, name);
-    std::ofstream(tmp.path / "synth" / "ebin" / (name + ".beam"), std::ios::binary)
+    std::ofstream(tmp / "synth" / "ebin" / (name + ".beam"), std::ios::binary)
         .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
     synth.push_back(name);
   }
   ImportOptions io;
   io.lib = "synth";
-  must(writer->import_tree({(tmp.path / "synth").string()}, io), "import_tree");
+  must(writer->import_tree({(tmp / "synth").string()}, io), "import_tree");
 
   // Cold: no image cache in the store, no checked images in the reader.
   StoreOptions no_cache;

@@ -19,13 +19,17 @@
 // * Shared immutable bytes. bytes() hands out the store's image cache entry
 //   (Store::get_shared), and checked_image() parses it with image::Image::parse_shared: no
 //   copy anywhere on the way to the loader.
-// * Validated once per content. checked_image() parses the bytes strictly and runs
-//   check_loadable (what erlang:prepare_loading/2 does). The verdict is kept keyed by the
-//   version's SHA-256: the store validated these bytes at import, the version row names
-//   them by their SHA-256, and the first check read them with the SHA-256 verified
-//   (Store::get_shared(..., verify_sha256 = true)); any later load of the same content is
-//   proven to be of the same bytes and skips the parse and the check. With
-//   ReaderOptions::checked_image_bytes = 0 every call parses and checks (nothing is skipped).
+// * Validated once, at import. The store judges every image when it imports it (a strict
+//   parse and check_loadable: what erlang:prepare_loading/2 does) and records the verdict
+//   with the blob (blobs.load_verdict, migrations/0002_load_verdict.sql). checked_image()
+//   reads the bytes with their SHA-256 verified against the blob row the verdict belongs to
+//   (Store::get_shared(..., verify_sha256 = true)), which proves them the bytes the store
+//   judged: it parses them strictly (the loader needs the parse) and skips check_loadable.
+//   A blob stored before schema 2, or judged not loadable (an opcode_only warning), is
+//   checked on every read as before. The checked images are also kept by SHA-256, so a
+//   later load of the same content skips the read and the parse too; with
+//   ReaderOptions::checked_image_bytes = 0 nothing is kept and every call reads, verifies
+//   and parses.
 // * Errors are values that keep their kind: a damaged blob is kCorruption, a lock not
 //   granted kBusy, a module without an active version kNotFound (Store's codes).
 //
@@ -51,7 +55,7 @@ namespace codestore {
 struct ReaderOptions {
   // Bytes of images kept parsed and judged loadable, by SHA-256 (least recently used go
   // first; the bytes are shared with the store's image cache while it holds them too).
-  // 0: checked_image() parses and checks every time.
+  // 0: checked_image() reads and parses every time.
   std::size_t checked_image_bytes = std::size_t{64} << 20;
 };
 

@@ -27,6 +27,11 @@ struct ModuleVersion {
   bool active = false;
   std::int64_t active_since = 0;  // Unix seconds the current activation began (0 when inactive)
   bool rollback_target = false;   // the version rollback(module) returns to
+  // The loader's verdict on the bytes (image::Image::check_loadable), recorded with the blob
+  // at import (schema 2, migrations/0002_load_verdict.sql); kUnknown for a blob stored
+  // before it.
+  enum class LoadVerdict : std::uint8_t { kUnknown, kNotLoadable, kLoadable, kLoadableOnLoad };
+  LoadVerdict load_verdict = LoadVerdict::kUnknown;
 };
 
 // A version with its image bytes (exactly the bytes imported).
@@ -54,6 +59,7 @@ struct ImportResult {
   bool unchanged = false;     // the active version's code and lib (ImportOptions::bytes): nothing was written
   bool new_blob = false;      // the bytes were not stored before
   bool repaired = false;      // the bytes' stored blob was damaged (verify) and is whole again
+  bool verdict_recorded = false;  // the bytes' blob, stored before schema 2, got its load_verdict
   std::string shadowed_by;    // import_tree: the file of the same batch whose version of this
                               // module became active instead ("" when none; OTP's order of
                               // `<app>-<vsn>` directories picks it)

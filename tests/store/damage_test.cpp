@@ -292,7 +292,8 @@ TEST(StoreMigrations, PendingStepIsAppliedAfterABackupBesideTheFile) {
   EXPECT_EQ(store->stats()->schema_version, Store::schema_version());
   std::vector<std::string> backups;
   for (const auto& e : fs::directory_iterator(dir.path())) {
-    if (e.path().filename().string().rfind("s.db.backup-0-to-1-", 0) == 0) backups.push_back(e.path().string());
+    const std::string prefix = "s.db.backup-0-to-" + std::to_string(Store::schema_version()) + "-";
+    if (e.path().filename().string().rfind(prefix, 0) == 0) backups.push_back(e.path().string());
   }
   ASSERT_EQ(backups.size(), 1u);
   RawDb backup(backups[0], SQLITE_OPEN_READONLY);
@@ -308,7 +309,9 @@ TEST(StoreMigrations, FreshDatabaseNeedsNoBackup) {
     EXPECT_EQ(e.path().filename().string().find("backup"), std::string::npos) << e.path();
   }
   RawDb raw(dir / "s.db");
-  EXPECT_EQ(raw.blob("SELECT CAST(count(*) AS BLOB) FROM schema_migrations"), (std::vector<std::uint8_t>{'1'}));
+  const std::string steps = std::to_string(Store::schema_version());  // every step, one row each
+  EXPECT_EQ(raw.blob("SELECT CAST(count(*) AS BLOB) FROM schema_migrations"),
+            std::vector<std::uint8_t>(steps.begin(), steps.end()));
 }
 
 }  // namespace

@@ -1,0 +1,31 @@
+// What every bench program shares: the tests' one TempDir and real-image corpus listing
+// (tests/support/temp_dir.h, tests/support/corpus.h, compiled here without gtest), a whole
+// file read, and the timing helpers the figures are made of (thread CPU time, medians).
+//
+// Thread safety: free functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "support/corpus.h"
+#include "support/temp_dir.h"
+
+namespace codestore::bench {
+
+using testing::real_image_roots;
+using testing::real_images;
+using testing::TempDir;
+
+// The bytes of `path`, or the program ends with a message naming it (a bench has nothing to
+// measure without its input).
+std::vector<std::uint8_t> read_file(const std::string& path);
+
+// The calling thread's CPU time, in seconds: what an operation costs while it runs, without
+// the time slices other jobs on a shared machine took.
+double thread_cpu_seconds();
+
+double median(std::vector<double> v);
+
+}  // namespace codestore::bench

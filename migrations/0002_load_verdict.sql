@@ -1,0 +1,13 @@
+-- codestore schema 2: the loader's verdict on each blob, recorded at import.
+-- The store validates every image at import (image::Image::check_loadable, what
+-- erlang:prepare_loading/2 judges); the verdict is a function of the bytes, so it belongs to
+-- the blob. A reader that proves the bytes unchanged by their SHA-256 uses it instead of
+-- judging them again (include/codestore/store_reader.h).
+--   NULL  not recorded: a blob stored before schema 2 (the reader judges its bytes on every
+--         load, as before; importing the same bytes again records it)
+--   0     not loadable: accepted with an opcode_only warning (versions.warning says why)
+--   1     loadable
+--   2     loadable, with an -on_load function
+-- A change to check_loadable that can change a verdict ships with a migration that sets the
+-- column back to NULL.
+ALTER TABLE blobs ADD COLUMN load_verdict INTEGER;
