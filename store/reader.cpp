@@ -167,7 +167,7 @@ Result<std::shared_ptr<const CheckedImage>> StoreReader::checked_image(const Mod
   if (!img) {
     return error(Code::kCorruption,
                  fmt::format("store {}: module {} version {}: stored image does not parse: {}",
-                             store_->path(), v.module, v.version, img.error().to_string()));
+                             store_->path(), v.module, v.version, img.error().message()));
   }
   auto verdict = img->check_loadable();
   auto checked = std::make_shared<const CheckedImage>(CheckedImage{std::move(*img), std::move(verdict)});
