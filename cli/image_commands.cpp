@@ -37,8 +37,6 @@ namespace codestore::cli {
 namespace {
 
 using image::Image;
-using image::ImageError;
-using image::ImageResult;
 using image::Strictness;
 // Keys in the order we write them, so the JSON reads like the human output.
 using Json = nlohmann::ordered_json;
@@ -72,11 +70,24 @@ std::string_view chunk_role(std::string_view id) {
   return "";
 }
 
-Json error_json(const ImageError& e) {
+// The parts of an image failure (image.h) the output shows apart: beam_lib's kind, the
+// chunk ("" when none), the offset.
+std::string_view kind_text(const Status& e) {
+  const auto kind = image::kind_of(e);
+  return kind ? image::kind_name(*kind) : code_name(e.code());
+}
+std::string_view chunk_of(const Status& e) {
+  return e.where() ? std::string_view(e.where()->chunk) : "";
+}
+std::uint64_t offset_of(const Status& e) {
+  return e.where() ? e.where()->offset : 0;
+}
+
+Json error_json(const Status& e) {
   Json j = Json::object();
-  j["kind"] = std::string(image::kind_name(e.kind));
-  j["chunk"] = e.chunk.empty() ? Json(nullptr) : Json(bytes_to_json_string(e.chunk));
-  j["message"] = text_to_json_string(e.to_string());
+  j["kind"] = std::string(kind_text(e));
+  j["chunk"] = chunk_of(e).empty() ? Json(nullptr) : Json(bytes_to_json_string(chunk_of(e)));
+  j["message"] = text_to_json_string(e.message());
   return j;
 }
 
@@ -90,7 +101,7 @@ void report(Context& ctx, std::string_view message) { *ctx.err << "codestore: " 
 
 void fail(Context& ctx, int code) { ctx.exit_code = std::max(ctx.exit_code, code); }
 
-ImageResult<std::string> term_text(const ImageResult<etf::Term>& term) {
+Result<std::string> term_text(const Result<etf::Term>& term) {
   if (!term) return tl::unexpected(term.error());
   return etf::format_w(*term);
 }
@@ -142,16 +153,16 @@ void print_chunk_table(std::ostream& out, const std::vector<image::Chunk>& chunk
 // there is none; all of them are empty when the image cannot be read at all.
 struct Info {
   std::string file;
-  std::optional<ImageError> error;  // beam_lib:info/1 would fail
+  std::optional<Status> error;  // beam_lib:info/1 would fail
   std::vector<image::Chunk> chunks;
   std::uint64_t image_size = 0;                // of the unwrapped image, for `truncated`
-  std::optional<ImageError> all_chunks_error;  // beam_lib:all_chunks/1 would fail
-  std::optional<ImageResult<std::string>> module;
-  std::optional<ImageResult<std::vector<image::Function>>> exports;
-  std::optional<ImageResult<std::vector<image::Import>>> imports;
-  std::optional<ImageResult<std::string>> attributes;  // ~tw text
-  std::optional<ImageResult<std::string>> vsn;         // ~tw text
-  std::optional<ImageResult<image::Md5>> md5;
+  std::optional<Status> all_chunks_error;      // beam_lib:all_chunks/1 would fail
+  std::optional<Result<std::string>> module;
+  std::optional<Result<std::vector<image::Function>>> exports;
+  std::optional<Result<std::vector<image::Import>>> imports;
+  std::optional<Result<std::string>> attributes;  // ~tw text
+  std::optional<Result<std::string>> vsn;         // ~tw text
+  std::optional<Result<image::Md5>> md5;
   bool gzipped = false;
   bool loadable = false;
   std::string load_error;
@@ -165,16 +176,16 @@ Info inspect(const std::string& path) {
   // The loader's verdict does not depend on beam_lib being able to read the image (bytes after
   // the form length make beam_lib fail while the loader ignores them), so it is always asked,
   // from the bytes already read when there are any.
-  ImageResult<Image> strict = lenient ? Image::parse(lenient->bytes(), Strictness::kStrict, path)
-                              : lenient.error().kind == image::ErrorKind::kFileError
-                                  ? ImageResult<Image>(tl::unexpected(lenient.error()))
-                                  : Image::read_file(path, Strictness::kStrict);
+  Result<Image> strict = lenient ? Image::parse(lenient->bytes(), Strictness::kStrict, path)
+                         : image::kind_of(lenient.error()) == image::ErrorKind::kFileError
+                             ? Result<Image>(error(lenient.error()))
+                             : Image::read_file(path, Strictness::kStrict);
   if (strict) {
     auto verdict = strict->check_loadable();
     info.loadable = verdict.loadable;
     info.load_error = verdict.reason;
   } else {
-    info.load_error = strict.error().to_string();
+    info.load_error = strict.error().message();
   }
 
   if (!lenient) {
@@ -252,9 +263,9 @@ void print_info_human(std::ostream& out, const Info& info) {
   };
   auto value_or_reason = [](const auto& field, auto show) -> std::string {
     if (*field) return show(**field);
-    const ImageError& e = field->error();
-    return fmt::format("-  ({}{}: {})", image::kind_name(e.kind), e.chunk.empty() ? "" : " " + printable_bytes(e.chunk),
-                       e.message);
+    const Status& e = field->error();
+    return fmt::format("-  ({}{}: {})", kind_text(e),
+                       chunk_of(e).empty() ? "" : " " + printable_bytes(chunk_of(e)), image::error_detail(e));
   };
   line("module", value_or_reason(info.module, [](const std::string& m) { return m; }));
   line("md5", value_or_reason(info.md5, [](const image::Md5& m) { return image::md5_hex(m); }));
@@ -266,8 +277,8 @@ void print_info_human(std::ostream& out, const Info& info) {
   if (info.gzipped) line("wrapping", "gzip");
   std::string count = std::to_string(info.chunks.size());
   if (const auto& e = info.all_chunks_error) {
-    count += fmt::format("  ({} {} at offset {}: {}; beam_lib:all_chunks/1 refuses the image)",
-                         image::kind_name(e->kind), printable_bytes(e->chunk), e->offset, e->message);
+    count += fmt::format("  ({} {} at offset {}: {}; beam_lib:all_chunks/1 refuses the image)", kind_text(*e),
+                         printable_bytes(chunk_of(*e)), offset_of(*e), image::error_detail(*e));
   }
   line("chunks", count);
 
@@ -279,7 +290,7 @@ void image_info(Context& ctx, const std::vector<std::string>& files) {
   for (const auto& file : files) {
     Info info = inspect(file);
     if (info.error) {
-      report(ctx, fmt::format("image info: {}", info.error->to_string()));
+      report(ctx, fmt::format("image info: {}", info.error->message()));
       fail(ctx, kExitError);
     }
     if (ctx.json) {
@@ -311,7 +322,7 @@ void image_chunks(Context& ctx, const std::string& file, const std::vector<std::
 
   auto img = Image::read_file(file, Strictness::kLenient);
   if (!img) {
-    report(ctx, fmt::format("image chunks: {}", img.error().to_string()));
+    report(ctx, fmt::format("image chunks: {}", img.error().message()));
     if (ctx.json) print_json(*ctx.out, Json{{"file", text_to_json_string(file)}, {"error", error_json(img.error())}});
     fail(ctx, kExitError);
     return;
@@ -329,7 +340,7 @@ void image_chunks(Context& ctx, const std::string& file, const std::vector<std::
     // beam_lib:chunks(F, [Id]) answers chunk_too_big: half a chunk is not its data. Only the
     // last chunk can run past the end, so all_chunks() names this one.
     if (auto all = img->all_chunks(); !all && truncated(*c, img->bytes().size())) {
-      report(ctx, fmt::format("image chunks: {}", all.error().to_string()));
+      report(ctx, fmt::format("image chunks: {}", all.error().message()));
       fail(ctx, kExitError);
       return;
     }
@@ -338,7 +349,7 @@ void image_chunks(Context& ctx, const std::string& file, const std::vector<std::
   }
 
   std::vector<image::Chunk> table;
-  std::vector<std::pair<std::string, ImageResult<std::string>>> terms;
+  std::vector<std::pair<std::string, Result<std::string>>> terms;
   std::vector<std::string> missing;
   if (selectors.empty()) table = img->chunks();
   for (const auto& s : selectors) {
@@ -394,7 +405,7 @@ void image_chunks(Context& ctx, const std::string& file, const std::vector<std::
     report(ctx, fmt::format("image chunks: {}: missing_chunk: no chunk {}", file, printable_bytes(id)));
   }
   for (const auto& [name, text] : terms) {
-    if (!text) report(ctx, fmt::format("image chunks: {}: {}", name, text.error().to_string()));
+    if (!text) report(ctx, fmt::format("image chunks: {}: {}", name, text.error().message()));
   }
   if (failed) fail(ctx, kExitError);
 }
@@ -408,11 +419,11 @@ void image_md5(Context& ctx, const std::vector<std::string>& files) {
   std::vector<Row> rows;
   for (const auto& file : files) {
     auto img = Image::read_file(file, Strictness::kLenient);
-    ImageResult<std::string> module = img ? img->module() : ImageResult<std::string>(tl::unexpected(img.error()));
-    ImageResult<image::Md5> md5 = img ? img->md5() : ImageResult<image::Md5>(tl::unexpected(img.error()));
-    const ImageError* e = !module ? &module.error() : !md5 ? &md5.error() : nullptr;
+    Result<std::string> module = img ? img->module() : Result<std::string>(error(img.error()));
+    Result<image::Md5> md5 = img ? img->md5() : Result<image::Md5>(error(img.error()));
+    const Status* e = !module ? &module.error() : !md5 ? &md5.error() : nullptr;
     if (e != nullptr) {
-      report(ctx, fmt::format("image md5: {}", e->to_string()));
+      report(ctx, fmt::format("image md5: {}", e->message()));
       fail(ctx, kExitError);
       if (ctx.json) print_json(*ctx.out, Json{{"file", text_to_json_string(file)}, {"error", error_json(*e)}});
       continue;
@@ -470,10 +481,10 @@ void image_strip(Context& ctx, const std::string& file, const std::string& outpu
     }
   }
   auto img = Image::read_file(file, Strictness::kLenient);
-  ImageResult<std::vector<std::uint8_t>> stripped =
-      img ? image::strip(*img, keep, raw) : ImageResult<std::vector<std::uint8_t>>(tl::unexpected(img.error()));
+  Result<std::vector<std::uint8_t>> stripped =
+      img ? image::strip(*img, keep, raw) : Result<std::vector<std::uint8_t>>(error(img.error()));
   if (!stripped) {
-    report(ctx, fmt::format("image strip: {}", stripped.error().to_string()));
+    report(ctx, fmt::format("image strip: {}", stripped.error().message()));
     if (ctx.json) {
       print_json(*ctx.out, Json{{"file", text_to_json_string(file)}, {"error", error_json(stripped.error())}});
     }
@@ -516,11 +527,11 @@ void image_strip(Context& ctx, const std::string& file, const std::string& outpu
 
 void image_cmp(Context& ctx, const std::string& a, const std::string& b) {
   auto ia = Image::read_file(a, Strictness::kLenient);
-  auto ib = ia ? Image::read_file(b, Strictness::kLenient) : ImageResult<Image>(tl::unexpected(ia.error()));
-  ImageResult<void> verdict = ib ? image::cmp(*ia, *ib) : ImageResult<void>(tl::unexpected(ib.error()));
+  auto ib = ia ? Image::read_file(b, Strictness::kLenient) : Result<Image>(error(ia.error()));
+  Result<void> verdict = ib ? image::cmp(*ia, *ib) : Result<void>(error(ib.error()));
   bool differ = false;
   if (!verdict) {
-    auto k = verdict.error().kind;
+    auto k = image::kind_of(verdict.error());
     differ = k == image::ErrorKind::kModulesDifferent || k == image::ErrorKind::kChunksDifferent ||
              k == image::ErrorKind::kDifferentChunks;
   }
@@ -535,12 +546,13 @@ void image_cmp(Context& ctx, const std::string& a, const std::string& b) {
   } else if (verdict) {
     *ctx.out << fmt::format("equal: {} {}\n", a, b);
   } else if (differ) {
-    const ImageError& e = verdict.error();
-    *ctx.out << fmt::format("different: {}{}: {}\n", image::kind_name(e.kind),
-                            e.chunk.empty() ? "" : " " + printable_bytes(e.chunk), e.message);
+    const Status& e = verdict.error();
+    *ctx.out << fmt::format("different: {}{}: {}\n", kind_text(e),
+                            chunk_of(e).empty() ? "" : " " + printable_bytes(chunk_of(e)),
+                            image::error_detail(e));
   }
   if (!verdict && !differ) {
-    report(ctx, fmt::format("image cmp: {}", verdict.error().to_string()));
+    report(ctx, fmt::format("image cmp: {}", verdict.error().message()));
     fail(ctx, kExitError);
   } else if (differ) {
     fail(ctx, kExitFound);

@@ -531,7 +531,7 @@ void cmd_show(Context& ctx, const std::string& ref) {
   auto bytes = store->get(v->module, v->version);
   if (!bytes) return report(ctx, bytes.error());
   auto img = image::Image::parse(*bytes, image::Strictness::kLenient, fmt::format("{}@{}", v->module, v->version));
-  if (!img) return report(ctx, img.error().status());
+  if (!img) return report(ctx, img.error());
   auto exports = img->exports();
   auto imports = img->imports();
   if (ctx.json) {
@@ -574,7 +574,7 @@ void cmd_diff(Context& ctx, const std::string& a_ref, const std::string& b_ref) 
     auto bytes = store->get(r.module, r.version);
     if (!bytes) return report(ctx, bytes.error());
     auto img = image::Image::parse(*bytes, image::Strictness::kLenient, fmt::format("{}@{}", r.module, r.version));
-    if (!img) return report(ctx, img.error().status());
+    if (!img) return report(ctx, img.error());
     imgs.push_back(std::move(*img));
   }
   // Chunks by id (the first of duplicates, as beam_lib): added, removed, differing.

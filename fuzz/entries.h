@@ -89,7 +89,8 @@ inline void fuzz_image(const std::uint8_t* data, std::size_t size) {
       exercise_image(*img);
     } else {
       (void)img.error().to_string();
-      (void)img.error().status();
+      (void)image::kind_of(img.error());
+      (void)image::error_detail(img.error());
     }
   }
   if (auto any = image::Image::parse(bytes, image::Strictness::kLenient, "", limits, /*any_form=*/true)) {
@@ -131,7 +132,7 @@ inline void fuzz_gzip(const std::uint8_t* data, std::size_t size) {
   // Input that is not gzip comes back unchanged (whatever its size); inflated output
   // never exceeds the limit.
   if (out && out->size() > kMax && out->size() != size) fuzz_fail("maybe_gunzip returned more than max_bytes");
-  if (!out && out.error().kind != image::ErrorKind::kLimitExceeded) {
+  if (!out && image::kind_of(out.error()) != image::ErrorKind::kLimitExceeded) {
     // maybe_gunzip fails only on the limit; bad gzip data comes back unchanged.
     fuzz_fail("maybe_gunzip failed with " + out.error().to_string());
   }

@@ -37,9 +37,35 @@ std::string_view kind_name(ErrorKind kind) noexcept {
   return "unknown";
 }
 
-std::string ImageError::to_string() const {
-  std::string s = file;
-  if (!chunk.empty()) s += ": chunk " + chunk;
+namespace {
+
+// The Erlang reason of each kind (image.h): beam_lib's atom, the loader's badfile for
+// not_loadable, none for a limit of ours.
+std::string_view reason_of(ErrorKind kind) noexcept {
+  switch (kind) {
+    case ErrorKind::kNotLoadable: return "badfile";
+    case ErrorKind::kLimitExceeded: return "";
+    default: return kind_name(kind);
+  }
+}
+
+Code code_of(ErrorKind kind) noexcept {
+  switch (kind) {
+    case ErrorKind::kFileError: return Code::kIOError;
+    case ErrorKind::kMissingChunk: return Code::kNotFound;
+    case ErrorKind::kUnknownChunk: return Code::kInvalidArgument;
+    case ErrorKind::kLimitExceeded: return Code::kLimitExceeded;
+    case ErrorKind::kModulesDifferent:
+    case ErrorKind::kChunksDifferent:
+    case ErrorKind::kDifferentChunks: return Code::kFailedPrecondition;
+    default: return Code::kCorruption;
+  }
+}
+
+// "lists.beam: chunk ExpT at offset 29100: ", the part of the message before the detail.
+std::string message_prefix(ErrorKind kind, const Where& where) {
+  std::string s = where.file;
+  if (!where.chunk.empty()) s += ": chunk " + where.chunk;
   switch (kind) {
     case ErrorKind::kFileError:
     case ErrorKind::kUnknownChunk:
@@ -47,27 +73,38 @@ std::string ImageError::to_string() const {
     case ErrorKind::kChunksDifferent:
     case ErrorKind::kDifferentChunks:
       break;
-    default:
-      s += (chunk.empty() ? ": at offset " : " at offset ") + std::to_string(offset);
+    default: s += (where.chunk.empty() ? ": at offset " : " at offset ") + std::to_string(where.offset);
   }
   s += ": ";
-  s += message;
   return s;
 }
 
-Status ImageError::status() const {
-  Code code = Code::kCorruption;
-  switch (kind) {
-    case ErrorKind::kFileError: code = Code::kIOError; break;
-    case ErrorKind::kMissingChunk: code = Code::kNotFound; break;
-    case ErrorKind::kUnknownChunk: code = Code::kInvalidArgument; break;
-    case ErrorKind::kLimitExceeded: code = Code::kLimitExceeded; break;
-    case ErrorKind::kModulesDifferent:
-    case ErrorKind::kChunksDifferent:
-    case ErrorKind::kDifferentChunks: code = Code::kFailedPrecondition; break;
-    default: break;
+constexpr ErrorKind kAllKinds[] = {
+    ErrorKind::kNotABeamFile,    ErrorKind::kFileError,        ErrorKind::kMissingChunk,
+    ErrorKind::kInvalidBeamFile, ErrorKind::kChunkTooBig,      ErrorKind::kInvalidChunk,
+    ErrorKind::kUnknownChunk,    ErrorKind::kModulesDifferent, ErrorKind::kChunksDifferent,
+    ErrorKind::kDifferentChunks, ErrorKind::kNotLoadable,      ErrorKind::kLimitExceeded,
+};
+
+}  // namespace
+
+std::optional<ErrorKind> kind_of(const Status& status) noexcept {
+  if (status.is_ok() || !status.where()) return std::nullopt;
+  for (ErrorKind kind : kAllKinds) {
+    if (status.reason() == reason_of(kind) && status.code() == code_of(kind)) return kind;
   }
-  return Status(code, to_string());
+  return std::nullopt;
+}
+
+std::string_view error_detail(const Status& status) {
+  const std::optional<ErrorKind> kind = kind_of(status);
+  std::string_view message = status.message();
+  if (!kind) return message;
+  // image_error composed the message as this prefix and the detail; a context added later
+  // (with_context) would stand before it, and then the whole message is the answer.
+  const std::string prefix = message_prefix(*kind, *status.where());
+  if (message.substr(0, prefix.size()) == prefix) message.remove_prefix(prefix.size());
+  return message;
 }
 
 std::string md5_hex(const Md5& md5) { return base::hex(md5); }
@@ -84,13 +121,21 @@ namespace internal {
 
 std::string display_file(std::string_view file) { return file.empty() ? "<binary>" : std::string(file); }
 
-ImageError make_error(ErrorKind kind, const std::string& file, std::string_view chunk, std::uint64_t offset,
-                      std::string message) {
-  return ImageError{kind, file, chunk_id_text(chunk), offset, std::move(message)};
+Status image_error(ErrorKind kind, std::string file, std::string chunk, std::uint64_t offset,
+                   std::string_view detail) {
+  Where where{std::move(file), std::move(chunk), offset};
+  std::string message = message_prefix(kind, where);
+  message += detail;
+  return Status(code_of(kind), reason_of(kind), std::move(message)).with_where(std::move(where));
 }
 
-ImageError too_big(const Image::Rep& rep, std::string_view id, std::uint64_t offset, std::uint64_t size,
-                   std::uint64_t avail) {
+Status make_error(ErrorKind kind, const std::string& file, std::string_view chunk, std::uint64_t offset,
+                  std::string_view detail) {
+  return image_error(kind, file, chunk_id_text(chunk), offset, detail);
+}
+
+Status too_big(const Image::Rep& rep, std::string_view id, std::uint64_t offset, std::uint64_t size,
+               std::uint64_t avail) {
   return make_error(
       ErrorKind::kChunkTooBig, rep.file, id, offset,
       "size " + std::to_string(size) + " runs past end of file (" + std::to_string(avail) + " bytes left)");
@@ -117,7 +162,7 @@ std::string AtomTable::name(std::size_t index1) const {
   return base::latin1_to_utf8(data.subspan(off, len));
 }
 
-ImageResult<AtomTable> decode_atoms(const Image::Rep& rep, const Chunk& chunk, bool strict) {
+Result<AtomTable> decode_atoms(const Image::Rep& rep, const Chunk& chunk, bool strict) {
   AtomTable t;
   t.chunk = &chunk;
   t.data = rep.data(chunk);
@@ -176,7 +221,7 @@ void atoms_of(const Image::Rep& rep, const Chunk& chunk, bool strict, AtomsRef& 
   out.own = decode_atoms(rep, chunk, strict);
 }
 
-ImageResult<etf::Term> binary_to_term(const Image::Rep& rep, const Chunk& chunk) {
+Result<etf::Term> binary_to_term(const Image::Rep& rep, const Chunk& chunk) {
   Bytes d = rep.data(chunk);
   etf::DecodeLimits lim;
   lim.max_depth = rep.limits.max_term_depth;
@@ -206,7 +251,7 @@ const Chunk* Selection::get(std::string_view id) const {
   return nullptr;
 }
 
-ImageResult<Selection> select(const Image::Rep& rep, std::vector<std::string_view> ids) {
+Result<Selection> select(const Image::Rep& rep, std::vector<std::string_view> ids) {
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   Selection s;
@@ -265,8 +310,8 @@ ImageResult<Selection> select(const Image::Rep& rep, std::vector<std::string_vie
   return s;
 }
 
-ImageResult<Selection> select_required(const Image::Rep& rep, std::vector<std::string_view> ids,
-                                       std::vector<std::string_view> optional) {
+Result<Selection> select_required(const Image::Rep& rep, std::vector<std::string_view> ids,
+                                  std::vector<std::string_view> optional) {
   auto s = select(rep, std::move(ids));
   if (!s) return s;
   for (std::string_view id : s->missing) {
@@ -285,7 +330,7 @@ std::uint64_t pad4(std::uint64_t n) { return (n + 3) & ~std::uint64_t{3}; }
 
 // beam_lib's info scan (scan_beam(File, info)): the form length is ignored and chunks are
 // read to the end of the bytes. Atom chunks are read (their first atom is the module).
-ImageResult<void> scan_lenient(Image::Rep& rep, bool any_form) {
+Result<void> scan_lenient(Image::Rep& rep, bool any_form) {
   const std::size_t size = rep.buf.size();
   const auto* b = rep.buf.data();
   const bool beam = std::equal(rep.form.begin(), rep.form.end(), "BEAM");
@@ -349,7 +394,7 @@ ImageResult<void> scan_lenient(Image::Rep& rep, bool any_form) {
 
 // The loader's iff_init + read_beam_chunks: the form must fit in the bytes, bytes after it
 // are ignored, every chunk (the last included) must fit with its padding.
-ImageResult<void> scan_strict(Image::Rep& rep, bool any_form) {
+Result<void> scan_strict(Image::Rep& rep, bool any_form) {
   const std::size_t size = rep.buf.size();
   ByteReader r(rep.bytes());
   std::uint32_t magic = 0, form_len = 0;
@@ -412,10 +457,10 @@ namespace {
 
 // Image::parse's body. `adopt`, when given, holds `bytes` and is taken over instead of
 // copied.
-ImageResult<std::shared_ptr<Image::Rep>> parse_rep(Bytes bytes, std::vector<std::uint8_t>* adopt,
-                                                   std::shared_ptr<const std::vector<std::uint8_t>> share,
-                                                   Strictness strictness, std::string_view file,
-                                                   const Limits& limits, bool any_form) {
+Result<std::shared_ptr<Image::Rep>> parse_rep(Bytes bytes, std::vector<std::uint8_t>* adopt,
+                                              std::shared_ptr<const std::vector<std::uint8_t>> share,
+                                              Strictness strictness, std::string_view file,
+                                              const Limits& limits, bool any_form) {
   auto rep = std::make_shared<Image::Rep>();
   rep->file = internal::display_file(file);
   rep->strictness = strictness;
@@ -462,29 +507,31 @@ ImageResult<std::shared_ptr<Image::Rep>> parse_rep(Bytes bytes, std::vector<std:
 
 }  // namespace
 
-ImageResult<Image> Image::parse(Bytes bytes, Strictness strictness, std::string_view file, const Limits& limits,
-                                bool any_form) {
+Result<Image> Image::parse(Bytes bytes, Strictness strictness, std::string_view file, const Limits& limits,
+                           bool any_form) {
   auto rep = parse_rep(bytes, nullptr, nullptr, strictness, file, limits, any_form);
   if (!rep) return tl::unexpected(rep.error());
   return Image(std::move(*rep));
 }
 
-ImageResult<Image> Image::parse_shared(std::shared_ptr<const std::vector<std::uint8_t>> bytes,
-                                       Strictness strictness, std::string_view file, const Limits& limits,
-                                       bool any_form) {
+Result<Image> Image::parse_shared(std::shared_ptr<const std::vector<std::uint8_t>> bytes,
+                                  Strictness strictness, std::string_view file, const Limits& limits,
+                                  bool any_form) {
   const Bytes view = bytes ? Bytes(bytes->data(), bytes->size()) : Bytes();
   auto rep = parse_rep(view, nullptr, std::move(bytes), strictness, file, limits, any_form);
   if (!rep) return tl::unexpected(rep.error());
   return Image(std::move(*rep));
 }
 
-ImageResult<Image> Image::read_file(const std::string& path, Strictness strictness, const Limits& limits) {
+Result<Image> Image::read_file(const std::string& path, Strictness strictness, const Limits& limits) {
   // Gzip-wrapped files may be smaller than the limit and inflate past it; parse checks.
   auto read = base::read_file(path, limits.max_image_bytes);
   if (!read) {
     const base::FileError& e = read.error();
-    if (e.err == EFBIG) return tl::unexpected(ImageError{ErrorKind::kLimitExceeded, path, "", 0, "max_image_bytes: " + e.message});
-    return tl::unexpected(ImageError{ErrorKind::kFileError, path, "", 0, e.message});
+    if (e.err == EFBIG)
+      return error(
+          internal::image_error(ErrorKind::kLimitExceeded, path, "", 0, "max_image_bytes: " + e.message));
+    return error(internal::image_error(ErrorKind::kFileError, path, "", 0, e.message));
   }
   std::vector<std::uint8_t>& bytes = *read;
   const Bytes view(bytes.data(), bytes.size());
@@ -495,7 +542,7 @@ ImageResult<Image> Image::read_file(const std::string& path, Strictness strictne
 
 namespace internal {
 
-ImageResult<std::shared_ptr<const Image::Rep>> parse_strict_shared(const Image::Rep& rep) {
+Result<std::shared_ptr<const Image::Rep>> parse_strict_shared(const Image::Rep& rep) {
   auto strict = parse_rep(rep.buf, nullptr, rep.owner, Strictness::kStrict, rep.file, rep.limits, false);
   if (!strict) return tl::unexpected(strict.error());
   return std::shared_ptr<const Image::Rep>(std::move(*strict));
@@ -511,7 +558,7 @@ Bytes Image::bytes() const { return rep_->bytes(); }
 const std::vector<Chunk>& Image::chunks() const { return rep_->chunks; }
 Bytes Image::data(const Chunk& chunk) const { return rep_->data(chunk); }
 
-ImageResult<std::vector<ChunkData>> Image::all_chunks() const {
+Result<std::vector<ChunkData>> Image::all_chunks() const {
   // read_all_chunks/1 asks scan_beam for every id info/1 listed, so it reads every chunk;
   // only the last listed one can run past the end (the lenient scan stops there).
   std::vector<ChunkData> out;
@@ -535,15 +582,16 @@ const Chunk* Image::find(std::string_view id) const {
   return found;
 }
 
-ImageResult<std::vector<std::uint8_t>> maybe_gunzip(Bytes bytes, std::size_t max_bytes) {
+Result<std::vector<std::uint8_t>> maybe_gunzip(Bytes bytes, std::size_t max_bytes) {
   std::vector<std::uint8_t> out;
   if (bytes.size() >= 4 && std::memcmp(bytes.data(), "FOR1", 4) == 0) return std::vector<std::uint8_t>(bytes.begin(), bytes.end());
   if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) {
     switch (internal::gunzip(bytes, max_bytes, out)) {
       case internal::GunzipResult::kOk: return out;
       case internal::GunzipResult::kTooBig:
-        return tl::unexpected(ImageError{ErrorKind::kLimitExceeded, "<binary>", "", 0,
-                                         "max_inflated_bytes: gunzipped data exceeds " + std::to_string(max_bytes) + " bytes"});
+        return error(internal::image_error(
+            ErrorKind::kLimitExceeded, "<binary>", "", 0,
+            "max_inflated_bytes: gunzipped data exceeds " + std::to_string(max_bytes) + " bytes"));
       case internal::GunzipResult::kBad: break;
     }
   }

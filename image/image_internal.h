@@ -65,7 +65,7 @@ struct Image::Rep {
   // The first atom table asked for, decoded once (internal::atoms_of); immutable once set.
   mutable std::once_flag atoms_once;
   mutable const Chunk* atoms_chunk = nullptr;
-  mutable ImageResult<internal::AtomTable> atoms_cache;
+  mutable Result<internal::AtomTable> atoms_cache;
 
   Bytes bytes() const { return buf; }
   // The chunk's data as far as it is present (clamped at the end of the image).
@@ -75,14 +75,24 @@ struct Image::Rep {
 
 namespace internal {
 
+// The one way into an Image's representation (Image names this struct its friend).
+struct ImageAccess {
+  static const Image::Rep& rep(const Image& image) noexcept { return *image.rep_; }
+};
+
 std::string display_file(std::string_view file);
-ImageError make_error(ErrorKind kind, const std::string& file, std::string_view chunk, std::uint64_t offset,
-                      std::string message);
+// An image failure as a Status (image.h says what each part holds): `chunk` is printed as
+// it is (already printable), `detail` is what went wrong without the file and location.
+Status image_error(ErrorKind kind, std::string file, std::string chunk, std::uint64_t offset,
+                   std::string_view detail);
+// The same with the chunk id made printable (chunk_id_text).
+Status make_error(ErrorKind kind, const std::string& file, std::string_view chunk, std::uint64_t offset,
+                  std::string_view detail);
 std::string chunk_id_text(std::string_view id);  // printable id, \xNN for other bytes
 // {chunk_too_big, File, Id, Size, Avail}: the chunk's data at `offset` declares `size`
 // bytes where only `avail` remain.
-ImageError too_big(const Image::Rep& rep, std::string_view id, std::uint64_t offset, std::uint64_t size,
-                   std::uint64_t avail);
+Status too_big(const Image::Rep& rep, std::string_view id, std::uint64_t offset, std::uint64_t size,
+               std::uint64_t avail);
 
 // What beam_lib's scan_beam/4 reads for a request of chunk ids (lenient), or the loader's
 // last-wins choice (strict): the chunks read in file order, and the atom chunk
@@ -95,34 +105,34 @@ struct Selection {
   // The chunk beam_lib's keyfind finds: the last one read with that id.
   const Chunk* get(std::string_view id) const;
 };
-ImageResult<Selection> select(const Image::Rep& rep, std::vector<std::string_view> ids);
+Result<Selection> select(const Image::Rep& rep, std::vector<std::string_view> ids);
 // select(), then missing_chunk for the first missing id not in `optional`.
-ImageResult<Selection> select_required(const Image::Rep& rep, std::vector<std::string_view> ids,
-                                       std::vector<std::string_view> optional = {});
+Result<Selection> select_required(const Image::Rep& rep, std::vector<std::string_view> ids,
+                                  std::vector<std::string_view> optional = {});
 
 // beam_lib's extract_atoms/4 (lenient: count ignored, reads to the end) or the loader's
 // parse_atom_chunk (strict: exactly `count` atoms, count >= 1). invalid_chunk on damage.
-ImageResult<AtomTable> decode_atoms(const Image::Rep& rep, const Chunk& chunk, bool strict);
+Result<AtomTable> decode_atoms(const Image::Rep& rep, const Chunk& chunk, bool strict);
 
 // decode_atoms with the result cached in the Rep for the first chunk asked for (with the
 // Rep's own strictness); other chunks are decoded into `own`. Thread-safe.
 // Image::parse(rep.bytes(), kStrict, rep.file, rep.limits) sharing the bytes instead of
 // copying them (check_loadable on a lenient image).
-ImageResult<std::shared_ptr<const Image::Rep>> parse_strict_shared(const Image::Rep& rep);
+Result<std::shared_ptr<const Image::Rep>> parse_strict_shared(const Image::Rep& rep);
 
 struct AtomsRef {
-  const ImageResult<AtomTable>* cached = nullptr;
-  ImageResult<AtomTable> own;
-  const ImageResult<AtomTable>& get() const { return cached ? *cached : own; }
+  const Result<AtomTable>* cached = nullptr;
+  Result<AtomTable> own;
+  const Result<AtomTable>& get() const { return cached ? *cached : own; }
 };
 void atoms_of(const Image::Rep& rep, const Chunk& chunk, bool strict, AtomsRef& out);
 
 // The loader's table checks a strict parse of a BEAM form applies (loadable_tables.cpp):
 // Code header, atoms, imports, exports, funs; sets rep.module and rep.tables.
-ImageResult<void> check_strict_tables(Image::Rep& rep);
+Result<void> check_strict_tables(Image::Rep& rep);
 
 // binary_to_term/1: version byte, then one term; trailing bytes ignored (as Erlang does).
-ImageResult<etf::Term> binary_to_term(const Image::Rep& rep, const Chunk& chunk);
+Result<etf::Term> binary_to_term(const Image::Rep& rep, const Chunk& chunk);
 
 // Inflates one or more gzip members (zlib:gunzip/1). kOk fills `out`.
 enum class GunzipResult { kOk, kBad, kTooBig };

@@ -402,7 +402,7 @@ Image::LoadVerdict Image::check_loadable() const {
   if (rep_->strictness != Strictness::kStrict) {
     auto shared = internal::parse_strict_shared(*rep_);
     if (!shared) {
-      v.reason = shared.error().to_string();
+      v.reason = shared.error().message();
       return v;
     }
     strict = std::move(*shared);
@@ -420,7 +420,7 @@ Image::LoadVerdict Image::check_loadable() const {
   if (!ok) {
     v.reason =
         make_error(ErrorKind::kNotLoadable, rep.file, ok.error().chunk, ok.error().offset, ok.error().why)
-            .to_string();
+            .message();
     return v;
   }
   internal::verdict::CodeChecker code(t);
@@ -429,7 +429,7 @@ Image::LoadVerdict Image::check_loadable() const {
     v.opcode_only = unknown_opcode;
     v.reason =
         make_error(ErrorKind::kNotLoadable, rep.file, run.error().chunk, run.error().offset, run.error().why)
-            .to_string();
+            .message();
     return v;
   }
   v.loadable = true;

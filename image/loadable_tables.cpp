@@ -313,8 +313,8 @@ Check check_table_heads(const Image::Rep& rep, Tables& t) {
   internal::atoms_of(rep, *atu8, /*strict=*/true, holder);
   const auto& atoms = holder.get();
   if (!atoms) {
-    auto f = fail("AtU8", atoms.error().offset, atoms.error().message);
-    f.value().limit = atoms.error().kind == ErrorKind::kLimitExceeded;
+    auto f = fail("AtU8", atoms.error().where()->offset, std::string(error_detail(atoms.error())));
+    f.value().limit = kind_of(atoms.error()) == ErrorKind::kLimitExceeded;
     return f;
   }
   t.atom_count = atoms->size() + 1;
@@ -482,7 +482,7 @@ Check check_table_rest(const Image::Rep& rep, Tables& t) {
         continue;
       }
       if (auto term = internal::binary_to_term(rep, *c); !term)
-        return fail(id, c->offset, term.error().message);
+        return fail(id, c->offset, std::string(error_detail(term.error())));
     }
   }
 
@@ -499,7 +499,7 @@ namespace codestore::image::internal {
 // A strict parse checks what beamfile_read checks before the literals: Code header, atoms,
 // imports, exports, funs. The module name is atom #1 of AtU8. The tables it read are kept
 // in the Rep, so that check_loadable goes on from there instead of checking them again.
-ImageResult<void> check_strict_tables(Image::Rep& rep) {
+Result<void> check_strict_tables(Image::Rep& rep) {
   verdict::Tables t;
   if (auto ok = verdict::check_table_heads(rep, t); !ok) {
     const verdict::Fail& f = ok.error();

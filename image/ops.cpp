@@ -67,7 +67,8 @@ void hash_funt(Md5Ctx& md5, Bytes d) {
 
 // read_significant_chunks/2: the chunks for `names`, in that order (the same chunk twice
 // when named twice), missing optional ones left out, a missing mandatory one an error.
-ImageResult<std::vector<const Chunk*>> significant(const Image::Rep& rep, const std::vector<std::string_view>& names) {
+Result<std::vector<const Chunk*>> significant(const Image::Rep& rep,
+                                              const std::vector<std::string_view>& names) {
   auto s = internal::select(rep, names);
   if (!s) return tl::unexpected(s.error());
   std::vector<const Chunk*> out;
@@ -98,7 +99,7 @@ std::string first_atom(const Image::Rep& rep, const Chunk* c) {
 
 }  // namespace
 
-ImageResult<Md5> Image::md5() const {
+Result<Md5> Image::md5() const {
   const Rep& rep = *rep_;
   Md5Ctx md5;
   if (rep.strictness == Strictness::kStrict) {
@@ -134,20 +135,22 @@ ImageResult<Md5> Image::md5() const {
   return md5.final();
 }
 
-ImageResult<std::vector<std::uint8_t>> build_module(const std::vector<ChunkData>& chunks) {
+Result<std::vector<std::uint8_t>> build_module(const std::vector<ChunkData>& chunks) {
   std::size_t total = 12;
   for (const ChunkData& c : chunks) {
     if (c.id.size() != 4) {
-      return tl::unexpected(ImageError{ErrorKind::kInvalidChunk, "<binary>", internal::chunk_id_text(c.id), 0,
-                                       "a chunk id is exactly 4 bytes"});
+      return error(internal::make_error(ErrorKind::kInvalidChunk, "<binary>", c.id, 0,
+                                        "a chunk id is exactly 4 bytes"));
     }
     if (c.data.size() > UINT32_MAX) {
-      return tl::unexpected(ImageError{ErrorKind::kLimitExceeded, "<binary>", c.id, 0, "chunk larger than 4 GiB"});
+      return error(
+          internal::image_error(ErrorKind::kLimitExceeded, "<binary>", c.id, 0, "chunk larger than 4 GiB"));
     }
     total += 8 + ((c.data.size() + 3) & ~std::size_t{3});
   }
   if (total - 8 > UINT32_MAX) {
-    return tl::unexpected(ImageError{ErrorKind::kLimitExceeded, "<binary>", "", 0, "form larger than 4 GiB"});
+    return error(
+        internal::image_error(ErrorKind::kLimitExceeded, "<binary>", "", 0, "form larger than 4 GiB"));
   }
   std::vector<std::uint8_t> out;
   out.reserve(total);
@@ -166,8 +169,9 @@ ImageResult<std::vector<std::uint8_t>> build_module(const std::vector<ChunkData>
   return out;
 }
 
-ImageResult<std::vector<std::uint8_t>> strip(const Image& image, const std::vector<std::string>& extra_ids, bool raw) {
-  const Image::Rep& rep = image.rep();
+Result<std::vector<std::uint8_t>> strip(const Image& image, const std::vector<std::string>& extra_ids,
+                                        bool raw) {
+  const Image::Rep& rep = internal::ImageAccess::rep(image);
   std::vector<std::string_view> names(extra_ids.begin(), extra_ids.end());
   names.insert(names.end(), std::begin(kSignificant), std::end(kSignificant));
   auto chunks = significant(rep, names);
@@ -189,7 +193,7 @@ struct CmpView {
 
 // read_all_but_useless_chunks/1: every chunk id the info scan lists except CInf, read with
 // one request (so of a duplicated non-atom chunk only the first is read).
-ImageResult<CmpView> cmp_view(const Image::Rep& rep) {
+Result<CmpView> cmp_view(const Image::Rep& rep) {
   std::vector<std::string_view> ids;
   for (const Chunk& c : rep.chunks) {
     if (c.id_view() != "CInf") ids.push_back(c.id_view());
@@ -208,27 +212,27 @@ ImageResult<CmpView> cmp_view(const Image::Rep& rep) {
 
 }  // namespace
 
-ImageResult<void> cmp(const Image& a, const Image& b) {
-  auto va = cmp_view(a.rep());
+Result<void> cmp(const Image& a, const Image& b) {
+  auto va = cmp_view(internal::ImageAccess::rep(a));
   if (!va) return tl::unexpected(va.error());
-  auto vb = cmp_view(b.rep());
+  auto vb = cmp_view(internal::ImageAccess::rep(b));
   if (!vb) return tl::unexpected(vb.error());
   const std::string files = a.file() + " and " + b.file();
   if (va->module != vb->module) {
-    return tl::unexpected(ImageError{ErrorKind::kModulesDifferent, files, "", 0,
-                                     "module names " + va->module + " and " + vb->module + " differ"});
+    return error(internal::image_error(ErrorKind::kModulesDifferent, files, "", 0,
+                                       "module names " + va->module + " and " + vb->module + " differ"));
   }
   for (std::size_t i = 0;; ++i) {
     const bool end_a = i == va->chunks.size(), end_b = i == vb->chunks.size();
     if (end_a && end_b) return {};
     if (end_a || end_b || va->chunks[i]->id_view() != vb->chunks[i]->id_view()) {
-      return tl::unexpected(ImageError{ErrorKind::kDifferentChunks, files, "", 0, "the two files have different chunks"});
+      return error(internal::image_error(ErrorKind::kDifferentChunks, files, "", 0,
+                                         "the two files have different chunks"));
     }
     Bytes da = a.data(*va->chunks[i]), db = b.data(*vb->chunks[i]);
     if (!std::equal(da.begin(), da.end(), db.begin(), db.end())) {
-      return tl::unexpected(ImageError{ErrorKind::kChunksDifferent, files,
-                                       internal::chunk_id_text(va->chunks[i]->id_view()), 0,
-                                       "chunk differs in the two files"});
+      return error(internal::make_error(ErrorKind::kChunksDifferent, files, va->chunks[i]->id_view(), 0,
+                                        "chunk differs in the two files"));
     }
   }
 }

@@ -27,7 +27,7 @@ struct Triple {
 // symbols/4: lenient reads <<_Count:32, {I1:32, I2:32, I3:32}*>> with nothing left over and
 // ignores the count; strict reads exactly the count (parse_import_chunk,
 // parse_export_table). invalid_chunk names the chunk beam_lib names.
-ImageResult<std::vector<Triple>> read_triples(const Image::Rep& rep, const Chunk& c) {
+Result<std::vector<Triple>> read_triples(const Image::Rep& rep, const Chunk& c) {
   Bytes d = rep.data(c);
   ByteReader r(d, c.offset);
   const std::string id(c.id_view());
@@ -54,8 +54,8 @@ ImageResult<std::vector<Triple>> read_triples(const Image::Rep& rep, const Chunk
 
 // The atom table a view resolves names through (ensure_atoms/2's choice), decoded once per
 // image (internal::atoms_of); `holder` keeps it alive.
-ImageResult<const internal::AtomTable*> atoms_for(const Image::Rep& rep, const internal::Selection& s,
-                                                  std::string_view for_id, internal::AtomsRef& holder) {
+Result<const internal::AtomTable*> atoms_for(const Image::Rep& rep, const internal::Selection& s,
+                                             std::string_view for_id, internal::AtomsRef& holder) {
   if (!s.atom_chunk) {
     return tl::unexpected(make_error(ErrorKind::kMissingChunk, rep.file, strict(rep) ? "AtU8" : "Atom", rep.buf.size(),
                                      "no atom chunk"));
@@ -63,19 +63,20 @@ ImageResult<const internal::AtomTable*> atoms_for(const Image::Rep& rep, const i
   internal::atoms_of(rep, *s.atom_chunk, strict(rep), holder);
   const auto& t = holder.get();
   if (!t) {
-    ImageError e = t.error();
-    if (e.kind == ErrorKind::kInvalidChunk && !strict(rep)) {
+    const Status& e = t.error();
+    if (kind_of(e) == ErrorKind::kInvalidChunk && !strict(rep)) {
       // beam_lib decodes the atoms inside the catch of the requested chunk.
-      e.message = "atom table " + internal::chunk_id_text(s.atom_chunk->id_view()) + ": " + e.message;
-      e.chunk = internal::chunk_id_text(for_id);
+      return error(internal::make_error(ErrorKind::kInvalidChunk, rep.file, for_id, e.where()->offset,
+                                        "atom table " + internal::chunk_id_text(s.atom_chunk->id_view()) +
+                                            ": " + std::string(error_detail(e))));
     }
-    return tl::unexpected(std::move(e));
+    return error(e);
   }
   return &*t;
 }
 
-ImageResult<std::string> atom_name(const Image::Rep& rep, const internal::AtomTable& t, std::uint32_t index,
-                                   const Chunk& c, std::size_t entry) {
+Result<std::string> atom_name(const Image::Rep& rep, const internal::AtomTable& t, std::uint32_t index,
+                              const Chunk& c, std::size_t entry) {
   if (index == 0 || index > t.size()) {
     return tl::unexpected(make_error(ErrorKind::kInvalidChunk, rep.file, c.id_view(), c.offset + 4 + 12 * entry,
                                      "entry " + std::to_string(entry + 1) + ": atom index " + std::to_string(index) +
@@ -91,7 +92,7 @@ struct Symbols {
   const internal::AtomTable* atoms = nullptr;  // in holder (not movable: filled in place)
 };
 
-ImageResult<void> symbols(const Image::Rep& rep, std::string_view id, Symbols& out) {
+Result<void> symbols(const Image::Rep& rep, std::string_view id, Symbols& out) {
   auto s = internal::select_required(rep, {id});
   if (!s) return tl::unexpected(s.error());
   const Chunk* c = s->get(id);
@@ -105,7 +106,7 @@ ImageResult<void> symbols(const Image::Rep& rep, std::string_view id, Symbols& o
   return {};
 }
 
-ImageResult<std::vector<Function>> functions(const Image::Rep& rep, std::string_view id) {
+Result<std::vector<Function>> functions(const Image::Rep& rep, std::string_view id) {
   Symbols sym_;
   auto* sym = &sym_;
   if (auto ok = symbols(rep, id, sym_); !ok) return tl::unexpected(ok.error());
@@ -151,7 +152,7 @@ Result<TermList> take_elements(Term& t) {
   return t.list_elements();
 }
 
-ImageResult<Term> merge_attributes(const Image::Rep& rep, const Chunk& c, Term raw) {
+Result<Term> merge_attributes(const Image::Rep& rep, const Chunk& c, Term raw) {
   auto bad = [&](std::string m) {
     return tl::unexpected(make_error(ErrorKind::kInvalidChunk, rep.file, c.id_view(), c.offset, std::move(m)));
   };
@@ -192,9 +193,11 @@ ImageResult<Term> merge_attributes(const Image::Rep& rep, const Chunk& c, Term r
 
 }  // namespace
 
-ImageResult<std::string> Image::module() const { return rep_->module; }
+Result<std::string> Image::module() const {
+  return rep_->module;
+}
 
-ImageResult<std::vector<std::string>> Image::atoms() const {
+Result<std::vector<std::string>> Image::atoms() const {
   auto s = internal::select(*rep_, {"Atom", "AtU8"});
   if (!s) return tl::unexpected(s.error());
   internal::AtomsRef holder;
@@ -206,10 +209,14 @@ ImageResult<std::vector<std::string>> Image::atoms() const {
   return out;
 }
 
-ImageResult<std::vector<Function>> Image::exports() const { return functions(*rep_, "ExpT"); }
-ImageResult<std::vector<Function>> Image::locals() const { return functions(*rep_, "LocT"); }
+Result<std::vector<Function>> Image::exports() const {
+  return functions(*rep_, "ExpT");
+}
+Result<std::vector<Function>> Image::locals() const {
+  return functions(*rep_, "LocT");
+}
 
-ImageResult<std::vector<Import>> Image::imports() const {
+Result<std::vector<Import>> Image::imports() const {
   Symbols sym_;
   auto* sym = &sym_;
   if (auto ok = symbols(*rep_, "ImpT", sym_); !ok) return tl::unexpected(ok.error());
@@ -229,7 +236,7 @@ ImageResult<std::vector<Import>> Image::imports() const {
   return out;
 }
 
-ImageResult<Term> Image::attributes() const {
+Result<Term> Image::attributes() const {
   auto s = internal::select_required(*rep_, {"Attr"});
   if (!s) return tl::unexpected(s.error());
   const Chunk* c = s->get("Attr");
@@ -238,13 +245,13 @@ ImageResult<Term> Image::attributes() const {
   return merge_attributes(*rep_, *c, std::move(*raw));
 }
 
-ImageResult<Term> Image::compile_info() const {
+Result<Term> Image::compile_info() const {
   auto s = internal::select_required(*rep_, {"CInf"});
   if (!s) return tl::unexpected(s.error());
   return internal::binary_to_term(*rep_, *s->get("CInf"));
 }
 
-ImageResult<Term> Image::vsn() const {
+Result<Term> Image::vsn() const {
   auto attrs = attributes();
   if (!attrs) return attrs;
   auto elems = attrs->list_elements();
@@ -261,7 +268,7 @@ namespace {
 
 // chunk_to_data(debug_info, ...): <<>> is no_debug_info; <<0, N, Mode:N, _>> is encrypted
 // (we hold no key: beam_lib would answer key_missing_or_invalid); else binary_to_term.
-ImageResult<Term> debug_info(const Image::Rep& rep, const Chunk* c) {
+Result<Term> debug_info(const Image::Rep& rep, const Chunk* c) {
   if (!c || rep.data(*c).empty()) return Term::atom("no_debug_info");
   Bytes d = rep.data(*c);
   if (d[0] == 0) {
@@ -271,7 +278,7 @@ ImageResult<Term> debug_info(const Image::Rep& rep, const Chunk* c) {
   return internal::binary_to_term(rep, *c);
 }
 
-ImageResult<Term> abstract_code(const Image::Rep& rep) {
+Result<Term> abstract_code(const Image::Rep& rep) {
   auto s = internal::select(rep, {"Abst", "Dbgi"});
   if (!s) return tl::unexpected(s.error());
   // Dbgi first: {debug_info_v1, erl_abstract_code, {Forms, _Opts}} gives the forms (the
@@ -308,7 +315,7 @@ ImageResult<Term> abstract_code(const Image::Rep& rep) {
 
 }  // namespace
 
-ImageResult<Term> Image::chunk_term(std::string_view name) const {
+Result<Term> Image::chunk_term(std::string_view name) const {
   const Rep& rep = *rep_;
   if (name == "atoms") {
     auto a = atoms();
@@ -354,8 +361,8 @@ ImageResult<Term> Image::chunk_term(std::string_view name) const {
     return debug_info(rep, s->get("Dbgi"));
   }
   if (name == "abstract_code") return abstract_code(rep);
-  return tl::unexpected(ImageError{ErrorKind::kUnknownChunk, rep.file, std::string(name), 0,
-                                   "unknown chunk name " + std::string(name)});
+  return error(internal::image_error(ErrorKind::kUnknownChunk, rep.file, std::string(name), 0,
+                                     "unknown chunk name " + std::string(name)));
 }
 
 }  // namespace codestore::image

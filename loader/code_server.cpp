@@ -203,8 +203,8 @@ struct Access {
   }
   // The same over a strict parse already made (of bytes the caller shares).
   static tl::expected<std::shared_ptr<Instance>, LoadFailure> prepare_parsed(
-      std::string_view module, std::string_view origin, image::ImageResult<image::Image> img) {
-    if (!img) return fail(LoadError::kBadfile, img.error().to_string());
+      std::string_view module, std::string_view origin, Result<image::Image> img) {
+    if (!img) return fail(LoadError::kBadfile, img.error().message());
     auto verdict = img->check_loadable();
     return instance_of(module, origin, std::move(*img), verdict);
   }
@@ -216,7 +216,7 @@ struct Access {
     auto* img = &image;
     if (!verdict.loadable) return fail(LoadError::kBadfile, verdict.reason);
     auto name = img->module();
-    if (!name) return fail(LoadError::kBadfile, name.error().to_string());
+    if (!name) return fail(LoadError::kBadfile, name.error().message());
     if (*name != module) return fail(LoadError::kBadfile, "module name in object code is " + *name);
     // OTP's loader reads only AtU8, Code, ImpT, ExpT and, when present, StrT, FunT, LitT
     // (docs/image-format.md "Which chunks the VM loader needs"): Attr is optional, and the
@@ -224,7 +224,7 @@ struct Access {
     // code:load_binary); one that does not decode was refused by check_loadable already.
     auto vsn = img->vsn();
     auto exports = img->exports();
-    if (!exports) return fail(LoadError::kBadfile, exports.error().to_string());
+    if (!exports) return fail(LoadError::kBadfile, exports.error().message());
 
     std::shared_ptr<InstanceImpl> inst(new InstanceImpl(std::move(*img)));
     inst->module_ = *name;

@@ -84,19 +84,19 @@ Result<Prepared> prepare(std::span<const std::uint8_t> bytes, std::string_view o
   const std::string name = origin.empty() ? "<binary>" : std::string(origin);
   auto img = image::Image::parse(bytes, image::Strictness::kStrict, name);
   if (!img) {
-    if (img.error().kind == image::ErrorKind::kNotABeamFile) {
+    if (image::kind_of(img.error()) == image::ErrorKind::kNotABeamFile) {
       if (auto what = not_an_image(bytes)) {
         return error(Code::kInvalidArgument,
                      fmt::format("{}: not a module image: it looks like {}", name, *what));
       }
     }
-    return error(img.error().status());
+    return error(img.error());
   }
   Prepared p;
   p.origin = origin;
   p.raw_size = bytes.size();
   auto module = img->module();
-  if (!module) return error(module.error().status());
+  if (!module) return error(module.error());
   // Module names become file names (`codestore export`, the boot server's
   // <app>/ebin/<module>.beam): a name such as "../evil" must never get into the store.
   // Printed as an Erlang atom so that NUL and control characters show as escapes.
@@ -116,7 +116,7 @@ Result<Prepared> prepare(std::span<const std::uint8_t> bytes, std::string_view o
     p.warning = "opcode_only: " + verdict.reason;
   }
   auto md5 = img->md5();
-  if (!md5) return error(md5.error().status());
+  if (!md5) return error(md5.error());
   p.md5 = image::md5_hex(*md5);
   auto vsn = img->vsn();
   if (vsn) p.vsn = etf::format_w(*vsn);

@@ -170,7 +170,7 @@ Result<std::shared_ptr<const CheckedImage>> StoreReader::checked_image(const Mod
   if (!img) {
     return error(Code::kCorruption,
                  fmt::format("store {}: module {} version {}: stored image does not parse: {}",
-                             store_->path(), v.module, v.version, img.error().to_string()));
+                             store_->path(), v.module, v.version, img.error().message()));
   }
   auto verdict = recorded ? image::Image::LoadVerdict{.loadable = true,
                                                       .on_load = v.load_verdict == Recorded::kLoadableOnLoad}

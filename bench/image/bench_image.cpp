@@ -69,7 +69,7 @@ std::uint64_t g_failures = 0;
 
 // The work the escript does with beam_lib:chunks(B, [exports, imports, attributes]) and
 // beam_lib:md5(B), plus the chunk table (beam_lib scans it inside chunks/2 as well).
-void inspect(const codestore::image::ImageResult<Image>& img) {
+void inspect(const codestore::Result<Image>& img) {
   if (!img) {
     ++g_failures;
     return;

@@ -2,7 +2,7 @@
 // Erlang/OTP's beam_lib reads them and judged the way its VM loader judges them.
 //
 //   auto img = codestore::image::Image::read_file("lists.beam", Strictness::kLenient);
-//   if (!img) fail(img.error().to_string());
+//   if (!img) fail(img.error().to_string());   // a Status: code, reason, where, message
 //   auto md5 = img->md5();            // equals beam_lib:md5/1
 //   auto exports = img->exports();    // sorted [{F, A}], as beam_lib:chunks(F, [exports])
 //   bool loadable = img->check_loadable().loadable;   // erlang:prepare_loading/2 agrees
@@ -14,21 +14,26 @@
 // many threads at once. Free functions are thread-safe.
 #pragma once
 
+#include <codestore/status.h>
+#include <codestore/term.h>
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <codestore/status.h>
-#include <codestore/term.h>
-
 namespace codestore::image {
 
 using Bytes = std::span<const std::uint8_t>;
+
+namespace internal {
+struct ImageAccess;  // image/image_internal.h
+}  // namespace internal
 
 // How strictly the container and the tables are judged (docs/image-format.md, "Two strictness levels").
 enum class Strictness {
@@ -39,7 +44,20 @@ enum class Strictness {
              // the last chunk padded, the last duplicate wins.
 };
 
-// beam_lib's error reasons (beam_lib:format_error/1), plus cmp's.
+// The kinds of image failure: beam_lib's error reasons (beam_lib:format_error/1), cmp's,
+// and two of ours. Every fallible call below returns a Status (codestore/status.h):
+//   reason   the atom beam_lib answers in {error, beam_lib, {Reason, ...}} ("not_a_beam_file",
+//            "missing_chunk"...); "badfile" (what the VM loader answers) for kNotLoadable;
+//            none for kLimitExceeded (a limit of ours, Erlang has none);
+//   code     kCorruption for damaged bytes and kNotLoadable, kIOError for file_error,
+//            kNotFound for missing_chunk, kInvalidArgument for unknown_chunk,
+//            kFailedPrecondition for cmp's three, kLimitExceeded for limits;
+//   where    always set: the file (as given, or "<binary>"; "A and B" for cmp), the chunk id
+//            or beam_lib chunk name when one is involved (non-printable bytes as \xNN), the
+//            byte offset in the (unwrapped) image the failure refers to;
+//   message  "lists.beam: chunk ExpT at offset 29100: size 1060 runs past end of file (1000
+//            bytes left)" (no offset for file_error, unknown_chunk and cmp's three).
+// kind_of() gives the kind back.
 enum class ErrorKind {
   kNotABeamFile,      // {not_a_beam_file, F}
   kFileError,         // {file_error, F, Posix}
@@ -58,24 +76,12 @@ enum class ErrorKind {
 // "not_a_beam_file", "chunk_too_big", ... (beam_lib's atom), "not_loadable", "limit_exceeded".
 std::string_view kind_name(ErrorKind kind) noexcept;
 
-// An error that names what and where: the file (as given, or "<binary>"), the chunk id
-// or beam_lib chunk name when one is involved, and the byte offset in the image.
-struct ImageError {
-  ErrorKind kind;
-  std::string file;
-  std::string chunk;        // "" when no chunk is involved
-  std::uint64_t offset = 0; // byte offset in the (unwrapped) image the error refers to
-  std::string message;      // e.g. "size 1060 runs past end of file (1000 bytes left)"
-
-  // "lists.beam: chunk ExpT at offset 29100: size 1060 runs past end of file (1000 bytes left)"
-  std::string to_string() const;
-  // As a Status: kCorruption for damaged bytes, kIOError for file_error, kNotFound for a
-  // missing chunk, kInvalidArgument for an unknown chunk name, kLimitExceeded for limits.
-  Status status() const;
-};
-
-template <typename T>
-using ImageResult = tl::expected<T, ImageError>;
+// The kind of an image failure a call here returned; nullopt for an OK Status or one that
+// did not come from here (no location, or a reason that is no image failure's).
+std::optional<ErrorKind> kind_of(const Status& status) noexcept;
+// What went wrong without the file and the location ("size 1060 runs past end of file (1000
+// bytes left)"), for output that shows them apart; the whole message for other Statuses.
+std::string_view error_detail(const Status& status);
 
 // Hard limits against hostile input. Every parse checks them.
 struct Limits {
@@ -130,17 +136,17 @@ class Image {
   // Strict: the loader's container rules (docs/image-format.md, "Container") and, for a BEAM form,
   // its table checks (Code header, AtU8, ImpT, ExpT, FunT): missing_chunk, invalid_chunk,
   // or not_loadable for a legacy Atom table. docs/image-format.md has the details.
-  static ImageResult<Image> parse(Bytes bytes, Strictness strictness, std::string_view file = "",
-                                  const Limits& limits = Limits(), bool any_form = false);
+  static Result<Image> parse(Bytes bytes, Strictness strictness, std::string_view file = "",
+                             const Limits& limits = Limits(), bool any_form = false);
   // The same, over bytes the caller shares (a store's cached image): a plain IFF image is
   // viewed where it is, not copied (the Image keeps `bytes` alive); a gzip-wrapped one is
   // unwrapped into bytes of its own.
-  static ImageResult<Image> parse_shared(std::shared_ptr<const std::vector<std::uint8_t>> bytes,
-                                         Strictness strictness, std::string_view file = "",
-                                         const Limits& limits = Limits(), bool any_form = false);
+  static Result<Image> parse_shared(std::shared_ptr<const std::vector<std::uint8_t>> bytes,
+                                    Strictness strictness, std::string_view file = "",
+                                    const Limits& limits = Limits(), bool any_form = false);
   // Reads `path` (".beam" is not appended) and parses it; file_error when unreadable.
-  static ImageResult<Image> read_file(const std::string& path, Strictness strictness,
-                                      const Limits& limits = Limits());
+  static Result<Image> read_file(const std::string& path, Strictness strictness,
+                                 const Limits& limits = Limits());
 
   const std::string& file() const;
   Strictness strictness() const;
@@ -158,27 +164,27 @@ class Image {
   // the chunk whose declared size runs past the end of the bytes, at its data offset. A
   // lenient parse lists such a chunk (it is always the last, as beam_lib:info/1 lists it)
   // and only the operations that read it fail: md5() may succeed while this refuses.
-  ImageResult<std::vector<ChunkData>> all_chunks() const;
+  Result<std::vector<ChunkData>> all_chunks() const;
 
   // beam_lib's views. The module name is atom #1 of the *last* atom chunk (AtU8 or Atom);
   // exports and imports resolve names through the *first* (beam_lib's quirk) when lenient.
-  ImageResult<std::string> module() const;
-  ImageResult<std::vector<std::string>> atoms() const;  // atoms()[0] is atom #1
-  ImageResult<std::vector<Function>> exports() const;   // sorted by (name, arity)
-  ImageResult<std::vector<Import>> imports() const;     // sorted by (module, function, arity)
-  ImageResult<std::vector<Function>> locals() const;    // sorted; missing_chunk without LocT
-  ImageResult<etf::Term> attributes() const;   // [{Key, [Vals]}], sorted, duplicate keys merged
-  ImageResult<etf::Term> compile_info() const; // the CInf term
-  ImageResult<etf::Term> vsn() const;          // beam_lib:version/1's value
+  Result<std::string> module() const;
+  Result<std::vector<std::string>> atoms() const;  // atoms()[0] is atom #1
+  Result<std::vector<Function>> exports() const;   // sorted by (name, arity)
+  Result<std::vector<Import>> imports() const;     // sorted by (module, function, arity)
+  Result<std::vector<Function>> locals() const;    // sorted; missing_chunk without LocT
+  Result<etf::Term> attributes() const;            // [{Key, [Vals]}], sorted, duplicate keys merged
+  Result<etf::Term> compile_info() const;          // the CInf term
+  Result<etf::Term> vsn() const;                   // beam_lib:version/1's value
   // beam_lib:md5/1 (docs/image-format.md, "Module MD5"). Strict: the loader's definition (AtU8
   // only, last duplicate, missing StrT hashed as empty); both agree on well-formed images.
-  ImageResult<Md5> md5() const;
+  Result<Md5> md5() const;
 
   // beam_lib:chunks(B, [Name]) for one chunk name: atoms, exports, labeled_exports,
   // imports, indexed_imports, locals, labeled_locals, attributes, compile_info,
   // debug_info, abstract_code. The value as the Erlang term beam_lib returns.
   // unknown_chunk for other names.
-  ImageResult<etf::Term> chunk_term(std::string_view name) const;
+  Result<etf::Term> chunk_term(std::string_view name) const;
 
   // The VM loader's verdict (erlang:prepare_loading/2): OK when loadable, else kNotLoadable
   // (or a container error) saying why. Checks the tables (atom indexes in range, LitT
@@ -193,32 +199,32 @@ class Image {
     // The module has an -on_load function: the code holds an `on_load` instruction (what
     // erlang:has_prepared_code_on_load/1 answers). Set only when loadable.
     bool on_load = false;
-    std::string reason;  // empty when loadable; else an ImageError's to_string()
+    std::string reason;  // empty when loadable; else the failure's Status message()
   };
   LoadVerdict check_loadable() const;
 
-  // The parsed representation; opaque outside image/ (defined there).
+  // The parsed representation: opaque, defined in image/image_internal.h, where alone the
+  // code of image/ reaches it (internal::ImageAccess).
   struct Rep;
-  const Rep& rep() const noexcept { return *rep_; }
 
  private:
+  friend struct internal::ImageAccess;
   std::shared_ptr<const Rep> rep_;
   explicit Image(std::shared_ptr<const Rep> rep);
 };
 
 // beam_lib:strip/1: keeps only Line, Type and the md5 chunks (plus `extra_ids` first), in
 // beam_lib's order. The result is gzip-wrapped as beam_lib writes it, unless `raw`.
-ImageResult<std::vector<std::uint8_t>> strip(const Image& image,
-                                             const std::vector<std::string>& extra_ids = {},
-                                             bool raw = false);
+Result<std::vector<std::uint8_t>> strip(const Image& image, const std::vector<std::string>& extra_ids = {},
+                                        bool raw = false);
 
 // beam_lib:cmp/2: OK when equal, else kModulesDifferent / kChunksDifferent /
 // kDifferentChunks (CInf is ignored, as beam_lib does).
-ImageResult<void> cmp(const Image& a, const Image& b);
+Result<void> cmp(const Image& a, const Image& b);
 
 // beam_lib:build_module/1: chunks in order to an image (form type BEAM). A parsed real
 // image rebuilds byte for byte from its chunks (ChunkData is declared above Image).
-ImageResult<std::vector<std::uint8_t>> build_module(const std::vector<ChunkData>& chunks);
+Result<std::vector<std::uint8_t>> build_module(const std::vector<ChunkData>& chunks);
 
 // A module name that is safe as a file name component (`<dir>/<module>.beam`): not empty,
 // not "." or "..", and without '/', '\\', NUL or other control characters. The store refuses
@@ -227,6 +233,6 @@ bool is_safe_module_name(std::string_view name) noexcept;
 
 // gzip: unwraps one layer when the bytes do not start with "FOR1" and do start with the
 // gzip magic; otherwise returns the bytes unchanged. kLimitExceeded past `max_bytes`.
-ImageResult<std::vector<std::uint8_t>> maybe_gunzip(Bytes bytes, std::size_t max_bytes);
+Result<std::vector<std::uint8_t>> maybe_gunzip(Bytes bytes, std::size_t max_bytes);
 
 }  // namespace codestore::image

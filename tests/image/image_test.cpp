@@ -14,8 +14,10 @@
 namespace codestore::testing {
 namespace {
 
+using image::error_detail;
 using image::ErrorKind;
 using image::Image;
+using image::kind_of;
 using image::Strictness;
 using Bytes = std::vector<std::uint8_t>;
 
@@ -41,11 +43,11 @@ Image parse(const Bytes& b, Strictness s = Strictness::kLenient) {
 ErrorKind parse_error(const Bytes& b, Strictness s = Strictness::kLenient) {
   auto img = Image::parse(b, s, "test.beam");
   EXPECT_FALSE(img);
-  return img ? ErrorKind::kLimitExceeded : img.error().kind;  // any kind: the EXPECT above failed
+  return img ? ErrorKind::kLimitExceeded : kind_of(img.error()).value();  // any kind: the EXPECT above failed
 }
 
-std::string w(const image::ImageResult<etf::Term>& t) {
-  return t ? etf::format_w(*t) : "error:" + std::string(image::kind_name(t.error().kind));
+std::string w(const Result<etf::Term>& t) {
+  return t ? etf::format_w(*t) : "error:" + std::string(image::kind_name(kind_of(t.error()).value()));
 }
 
 // Edits the chunk list of an image (tests/image/damage.h) and joins it again.
@@ -75,8 +77,8 @@ TEST(ImageReader, ChunkTableIsInFileOrderWithDataOffsets) {
 TEST(ImageReader, MissingFileIsFileError) {
   auto img = Image::read_file("/nonexistent/dir/x.beam", Strictness::kLenient);
   ASSERT_FALSE(img);
-  EXPECT_EQ(img.error().kind, ErrorKind::kFileError);
-  EXPECT_EQ(img.error().status().code(), Code::kIOError);
+  EXPECT_EQ(kind_of(img.error()), ErrorKind::kFileError);
+  EXPECT_EQ(img.error().code(), Code::kIOError);
 }
 
 TEST(ImageReader, TruncatedHeaderIsNotABeamFile) {
@@ -107,9 +109,9 @@ TEST(ImageReader, TruncatedChunkIsChunkTooBig) {
   EXPECT_TRUE(img.md5());
   auto stripped = image::strip(img);
   ASSERT_FALSE(stripped);
-  EXPECT_EQ(stripped.error().kind, ErrorKind::kChunkTooBig);
-  EXPECT_EQ(stripped.error().chunk, "Type");
-  EXPECT_NE(stripped.error().message.find("runs past end of file"), std::string::npos);
+  EXPECT_EQ(kind_of(stripped.error()), ErrorKind::kChunkTooBig);
+  EXPECT_EQ(stripped.error().where()->chunk, "Type");
+  EXPECT_NE(error_detail(stripped.error()).find("runs past end of file"), std::string::npos);
   EXPECT_EQ(parse_error(b, Strictness::kStrict), ErrorKind::kChunkTooBig);
 }
 
@@ -125,12 +127,12 @@ TEST(ImageReader, AllChunksRefusesAChunkPastTheEndThatNoOtherViewReads) {
   EXPECT_TRUE(img.attributes());
   auto all = img.all_chunks();
   ASSERT_FALSE(all);
-  EXPECT_EQ(all.error().kind, ErrorKind::kChunkTooBig);
-  EXPECT_EQ(all.error().chunk, "Dbgi");
-  EXPECT_EQ(all.error().offset, img.chunks().back().offset);
+  EXPECT_EQ(kind_of(all.error()), ErrorKind::kChunkTooBig);
+  EXPECT_EQ(all.error().where()->chunk, "Dbgi");
+  EXPECT_EQ(all.error().where()->offset, img.chunks().back().offset);
   const std::size_t left = b.size() - img.chunks().back().offset;
-  EXPECT_EQ(all.error().message, "size " + std::to_string(left + 1) + " runs past end of file (" +
-                                     std::to_string(left) + " bytes left)");
+  EXPECT_EQ(error_detail(all.error()), "size " + std::to_string(left + 1) + " runs past end of file (" +
+                                           std::to_string(left) + " bytes left)");
   // A whole image: every chunk, in file order, with its data.
   auto good = parse(hello());
   auto chunks = good.all_chunks();
@@ -152,16 +154,16 @@ TEST(ImageReader, TruncatedCodeChunkIsChunkTooBigWhenRead) {
   auto img = parse(variant(hello(), "code_chunk_past_end"));
   auto md5 = img.md5();
   ASSERT_FALSE(md5);
-  EXPECT_EQ(md5.error().kind, ErrorKind::kChunkTooBig);
-  EXPECT_EQ(md5.error().chunk, "Code");
+  EXPECT_EQ(kind_of(md5.error()), ErrorKind::kChunkTooBig);
+  EXPECT_EQ(md5.error().where()->chunk, "Code");
 }
 
 TEST(ImageReader, TrailingBytesAreInvalidBeamFileWhenLenient) {
   for (int n : {1, 3, 7}) {
     auto img = Image::parse(variant(hello(), "trailing_garbage_" + std::to_string(n)), Strictness::kLenient);
     ASSERT_FALSE(img);
-    EXPECT_EQ(img.error().kind, ErrorKind::kInvalidBeamFile);
-    EXPECT_EQ(img.error().offset, hello().size());  // beam_lib's Pos
+    EXPECT_EQ(kind_of(img.error()), ErrorKind::kInvalidBeamFile);
+    EXPECT_EQ(img.error().where()->offset, hello().size());  // beam_lib's Pos
     // The loader ignores bytes after the form.
     EXPECT_TRUE(parse(variant(hello(), "trailing_garbage_" + std::to_string(n)), Strictness::kStrict)
                     .check_loadable()
@@ -243,11 +245,11 @@ TEST(ImageReader, GzipBombIsLimitExceeded) {
   limits.max_image_bytes = 1u << 20;
   auto img = Image::parse(bomb, Strictness::kLenient, "bomb", limits);
   ASSERT_FALSE(img);
-  EXPECT_EQ(img.error().kind, ErrorKind::kLimitExceeded);
-  EXPECT_EQ(img.error().status().code(), Code::kLimitExceeded);
+  EXPECT_EQ(kind_of(img.error()), ErrorKind::kLimitExceeded);
+  EXPECT_EQ(img.error().code(), Code::kLimitExceeded);
   auto raw = image::maybe_gunzip(bomb, 1u << 20);
   ASSERT_FALSE(raw);
-  EXPECT_EQ(raw.error().kind, ErrorKind::kLimitExceeded);
+  EXPECT_EQ(kind_of(raw.error()), ErrorKind::kLimitExceeded);
 }
 
 // --- Atom tables -------------------------------------------------------------------------
@@ -269,7 +271,7 @@ TEST(ImageReader, LegacyAtomChunkIsReadButNotLoadable) {
   EXPECT_NE(verdict.reason.find("re-compile"), std::string::npos);
   auto strict = Image::parse(b, Strictness::kStrict);
   ASSERT_FALSE(strict);
-  EXPECT_EQ(strict.error().kind, ErrorKind::kNotLoadable);
+  EXPECT_EQ(kind_of(strict.error()), ErrorKind::kNotLoadable);
 }
 
 TEST(ImageReader, LatinOneAtomsBecomeUtf8) {
@@ -284,9 +286,9 @@ TEST(ImageReader, LatinOneAtomsBecomeUtf8) {
 TEST(ImageReader, MissingAtomChunkIsMissingChunkAtom) {
   auto img = Image::parse(variant(hello(), "missing_AtU8"), Strictness::kLenient);
   ASSERT_FALSE(img);
-  EXPECT_EQ(img.error().kind, ErrorKind::kMissingChunk);
-  EXPECT_EQ(img.error().chunk, "Atom");  // beam_lib's quirk: it names the old id
-  EXPECT_EQ(img.error().status().code(), Code::kNotFound);
+  EXPECT_EQ(kind_of(img.error()), ErrorKind::kMissingChunk);
+  EXPECT_EQ(img.error().where()->chunk, "Atom");  // beam_lib's quirk: it names the old id
+  EXPECT_EQ(img.error().code(), Code::kNotFound);
 }
 
 TEST(ImageReader, DamagedAtomTablesAreInvalidChunk) {
@@ -298,8 +300,8 @@ TEST(ImageReader, DamagedAtomTablesAreInvalidChunk) {
     auto img = parse(variant(hello(), name));
     auto exports = img.exports();
     ASSERT_FALSE(exports) << name;
-    EXPECT_EQ(exports.error().kind, ErrorKind::kInvalidChunk);
-    EXPECT_EQ(exports.error().chunk, "ExpT");
+    EXPECT_EQ(kind_of(exports.error()), ErrorKind::kInvalidChunk);
+    EXPECT_EQ(exports.error().where()->chunk, "ExpT");
     EXPECT_FALSE(img.check_loadable().loadable);
   }
   // beam_lib ignores the count; the loader does not.
@@ -313,11 +315,11 @@ TEST(ImageReader, DamagedAtomTablesAreInvalidChunk) {
 
 TEST(ImageReader, AtomIndexOutOfRangeIsInvalidChunk) {
   auto img = parse(variant(hello(), "expt_atom_index_out_of_range"));
-  EXPECT_EQ(img.exports().error().kind, ErrorKind::kInvalidChunk);
+  EXPECT_EQ(kind_of(img.exports().error()), ErrorKind::kInvalidChunk);
   EXPECT_FALSE(img.check_loadable().loadable);
   auto imp = parse(variant(hello(), "impt_atom_index_out_of_range"));
-  EXPECT_EQ(imp.imports().error().kind, ErrorKind::kInvalidChunk);
-  EXPECT_EQ(imp.imports().error().chunk, "ImpT");
+  EXPECT_EQ(kind_of(imp.imports().error()), ErrorKind::kInvalidChunk);
+  EXPECT_EQ(imp.imports().error().where()->chunk, "ImpT");
 }
 
 // --- Views -------------------------------------------------------------------------------
@@ -343,8 +345,8 @@ TEST(ImageReader, LocalsNeedLocT) {
   auto stripped = parse(*image::strip(img, {}, true));
   auto locals = stripped.locals();
   ASSERT_FALSE(locals);
-  EXPECT_EQ(locals.error().kind, ErrorKind::kMissingChunk);
-  EXPECT_EQ(locals.error().chunk, "LocT");
+  EXPECT_EQ(kind_of(locals.error()), ErrorKind::kMissingChunk);
+  EXPECT_EQ(locals.error().where()->chunk, "LocT");
 }
 
 TEST(ImageReader, AttributesAreSortedWithDuplicateKeysMerged) {
@@ -364,11 +366,12 @@ TEST(ImageReader, CorruptAttrIsInvalidChunk) {
     auto img = parse(variant(hello(), name));
     auto a = img.attributes();
     ASSERT_FALSE(a) << name;
-    EXPECT_EQ(a.error().kind, ErrorKind::kInvalidChunk) << name;
-    EXPECT_EQ(a.error().chunk, "Attr");
+    EXPECT_EQ(kind_of(a.error()), ErrorKind::kInvalidChunk) << name;
+    EXPECT_EQ(a.error().where()->chunk, "Attr");
     EXPECT_TRUE(img.exports());
   }
-  EXPECT_EQ(parse(variant(hello(), "cinf_garbage")).compile_info().error().kind, ErrorKind::kInvalidChunk);
+  EXPECT_EQ(kind_of(parse(variant(hello(), "cinf_garbage")).compile_info().error()),
+            ErrorKind::kInvalidChunk);
   // The loader decodes Attr and CInf too (module_info/1 returns them).
   EXPECT_FALSE(parse(variant(hello(), "attr_garbage")).check_loadable().loadable);
 }
@@ -390,8 +393,8 @@ TEST(ImageReader, DebugInfoAndAbstractCode) {
 TEST(ImageReader, UnknownChunkName) {
   auto t = parse(hello()).chunk_term("bogus");
   ASSERT_FALSE(t);
-  EXPECT_EQ(t.error().kind, ErrorKind::kUnknownChunk);
-  EXPECT_EQ(t.error().status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(kind_of(t.error()), ErrorKind::kUnknownChunk);
+  EXPECT_EQ(t.error().code(), Code::kInvalidArgument);
 }
 
 // --- md5, strip, cmp, build ------------------------------------------------------------
@@ -400,8 +403,8 @@ TEST(ImageReader, Md5NeedsTheMandatoryChunks) {
   for (const char* id : {"Code", "StrT", "ImpT", "ExpT"}) {
     auto md5 = parse(variant(hello(), std::string("missing_") + id)).md5();
     ASSERT_FALSE(md5) << id;
-    EXPECT_EQ(md5.error().kind, ErrorKind::kMissingChunk);
-    EXPECT_EQ(md5.error().chunk, id);
+    EXPECT_EQ(kind_of(md5.error()), ErrorKind::kMissingChunk);
+    EXPECT_EQ(md5.error().where()->chunk, id);
   }
   // The loader hashes a missing StrT as empty, and loads the module.
   const Bytes b = variant(hello(), "missing_StrT");
@@ -437,15 +440,15 @@ TEST(ImageReader, StripKeepsSignificantChunksInBeamLibsOrder) {
 TEST(ImageReader, CmpComparesAllButCInf) {
   auto a = parse(hello());
   EXPECT_TRUE(image::cmp(a, a));
-  EXPECT_EQ(image::cmp(a, parse(attrs())).error().kind, ErrorKind::kModulesDifferent);
+  EXPECT_EQ(kind_of(image::cmp(a, parse(attrs())).error()), ErrorKind::kModulesDifferent);
   auto cinf = parse(edit(hello(), [](auto& cs) { cs[8].data = {131, 106}; }));
   EXPECT_TRUE(image::cmp(a, cinf));
   auto code = parse(edit(hello(), [](auto& cs) { cs[1].data.back() ^= 1; }));
   auto diff = image::cmp(a, code);
   ASSERT_FALSE(diff);
-  EXPECT_EQ(diff.error().kind, ErrorKind::kChunksDifferent);
-  EXPECT_EQ(diff.error().chunk, "Code");
-  EXPECT_EQ(image::cmp(a, parse(edit(hello(), [](auto& cs) { cs.pop_back(); }))).error().kind,
+  EXPECT_EQ(kind_of(diff.error()), ErrorKind::kChunksDifferent);
+  EXPECT_EQ(diff.error().where()->chunk, "Code");
+  EXPECT_EQ(kind_of(image::cmp(a, parse(edit(hello(), [](auto& cs) { cs.pop_back(); }))).error()),
             ErrorKind::kDifferentChunks);
 }
 
@@ -456,7 +459,7 @@ TEST(ImageReader, BuildModuleRebuildsByteForByte) {
   EXPECT_EQ(*image::build_module(chunks), attrs());
   auto bad = image::build_module({{"Toolong", {}}});
   ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.error().kind, ErrorKind::kInvalidChunk);
+  EXPECT_EQ(kind_of(bad.error()), ErrorKind::kInvalidChunk);
 }
 
 // --- Loader verdict ---------------------------------------------------------------------
@@ -520,11 +523,11 @@ TEST(ImageLimits, EachLimitIsNamed) {
         EXPECT_NE(v.reason.find(what), std::string::npos) << v.reason;
         return;
       }
-      EXPECT_EQ(a.error().kind, ErrorKind::kLimitExceeded) << what << ": " << a.error().to_string();
+      EXPECT_EQ(kind_of(a.error()), ErrorKind::kLimitExceeded) << what << ": " << a.error().to_string();
       return;
     }
-    EXPECT_EQ(img.error().kind, ErrorKind::kLimitExceeded) << what << ": " << img.error().to_string();
-    EXPECT_NE(img.error().message.find(what), std::string::npos) << img.error().message;
+    EXPECT_EQ(kind_of(img.error()), ErrorKind::kLimitExceeded) << what << ": " << img.error().to_string();
+    EXPECT_NE(error_detail(img.error()).find(what), std::string::npos) << error_detail(img.error());
   };
   image::Limits l;
   l.max_image_bytes = 100;
@@ -544,22 +547,76 @@ TEST(ImageLimits, EachLimitIsNamed) {
   ASSERT_TRUE(img);
   auto atoms = img->atoms();
   ASSERT_FALSE(atoms);
-  EXPECT_EQ(atoms.error().kind, ErrorKind::kLimitExceeded);
-  EXPECT_NE(atoms.error().message.find("max_atoms"), std::string::npos);
-  EXPECT_EQ(Image::parse(attrs(), Strictness::kStrict, "x.beam", l).error().kind, ErrorKind::kLimitExceeded);
+  EXPECT_EQ(kind_of(atoms.error()), ErrorKind::kLimitExceeded);
+  EXPECT_NE(error_detail(atoms.error()).find("max_atoms"), std::string::npos);
+  EXPECT_EQ(kind_of(Image::parse(attrs(), Strictness::kStrict, "x.beam", l).error()),
+            ErrorKind::kLimitExceeded);
 }
 
 TEST(ImageErrors, MessagesNameFileChunkAndOffset) {
   auto img = Image::parse(variant(hello(), "atom_chunk_past_end"), Strictness::kLenient, "hello.beam");
   ASSERT_FALSE(img);
-  const std::string s = img.error().to_string();
+  const std::string s = img.error().message();
   EXPECT_EQ(s.rfind("hello.beam: chunk AtU8 at offset 20: size ", 0), 0u) << s;
-  EXPECT_EQ(img.error().status().code(), Code::kCorruption);
-  EXPECT_NE(img.error().status().to_string().find("corruption: hello.beam"), std::string::npos);
+  EXPECT_EQ(img.error().code(), Code::kCorruption);
+  EXPECT_NE(img.error().to_string().find("corruption: hello.beam"), std::string::npos);
   auto bin = Image::parse(Bytes{1, 2, 3}, Strictness::kLenient);
-  EXPECT_EQ(bin.error().file, "<binary>");
+  EXPECT_EQ(bin.error().where()->file, "<binary>");
   EXPECT_EQ(image::kind_name(ErrorKind::kChunkTooBig), "chunk_too_big");
 }
+
+// One error type: an image failure is a Status whose reason is beam_lib's atom (erl:
+// beam_lib:chunks(<<1,2,3>>, [exports]) -> {error, beam_lib, {not_a_beam_file, _}};
+// erlang:prepare_loading(m, <<1,2,3>>) -> {error, badfile}), whose code is the kind's, and
+// whose location is set; kind_of gives the kind back.
+TEST(ImageErrors, StatusCarriesBeamLibReasonCodeAndWhere) {
+  struct Case {
+    Status status;
+    ErrorKind kind;
+    std::string_view reason;
+    Code code;
+  };
+  const Image a = parse(hello()), b = parse(attrs()), stripped = parse(*image::strip(a, {}, true));
+  const Case cases[] = {
+      {Image::parse(Bytes{1, 2, 3}, Strictness::kLenient).error(), ErrorKind::kNotABeamFile,
+       "not_a_beam_file", Code::kCorruption},
+      {Image::read_file(source_dir() + "/tests/fixtures/images/no-such.beam", Strictness::kLenient).error(),
+       ErrorKind::kFileError, "file_error", Code::kIOError},
+      {stripped.locals().error(), ErrorKind::kMissingChunk, "missing_chunk", Code::kNotFound},
+      {Image::parse(variant(hello(), "atom_chunk_past_end"), Strictness::kLenient, "hello.beam").error(),
+       ErrorKind::kChunkTooBig, "chunk_too_big", Code::kCorruption},
+      {a.chunk_term("nonsense").error(), ErrorKind::kUnknownChunk, "unknown_chunk", Code::kInvalidArgument},
+      {image::cmp(a, b).error(), ErrorKind::kModulesDifferent, "modules_different",
+       Code::kFailedPrecondition},
+      {Image::parse(hello(), Strictness::kLenient, "x.beam", image::Limits{.max_image_bytes = 100}).error(),
+       ErrorKind::kLimitExceeded, "", Code::kLimitExceeded},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(c.status.reason(), c.reason) << c.status.to_string();
+    EXPECT_EQ(c.status.code(), c.code) << c.status.to_string();
+    EXPECT_EQ(kind_of(c.status), c.kind) << c.status.to_string();
+    ASSERT_NE(c.status.where(), nullptr) << c.status.to_string();
+    EXPECT_EQ(c.status.to_string(), std::string(code_name(c.code)) + ": " + c.status.message());
+  }
+  const Status& too_big = cases[3].status;
+  EXPECT_EQ(too_big.where()->file, "hello.beam");
+  EXPECT_EQ(too_big.where()->chunk, "AtU8");
+  EXPECT_EQ(too_big.where()->offset, 20u);
+  EXPECT_EQ(too_big.message(), "hello.beam: chunk AtU8 at offset 20: " + std::string(error_detail(too_big)));
+  // The loader's verdict on a legacy atom table: Erlang's loader answers badfile.
+  auto legacy = Image::parse(variant(hello(), "legacy_atom"), Strictness::kStrict, "legacy.beam");
+  ASSERT_FALSE(legacy);
+  EXPECT_EQ(kind_of(legacy.error()), ErrorKind::kNotLoadable);
+  EXPECT_EQ(legacy.error().reason(), "badfile");
+  EXPECT_EQ(legacy.error().code(), Code::kCorruption);
+  // A Status that is no image failure has no kind.
+  EXPECT_EQ(kind_of(Status(Code::kNotFound, "module m")), std::nullopt);
+  EXPECT_EQ(kind_of(Status()), std::nullopt);
+}
+
+// No public back door: the representation is reached only from image/ (image_internal.h).
+static_assert(
+    !requires(const Image& img) { img.rep(); }, "Image::rep() is not public API");
 
 // Thread safety: one Image read from many threads at once.
 TEST(ImageReader, ConstMethodsRunConcurrently) {

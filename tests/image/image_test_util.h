@@ -58,8 +58,8 @@ inline std::vector<std::vector<std::string>> ask_erlang(const std::string& args,
 
 // "ok", or the error's beam_lib kind.
 template <typename T>
-std::string verdict(const image::ImageResult<T>& r) {
-  return r ? "ok" : std::string(image::kind_name(r.error().kind));
+std::string verdict(const Result<T>& r) {
+  return r ? "ok" : std::string(image::kind_name(image::kind_of(r.error()).value()));
 }
 
 }  // namespace codestore::testing

@@ -239,7 +239,7 @@ TEST(Soak, ImportersOperatorAndSyncingHostNeverCorrupt) {
           if (seen.emplace(inst, true).second) {
             // No torn state: the bytes the instance holds are an image with the md5 it claims.
             auto img = image::Image::parse(inst->bytes(), image::Strictness::kStrict);
-            auto md5 = img ? img->md5() : image::ImageResult<image::Md5>(tl::unexpected(img.error()));
+            auto md5 = img ? img->md5() : Result<image::Md5>(error(img.error()));
             if (!md5 || *md5 != inst->md5() || inst->module() != m) ++torn;
             ++checked;
           }
