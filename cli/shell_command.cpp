@@ -135,9 +135,13 @@ class Shell {
     throw LineError{"unknown command " + w[0]};
   }
 
-  static Json load_result(const loader::LoadResult& r) {
-    return r ? Json("ok") : Json(std::string(loader::error_name(r.error().reason)));
+  // Erlang's reason; a store lib that could not be read has none (Erlang has no store) and
+  // shows as store_error.
+  static std::string reason_of(const Status& status) {
+    return status.reason().empty() ? std::string("store_error") : std::string(status.reason());
   }
+
+  static Json load_result(const Result<void>& r) { return r ? Json("ok") : Json(reason_of(r.error())); }
 
   Proc& proc(const std::string& name) {
     auto it = procs_.find(name);
@@ -294,7 +298,7 @@ class Shell {
       for (const auto& c : r.changed)
         changed.push_back(Json{{"module", c.module}, {"from", c.from_vsn}, {"to", c.to_vsn}});
       for (const auto& f : r.failed)
-        failed.push_back(Json{{"module", f.module}, {"reason", loader::error_name(f.reason)}});
+        failed.push_back(Json{{"module", f.module}, {"reason", reason_of(f.status)}});
       reply["result"] = Json{{"changed", changed}, {"left_in_use", r.left_in_use}, {"failed", failed}};
     } else {
       throw LineError{"unknown command " + op};

@@ -17,21 +17,32 @@ std::string_view mode_name(Mode mode) noexcept {
   return mode == Mode::kEmbedded ? "embedded" : "interactive";
 }
 
-std::string_view error_name(LoadError error) noexcept {
-  switch (error) {
-    case LoadError::kNofile: return "nofile";
-    case LoadError::kBadfile: return "badfile";
-    case LoadError::kNotPurged: return "not_purged";
-    case LoadError::kStickyDirectory: return "sticky_directory";
-    case LoadError::kEmbedded: return "embedded";
-    case LoadError::kOnLoadFailure: return "on_load_failure";
-    case LoadError::kOnLoadNotAllowed: return "on_load_not_allowed";
-    case LoadError::kDuplicated: return "duplicated";
-    case LoadError::kBadarg: return "badarg";
-    case LoadError::kStoreError: return "store_error";
+namespace detail {
+
+Status load_error(std::string_view reason, std::string message) {
+  // The table in docs/code-server.md "Errors", in the order of the reason:: constants.
+  static constexpr std::pair<std::string_view, Code> kCodes[] = {
+      {reason::kNofile, Code::kNotFound},
+      {reason::kBadfile, Code::kCorruption},
+      {reason::kNotPurged, Code::kFailedPrecondition},
+      {reason::kStickyDirectory, Code::kPermissionDenied},
+      {reason::kEmbedded, Code::kPermissionDenied},
+      {reason::kOnLoadFailure, Code::kFailedPrecondition},
+      {reason::kOnLoadNotAllowed, Code::kNotSupported},
+      {reason::kDuplicated, Code::kInvalidArgument},
+      {reason::kBadarg, Code::kInvalidArgument},
+      {reason::kUndef, Code::kNotFound},
+      {reason::kKilled, Code::kFailedPrecondition},
+      {reason::kExited, Code::kFailedPrecondition},
+  };
+  Code code = Code::kInternal;  // a reason missing from the table is our bug
+  for (const auto& [r, c] : kCodes) {
+    if (r == reason) code = c;
   }
-  return "badarg";
+  return Status(code, reason, std::move(message));
 }
+
+}  // namespace detail
 
 std::string_view module_status_name(ModuleStatus status) noexcept {
   switch (status) {
@@ -167,13 +178,8 @@ class Writer {
   PendingKills kills_;
 };
 
-tl::unexpected<LoadFailure> fail(LoadError reason, std::string detail = {}) {
-  return tl::unexpected<LoadFailure>(LoadFailure{reason, std::move(detail), Status::ok()});
-}
-
-// A store lib that could not be read: the store's error, its kind kept (never nofile).
-tl::unexpected<LoadFailure> fail_store(const Status& status) {
-  return tl::unexpected<LoadFailure>(LoadFailure{LoadError::kStoreError, status.to_string(), status});
+tl::unexpected<Status> fail(std::string_view reason, std::string message) {
+  return tl::unexpected<Status>(detail::load_error(reason, std::move(message)));
 }
 
 // The one rule for names that become file names (image::is_safe_module_name): no path
@@ -196,35 +202,38 @@ namespace detail {
 struct Access {
   // Everything the loader needs from an image, checked the way erlang:prepare_loading/2
   // does. Touches nothing shared, so it needs no lock.
-  static tl::expected<std::shared_ptr<Instance>, LoadFailure> prepare_instance(std::string_view module,
-                                                                               std::string_view origin,
-                                                                               image::Bytes bytes) {
+  static Result<std::shared_ptr<Instance>> prepare_instance(std::string_view module, std::string_view origin,
+                                                            image::Bytes bytes) {
     return prepare_parsed(module, origin, image::Image::parse(bytes, image::Strictness::kStrict, origin));
   }
   // The same over a strict parse already made (of bytes the caller shares).
-  static tl::expected<std::shared_ptr<Instance>, LoadFailure> prepare_parsed(
-      std::string_view module, std::string_view origin, Result<image::Image> img) {
-    if (!img) return fail(LoadError::kBadfile, img.error().message());
+  static Result<std::shared_ptr<Instance>> prepare_parsed(std::string_view module, std::string_view origin,
+                                                          Result<image::Image> img) {
+    if (!img) return fail(reason::kBadfile, img.error().message());
     auto verdict = img->check_loadable();
     return instance_of(module, origin, std::move(*img), verdict);
   }
   // The same over a strict parse and its verdict already made (a store image checked once
   // per content: store_reader.h).
-  static tl::expected<std::shared_ptr<Instance>, LoadFailure> instance_of(
-      std::string_view module, std::string_view origin, image::Image image,
-      const image::Image::LoadVerdict& verdict) {
+  static Result<std::shared_ptr<Instance>> instance_of(std::string_view module, std::string_view origin,
+                                                       image::Image image,
+                                                       const image::Image::LoadVerdict& verdict) {
     auto* img = &image;
-    if (!verdict.loadable) return fail(LoadError::kBadfile, verdict.reason);
+    if (!verdict.loadable) return fail(reason::kBadfile, verdict.reason);
     auto name = img->module();
-    if (!name) return fail(LoadError::kBadfile, name.error().message());
-    if (*name != module) return fail(LoadError::kBadfile, "module name in object code is " + *name);
+    if (!name) return fail(reason::kBadfile, name.error().message());
+    // The image is sound but of another module than asked for: the caller's mistake.
+    if (*name != module) {
+      return error(
+          Status(Code::kInvalidArgument, reason::kBadfile, "module name in object code is " + *name));
+    }
     // OTP's loader reads only AtU8, Code, ImpT, ExpT and, when present, StrT, FunT, LitT
     // (docs/image-format.md "Which chunks the VM loader needs"): Attr is optional, and the
     // vsn with it. An Attr that decodes but has no readable vsn loads without one (so does
     // code:load_binary); one that does not decode was refused by check_loadable already.
     auto vsn = img->vsn();
     auto exports = img->exports();
-    if (!exports) return fail(LoadError::kBadfile, exports.error().message());
+    if (!exports) return fail(reason::kBadfile, exports.error().message());
 
     std::shared_ptr<InstanceImpl> inst(new InstanceImpl(std::move(*img)));
     inst->module_ = *name;
@@ -321,31 +330,31 @@ enum class Flavor {
   kBinary,  // load_binary: the three-version rule
 };
 
-LoadResult load_prepared(CodeServer::Impl& impl, ModuleEntry& entry, std::shared_ptr<Instance> inst,
-                         Flavor flavor, PendingKills& kills) {
+Result<void> load_prepared(CodeServer::Impl& impl, ModuleEntry& entry, std::shared_ptr<Instance> inst,
+                           Flavor flavor, PendingKills& kills) {
   if (entry.cur && entry.old) {
-    if (flavor == Flavor::kFile) return fail(LoadError::kNotPurged, entry.name);
+    if (flavor == Flavor::kFile) return fail(reason::kNotPurged, entry.name);
     purge_old(impl, entry, kills);
   }
   if (inst->has_on_load() && impl.options.on_load && !impl.options.on_load(*inst)) {
     // The instance never became current, so nobody can be in it: dropping it is the purge.
-    return fail(LoadError::kOnLoadFailure, entry.name);
+    return fail(reason::kOnLoadFailure, entry.name);
   }
   install(impl, entry, std::move(inst));
   return {};
 }
 
-using Prepare = tl::expected<std::shared_ptr<Instance>, LoadFailure>;
+using Prepare = Result<std::shared_ptr<Instance>>;
 
 // The checks in OTP 25's order for load_file (nofile, then sticky before badfile), then the
 // load. `inst` was prepared outside the writer lock; every refusal comes before anything
 // changes.
-LoadResult commit(CodeServer::Impl& impl, std::string_view module, Prepare inst, Flavor flavor,
-                  PendingKills& kills) {
-  if (!inst && inst.error().reason != LoadError::kBadfile) return tl::unexpected(inst.error());
+Result<void> commit(CodeServer::Impl& impl, std::string_view module, Prepare inst, Flavor flavor,
+                    PendingKills& kills) {
+  if (!inst && inst.error().reason() != reason::kBadfile) return tl::unexpected(inst.error());
   ModuleEntry* entry = impl.find_or_add(module);
   if (entry->cur && impl.sticky.count(module) != 0)
-    return fail(LoadError::kStickyDirectory, std::string(module));
+    return fail(reason::kStickyDirectory, std::string(module));
   if (!inst) return tl::unexpected(inst.error());
   return load_prepared(impl, *entry, std::move(*inst), flavor, kills);
 }
@@ -355,7 +364,8 @@ LoadResult commit(CodeServer::Impl& impl, std::string_view module, Prepare inst,
 Prepare prepare_found(CodeServer::Impl& impl, std::string_view module, const detail::CodePath::Found& found) {
   if (found.version) {
     auto checked = impl.options.libs->check(LibImage{found.md5, found.version, nullptr}, found.origin);
-    if (!checked) return fail_store(checked.error());
+    // A store lib that could not be read: the store's Status, its code kept (never nofile).
+    if (!checked) return tl::unexpected(std::move(checked.error()));
     return detail::Access::instance_of(module, found.origin, (*checked)->image, (*checked)->verdict);
   }
   return detail::Access::prepare_parsed(
@@ -371,8 +381,8 @@ Prepare prepare_from_path(CodeServer::Impl& impl, std::string_view module) {
     std::lock_guard<std::mutex> lock(impl.mutex);
     found = impl.path.find(module);
   }
-  if (!found) return fail_store(found.error());
-  if (!*found) return fail(LoadError::kNofile, std::string(module));
+  if (!found) return tl::unexpected(std::move(found.error()));  // the store's, as prepare_found
+  if (!*found) return fail(reason::kNofile, std::string(module));
   return prepare_found(impl, module, **found);
 }
 
@@ -443,37 +453,37 @@ std::shared_ptr<const Instance> CodeServer::current_shared(std::string_view modu
   return inst == nullptr ? nullptr : inst->shared_from_this();
 }
 
-LoadResult CodeServer::load_file(std::string_view module) {
+Result<void> CodeServer::load_file(std::string_view module) {
   auto inst = prepare_from_path(*impl_, module);
   Writer w(impl_->mutex);
   return commit(*impl_, module, std::move(inst), Flavor::kFile, w.kills());
 }
 
-LoadResult CodeServer::load_abs(std::string_view file) {
+Result<void> CodeServer::load_abs(std::string_view file) {
   std::string path(file);
   if (!std::string_view(path).ends_with(".beam")) path += ".beam";
   std::string module = base_module(path);
-  if (!valid_module_name(module)) return fail(LoadError::kBadarg, path);
+  if (!valid_module_name(module)) return fail(reason::kBadarg, path);
   auto bytes = detail::read_file(path);
-  if (!bytes) return fail(LoadError::kNofile, path);
+  if (!bytes) return fail(reason::kNofile, path);
   auto inst = detail::Access::prepare_instance(module, path, *bytes);
   Writer w(impl_->mutex);
   return commit(*impl_, module, std::move(inst), Flavor::kFile, w.kills());
 }
 
-LoadResult CodeServer::load_binary(std::string_view module, std::string_view origin, image::Bytes bytes) {
-  if (!valid_module_name(module)) return fail(LoadError::kBadarg, std::string(module));
+Result<void> CodeServer::load_binary(std::string_view module, std::string_view origin, image::Bytes bytes) {
+  if (!valid_module_name(module)) return fail(reason::kBadarg, std::string(module));
   auto inst = detail::Access::prepare_instance(module, origin, bytes);
   Writer w(impl_->mutex);
   return commit(*impl_, module, std::move(inst), Flavor::kBinary, w.kills());
 }
 
-LoadResult CodeServer::ensure_loaded(std::string_view module) {
+Result<void> CodeServer::ensure_loaded(std::string_view module) {
   if (impl_->lookup_current(module) != nullptr) return {};  // OTP answers without the server
   if (impl_->options.mode == Mode::kEmbedded) {
     std::lock_guard<std::mutex> lock(impl_->mutex);  // a load that finished meanwhile answers ok
     if (impl_->lookup_current(module) != nullptr) return {};
-    return fail(LoadError::kEmbedded, std::string(module));
+    return fail(reason::kEmbedded, std::string(module));
   }
   auto inst = prepare_from_path(*impl_, module);
   Writer w(impl_->mutex);
@@ -481,15 +491,33 @@ LoadResult CodeServer::ensure_loaded(std::string_view module) {
   return commit(*impl_, module, std::move(inst), Flavor::kFile, w.kills());
 }
 
-tl::expected<Prepared, std::vector<ModuleError>> CodeServer::prepare_loading(
-    const std::vector<LoadItem>& items) {
-  std::vector<ModuleError> errors;
+namespace {
+
+// Erlang's `{error, [{Module, What}]}` for a multi-module load: each module's Status, the
+// first one (its module named) as the whole call's.
+MultiLoadResult failed(std::vector<FailedModule> failures) {
+  MultiLoadResult result;
+  if (failures.empty()) return result;
+  const FailedModule& first = failures.front();
+  result.status = first.status.with_context(first.module.empty() ? "prepared code" : first.module);
+  result.failed = std::move(failures);
+  return result;
+}
+
+FailedModule failure(std::string module, std::string_view reason, std::string message) {
+  return FailedModule{std::move(module), detail::load_error(reason, std::move(message))};
+}
+
+}  // namespace
+
+PrepareResult CodeServer::prepare_loading(const std::vector<LoadItem>& items) {
+  std::vector<FailedModule> errors;
   std::map<std::string, int> seen;
   for (const auto& item : items) ++seen[item.module];
   for (const auto& [module, count] : seen) {
-    if (count > 1) errors.push_back({module, LoadError::kDuplicated});
+    if (count > 1) errors.push_back(failure(module, reason::kDuplicated, "listed more than once"));
   }
-  if (!errors.empty()) return tl::unexpected(errors);
+  if (!errors.empty()) return {failed(std::move(errors)), Prepared()};
 
   Prepared prepared;
   for (const auto& item : items) {
@@ -497,36 +525,41 @@ tl::expected<Prepared, std::vector<ModuleError>> CodeServer::prepare_loading(
                     ? detail::Access::prepare_instance(item.module, item.origin.value_or(""), *item.bytes)
                     : prepare_from_path(*impl_, item.module);
     if (!inst) {
-      errors.push_back(ModuleError{item.module, inst.error().reason});
+      errors.push_back(FailedModule{item.module, std::move(inst.error())});
       continue;
     }
     prepared.instances_.push_back(std::move(*inst));
   }
-  if (!errors.empty()) return tl::unexpected(errors);
+  if (!errors.empty()) return {failed(std::move(errors)), Prepared()};
   for (const auto& inst : prepared.instances_) {
-    if (inst->has_on_load()) errors.push_back({inst->module(), LoadError::kOnLoadNotAllowed});
+    if (inst->has_on_load()) {
+      errors.push_back(
+          failure(inst->module(), reason::kOnLoadNotAllowed, "the module has an -on_load function"));
+    }
   }
-  if (!errors.empty()) return tl::unexpected(errors);
+  if (!errors.empty()) return {failed(std::move(errors)), Prepared()};
   prepared.used_ = false;
-  return prepared;
+  return {MultiLoadResult{}, std::move(prepared)};
 }
 
 MultiLoadResult CodeServer::finish_loading(Prepared& prepared) {
-  if (prepared.used_) return tl::unexpected(std::vector<ModuleError>{{"", LoadError::kBadarg}});
+  if (prepared.used_) return failed({failure("", reason::kBadarg, "the prepared code was used before")});
   prepared.used_ = true;
   Writer w(impl_->mutex);
-  std::vector<ModuleError> errors;
+  std::vector<FailedModule> errors;
   std::vector<ModuleEntry*> entries;
   for (const auto& inst : prepared.instances_) {
     ModuleEntry* e = impl_->find_or_add(inst->module());
     entries.push_back(e);
-    if (e->cur && impl_->sticky.count(e->name) != 0) errors.push_back({e->name, LoadError::kStickyDirectory});
+    if (e->cur && impl_->sticky.count(e->name) != 0) {
+      errors.push_back(failure(e->name, reason::kStickyDirectory, "the module is loaded and sticky"));
+    }
   }
-  if (!errors.empty()) return tl::unexpected(errors);
+  if (!errors.empty()) return failed(std::move(errors));
   for (ModuleEntry* e : entries) {
-    if (e->cur && e->old) errors.push_back({e->name, LoadError::kNotPurged});
+    if (e->cur && e->old) errors.push_back(failure(e->name, reason::kNotPurged, "the module has old code"));
   }
-  if (!errors.empty()) return tl::unexpected(errors);
+  if (!errors.empty()) return failed(std::move(errors));
   for (std::size_t i = 0; i < entries.size(); ++i)
     install(*impl_, *entries[i], std::move(prepared.instances_[i]));
   prepared.instances_.clear();
@@ -535,13 +568,13 @@ MultiLoadResult CodeServer::finish_loading(Prepared& prepared) {
 
 MultiLoadResult CodeServer::atomic_load(const std::vector<LoadItem>& items) {
   auto prepared = prepare_loading(items);
-  if (!prepared) return tl::unexpected(prepared.error());
-  return finish_loading(*prepared);
+  if (!prepared) return prepared;  // moved, sliced to its MultiLoadResult
+  return finish_loading(prepared.prepared);
 }
 
 MultiLoadResult CodeServer::boot(const std::vector<std::string>& modules) {
   for (const auto& m : modules) {
-    if (auto r = load_file(m); !r) return tl::unexpected(std::vector<ModuleError>{{m, r.error().reason}});
+    if (auto r = load_file(m); !r) return failed({FailedModule{m, std::move(r.error())}});
   }
   return {};
 }
@@ -778,7 +811,7 @@ SyncReport CodeServer::sync(SyncPolicy policy) {
     for (const auto& e : impl_->entries) {
       if (!e->cur) continue;
       if (!tables) {
-        report.failed.push_back(ModuleError{e->name, LoadError::kStoreError});
+        report.failed.push_back(FailedModule{e->name, tables.error()});  // the store's Status
         continue;
       }
       const ModuleSummary* row = impl_->path.first_in_lib(e->name, *tables);
@@ -786,11 +819,11 @@ SyncReport CodeServer::sync(SyncPolicy policy) {
       // Changed: the new version's row (the only lookup of one module here).
       auto found = impl_->path.find(e->name, LibRead::kMeta, /*refresh=*/false);
       if (!found) {
-        report.failed.push_back(ModuleError{e->name, LoadError::kStoreError});
+        report.failed.push_back(FailedModule{e->name, std::move(found.error())});
         continue;
       }
       if (!*found) continue;
-      stale.push_back(Stale{e.get(), e->cur, std::move(**found), fail(LoadError::kBadfile)});
+      stale.push_back(Stale{e.get(), e->cur, std::move(**found), Prepare{}});  // set in 2.
     }
   }
   // 2. Outside the lock: validate the new images.
@@ -802,7 +835,7 @@ SyncReport CodeServer::sync(SyncPolicy policy) {
     ModuleEntry* e = s.entry;
     if (e->cur != s.was) continue;
     if (!s.inst) {
-      report.failed.push_back(ModuleError{e->name, s.inst.error().reason});
+      report.failed.push_back(FailedModule{e->name, std::move(s.inst.error())});
       continue;
     }
     SyncReport::Change change{e->name, e->cur->vsn_text(), (*s.inst)->vsn_text(), {}};
@@ -815,7 +848,7 @@ SyncReport CodeServer::sync(SyncPolicy policy) {
       change.killed = purge_old(*impl_, *e, w.kills()).processes;
     }
     if (auto r = load_prepared(*impl_, *e, std::move(*s.inst), Flavor::kBinary, w.kills()); !r) {
-      report.failed.push_back(ModuleError{e->name, r.error().reason});
+      report.failed.push_back(FailedModule{e->name, std::move(r.error())});
       continue;
     }
     record(*impl_, "sync", e->name, change.from_vsn + " -> " + change.to_vsn);

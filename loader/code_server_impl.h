@@ -24,6 +24,10 @@
 
 namespace codestore::loader::detail {
 
+// A loader failure with Erlang's `reason` (a reason:: constant) and the code that reason
+// has (docs/code-server.md "Errors"); `message` says what and where, for people.
+Status load_error(std::string_view reason, std::string message);
+
 // One M:F/A a call has named, as OTP's export table has: the instance a fully qualified
 // call of it enters, so that a call finds it with one probe. Made on the first call of the
 // name (under the writer lock), never freed before the code server.
@@ -285,11 +289,12 @@ class alignas(kCacheLinePair) ProcessImpl final : public Process {
     std::uint32_t arity;
   };
   // A fully qualified call M:F/A (with `tail`, it replaces the top frame).
-  CallResult call(std::string_view module, std::string_view function, std::uint32_t arity, bool tail);
+  Result<const Instance*> call(std::string_view module, std::string_view function, std::uint32_t arity,
+                               bool tail);
   // `callee` nullptr: any code of the module will do (enter_module). The general path: a
   // call comes here when its M:F/A has no export entry yet, or the entry has no instance.
-  [[gnu::noinline]] CallResult enter(std::string_view module, const Callee* callee, bool tail);
-  CallResult local_call();
+  [[gnu::noinline]] Result<const Instance*> enter(std::string_view module, const Callee* callee, bool tail);
+  Result<const Instance*> local_call();
   void ret();
   void exit();
 

@@ -19,18 +19,17 @@ namespace codestore::loader {
 using detail::FrameStack;
 using detail::ProcessImpl;
 
-std::string_view call_error_name(CallError error) noexcept {
-  switch (error) {
-    case CallError::kUndef: return "undef";
-    case CallError::kKilled: return "killed";
-    case CallError::kExited: return "exited";
-  }
-  return "undef";
+namespace {
+// Off the call path's fast lane: a failed call builds its Status here.
+[[gnu::cold, gnu::noinline]] tl::unexpected<Status> call_error(std::string_view reason, std::string message) {
+  return tl::unexpected<Status>(detail::load_error(reason, std::move(message)));
 }
 
-namespace {
-tl::unexpected<CallError> call_error(CallError e) {
-  return tl::unexpected<CallError>(e);
+[[gnu::cold, gnu::noinline]] tl::unexpected<Status> undef(std::string_view module,
+                                                          const ProcessImpl::Callee* callee) {
+  std::string what(module);
+  if (callee != nullptr) what += ":" + std::string(callee->function) + "/" + std::to_string(callee->arity);
+  return call_error(reason::kUndef, what + " is undefined");
 }
 
 std::uintptr_t bits(const Instance* instance) {
@@ -42,9 +41,11 @@ namespace detail {
 
 // The owner's answer once the process has ended; a killed process drops its frames here
 // (the purge that killed it holds their instances: ProcessImpl::kill).
-static CallResult ended(FrameStack& frames, ProcessImpl::State state) {
+static Result<const Instance*> ended(FrameStack& frames, ProcessImpl::State state) {
   frames.depth().store(0, std::memory_order_release);
-  return call_error(state == ProcessImpl::State::kKilled ? CallError::kKilled : CallError::kExited);
+  return state == ProcessImpl::State::kKilled
+             ? call_error(reason::kKilled, "the process was killed by a purge")
+             : call_error(reason::kExited, "the process has exited");
 }
 
 // Pushes a frame in `inst`, which `current` held a moment ago (or makes it the top frame,
@@ -83,8 +84,8 @@ inline ProcessImpl::Attempt ProcessImpl::attempt(const std::atomic<const Instanc
   return still_current ? Attempt::kNotExported : Attempt::kMoved;
 }
 
-CallResult ProcessImpl::call(std::string_view module, std::string_view function, std::uint32_t arity,
-                             bool tail) {
+Result<const Instance*> ProcessImpl::call(std::string_view module, std::string_view function,
+                                          std::uint32_t arity, bool tail) {
   // The common case: M:F/A has an export entry (OTP's export table), which holds the
   // instance that exports it: one probe, no check of the exports.
   const ExportEntry* exported =
@@ -97,7 +98,7 @@ CallResult ProcessImpl::call(std::string_view module, std::string_view function,
   return enter(module, &callee, tail);
 }
 
-CallResult ProcessImpl::enter(std::string_view module, const Callee* callee, bool tail) {
+Result<const Instance*> ProcessImpl::enter(std::string_view module, const Callee* callee, bool tail) {
   const std::size_t hash = callee != nullptr ? hash_export(module, callee->function, callee->arity) : 0;
   bool tried_load = false;
   for (;;) {
@@ -117,7 +118,7 @@ CallResult ProcessImpl::enter(std::string_view module, const Callee* callee, boo
           }
           return inst;
         case Attempt::kEnded: return ended(frames_, state());
-        case Attempt::kNotExported: return call_error(CallError::kUndef);
+        case Attempt::kNotExported: return undef(module, callee);
         case Attempt::kMoved: continue;  // a load or a delete came in between: look again
       }
     }
@@ -125,20 +126,20 @@ CallResult ProcessImpl::enter(std::string_view module, const Callee* callee, boo
     // (unless a load came in between: the entry is stored before the module's `current`).
     if (exported != nullptr && impl_->lookup_current(module) != nullptr) {
       if (exported->current.load(std::memory_order_acquire) != nullptr) continue;
-      return call_error(CallError::kUndef);
+      return undef(module, callee);
     }
     // No current code: interactive mode loads it, as the error handler does; any load
     // failure is undef.
-    if (tried_load || server_->get_mode() != Mode::kInteractive) return call_error(CallError::kUndef);
+    if (tried_load || server_->get_mode() != Mode::kInteractive) return undef(module, callee);
     tried_load = true;
-    if (!server_->ensure_loaded(module)) return call_error(CallError::kUndef);
+    if (!server_->ensure_loaded(module)) return undef(module, callee);
   }
 }
 
-CallResult ProcessImpl::local_call() {
+Result<const Instance*> ProcessImpl::local_call() {
   if (State s = state_.load(std::memory_order_relaxed); s != State::kRunning) return ended(frames_, s);
   const std::size_t depth = frames_.depth().load(std::memory_order_relaxed);
-  if (depth == 0) return call_error(CallError::kUndef);
+  if (depth == 0) return call_error(reason::kUndef, "a local call with no frame");
   // A copy of the top frame: no new instance, so nothing to check (a purge that sees
   // neither copy saw the top frame gone first).
   const std::uintptr_t top = frames_.slot(depth - 1).load(std::memory_order_relaxed);
@@ -206,19 +207,21 @@ const std::string& Process::name() const {
   return ProcessImpl::of(*this).name();
 }
 
-CallResult Process::call(std::string_view module, std::string_view function, std::uint32_t arity) {
+Result<const Instance*> Process::call(std::string_view module, std::string_view function,
+                                      std::uint32_t arity) {
   return ProcessImpl::of(*this).call(module, function, arity, /*tail=*/false);
 }
 
-CallResult Process::tail_call(std::string_view module, std::string_view function, std::uint32_t arity) {
+Result<const Instance*> Process::tail_call(std::string_view module, std::string_view function,
+                                           std::uint32_t arity) {
   return ProcessImpl::of(*this).call(module, function, arity, /*tail=*/true);
 }
 
-CallResult Process::enter_module(std::string_view module, bool tail) {
+Result<const Instance*> Process::enter_module(std::string_view module, bool tail) {
   return ProcessImpl::of(*this).enter(module, nullptr, tail);
 }
 
-CallResult Process::local_call() {
+Result<const Instance*> Process::local_call() {
   return ProcessImpl::of(*this).local_call();
 }
 

@@ -162,8 +162,8 @@ int main(int argc, char** argv) {
   auto cs_kept = server_over(store_lib_source(kept_reader), {"lib:med"});
   auto cs_binary = server_over(nullptr, {});
 
-  auto check = [](const LoadResult& r) {
-    if (!r) die(fmt::format("load: {} {}", error_name(r.error().reason), r.error().detail));
+  auto check = [](const Result<void>& r) {
+    if (!r) die(fmt::format("load: {} {}", r.error().reason(), r.error().to_string()));
   };
   struct Series {
     std::vector<double> cpu, wall;

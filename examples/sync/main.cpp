@@ -11,7 +11,7 @@
 // usage: sync NEW.db OLD.beam NEW.beam     (two builds of one module; NEW.db must not exist)
 //   sync demo.db tests/fixtures/images/loader/v1/m.beam tests/fixtures/images/loader/v2/m.beam
 //
-// Every call that can fail returns a value (Result<T>, Status, LoadResult, CallResult):
+// Every call that can fail returns a value (a Result<T> or a Status):
 // codestore throws no exceptions at you.
 #include <codestore/code_server.h>
 #include <codestore/store.h>
@@ -81,8 +81,10 @@ int main(int argc, char** argv) {
   loader::CodeServer& cs = **created;
 
   if (auto loaded = cs.load_file(module); !loaded) {
-    return fail(module + ": " + std::string(loader::error_name(loaded.error().reason)) + " " +
-                loaded.error().detail);
+    // Erlang's reason and what; a store that could not be read has no Erlang reason.
+    const codestore::Status& e = loaded.error();
+    return fail(module + ": " +
+                (e.reason().empty() ? e.to_string() : std::string(e.reason()) + " " + e.message()));
   }
   // A process is the host's unit of execution (a thread, a fiber, an actor). A fully
   // qualified call enters the module's current instance (module_info/0 stands for the
@@ -90,7 +92,7 @@ int main(int argc, char** argv) {
   // instance until it returns. A purge would run the callback to stop the process.
   auto worker = cs.spawn("worker", [](loader::ProcessId) { std::puts("worker killed"); });
   auto entered = worker->call(module, "module_info", 0);
-  if (!entered) return fail(std::string("call: ") + std::string(loader::call_error_name(entered.error())));
+  if (!entered) return fail(std::string("call: ") + std::string(entered.error().reason()));
   std::printf("loader: worker runs %s vsn %s\n", module.c_str(), (*entered)->vsn_text().c_str());
 
   // 3. The operator's rollback: the version active before becomes active again. Running
@@ -116,7 +118,7 @@ int main(int argc, char** argv) {
   // runs the old code and soft_purge removes it.
   std::printf("loader: worker in old code: %s\n", cs.check_process_code(*worker, module) ? "yes" : "no");
   auto moved = worker->tail_call(module, "module_info", 0);
-  if (!moved) return fail(std::string("call: ") + std::string(loader::call_error_name(moved.error())));
+  if (!moved) return fail(std::string("call: ") + std::string(moved.error().reason()));
   std::printf("loader: worker runs %s vsn %s\n", module.c_str(), (*moved)->vsn_text().c_str());
   auto purged = cs.soft_purge(module);
   std::printf("loader: soft_purge %s: %s\n", module.c_str(), purged.ok ? "true" : "false");

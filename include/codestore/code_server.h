@@ -52,39 +52,44 @@ class Process;
 enum class Mode { kInteractive, kEmbedded };
 std::string_view mode_name(Mode mode) noexcept;  // "interactive" / "embedded"
 
-// The reasons of `{error, R}` from Erlang's code module, under Erlang's names.
-enum class LoadError {
-  kNofile,            // no readable M.beam on the path, or the file cannot be read
-  kBadfile,           // the image does not parse, is not loadable, or names another module
-  kNotPurged,         // current and old both exist (load_file, load_abs, atomic_load)
-  kStickyDirectory,   // the module is loaded and its name is sticky
-  kEmbedded,          // an on-demand load in embedded mode
-  kOnLoadFailure,     // the host's on_load callback did not answer ok
-  kOnLoadNotAllowed,  // atomic_load / prepare_loading of a module with -on_load
-  kDuplicated,        // a module listed twice in one atomic load
-  kBadarg,            // a bad argument: an invalid module name, a prepared handle used twice
-  // Not Erlang's: a store lib on the path could not be read (LoadFailure::store says how:
-  // kCorruption for a damaged blob, kBusy, kIOError...). Never reported as nofile: the
-  // module may well be there.
-  kStoreError,
-};
-// "nofile", "badfile", "not_purged", "sticky_directory", "embedded", ...
-std::string_view error_name(LoadError error) noexcept;
+// The Erlang reasons a loader Status carries (Status::reason()), under Erlang's names:
+// compare with these. Each comes with one Code (docs/code-server.md "Errors"). A failure
+// Erlang's code module has no reason for (a store lib that could not be read) has none: its
+// Status is the store's, its code kept (kCorruption, kBusy, kIOError...), never nofile.
+namespace reason {
+// code:load_file/1 and friends: `{error, What}`.
+inline constexpr std::string_view kNofile = "nofile";                         // kNotFound
+inline constexpr std::string_view kBadfile = "badfile";                       // kCorruption
+inline constexpr std::string_view kNotPurged = "not_purged";                  // kFailedPrecondition
+inline constexpr std::string_view kStickyDirectory = "sticky_directory";      // kPermissionDenied
+inline constexpr std::string_view kEmbedded = "embedded";                     // kPermissionDenied
+inline constexpr std::string_view kOnLoadFailure = "on_load_failure";         // kFailedPrecondition
+inline constexpr std::string_view kOnLoadNotAllowed = "on_load_not_allowed";  // kNotSupported
+inline constexpr std::string_view kDuplicated = "duplicated";                 // kInvalidArgument
+inline constexpr std::string_view kBadarg = "badarg";                         // kInvalidArgument
+// A call (Process::call and friends): the exit reason the process would get.
+inline constexpr std::string_view kUndef = "undef";    // kNotFound
+inline constexpr std::string_view kKilled = "killed";  // kFailedPrecondition
+inline constexpr std::string_view kExited = "exited";  // kFailedPrecondition
+}  // namespace reason
 
-struct LoadFailure {
-  LoadError reason;
-  std::string detail;  // for people: why the image is bad, which file; may be empty
-  Status store;        // kStoreError: the store's error, its code kept; else OK
-};
-using LoadResult = tl::expected<void, LoadFailure>;
-
-// One module's error in a multi-module operation (atomic_load, prepare/finish_loading).
-struct ModuleError {
+// One module's failure in a multi-module operation: Erlang's `{Module, What}`, What being
+// status.reason().
+struct FailedModule {
   std::string module;
-  LoadError reason;
-  bool operator==(const ModuleError&) const = default;
+  Status status;
 };
-using MultiLoadResult = tl::expected<void, std::vector<ModuleError>>;
+
+// What atomic_load, prepare_loading, finish_loading and boot answer: Erlang's `ok` or
+// `{error, [{Module, What}]}`. Erlang's error is a list, so the result carries one:
+// `failed` has every module's Status (empty when ok); `status` is OK or the first one, the
+// module named in its message, for a caller that only logs (`if (!r) log(r.status...)`).
+struct [[nodiscard]] MultiLoadResult {
+  Status status;
+  std::vector<FailedModule> failed;
+  bool ok() const noexcept { return status.is_ok(); }
+  explicit operator bool() const noexcept { return ok(); }
+};
 
 // One loaded copy of a module's code. Immutable. Owned by the code server while it is the
 // current or old instance, and by anyone who took shared ownership (`shared_from_this()`
@@ -174,14 +179,6 @@ using ProcessId = std::uint64_t;
 // is released). It must make the host's unit of execution stop; it may call the code server.
 using KillCallback = std::function<void(ProcessId)>;
 
-enum class CallError {
-  kUndef,   // no code (and none could be loaded), or the function is not exported
-  kKilled,  // the process was killed by a purge
-  kExited,  // the process has ended (exit())
-};
-std::string_view call_error_name(CallError error) noexcept;  // "undef", "killed", "exited"
-using CallResult = tl::expected<const Instance*, CallError>;
-
 // A process: the host's unit of execution (a thread, fiber or actor) as the code server
 // sees it: a stack of frames, each in one instance. A process lingers in a module's old
 // code while any frame is in the old instance; a purge kills it. Only
@@ -202,19 +199,23 @@ class Process {
   ProcessId id() const;
   const std::string& name() const;
 
+  // A call's answer is the instance the new frame is in, or a Status whose reason is
+  // reason::kUndef, kKilled or kExited (an OK Status is a null pointer: the Result is two
+  // words).
+  //
   // A fully qualified call M:F/A: pushes a frame in M's current instance, loading M first
   // in interactive mode (a failed load is undef). undef when F/A is not exported.
-  CallResult call(std::string_view module, std::string_view function, std::uint32_t arity);
+  Result<const Instance*> call(std::string_view module, std::string_view function, std::uint32_t arity);
   // The same, as a tail call: the top frame is replaced (how a server loop moves to new
   // code: `?MODULE:loop()`). With no frame it is a call.
-  CallResult tail_call(std::string_view module, std::string_view function, std::uint32_t arity);
+  Result<const Instance*> tail_call(std::string_view module, std::string_view function, std::uint32_t arity);
   // Enters M's current instance without calling any particular function: how the code server
   // sees a process the host starts in M's code whatever M exports (a fun of M spawned, a
   // receive loop of M). Like call (or tail_call with `tail`) otherwise: it loads M first in
   // interactive mode, and is undef only when M has no code.
-  CallResult enter_module(std::string_view module, bool tail = false);
+  Result<const Instance*> enter_module(std::string_view module, bool tail = false);
   // A local call: a frame in the instance the process is in (undef with no frame).
-  CallResult local_call();
+  Result<const Instance*> local_call();
   // Returns from the top frame (no-op with none).
   void ret();
   // Ends normally: frames released. Later calls fail with kExited.
@@ -336,6 +337,11 @@ class Prepared {
   bool used_ = true;  // a default-made handle is not usable
 };
 
+// prepare_loading's answer: Erlang's `{ok, Prepared}` or `{error, [{Module, What}]}`.
+struct [[nodiscard]] PrepareResult : MultiLoadResult {
+  Prepared prepared;
+};
+
 enum class SyncPolicy {
   kBrutal,  // load_binary semantics: the old instance is purged, lingering processes killed
   kSoft,    // leave a module whose old code is still in use
@@ -348,7 +354,7 @@ struct SyncReport {
   };
   std::vector<Change> changed;
   std::vector<std::string> left_in_use;  // soft: old code still running
-  std::vector<ModuleError> failed;       // could not load the active version
+  std::vector<FailedModule> failed;      // could not load the active version
 };
 
 // A host callback for modules with -on_load (Instance::has_on_load()): ok (true) makes the
@@ -391,20 +397,21 @@ class CodeServer {
   std::shared_ptr<const Instance> current_shared(std::string_view module) const;
 
   // --- Loading -----------------------------------------------------------------------------
-  LoadResult load_file(std::string_view module);
+  Result<void> load_file(std::string_view module);
   // `file` names the image ("DIR/M" or "DIR/M.beam": ".beam" is appended when missing); the
   // module is its base name. The path is not searched.
-  LoadResult load_abs(std::string_view file);
+  Result<void> load_abs(std::string_view file);
   // Loads `bytes` (plain or gzip-wrapped), recording `origin`. With current code the old
   // instance is hard-purged first (the three-version rule) — but only once the image has
   // been validated and the sticky check passed: a refused load changes nothing.
-  LoadResult load_binary(std::string_view module, std::string_view origin, image::Bytes bytes);
-  // Loads only when there is no current code; embedded mode answers kEmbedded instead.
-  LoadResult ensure_loaded(std::string_view module);
+  Result<void> load_binary(std::string_view module, std::string_view origin, image::Bytes bytes);
+  // Loads only when there is no current code; embedded mode answers reason::kEmbedded instead.
+  Result<void> ensure_loaded(std::string_view module);
   // All or nothing; every module's error is reported (from the first phase that fails).
   MultiLoadResult atomic_load(const std::vector<LoadItem>& items);
-  tl::expected<Prepared, std::vector<ModuleError>> prepare_loading(const std::vector<LoadItem>& items);
-  // A handle used before (or default-made) gives one {"", kBadarg} error.
+  // `prepared` is usable only when the result is ok.
+  PrepareResult prepare_loading(const std::vector<LoadItem>& items);
+  // A handle used before (or default-made) gives one {"", badarg} failure.
   MultiLoadResult finish_loading(Prepared& prepared);
   // Embedded boot: loads `modules` in order (load_file each); stops at the first failure.
   MultiLoadResult boot(const std::vector<std::string>& modules);

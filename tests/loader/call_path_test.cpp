@@ -101,8 +101,8 @@ TEST_F(CallPath, ExportEntryFollowsLoadsAndDeletes) {
   EXPECT_EQ((*first)->vsn_text(), "[49]");
   p->ret();
   ASSERT_TRUE(cs->load_binary("m", "nof", bytes("nof/m.beam")));
-  EXPECT_EQ(p->call("m", "f", 0).error(), CallError::kUndef) << "the current code does not export f/0";
-  EXPECT_EQ(p->tail_call("m", "f", 0).error(), CallError::kUndef);
+  EXPECT_EQ(p->call("m", "f", 0).error().reason(), reason::kUndef) << "the current code does not export f/0";
+  EXPECT_EQ(p->tail_call("m", "f", 0).error().reason(), reason::kUndef);
   EXPECT_EQ(p->depth(), 0u);
   ASSERT_TRUE(p->call("m", "loop", 0));
   p->ret();
@@ -124,7 +124,7 @@ TEST_F(CallPath, ExportEntryFollowsLoadsAndDeletes) {
   ASSERT_TRUE(q->call("m", "f", 0));
   q->ret();
   ASSERT_TRUE(embedded->delete_module("m"));
-  EXPECT_EQ(q->call("m", "f", 0).error(), CallError::kUndef) << "embedded mode loads nothing on demand";
+  EXPECT_EQ(q->call("m", "f", 0).error().reason(), reason::kUndef) << "embedded mode loads nothing on demand";
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/files.h"
@@ -21,6 +22,14 @@ namespace codestore::loader::testing {
 namespace fs = std::filesystem;
 
 enum class State { kNone, kCurrent, kCurrentOld, kOldOnly };
+
+// Erlang's [{Module, What}] of a multi-module load's failures, to compare whole lists.
+using Reasons = std::vector<std::pair<std::string, std::string>>;
+inline Reasons reasons(const std::vector<FailedModule>& failed) {
+  Reasons out;
+  for (const auto& f : failed) out.emplace_back(f.module, std::string(f.status.reason()));
+  return out;
+}
 
 inline std::string state_name(State s) {
   switch (s) {

@@ -94,7 +94,7 @@ TEST_F(OnLoad, CallbackFailureKeepsTheCurrentInstance) {
   // none: stays none.
   auto first = cs->load_binary("ol", "ol2/ol.beam", ol(2));
   ASSERT_FALSE(first);
-  EXPECT_EQ(first.error().reason, LoadError::kOnLoadFailure);
+  EXPECT_EQ(first.error().reason(), reason::kOnLoadFailure);
   EXPECT_EQ(snap(*cs, "ol"), (Snapshot{"", false}));
   EXPECT_FALSE(cs->is_loaded("ol"));
   // current: C stays, no old code appears.
@@ -104,7 +104,7 @@ TEST_F(OnLoad, CallbackFailureKeepsTheCurrentInstance) {
   const std::uint64_t serial = cs->current_shared("ol")->serial();
   auto failed = cs->load_binary("ol", "ol2/ol.beam", ol(2));
   ASSERT_FALSE(failed);
-  EXPECT_EQ(failed.error().reason, LoadError::kOnLoadFailure);
+  EXPECT_EQ(failed.error().reason(), reason::kOnLoadFailure);
   EXPECT_EQ(snap(*cs, "ol"), (Snapshot{"[1]", false}));
   EXPECT_EQ(cs->current_shared("ol")->serial(), serial);
   EXPECT_EQ(cs->is_loaded("ol"), "ol1/ol.beam");
@@ -127,7 +127,7 @@ TEST_F(OnLoad, CallbackFailureAfterTheThreeVersionPurge) {
   answer = false;
   auto failed = cs->load_binary("ol", "ol3/ol.beam", ol(3));
   ASSERT_FALSE(failed);
-  EXPECT_EQ(failed.error().reason, LoadError::kOnLoadFailure);
+  EXPECT_EQ(failed.error().reason(), reason::kOnLoadFailure);
   EXPECT_EQ(snap(*cs, "ol"), (Snapshot{"[2]", false}));
   EXPECT_EQ(killed_, (std::vector<ProcessId>{p->id()}));
 }
@@ -137,11 +137,11 @@ TEST_F(OnLoad, CallbackDecidesForPathLoadsToo) {
   auto cs = with_callback(&answer, {dir("ol2")});
   auto failed = cs->load_file("ol");
   ASSERT_FALSE(failed);
-  EXPECT_EQ(failed.error().reason, LoadError::kOnLoadFailure);
+  EXPECT_EQ(failed.error().reason(), reason::kOnLoadFailure);
   auto p = cs->spawn("caller");
   auto call = p->call("ol", "start", 0);  // autoload fails: undef
   ASSERT_FALSE(call);
-  EXPECT_EQ(call.error(), CallError::kUndef);
+  EXPECT_EQ(call.error().reason(), reason::kUndef);
   EXPECT_FALSE(cs->is_loaded("ol"));
   answer = true;
   ASSERT_TRUE(cs->ensure_loaded("ol"));
@@ -160,7 +160,7 @@ TEST_F(OnLoad, AtomicLoadAndPrepareLoadingRefuseIt) {
   bool answer = true;
   auto cs = with_callback(&answer, {dir("ol2"), dir("v1")});
   ASSERT_TRUE(cs->load_binary("ol", "ol1/ol.beam", ol(1)));
-  const std::vector<ModuleError> refused = {{"ol", LoadError::kOnLoadNotAllowed}};
+  const Reasons refused = {{"ol", "on_load_not_allowed"}};
   // From the path and from bytes, alone and with a module that would load.
   for (const auto& items :
        std::vector<std::vector<LoadItem>>{{LoadItem{"ol", {}, {}}},
@@ -168,10 +168,10 @@ TEST_F(OnLoad, AtomicLoadAndPrepareLoadingRefuseIt) {
                                           {LoadItem{"ol", "ol3/ol.beam", ol(3)}, LoadItem{"n", {}, {}}}}) {
     auto atomic = cs->atomic_load(items);
     ASSERT_FALSE(atomic);
-    EXPECT_EQ(atomic.error(), refused);
+    EXPECT_EQ(reasons(atomic.failed), refused);
     auto prepared = cs->prepare_loading(items);
     ASSERT_FALSE(prepared);
-    EXPECT_EQ(prepared.error(), refused);
+    EXPECT_EQ(reasons(prepared.failed), refused);
   }
   EXPECT_TRUE(calls_.empty()) << "a refused module's on_load never runs";
   EXPECT_EQ(snap(*cs, "ol"), (Snapshot{"[1]", false}));
@@ -179,7 +179,7 @@ TEST_F(OnLoad, AtomicLoadAndPrepareLoadingRefuseIt) {
   // Errors of the loading phase come first (OTP: prepare_loading_3 before the on_load check).
   auto bad = cs->atomic_load({LoadItem{"ol", {}, {}}, LoadItem{"nope", {}, {}}});
   ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.error(), (std::vector<ModuleError>{{"nope", LoadError::kNofile}}));
+  EXPECT_EQ(reasons(bad.failed), (Reasons{{"nope", "nofile"}}));
   // The same module without -on_load goes through.
   ASSERT_TRUE(cs->atomic_load({LoadItem{"ol", "ol1/ol.beam", ol(1)}}));
   EXPECT_EQ(snap(*cs, "ol"), (Snapshot{"[1]", true}));

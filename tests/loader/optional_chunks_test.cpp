@@ -86,7 +86,7 @@ class OptionalChunks : public LoaderFixture {
   std::string ours(const Variant& v) {
     auto cs = make();
     auto r = cs->load_binary("chunky", "chunky.beam", bytes("chunks/" + v.name + ".beam"));
-    if (!r) return std::string(error_name(r.error().reason)) + " - -";
+    if (!r) return std::string(r.error().reason()) + " - -";
     auto inst = cs->current_shared("chunky");
     return "ok " + image::md5_hex(inst->md5()) + " " + (inst->has_vsn() ? inst->vsn_text() : "-");
   }

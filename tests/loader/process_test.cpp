@@ -46,7 +46,8 @@ TEST_F(ProcessTest, TailCallReplacesTheTopFrame) {
 TEST_F(ProcessTest, EnterModuleNeedsNoParticularExport) {
   auto cs = make(Mode::kInteractive, {dir("foreign/v1")});
   auto p = cs->spawn("p");
-  EXPECT_EQ(p->call("counter", "start", 1).error(), CallError::kUndef) << "a call still needs the export";
+  EXPECT_EQ(p->call("counter", "start", 1).error().reason(), reason::kUndef)
+      << "a call still needs the export";
   auto v1 = p->enter_module("counter");  // loads counter on demand, as a call does
   ASSERT_TRUE(v1);
   EXPECT_EQ((*v1)->vsn_text(), "[49]");
@@ -57,10 +58,10 @@ TEST_F(ProcessTest, EnterModuleNeedsNoParticularExport) {
   EXPECT_EQ((*v2)->vsn_text(), "[50]");
   EXPECT_EQ(p->depth(), 1u);
   EXPECT_FALSE(cs->check_process_code(*p, "counter"));
-  EXPECT_EQ(p->enter_module("nosuch").error(), CallError::kUndef);
+  EXPECT_EQ(p->enter_module("nosuch").error().reason(), reason::kUndef);
 
   auto embedded = make(Mode::kEmbedded, {dir("foreign/v1")});
-  EXPECT_EQ(embedded->spawn("q")->enter_module("counter").error(), CallError::kUndef)
+  EXPECT_EQ(embedded->spawn("q")->enter_module("counter").error().reason(), reason::kUndef)
       << "embedded mode loads nothing on demand";
 }
 
@@ -78,8 +79,8 @@ TEST_F(ProcessTest, KilledProcessFailsCleanlyAndItsInstanceStaysReadable) {
   // The host's thread may still be reading v1 before it notices the kill.
   EXPECT_EQ(v1->module(), "m");
   EXPECT_EQ(std::vector<std::uint8_t>(v1->bytes().begin(), v1->bytes().end()), bytes("v1/m.beam"));
-  EXPECT_EQ(p->call("m", "f", 0).error(), CallError::kKilled);
-  EXPECT_EQ(p->local_call().error(), CallError::kKilled);
+  EXPECT_EQ(p->call("m", "f", 0).error().reason(), reason::kKilled);
+  EXPECT_EQ(p->local_call().error().reason(), reason::kKilled);
 }
 
 TEST_F(ProcessTest, SharedHoldersKeepBytesAfterPurge) {
@@ -98,7 +99,7 @@ TEST_F(ProcessTest, ExitedProcessDoesNotLinger) {
   auto p = cs->spawn("p");
   ASSERT_TRUE(p->call("m", "loop", 0));
   p->exit();
-  EXPECT_EQ(p->call("m", "f", 0).error(), CallError::kExited);
+  EXPECT_EQ(p->call("m", "f", 0).error().reason(), reason::kExited);
   ASSERT_TRUE(cs->load_binary("m", "v2", bytes("v2/m.beam")));
   EXPECT_FALSE(cs->purge("m").killed);
 }

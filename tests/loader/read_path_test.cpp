@@ -72,16 +72,18 @@ TEST_F(ReadPath, ADamagedBlobIsAStoreCorruptionNotNofile) {
   auto cs = make_uncached({"lib:app", dir("v2")});
   auto loaded = cs->load_file("m");
   ASSERT_FALSE(loaded);
-  EXPECT_EQ(loaded.error().reason, LoadError::kStoreError) << error_name(loaded.error().reason);
-  EXPECT_EQ(loaded.error().store.code(), Code::kCorruption) << loaded.error().store.to_string();
-  EXPECT_EQ(error_name(LoadError::kStoreError), "store_error");
+  // The store's Status as it is: its code, no Erlang reason (Erlang has no store).
+  EXPECT_EQ(loaded.error().code(), Code::kCorruption) << loaded.error().to_string();
+  EXPECT_EQ(loaded.error().reason(), "") << loaded.error().to_string();
   EXPECT_EQ(cs->is_loaded("m"), std::nullopt) << "not v2/m.beam from the next entry either";
   auto ensured = cs->ensure_loaded("m");
   ASSERT_FALSE(ensured);
-  EXPECT_EQ(ensured.error().store.code(), Code::kCorruption);
+  EXPECT_EQ(ensured.error().code(), Code::kCorruption);
   auto prepared = cs->prepare_loading({LoadItem{"m", std::nullopt, std::nullopt}});
   ASSERT_FALSE(prepared);
-  EXPECT_EQ(prepared.error(), (std::vector<ModuleError>{{"m", LoadError::kStoreError}}));
+  EXPECT_EQ(reasons(prepared.failed), (Reasons{{"m", ""}}));
+  EXPECT_EQ(prepared.failed[0].status.code(), Code::kCorruption);
+  EXPECT_EQ(prepared.status.code(), Code::kCorruption) << "the whole call's Status is the first module's";
 }
 
 TEST_F(ReadPath, SyncAndModuleStatusAnswerFromTheMd5ColumnWithoutReadingTheImage) {
@@ -113,7 +115,9 @@ TEST_F(ReadPath, ADamagedNewVersionFailsTheSyncWithItsKind) {
   damage_blob("m", 2);
   auto report = cs->sync(SyncPolicy::kBrutal);
   EXPECT_TRUE(report.changed.empty());
-  EXPECT_EQ(report.failed, (std::vector<ModuleError>{{"m", LoadError::kStoreError}}));
+  EXPECT_EQ(reasons(report.failed), (Reasons{{"m", ""}})) << "the store's Status: no Erlang reason";
+  ASSERT_EQ(report.failed.size(), 1u);
+  EXPECT_EQ(report.failed[0].status.code(), Code::kCorruption) << report.failed[0].status.to_string();
   EXPECT_EQ(snap(*cs), (Snapshot{"[49]", false})) << "v1 stays";
 }
 

@@ -52,7 +52,7 @@ TEST_P(LoadFile, Cell) {
       break;
     case State::kCurrentOld:
       ASSERT_FALSE(r);
-      EXPECT_EQ(r.error().reason, LoadError::kNotPurged);
+      EXPECT_EQ(r.error().reason(), reason::kNotPurged);
       EXPECT_EQ(snap(*cs), before(state()));
       break;
     case State::kOldOnly:  // OTP: the load is allowed and the old instance is kept
@@ -72,7 +72,7 @@ TEST_P(LoadAbs, Cell) {
   auto r = cs->load_abs(file("v3/m"));  // no extension: ".beam" is appended, as OTP does
   if (state() == State::kCurrentOld) {
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().reason, LoadError::kNotPurged);
+    EXPECT_EQ(r.error().reason(), reason::kNotPurged);
     EXPECT_EQ(snap(*cs), before(state()));
   } else {
     ASSERT_TRUE(r);
@@ -127,7 +127,7 @@ TEST_P(LoadBinaryRefused, Cell) {
   auto p = enter_state(*cs, state(), /*lingerer=*/true);
   auto r = cs->load_binary("m", "junk/m.beam", bytes("junk/m.beam"));
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().reason, LoadError::kBadfile);
+  EXPECT_EQ(r.error().reason(), reason::kBadfile);
   EXPECT_EQ(snap(*cs), before(state()));
   EXPECT_TRUE(p->alive());
   EXPECT_TRUE(killed_.empty());
@@ -143,7 +143,7 @@ TEST_P(LoadBinarySticky, Cell) {
   bool has_current = state() == State::kCurrent || state() == State::kCurrentOld;
   if (has_current) {  // sticky = loaded and the name sticky; refused before any purge
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().reason, LoadError::kStickyDirectory);
+    EXPECT_EQ(r.error().reason(), reason::kStickyDirectory);
     EXPECT_EQ(snap(*cs), before(state()));
     EXPECT_TRUE(p->alive());
   } else {  // not loaded: the first load of a sticky module is allowed
@@ -174,7 +174,7 @@ TEST_P(EnsureLoadedEmbedded, Cell) {
   auto r = cs->ensure_loaded("m");
   if (state() == State::kNone || state() == State::kOldOnly) {
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().reason, LoadError::kEmbedded);
+    EXPECT_EQ(r.error().reason(), reason::kEmbedded);
   } else {
     EXPECT_TRUE(r);
   }
@@ -190,7 +190,7 @@ TEST_P(AtomicLoad, Cell) {
   auto r = cs->atomic_load({LoadItem{"m", {}, {}}, LoadItem{"n", "v2/n.beam", bytes("v2/n.beam")}});
   if (state() == State::kCurrentOld) {
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error(), (std::vector<ModuleError>{{"m", LoadError::kNotPurged}}));
+    EXPECT_EQ(reasons(r.failed), (Reasons{{"m", "not_purged"}}));
     EXPECT_EQ(snap(*cs), before(state()));
     EXPECT_FALSE(cs->is_loaded("n")) << "all or nothing";
   } else {
@@ -275,7 +275,7 @@ TEST_P(PurgeLingering, Cell) {
     EXPECT_EQ(p->depth(), 0u) << "its frames are released";
     auto call = p->call("m", "f", 0);
     ASSERT_FALSE(call);
-    EXPECT_EQ(call.error(), CallError::kKilled) << "a killed process's calls fail cleanly";
+    EXPECT_EQ(call.error().reason(), reason::kKilled) << "a killed process's calls fail cleanly";
   }
 }
 CELLS(PurgeLingering);
@@ -388,7 +388,7 @@ TEST_P(CallInteractive, Cell) {
   p->ret();
   auto missing = p->call("m", "nothere", 0);
   ASSERT_FALSE(missing);
-  EXPECT_EQ(missing.error(), CallError::kUndef);
+  EXPECT_EQ(missing.error().reason(), reason::kUndef);
 }
 CELLS(CallInteractive);
 
@@ -400,7 +400,7 @@ TEST_P(CallEmbedded, Cell) {
   auto r = p->call("m", "f", 0);
   if (state() == State::kNone || state() == State::kOldOnly) {
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error(), CallError::kUndef) << "no autoload in embedded mode";
+    EXPECT_EQ(r.error().reason(), reason::kUndef) << "no autoload in embedded mode";
   } else {
     ASSERT_TRUE(r);
     EXPECT_EQ((*r)->vsn_text(), before(state()).current);

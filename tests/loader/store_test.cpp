@@ -43,7 +43,7 @@ TEST_F(StoreLibs, ModulesOfTheLibComeFromTheStore) {
   EXPECT_EQ(snap(*cs), (Snapshot{"[49]", false}));
   auto n = cs->load_file("n");
   ASSERT_FALSE(n) << "n's active version belongs to lib other, and v3 has no n";
-  EXPECT_EQ(n.error().reason, LoadError::kNofile);
+  EXPECT_EQ(n.error().reason(), reason::kNofile);
   EXPECT_EQ(cs->which("m"), "lib:app/m.beam");
 }
 

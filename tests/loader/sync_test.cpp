@@ -145,7 +145,7 @@ TEST_F(Sync, BadActiveImageIsReportedAndChangesNothing) {
   ASSERT_TRUE(verdict.opcode_only) << verdict.reason;
   import(later);
   auto r = cs->sync(SyncPolicy::kBrutal);
-  EXPECT_EQ(r.failed, (std::vector<ModuleError>{{"m", LoadError::kBadfile}}));
+  EXPECT_EQ(reasons(r.failed), (Reasons{{"m", "badfile"}}));
   EXPECT_EQ(snap(*cs), (Snapshot{"[49]", false}));
 }
 

@@ -30,7 +30,7 @@ TEST_F(Threads, CallsAndLookupsWhileLoadingAndPurging) {
       // now and then a qualified tail call that moves it to the current instance.
       if (p->depth() == 0) {
         auto in = p->call("m", "loop", 0);
-        if (!in && in.error() == CallError::kKilled) respawn();
+        if (!in && in.error().reason() == reason::kKilled) respawn();
         if (!in) continue;
         EXPECT_EQ((*in)->module(), "m");
       }
@@ -39,7 +39,7 @@ TEST_F(Threads, CallsAndLookupsWhileLoadingAndPurging) {
         EXPECT_GT((*local)->bytes().size(), 100u);  // readable, whatever the purger does
         ++calls;
         p->ret();
-      } else if (local.error() == CallError::kKilled) {
+      } else if (local.error().reason() == reason::kKilled) {
         EXPECT_TRUE(p->killed());  // its kill callback runs once the purger drops its lock
         respawn();
         continue;
@@ -119,7 +119,7 @@ TEST_F(Threads, TailCallsRaceLoadsAndPurges) {
     for (std::uint64_t i = 0; !done.load(); ++i, ++progress) {
       auto in = i % 3 == 0 ? p->enter_module("m", /*tail=*/true) : p->tail_call("m", "switched", 1);
       if (!in) {
-        EXPECT_EQ(in.error(), CallError::kKilled);
+        EXPECT_EQ(in.error().reason(), reason::kKilled);
         respawn();
         continue;
       }

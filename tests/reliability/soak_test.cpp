@@ -232,7 +232,8 @@ TEST(Soak, ImportersOperatorAndSyncingHostNeverCorrupt) {
         auto r = p->call(m, "module_info", 0);
         ++calls;
         if (!r) {
-          if (r.error() == loader::CallError::kKilled) ++killed;
+          if (r.error().reason() == loader::reason::kKilled)
+            ++killed;
           else ++undef;
         } else {
           const loader::Instance* inst = *r;
@@ -245,7 +246,7 @@ TEST(Soak, ImportersOperatorAndSyncingHostNeverCorrupt) {
           }
           // Stay in the module a little: a sync may kill this process (three-version rule).
           auto again = p->local_call();
-          if (!again && again.error() == loader::CallError::kKilled) ++killed;
+          if (!again && again.error().reason() == loader::reason::kKilled) ++killed;
         }
         p->exit();
       }
