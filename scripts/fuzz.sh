@@ -7,7 +7,8 @@
 #   bash scripts/fuzz.sh 60                 every target for 60 s (CI)
 #   bash scripts/fuzz.sh 900 image term     15 minutes each for two targets
 #
-# Environment: FUZZ_NICE (default 19), FUZZ_JOBS (build parallelism, default 2),
+# Environment: FUZZ_NICE (default 19), FUZZ_JOBS (build parallelism, default 2), FUZZ_PARALLEL
+# (fuzzers run at once, default one per core),
 # FUZZ_BUILD (default build-fuzz), FUZZ_TIMEOUT (seconds one input may take, default 60: a
 # loaded machine starves niced runs, and a starved input is not a hang).
 set -euo pipefail
@@ -34,11 +35,11 @@ seeds=()
 if [ -f tests/image/damage.cpp ]; then seeds=(damage_seeds); fi
 nice -n "$nice_level" cmake --build "$build" -j "${FUZZ_JOBS:-2}" --target "${built[@]}" "${seeds[@]}"
 
-failed=0
-for target in "${built[@]}"; do
-  t=${target%_fuzzer}
-  corpus=$build/corpus/$t
-  artifacts=$build/artifacts/$t/
+# fuzz_one TARGET: runs it for SECONDS and prints one line (and the crash when it failed);
+# exits with the fuzzer's status.
+fuzz_one() {
+  local target=$1 t=${1%_fuzzer}
+  local corpus=$build/corpus/$t artifacts=$build/artifacts/$t/ log=$build/fuzz-${1%_fuzzer}.log rc=0
   mkdir -p "$corpus" "$artifacts"
   # The working corpus grows in the build dir; the repo keeps only the small seeds.
   cp -n fuzz/corpus/"$t"/* "$corpus"/ 2>/dev/null || true
@@ -46,20 +47,34 @@ for target in "${built[@]}"; do
   if [ "$t" = image ] && [ -x "$build/fuzz/damage_seeds" ] && [ ! -e "$corpus/.damaged" ]; then
     "$build/fuzz/damage_seeds" "$corpus" fuzz/corpus/image/*.beam >/dev/null && touch "$corpus/.damaged"
   fi
-  log=$build/fuzz-$t.log
-  set +e
   nice -n "$nice_level" "$build/fuzz/$target" "$corpus" -max_total_time="$seconds" -timeout=${FUZZ_TIMEOUT:-60} \
-    -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix="$artifacts" >"$log" 2>&1
-  rc=$?
-  set -e
+    -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix="$artifacts" >"$log" 2>&1 || rc=$?
+  local execs cov
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
   if ((rc == 0)); then
     echo "== $t: $execs execs in ${seconds}s, $cov, corpus $(ls "$corpus" | wc -l) inputs"
   else
-    failed=1
     echo "== $t: FAILED (exit $rc) after $execs execs; input in $artifacts; log $log"
     grep -A 30 -m 1 'ERROR: \|fuzz invariant broken\|==ERROR' "$log" | head -40 || true
   fi
+  return "$rc"
+}
+
+# FUZZ_PARALLEL targets at a time (default: one per core): each fuzzer is one process on
+# one core, so on 2 cores two run side by side for the same SECONDS each.
+parallel=${FUZZ_PARALLEL:-$(nproc)}
+failed=0
+for target in "${built[@]}"; do
+  out=$build/fuzz-${target%_fuzzer}
+  rm -f "$out.rc"
+  { rc=0; fuzz_one "$target" >"$out.summary" || rc=$?; echo "$rc" >"$out.rc"; } &
+  while (( $(jobs -rp | wc -l) >= parallel )); do wait -n || true; done
+done
+wait
+for target in "${built[@]}"; do
+  out=$build/fuzz-${target%_fuzzer}
+  cat "$out.summary"
+  [[ $(cat "$out.rc" 2>/dev/null) == 0 ]] || failed=1
 done
 exit $failed
