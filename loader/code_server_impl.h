@@ -178,6 +178,16 @@ inline std::size_t hash_export(std::string_view module, std::string_view functio
   return h ^ (static_cast<std::size_t>(arity) * 0x9E3779B97F4A7C15ull);
 }
 
+// Test only (tests/loader/call_protocol_test.cpp): the steps of a call between which a
+// load, purge or delete on another thread must be safe (loader/process.cpp), and a reader
+// finding a tentative frame. The test sets the hook to run such an operation exactly
+// there; null otherwise, so each step costs one load and a branch not taken.
+enum class CallStep { kLooked, kPublished, kChecked, kReaderWaits };
+inline std::atomic<void (*)(CallStep)> call_step_hook{nullptr};
+inline void at_call_step(CallStep step) {
+  if (auto* hook = call_step_hook.load(std::memory_order_relaxed)) [[unlikely]] hook(step);
+}
+
 // What an Instance is: the public class shows no fields; every instance the code server
 // makes is an InstanceImpl (Instance's functions downcast to it).
 struct InstanceImpl final : Instance {
@@ -252,6 +262,7 @@ class FrameStack {
   const Instance* settled(std::size_t i) const {
     std::uintptr_t v = slot(i).load(std::memory_order_seq_cst);
     while ((v & kTentative) != 0) {
+      at_call_step(CallStep::kReaderWaits);
       std::this_thread::yield();
       v = slot(i).load(std::memory_order_seq_cst);
     }

@@ -52,6 +52,7 @@ static Result<const Instance*> ended(FrameStack& frames, ProcessImpl::State stat
 // with `tail` and a frame to replace). With `callee`, F/A must be exported too.
 inline ProcessImpl::Attempt ProcessImpl::attempt(const std::atomic<const Instance*>& current,
                                                  const Instance* inst, const Callee* callee, bool tail) {
+  at_call_step(CallStep::kLooked);  // test hook (code_server_impl.h)
   const std::size_t depth = frames_.depth().load(std::memory_order_relaxed);
   const bool replace = tail && depth != 0;
   const std::size_t at = replace ? depth - 1 : depth;
@@ -64,8 +65,10 @@ inline ProcessImpl::Attempt ProcessImpl::attempt(const std::atomic<const Instanc
     slot.store(bits(inst) | FrameStack::kTentative, std::memory_order_relaxed);
     frames_.depth().store(depth + 1, std::memory_order_seq_cst);
   }
+  at_call_step(CallStep::kPublished);  // test hook
   const bool still_current = current.load(std::memory_order_seq_cst) == inst;
   const bool running = state_.load(std::memory_order_seq_cst) == State::kRunning;
+  at_call_step(CallStep::kChecked);  // test hook
   // Still current after the frame was published: a purge of it must scan later, and waits
   // on this slot, so the instance can be read now.
   const bool exported =
