@@ -214,10 +214,7 @@ int main(int argc, char** argv) {
   {
     auto v = must(cold_reader->active(med.name), "active");
     Series read, parse, verdict;
-    auto img = must(image::Image::parse(med.bytes, image::Strictness::kStrict).map_error([](auto e) {
-      return e.status();
-    }),
-                    "parse");
+    auto img = must(image::Image::parse(med.bytes, image::Strictness::kStrict), "parse");
     for (int r = 0; r < runs; ++r) {
       read.add(time_calls(iters, [&] { (void)must(cold_reader->bytes(med.name, v->version), "bytes"); }));
       parse.add(time_calls(iters, [&] { (void)image::Image::parse(med.bytes, image::Strictness::kStrict); }));

@@ -615,8 +615,9 @@ TEST(ImageErrors, StatusCarriesBeamLibReasonCodeAndWhere) {
 }
 
 // No public back door: the representation is reached only from image/ (image_internal.h).
-static_assert(
-    !requires(const Image& img) { img.rep(); }, "Image::rep() is not public API");
+template <typename T>
+concept HasRep = requires(const T& img) { img.rep(); };
+static_assert(!HasRep<Image>, "Image::rep() is not public API");
 
 // Thread safety: one Image read from many threads at once.
 TEST(ImageReader, ConstMethodsRunConcurrently) {

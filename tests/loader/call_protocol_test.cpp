@@ -119,7 +119,7 @@ TEST_P(CallProtocol, LoadAndPurge) {
   auto in = p_->call("m", "loop", 0);
   window.finish();
   ASSERT_TRUE(window.hit());
-  ASSERT_TRUE(in) << call_error_name(in.error());
+  ASSERT_TRUE(in) << in.error().to_string();
   expect_not_in_purged(v1_.get());
   if (call_sees_operation()) {
     EXPECT_EQ(*in, v2.get()) << "the call entered the purged instance";
@@ -135,7 +135,7 @@ TEST_P(CallProtocol, LoadAndPurge) {
     EXPECT_EQ(killed_, std::vector<ProcessId>{p_->id()});
     auto next = p_->call("m", "loop", 0);
     ASSERT_FALSE(next);
-    EXPECT_EQ(next.error(), CallError::kKilled);
+    EXPECT_EQ(next.error().reason(), reason::kKilled);
   }
 }
 
@@ -153,12 +153,12 @@ TEST_P(CallProtocol, DeleteAndPurge) {
   expect_not_in_purged(v1_.get());
   if (call_sees_operation()) {
     ASSERT_FALSE(in) << "the call entered deleted code";
-    EXPECT_EQ(in.error(), CallError::kUndef);
+    EXPECT_EQ(in.error().reason(), reason::kUndef);
     EXPECT_TRUE(p_->alive());
     EXPECT_EQ(p_->depth(), 0u);
     EXPECT_FALSE(purged.killed);
   } else {
-    ASSERT_TRUE(in) << call_error_name(in.error());
+    ASSERT_TRUE(in) << in.error().to_string();
     EXPECT_EQ(*in, v1_.get());
     EXPECT_TRUE(purged.killed) << "the purge missed the process in the deleted code";
     EXPECT_TRUE(p_->killed());
@@ -178,7 +178,7 @@ TEST_P(CallProtocol, LoadAndSoftPurge) {
   auto in = p_->call("m", "loop", 0);
   window.finish();
   ASSERT_TRUE(window.hit());
-  ASSERT_TRUE(in) << call_error_name(in.error());
+  ASSERT_TRUE(in) << in.error().to_string();
   EXPECT_TRUE(p_->alive()) << "soft_purge kills nobody";
   if (call_sees_operation()) {
     EXPECT_EQ(*in, v2.get()) << "the call entered the instance soft_purge removed";
@@ -212,14 +212,14 @@ TEST_P(CallProtocol, Kill) {
   EXPECT_EQ(killed_, std::vector<ProcessId>{p_->id()});
   if (call_sees_operation()) {
     ASSERT_FALSE(in) << "a killed process entered m";
-    EXPECT_EQ(in.error(), CallError::kKilled);
+    EXPECT_EQ(in.error().reason(), reason::kKilled);
   } else {
-    ASSERT_TRUE(in) << call_error_name(in.error());  // entered before the kill
+    ASSERT_TRUE(in) << in.error().to_string();  // entered before the kill
     EXPECT_EQ(*in, v1_.get());
     EXPECT_TRUE(window.operation_waited()) << "the kill read the tentative frame without waiting";
     auto next = p_->call("m", "loop", 0);
     ASSERT_FALSE(next);
-    EXPECT_EQ(next.error(), CallError::kKilled);
+    EXPECT_EQ(next.error().reason(), reason::kKilled);
   }
   EXPECT_EQ(p_->depth(), 0u);
   EXPECT_EQ(p_->top(), nullptr);
