@@ -1,18 +1,16 @@
 #include "cli.h"
 
+#include <codestore/store.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <iostream>
-#include <optional>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
-
-#include <codestore/store.h>
+#include <optional>
 
 #include "json_util.h"
 
@@ -24,7 +22,9 @@ std::string Context::db_path() const {
   return "./codestore.db";
 }
 
-bool Context::out_is_terminal() const { return out == &std::cout && ::isatty(STDOUT_FILENO) == 1; }
+bool Context::out_is_terminal() const {
+  return out == &std::cout && ::isatty(STDOUT_FILENO) == 1;
+}
 
 namespace {
 

@@ -9,14 +9,14 @@
 // calls with distinct streams are safe.
 #pragma once
 
+#include <codestore/status.h>
+
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <codestore/status.h>
 
 namespace CLI {
 class App;
@@ -34,7 +34,7 @@ struct Context {
   // --snapshot: read the database file as it is, without locks and without its -wal
   // (SQLite's immutable=1). Safe only while no process writes; reading commands only.
   bool snapshot = false;
-  std::string db_option;  // --db as given ("" when absent)
+  std::string db_option;    // --db as given ("" when absent)
   std::string wait_option;  // --wait SECONDS as given ("" when absent: the store's busy timeout)
   std::istream* in = nullptr;
   std::ostream* out = nullptr;

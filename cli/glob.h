@@ -8,13 +8,13 @@
 // Thread safety: a Glob is immutable after compile(); matches() may run concurrently.
 #pragma once
 
+#include <codestore/status.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <codestore/status.h>
 
 namespace codestore::cli {
 

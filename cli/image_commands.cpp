@@ -11,24 +11,23 @@
 // Every value comes from the image library; this file only chooses what to print and how.
 // The beam_lib fields come from a lenient parse (beam_lib's rules); `loadable` comes from a
 // strict parse and Image::check_loadable() (the VM loader's rules).
+#include <codestore/image.h>
+#include <codestore/term.h>
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-
-#include <codestore/image.h>
-#include <codestore/term.h>
 
 #include "cli.h"
 #include "json_util.h"
@@ -43,9 +42,9 @@ using Json = nlohmann::ordered_json;
 
 // beam_lib:chunks/2 names that Image::chunk_term() knows; a selector of exactly four bytes is
 // a chunk id instead (no name is four bytes long).
-constexpr std::string_view kChunkNames[] = {"atoms",         "exports",    "labeled_exports", "imports",
-                                            "indexed_imports", "locals",   "labeled_locals",  "attributes",
-                                            "compile_info",  "debug_info", "abstract_code"};
+constexpr std::string_view kChunkNames[] = {"atoms",           "exports",    "labeled_exports", "imports",
+                                            "indexed_imports", "locals",     "labeled_locals",  "attributes",
+                                            "compile_info",    "debug_info", "abstract_code"};
 
 bool is_chunk_name(std::string_view s) {
   return std::find(std::begin(kChunkNames), std::end(kChunkNames), s) != std::end(kChunkNames);
@@ -54,15 +53,24 @@ bool is_chunk_name(std::string_view s) {
 // What a chunk holds, for the human tables (docs/image-format.md, "Chunks we read").
 std::string_view chunk_role(std::string_view id) {
   static constexpr std::pair<std::string_view, std::string_view> kRoles[] = {
-      {"AtU8", "atoms (UTF-8)"},  {"Atom", "atoms (latin-1, pre OTP 20)"},
-      {"Code", "bytecode"},       {"StrT", "string pool"},
-      {"ImpT", "imports"},        {"ExpT", "exports"},
-      {"LocT", "local functions"}, {"FunT", "funs"},
-      {"LitT", "literals (zlib)"}, {"Meta", "metadata"},
-      {"Attr", "attributes"},     {"CInf", "compile info"},
-      {"Line", "line table"},     {"Type", "type table"},
-      {"Dbgi", "debug info"},     {"Abst", "abstract code (pre OTP 20)"},
-      {"Docs", "documentation (EEP 48)"}, {"ExCk", "Elixir checker data"},
+      {"AtU8", "atoms (UTF-8)"},
+      {"Atom", "atoms (latin-1, pre OTP 20)"},
+      {"Code", "bytecode"},
+      {"StrT", "string pool"},
+      {"ImpT", "imports"},
+      {"ExpT", "exports"},
+      {"LocT", "local functions"},
+      {"FunT", "funs"},
+      {"LitT", "literals (zlib)"},
+      {"Meta", "metadata"},
+      {"Attr", "attributes"},
+      {"CInf", "compile info"},
+      {"Line", "line table"},
+      {"Type", "type table"},
+      {"Dbgi", "debug info"},
+      {"Abst", "abstract code (pre OTP 20)"},
+      {"Docs", "documentation (EEP 48)"},
+      {"ExCk", "Elixir checker data"},
   };
   for (const auto& [key, role] : kRoles) {
     if (key == id) return role;
@@ -97,9 +105,13 @@ void print_json(std::ostream& out, const Json& j) {
   out << j.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
 }
 
-void report(Context& ctx, std::string_view message) { *ctx.err << "codestore: " << message << '\n'; }
+void report(Context& ctx, std::string_view message) {
+  *ctx.err << "codestore: " << message << '\n';
+}
 
-void fail(Context& ctx, int code) { ctx.exit_code = std::max(ctx.exit_code, code); }
+void fail(Context& ctx, int code) {
+  ctx.exit_code = std::max(ctx.exit_code, code);
+}
 
 Result<std::string> term_text(const Result<etf::Term>& term) {
   if (!term) return tl::unexpected(term.error());
@@ -155,8 +167,8 @@ struct Info {
   std::string file;
   std::optional<Status> error;  // beam_lib:info/1 would fail
   std::vector<image::Chunk> chunks;
-  std::uint64_t image_size = 0;                // of the unwrapped image, for `truncated`
-  std::optional<Status> all_chunks_error;      // beam_lib:all_chunks/1 would fail
+  std::uint64_t image_size = 0;            // of the unwrapped image, for `truncated`
+  std::optional<Status> all_chunks_error;  // beam_lib:all_chunks/1 would fail
   std::optional<Result<std::string>> module;
   std::optional<Result<std::vector<image::Function>>> exports;
   std::optional<Result<std::vector<image::Import>>> imports;
@@ -311,7 +323,8 @@ void image_chunks(Context& ctx, const std::string& file, const std::vector<std::
     if (s.size() != 4 && !is_chunk_name(s)) {
       std::string known;
       for (auto n : kChunkNames) known += fmt::format("{}{}", known.empty() ? "" : ", ", n);
-      report_usage(ctx, fmt::format("image chunks: '{}' is neither a 4-byte chunk id nor a chunk name ({})", s, known));
+      report_usage(ctx, fmt::format("image chunks: '{}' is neither a 4-byte chunk id nor a chunk name ({})",
+                                    s, known));
       return;
     }
   }
@@ -323,7 +336,8 @@ void image_chunks(Context& ctx, const std::string& file, const std::vector<std::
   auto img = Image::read_file(file, Strictness::kLenient);
   if (!img) {
     report(ctx, fmt::format("image chunks: {}", img.error().message()));
-    if (ctx.json) print_json(*ctx.out, Json{{"file", text_to_json_string(file)}, {"error", error_json(img.error())}});
+    if (ctx.json)
+      print_json(*ctx.out, Json{{"file", text_to_json_string(file)}, {"error", error_json(img.error())}});
     fail(ctx, kExitError);
     return;
   }
@@ -425,7 +439,8 @@ void image_md5(Context& ctx, const std::vector<std::string>& files) {
     if (e != nullptr) {
       report(ctx, fmt::format("image md5: {}", e->message()));
       fail(ctx, kExitError);
-      if (ctx.json) print_json(*ctx.out, Json{{"file", text_to_json_string(file)}, {"error", error_json(*e)}});
+      if (ctx.json)
+        print_json(*ctx.out, Json{{"file", text_to_json_string(file)}, {"error", error_json(*e)}});
       continue;
     }
     if (ctx.json) {
@@ -444,7 +459,8 @@ void image_md5(Context& ctx, const std::vector<std::string>& files) {
 // ---- image strip ----------------------------------------------------------------------------
 
 // Writes next to the target and renames, so a failed write never leaves half an image.
-bool write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes, std::string& why) {
+bool write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes,
+                           std::string& why) {
   std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
@@ -486,7 +502,8 @@ void image_strip(Context& ctx, const std::string& file, const std::string& outpu
   if (!stripped) {
     report(ctx, fmt::format("image strip: {}", stripped.error().message()));
     if (ctx.json) {
-      print_json(*ctx.out, Json{{"file", text_to_json_string(file)}, {"error", error_json(stripped.error())}});
+      print_json(*ctx.out,
+                 Json{{"file", text_to_json_string(file)}, {"error", error_json(stripped.error())}});
     }
     fail(ctx, kExitError);
     return;
@@ -495,8 +512,10 @@ void image_strip(Context& ctx, const std::string& file, const std::string& outpu
   if (!write_file_atomically(output, *stripped, why)) {
     report(ctx, fmt::format("image strip: {}", why));
     if (ctx.json) {
-      print_json(*ctx.out, Json{{"file", text_to_json_string(file)},
-                                {"error", {{"kind", "file_error"}, {"chunk", nullptr}, {"message", text_to_json_string(why)}}}});
+      print_json(*ctx.out,
+                 Json{{"file", text_to_json_string(file)},
+                      {"error",
+                       {{"kind", "file_error"}, {"chunk", nullptr}, {"message", text_to_json_string(why)}}}});
     }
     fail(ctx, kExitError);
     return;
@@ -574,11 +593,13 @@ void add_image_commands(CLI::App& app, Context& ctx) {
   };
   auto opt = std::make_shared<Options>();
 
-  auto* info = image->add_subcommand("info", "Module, chunks, exports, imports, attributes, vsn, md5, loadable");
+  auto* info =
+      image->add_subcommand("info", "Module, chunks, exports, imports, attributes, vsn, md5, loadable");
   info->add_option("FILE", opt->files, "Image files")->required();
   info->callback([&ctx, opt] { image_info(ctx, opt->files); });
 
-  auto* chunks = image->add_subcommand("chunks", "The chunk table; a chunk name prints its value as Erlang terms");
+  auto* chunks =
+      image->add_subcommand("chunks", "The chunk table; a chunk name prints its value as Erlang terms");
   chunks->add_option("FILE", opt->file, "Image file")->required();
   auto* sel = chunks->add_option("SELECTOR", opt->selectors,
                                  "4-byte chunk ids (table rows) or beam_lib names: atoms, exports, "

@@ -1,9 +1,9 @@
 #include "json_util.h"
 
+#include <fmt/format.h>
+
 #include <cstdint>
 #include <iterator>
-
-#include <fmt/format.h>
 
 namespace codestore::cli {
 
@@ -42,7 +42,9 @@ std::size_t display_width(std::string_view s) noexcept {
   return width;
 }
 
-std::string bytes_to_json_string(std::string_view bytes) { return base::latin1_to_utf8(bytes); }
+std::string bytes_to_json_string(std::string_view bytes) {
+  return base::latin1_to_utf8(bytes);
+}
 
 std::string text_to_json_string(std::string_view text) {
   return is_utf8(text) ? std::string(text) : bytes_to_json_string(text);

@@ -1,17 +1,15 @@
 // `codestore serve`: Erlang's boot server (erl_boot_server) over the store, so that nodes
 // started with `erl -loader inet -hosts IP` boot and load their modules from it. Runs
 // until SIGINT or SIGTERM; the log goes to stderr, one line per event.
+#include <codestore/boot_server.h>
+#include <fmt/format.h>
 #include <pthread.h>
 #include <signal.h>
 
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <mutex>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
-
-#include <codestore/boot_server.h>
 
 #include "cli.h"
 
@@ -111,12 +109,14 @@ void add_serve_command(CLI::App& app, Context& ctx) {
                   "Erlang root: the served paths, and the fallback for files that are not modules "
                   "(boot scripts, .app files)")
       ->capture_default_str();
-  cmd->add_option("--erts-version", args->erts_version,
-                  "Version clients must send (erlang:system_info(version)); default: the erts version under --root");
+  cmd->add_option(
+      "--erts-version", args->erts_version,
+      "Version clients must send (erlang:system_info(version)); default: the erts version under --root");
   cmd->add_option("--allow", args->allow, "Clients allowed: IPv4 addresses or a.b.c.d/len subnets")
       ->capture_default_str();
   cmd->add_option("--bind", args->bind, "Address to listen on")->capture_default_str();
-  cmd->add_option("--port", args->port, "TCP port for requests (0: any free port; clients learn it by discovery)")
+  cmd->add_option("--port", args->port,
+                  "TCP port for requests (0: any free port; clients learn it by discovery)")
       ->check(in_range(0, 65535))
       ->capture_default_str();
   cmd->add_option("--release", args->release,

@@ -18,10 +18,15 @@
 // stderr with exit 1; usage errors exit 2; verify exits 3 when it finds damage, diff when
 // the versions differ; a Ctrl-C ends import, compact and dict train with exit 130, nothing
 // written. MODULE@V: V is the text after the last '@' (see parse_ref).
+#include <codestore/image.h>
+#include <codestore/store.h>
+#include <codestore/term.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <climits>
 #include <csignal>
@@ -32,20 +37,13 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-
-#include <codestore/image.h>
-#include <codestore/store.h>
-#include <codestore/term.h>
 
 #include "cli.h"
 #include "glob.h"
@@ -56,16 +54,23 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-void fail(Context& ctx, int code) { ctx.exit_code = std::max(ctx.exit_code, code); }
+void fail(Context& ctx, int code) {
+  ctx.exit_code = std::max(ctx.exit_code, code);
+}
 
-void report(Context& ctx, const Status& s) { report_error(ctx, s); }
+void report(Context& ctx, const Status& s) {
+  report_error(ctx, s);
+}
 
-void usage(Context& ctx, const std::string& message) { report_usage(ctx, message); }
+void usage(Context& ctx, const std::string& message) {
+  report_usage(ctx, message);
+}
 
 // A version number as the user writes it: a whole number from 1 (0 is "none" inside the
 // store; a sign, a fraction or more than 18 digits is not a version).
 std::optional<std::int64_t> parse_version(std::string_view text) {
-  if (text.empty() || text.size() > 18 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+  if (text.empty() || text.size() > 18 ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     return std::nullopt;
   }
   const std::int64_t v = std::stoll(std::string(text));
@@ -84,7 +89,8 @@ struct ModuleRef {
   std::string error;         // why the reference is malformed, for a usage error ("" when sound)
 };
 constexpr const char* kRefHelp =
-    "A module and version, MODULE@V (V a whole number from 1; without @V the active version). A module whose name "
+    "A module and version, MODULE@V (V a whole number from 1; without @V the active version). A module whose "
+    "name "
     "contains '@' is written NAME@ (its active version) or NAME@V";
 ModuleRef parse_ref(const std::string& s) {
   const auto at = s.rfind('@');
@@ -92,17 +98,20 @@ ModuleRef parse_ref(const std::string& s) {
   ModuleRef r{s.substr(0, at), 0, ""};
   const std::string_view tail = std::string_view(s).substr(at + 1);
   if (r.module.empty()) {
-    r.error = fmt::format("{}: no module name before '@' (MODULE@V; a module whose name starts with '@' is written {}@)", s, s);
+    r.error = fmt::format(
+        "{}: no module name before '@' (MODULE@V; a module whose name starts with '@' is written {}@)", s, s);
   } else if (tail.empty()) {
     // NAME@: the active version of NAME.
   } else if (auto v = parse_version(tail)) {
     r.version = *v;
-  } else if (std::all_of(tail.begin(), tail.end(), [](char c) { return c >= '0' && c <= '9'; }) && tail.size() <= 18) {
+  } else if (std::all_of(tail.begin(), tail.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+             tail.size() <= 18) {
     r.error = fmt::format("{}: there is no version {}: {}", s, tail, kVersionRule);  // 0, 00
   } else {
-    r.error = fmt::format("{}: {} is not a version: {} (a module whose name contains '@' is written {}@ for its active "
-                          "version, or {}@V)",
-                          s, tail, kVersionRule, s, s);
+    r.error = fmt::format(
+        "{}: {} is not a version: {} (a module whose name contains '@' is written {}@ for its active "
+        "version, or {}@V)",
+        s, tail, kVersionRule, s, s);
   }
   // Callers that only check `version` (0) still refuse a malformed reference.
   if (!r.error.empty()) r.version = 0;
@@ -125,7 +134,9 @@ std::string human_bytes(std::uint64_t n) {
   return fmt::format("{:.1f} MiB", static_cast<double>(n) / (1024 * 1024));
 }
 
-double ratio(std::uint64_t stored, std::uint64_t raw) { return raw == 0 ? 0.0 : static_cast<double>(stored) / static_cast<double>(raw); }
+double ratio(std::uint64_t stored, std::uint64_t raw) {
+  return raw == 0 ? 0.0 : static_cast<double>(stored) / static_cast<double>(raw);
+}
 
 // Aligned columns, by the width a terminal gives each cell (UTF-8 module names, wide
 // characters); the last column is not padded.
@@ -145,12 +156,18 @@ void table(std::ostream& out, const std::vector<std::vector<std::string>>& rows)
   }
 }
 
-std::string version_text(std::int64_t v) { return v == 0 ? "-" : std::to_string(v); }
+std::string version_text(std::int64_t v) {
+  return v == 0 ? "-" : std::to_string(v);
+}
 
 // "None" is null in JSON, whatever the text output shows for it ("-", nothing): version 0,
 // an empty lib, note, vsn or reason.
-Json version_or_null(std::int64_t v) { return v == 0 ? Json(nullptr) : Json(v); }
-Json text_or_null(const std::string& s) { return s.empty() ? Json(nullptr) : Json(text_to_json_string(s)); }
+Json version_or_null(std::int64_t v) {
+  return v == 0 ? Json(nullptr) : Json(v);
+}
+Json text_or_null(const std::string& s) {
+  return s.empty() ? Json(nullptr) : Json(text_to_json_string(s));
+}
 
 Json version_json(const ModuleVersion& v) {
   Json j;
@@ -198,7 +215,8 @@ volatile std::sig_atomic_t g_interrupted = 0;
 
 extern "C" void on_sigint(int) {
   g_interrupted = 1;
-  static const char kMessage[] = "\ncodestore: interrupted: stopping, nothing will be written (Ctrl-C again to stop at once)\n";
+  static const char kMessage[] =
+      "\ncodestore: interrupted: stopping, nothing will be written (Ctrl-C again to stop at once)\n";
   [[maybe_unused]] const auto n = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
 }
 
@@ -234,8 +252,9 @@ class InterruptScope {
 // "interrupted" (exit 130); a lock not granted in time with the option that waits longer.
 void report_work(Context& ctx, const Status& s) {
   if (s.code() == Code::kCancelled || InterruptScope::interrupted()) {
-    report(ctx, Status(Code::kCancelled, (s.code() == Code::kCancelled ? s.message() : "interrupted: nothing written") +
-                                             std::string(" (its transaction was rolled back)")));
+    report(ctx, Status(Code::kCancelled,
+                       (s.code() == Code::kCancelled ? s.message() : "interrupted: nothing written") +
+                           std::string(" (its transaction was rolled back)")));
     return fail(ctx, kExitInterrupted);
   }
   if (s.code() == Code::kBusy) {
@@ -271,11 +290,14 @@ void progress_line(Context& ctx, const std::string& text) {
   }
   *ctx.out << "\r\x1b[K" << text.substr(0, end) << std::flush;
 }
-void progress_done(Context& ctx) { *ctx.out << "\r\x1b[K" << std::flush; }
+void progress_done(Context& ctx) {
+  *ctx.out << "\r\x1b[K" << std::flush;
+}
 
 // On a terminal (and not --json), sets `progress` to draw "<what> done/total" every 16
 // items; says whether it did, so that the caller clears the line after.
-bool show_progress(Context& ctx, std::function<void(std::size_t, std::size_t)>& progress, std::string_view what) {
+bool show_progress(Context& ctx, std::function<void(std::size_t, std::size_t)>& progress,
+                   std::string_view what) {
   if (!ctx.out_is_terminal() || ctx.json) return false;
   progress = [&ctx, what](std::size_t done, std::size_t total) {
     if (done % 16 == 0 || done == total) progress_line(ctx, fmt::format("{} {}/{}", what, done, total));
@@ -315,8 +337,9 @@ std::unique_ptr<Store> open_store(Context& ctx, bool write, bool create = false)
   if (write) {
     o.on_busy = [&ctx, told = false, seconds = o.busy_timeout_ms / 1000.0](int) mutable {
       if (!told) {
-        *ctx.err << fmt::format("codestore: waiting up to {:g} s for another writer's lock on {} (--wait SECONDS)\n",
-                                seconds, ctx.db_path())
+        *ctx.err << fmt::format(
+                        "codestore: waiting up to {:g} s for another writer's lock on {} (--wait SECONDS)\n",
+                        seconds, ctx.db_path())
                  << std::flush;
         told = true;
       }
@@ -326,7 +349,8 @@ std::unique_ptr<Store> open_store(Context& ctx, bool write, bool create = false)
   auto s = Store::open(ctx.db_path(), o);
   if (!s) {
     if (s.error().code() == Code::kNotFound && !create) {
-      const std::string init = ctx.db_option.empty() ? "codestore init" : "codestore --db " + ctx.db_option + " init";
+      const std::string init =
+          ctx.db_option.empty() ? "codestore init" : "codestore --db " + ctx.db_option + " init";
       report(ctx, Status(Code::kNotFound, fmt::format("{} (`{}` creates one)", s.error().message(), init)));
     } else {
       report(ctx, s.error());
@@ -344,7 +368,8 @@ void cmd_init(Context& ctx) {
   if (ctx.json) {
     *ctx.out << Json{{"db", ctx.db_path()}, {"schema_version", Store::schema_version()}}.dump() << "\n";
   } else {
-    *ctx.out << fmt::format("{}: codestore database, schema version {}\n", ctx.db_path(), Store::schema_version());
+    *ctx.out << fmt::format("{}: codestore database, schema version {}\n", ctx.db_path(),
+                            Store::schema_version());
   }
 }
 
@@ -385,10 +410,18 @@ void print_import(Context& ctx, const ImportArgs& a, const ImportSummary& r) {
     }
     Json warnings = Json::array();
     for (const auto& w : r.warnings) warnings.push_back(text_to_json_string(w));
-    *ctx.out << Json{{"dry_run", a.dry_run},     {"files", r.files},         {"new_versions", r.new_versions},
-                     {"unchanged", r.unchanged}, {"repaired", r.repaired},   {"bytes_in", r.bytes_in},
-                     {"bytes_new", r.bytes_new}, {"bytes_stored", r.bytes_stored}, {"ratio", rt},
-                     {"changed", changed},       {"warnings", warnings},     {"items", items}}
+    *ctx.out << Json{{"dry_run", a.dry_run},
+                     {"files", r.files},
+                     {"new_versions", r.new_versions},
+                     {"unchanged", r.unchanged},
+                     {"repaired", r.repaired},
+                     {"bytes_in", r.bytes_in},
+                     {"bytes_new", r.bytes_new},
+                     {"bytes_stored", r.bytes_stored},
+                     {"ratio", rt},
+                     {"changed", changed},
+                     {"warnings", warnings},
+                     {"items", items}}
                     .dump()
              << "\n";
     return;
@@ -398,14 +431,16 @@ void print_import(Context& ctx, const ImportArgs& a, const ImportSummary& r) {
     if (!i.warning.empty()) *ctx.err << fmt::format("codestore: warning: {}: {}\n", i.file, i.warning);
     if (!i.lib_left.empty()) {
       *ctx.err << fmt::format(
-          "codestore: WARNING: {} leaves lib {} for lib \"\": {} is not under <app>/ebin/, and the code server's "
+          "codestore: WARNING: {} leaves lib {} for lib \"\": {} is not under <app>/ebin/, and the code "
+          "server's "
           "lib: entries and `serve` look for it in lib {}; import it with --lib {} to keep it there\n",
           i.module, i.lib_left, i.file, i.lib_left, i.lib_left);
     }
   }
   const std::string dry = a.dry_run ? " (dry run)" : "";
   for (const auto& i : r.items) {
-    if (i.repaired) *ctx.out << fmt::format("{}: repaired its damaged stored copy from {}{}\n", i.module, i.file, dry);
+    if (i.repaired)
+      *ctx.out << fmt::format("{}: repaired its damaged stored copy from {}{}\n", i.module, i.file, dry);
     if (i.unchanged) {
       if (r.files == 1) {
         *ctx.out << fmt::format("{}: unchanged ({} the active version {})\n", i.module,
@@ -413,15 +448,18 @@ void print_import(Context& ctx, const ImportArgs& a, const ImportSummary& r) {
       }
       continue;
     }
-    *ctx.out << fmt::format("{}: {} -> {}{}  {}\n", i.module, version_text(i.previous), i.version, dry, i.file);
+    *ctx.out << fmt::format("{}: {} -> {}{}  {}\n", i.module, version_text(i.previous), i.version, dry,
+                            i.file);
     if (!i.shadowed_by.empty()) {
-      *ctx.out << fmt::format("  shadowed: {} is active instead (a higher application version)\n", i.shadowed_by);
+      *ctx.out << fmt::format("  shadowed: {} is active instead (a higher application version)\n",
+                              i.shadowed_by);
     }
   }
   *ctx.out << fmt::format(
       "{}files {}, new versions {}, unchanged {}{}, bytes in {}, new bytes {}, stored {}, ratio {:.3f}\n",
       a.dry_run ? "dry run: " : "", r.files, r.new_versions, r.unchanged,
-      r.repaired == 0 ? "" : fmt::format(", repaired {}", r.repaired), r.bytes_in, r.bytes_new, r.bytes_stored, rt);
+      r.repaired == 0 ? "" : fmt::format(", repaired {}", r.repaired), r.bytes_in, r.bytes_new,
+      r.bytes_stored, rt);
 }
 
 void cmd_import(Context& ctx, const ImportArgs& a) {
@@ -430,7 +468,8 @@ void cmd_import(Context& ctx, const ImportArgs& a) {
   if (!store) return;
   // The files first (the planner shared with every importer), then the store's transaction.
   auto plan = plan_import(a.paths, InterruptScope::check());
-  if (!plan) return report_work(ctx, plan.error().with_context(fmt::format("store {}: import", store->path())));
+  if (!plan)
+    return report_work(ctx, plan.error().with_context(fmt::format("store {}: import", store->path())));
   ImportOptions o;
   o.lib = a.lib;
   o.note = a.note;
@@ -441,7 +480,8 @@ void cmd_import(Context& ctx, const ImportArgs& a) {
   if (progress) {
     o.progress = [&ctx](std::size_t done, std::size_t total, const std::string& file) {
       if (done % 16 == 0 || done == total) {
-        progress_line(ctx, fmt::format("importing {}/{} {}", done, total, std::filesystem::path(file).filename().string()));
+        progress_line(ctx, fmt::format("importing {}/{} {}", done, total,
+                                       std::filesystem::path(file).filename().string()));
       }
     };
   }
@@ -470,7 +510,8 @@ void cmd_ls(Context& ctx, const LsArgs& a) {
   if (!r) return report(ctx, r.error());
   std::vector<ModuleSummary> rows;
   for (auto& m : *r) {
-    const bool named = globs.empty() || std::any_of(globs.begin(), globs.end(), [&](const Glob& g) { return g.matches(m.module); });
+    const bool named = globs.empty() || std::any_of(globs.begin(), globs.end(),
+                                                    [&](const Glob& g) { return g.matches(m.module); });
     if (named && (!a.by_lib || m.lib == a.lib)) rows.push_back(std::move(m));
   }
   if (ctx.json) {
@@ -489,8 +530,8 @@ void cmd_ls(Context& ctx, const LsArgs& a) {
   }
   std::vector<std::vector<std::string>> t{{"MODULE", "ACTIVE", "LIB", "VERSIONS", "SINCE"}};
   for (const auto& m : rows) {
-    t.push_back({m.module, version_text(m.active_version), m.lib.empty() ? "-" : m.lib, std::to_string(m.versions),
-                 when(m.active_since)});
+    t.push_back({m.module, version_text(m.active_version), m.lib.empty() ? "-" : m.lib,
+                 std::to_string(m.versions), when(m.active_since)});
   }
   table(*ctx.out, t);
 }
@@ -509,9 +550,13 @@ void cmd_versions(Context& ctx, const std::string& module) {
   std::vector<std::vector<std::string>> t{
       {"STATE", "VERSION", "LIB", "MD5", "SIZE", "STORED", "IMPORTED", "ORIGIN", "NOTE"}};
   for (const auto& v : *r) {
-    t.push_back({v.active ? "active" : v.rollback_target ? "rollback-to" : "", std::to_string(v.version), v.lib.empty() ? "-" : v.lib, v.md5,
-                 std::to_string(v.raw_size), std::to_string(v.stored_size), when(v.imported_at), v.origin,
-                 v.warning.empty() ? v.note : (v.note.empty() ? "" : v.note + "; ") + "warning: " + v.warning});
+    t.push_back(
+        {v.active            ? "active"
+         : v.rollback_target ? "rollback-to"
+                             : "",
+         std::to_string(v.version), v.lib.empty() ? "-" : v.lib, v.md5, std::to_string(v.raw_size),
+         std::to_string(v.stored_size), when(v.imported_at), v.origin,
+         v.warning.empty() ? v.note : (v.note.empty() ? "" : v.note + "; ") + "warning: " + v.warning});
   }
   table(*ctx.out, t);
 }
@@ -530,7 +575,8 @@ void cmd_show(Context& ctx, const std::string& ref) {
   if (!v) return report(ctx, v.error());
   auto bytes = store->get(v->module, v->version);
   if (!bytes) return report(ctx, bytes.error());
-  auto img = image::Image::parse(*bytes, image::Strictness::kLenient, fmt::format("{}@{}", v->module, v->version));
+  auto img =
+      image::Image::parse(*bytes, image::Strictness::kLenient, fmt::format("{}@{}", v->module, v->version));
   if (!img) return report(ctx, img.error());
   auto exports = img->exports();
   auto imports = img->imports();
@@ -540,7 +586,8 @@ void cmd_show(Context& ctx, const std::string& ref) {
     j["exports"] = exports ? Json(exports->size()) : Json(nullptr);
     j["imports"] = imports ? Json(imports->size()) : Json(nullptr);
     Json chunks = Json::array();
-    for (const auto& c : img->chunks()) chunks.push_back({{"id", bytes_to_json_string(c.id_view())}, {"size", c.size}});
+    for (const auto& c : img->chunks())
+      chunks.push_back({{"id", bytes_to_json_string(c.id_view())}, {"size", c.size}});
     j["chunks"] = chunks;
     *ctx.out << j.dump() << "\n";
     return;
@@ -551,8 +598,8 @@ void cmd_show(Context& ctx, const std::string& ref) {
                    {"md5:", v->md5},
                    {"vsn:", v->vsn},
                    {"sha256:", v->sha256},
-                   {"size:", fmt::format("{} bytes{}, stored {} bytes", v->raw_size, img->gzipped() ? " (gzip)" : "",
-                                         v->stored_size)},
+                   {"size:", fmt::format("{} bytes{}, stored {} bytes", v->raw_size,
+                                         img->gzipped() ? " (gzip)" : "", v->stored_size)},
                    {"exports:", exports ? std::to_string(exports->size()) : "-"},
                    {"imports:", imports ? std::to_string(imports->size()) : "-"},
                    {"origin:", v->origin},
@@ -573,7 +620,8 @@ void cmd_diff(Context& ctx, const std::string& a_ref, const std::string& b_ref) 
   for (const auto& r : {ra, rb}) {
     auto bytes = store->get(r.module, r.version);
     if (!bytes) return report(ctx, bytes.error());
-    auto img = image::Image::parse(*bytes, image::Strictness::kLenient, fmt::format("{}@{}", r.module, r.version));
+    auto img =
+        image::Image::parse(*bytes, image::Strictness::kLenient, fmt::format("{}@{}", r.module, r.version));
     if (!img) return report(ctx, img.error());
     imgs.push_back(std::move(*img));
   }
@@ -607,7 +655,8 @@ void cmd_diff(Context& ctx, const std::string& a_ref, const std::string& b_ref) 
   const auto md5a = imgs[0].md5(), md5b = imgs[1].md5();
   const bool same_md5 = md5a && md5b && *md5a == *md5b;
   // As `image cmp` (and diff(1)): exit 3 when the versions differ.
-  if (!same_md5 || !differ.empty() || !only_a.empty() || !only_b.empty() || !added.empty() || !removed.empty()) {
+  if (!same_md5 || !differ.empty() || !only_a.empty() || !only_b.empty() || !added.empty() ||
+      !removed.empty()) {
     fail(ctx, kExitFound);
   }
   if (ctx.json) {
@@ -661,7 +710,9 @@ void cmd_export(Context& ctx, const std::string& ref, const std::string& output)
   out.close();
   if (!out) return report(ctx, Status(Code::kIOError, output + ": cannot write"));
   if (ctx.json) {
-    *ctx.out << Json{{"module", text_to_json_string(v->module)}, {"version", v->version}, {"file", output},
+    *ctx.out << Json{{"module", text_to_json_string(v->module)},
+                     {"version", v->version},
+                     {"file", output},
                      {"size", bytes->size()}}
                     .dump()
              << "\n";
@@ -673,7 +724,8 @@ void cmd_export(Context& ctx, const std::string& ref, const std::string& output)
 void cmd_activate(Context& ctx, const std::string& ref, const std::string& reason) {
   const ModuleRef r = parse_ref(ref);
   if (!r.error.empty()) return usage(ctx, r.error);
-  if (r.version == 0) return usage(ctx, fmt::format("activate MODULE@V: name the version ({})", kVersionRule));
+  if (r.version == 0)
+    return usage(ctx, fmt::format("activate MODULE@V: name the version ({})", kVersionRule));
   auto store = open_store(ctx, true);
   if (!store) return;
   auto a = store->activate(r.module, r.version, Reason(reason));
@@ -697,18 +749,24 @@ void cmd_delete(Context& ctx, const std::string& ref, const std::string& reason)
   if (!store) return;
   if (Status s = store->delete_version(r.module, r.version, Reason(reason)); !s) return report(ctx, s);
   if (ctx.json) {
-    *ctx.out << Json{{"module", text_to_json_string(r.module)}, {"version", r.version}, {"deleted", true}}.dump() << "\n";
+    *ctx.out
+        << Json{{"module", text_to_json_string(r.module)}, {"version", r.version}, {"deleted", true}}.dump()
+        << "\n";
   } else {
     *ctx.out << fmt::format("deleted {}@{}\n", r.module, r.version);
   }
 }
 
 Json release_json(const Release& r) {
-  Json j{{"name", r.name}, {"created_at", r.created_at}, {"note", text_or_null(r.note)}, {"modules", r.module_count}};
+  Json j{{"name", r.name},
+         {"created_at", r.created_at},
+         {"note", text_or_null(r.note)},
+         {"modules", r.module_count}};
   if (!r.modules.empty()) {
     Json m = Json::array();
     for (const auto& e : r.modules) {
-      m.push_back({{"module", text_to_json_string(e.module)}, {"version", e.version}, {"lib", text_or_null(e.lib)}});
+      m.push_back(
+          {{"module", text_to_json_string(e.module)}, {"version", e.version}, {"lib", text_or_null(e.lib)}});
     }
     j["contents"] = m;
   }
@@ -731,10 +789,11 @@ void cmd_release(Context& ctx, const std::string& verb, const ReleaseArgs& a) {
     } else if (verb == "create") {
       *ctx.out << fmt::format("release {}: {} modules\n", r->name, r->module_count);
     } else {
-      *ctx.out << fmt::format("release {} created {} ({} modules){}\n", r->name, when(r->created_at), r->module_count,
-                              r->note.empty() ? "" : ": " + r->note);
+      *ctx.out << fmt::format("release {} created {} ({} modules){}\n", r->name, when(r->created_at),
+                              r->module_count, r->note.empty() ? "" : ": " + r->note);
       std::vector<std::vector<std::string>> t{{"MODULE", "VERSION", "LIB"}};
-      for (const auto& e : r->modules) t.push_back({e.module, std::to_string(e.version), e.lib.empty() ? "-" : e.lib});
+      for (const auto& e : r->modules)
+        t.push_back({e.module, std::to_string(e.version), e.lib.empty() ? "-" : e.lib});
       table(*ctx.out, t);
     }
   } else if (verb == "list") {
@@ -746,7 +805,8 @@ void cmd_release(Context& ctx, const std::string& verb, const ReleaseArgs& a) {
       *ctx.out << Json{{"releases", j}}.dump() << "\n";
     } else {
       std::vector<std::vector<std::string>> t{{"RELEASE", "CREATED", "MODULES", "NOTE"}};
-      for (const auto& x : *r) t.push_back({x.name, when(x.created_at), std::to_string(x.module_count), x.note});
+      for (const auto& x : *r)
+        t.push_back({x.name, when(x.created_at), std::to_string(x.module_count), x.note});
       table(*ctx.out, t);
     }
   } else if (verb == "diff") {
@@ -755,12 +815,18 @@ void cmd_release(Context& ctx, const std::string& verb, const ReleaseArgs& a) {
     if (ctx.json) {
       auto entries = [](const std::vector<ReleaseEntry>& v) {
         Json j = Json::array();
-        for (const auto& e : v) j.push_back({{"module", text_to_json_string(e.module)}, {"version", e.version}});
+        for (const auto& e : v)
+          j.push_back({{"module", text_to_json_string(e.module)}, {"version", e.version}});
         return j;
       };
       Json changed = Json::array();
-      for (const auto& c : d->changed) changed.push_back({{"module", text_to_json_string(c.module)}, {"from", c.from_version}, {"to", c.to_version}});
-      *ctx.out << Json{{"a", a.name}, {"b", a.other}, {"added", entries(d->added)}, {"removed", entries(d->removed)},
+      for (const auto& c : d->changed)
+        changed.push_back(
+            {{"module", text_to_json_string(c.module)}, {"from", c.from_version}, {"to", c.to_version}});
+      *ctx.out << Json{{"a", a.name},
+                       {"b", a.other},
+                       {"added", entries(d->added)},
+                       {"removed", entries(d->removed)},
                        {"changed", changed}}
                       .dump()
                << "\n";
@@ -768,7 +834,8 @@ void cmd_release(Context& ctx, const std::string& verb, const ReleaseArgs& a) {
       std::vector<std::vector<std::string>> t{{"", "MODULE", a.name, a.other}};
       for (const auto& e : d->added) t.push_back({"+", e.module, "-", std::to_string(e.version)});
       for (const auto& e : d->removed) t.push_back({"-", e.module, std::to_string(e.version), "-"});
-      for (const auto& c : d->changed) t.push_back({"~", c.module, std::to_string(c.from_version), std::to_string(c.to_version)});
+      for (const auto& c : d->changed)
+        t.push_back({"~", c.module, std::to_string(c.from_version), std::to_string(c.to_version)});
       table(*ctx.out, t);
     }
   } else if (verb == "delete") {
@@ -787,7 +854,9 @@ void cmd_release(Context& ctx, const std::string& verb, const ReleaseArgs& a) {
       *ctx.out << Json{{"release", a.name}, {"changed", j}}.dump() << "\n";
     } else {
       *ctx.out << fmt::format("release {}: {} modules changed\n", a.name, r->size());
-      for (const auto& x : *r) *ctx.out << fmt::format("  {}: {} -> {}\n", x.module, version_text(x.from_version), version_text(x.to_version));
+      for (const auto& x : *r)
+        *ctx.out << fmt::format("  {}: {} -> {}\n", x.module, version_text(x.from_version),
+                                version_text(x.to_version));
     }
   }
 }
@@ -831,16 +900,20 @@ void cmd_gc(Context& ctx, std::int64_t keep, bool dry_run) {
   if (!r) return report(ctx, r.error());
   if (ctx.json) {
     Json d = Json::array();
-    for (const auto& v : r->deleted) d.push_back({{"module", text_to_json_string(v.module)}, {"version", v.version}});
-    *ctx.out << Json{{"dry_run", dry_run}, {"versions_deleted", d}, {"blobs_deleted", r->blobs_deleted},
+    for (const auto& v : r->deleted)
+      d.push_back({{"module", text_to_json_string(v.module)}, {"version", v.version}});
+    *ctx.out << Json{{"dry_run", dry_run},
+                     {"versions_deleted", d},
+                     {"blobs_deleted", r->blobs_deleted},
                      {"bytes_freed", r->bytes_freed}}
                     .dump()
              << "\n";
     return;
   }
-  for (const auto& v : r->deleted) *ctx.out << fmt::format("{}{}@{}\n", dry_run ? "would delete " : "deleted ", v.module, v.version);
-  *ctx.out << fmt::format("{}versions {}, blobs {}, bytes freed {}\n", dry_run ? "dry run: " : "", r->deleted.size(),
-                          r->blobs_deleted, r->bytes_freed);
+  for (const auto& v : r->deleted)
+    *ctx.out << fmt::format("{}{}@{}\n", dry_run ? "would delete " : "deleted ", v.module, v.version);
+  *ctx.out << fmt::format("{}versions {}, blobs {}, bytes freed {}\n", dry_run ? "dry run: " : "",
+                          r->deleted.size(), r->blobs_deleted, r->bytes_freed);
 }
 
 void cmd_verify(Context& ctx) {
@@ -855,8 +928,11 @@ void cmd_verify(Context& ctx) {
                    {"version", x.version == 0 ? Json(nullptr) : Json(x.version)},
                    {"message", text_to_json_string(x.message)}});
     }
-    *ctx.out << Json{{"ok", r->ok()}, {"blobs_checked", r->blobs_checked}, {"versions_checked", r->versions_checked},
-                     {"damage", d}, {"integrity_check", r->integrity}}
+    *ctx.out << Json{{"ok", r->ok()},
+                     {"blobs_checked", r->blobs_checked},
+                     {"versions_checked", r->versions_checked},
+                     {"damage", d},
+                     {"integrity_check", r->integrity}}
                     .dump()
              << "\n";
   } else {
@@ -868,8 +944,8 @@ void cmd_verify(Context& ctx) {
       }
     }
     *ctx.out << fmt::format("{}: {} blobs, {} versions checked, {} damaged, integrity_check {}\n",
-                            r->ok() ? "ok" : "DAMAGE", r->blobs_checked, r->versions_checked, r->damage.size(),
-                            r->integrity.size() == 1 ? r->integrity[0] : "failed");
+                            r->ok() ? "ok" : "DAMAGE", r->blobs_checked, r->versions_checked,
+                            r->damage.size(), r->integrity.size() == 1 ? r->integrity[0] : "failed");
   }
   if (!r->ok()) fail(ctx, kExitFound);
 }
@@ -882,7 +958,9 @@ void cmd_stats(Context& ctx) {
   if (ctx.json) {
     Json served = Json::array();
     for (const auto& s : r->served) {
-      served.push_back({{"module", text_to_json_string(s.module)}, {"version", s.version}, {"count", s.count},
+      served.push_back({{"module", text_to_json_string(s.module)},
+                        {"version", s.version},
+                        {"count", s.count},
                         {"last_served", s.last_served}});
     }
     *ctx.out << Json{{"modules", r->modules},
@@ -945,8 +1023,8 @@ void cmd_dict_train(Context& ctx, std::size_t size) {
   if (ctx.json) {
     *ctx.out << Json{{"id", r->id}, {"size", r->size}, {"samples", r->samples}}.dump() << "\n";
   } else {
-    *ctx.out << fmt::format("dictionary #{}: {} bytes trained from {} images; new blobs use it\n", r->id, r->size,
-                            r->samples);
+    *ctx.out << fmt::format("dictionary #{}: {} bytes trained from {} images; new blobs use it\n", r->id,
+                            r->size, r->samples);
   }
 }
 
@@ -966,18 +1044,21 @@ void cmd_compact(Context& ctx, int level) {
   if (ctx.json) {
     Json skipped = Json::array();
     for (const auto& x : r->skipped) skipped.push_back(text_to_json_string(x));
-    *ctx.out << Json{{"blobs", r->blobs}, {"level", level}, {"bytes_before", r->bytes_before},
+    *ctx.out << Json{{"blobs", r->blobs},
+                     {"level", level},
+                     {"bytes_before", r->bytes_before},
                      {"bytes_after", r->bytes_after},
                      {"dictionary_id", r->dictionary_id == 0 ? Json(nullptr) : Json(r->dictionary_id)},
                      {"skipped", skipped}}
                     .dump()
              << "\n";
   } else {
-    *ctx.out << fmt::format("compacted {} blobs at level {}{}: {} -> {} bytes{}\n", r->blobs, level,
-                            r->dictionary_id == 0 ? "" : fmt::format(" with dictionary #{}", r->dictionary_id),
-                            r->bytes_before, r->bytes_after,
-                            r->skipped.empty() ? ""
-                                               : fmt::format("; {} damaged blobs skipped (see `verify`)", r->skipped.size()));
+    *ctx.out << fmt::format(
+        "compacted {} blobs at level {}{}: {} -> {} bytes{}\n", r->blobs, level,
+        r->dictionary_id == 0 ? "" : fmt::format(" with dictionary #{}", r->dictionary_id), r->bytes_before,
+        r->bytes_after,
+        r->skipped.empty() ? ""
+                           : fmt::format("; {} damaged blobs skipped (see `verify`)", r->skipped.size()));
   }
 }
 
@@ -997,111 +1078,127 @@ void add_store_commands(CLI::App& app, Context& ctx) {
   };
   auto o = std::make_shared<Options>();
 
-  app.add_subcommand("init",
-                     "Create the database (the only command that creates one), or check that an existing one is "
-                     "ours and current")
+  app.add_subcommand(
+         "init",
+         "Create the database (the only command that creates one), or check that an existing one is "
+         "ours and current")
       ->callback([&ctx] { cmd_init(ctx); });
 
   auto* import = app.add_subcommand(
-      "import", "Import .beam files and directories (recursive), all or nothing, into a database `init` created");
+      "import",
+      "Import .beam files and directories (recursive), all or nothing, into a database `init` created");
   import->add_option("PATH", o->import.paths, "Files and directories")->required();
-  import->add_option("--lib", o->import.lib, "The lib (application) of every image; default: <app> of <app>-<vsn>/ebin/");
+  import->add_option("--lib", o->import.lib,
+                     "The lib (application) of every image; default: <app> of <app>-<vsn>/ebin/");
   import->add_option("--note", o->import.note, "A note kept on each new version");
   import->add_flag("--dry-run", o->import.dry_run, "Validate and report; write nothing");
-  import->add_flag("--bytes", o->import.bytes,
-                   "A file is unchanged only when byte-identical to the active version (default: the same code, "
-                   "by module MD5: a stripped or gzip-wrapped copy is no new version)");
-  import->callback([&ctx, o] { cmd_import(ctx, o->import); });
+  import->add_flag(
+      "--bytes", o->import.bytes,
+      "A file is unchanged only when byte-identical to the active version (default: the same code, "
+      "by module MD5: a stripped or gzip-wrapped copy is no new version)");
+  import->callback([&ctx, o] { cmd_import(ctx, o->import);
+});
 
-  auto* ls = app.add_subcommand("ls", "Modules with their active version, lib and version count");
-  ls->add_option("PATTERN", o->ls.patterns,
-                 "Module names or shell patterns (* any run, ? one character, [a-z] [!a-z] one of a set); a module "
-                 "matching any is listed (default: every module)");
-  auto* ls_lib = ls->add_option("--lib", o->ls.lib, "Only the modules whose active version belongs to this lib");
-  ls->callback([&ctx, o, ls_lib] {
-    o->ls.by_lib = ls_lib->count() > 0;
-    cmd_ls(ctx, o->ls);
-  });
+auto* ls = app.add_subcommand("ls", "Modules with their active version, lib and version count");
+ls->add_option(
+    "PATTERN", o->ls.patterns,
+    "Module names or shell patterns (* any run, ? one character, [a-z] [!a-z] one of a set); a module "
+    "matching any is listed (default: every module)");
+auto* ls_lib =
+    ls->add_option("--lib", o->ls.lib, "Only the modules whose active version belongs to this lib");
+ls->callback([&ctx, o, ls_lib] {
+  o->ls.by_lib = ls_lib->count() > 0;
+  cmd_ls(ctx, o->ls);
+});
 
-  auto* versions = app.add_subcommand(
-      "versions", "Every stored version of a module; STATE marks the active one and the one `rollback` returns to");
-  versions->add_option("MODULE", o->module, "Module name")->required();
-  versions->callback([&ctx, o] { cmd_versions(ctx, o->module); });
+auto* versions = app.add_subcommand(
+    "versions",
+    "Every stored version of a module; STATE marks the active one and the one `rollback` returns to");
+versions->add_option("MODULE", o->module, "Module name")->required();
+versions->callback([&ctx, o] { cmd_versions(ctx, o->module); });
 
-  auto* show = app.add_subcommand("show", "Image info of a stored version (the active one without @V)");
-  show->add_option("MODULE[@V]", o->ref, kRefHelp)->required();
-  show->callback([&ctx, o] { cmd_show(ctx, o->ref); });
+auto* show = app.add_subcommand("show", "Image info of a stored version (the active one without @V)");
+show->add_option("MODULE[@V]", o->ref, kRefHelp)->required();
+show->callback([&ctx, o] { cmd_show(ctx, o->ref); });
 
-  auto* diff = app.add_subcommand("diff", "Chunks that differ, exports added and removed (exit 3 when they differ)");
-  diff->add_option("MODULE@V1", o->ref, "The version to compare from")->required();
-  diff->add_option("MODULE@V2", o->ref2, "The version to compare to")->required();
-  diff->callback([&ctx, o] { cmd_diff(ctx, o->ref, o->ref2); });
+auto* diff =
+    app.add_subcommand("diff", "Chunks that differ, exports added and removed (exit 3 when they differ)");
+diff->add_option("MODULE@V1", o->ref, "The version to compare from")->required();
+diff->add_option("MODULE@V2", o->ref2, "The version to compare to")->required();
+diff->callback([&ctx, o] { cmd_diff(ctx, o->ref, o->ref2); });
 
-  auto* exp = app.add_subcommand("export", "Write the exact bytes imported");
-  exp->add_option("MODULE[@V]", o->ref, kRefHelp)->required();
-  exp->add_option("-o,--output", o->output, "File to write")->required();
-  exp->callback([&ctx, o] { cmd_export(ctx, o->ref, o->output); });
+auto* exp = app.add_subcommand("export", "Write the exact bytes imported");
+exp->add_option("MODULE[@V]", o->ref, kRefHelp)->required();
+exp->add_option("-o,--output", o->output, "File to write")->required();
+exp->callback([&ctx, o] { cmd_export(ctx, o->ref, o->output); });
 
-  auto* activate = app.add_subcommand("activate", "Make a version the active one");
-  activate->add_option("MODULE@V", o->ref, kRefHelp)->required();
-  activate->add_option("--reason", o->reason, "Kept in the history");
-  activate->callback([&ctx, o] { cmd_activate(ctx, o->ref, o->reason); });
+auto* activate = app.add_subcommand("activate", "Make a version the active one");
+activate->add_option("MODULE@V", o->ref, kRefHelp)->required();
+activate->add_option("--reason", o->reason, "Kept in the history");
+activate->callback([&ctx, o] { cmd_activate(ctx, o->ref, o->reason); });
 
-  auto* rollback = app.add_subcommand("rollback", "Return to the previously active version (or --to V)");
-  rollback->add_option("MODULE", o->module, "Module name")->required();
-  rollback->add_option("--to", o->to, "Any stored version")->check(at_least(1));
-  rollback->add_option("--reason", o->reason, "Kept in the history");
-  rollback->callback([&ctx, o] { cmd_rollback(ctx, o->module, o->to, o->reason); });
+auto* rollback = app.add_subcommand("rollback", "Return to the previously active version (or --to V)");
+rollback->add_option("MODULE", o->module, "Module name")->required();
+rollback->add_option("--to", o->to, "Any stored version")->check(at_least(1));
+rollback->add_option("--reason", o->reason, "Kept in the history");
+rollback->callback([&ctx, o] { cmd_rollback(ctx, o->module, o->to, o->reason); });
 
-  auto* del = app.add_subcommand("delete", "Delete a version (not the active one, the rollback target, or a release's)");
-  del->add_option("MODULE@V", o->ref, kRefHelp)->required();
-  del->add_option("--reason", o->reason, "Kept in the history");
-  del->callback([&ctx, o] { cmd_delete(ctx, o->ref, o->reason); });
+auto* del = app.add_subcommand("delete",
+                               "Delete a version (not the active one, the rollback target, or a release's)");
+del->add_option("MODULE@V", o->ref, kRefHelp)->required();
+del->add_option("--reason", o->reason, "Kept in the history");
+del->callback([&ctx, o] { cmd_delete(ctx, o->ref, o->reason); });
 
-  auto* release = app.add_subcommand("release", "Named snapshots of the active set");
-  release->require_subcommand(1);
-  auto* rc = release->add_subcommand("create", "Snapshot the active set");
-  rc->add_option("NAME", o->release.name, "Name of the new release")->required();
-  rc->add_option("--note", o->release.note, "A note kept with the release");
-  rc->callback([&ctx, o] { cmd_release(ctx, "create", o->release); });
-  release->add_subcommand("list", "Every release")->callback([&ctx, o] { cmd_release(ctx, "list", o->release); });
-  auto* rs = release->add_subcommand("show", "A release's modules and versions");
-  rs->add_option("NAME", o->release.name, "Release name")->required();
-  rs->callback([&ctx, o] { cmd_release(ctx, "show", o->release); });
-  auto* rd = release->add_subcommand("diff", "Modules added, removed and changed from A to B");
-  rd->add_option("A", o->release.name, "The release to compare from")->required();
-  rd->add_option("B", o->release.other, "The release to compare to")->required();
-  rd->callback([&ctx, o] { cmd_release(ctx, "diff", o->release); });
-  auto* rdel = release->add_subcommand("delete", "Delete a release (its versions become collectable)");
-  rdel->add_option("NAME", o->release.name, "Release name")->required();
-  rdel->callback([&ctx, o] { cmd_release(ctx, "delete", o->release); });
-  auto* rr = release->add_subcommand("rollback", "Make the active set exactly the release's");
-  rr->add_option("NAME", o->release.name, "Release name")->required();
-  rr->add_option("--reason", o->release.note, "Kept in the history");
-  rr->callback([&ctx, o] { cmd_release(ctx, "rollback", o->release); });
+auto* release = app.add_subcommand("release", "Named snapshots of the active set");
+release->require_subcommand(1);
+auto* rc = release->add_subcommand("create", "Snapshot the active set");
+rc->add_option("NAME", o->release.name, "Name of the new release")->required();
+rc->add_option("--note", o->release.note, "A note kept with the release");
+rc->callback([&ctx, o] { cmd_release(ctx, "create", o->release); });
+release->add_subcommand("list", "Every release")->callback([&ctx, o] {
+  cmd_release(ctx, "list", o->release);
+});
+auto* rs = release->add_subcommand("show", "A release's modules and versions");
+rs->add_option("NAME", o->release.name, "Release name")->required();
+rs->callback([&ctx, o] { cmd_release(ctx, "show", o->release); });
+auto* rd = release->add_subcommand("diff", "Modules added, removed and changed from A to B");
+rd->add_option("A", o->release.name, "The release to compare from")->required();
+rd->add_option("B", o->release.other, "The release to compare to")->required();
+rd->callback([&ctx, o] { cmd_release(ctx, "diff", o->release); });
+auto* rdel = release->add_subcommand("delete", "Delete a release (its versions become collectable)");
+rdel->add_option("NAME", o->release.name, "Release name")->required();
+rdel->callback([&ctx, o] { cmd_release(ctx, "delete", o->release); });
+auto* rr = release->add_subcommand("rollback", "Make the active set exactly the release's");
+rr->add_option("NAME", o->release.name, "Release name")->required();
+rr->add_option("--reason", o->release.note, "Kept in the history");
+rr->callback([&ctx, o] { cmd_release(ctx, "rollback", o->release); });
 
-  auto* history = app.add_subcommand("history", "Every change (of one module), oldest first");
-  history->add_option("MODULE", o->module, "Only this module's events (default: every event)");
-  history->add_option("--limit", o->limit, "Only the newest N events")->check(at_least(1));
-  history->callback([&ctx, o] { cmd_history(ctx, o->module, o->limit); });
+auto* history = app.add_subcommand("history", "Every change (of one module), oldest first");
+history->add_option("MODULE", o->module, "Only this module's events (default: every event)");
+history->add_option("--limit", o->limit, "Only the newest N events")->check(at_least(1));
+history->callback([&ctx, o] { cmd_history(ctx, o->module, o->limit); });
 
-  auto* gc = app.add_subcommand("gc", "Delete versions no one needs and unreferenced blobs");
-  gc->add_option("--keep", o->keep, "Also keep the newest N versions of each module")->check(at_least(1));
-  gc->add_flag("--dry-run", o->dry_run, "Report; delete nothing");
-  gc->callback([&ctx, o] { cmd_gc(ctx, o->keep, o->dry_run); });
+auto* gc = app.add_subcommand("gc", "Delete versions no one needs and unreferenced blobs");
+gc->add_option("--keep", o->keep, "Also keep the newest N versions of each module")->check(at_least(1));
+gc->add_flag("--dry-run", o->dry_run, "Report; delete nothing");
+gc->callback([&ctx, o] { cmd_gc(ctx, o->keep, o->dry_run); });
 
-  app.add_subcommand("verify", "Check every blob and reference (exit 3 on damage)")->callback([&ctx] { cmd_verify(ctx); });
-  app.add_subcommand("stats", "Counts, sizes, ratio, dictionary, served counts")->callback([&ctx] { cmd_stats(ctx); });
+app.add_subcommand("verify", "Check every blob and reference (exit 3 on damage)")->callback([&ctx] {
+  cmd_verify(ctx);
+});
+app.add_subcommand("stats", "Counts, sizes, ratio, dictionary, served counts")->callback([&ctx] {
+  cmd_stats(ctx);
+});
 
-  auto* dict = app.add_subcommand("dict", "zstd dictionaries");
-  dict->require_subcommand(1);
-  auto* train = dict->add_subcommand("train", "Train a dictionary from the stored images; new blobs use it");
-  train->add_option("--size", o->dict_size, "Dictionary size in bytes (default 112 KiB)")->check(at_least(1));
-  train->callback([&ctx, o] { cmd_dict_train(ctx, o->dict_size); });
+auto* dict = app.add_subcommand("dict", "zstd dictionaries");
+dict->require_subcommand(1);
+auto* train = dict->add_subcommand("train", "Train a dictionary from the stored images; new blobs use it");
+train->add_option("--size", o->dict_size, "Dictionary size in bytes (default 112 KiB)")->check(at_least(1));
+train->callback([&ctx, o] { cmd_dict_train(ctx, o->dict_size); });
 
-  auto* compact = app.add_subcommand("compact", "Re-encode every blob (higher level, newest dictionary)");
-  compact->add_option("--level", o->level, "zstd level (default 19)")->check(in_range(1, 22));
-  compact->callback([&ctx, o] { cmd_compact(ctx, o->level); });
-}
+auto* compact = app.add_subcommand("compact", "Re-encode every blob (higher level, newest dictionary)");
+compact->add_option("--level", o->level, "zstd level (default 19)")->check(in_range(1, 22));
+compact->callback([&ctx, o] { cmd_compact(ctx, o->level); });
+}  // namespace codestore::cli
 
 }  // namespace codestore::cli

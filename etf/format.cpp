@@ -1,12 +1,12 @@
 // format_w: io_lib:format("~tw", [Term]) as OTP 25 prints it (io_lib:write/2 with
 // encoding unicode, and float_to_list(F, [short]) for floats).
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "base/utf8.h"
 #include "etf/term_internal.h"
@@ -20,13 +20,15 @@ namespace {
 // erl_scan:reserved_word/1 (OTP 25, no features enabled: maybe and else are plain atoms).
 bool reserved_word(std::string_view s) {
   static constexpr std::array<std::string_view, 27> kWords = {
-      "after", "and",  "andalso", "band", "begin", "bnot", "bor", "bsl",     "bsr",     "bxor",
-      "case",  "catch", "cond",   "div",  "end",   "fun",  "if",  "let",     "not",     "of",
-      "or",    "orelse", "receive", "rem", "try",  "when", "xor"};
+      "after", "and",  "andalso", "band",   "begin",   "bnot", "bor", "bsl",  "bsr",
+      "bxor",  "case", "catch",   "cond",   "div",     "end",  "fun", "if",   "let",
+      "not",   "of",   "or",      "orelse", "receive", "rem",  "try", "when", "xor"};
   return std::find(kWords.begin(), kWords.end(), s) != kWords.end();
 }
 
-bool lower_start(std::uint32_t c) { return (c >= 'a' && c <= 'z') || (c >= 0xDF && c <= 0xFF && c != 0xF7); }
+bool lower_start(std::uint32_t c) {
+  return (c >= 'a' && c <= 'z') || (c >= 0xDF && c <= 0xFF && c != 0xF7);
+}
 
 bool name_char(std::uint32_t c) {
   return lower_start(c) || (c >= 'A' && c <= 'Z') || (c >= 0xC0 && c <= 0xDE && c != 0xD7) ||
@@ -130,12 +132,13 @@ void write_float(std::string& out, double d) {
   if (exp >= len - 1) {  // an integer value: digits, zeros, ".0"
     plain = digits + std::string(static_cast<std::size_t>(exp - len + 1), '0') + ".0";
   } else if (exp >= 0) {
-    plain = digits.substr(0, static_cast<std::size_t>(exp + 1)) + "." + digits.substr(static_cast<std::size_t>(exp + 1));
+    plain = digits.substr(0, static_cast<std::size_t>(exp + 1)) + "." +
+            digits.substr(static_cast<std::size_t>(exp + 1));
   } else {
     plain = "0." + std::string(static_cast<std::size_t>(-exp - 1), '0') + digits;
   }
-  std::string scientific = digits.substr(0, 1) + "." + (len > 1 ? digits.substr(1) : std::string("0")) + "e" +
-                           std::to_string(exp);
+  std::string scientific =
+      digits.substr(0, 1) + "." + (len > 1 ? digits.substr(1) : std::string("0")) + "e" + std::to_string(exp);
   // Integral values from 2^53 up are always scientific: not every integer there is a float.
   bool integral_too_big = exp >= len - 1 && std::fabs(d) >= 9007199254740992.0;
   if (negative) out.push_back('-');
@@ -168,7 +171,8 @@ std::size_t skip_term(const std::vector<std::uint8_t>& v, std::size_t at, Term* 
 void write_opaque(std::string& out, const Opaque& o) {
   const auto& v = o.bytes;
   switch (o.tag) {
-    case kPid: case kNewPid: {
+    case kPid:
+    case kNewPid: {
       // pid_to_list/1: the node's index in the distribution table is not in the bytes;
       // print it as a local pid.
       std::size_t p = skip_term(v, 1);
@@ -178,7 +182,9 @@ void write_opaque(std::string& out, const Opaque& o) {
       }
       break;
     }
-    case kPort: case kNewPort: case kV4Port: {
+    case kPort:
+    case kNewPort:
+    case kV4Port: {
       std::size_t p = skip_term(v, 1);
       std::size_t w = o.tag == kV4Port ? 8 : 4;
       if (p != 0 && v.size() >= p + w) {
@@ -195,7 +201,8 @@ void write_opaque(std::string& out, const Opaque& o) {
       }
       break;
     }
-    case kNewReference: case kNewerReference: {
+    case kNewReference:
+    case kNewerReference: {
       if (v.size() < 3) break;
       std::size_t words = read_be(v, 1, 2);
       std::size_t p = skip_term(v, 3);
@@ -240,8 +247,7 @@ void write_opaque(std::string& out, const Opaque& o) {
       }
       break;
     }
-    default:
-      break;
+    default: break;
   }
   out += fmt::format("#Opaque<{}>", o.tag);
 }
@@ -303,7 +309,8 @@ struct Writer {
     pairs.reserve(m.pairs.size());
     for (const auto& p : m.pairs) pairs.push_back(&p);
     if (pairs.size() <= 32) {
-      std::stable_sort(pairs.begin(), pairs.end(), [](auto* x, auto* y) { return compare(x->first, y->first) < 0; });
+      std::stable_sort(pairs.begin(), pairs.end(),
+                       [](auto* x, auto* y) { return compare(x->first, y->first) < 0; });
     } else {
       std::reverse(pairs.begin(), pairs.end());
     }

@@ -3,14 +3,14 @@
 // Thread safety: free functions over immutable values; thread-safe.
 #pragma once
 
+#include <codestore/status.h>
+#include <codestore/term.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
-
-#include <codestore/status.h>
-#include <codestore/term.h>
 
 namespace codestore::etf::internal {
 

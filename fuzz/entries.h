@@ -8,6 +8,9 @@
 // that both libFuzzer and the test see it.
 #pragma once
 
+#include <codestore/image.h>
+#include <codestore/term.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -16,9 +19,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <codestore/image.h>
-#include <codestore/term.h>
 
 namespace codestore::fuzz {
 
@@ -58,9 +58,9 @@ inline void exercise_image(const image::Image& img) {
   if (auto v = img.vsn()) (void)etf::format_w(*v);
   auto md5 = img.md5();
   if (md5) (void)image::md5_hex(*md5);
-  for (std::string_view name : {"atoms", "exports", "labeled_exports", "imports", "indexed_imports", "locals",
-                                "labeled_locals", "attributes", "compile_info", "debug_info", "abstract_code",
-                                "no_such_chunk"}) {
+  for (std::string_view name :
+       {"atoms", "exports", "labeled_exports", "imports", "indexed_imports", "locals", "labeled_locals",
+        "attributes", "compile_info", "debug_info", "abstract_code", "no_such_chunk"}) {
     if (auto t = img.chunk_term(name)) (void)etf::format_w(*t);
   }
   (void)img.check_loadable();
@@ -131,7 +131,8 @@ inline void fuzz_gzip(const std::uint8_t* data, std::size_t size) {
   auto out = image::maybe_gunzip(image::Bytes(data, size), kMax);
   // Input that is not gzip comes back unchanged (whatever its size); inflated output
   // never exceeds the limit.
-  if (out && out->size() > kMax && out->size() != size) fuzz_fail("maybe_gunzip returned more than max_bytes");
+  if (out && out->size() > kMax && out->size() != size)
+    fuzz_fail("maybe_gunzip returned more than max_bytes");
   if (!out && image::kind_of(out.error()) != image::ErrorKind::kLimitExceeded) {
     // maybe_gunzip fails only on the limit; bad gzip data comes back unchanged.
     fuzz_fail("maybe_gunzip failed with " + out.error().to_string());

@@ -48,7 +48,9 @@ class ShellScratchDir {
   std::filesystem::path dir_;
 };
 
-inline void shell_scratch_dir() { static ShellScratchDir dir; }
+inline void shell_scratch_dir() {
+  static ShellScratchDir dir;
+}
 
 inline void fuzz_shell(const std::uint8_t* data, std::size_t size) {
   shell_scratch_dir();

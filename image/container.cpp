@@ -71,8 +71,7 @@ std::string message_prefix(ErrorKind kind, const Where& where) {
     case ErrorKind::kUnknownChunk:
     case ErrorKind::kModulesDifferent:
     case ErrorKind::kChunksDifferent:
-    case ErrorKind::kDifferentChunks:
-      break;
+    case ErrorKind::kDifferentChunks: break;
     default: s += (where.chunk.empty() ? ": at offset " : " at offset ") + std::to_string(where.offset);
   }
   s += ": ";
@@ -107,7 +106,9 @@ std::string_view error_detail(const Status& status) {
   return message;
 }
 
-std::string md5_hex(const Md5& md5) { return base::hex(md5); }
+std::string md5_hex(const Md5& md5) {
+  return base::hex(md5);
+}
 
 Bytes Image::Rep::data(const Chunk& c) const {
   if (c.offset >= buf.size()) return {};
@@ -115,11 +116,15 @@ Bytes Image::Rep::data(const Chunk& c) const {
   return {buf.data() + c.offset, static_cast<std::size_t>(n)};
 }
 
-bool Image::Rep::truncated(const Chunk& c) const { return c.offset + c.size > buf.size(); }
+bool Image::Rep::truncated(const Chunk& c) const {
+  return c.offset + c.size > buf.size();
+}
 
 namespace internal {
 
-std::string display_file(std::string_view file) { return file.empty() ? "<binary>" : std::string(file); }
+std::string display_file(std::string_view file) {
+  return file.empty() ? "<binary>" : std::string(file);
+}
 
 Status image_error(ErrorKind kind, std::string file, std::string chunk, std::uint64_t offset,
                    std::string_view detail) {
@@ -179,7 +184,8 @@ Result<AtomTable> decode_atoms(const Image::Rep& rep, const Chunk& chunk, bool s
   };
   if (strict) {
     // parse_atom_chunk: 1 <= count < 2^30 / 8, then exactly count atoms.
-    if (count < 1 || count >= (1 << 27)) return bad(chunk.offset, "atom count " + std::to_string(count) + " out of range");
+    if (count < 1 || count >= (1 << 27))
+      return bad(chunk.offset, "atom count " + std::to_string(count) + " out of range");
     if (static_cast<std::size_t>(count) > rep.limits.max_atoms) {
       return tl::unexpected(make_error(ErrorKind::kLimitExceeded, rep.file, id, chunk.offset,
                                        "max_atoms: " + std::to_string(count) + " atoms"));
@@ -195,10 +201,12 @@ Result<AtomTable> decode_atoms(const Image::Rep& rep, const Chunk& chunk, bool s
     if (!r.u8(len) || !r.bytes(len, name)) {
       return bad(at, "atom #" + std::to_string(t.spans.size() + 1) + " runs past the end of the chunk");
     }
-    if (!t.latin1 && !base::is_utf8(name)) return bad(at, "atom #" + std::to_string(t.spans.size() + 1) + " is not valid UTF-8");
+    if (!t.latin1 && !base::is_utf8(name))
+      return bad(at, "atom #" + std::to_string(t.spans.size() + 1) + " is not valid UTF-8");
     if (t.spans.size() >= rep.limits.max_atoms) {
-      return tl::unexpected(make_error(ErrorKind::kLimitExceeded, rep.file, id, at, "max_atoms: more than " +
-                                       std::to_string(rep.limits.max_atoms) + " atoms"));
+      return tl::unexpected(
+          make_error(ErrorKind::kLimitExceeded, rep.file, id, at,
+                     "max_atoms: more than " + std::to_string(rep.limits.max_atoms) + " atoms"));
     }
     t.spans.emplace_back(static_cast<std::uint32_t>(name.data() - t.data.data()), len);
   }
@@ -266,7 +274,10 @@ Result<Selection> select(const Image::Rep& rep, std::vector<std::string_view> id
       for (const Chunk& k : rep.chunks) {
         if (k.id_view() == id) c = &k;
       }
-      if (c) s.read.push_back(c); else s.missing.push_back(id);
+      if (c)
+        s.read.push_back(c);
+      else
+        s.missing.push_back(id);
     }
     for (const Chunk& k : rep.chunks) {
       if (k.id_view() == "AtU8") last_atu8 = &k;
@@ -278,7 +289,8 @@ Result<Selection> select(const Image::Rep& rep, std::vector<std::string_view> id
     }
     if (last_atu8) s.read.push_back(last_atu8);
     if (last_atom) s.read.push_back(last_atom);
-    std::sort(s.read.begin(), s.read.end(), [](const Chunk* a, const Chunk* b) { return a->offset < b->offset; });
+    std::sort(s.read.begin(), s.read.end(),
+              [](const Chunk* a, const Chunk* b) { return a->offset < b->offset; });
     std::sort(s.missing.begin(), s.missing.end());
     s.atom_chunk = last_atu8 ? last_atu8 : last_atom;
     return s;
@@ -303,7 +315,8 @@ Result<Selection> select(const Image::Rep& rep, std::vector<std::string_view> id
     }
   }
   if (!atom_seen) {
-    return tl::unexpected(make_error(ErrorKind::kMissingChunk, rep.file, "Atom", rep.buf.size(), "no atom chunk"));
+    return tl::unexpected(
+        make_error(ErrorKind::kMissingChunk, rep.file, "Atom", rep.buf.size(), "no atom chunk"));
   }
   s.atom_chunk = last_atu8 ? last_atu8 : last_atom;
   s.missing.assign(ids.begin(), ids.end());
@@ -316,7 +329,8 @@ Result<Selection> select_required(const Image::Rep& rep, std::vector<std::string
   if (!s) return s;
   for (std::string_view id : s->missing) {
     if (std::find(optional.begin(), optional.end(), id) == optional.end()) {
-      return tl::unexpected(make_error(ErrorKind::kMissingChunk, rep.file, id, rep.buf.size(), "no such chunk"));
+      return tl::unexpected(
+          make_error(ErrorKind::kMissingChunk, rep.file, id, rep.buf.size(), "no such chunk"));
     }
   }
   return s;
@@ -326,7 +340,9 @@ Result<Selection> select_required(const Image::Rep& rep, std::vector<std::string
 
 namespace {
 
-std::uint64_t pad4(std::uint64_t n) { return (n + 3) & ~std::uint64_t{3}; }
+std::uint64_t pad4(std::uint64_t n) {
+  return (n + 3) & ~std::uint64_t{3};
+}
 
 // beam_lib's info scan (scan_beam(File, info)): the form length is ignored and chunks are
 // read to the end of the bytes. Atom chunks are read (their first atom is the module).
@@ -335,20 +351,22 @@ Result<void> scan_lenient(Image::Rep& rep, bool any_form) {
   const auto* b = rep.buf.data();
   const bool beam = std::equal(rep.form.begin(), rep.form.end(), "BEAM");
   if (size < 12 || std::memcmp(b, "FOR1", 4) != 0 || (!beam && !any_form)) {
-    return tl::unexpected(make_error(ErrorKind::kNotABeamFile, rep.file, "", 0,
-                                     size < 12 ? "shorter than the 12-byte IFF header"
-                                               : "not an IFF form of type BEAM"));
+    return tl::unexpected(
+        make_error(ErrorKind::kNotABeamFile, rep.file, "", 0,
+                   size < 12 ? "shorter than the 12-byte IFF header" : "not an IFF form of type BEAM"));
   }
   bool atom_seen = false;
   std::uint64_t pos = 12;
   while (pos < size) {
     if (size - pos < 8) {
-      return tl::unexpected(make_error(ErrorKind::kInvalidBeamFile, rep.file, "", pos,
-                                       std::to_string(size - pos) + " bytes where a chunk header should start"));
+      return tl::unexpected(
+          make_error(ErrorKind::kInvalidBeamFile, rep.file, "", pos,
+                     std::to_string(size - pos) + " bytes where a chunk header should start"));
     }
     if (rep.chunks.size() >= rep.limits.max_chunks) {
-      return tl::unexpected(make_error(ErrorKind::kLimitExceeded, rep.file, "", pos,
-                                       "max_chunks: more than " + std::to_string(rep.limits.max_chunks) + " chunks"));
+      return tl::unexpected(
+          make_error(ErrorKind::kLimitExceeded, rep.file, "", pos,
+                     "max_chunks: more than " + std::to_string(rep.limits.max_chunks) + " chunks"));
     }
     Chunk c{};
     std::memcpy(c.id.data(), b + pos, 4);
@@ -387,7 +405,8 @@ Result<void> scan_lenient(Image::Rep& rep, bool any_form) {
     pos = k.offset + pad4(k.size);
   }
   if (beam && !atom_seen) {
-    return tl::unexpected(make_error(ErrorKind::kMissingChunk, rep.file, "Atom", size, "no atom chunk (AtU8 or Atom)"));
+    return tl::unexpected(
+        make_error(ErrorKind::kMissingChunk, rep.file, "Atom", size, "no atom chunk (AtU8 or Atom)"));
   }
   return {};
 }
@@ -399,8 +418,9 @@ Result<void> scan_strict(Image::Rep& rep, bool any_form) {
   ByteReader r(rep.bytes());
   std::uint32_t magic = 0, form_len = 0;
   if (size < 12 || !r.u32(magic) || magic != 0x464F5231u /* FOR1 */) {
-    return tl::unexpected(make_error(ErrorKind::kNotABeamFile, rep.file, "", 0,
-                                     size < 12 ? "shorter than the 12-byte IFF header" : "does not start with FOR1"));
+    return tl::unexpected(
+        make_error(ErrorKind::kNotABeamFile, rep.file, "", 0,
+                   size < 12 ? "shorter than the 12-byte IFF header" : "does not start with FOR1"));
   }
   if (!r.u32(form_len)) {
     return tl::unexpected(make_error(ErrorKind::kNotABeamFile, rep.file, "", 4, "no form length"));
@@ -415,7 +435,8 @@ Result<void> scan_strict(Image::Rep& rep, bool any_form) {
   ByteReader f(form_bytes, 8);
   Bytes type;
   if (!f.bytes(4, type)) {
-    return tl::unexpected(make_error(ErrorKind::kNotABeamFile, rep.file, "", 8, "form too short for its type"));
+    return tl::unexpected(
+        make_error(ErrorKind::kNotABeamFile, rep.file, "", 8, "form too short for its type"));
   }
   const bool beam = std::equal(type.begin(), type.end(), "BEAM");
   if (!beam && !any_form) {
@@ -429,8 +450,9 @@ Result<void> scan_strict(Image::Rep& rep, bool any_form) {
                                        "truncated chunk header at the end of the form"));
     }
     if (rep.chunks.size() >= rep.limits.max_chunks) {
-      return tl::unexpected(make_error(ErrorKind::kLimitExceeded, rep.file, "", at,
-                                       "max_chunks: more than " + std::to_string(rep.limits.max_chunks) + " chunks"));
+      return tl::unexpected(
+          make_error(ErrorKind::kLimitExceeded, rep.file, "", at,
+                     "max_chunks: more than " + std::to_string(rep.limits.max_chunks) + " chunks"));
     }
     Chunk c{};
     std::memcpy(c.id.data(), rep.buf.data() + at, 4);
@@ -477,20 +499,21 @@ Result<std::shared_ptr<Image::Rep>> parse_rep(Bytes bytes, std::vector<std::uint
         rep->owner = std::make_shared<const std::vector<std::uint8_t>>(std::move(out));
         break;
       case internal::GunzipResult::kTooBig:
-        return tl::unexpected(make_error(ErrorKind::kLimitExceeded, rep->file, "", 0,
-                                         "max_image_bytes: gunzipped image exceeds " + std::to_string(max) + " bytes"));
+        return tl::unexpected(
+            make_error(ErrorKind::kLimitExceeded, rep->file, "", 0,
+                       "max_image_bytes: gunzipped image exceeds " + std::to_string(max) + " bytes"));
       case internal::GunzipResult::kBad: break;
     }
   }
   if (!rep->gzipped) {
     if (bytes.size() > limits.max_image_bytes) {
       return tl::unexpected(make_error(ErrorKind::kLimitExceeded, rep->file, "", 0,
-                                       "max_image_bytes: image of " + std::to_string(bytes.size()) + " bytes exceeds " +
-                                           std::to_string(limits.max_image_bytes)));
+                                       "max_image_bytes: image of " + std::to_string(bytes.size()) +
+                                           " bytes exceeds " + std::to_string(limits.max_image_bytes)));
     }
-    rep->owner = share ? std::move(share)
+    rep->owner = share   ? std::move(share)
                  : adopt ? std::make_shared<const std::vector<std::uint8_t>>(std::move(*adopt))
-                 : std::make_shared<const std::vector<std::uint8_t>>(bytes.begin(), bytes.end());
+                         : std::make_shared<const std::vector<std::uint8_t>>(bytes.begin(), bytes.end());
   }
   rep->buf = Bytes(rep->owner->data(), rep->owner->size());
   if (rep->buf.size() >= 12) std::memcpy(rep->form.data(), rep->buf.data() + 8, 4);
@@ -550,13 +573,27 @@ Result<std::shared_ptr<const Image::Rep>> parse_strict_shared(const Image::Rep& 
 
 }  // namespace internal
 
-const std::string& Image::file() const { return rep_->file; }
-Strictness Image::strictness() const { return rep_->strictness; }
-bool Image::gzipped() const { return rep_->gzipped; }
-std::string_view Image::form_type() const { return {rep_->form.data(), 4}; }
-Bytes Image::bytes() const { return rep_->bytes(); }
-const std::vector<Chunk>& Image::chunks() const { return rep_->chunks; }
-Bytes Image::data(const Chunk& chunk) const { return rep_->data(chunk); }
+const std::string& Image::file() const {
+  return rep_->file;
+}
+Strictness Image::strictness() const {
+  return rep_->strictness;
+}
+bool Image::gzipped() const {
+  return rep_->gzipped;
+}
+std::string_view Image::form_type() const {
+  return {rep_->form.data(), 4};
+}
+Bytes Image::bytes() const {
+  return rep_->bytes();
+}
+const std::vector<Chunk>& Image::chunks() const {
+  return rep_->chunks;
+}
+Bytes Image::data(const Chunk& chunk) const {
+  return rep_->data(chunk);
+}
 
 Result<std::vector<ChunkData>> Image::all_chunks() const {
   // read_all_chunks/1 asks scan_beam for every id info/1 listed, so it reads every chunk;
@@ -584,7 +621,8 @@ const Chunk* Image::find(std::string_view id) const {
 
 Result<std::vector<std::uint8_t>> maybe_gunzip(Bytes bytes, std::size_t max_bytes) {
   std::vector<std::uint8_t> out;
-  if (bytes.size() >= 4 && std::memcmp(bytes.data(), "FOR1", 4) == 0) return std::vector<std::uint8_t>(bytes.begin(), bytes.end());
+  if (bytes.size() >= 4 && std::memcmp(bytes.data(), "FOR1", 4) == 0)
+    return std::vector<std::uint8_t>(bytes.begin(), bytes.end());
   if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) {
     switch (internal::gunzip(bytes, max_bytes, out)) {
       case internal::GunzipResult::kOk: return out;

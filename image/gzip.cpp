@@ -55,7 +55,8 @@ GunzipResult gunzip(Bytes in, std::size_t max_bytes, std::vector<std::uint8_t>& 
 std::vector<std::uint8_t> gzip(Bytes in) {
   z_stream zs{};
   std::vector<std::uint8_t> out;
-  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) return out;
+  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    return out;
   out.resize(deflateBound(&zs, static_cast<uLong>(in.size())) + 32);
   zs.next_in = const_cast<Bytef*>(in.data());
   zs.avail_in = static_cast<uInt>(in.size());

@@ -3,6 +3,9 @@
 // Thread safety: Rep is immutable after parse; the free functions are thread-safe.
 #pragma once
 
+#include <codestore/image.h>
+#include <codestore/term.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -11,9 +14,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <codestore/image.h>
-#include <codestore/term.h>
 
 namespace codestore::image {
 
@@ -53,11 +53,11 @@ struct Image::Rep {
   std::shared_ptr<const std::vector<std::uint8_t>> owner;
   Bytes buf;
   std::array<char, 4> form{};
-  std::vector<Chunk> chunks;      // file order
+  std::vector<Chunk> chunks;  // file order
   // Lenient only: the last chunk's data may run past the end (beam_lib reports that only
   // when it reads the chunk). Strict parses never keep such a chunk.
   bool last_truncated = false;
-  std::string module;             // atom #1 of the last atom chunk (lenient) / AtU8 (strict)
+  std::string module;  // atom #1 of the last atom chunk (lenient) / AtU8 (strict)
   // Strict BEAM forms: the tables the parse checked (check_strict_tables), which
   // check_loadable goes on from instead of checking them again.
   std::optional<internal::LoaderTables> tables;
@@ -98,8 +98,8 @@ Status too_big(const Image::Rep& rep, std::string_view id, std::uint64_t offset,
 // last-wins choice (strict): the chunks read in file order, and the atom chunk
 // ensure_atoms/2 would pick. beam_lib's quirks live here and nowhere else.
 struct Selection {
-  std::vector<const Chunk*> read;     // file order (atom chunks always included)
-  const Chunk* atom_chunk = nullptr;  // AtU8 preferred, else Atom (the last one read)
+  std::vector<const Chunk*> read;         // file order (atom chunks always included)
+  const Chunk* atom_chunk = nullptr;      // AtU8 preferred, else Atom (the last one read)
   std::vector<std::string_view> missing;  // requested ids not found, sorted
 
   // The chunk beam_lib's keyfind finds: the last one read with that id.

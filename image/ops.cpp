@@ -14,12 +14,15 @@ using internal::make_error;
 namespace {
 
 // beam_lib's md5_chunks/0, in hashing order; mandatory_chunks/0; significant_chunks/0.
-constexpr std::string_view kMd5Chunks[] = {"Atom", "AtU8", "Code", "StrT", "ImpT", "ExpT", "FunT", "LitT", "Meta"};
+constexpr std::string_view kMd5Chunks[] = {"Atom", "AtU8", "Code", "StrT", "ImpT",
+                                           "ExpT", "FunT", "LitT", "Meta"};
 constexpr std::string_view kMandatory[] = {"Code", "ExpT", "ImpT", "StrT"};
 constexpr std::string_view kSignificant[] = {"Line", "Type", "Atom", "AtU8", "Code", "StrT",
                                              "ImpT", "ExpT", "FunT", "LitT", "Meta"};
 
-bool mandatory(std::string_view id) { return std::find(std::begin(kMandatory), std::end(kMandatory), id) != std::end(kMandatory); }
+bool mandatory(std::string_view id) {
+  return std::find(std::begin(kMandatory), std::end(kMandatory), id) != std::end(kMandatory);
+}
 
 // EVP_MD_fetch is costly; fetch MD5 once (EVP_MD objects are thread-safe to share).
 const EVP_MD* md5_algorithm() {
@@ -76,7 +79,8 @@ Result<std::vector<const Chunk*>> significant(const Image::Rep& rep,
     if (const Chunk* c = s->get(id)) {
       out.push_back(c);
     } else if (mandatory(id)) {
-      return tl::unexpected(make_error(ErrorKind::kMissingChunk, rep.file, id, rep.buf.size(), "no such chunk"));
+      return tl::unexpected(
+          make_error(ErrorKind::kMissingChunk, rep.file, id, rep.buf.size(), "no such chunk"));
     }
   }
   return out;

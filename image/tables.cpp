@@ -10,14 +10,16 @@
 
 namespace codestore::image {
 
-using internal::ByteReader;
-using internal::make_error;
 using etf::Term;
 using etf::TermList;
+using internal::ByteReader;
+using internal::make_error;
 
 namespace {
 
-bool strict(const Image::Rep& rep) { return rep.strictness == Strictness::kStrict; }
+bool strict(const Image::Rep& rep) {
+  return rep.strictness == Strictness::kStrict;
+}
 
 // One entry of ExpT / ImpT / LocT, still as atom indexes.
 struct Triple {
@@ -38,9 +40,11 @@ Result<std::vector<Triple>> read_triples(const Image::Rep& rep, const Chunk& c) 
   if (!r.i32(count)) return bad(c.offset, "table shorter than its 4-byte count");
   std::size_t n = 0;
   if (strict(rep)) {
-    if (count < 0 || count >= (1 << 30) / 12) return bad(c.offset, "entry count " + std::to_string(count) + " out of range");
+    if (count < 0 || count >= (1 << 30) / 12)
+      return bad(c.offset, "entry count " + std::to_string(count) + " out of range");
     n = static_cast<std::size_t>(count);
-    if (n > r.remaining() / 12) return bad(c.offset, "count " + std::to_string(n) + " runs past the end of the chunk");
+    if (n > r.remaining() / 12)
+      return bad(c.offset, "count " + std::to_string(n) + " runs past the end of the chunk");
   } else {
     if (r.remaining() % 12 != 0) {
       return bad(c.offset + 4 + r.remaining() / 12 * 12, "table length is not 4 + 12 * entries");
@@ -57,8 +61,8 @@ Result<std::vector<Triple>> read_triples(const Image::Rep& rep, const Chunk& c) 
 Result<const internal::AtomTable*> atoms_for(const Image::Rep& rep, const internal::Selection& s,
                                              std::string_view for_id, internal::AtomsRef& holder) {
   if (!s.atom_chunk) {
-    return tl::unexpected(make_error(ErrorKind::kMissingChunk, rep.file, strict(rep) ? "AtU8" : "Atom", rep.buf.size(),
-                                     "no atom chunk"));
+    return tl::unexpected(make_error(ErrorKind::kMissingChunk, rep.file, strict(rep) ? "AtU8" : "Atom",
+                                     rep.buf.size(), "no atom chunk"));
   }
   internal::atoms_of(rep, *s.atom_chunk, strict(rep), holder);
   const auto& t = holder.get();
@@ -78,9 +82,10 @@ Result<const internal::AtomTable*> atoms_for(const Image::Rep& rep, const intern
 Result<std::string> atom_name(const Image::Rep& rep, const internal::AtomTable& t, std::uint32_t index,
                               const Chunk& c, std::size_t entry) {
   if (index == 0 || index > t.size()) {
-    return tl::unexpected(make_error(ErrorKind::kInvalidChunk, rep.file, c.id_view(), c.offset + 4 + 12 * entry,
-                                     "entry " + std::to_string(entry + 1) + ": atom index " + std::to_string(index) +
-                                         " out of range 1.." + std::to_string(t.size())));
+    return tl::unexpected(
+        make_error(ErrorKind::kInvalidChunk, rep.file, c.id_view(), c.offset + 4 + 12 * entry,
+                   "entry " + std::to_string(entry + 1) + ": atom index " + std::to_string(index) +
+                       " out of range 1.." + std::to_string(t.size())));
   }
   return t.name(index);
 }
@@ -124,7 +129,9 @@ Result<std::vector<Function>> functions(const Image::Rep& rep, std::string_view 
   return out;
 }
 
-Term int_term(std::uint64_t v) { return Term::integer(static_cast<std::int64_t>(v)); }
+Term int_term(std::uint64_t v) {
+  return Term::integer(static_cast<std::int64_t>(v));
+}
 
 Term functions_term(const std::vector<Function>& fs, bool labeled) {
   TermList l;
@@ -154,7 +161,8 @@ Result<TermList> take_elements(Term& t) {
 
 Result<Term> merge_attributes(const Image::Rep& rep, const Chunk& c, Term raw) {
   auto bad = [&](std::string m) {
-    return tl::unexpected(make_error(ErrorKind::kInvalidChunk, rep.file, c.id_view(), c.offset, std::move(m)));
+    return tl::unexpected(
+        make_error(ErrorKind::kInvalidChunk, rep.file, c.id_view(), c.offset, std::move(m)));
   };
   auto elems = take_elements(raw);
   if (!elems) return bad("attributes are not a proper list");
@@ -168,9 +176,8 @@ Result<Term> merge_attributes(const Image::Rep& rep, const Chunk& c, Term raw) {
     if (!vals) return bad("attribute values are not a proper list");
     items.emplace_back(std::move(t->elements[0]), std::move(*vals));
   }
-  std::stable_sort(items.begin(), items.end(), [](const auto& x, const auto& y) {
-    return etf::internal::compare(x.first, y.first) < 0;
-  });
+  std::stable_sort(items.begin(), items.end(),
+                   [](const auto& x, const auto& y) { return etf::internal::compare(x.first, y.first) < 0; });
   TermList out;
   out.reserve(items.size());
   for (std::size_t i = 0; i < items.size();) {
@@ -231,7 +238,8 @@ Result<std::vector<Import>> Image::imports() const {
     out.push_back(Import{std::move(*m), std::move(*f), t.c, static_cast<std::uint32_t>(i + 1)});
   }
   std::sort(out.begin(), out.end(), [](const Import& x, const Import& y) {
-    return std::tie(x.module, x.function, x.arity, x.index) < std::tie(y.module, y.function, y.arity, y.index);
+    return std::tie(x.module, x.function, x.arity, x.index) <
+           std::tie(y.module, y.function, y.arity, y.index);
   });
   return out;
 }
@@ -261,7 +269,8 @@ Result<Term> Image::vsn() const {
   }
   // beam_lib:version/1 crashes on a badmatch here.
   const Chunk* c = find("Attr");
-  return tl::unexpected(make_error(ErrorKind::kInvalidChunk, rep_->file, "Attr", c ? c->offset : 0, "no vsn attribute"));
+  return tl::unexpected(
+      make_error(ErrorKind::kInvalidChunk, rep_->file, "Attr", c ? c->offset : 0, "no vsn attribute"));
 }
 
 namespace {
@@ -308,7 +317,8 @@ Result<Term> abstract_code(const Image::Rep& rep) {
   if (!t) return t;
   const etf::Tuple* tup = t->as_tuple();
   if (!tup || tup->elements.size() != 2 || !tup->elements[0].as_atom()) {
-    return tl::unexpected(make_error(ErrorKind::kInvalidChunk, rep.file, "Abst", abst->offset, "not {Tag, Forms}"));
+    return tl::unexpected(
+        make_error(ErrorKind::kInvalidChunk, rep.file, "Abst", abst->offset, "not {Tag, Forms}"));
   }
   return t;
 }
@@ -322,7 +332,8 @@ Result<Term> Image::chunk_term(std::string_view name) const {
     if (!a) return tl::unexpected(a.error());
     TermList l;
     l.reserve(a->size());
-    for (std::size_t i = 0; i < a->size(); ++i) l.push_back(Term::tuple({int_term(i + 1), Term::atom((*a)[i])}));
+    for (std::size_t i = 0; i < a->size(); ++i)
+      l.push_back(Term::tuple({int_term(i + 1), Term::atom((*a)[i])}));
     return Term::list(std::move(l));
   }
   if (name == "exports" || name == "labeled_exports") {

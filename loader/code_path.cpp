@@ -1,11 +1,11 @@
 #include "code_path.h"
 
+#include <codestore/image.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <map>
 #include <system_error>
-
-#include <codestore/image.h>
 
 #include "base/app_dir.h"
 #include "base/file.h"

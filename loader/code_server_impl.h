@@ -185,7 +185,8 @@ inline std::size_t hash_export(std::string_view module, std::string_view functio
 enum class CallStep { kLooked, kPublished, kChecked, kReaderWaits };
 inline std::atomic<void (*)(CallStep)> call_step_hook{nullptr};
 inline void at_call_step(CallStep step) {
-  if (auto* hook = call_step_hook.load(std::memory_order_relaxed)) [[unlikely]] hook(step);
+  if (auto* hook = call_step_hook.load(std::memory_order_relaxed)) [[unlikely]]
+    hook(step);
 }
 
 // What an Instance is: the public class shows no fields; every instance the code server

@@ -3,11 +3,11 @@
 // max_connections), because a node sends one request at a time and waits for the answer,
 // so a thread per node keeps the code straight and the latency low. All socket I/O is
 // non-blocking with poll() deadlines, so no client can hold a thread past its timeouts.
-#include <codestore/boot_server.h>
-
 #include <arpa/inet.h>
+#include <codestore/boot_server.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -29,8 +29,6 @@
 #include <span>
 #include <thread>
 
-#include <fmt/format.h>
-
 #include "file_service.h"
 #include "protocol.h"
 
@@ -40,7 +38,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
 
 // An IPv4 subnet in host byte order; a single address has mask 0xFFFFFFFF.
 struct Subnet {
@@ -55,7 +55,8 @@ Result<Subnet> parse_subnet(const std::string& text) {
   if (auto slash = text.find('/'); slash != std::string::npos) {
     host = text.substr(0, slash);
     std::string len = text.substr(slash + 1);
-    if (len.empty() || len.size() > 2 || !std::all_of(len.begin(), len.end(), ::isdigit) || std::stoi(len) > 32) {
+    if (len.empty() || len.size() > 2 || !std::all_of(len.begin(), len.end(), ::isdigit) ||
+        std::stoi(len) > 32) {
       return error(Code::kInvalidArgument, "allow: bad prefix length in '" + text + "'");
     }
     prefix = std::stoi(len);
@@ -90,8 +91,8 @@ std::string utc_now() {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   ::gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
 }
 
 int remaining_ms(Clock::time_point deadline) {
@@ -216,7 +217,8 @@ Result<std::string> find_erts_version(const std::string& root) {
   std::string vsn;
   if (data && (data >> vsn) && !vsn.empty()) return vsn;
   DIR* d = ::opendir(root.c_str());
-  if (d == nullptr) return error(Code::kNotFound, fmt::format("erts version: cannot read {}: {}", root, errno_text(errno)));
+  if (d == nullptr)
+    return error(Code::kNotFound, fmt::format("erts version: cannot read {}: {}", root, errno_text(errno)));
   std::string best;
   while (struct dirent* e = ::readdir(d)) {
     std::string_view n = e->d_name;
@@ -226,7 +228,8 @@ Result<std::string> find_erts_version(const std::string& root) {
     if (best.empty() || version_less(best, v)) best = v;
   }
   ::closedir(d);
-  if (best.empty()) return error(Code::kNotFound, "erts version: no releases/start_erl.data and no erts-* in " + root);
+  if (best.empty())
+    return error(Code::kNotFound, "erts version: no releases/start_erl.data and no erts-* in " + root);
   return best;
 }
 
@@ -245,7 +248,9 @@ class BootServer::Impl {
   ~Impl() { stop(); }
 
   Status open_sockets();
-  void start_loop() { loop_ = std::thread([this] { loop(); }); }
+  void start_loop() {
+    loop_ = std::thread([this] { loop(); });
+  }
   void stop();
   BootServerStats stats() const;
   void log(std::string_view line);
@@ -321,7 +326,8 @@ Status BootServer::Impl::open_sockets() {
   if (::inet_pton(AF_INET, options_.bind_address.c_str(), &bind_addr) != 1) {
     return Status(Code::kInvalidArgument, "bind address '" + options_.bind_address + "' is no IPv4 address");
   }
-  if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) return Status(Code::kIOError, "pipe: " + errno_text(errno));
+  if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0)
+    return Status(Code::kIOError, "pipe: " + errno_text(errno));
 
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (listen_fd_ < 0) return Status(Code::kIOError, "tcp socket: " + errno_text(errno));
@@ -416,7 +422,8 @@ void BootServer::Impl::on_datagram() {
     auto reply = protocol::discovery_reply(options_.priority, tcp_port_, version_);
     // Counted before sending, so that a client holding the answer sees the count too.
     ++discovery_answered_;
-    if (::sendto(udp_fd_, reply.data(), reply.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&from), len) < 0) {
+    if (::sendto(udp_fd_, reply.data(), reply.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&from), len) <
+        0) {
       log(fmt::format("error: discovery reply to {}: {}", peer, errno_text(errno)));
       continue;
     }
@@ -451,7 +458,8 @@ void BootServer::Impl::on_accept() {
     if (active >= options_.max_connections) {
       ++connections_refused_;
       ::close(fd);
-      log(fmt::format("refused connection from {}: {} connections already (--max-connections)", peer, active));
+      log(fmt::format("refused connection from {}: {} connections already (--max-connections)", peer,
+                      active));
       continue;
     }
     auto conn = std::make_unique<Conn>();
@@ -502,7 +510,8 @@ void BootServer::Impl::serve(Conn& conn) {
       ++bad_requests_;
       const char* reason = e == IoEnd::kTimeout ? "timeout" : "truncated";
       (void)send_frame(fd, protocol::error_reply(reason), Clock::now() + options_.request_timeout);
-      end = fmt::format("truncated frame header: {} of 4 bytes: answered {{error,{}}}", in.available(), reason);
+      end =
+          fmt::format("truncated frame header: {} of 4 bytes: answered {{error,{}}}", in.available(), reason);
       break;
     }
     std::uint32_t length = protocol::frame_length(in.data());
@@ -519,12 +528,13 @@ void BootServer::Impl::serve(Conn& conn) {
       ++bad_requests_;
       const char* reason = e == IoEnd::kTimeout ? "timeout" : "truncated";
       (void)send_frame(fd, protocol::error_reply(reason), Clock::now() + options_.request_timeout);
-      end = fmt::format("truncated frame: {} of {} bytes ({}): answered {{error,{}}}", in.available() - 4, length,
-                        e == IoEnd::kTimeout ? "request timeout" : "connection closed", reason);
+      end = fmt::format("truncated frame: {} of {} bytes ({}): answered {{error,{}}}", in.available() - 4,
+                        length, e == IoEnd::kTimeout ? "request timeout" : "connection closed", reason);
       break;
     }
     ++requests_;
-    protocol::ParsedRequest parsed = protocol::parse_request(std::span<const std::uint8_t>(in.data() + 4, length));
+    protocol::ParsedRequest parsed =
+        protocol::parse_request(std::span<const std::uint8_t>(in.data() + 4, length));
     in.consume(4 + std::size_t{length});
     std::vector<std::uint8_t> reply;
     Answer::Bytes body;  // sent after `reply`: a file's or module's bytes, not copied
@@ -563,7 +573,8 @@ void BootServer::Impl::serve(Conn& conn) {
     }
     if (!line.empty()) log(line);
     if (e != IoEnd::kDone) {
-      end = e == IoEnd::kTimeout ? "answer not taken within the request timeout" : "send failed: " + errno_text(send_errno);
+      end = e == IoEnd::kTimeout ? "answer not taken within the request timeout"
+                                 : "send failed: " + errno_text(send_errno);
       break;
     }
   }
@@ -613,16 +624,18 @@ void BootServer::Impl::stop() {
     if (*fd >= 0) ::close(*fd);
     *fd = -1;
   }
-  log(fmt::format("stopped: {} connections, {} requests, {} modules served, {} fallback files, {} bad requests",
-                  connections_.load(), requests_.load(), modules_served_.load(), fallback_served_.load(),
-                  bad_requests_.load()));
+  log(fmt::format(
+      "stopped: {} connections, {} requests, {} modules served, {} fallback files, {} bad requests",
+      connections_.load(), requests_.load(), modules_served_.load(), fallback_served_.load(),
+      bad_requests_.load()));
   std::string kinds;
-  for (protocol::Command c : {protocol::Command::kGet, protocol::Command::kListDir, protocol::Command::kReadFileInfo,
-                              protocol::Command::kReadLinkInfo, protocol::Command::kGetCwd}) {
+  for (protocol::Command c :
+       {protocol::Command::kGet, protocol::Command::kListDir, protocol::Command::kReadFileInfo,
+        protocol::Command::kReadLinkInfo, protocol::Command::kGetCwd}) {
     auto k = kinds_[static_cast<std::size_t>(c)].load();
     if (k.count == 0) continue;
-    kinds += fmt::format("{}{} {} (mean {:.1f} us)", kinds.empty() ? "" : ", ", protocol::command_name(c), k.count,
-                         static_cast<double>(k.answer_ns) / 1000.0 / static_cast<double>(k.count));
+    kinds += fmt::format("{}{} {} (mean {:.1f} us)", kinds.empty() ? "" : ", ", protocol::command_name(c),
+                         k.count, static_cast<double>(k.answer_ns) / 1000.0 / static_cast<double>(k.count));
   }
   if (!kinds.empty()) log("answers by request kind (time to work one out, not to send it): " + kinds);
 }
@@ -645,7 +658,8 @@ BootServerStats BootServer::Impl::stats() const {
   return s;
 }
 
-Result<std::unique_ptr<BootServer>> BootServer::start(const BootServerOptions& options, ModuleSource& source) {
+Result<std::unique_ptr<BootServer>> BootServer::start(const BootServerOptions& options,
+                                                      ModuleSource& source) {
   if (options.root.empty()) return error(Code::kInvalidArgument, "root: empty");
   std::string root = options.root;
   if (root[0] != '/') {
@@ -678,18 +692,30 @@ Result<std::unique_ptr<BootServer>> BootServer::start(const BootServerOptions& o
   for (const std::string& a : options.allow) allow_text += (allow_text.empty() ? "" : ",") + a;
   impl->log(fmt::format("serving {} on tcp {}:{}, discovery udp {}, version {}, fallback {}, allow {}",
                         source.describe(), options.bind_address, impl->tcp_port_,
-                        impl->udp_port_ == 0 ? std::string("off") : std::to_string(impl->udp_port_), version, root,
-                        allow_text));
+                        impl->udp_port_ == 0 ? std::string("off") : std::to_string(impl->udp_port_), version,
+                        root, allow_text));
   impl->start_loop();
   return std::unique_ptr<BootServer>(new BootServer(std::move(impl)));
 }
 
 BootServer::BootServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-BootServer::~BootServer() { stop(); }
-std::uint16_t BootServer::tcp_port() const noexcept { return impl_->tcp_port_; }
-std::uint16_t BootServer::udp_port() const noexcept { return impl_->udp_port_; }
-const std::string& BootServer::erts_version() const noexcept { return impl_->version(); }
-void BootServer::stop() { impl_->stop(); }
-BootServerStats BootServer::stats() const { return impl_->stats(); }
+BootServer::~BootServer() {
+  stop();
+}
+std::uint16_t BootServer::tcp_port() const noexcept {
+  return impl_->tcp_port_;
+}
+std::uint16_t BootServer::udp_port() const noexcept {
+  return impl_->udp_port_;
+}
+const std::string& BootServer::erts_version() const noexcept {
+  return impl_->version();
+}
+void BootServer::stop() {
+  impl_->stop();
+}
+BootServerStats BootServer::stats() const {
+  return impl_->stats();
+}
 
 }  // namespace codestore::server

@@ -2,14 +2,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "base/app_dir.h"
 #include "base/file.h"
@@ -25,7 +24,9 @@ bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-bool is_beam_name(std::string_view name) { return name.size() > 5 && ends_with(name, ".beam"); }
+bool is_beam_name(std::string_view name) {
+  return name.size() > 5 && ends_with(name, ".beam");
+}
 
 std::vector<std::string> split_components(std::string_view rel) {
   std::vector<std::string> out;
@@ -221,10 +222,12 @@ Result<Resolved> FileService::resolve(std::string_view path) const {
 
 Answer FileService::answer(const protocol::Request& request) const {
   if (request.command == Command::kGetCwd) {
-    if (request.has_drive) return {protocol::command_error(Command::kGetCwd, "enotsup"), "enotsup (no drives)"};
+    if (request.has_drive)
+      return {protocol::command_error(Command::kGetCwd, "enotsup"), "enotsup (no drives)"};
     return {protocol::cwd_reply(root_), "ok (the root)"};
   }
-  if (!request.path_ok) return {protocol::command_error(request.command, "badarg"), "badarg (not a file name)"};
+  if (!request.path_ok)
+    return {protocol::command_error(request.command, "badarg"), "badarg (not a file name)"};
   switch (request.command) {
     case Command::kGet: return get(request);
     case Command::kListDir: return list_dir(request);
@@ -252,7 +255,8 @@ Answer posix(Command command, int err, std::string_view where) {
 // The served version of `module` when it belongs to the store lib that lib directory
 // `dir` stands for: the dir's name itself, or that name without "-<vsn>". One lookup by
 // module name: this is the hot path of a booting node.
-static Result<ServedModule> find_module(ModuleSource& source, const std::string& dir, const std::string& module) {
+static Result<ServedModule> find_module(ModuleSource& source, const std::string& dir,
+                                        const std::string& module) {
   auto found = source.find(module);
   if (!found) return found;
   if (found->lib == dir || found->lib == base::app_name(dir)) return found;
@@ -261,7 +265,8 @@ static Result<ServedModule> find_module(ModuleSource& source, const std::string&
 
 // A module find_module did not give: enoent when the store has no such module in that
 // lib, the store's failure otherwise.
-static Answer module_failure(Command cmd, const std::string& lib, const std::string& module, const Status& status) {
+static Answer module_failure(Command cmd, const std::string& lib, const std::string& module,
+                             const Status& status) {
   if (status.code() != Code::kNotFound) return store_failure(cmd, status);
   return enoent(cmd, fmt::format("store: no module {} in lib {}", module, base::app_name(lib)));
 }
@@ -273,10 +278,12 @@ Answer FileService::get(const protocol::Request& request) const {
   const Resolved& r = *resolved;
   switch (r.kind) {
     case Resolved::Kind::kOutside: return enoent(cmd, "outside the root " + root_);
-    case Resolved::Kind::kBeam: return enoent(cmd, "a module outside lib/<app>/ebin: modules come only from the store");
+    case Resolved::Kind::kBeam:
+      return enoent(cmd, "a module outside lib/<app>/ebin: modules come only from the store");
     case Resolved::Kind::kLibDir:
     case Resolved::Kind::kAppDir:
-    case Resolved::Kind::kEbinDir: return {protocol::command_error(cmd, "eisdir"), "eisdir (store directory)"};
+    case Resolved::Kind::kEbinDir:
+      return {protocol::command_error(cmd, "eisdir"), "eisdir (store directory)"};
     case Resolved::Kind::kModule: {
       auto m = find_module(source_, r.lib, r.module);
       if (!m) return module_failure(cmd, r.lib, r.module, m.error());
@@ -314,8 +321,9 @@ Answer FileService::list_dir(const protocol::Request& request) const {
   const Resolved& r = *resolved;
   // Module files of the fallback are never served, so never listed either.
   auto without_beams = [](std::vector<std::string> names) {
-    names.erase(std::remove_if(names.begin(), names.end(), [](const std::string& n) { return is_beam_name(n); }),
-                names.end());
+    names.erase(
+        std::remove_if(names.begin(), names.end(), [](const std::string& n) { return is_beam_name(n); }),
+        names.end());
     return names;
   };
   switch (r.kind) {
@@ -353,14 +361,16 @@ Answer FileService::list_dir(const protocol::Request& request) const {
       }
       std::sort(listed.begin(), listed.end());
       return {protocol::list_dir_reply(listed),
-              fmt::format("fallback {} entries + store {} libs without a directory", listed.size() - added, added)};
+              fmt::format("fallback {} entries + store {} libs without a directory", listed.size() - added,
+                          added)};
     }
     case Resolved::Kind::kAppDir: {
       auto names = read_dir(r.fs_path);
       std::vector<std::string> listed = names ? without_beams(std::move(*names)) : std::vector<std::string>{};
       if (std::find(listed.begin(), listed.end(), "ebin") == listed.end()) listed.emplace_back("ebin");
       std::sort(listed.begin(), listed.end());
-      return {protocol::list_dir_reply(listed), fmt::format("store lib {} ({} entries)", r.lib, listed.size())};
+      return {protocol::list_dir_reply(listed),
+              fmt::format("store lib {} ({} entries)", r.lib, listed.size())};
     }
     case Resolved::Kind::kEbinDir: {
       auto modules = source_.modules(r.lib);
@@ -370,8 +380,9 @@ Answer FileService::list_dir(const protocol::Request& request) const {
       std::size_t others = listed.size();
       for (const ServedModule& m : *modules) listed.push_back(m.module + ".beam");
       std::sort(listed.begin(), listed.end());
-      return {protocol::list_dir_reply(listed),
-              fmt::format("store lib {}: {} modules + fallback {} other files", r.lib, modules->size(), others)};
+      return {
+          protocol::list_dir_reply(listed),
+          fmt::format("store lib {}: {} modules + fallback {} other files", r.lib, modules->size(), others)};
     }
   }
   return enoent(cmd, "unreachable");
@@ -398,7 +409,8 @@ Answer FileService::file_info(const protocol::Request& request) const {
     case Resolved::Kind::kEbinDir: {
       struct stat st {};
       if (::stat(r.fs_path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-        return {protocol::file_info_reply(cmd, from_stat(st)), "store lib " + r.lib + " (fallback directory)"};
+        return {protocol::file_info_reply(cmd, from_stat(st)),
+                "store lib " + r.lib + " (fallback directory)"};
       }
       struct stat root_st {};
       std::int64_t t = ::stat(root_.c_str(), &root_st) == 0 ? root_st.st_mtime : 0;

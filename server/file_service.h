@@ -6,14 +6,14 @@
 // thread-safe, so answer() may be called from many threads at once.
 #pragma once
 
+#include <codestore/boot_server.h>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <codestore/boot_server.h>
 
 #include "protocol.h"
 
@@ -40,7 +40,7 @@ struct Answer {
   using Bytes = std::shared_ptr<const std::vector<std::uint8_t>>;
   // term_to_binary of the answer: `reply`, followed by `body` when set.
   std::vector<std::uint8_t> reply;
-  std::string log;                  // "fallback 1234 bytes", "store stdlib/lists v3 ...", "enoent (...)"
+  std::string log;  // "fallback 1234 bytes", "store stdlib/lists v3 ...", "enoent (...)"
   // The module version sent, when this answer sends one: the caller counts it
   // (ModuleSource::record_served) once the answer is on its way, not before.
   std::optional<ServedModule> served = std::nullopt;

@@ -1,10 +1,10 @@
 #include "protocol.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 #include <iterator>
-
-#include <fmt/format.h>
 
 #include "base/big_endian.h"
 #include "base/utf8.h"
@@ -50,8 +50,12 @@ std::optional<std::string> path_of(const Term& t) {
   return out;
 }
 
-Term ok(Term value) { return Term::tuple({Term::atom("ok"), std::move(value)}); }
-Term err(Term reason) { return Term::tuple({Term::atom("error"), std::move(reason)}); }
+Term ok(Term value) {
+  return Term::tuple({Term::atom("ok"), std::move(value)});
+}
+Term err(Term reason) {
+  return Term::tuple({Term::atom("error"), std::move(reason)});
+}
 
 Term local_time(std::int64_t unix_seconds) {
   std::time_t t = static_cast<std::time_t>(unix_seconds);
@@ -123,7 +127,9 @@ ParsedRequest parse_request(std::span<const std::uint8_t> frame) {
   return parsed;
 }
 
-std::vector<std::uint8_t> error_reply(std::string_view reason) { return etf::encode(err(Term::atom(reason))); }
+std::vector<std::uint8_t> error_reply(std::string_view reason) {
+  return etf::encode(err(Term::atom(reason)));
+}
 
 std::vector<std::uint8_t> command_error_term(Command command, const Term& reason) {
   return etf::encode(Term::tuple({Term::atom(command_name(command)), err(reason)}));
@@ -170,8 +176,8 @@ std::vector<std::uint8_t> list_dir_reply(const std::vector<std::string>& names) 
   // Built by hand, byte for byte what etf::encode makes of {list_dir, {ok, [name_term(N)]}}
   // (a test holds them equal): through Terms, an ebin directory's listing took ~75 us.
   // 131, SMALL_TUPLE 2, ATOM list_dir, SMALL_TUPLE 2, ATOM ok, then the list.
-  static constexpr std::uint8_t kHead[] = {131, 104, 2,   119, 8,   'l', 'i', 's', 't', '_',
-                                           'd', 'i', 'r', 104, 2,   119, 2,   'o', 'k'};
+  static constexpr std::uint8_t kHead[] = {131, 104, 2,   119, 8, 'l', 'i', 's', 't', '_',
+                                           'd', 'i', 'r', 104, 2, 119, 2,   'o', 'k'};
   std::vector<std::uint8_t> out(std::begin(kHead), std::end(kHead));
   std::size_t bytes = 0;
   for (const std::string& n : names) bytes += n.size() + 3;
@@ -187,7 +193,8 @@ std::vector<std::uint8_t> list_dir_reply(const std::vector<std::string>& names) 
     base::code_points(n, cps);
     if (cps.empty()) {
       out.push_back(106);
-    } else if (cps.size() < 65536 && std::all_of(cps.begin(), cps.end(), [](std::uint32_t c) { return c < 256; })) {
+    } else if (cps.size() < 65536 &&
+               std::all_of(cps.begin(), cps.end(), [](std::uint32_t c) { return c < 256; })) {
       out.push_back(107);  // STRING: a list of bytes
       put_u16(out, static_cast<std::uint32_t>(cps.size()));
       for (std::uint32_t c : cps) out.push_back(static_cast<std::uint8_t>(c));
@@ -248,7 +255,8 @@ std::optional<std::string> parse_discovery(std::span<const std::uint8_t> datagra
   return std::string(text.substr(kDiscoveryRequest.size()));
 }
 
-std::vector<std::uint8_t> discovery_reply(std::uint8_t priority, std::uint16_t tcp_port, std::string_view version) {
+std::vector<std::uint8_t> discovery_reply(std::uint8_t priority, std::uint16_t tcp_port,
+                                          std::string_view version) {
   std::vector<std::uint8_t> out(kDiscoveryReply.begin(), kDiscoveryReply.end());
   out.push_back(priority);
   out.push_back(static_cast<std::uint8_t>(tcp_port >> 8));

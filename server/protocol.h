@@ -4,6 +4,9 @@
 // Thread safety: free functions over values; thread-safe.
 #pragma once
 
+#include <codestore/status.h>
+#include <codestore/term.h>
+
 #include <cstdint>
 #include <ctime>
 #include <optional>
@@ -11,9 +14,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <codestore/status.h>
-#include <codestore/term.h>
 
 namespace codestore::server::protocol {
 
@@ -55,11 +55,11 @@ ParsedRequest parse_request(std::span<const std::uint8_t> frame);
 std::vector<std::uint8_t> error_reply(std::string_view reason);                     // {error, Reason}
 std::vector<std::uint8_t> command_error(Command command, std::string_view reason);  // {Cmd, {error, Reason}}
 std::vector<std::uint8_t> command_error_term(Command command, const etf::Term& reason);
-std::vector<std::uint8_t> get_reply(std::span<const std::uint8_t> bytes);           // {get, {ok, Bin}}
+std::vector<std::uint8_t> get_reply(std::span<const std::uint8_t> bytes);  // {get, {ok, Bin}}
 // get_reply(bytes) without the bytes: what precedes `size` bytes of Bin.
 std::vector<std::uint8_t> get_reply_head(std::size_t size);
-std::vector<std::uint8_t> list_dir_reply(const std::vector<std::string>& names);    // {list_dir, {ok, Names}}
-std::vector<std::uint8_t> cwd_reply(std::string_view cwd);                          // {get_cwd, {ok, Cwd}}
+std::vector<std::uint8_t> list_dir_reply(const std::vector<std::string>& names);  // {list_dir, {ok, Names}}
+std::vector<std::uint8_t> cwd_reply(std::string_view cwd);                        // {get_cwd, {ok, Cwd}}
 
 // kernel/include/file.hrl's #file_info{}; times are Unix seconds, sent as local time
 // {{Y,M,D},{H,Mi,S}} as prim_file:read_file_info/1 gives them.
@@ -84,12 +84,13 @@ etf::Term name_term(std::string_view utf8);
 // UDP discovery.
 // The version the client sent, or nullopt when the datagram is no discovery request.
 std::optional<std::string> parse_discovery(std::span<const std::uint8_t> datagram);
-std::vector<std::uint8_t> discovery_reply(std::uint8_t priority, std::uint16_t tcp_port, std::string_view version);
+std::vector<std::uint8_t> discovery_reply(std::uint8_t priority, std::uint16_t tcp_port,
+                                          std::string_view version);
 
 // Frame header: u32 big-endian payload length.
 inline std::uint32_t frame_length(const std::uint8_t header[4]) {
-  return (std::uint32_t{header[0]} << 24) | (std::uint32_t{header[1]} << 16) | (std::uint32_t{header[2]} << 8) |
-         std::uint32_t{header[3]};
+  return (std::uint32_t{header[0]} << 24) | (std::uint32_t{header[1]} << 16) |
+         (std::uint32_t{header[2]} << 8) | std::uint32_t{header[3]};
 }
 
 }  // namespace codestore::server::protocol

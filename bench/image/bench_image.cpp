@@ -11,6 +11,10 @@
 // --profile repeats only our from-memory pass (for perf/callgrind) and prints its median.
 //
 // Targets (the issue): >= 10x beam_lib, and the whole set in under 0.3 s on one core.
+#include <codestore/image.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <openssl/md5.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -25,12 +29,6 @@
 #include <iterator>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
-#include <openssl/md5.h>
-#include <fmt/ranges.h>
-
-#include <codestore/image.h>
 
 namespace {
 
@@ -105,8 +103,8 @@ struct ErlangRun {
 };
 
 ErlangRun run_beam_lib(const std::string& list_file) {
-  std::string cmd = fmt::format("escript '{}/bench/image/beam_lib_bench.escript' '{}' 2>&1", CODESTORE_SOURCE_DIR,
-                                list_file);
+  std::string cmd = fmt::format("escript '{}/bench/image/beam_lib_bench.escript' '{}' 2>&1",
+                                CODESTORE_SOURCE_DIR, list_file);
   ErlangRun r;
   FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr) return r;
@@ -202,21 +200,48 @@ int main(int argc, char** argv) {
     std::vector<double> times;
   };
   std::vector<Step> steps = {
-      {"parse (lenient)", [&] { for (const auto& b : bytes) g_sink = g_sink + Image::parse(b, Strictness::kLenient).has_value(); }, {}},
-      {"exports", [&] { for (const auto& i : parsed) g_sink = g_sink + i.exports()->size(); }, {}},
-      {"imports", [&] { for (const auto& i : parsed) g_sink = g_sink + i.imports()->size(); }, {}},
-      {"attributes", [&] { for (const auto& i : parsed) g_sink = g_sink + i.attributes().has_value(); }, {}},
-      {"md5", [&] { for (const auto& i : parsed) g_sink = g_sink + (*i.md5())[0]; }, {}},
-      {"read files only", [&] { for (const auto& f : files) g_sink = g_sink + slurp(f).size(); }, {}},
+      {"parse (lenient)",
+       [&] {
+         for (const auto& b : bytes) g_sink = g_sink + Image::parse(b, Strictness::kLenient).has_value();
+       },
+       {}},
+      {"exports",
+       [&] {
+         for (const auto& i : parsed) g_sink = g_sink + i.exports()->size();
+       },
+       {}},
+      {"imports",
+       [&] {
+         for (const auto& i : parsed) g_sink = g_sink + i.imports()->size();
+       },
+       {}},
+      {"attributes",
+       [&] {
+         for (const auto& i : parsed) g_sink = g_sink + i.attributes().has_value();
+       },
+       {}},
+      {"md5",
+       [&] {
+         for (const auto& i : parsed) g_sink = g_sink + (*i.md5())[0];
+       },
+       {}},
+      {"read files only",
+       [&] {
+         for (const auto& f : files) g_sink = g_sink + slurp(f).size();
+       },
+       {}},
       // Floors: what no reader can avoid. Copying every image once, and MD5 over the bytes
       // beam_lib:md5/1 hashes (the md5 chunks, FunT as is: zeroing 4 bytes costs nothing).
-      {"floor: copy bytes", [&] {
+      {"floor: copy bytes",
+       [&] {
          for (const auto& b : bytes) {
            std::vector<std::uint8_t> copy(b);
            g_sink = g_sink + copy[copy.size() / 2];
          }
-       }, {}},
-      {"floor: MD5 (OpenSSL)", [&] {
+       },
+       {}},
+      {"floor: MD5 (OpenSSL)",
+       [&] {
          for (const auto& i : parsed) {
            MD5_CTX ctx;
            MD5_Init(&ctx);
@@ -230,7 +255,8 @@ int main(int argc, char** argv) {
            MD5_Final(out, &ctx);
            g_sink = g_sink + out[0];
          }
-       }, {}},
+       },
+       {}},
   };
 
   std::vector<double> mem, file, erl_bin, erl_file;
@@ -256,14 +282,15 @@ int main(int argc, char** argv) {
   const double mb = static_cast<double>(total) / 1e6;
   fmt::print("bench_image: {} images, {:.1f} MB (Erlang/OTP + Elixir), one core ({}), median of {} runs\n",
              files.size(), mb, pinned ? fmt::format("pinned to cpu {}", cpu) : "not pinned", runs);
-  fmt::print("work per image: chunk table, exports, imports, attributes, md5 "
-             "(beam_lib: chunks(B, [exports, imports, attributes]) + md5(B))\n\n");
+  fmt::print(
+      "work per image: chunk table, exports, imports, attributes, md5 "
+      "(beam_lib: chunks(B, [exports, imports, attributes]) + md5(B))\n\n");
   fmt::print("{:<26} {:>11} {:>11} {:>10} {:>8} {:>11}\n", "", "whole set", "per image", "images/s", "MB/s",
              "vs beam_lib");
   auto row = [&](const char* name, double t, double baseline) {
     std::string ratio = baseline > 0 ? fmt::format("{:.1f}x", baseline / t) : "";
-    fmt::print("{:<26} {:>9.4f} s {:>8.1f} us {:>10.0f} {:>8.0f} {:>11}\n", name, t, t / n * 1e6, n / t, mb / t,
-               ratio);
+    fmt::print("{:<26} {:>9.4f} s {:>8.1f} us {:>10.0f} {:>8.0f} {:>11}\n", name, t, t / n * 1e6, n / t,
+               mb / t, ratio);
   };
   double m_mem = median(mem), m_file = median(file);
   double m_erl_bin = median(erl_bin), m_erl_file = median(erl_file);
@@ -276,15 +303,18 @@ int main(int argc, char** argv) {
   fmt::print("\ncodestore, each step alone over the whole set (median):\n");
   for (const auto& s : steps) fmt::print("  {:<22} {:>8.2f} ms\n", s.name, median(s.times) * 1e3);
 
-  fmt::print("\nall runs (s): codestore memory [{:.4f}]  files [{:.4f}]", fmt::join(mem, " "), fmt::join(file, " "));
+  fmt::print("\nall runs (s): codestore memory [{:.4f}]  files [{:.4f}]", fmt::join(mem, " "),
+             fmt::join(file, " "));
   if (!erl_bin.empty()) {
-    fmt::print("  beam_lib binaries [{:.4f}]  files [{:.4f}]", fmt::join(erl_bin, " "), fmt::join(erl_file, " "));
+    fmt::print("  beam_lib binaries [{:.4f}]  files [{:.4f}]", fmt::join(erl_bin, " "),
+               fmt::join(erl_file, " "));
   }
   fmt::print("\n");
   if (!erl_bin.empty()) {
-    fmt::print("paired ratios (beam_lib / codestore, per run): from memory [{:.1f}] median {:.1f}x; "
-               "from files [{:.1f}] median {:.1f}x\n",
-               fmt::join(paired_mem, " "), median(paired_mem), fmt::join(paired_file, " "), median(paired_file));
+    fmt::print(
+        "paired ratios (beam_lib / codestore, per run): from memory [{:.1f}] median {:.1f}x; "
+        "from files [{:.1f}] median {:.1f}x\n",
+        fmt::join(paired_mem, " "), median(paired_mem), fmt::join(paired_file, " "), median(paired_file));
     fmt::print("targets: >= 10x beam_lib: from memory {} ({:.1f}x), from files {} ({:.1f}x); ",
                median(paired_mem) >= 10 ? "met" : "MISSED", median(paired_mem),
                median(paired_file) >= 10 ? "met" : "MISSED", median(paired_file));

@@ -9,9 +9,9 @@
 // medians over the rounds, after --warmup rounds that are not counted (the first node of a
 // run pays for cold caches: the page cache, codestore's decompressed images). Beside the
 // ratio of the medians, the median of each round's own ratio (the two servers' nodes of
-// one round ran seconds apart, so other work on the machine hits both alike). Both boot servers pay the client's fixed 500 ms discovery
-// wait (erl_prim_loader collects answers for EBOOT_REQUEST_DELAY), so "boot+load" of the
-// two servers is comparable with each other, not with "files"; "load" is the 200
+// one round ran seconds apart, so other work on the machine hits both alike). Both boot servers pay the
+// client's fixed 500 ms discovery wait (erl_prim_loader collects answers for EBOOT_REQUEST_DELAY), so
+// "boot+load" of the two servers is comparable with each other, not with "files"; "load" is the 200
 // code:load_file/1 calls alone, timed inside the node.
 //
 // Without a node, each round also times the servers alone: 200 {get, File} of the app's
@@ -22,13 +22,15 @@
 //   bench_server [--rounds N] [--warmup N] [--modules N] [--keep DIR]
 //
 // Needs erl and erlc on PATH and UDP port 4368 free (no other boot server on the host).
+#include <codestore/boot_server.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -36,10 +38,6 @@
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
-
-#include <codestore/boot_server.h>
 
 #include "server_test_util.h"
 #include "store_ops.h"
@@ -61,7 +59,8 @@ std::string module_source(int i) {
   std::string name = fmt::format("bench_app_{:03}", i);
   std::string src = fmt::format("-module({}).\n-export([version/0, run/1", name);
   for (int f = 0; f < 24; ++f) src += fmt::format(", f{}/2", f);
-  src += "]).\n\nversion() -> 1.\n\nrun(N) -> lists:foldl(fun(X, A) -> f0(X, A) end, 0, lists:seq(1, N)).\n\n";
+  src +=
+      "]).\n\nversion() -> 1.\n\nrun(N) -> lists:foldl(fun(X, A) -> f0(X, A) end, 0, lists:seq(1, N)).\n\n";
   for (int f = 0; f < 24; ++f) {
     src += fmt::format(
         "f{0}(X, A) when is_integer(X) -> case X rem {1} of 0 -> A + X * {1}; 1 -> {{ok, A, \"{2}_{0}\"}}; "
@@ -90,7 +89,8 @@ struct Run {
 Run run_node(const std::string& erl, const std::vector<std::string>& loader_args, const std::string& app_ebin,
              int modules, const std::string& log) {
   std::string eval = fmt::format(
-      "Ms = [list_to_atom(lists:flatten(io_lib:format(\"bench_app_~3..0w\", [I]))) || I <- lists:seq(1, {0})], "
+      "Ms = [list_to_atom(lists:flatten(io_lib:format(\"bench_app_~3..0w\", [I]))) || I <- lists:seq(1, "
+      "{0})], "
       "T0 = erlang:monotonic_time(microsecond), "
       "[{{module, M}} = code:load_file(M) || M <- Ms], "
       "T1 = erlang:monotonic_time(microsecond), "
@@ -189,7 +189,8 @@ std::vector<Recorded> parse_answer_log(const std::vector<std::string>& lines) {
       out.push_back({command, ""});
       continue;
     }
-    if (command != "get" && command != "list_dir" && command != "read_file_info" && command != "read_link_info") {
+    if (command != "get" && command != "list_dir" && command != "read_file_info" &&
+        command != "read_link_info") {
       continue;
     }
     std::size_t colon = line.find(": ", cmd_end + 1);
@@ -275,8 +276,9 @@ int main(int argc, char** argv) {
     std::cerr << "bench_server: erl/erlc not on PATH: nothing to measure\n";
     return 0;
   }
-  fs::path work = keep.empty() ? fs::temp_directory_path() / fmt::format("codestore-bench-server-{}", ::getpid())
-                               : fs::path(keep);
+  fs::path work = keep.empty()
+                      ? fs::temp_directory_path() / fmt::format("codestore-bench-server-{}", ::getpid())
+                      : fs::path(keep);
   fs::create_directories(work / "src");
   fs::path app_dir = work / fmt::format("{}-1.0", kApp) / "ebin";
   fs::create_directories(app_dir);
@@ -293,7 +295,9 @@ int main(int argc, char** argv) {
   }
   std::string db = (work / "bench.db").string();
   std::cerr << "bench_server: importing kernel, stdlib and the app into a store...\n";
-  if (auto s = codestore::server::store_ops::import_otp_libs(db, kOtpRoot, {"kernel", "stdlib"}, {app_dir.string()}); !s) {
+  if (auto s = codestore::server::store_ops::import_otp_libs(db, kOtpRoot, {"kernel", "stdlib"},
+                                                             {app_dir.string()});
+      !s) {
     std::cerr << "bench_server: import: " << s.to_string() << "\n";
     return 1;
   }
@@ -361,8 +365,10 @@ int main(int argc, char** argv) {
       return false;
     }
     auto s = (*server)->stats();
-    for (auto [total, k] : {std::pair{&kinds.get, s.get}, {&kinds.list_dir, s.list_dir},
-                            {&kinds.read_file_info, s.read_file_info}, {&kinds.read_link_info, s.read_link_info},
+    for (auto [total, k] : {std::pair{&kinds.get, s.get},
+                            {&kinds.list_dir, s.list_dir},
+                            {&kinds.read_file_info, s.read_file_info},
+                            {&kinds.read_link_info, s.read_link_info},
                             {&kinds.get_cwd, s.get_cwd}}) {
       total->count += k.count;
       total->answer_ns += k.answer_ns;
@@ -397,7 +403,8 @@ int main(int argc, char** argv) {
     int port = discover(codestore::server::find_erts_version(kOtpRoot).value_or(""));
     raw[1].push_back(port > 0 ? raw_gets_ms(port, otp_files, &problem) : 0);
     if (port > 0 && problem.empty()) {
-      replay[1].push_back(replay_ms(port, otp_requests, statuses[1].empty() ? &statuses[1] : nullptr, &problem));
+      replay[1].push_back(
+          replay_ms(port, otp_requests, statuses[1].empty() ? &statuses[1] : nullptr, &problem));
     }
     if (port <= 0 || !problem.empty()) {
       std::cerr << "bench_server: OTP raw gets: " << (port <= 0 ? "no discovery answer" : problem) << "\n";
@@ -420,8 +427,8 @@ int main(int argc, char** argv) {
   for (int r = 1 - warmup; r <= rounds; ++r) {
     if (r == 1) {
       // The warm-up rounds are done: count from here.
-      for (auto* v : {&wall[0], &wall[1], &wall[2], &load[0], &load[1], &load[2], &raw[0], &raw[1], &replay[0],
-                      &replay[1]}) {
+      for (auto* v : {&wall[0], &wall[1], &wall[2], &load[0], &load[1], &load[2], &raw[0], &raw[1],
+                      &replay[0], &replay[1]}) {
         v->clear();
       }
       kinds = {};
@@ -433,34 +440,39 @@ int main(int argc, char** argv) {
       bool ok = which == 0 ? run_codestore(r) : which == 1 ? run_otp(r) : run_files(r);
       if (!ok) return 1;
     }
-    std::cerr << fmt::format("bench_server: {} {}/{}: boot+load {:.0f} / {:.0f} / {:.0f} ms, "
-                             "load {:.0f} / {:.0f} / {:.0f} ms, round trips {:.0f} / {:.0f} ms, "
-                             "node's requests replayed {:.0f} / {:.0f} ms\n",
-                             r < 1 ? "warm-up round" : "round", r < 1 ? r + warmup : r, r < 1 ? warmup : rounds,
-                             wall[0].back(), wall[1].back(), wall[2].back(), load[0].back(),
-                             load[1].back(), load[2].back(), raw[0].back(), raw[1].back(), replay[0].back(),
-                             replay[1].back());
+    std::cerr << fmt::format(
+        "bench_server: {} {}/{}: boot+load {:.0f} / {:.0f} / {:.0f} ms, "
+        "load {:.0f} / {:.0f} / {:.0f} ms, round trips {:.0f} / {:.0f} ms, "
+        "node's requests replayed {:.0f} / {:.0f} ms\n",
+        r < 1 ? "warm-up round" : "round", r < 1 ? r + warmup : r, r < 1 ? warmup : rounds, wall[0].back(),
+        wall[1].back(), wall[2].back(), load[0].back(), load[1].back(), load[2].back(), raw[0].back(),
+        raw[1].back(), replay[0].back(), replay[1].back());
   }
   std::cout << fmt::format("bench_server: boot a node and load {} modules of one app, {} rounds, medians\n",
                            modules, rounds);
   // The minimum beside the median: on a shared machine the median carries other work's
   // preemptions, the minimum is closest to each path's own cost.
-  auto low = [](const std::vector<double>& v) { return v.empty() ? 0.0 : *std::min_element(v.begin(), v.end()); };
-  std::cout << fmt::format("{:<22} {:>16} {:>16} {:>12} {:>12}\n", "served by", "boot+load (ms)", "load only (ms)",
-                           "min b+l", "min load");
+  auto low = [](const std::vector<double>& v) {
+    return v.empty() ? 0.0 : *std::min_element(v.begin(), v.end());
+  };
+  std::cout << fmt::format("{:<22} {:>16} {:>16} {:>12} {:>12}\n", "served by", "boot+load (ms)",
+                           "load only (ms)", "min b+l", "min load");
   for (int k = 0; k < 3; ++k) {
     std::cout << fmt::format("{:<22} {:>16.1f} {:>16.1f} {:>12.1f} {:>12.1f}\n", names[k], median(wall[k]),
                              median(load[k]), low(wall[k]), low(load[k]));
   }
-  std::cout << fmt::format("{} sequential {{get, File}} round trips on one connection, no node (ms): "
-                           "codestore {:.1f} (min {:.1f}), erl_boot_server {:.1f} (min {:.1f})\n",
-                           modules, median(raw[0]), low(raw[0]), median(raw[1]), low(raw[1]));
-  std::cout << fmt::format("a node's {} requests (boot and load) replayed on one connection, no node (ms): "
-                           "codestore {:.1f} (min {:.1f}), erl_boot_server {:.1f} (min {:.1f})\n",
-                           node_requests.size(), median(replay[0]), low(replay[0]), median(replay[1]), low(replay[1]));
+  std::cout << fmt::format(
+      "{} sequential {{get, File}} round trips on one connection, no node (ms): "
+      "codestore {:.1f} (min {:.1f}), erl_boot_server {:.1f} (min {:.1f})\n",
+      modules, median(raw[0]), low(raw[0]), median(raw[1]), low(raw[1]));
+  std::cout << fmt::format(
+      "a node's {} requests (boot and load) replayed on one connection, no node (ms): "
+      "codestore {:.1f} (min {:.1f}), erl_boot_server {:.1f} (min {:.1f})\n",
+      node_requests.size(), median(replay[0]), low(replay[0]), median(replay[1]), low(replay[1]));
   // Both servers should answer alike, but for what codestore serves differently by design
   // (the app is a store lib under the root for codestore, a directory elsewhere for OTP).
-  std::map<std::string, std::pair<std::size_t, std::string>> differ;  // kind of difference -> count, an example
+  std::map<std::string, std::pair<std::size_t, std::string>>
+      differ;  // kind of difference -> count, an example
   std::size_t compared = std::min(statuses[0].size(), statuses[1].size()), differing = 0;
   for (std::size_t i = 0; i < compared; ++i) {
     if (statuses[0][i] == statuses[1][i]) continue;
@@ -468,12 +480,15 @@ int main(int argc, char** argv) {
     auto& d = differ[fmt::format("{}: {} / {}", node_requests[i].command, statuses[0][i], statuses[1][i])];
     if (d.first++ == 0) d.second = node_requests[i].path;
   }
-  std::cout << fmt::format("answers whose ok/error differ (codestore / erl_boot_server): {} of {}\n", differing,
-                           compared);
-  for (const auto& [kind, d] : differ) std::cout << fmt::format("  {} x {} (e.g. {})\n", d.first, kind, d.second);
+  std::cout << fmt::format("answers whose ok/error differ (codestore / erl_boot_server): {} of {}\n",
+                           differing, compared);
+  for (const auto& [kind, d] : differ)
+    std::cout << fmt::format("  {} x {} (e.g. {})\n", d.first, kind, d.second);
   std::string per_kind;
-  for (auto [name, k] : {std::pair{"get", kinds.get}, {"list_dir", kinds.list_dir},
-                         {"read_file_info", kinds.read_file_info}, {"read_link_info", kinds.read_link_info},
+  for (auto [name, k] : {std::pair{"get", kinds.get},
+                         {"list_dir", kinds.list_dir},
+                         {"read_file_info", kinds.read_file_info},
+                         {"read_link_info", kinds.read_link_info},
                          {"get_cwd", kinds.get_cwd}}) {
     if (k.count == 0) continue;
     per_kind += fmt::format("{}{} {} x {:.1f} us", per_kind.empty() ? "" : ", ", name, k.count / rounds,
@@ -483,19 +498,20 @@ int main(int argc, char** argv) {
   auto ratio = [](const std::vector<double>& a, const std::vector<double>& b) {
     return median(a) / std::max(0.001, median(b));
   };
-  std::cout << fmt::format("codestore / erl_boot_server: boot+load {:.2f}x, load {:.2f}x, round trips {:.2f}x, "
-                           "replayed requests {:.2f}x\n",
-                           ratio(wall[0], wall[1]), ratio(load[0], load[1]), ratio(raw[0], raw[1]),
-                           ratio(replay[0], replay[1]));
+  std::cout << fmt::format(
+      "codestore / erl_boot_server: boot+load {:.2f}x, load {:.2f}x, round trips {:.2f}x, "
+      "replayed requests {:.2f}x\n",
+      ratio(wall[0], wall[1]), ratio(load[0], load[1]), ratio(raw[0], raw[1]), ratio(replay[0], replay[1]));
   auto paired = [](const std::vector<double>& a, const std::vector<double>& b) {
     std::vector<double> r;
     for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) r.push_back(a[i] / std::max(0.001, b[i]));
     return median(r);
   };
-  std::cout << fmt::format("median of the rounds' own ratios: boot+load {:.3f}x, load {:.3f}x, round trips {:.2f}x, "
-                           "replayed requests {:.2f}x\n",
-                           paired(wall[0], wall[1]), paired(load[0], load[1]), paired(raw[0], raw[1]),
-                           paired(replay[0], replay[1]));
+  std::cout << fmt::format(
+      "median of the rounds' own ratios: boot+load {:.3f}x, load {:.3f}x, round trips {:.2f}x, "
+      "replayed requests {:.2f}x\n",
+      paired(wall[0], wall[1]), paired(load[0], load[1]), paired(raw[0], raw[1]),
+      paired(replay[0], replay[1]));
   if (keep.empty()) {
     std::error_code ec;
     fs::remove_all(work, ec);

@@ -17,9 +17,16 @@
 // 3. size: stored blob bytes and the database file (after a checkpoint) against raw and
 //    against gzip -6 of each file; then after train_dictionary + compact (level 19). Also
 //    how much of the corpus is already deflated (Dbgi, LitT) and what zstd makes of it.
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+#include <codestore/image.h>
+#include <codestore/store.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -34,15 +41,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
-#include <SQLiteCpp/Transaction.h>
-#include <zlib.h>
-#include <zstd.h>
-
-#include <codestore/image.h>
-#include <codestore/store.h>
 
 namespace {
 
@@ -74,15 +72,21 @@ std::vector<File> corpus() {
   return files;
 }
 
-double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+double seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+double micros(Clock::duration d) {
+  return std::chrono::duration<double, std::micro>(d).count();
+}
 
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
 }
-double median(std::vector<double> v) { return percentile(std::move(v), 0.5); }
+double median(std::vector<double> v) {
+  return percentile(std::move(v), 0.5);
+}
 
 [[noreturn]] void die(const std::string& what) {
   std::fprintf(stderr, "bench_store: %s\n", what.c_str());
@@ -151,8 +155,10 @@ struct GetFigures {
 // store on the same file with the image cache off (every get decompresses its blob);
 // `cached` has the default cache, which the warm-up pass filled: get copies the cached
 // bytes out, get_shared hands out the cache's own.
-GetFigures bench_get(codestore::Store& cold, codestore::Store& cached, const std::vector<const File*>& samples,
-                     const std::map<const File*, std::int64_t>& version, const std::vector<std::string>& code_path) {
+GetFigures bench_get(codestore::Store& cold, codestore::Store& cached,
+                     const std::vector<const File*>& samples,
+                     const std::map<const File*, std::int64_t>& version,
+                     const std::vector<std::string>& code_path) {
   std::vector<double> t_cold, t_cached, t_shared, t_file, t_walk;
   std::size_t sink = 0;
   for (std::size_t i = 0; i < samples.size(); ++i) {
@@ -184,19 +190,24 @@ GetFigures bench_get(codestore::Store& cold, codestore::Store& cached, const std
     }
   }
   if (sink == 0) die("nothing read");
-  return {median(t_cold), median(t_cached), median(t_shared), median(t_file), median(t_walk), percentile(t_cold, 0.9),
-          percentile(t_cached, 0.9)};
+  return {median(t_cold), median(t_cached),        median(t_shared),         median(t_file),
+          median(t_walk), percentile(t_cold, 0.9), percentile(t_cached, 0.9)};
 }
 
 void print_get(const char* label, const GetFigures& g) {
   std::printf("%s\n", label);
-  std::printf("  store get, image cache off     %8.1f us   (p90 %.1f us; target <= 15)\n", g.cold_us, g.cold_p90);
+  std::printf("  store get, image cache off     %8.1f us   (p90 %.1f us; target <= 15)\n", g.cold_us,
+              g.cold_p90);
   std::printf("  store get, image cache on      %8.1f us   (p90 %.1f us)\n", g.cached_us, g.cached_p90);
   std::printf("  store get_shared, cache on     %8.1f us\n", g.shared_us);
-  std::printf("  plain file, known path         %8.1f us   store/file = %.2f off, %.2f on, %.2f shared (target <= 1)\n",
-              g.file_us, g.cold_us / g.file_us, g.cached_us / g.file_us, g.shared_us / g.file_us);
-  std::printf("  25-dir code path walk + read   %8.1f us   walk/store = %.2fx off, %.2fx on, %.2fx shared (target >= 3)\n",
-              g.walk_us, g.walk_us / g.cold_us, g.walk_us / g.cached_us, g.walk_us / g.shared_us);
+  std::printf(
+      "  plain file, known path         %8.1f us   store/file = %.2f off, %.2f on, %.2f shared (target <= "
+      "1)\n",
+      g.file_us, g.cold_us / g.file_us, g.cached_us / g.file_us, g.shared_us / g.file_us);
+  std::printf(
+      "  25-dir code path walk + read   %8.1f us   walk/store = %.2fx off, %.2fx on, %.2fx shared (target >= "
+      "3)\n",
+      g.walk_us, g.walk_us / g.cold_us, g.walk_us / g.cached_us, g.walk_us / g.shared_us);
 }
 
 }  // namespace
@@ -226,15 +237,16 @@ int main(int argc, char** argv) {
     raw_total += f.bytes.size();
     gzip_total += gzip6(f.bytes);
   }
-  std::printf("corpus: %zu images, %llu bytes; %u cores\n", files.size(), static_cast<unsigned long long>(raw_total),
-              std::thread::hardware_concurrency());
+  std::printf("corpus: %zu images, %llu bytes; %u cores\n", files.size(),
+              static_cast<unsigned long long>(raw_total), std::thread::hardware_concurrency());
   const std::vector<std::string> roots{"/usr/lib/erlang/lib", "/usr/lib/elixir/lib"};
 
   // --- 1. import -------------------------------------------------------------------------
   std::vector<double> ours, floor;
   const std::string db = dir + "/store.db";
   for (int r = 0; r < runs; ++r) {
-    for (const auto& p : {db, db + "-wal", db + "-shm", dir + "/floor.db", dir + "/floor.db-wal", dir + "/floor.db-shm"}) {
+    for (const auto& p :
+         {db, db + "-wal", db + "-shm", dir + "/floor.db", dir + "/floor.db-wal", dir + "/floor.db-shm"}) {
       fs::remove(p);
     }
     {
@@ -245,8 +257,9 @@ int main(int argc, char** argv) {
     }
     {
       SQLite::Database fdb(dir + "/floor.db", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-      fdb.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-               "CREATE TABLE t (name TEXT PRIMARY KEY, data BLOB)");
+      fdb.exec(
+          "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+          "CREATE TABLE t (name TEXT PRIMARY KEY, data BLOB)");
       const auto t0 = Clock::now();
       SQLite::Transaction tx(fdb, SQLite::TransactionBehavior::IMMEDIATE);
       SQLite::Statement ins(fdb, "INSERT INTO t VALUES (?, ?)");
@@ -278,11 +291,13 @@ int main(int argc, char** argv) {
   for (const auto& f : files) {
     if (dirs.empty() || dirs.back() != f.dir) dirs.push_back(f.dir);
   }
-  const std::vector<std::string> code_path(dirs.begin(), dirs.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(25, dirs.size())));
+  const std::vector<std::string> code_path(
+      dirs.begin(), dirs.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(25, dirs.size())));
   std::vector<const File*> pool;
   std::map<const File*, std::int64_t> version;
   for (const auto& f : files) {
-    if (std::find(code_path.begin(), code_path.end(), f.dir) != code_path.end() && by_module.count(f.module)) {
+    if (std::find(code_path.begin(), code_path.end(), f.dir) != code_path.end() &&
+        by_module.count(f.module)) {
       pool.push_back(&f);
       version[&f] = by_module[f.module];
     }
@@ -290,9 +305,11 @@ int main(int argc, char** argv) {
   std::mt19937 rng(42);
   std::vector<const File*> samples;
   for (std::size_t i = 0; i < gets; ++i) samples.push_back(pool[rng() % pool.size()]);
-  std::printf("\nget of a random module version (%zu gets over %zu modules in a %zu-dir code path)\n", gets, pool.size(),
-              code_path.size());
-  const std::vector<const File*> warm(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(2000, samples.size())));
+  std::printf("\nget of a random module version (%zu gets over %zu modules in a %zu-dir code path)\n", gets,
+              pool.size(), code_path.size());
+  const std::vector<const File*> warm(
+      samples.begin(),
+      samples.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(2000, samples.size())));
   bench_get(*cold, *store, warm, version, code_path);
   print_get("default level (zstd 3, no dictionary)", bench_get(*cold, *store, samples, version, code_path));
 
@@ -302,10 +319,12 @@ int main(int argc, char** argv) {
     if (auto s = store->checkpoint(); !s) die(s.to_string());
     const auto file_size = fs::file_size(db);
     std::printf("%s\n", label);
-    std::printf("  stored blob bytes   %10llu   /raw %.3f   /gzip-6 %.3f\n", static_cast<unsigned long long>(st.stored_bytes),
+    std::printf("  stored blob bytes   %10llu   /raw %.3f   /gzip-6 %.3f\n",
+                static_cast<unsigned long long>(st.stored_bytes),
                 static_cast<double>(st.stored_bytes) / static_cast<double>(raw_total),
                 static_cast<double>(st.stored_bytes) / static_cast<double>(gzip_total));
-    std::printf("  database file       %10llu   /raw %.3f   /gzip-6 %.3f\n", static_cast<unsigned long long>(file_size),
+    std::printf("  database file       %10llu   /raw %.3f   /gzip-6 %.3f\n",
+                static_cast<unsigned long long>(file_size),
                 static_cast<double>(file_size) / static_cast<double>(raw_total),
                 static_cast<double>(file_size) / static_cast<double>(gzip_total));
   };
@@ -319,9 +338,10 @@ int main(int argc, char** argv) {
   const double train_s = seconds(Clock::now() - t_train);
   const auto t_compact = Clock::now();
   auto c = must(store->compact({}), "compact");
-  std::printf("\ntrain_dictionary: %llu bytes from %lld images in %.1f s; compact (level 19): %lld blobs in %.1f s\n",
-              static_cast<unsigned long long>(dict.size), static_cast<long long>(dict.samples), train_s,
-              static_cast<long long>(c.blobs), seconds(Clock::now() - t_compact));
+  std::printf(
+      "\ntrain_dictionary: %llu bytes from %lld images in %.1f s; compact (level 19): %lld blobs in %.1f s\n",
+      static_cast<unsigned long long>(dict.size), static_cast<long long>(dict.samples), train_s,
+      static_cast<long long>(c.blobs), seconds(Clock::now() - t_compact));
   size_line("after compact (zstd 19 + dictionary)");
   // A new cached store: the one above holds the images from before compact.
   store.reset();
@@ -342,10 +362,11 @@ int main(int argc, char** argv) {
       (z ? deflated_zstd : rest_zstd) += zstd_size(v, 3);
     }
   }
-  std::printf("\nalready deflated: Dbgi+LitT are %.1f %% of the chunk bytes; zstd-3 per chunk keeps %.3f of them "
-              "(the other chunks: %.3f)\n",
-              100.0 * static_cast<double>(deflated) / static_cast<double>(deflated + rest),
-              static_cast<double>(deflated_zstd) / static_cast<double>(deflated),
-              static_cast<double>(rest_zstd) / static_cast<double>(rest));
+  std::printf(
+      "\nalready deflated: Dbgi+LitT are %.1f %% of the chunk bytes; zstd-3 per chunk keeps %.3f of them "
+      "(the other chunks: %.3f)\n",
+      100.0 * static_cast<double>(deflated) / static_cast<double>(deflated + rest),
+      static_cast<double>(deflated_zstd) / static_cast<double>(deflated),
+      static_cast<double>(rest_zstd) / static_cast<double>(rest));
   return 0;
 }

@@ -1,8 +1,8 @@
 // A minimal host: reads one image with the installed library and prints its module name
 // and MD5, as beam_lib:md5/1 would.
-#include <cstdio>
-
 #include <codestore/image.h>
+
+#include <cstdio>
 
 int main(int argc, char** argv) {
   if (argc != 2) {

@@ -35,6 +35,8 @@
 // server calls it from one thread per connection.
 #pragma once
 
+#include <codestore/status.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -44,18 +46,16 @@
 #include <string_view>
 #include <vector>
 
-#include <codestore/status.h>
-
 namespace codestore::server {
 
 // One module version as the boot server sees it.
 struct ServedModule {
-  std::string lib;                  // the store lib it belongs to, e.g. "stdlib"
-  std::string module;               // e.g. "lists"
-  std::int64_t version = 0;         // the store's version number
-  std::uint64_t size = 0;           // bytes of the image as imported
-  std::int64_t active_since = 0;    // Unix seconds: when this version became active
-  std::string md5;                  // module md5 as 32 lowercase hex digits ("" if unknown)
+  std::string lib;                // the store lib it belongs to, e.g. "stdlib"
+  std::string module;             // e.g. "lists"
+  std::int64_t version = 0;       // the store's version number
+  std::uint64_t size = 0;         // bytes of the image as imported
+  std::int64_t active_since = 0;  // Unix seconds: when this version became active
+  std::string md5;                // module md5 as 32 lowercase hex digits ("" if unknown)
 };
 
 // What the server serves modules from: the store's active set, or one release's set.
@@ -93,17 +93,18 @@ class ModuleSource {
 // A source over the store in `db_path`: the active versions, or those the release named
 // `release` records when it is not empty. Fails with kNotFound for an unknown release and
 // with the store's error when the database cannot be opened.
-Result<std::unique_ptr<ModuleSource>> open_store_source(const std::string& db_path, const std::string& release);
+Result<std::unique_ptr<ModuleSource>> open_store_source(const std::string& db_path,
+                                                        const std::string& release);
 
 // Counters, for tests and the shutdown line. All are totals since start.
 struct BootServerStats {
-  std::uint64_t discovery_answered = 0;  // UDP requests answered
-  std::uint64_t discovery_refused = 0;   // UDP requests refused (address, version, garbage)
-  std::uint64_t connections = 0;         // TCP connections accepted and served
-  std::uint64_t connections_refused = 0; // TCP connections closed at once (address, limit)
-  std::uint64_t requests = 0;            // frames answered
-  std::uint64_t bad_requests = 0;        // undecodable, unknown, oversized, truncated
-  std::uint64_t modules_served = 0;      // module images sent
+  std::uint64_t discovery_answered = 0;   // UDP requests answered
+  std::uint64_t discovery_refused = 0;    // UDP requests refused (address, version, garbage)
+  std::uint64_t connections = 0;          // TCP connections accepted and served
+  std::uint64_t connections_refused = 0;  // TCP connections closed at once (address, limit)
+  std::uint64_t requests = 0;             // frames answered
+  std::uint64_t bad_requests = 0;         // undecodable, unknown, oversized, truncated
+  std::uint64_t modules_served = 0;       // module images sent
   std::uint64_t fallback_files_served = 0;
   // Per request kind: answers, and the time spent working them out (store lookups, file
   // reads, encoding; not receiving the request or sending the answer).
@@ -133,9 +134,9 @@ struct BootServerOptions {
   // Discovery priority byte; clients prefer 0.
   std::uint8_t priority = 0;
   // Limits against hostile or broken clients.
-  std::size_t max_request_bytes = 64 * 1024;      // a request frame larger is refused
-  std::size_t max_file_bytes = 64u << 20;         // a fallback file larger is {error, efbig}
-  std::size_t max_connections = 64;               // more are closed at once
+  std::size_t max_request_bytes = 64 * 1024;          // a request frame larger is refused
+  std::size_t max_file_bytes = 64u << 20;             // a fallback file larger is {error, efbig}
+  std::size_t max_connections = 64;                   // more are closed at once
   std::chrono::milliseconds request_timeout{10'000};  // to receive one frame / send one answer
   std::chrono::milliseconds idle_timeout{600'000};    // between requests
   // One line per event (answers and where they came from, refusals, errors). Called from

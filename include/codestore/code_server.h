@@ -43,7 +43,7 @@ class StoreReader;
 struct CheckedImage;
 struct LibModules;
 struct ModuleVersion;
-}
+}  // namespace codestore
 
 namespace codestore::loader {
 

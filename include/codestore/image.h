@@ -85,11 +85,11 @@ std::string_view error_detail(const Status& status);
 
 // Hard limits against hostile input. Every parse checks them.
 struct Limits {
-  std::size_t max_image_bytes = 64u << 20;     // after gzip unwrapping
+  std::size_t max_image_bytes = 64u << 20;  // after gzip unwrapping
   std::size_t max_chunks = 4096;
   std::size_t max_atoms = 1u << 20;
-  std::size_t max_term_depth = 10000;          // nesting in external term format
-  std::size_t max_inflated_bytes = 256u << 20; // LitT / compressed terms / gzip output
+  std::size_t max_term_depth = 10000;           // nesting in external term format
+  std::size_t max_inflated_bytes = 256u << 20;  // LitT / compressed terms / gzip output
 };
 
 struct Chunk {
@@ -150,9 +150,9 @@ class Image {
 
   const std::string& file() const;
   Strictness strictness() const;
-  bool gzipped() const;               // the input was gzip-wrapped
-  std::string_view form_type() const; // "BEAM" for modules
-  Bytes bytes() const;                // the IFF bytes (after gzip unwrapping)
+  bool gzipped() const;                // the input was gzip-wrapped
+  std::string_view form_type() const;  // "BEAM" for modules
+  Bytes bytes() const;                 // the IFF bytes (after gzip unwrapping)
 
   // Every chunk in file order (lenient: duplicates listed each time).
   const std::vector<Chunk>& chunks() const;

@@ -14,27 +14,26 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
-
 #include <tl/expected.hpp>
+#include <utility>
 
 namespace codestore {
 
 // Which code to pick:
 enum class Code {
   kOk = 0,
-  kInvalidArgument,    // the caller's input is malformed (a bad name, a bad option value)
-  kNotFound,           // a named thing (module, version, release, file) does not exist
-  kAlreadyExists,      // creating something whose name is taken
-  kCorruption,         // bytes we read are damaged: an image, a stored blob, a database page
-  kNotSupported,       // well-formed but beyond what we implement (newer schema, unknown opcode)
-  kIOError,            // the operating system or SQLite failed to read or write
-  kBusy,               // a lock was not granted within the timeout
-  kPermissionDenied,   // read-only database or file, or an operation the mode forbids
-  kFailedPrecondition, // the state does not allow it (delete the active version, not_purged)
-  kLimitExceeded,      // a hard limit on hostile input: size, count, depth
-  kInternal,           // a broken invariant of ours; always a bug
-  kCancelled,          // the caller asked to stop (an interrupt): nothing was written
+  kInvalidArgument,     // the caller's input is malformed (a bad name, a bad option value)
+  kNotFound,            // a named thing (module, version, release, file) does not exist
+  kAlreadyExists,       // creating something whose name is taken
+  kCorruption,          // bytes we read are damaged: an image, a stored blob, a database page
+  kNotSupported,        // well-formed but beyond what we implement (newer schema, unknown opcode)
+  kIOError,             // the operating system or SQLite failed to read or write
+  kBusy,                // a lock was not granted within the timeout
+  kPermissionDenied,    // read-only database or file, or an operation the mode forbids
+  kFailedPrecondition,  // the state does not allow it (delete the active version, not_purged)
+  kLimitExceeded,       // a hard limit on hostile input: size, count, depth
+  kInternal,            // a broken invariant of ours; always a bug
+  kCancelled,           // the caller asked to stop (an interrupt): nothing was written
 };
 
 // Short lowercase name of a code, e.g. "corruption"; used as the message prefix.
@@ -73,7 +72,9 @@ class [[nodiscard]] Status {
   Code code() const noexcept { return rep_ ? rep_->code : Code::kOk; }
   const std::string& message() const noexcept;
   // The Erlang reason ("" when Erlang has none for this failure).
-  std::string_view reason() const noexcept { return rep_ ? std::string_view(rep_->reason) : std::string_view(); }
+  std::string_view reason() const noexcept {
+    return rep_ ? std::string_view(rep_->reason) : std::string_view();
+  }
   // Where in a file or image, when the failure is in one; nullptr otherwise.
   const Where* where() const noexcept { return rep_ && rep_->where ? &*rep_->where : nullptr; }
 
@@ -104,6 +105,8 @@ using Result = tl::expected<T, Status>;
 inline tl::unexpected<Status> error(Code code, std::string message) {
   return tl::unexpected<Status>(Status(code, std::move(message)));
 }
-inline tl::unexpected<Status> error(Status status) { return tl::unexpected<Status>(std::move(status)); }
+inline tl::unexpected<Status> error(Status status) {
+  return tl::unexpected<Status>(std::move(status));
+}
 
 }  // namespace codestore

@@ -60,11 +60,11 @@ struct ImportResult {
   bool new_blob = false;      // the bytes were not stored before
   bool repaired = false;      // the bytes' stored blob was damaged (verify) and is whole again
   bool verdict_recorded = false;  // the bytes' blob, stored before schema 2, got its load_verdict
-  std::string shadowed_by;    // import_tree: the file of the same batch whose version of this
-                              // module became active instead ("" when none; OTP's order of
-                              // `<app>-<vsn>` directories picks it)
-  std::string lib_left;       // the lib of the module's active version when this version moves
-                              // it to lib "" (a file outside `<app>/ebin/`); "" otherwise
+  std::string shadowed_by;        // import_tree: the file of the same batch whose version of this
+                                  // module became active instead ("" when none; OTP's order of
+                                  // `<app>-<vsn>` directories picks it)
+  std::string lib_left;           // the lib of the module's active version when this version moves
+                                  // it to lib "" (a file outside `<app>/ebin/`); "" otherwise
   std::string lib;
   std::string warning;  // kept on the version (opcode_only)
   std::uint64_t raw_size = 0;

@@ -9,6 +9,8 @@
 // may read one Term. Functions are thread-safe.
 #pragma once
 
+#include <codestore/status.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -17,8 +19,6 @@
 #include <string_view>
 #include <variant>
 #include <vector>
-
-#include <codestore/status.h>
 
 namespace codestore::etf {
 

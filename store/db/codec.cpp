@@ -1,12 +1,11 @@
 #include "db/codec.h"
 
+#include <codestore/image.h>
+#include <fmt/format.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <zdict.h>
 #include <zstd.h>
-
-#include <codestore/image.h>
-#include <fmt/format.h>
 
 namespace codestore::db {
 
@@ -17,7 +16,8 @@ Sha256 sha256(std::span<const std::uint8_t> bytes) {
   static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   Sha256 out;
   if (md == nullptr || EVP_Digest(bytes.data(), bytes.size(), out.data(), nullptr, md, nullptr) != 1) {
-    SHA256(bytes.data(), bytes.size(), out.data());  // the provider is missing: the one-shot reports nothing either
+    SHA256(bytes.data(), bytes.size(),
+           out.data());  // the provider is missing: the one-shot reports nothing either
   }
   return out;
 }
@@ -33,12 +33,15 @@ Dictionary::~Dictionary() {
 const ZSTD_CDict_s* Dictionary::cdict(int level) const {
   std::lock_guard lock(mutex_);
   auto it = cdicts_.find(level);
-  if (it == cdicts_.end()) it = cdicts_.emplace(level, ZSTD_createCDict(bytes_.data(), bytes_.size(), level)).first;
+  if (it == cdicts_.end())
+    it = cdicts_.emplace(level, ZSTD_createCDict(bytes_.data(), bytes_.size(), level)).first;
   return it->second;
 }
 
 Compressor::Compressor() : cctx_(ZSTD_createCCtx()) {}
-Compressor::~Compressor() { ZSTD_freeCCtx(cctx_); }
+Compressor::~Compressor() {
+  ZSTD_freeCCtx(cctx_);
+}
 
 Result<std::vector<std::uint8_t>> Compressor::compress(std::span<const std::uint8_t> raw, int level,
                                                        const Dictionary* dict) {
@@ -55,10 +58,12 @@ Result<std::vector<std::uint8_t>> Compressor::compress(std::span<const std::uint
 }
 
 Decompressor::Decompressor() : dctx_(ZSTD_createDCtx()) {}
-Decompressor::~Decompressor() { ZSTD_freeDCtx(dctx_); }
+Decompressor::~Decompressor() {
+  ZSTD_freeDCtx(dctx_);
+}
 
-Status Decompressor::decompress(std::span<const std::uint8_t> frame, std::uint64_t raw_size, const Dictionary* dict,
-                                std::vector<std::uint8_t>& out) {
+Status Decompressor::decompress(std::span<const std::uint8_t> frame, std::uint64_t raw_size,
+                                const Dictionary* dict, std::vector<std::uint8_t>& out) {
   const unsigned long long declared = ZSTD_getFrameContentSize(frame.data(), frame.size());
   if (declared == ZSTD_CONTENTSIZE_ERROR) return Status(Code::kCorruption, "zstd: not a zstd frame");
   // No image the store accepts is larger than the image limit, so a larger size is damage,
@@ -67,21 +72,26 @@ Status Decompressor::decompress(std::span<const std::uint8_t> frame, std::uint64
   // frame's too: they must agree below.
   const std::uint64_t limit = image::Limits().max_image_bytes;
   if (raw_size > limit) {
-    return Status(Code::kCorruption, fmt::format("blob declares {} bytes, more than the image limit {}", raw_size, limit));
+    return Status(Code::kCorruption,
+                  fmt::format("blob declares {} bytes, more than the image limit {}", raw_size, limit));
   }
   if (declared != raw_size) {
-    return Status(Code::kCorruption, fmt::format("zstd: frame declares {} bytes, the row {}", declared, raw_size));
+    return Status(Code::kCorruption,
+                  fmt::format("zstd: frame declares {} bytes, the row {}", declared, raw_size));
   }
   out.resize(raw_size);
   const std::size_t n = dict != nullptr
-                            ? ZSTD_decompress_usingDDict(dctx_, out.data(), out.size(), frame.data(), frame.size(), dict->ddict())
+                            ? ZSTD_decompress_usingDDict(dctx_, out.data(), out.size(), frame.data(),
+                                                         frame.size(), dict->ddict())
                             : ZSTD_decompressDCtx(dctx_, out.data(), out.size(), frame.data(), frame.size());
   if (ZSTD_isError(n)) return Status(Code::kCorruption, fmt::format("zstd: {}", ZSTD_getErrorName(n)));
-  if (n != raw_size) return Status(Code::kCorruption, fmt::format("zstd: {} bytes instead of {}", n, raw_size));
+  if (n != raw_size)
+    return Status(Code::kCorruption, fmt::format("zstd: {} bytes instead of {}", n, raw_size));
   return Status::ok();
 }
 
-Result<std::vector<std::uint8_t>> train(const std::vector<std::vector<std::uint8_t>>& samples, std::size_t size) {
+Result<std::vector<std::uint8_t>> train(const std::vector<std::vector<std::uint8_t>>& samples,
+                                        std::size_t size) {
   std::vector<std::uint8_t> all;
   std::vector<std::size_t> sizes;
   for (const auto& s : samples) {
@@ -92,8 +102,8 @@ Result<std::vector<std::uint8_t>> train(const std::vector<std::vector<std::uint8
   const std::size_t n = ZDICT_trainFromBuffer(dict.data(), dict.size(), all.data(), sizes.data(),
                                               static_cast<unsigned>(sizes.size()));
   if (ZDICT_isError(n)) {
-    return error(Code::kInvalidArgument,
-                 fmt::format("zstd dictionary training over {} images: {}", samples.size(), ZDICT_getErrorName(n)));
+    return error(Code::kInvalidArgument, fmt::format("zstd dictionary training over {} images: {}",
+                                                     samples.size(), ZDICT_getErrorName(n)));
   }
   dict.resize(n);
   return dict;

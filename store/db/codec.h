@@ -8,6 +8,8 @@
 // holds a zstd context: one per thread.
 #pragma once
 
+#include <codestore/status.h>
+
 #include <array>
 #include <cstdint>
 #include <map>
@@ -16,8 +18,6 @@
 #include <span>
 #include <string>
 #include <vector>
-
-#include <codestore/status.h>
 
 struct ZSTD_CCtx_s;
 struct ZSTD_DCtx_s;
@@ -57,7 +57,8 @@ class Compressor {
   Compressor(const Compressor&) = delete;
   Compressor& operator=(const Compressor&) = delete;
   // One zstd frame with the content size and checksum; `dict` may be null.
-  Result<std::vector<std::uint8_t>> compress(std::span<const std::uint8_t> raw, int level, const Dictionary* dict);
+  Result<std::vector<std::uint8_t>> compress(std::span<const std::uint8_t> raw, int level,
+                                             const Dictionary* dict);
 
  private:
   ZSTD_CCtx_s* cctx_;
@@ -79,7 +80,8 @@ class Decompressor {
 };
 
 // ZDICT training over `samples`; kInvalidArgument when there are too few to train from.
-Result<std::vector<std::uint8_t>> train(const std::vector<std::vector<std::uint8_t>>& samples, std::size_t size);
+Result<std::vector<std::uint8_t>> train(const std::vector<std::vector<std::uint8_t>>& samples,
+                                        std::size_t size);
 // The id zstd writes into a trained dictionary (and into the frames made with it).
 std::uint32_t dictionary_zstd_id(std::span<const std::uint8_t> dictionary);
 

@@ -1,13 +1,13 @@
 #include "db/migrations.h"
 
-#include <ctime>
-#include <filesystem>
-#include <map>
-
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 #include <fmt/format.h>
+
+#include <ctime>
+#include <filesystem>
+#include <map>
 
 #include "base/hex.h"
 #include "db/codec.h"
@@ -39,7 +39,8 @@ std::map<std::int64_t, Applied> read_applied(SQLite::Database& db) {
   std::map<std::int64_t, Applied> applied;
   if (!has_table(db, "schema_migrations")) return applied;
   SQLite::Statement q(db, "SELECT number, name, checksum FROM schema_migrations ORDER BY number");
-  while (q.executeStep()) applied[q.getColumn(0).getInt64()] = {q.getColumn(1).getString(), q.getColumn(2).getString()};
+  while (q.executeStep())
+    applied[q.getColumn(0).getInt64()] = {q.getColumn(1).getString(), q.getColumn(2).getString()};
   return applied;
 }
 
@@ -48,9 +49,10 @@ Status check_state(SQLite::Database& db, const std::map<std::int64_t, Applied>& 
   const auto& known = embedded_migrations();
   const std::int32_t app_id = db.execAndGet("PRAGMA application_id").getInt();
   if (app_id != kApplicationId && !(app_id == 0 && fresh)) {
-    return Status(Code::kInvalidArgument,
-                  fmt::format("not a codestore database (application_id {:#010x}, expected {:#010x})",
-                              static_cast<std::uint32_t>(app_id), static_cast<std::uint32_t>(kApplicationId)));
+    return Status(
+        Code::kInvalidArgument,
+        fmt::format("not a codestore database (application_id {:#010x}, expected {:#010x})",
+                    static_cast<std::uint32_t>(app_id), static_cast<std::uint32_t>(kApplicationId)));
   }
   if (app_id == kApplicationId && !has_table(db, "schema_migrations")) {
     return Status(Code::kCorruption, "codestore database without its schema_migrations table");
@@ -58,16 +60,18 @@ Status check_state(SQLite::Database& db, const std::map<std::int64_t, Applied>& 
   const std::int64_t newest = known.empty() ? 0 : known.back().number;
   for (const auto& [number, row] : applied) {
     if (number > newest) {
-      return Status(Code::kNotSupported,
-                    fmt::format("schema version {} ({}) is newer than this library's ({}): use a newer codestore",
-                                number, row.name, newest));
+      return Status(
+          Code::kNotSupported,
+          fmt::format("schema version {} ({}) is newer than this library's ({}): use a newer codestore",
+                      number, row.name, newest));
     }
     const Migration* ours = nullptr;
     for (const auto& m : known) {
       if (m.number == number) ours = &m;
     }
     if (ours == nullptr) {
-      return Status(Code::kCorruption, fmt::format("applied migration {} ({}) is unknown to this library", number, row.name));
+      return Status(Code::kCorruption,
+                    fmt::format("applied migration {} ({}) is unknown to this library", number, row.name));
     }
     if (migration_checksum(ours->sql) != row.checksum) {
       return Status(Code::kCorruption,
@@ -109,8 +113,9 @@ Status migrate(SQLite::Database& db, const std::string& path, const MigrateOptio
 
   if (!fresh && options.backup) {
     // Beside the file, named after the steps, so an operator can go back by copying it.
-    const std::string backup = fmt::format("{}.backup-{}-to-{}-{}", path, applied.empty() ? 0 : applied.rbegin()->first,
-                                           known.back().number, static_cast<long long>(std::time(nullptr)));
+    const std::string backup =
+        fmt::format("{}.backup-{}-to-{}-{}", path, applied.empty() ? 0 : applied.rbegin()->first,
+                    known.back().number, static_cast<long long>(std::time(nullptr)));
     SQLite::Statement q(db, "VACUUM INTO ?");
     q.bind(1, backup);
     q.exec();
@@ -127,7 +132,8 @@ Status migrate(SQLite::Database& db, const std::string& path, const MigrateOptio
       db.exec(fmt::format("PRAGMA application_id = {}", kApplicationId));
     }
     db.exec(m->sql);
-    SQLite::Statement rec(db, "INSERT INTO schema_migrations (number, name, checksum, applied_at) VALUES (?, ?, ?, ?)");
+    SQLite::Statement rec(
+        db, "INSERT INTO schema_migrations (number, name, checksum, applied_at) VALUES (?, ?, ?, ?)");
     rec.bind(1, m->number);
     rec.bind(2, m->name);
     rec.bind(3, migration_checksum(m->sql));

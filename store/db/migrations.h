@@ -5,12 +5,12 @@
 // connection it is given (the caller serializes use of that connection).
 #pragma once
 
+#include <codestore/status.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <codestore/status.h>
 
 namespace SQLite {
 class Database;

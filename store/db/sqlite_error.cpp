@@ -1,10 +1,10 @@
 #include "db/sqlite_error.h"
 
-#include <new>
-
 #include <SQLiteCpp/Exception.h>
 #include <fmt/format.h>
 #include <sqlite3.h>
+
+#include <new>
 
 namespace codestore::db {
 

@@ -6,12 +6,12 @@
 // Thread safety: stateless.
 #pragma once
 
+#include <codestore/status.h>
+
 #include <exception>
 #include <string>
 #include <string_view>
 #include <type_traits>
-
-#include <codestore/status.h>
 
 namespace codestore::db {
 
@@ -26,7 +26,9 @@ class StatusError : public std::exception {
   Status status_;
 };
 
-[[noreturn]] inline void fail(Code code, std::string message) { throw StatusError(Status(code, std::move(message))); }
+[[noreturn]] inline void fail(Code code, std::string message) {
+  throw StatusError(Status(code, std::move(message)));
+}
 inline void check(const Status& status) {
   if (!status) throw StatusError(status);
 }

@@ -79,7 +79,8 @@ TEST(AppName, ErlangAgrees) {
     const std::string dir = c.dir;
     if (dir == "/") continue;  // replace_path crashes OTP 25's code server there (split_base of "")
     if (!dir.starts_with('/')) std::filesystem::create_directories(tmp.path().string() + "/" + dir);
-    if (!std::filesystem::is_directory(dir.starts_with('/') ? dir : tmp.path().string() + "/" + dir)) continue;
+    if (!std::filesystem::is_directory(dir.starts_with('/') ? dir : tmp.path().string() + "/" + dir))
+      continue;
     command += " '" + app_name(dir) + "|" + dir + "'";
     expected += dir + " true\n";
   }

@@ -5,6 +5,9 @@
 // Erlang's answers come from beam_truth.escript, run at test time; without `escript` the
 // tests that need it are skipped.
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <gtest/gtest.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,15 +19,11 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "common/gzip_util.h"
 #include "support/corpus.h"
@@ -96,7 +95,9 @@ Proc codestore(std::vector<std::string> args, const fs::path& scratch) {
   return run(args, scratch);
 }
 
-bool have_escript() { return std::system("command -v escript >/dev/null 2>&1") == 0; }
+bool have_escript() {
+  return std::system("command -v escript >/dev/null 2>&1") == 0;
+}
 
 std::vector<Json> json_lines(const std::string& text) {
   std::vector<Json> lines;
@@ -144,8 +145,9 @@ std::map<std::string, Json> our_info(const std::vector<std::string>& files, cons
     std::vector<std::string> args = {"--json", "image", "info"};
     for (std::size_t k = i; k < std::min(files.size(), i + kBatch); ++k) args.push_back(files[k]);
     Proc r = codestore(args, scratch);
-    EXPECT_FALSE(r.signaled) << "codestore crashed (" << r.exit_code << ") on a batch starting at " << files[i]
-                             << "\n" << r.err;
+    EXPECT_FALSE(r.signaled) << "codestore crashed (" << r.exit_code << ") on a batch starting at "
+                             << files[i] << "\n"
+                             << r.err;
     if (exit_codes != nullptr) exit_codes->push_back(r.exit_code);
     for (auto& j : json_lines(r.out)) {
       std::string file = j["file"];
@@ -223,10 +225,12 @@ std::map<std::string, std::size_t> compare(const std::map<std::string, Json>& tr
         ++agree[field];
       } else if (shown[field]++ < 8) {
         ADD_FAILURE() << file << ": " << field << " differs\n  codestore: " << shorten(a)
-                      << "\n  erlang:    " << shorten(b) << "\n  codestore errors: " << shorten(it->second["errors"])
+                      << "\n  erlang:    " << shorten(b)
+                      << "\n  codestore errors: " << shorten(it->second["errors"])
                       << (it->second.contains("error") ? " error: " + shorten(it->second["error"]) : "")
                       << "\n  erlang errors:    " << shorten(t["errors"])
-                      << "\n  load_error: " << shorten(it->second["load_error"]) << " vs " << shorten(t["load_error"]);
+                      << "\n  load_error: " << shorten(it->second["load_error"]) << " vs "
+                      << shorten(t["load_error"]);
       }
     }
   }
@@ -324,11 +328,13 @@ std::vector<std::string> damaged_variants(const std::string& source, const fs::p
   add("header_cut", good.substr(0, 11));
   add("header_only", good.substr(0, 12));
   add("chunk_header_cut", good.substr(0, 17));
-  add("code_cut", good.substr(0, chunks.size() > 1 ? 12 + 8 + ((chunks[0].data.size() + 3) & ~3u) + 8 + 10 : 40));
+  add("code_cut",
+      good.substr(0, chunks.size() > 1 ? 12 + 8 + ((chunks[0].data.size() + 3) & ~3u) + 8 + 10 : 40));
   add("half", good.substr(0, good.size() / 2));
   add("form_type", build_iff(chunks, "BEAX"));
   add("form_len_too_big", good.substr(0, 4) + be32(static_cast<std::uint32_t>(good.size())) + good.substr(8));
-  add("form_len_too_small", good.substr(0, 4) + be32(static_cast<std::uint32_t>(good.size() - 8 - 8)) + good.substr(8));
+  add("form_len_too_small",
+      good.substr(0, 4) + be32(static_cast<std::uint32_t>(good.size() - 8 - 8)) + good.substr(8));
   add("trailing_3", good + std::string("\x01\x02\x03", 3));
   add("trailing_junk_chunk", good + "JUNK" + be32(4) + "abcd");
   add("gzip", gzip(good));
@@ -376,7 +382,8 @@ std::vector<std::string> damaged_variants(const std::string& source, const fs::p
     if (cs.back().data.size() % 4 == 0) cs.back().data += "x";
     add("last_unpadded", build_iff(cs, "BEAM", false));
   }
-  if (auto cs = with("AtU8", [](auto& c, std::size_t i) { c[i].id = "XtU8"; })) add("no_atoms", build_iff(*cs));
+  if (auto cs = with("AtU8", [](auto& c, std::size_t i) { c[i].id = "XtU8"; }))
+    add("no_atoms", build_iff(*cs));
   if (auto cs = with("StrT", [](auto& c, std::size_t i) { c.erase(c.begin() + static_cast<long>(i)); })) {
     add("no_strt", build_iff(*cs));
   }
@@ -386,7 +393,8 @@ std::vector<std::string> damaged_variants(const std::string& source, const fs::p
   if (auto cs = with("Attr", [](auto& c, std::size_t i) { c.erase(c.begin() + static_cast<long>(i)); })) {
     add("no_attr", build_iff(*cs));
   }
-  if (auto cs = with("Attr", [](auto& c, std::size_t i) { c[i].data = std::string("\x83\xff\x00garbage", 10); })) {
+  if (auto cs =
+          with("Attr", [](auto& c, std::size_t i) { c[i].data = std::string("\x83\xff\x00garbage", 10); })) {
     add("attr_garbage", build_iff(*cs));
   }
   if (auto cs = with("Attr", [](auto& c, std::size_t i) {
@@ -401,7 +409,10 @@ std::vector<std::string> damaged_variants(const std::string& source, const fs::p
     std::string data;
   };
   const std::vector<Replace> replacements = {
-      {"attr_not_a_list", "Attr", std::string("\x83\x64\x00\x03" "foo", 7)},
+      {"attr_not_a_list", "Attr",
+       std::string("\x83\x64\x00\x03"
+                   "foo",
+                   7)},
       {"attr_trailing", "Attr", std::string("\x83\x6a\x01\x02\x03", 5)},
       {"attr_size_0", "Attr", ""},
       {"cinf_garbage", "CInf", std::string("\x83\xff\x00\x01\x02", 5)},
@@ -418,7 +429,8 @@ std::vector<std::string> damaged_variants(const std::string& source, const fs::p
       {"strt_size_0", "StrT", ""},
   };
   for (const auto& r : replacements) {
-    if (auto cs = with(r.id, [&](auto& c, std::size_t i) { c[i].data = r.data; })) add(r.variant, build_iff(*cs));
+    if (auto cs = with(r.id, [&](auto& c, std::size_t i) { c[i].data = r.data; }))
+      add(r.variant, build_iff(*cs));
   }
   // Counts and headers that the loader checks and beam_lib ignores (or the other way round).
   struct Patch {
@@ -428,18 +440,13 @@ std::vector<std::string> damaged_variants(const std::string& source, const fs::p
     std::uint32_t value;
   };
   const std::vector<Patch> patches = {
-      {"atom_count_plus_1", "AtU8", 0, 0},      // value 0: add one to the u32 there
+      {"atom_count_plus_1", "AtU8", 0, 0},       // value 0: add one to the u32 there
       {"atom_count_0", "AtU8", 0, 0xFFFFFFFFu},  // value ~0: set to zero
-      {"impt_count_plus_1", "ImpT", 0, 0},
-      {"expt_count_plus_1", "ExpT", 0, 0},
-      {"funt_count_plus_1", "FunT", 0, 0},
-      {"litt_size_plus_1", "LitT", 0, 0},
-      {"code_header_len_plus_4", "Code", 0, 0},
-      {"code_labels_plus_1000", "Code", 12, 1000},
-      {"code_functions_plus_1", "Code", 16, 0},
-      {"code_cut_last_byte", "Code", SIZE_MAX, 0},
-      {"line_cut_last_byte", "Line", SIZE_MAX, 0},
-      {"type_cut_last_byte", "Type", SIZE_MAX, 0},
+      {"impt_count_plus_1", "ImpT", 0, 0},         {"expt_count_plus_1", "ExpT", 0, 0},
+      {"funt_count_plus_1", "FunT", 0, 0},         {"litt_size_plus_1", "LitT", 0, 0},
+      {"code_header_len_plus_4", "Code", 0, 0},    {"code_labels_plus_1000", "Code", 12, 1000},
+      {"code_functions_plus_1", "Code", 16, 0},    {"code_cut_last_byte", "Code", SIZE_MAX, 0},
+      {"line_cut_last_byte", "Line", SIZE_MAX, 0}, {"type_cut_last_byte", "Type", SIZE_MAX, 0},
   };
   auto get32 = [](const std::string& d, std::size_t at) {
     return (std::uint32_t(std::uint8_t(d[at])) << 24) | (std::uint32_t(std::uint8_t(d[at + 1])) << 16) |
@@ -451,7 +458,7 @@ std::vector<std::string> damaged_variants(const std::string& source, const fs::p
       if (p.at == SIZE_MAX) {
         if (!d.empty()) d.pop_back();
       } else if (d.size() >= p.at + 4) {
-        std::uint32_t v = p.value == 0 ? get32(d, p.at) + 1
+        std::uint32_t v = p.value == 0             ? get32(d, p.at) + 1
                           : p.value == 0xFFFFFFFFu ? 0
                                                    : get32(d, p.at) + p.value;
         d.replace(p.at, 4, be32(v));
@@ -468,7 +475,8 @@ std::vector<std::string> damaged_variants(const std::string& source, const fs::p
   if (auto cs = with("ImpT", [](auto& c, std::size_t i) { c[i].data.replace(4, 4, be32(0xFFFF)); })) {
     add("import_atom_out_of_range", build_iff(*cs));
   }
-  if (auto cs = with("ExpT", [](auto& c, std::size_t i) { c.push_back(c[i]); })) add("duplicate_expt", build_iff(*cs));
+  if (auto cs = with("ExpT", [](auto& c, std::size_t i) { c.push_back(c[i]); }))
+    add("duplicate_expt", build_iff(*cs));
   if (auto cs = with("AtU8", [](auto& c, std::size_t i) {
         RawChunk other = c[i];
         // The first atom (the module name) renamed "xyz".
@@ -478,7 +486,8 @@ std::vector<std::string> damaged_variants(const std::string& source, const fs::p
       })) {
     add("duplicate_atoms", build_iff(*cs));
   }
-  if (auto cs = with("LitT", [](auto& c, std::size_t i) { c[i].data.replace(4, 2, std::string("\0\0", 2)); })) {
+  if (auto cs =
+          with("LitT", [](auto& c, std::size_t i) { c[i].data.replace(4, 2, std::string("\0\0", 2)); })) {
     add("litt_bad_zlib", build_iff(*cs));
   }
   if (auto cs = with("Code", [](auto& c, std::size_t i) {
@@ -768,8 +777,9 @@ TEST(ImageCli, HumanInfoShowsTheModuleItsMd5AndAnAlignedChunkTable) {
 TEST(ImageCli, ChunksMatchesBeamLibTermsForEveryName) {
   if (!have_escript()) GTEST_SKIP() << "escript (Erlang/OTP) is not installed";
   TempDir tmp;
-  const std::vector<std::string> names = {"atoms",  "exports",        "labeled_exports", "imports",     "indexed_imports",
-                                          "locals", "labeled_locals", "attributes",      "compile_info"};
+  const std::vector<std::string> names = {"atoms",          "exports",         "labeled_exports",
+                                          "imports",        "indexed_imports", "locals",
+                                          "labeled_locals", "attributes",      "compile_info"};
   for (const std::string& file : {kHello, first_image("/stdlib-", "lists.beam")}) {
     if (file.empty()) continue;
     std::vector<std::string> args = {"escript", kTruthScript, "terms", file};
@@ -800,7 +810,8 @@ TEST(ImageCli, RawChunkBytesAreTheFilesBytesAtThatOffset) {
       std::string id = c["id"];
       Proc raw = codestore({"image", "chunks", file, "--raw", id}, tmp.path());
       ASSERT_EQ(raw.exit_code, 0) << raw.err;
-      EXPECT_EQ(raw.out, bytes.substr(c["offset"].get<std::size_t>(), c["size"].get<std::size_t>())) << file << " " << id;
+      EXPECT_EQ(raw.out, bytes.substr(c["offset"].get<std::size_t>(), c["size"].get<std::size_t>()))
+          << file << " " << id;
     }
   }
 }
@@ -859,16 +870,24 @@ TEST(ImageCli, DamagedInputsNeverCrashAndReportAnErrorObject) {
   auto files = damaged_variants(kHello, tmp.path() / "v");
   for (const auto& f : files) {
     for (const std::vector<std::string>& args :
-         {std::vector<std::string>{"--json", "image", "info", f}, {"image", "info", f}, {"image", "md5", f},
-          {"image", "chunks", f}, {"image", "chunks", f, "attributes", "exports", "imports", "atoms", "locals"},
-          {"image", "strip", f, "-o", (tmp.path() / "stripped.beam").string()}, {"image", "cmp", f, kHello}}) {
+         {std::vector<std::string>{"--json", "image", "info", f},
+          {"image", "info", f},
+          {"image", "md5", f},
+          {"image", "chunks", f},
+          {"image", "chunks", f, "attributes", "exports", "imports", "atoms", "locals"},
+          {"image", "strip", f, "-o", (tmp.path() / "stripped.beam").string()},
+          {"image", "cmp", f, kHello}}) {
       Proc r = codestore(args, tmp.path());
       EXPECT_FALSE(r.signaled) << "crashed: " << fmt::format("{}", fmt::join(args, " ")) << "\n" << r.err;
       EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 1 || r.exit_code == 3)
-          << r.exit_code << ": " << fmt::format("{}", fmt::join(args, " ")) << "\n" << r.err;
+          << r.exit_code << ": " << fmt::format("{}", fmt::join(args, " ")) << "\n"
+          << r.err;
       // Under the sanitizers a finding exits 1, which is also our "unreadable": look at stderr.
-      EXPECT_EQ(r.err.find("Sanitizer"), std::string::npos) << fmt::format("{}", fmt::join(args, " ")) << "\n" << r.err;
-      EXPECT_EQ(r.err.find("runtime error:"), std::string::npos) << fmt::format("{}", fmt::join(args, " ")) << "\n" << r.err;
+      EXPECT_EQ(r.err.find("Sanitizer"), std::string::npos) << fmt::format("{}", fmt::join(args, " ")) << "\n"
+                                                            << r.err;
+      EXPECT_EQ(r.err.find("runtime error:"), std::string::npos)
+          << fmt::format("{}", fmt::join(args, " ")) << "\n"
+          << r.err;
     }
     Proc r = codestore({"--json", "image", "info", f}, tmp.path());
     auto lines = json_lines(r.out);

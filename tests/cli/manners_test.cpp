@@ -3,17 +3,16 @@
 // what is allowed, errors as JSON under --json, null for "none", tables aligned by display
 // width, diff's and history's exit codes, versions' rollback mark, ls's patterns and --lib.
 // The commands run as the real executable, on real temporary databases.
-#include <filesystem>
-#include <functional>
-#include <string>
-#include <vector>
-
-#include <CLI/CLI.hpp>
+#include <codestore/store.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
-#include <codestore/store.h>
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "cli.h"
 #include "cli_process.h"
@@ -182,7 +181,8 @@ TEST_F(CliManners, WithJsonAnErrorIsAJsonObjectOnStdout) {
     EXPECT_FALSE(e["error"]["message"].get<std::string>().empty());
   }
   // image strip that cannot write its output: one object, as for an image it cannot read.
-  auto unwritable = cs({"--json", "image", "strip", fixture("attrs.beam"), "-o", dir_ / "no/such/dir/x.beam"});
+  auto unwritable =
+      cs({"--json", "image", "strip", fixture("attrs.beam"), "-o", dir_ / "no/such/dir/x.beam"});
   EXPECT_EQ(unwritable.code, 1);
   Json w = parse(unwritable);
   EXPECT_EQ(w["error"]["kind"], "file_error") << w;

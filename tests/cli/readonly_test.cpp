@@ -2,16 +2,15 @@
 // can run the reading commands, and a reader never leaves files behind that lock the owner
 // out. Root may write anywhere, so these tests run the commands as two unprivileged users
 // (an owner and a reader, by numeric uid): they need root to switch, and skip without it.
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "cli_process.h"
 #include "store/store_test_util.h"

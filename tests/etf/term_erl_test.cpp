@@ -2,7 +2,6 @@
 // term_to_binary writes and what io_lib:format("~tw", ...) prints, for tricky terms and for
 // the terms inside every real image installed on this machine. Skipped without `erl`.
 #include <codestore/term.h>
-
 #include <gtest/gtest.h>
 #include <zlib.h>
 
@@ -32,7 +31,9 @@ using Bytes = std::vector<std::uint8_t>;
 
 const std::string kScript = std::string(CODESTORE_SOURCE_DIR) + "/tests/etf/term_truth.escript";
 
-bool have_erl() { return std::system("command -v escript >/dev/null 2>&1") == 0; }
+bool have_erl() {
+  return std::system("command -v escript >/dev/null 2>&1") == 0;
+}
 
 std::string run(const std::string& command) {
   std::string out;
@@ -47,7 +48,8 @@ std::string run(const std::string& command) {
 
 Bytes unhex(const std::string& h) {
   Bytes b;
-  for (std::size_t i = 0; i + 1 < h.size(); i += 2) b.push_back(static_cast<std::uint8_t>(std::stoi(h.substr(i, 2), nullptr, 16)));
+  for (std::size_t i = 0; i + 1 < h.size(); i += 2)
+    b.push_back(static_cast<std::uint8_t>(std::stoi(h.substr(i, 2), nullptr, 16)));
   return b;
 }
 
@@ -55,11 +57,12 @@ Bytes unhex(const std::string& h) {
 std::vector<std::pair<std::string, Bytes>> chunks_of(const Bytes& img) {
   std::vector<std::pair<std::string, Bytes>> out;
   auto u32 = [&](std::size_t at) {
-    return (std::uint32_t{img[at]} << 24) | (std::uint32_t{img[at + 1]} << 16) | (std::uint32_t{img[at + 2]} << 8) |
-           img[at + 3];
+    return (std::uint32_t{img[at]} << 24) | (std::uint32_t{img[at + 1]} << 16) |
+           (std::uint32_t{img[at + 2]} << 8) | img[at + 3];
   };
   for (std::size_t pos = 12; pos + 8 <= img.size();) {
-    std::string id(img.begin() + static_cast<std::ptrdiff_t>(pos), img.begin() + static_cast<std::ptrdiff_t>(pos + 4));
+    std::string id(img.begin() + static_cast<std::ptrdiff_t>(pos),
+                   img.begin() + static_cast<std::ptrdiff_t>(pos + 4));
     std::size_t size = u32(pos + 4);
     if (pos + 8 + size > img.size()) break;
     out.emplace_back(id, Bytes(img.begin() + static_cast<std::ptrdiff_t>(pos + 8),
@@ -81,7 +84,8 @@ std::vector<Bytes> literals_of(const Bytes& litt) {
     std::size_t len = (std::size_t{raw[pos]} << 24) | (std::size_t{raw[pos + 1]} << 16) |
                       (std::size_t{raw[pos + 2]} << 8) | raw[pos + 3];
     pos += 4;
-    out.emplace_back(raw.begin() + static_cast<std::ptrdiff_t>(pos), raw.begin() + static_cast<std::ptrdiff_t>(pos + len));
+    out.emplace_back(raw.begin() + static_cast<std::ptrdiff_t>(pos),
+                     raw.begin() + static_cast<std::ptrdiff_t>(pos + len));
     pos += len;
   }
   return out;
@@ -90,18 +94,98 @@ std::vector<Bytes> literals_of(const Bytes& litt) {
 TEST(TermErl, TrickyTermsMatchErlang) {
   if (!have_erl()) GTEST_SKIP() << "erl is not installed";
   const std::vector<std::string> exprs = {
-      "0", "255", "256", "-1", "2147483647", "2147483648", "-2147483648", "-2147483649", "1 bsl 63", "-(1 bsl 63)",
-      "(1 bsl 63) - 1", "1 bsl 64", "-(1 bsl 2040)", "1 bsl 2048", "123456789012345678901234567890",
-      "1.0", "0.1", "-0.0", "0.0", "1.0e10", "1.0e-5", "0.0001", "0.001", "100.0", "1000.0", "10000.0", "1.0e15",
-      "1.0e16", "123456789.0", "1.2345678901234567e20", "1.0e21", "1.0e22", "5.0e-324", "1.7976931348623157e308",
-      "2.2250738585072014e-308", "0.30000000000000004", "3.14159", "-2.5e-7", "1.0e100", "9007199254740993.0",
-      "abc", "'Abc'", "'foo bar'", "'after'", "'and'", "'cond'", "'let'", "'maybe'", "'else'", "'catch'", "'a-b'",
-      "'a\\nb'", "'\\''", "'\\\\'", "'\\t\\r\\v\\b\\f\\e\\d'", "'\\x{80}\\x{9f}'", "'\\x{a0}'", "'é'", "'ß'",
-      "'Ä'", "'aÄ'", "'a×'", "'a÷'", "'÷'", "'日本'", "'a\\x{10000}'", "''", "'a@b'", "'_'", "'A_1'", "a_1@B",
-      "[]", "{}", "#{}", "<<>>", "[1,2,3]", "\"abc\"", "[a|b]", "[1,2|3]", "[[]]", "[\"\"|\"\"]", "{a,{b,[c]}}",
-      "<<1,2,3>>", "<<\"abc\">>", "<<1,5:3>>", "<<5:3>>", "<<255,1:1>>", "<<0:7>>",
-      "#{a => 1}", "#{1 => a, 1.0 => b, -1 => c, a => d, {x} => e, [] => f, [1] => g, <<>> => h, #{} => i}",
-      "#{{a,b} => 1, {b} => 2, {a} => 3}", "#{[1,2] => a, [1|2] => b, [1] => c, [2] => d}",
+      "0",
+      "255",
+      "256",
+      "-1",
+      "2147483647",
+      "2147483648",
+      "-2147483648",
+      "-2147483649",
+      "1 bsl 63",
+      "-(1 bsl 63)",
+      "(1 bsl 63) - 1",
+      "1 bsl 64",
+      "-(1 bsl 2040)",
+      "1 bsl 2048",
+      "123456789012345678901234567890",
+      "1.0",
+      "0.1",
+      "-0.0",
+      "0.0",
+      "1.0e10",
+      "1.0e-5",
+      "0.0001",
+      "0.001",
+      "100.0",
+      "1000.0",
+      "10000.0",
+      "1.0e15",
+      "1.0e16",
+      "123456789.0",
+      "1.2345678901234567e20",
+      "1.0e21",
+      "1.0e22",
+      "5.0e-324",
+      "1.7976931348623157e308",
+      "2.2250738585072014e-308",
+      "0.30000000000000004",
+      "3.14159",
+      "-2.5e-7",
+      "1.0e100",
+      "9007199254740993.0",
+      "abc",
+      "'Abc'",
+      "'foo bar'",
+      "'after'",
+      "'and'",
+      "'cond'",
+      "'let'",
+      "'maybe'",
+      "'else'",
+      "'catch'",
+      "'a-b'",
+      "'a\\nb'",
+      "'\\''",
+      "'\\\\'",
+      "'\\t\\r\\v\\b\\f\\e\\d'",
+      "'\\x{80}\\x{9f}'",
+      "'\\x{a0}'",
+      "'é'",
+      "'ß'",
+      "'Ä'",
+      "'aÄ'",
+      "'a×'",
+      "'a÷'",
+      "'÷'",
+      "'日本'",
+      "'a\\x{10000}'",
+      "''",
+      "'a@b'",
+      "'_'",
+      "'A_1'",
+      "a_1@B",
+      "[]",
+      "{}",
+      "#{}",
+      "<<>>",
+      "[1,2,3]",
+      "\"abc\"",
+      "[a|b]",
+      "[1,2|3]",
+      "[[]]",
+      "[\"\"|\"\"]",
+      "{a,{b,[c]}}",
+      "<<1,2,3>>",
+      "<<\"abc\">>",
+      "<<1,5:3>>",
+      "<<5:3>>",
+      "<<255,1:1>>",
+      "<<0:7>>",
+      "#{a => 1}",
+      "#{1 => a, 1.0 => b, -1 => c, a => d, {x} => e, [] => f, [1] => g, <<>> => h, #{} => i}",
+      "#{{a,b} => 1, {b} => 2, {a} => 3}",
+      "#{[1,2] => a, [1|2] => b, [1] => c, [2] => d}",
       "#{<<1>> => a, <<1,2>> => b, <<2>> => c, <<1:3>> => d, <<1:1>> => e}",
       "#{1 bsl 70 => a, -(1 bsl 70) => b, 3 => c, 1.0e30 => d, 2.0 => e}",
       "#{#{a => 1} => 1, #{b => 1} => 2, #{a => 2} => 3, #{} => 4, #{a => 1, b => 2} => 5}",
@@ -109,9 +193,18 @@ TEST(TermErl, TrickyTermsMatchErlang) {
       "maps:from_list([{I, I} || I <- lists:seq(1, 33)])",
       "maps:from_list([{integer_to_list(I), {I}} || I <- lists:seq(1, 100)])",
       "maps:from_list([{I, #{I => [I]}} || I <- lists:seq(1, 40)])",
-      "list_to_tuple(lists:seq(1, 300))", "lists:seq(1, 300)", "lists:duplicate(70000, 1)",
-      "fun lists:map/2", "fun 'a b':'C'/0", "self()", "make_ref()", "hd(erlang:ports())", "{self(), [make_ref()]}",
-      "fun() -> ok end", "fun(X) -> X + 1 end", "begin Y = {1, \"é\"}, fun(X) -> {X, Y} end end",
+      "list_to_tuple(lists:seq(1, 300))",
+      "lists:seq(1, 300)",
+      "lists:duplicate(70000, 1)",
+      "fun lists:map/2",
+      "fun 'a b':'C'/0",
+      "self()",
+      "make_ref()",
+      "hd(erlang:ports())",
+      "{self(), [make_ref()]}",
+      "fun() -> ok end",
+      "fun(X) -> X + 1 end",
+      "begin Y = {1, \"é\"}, fun(X) -> {X, Y} end end",
       "[{attributes, [{vsn, [1 bsl 100]}]}, {options, [debug_info, {d, 'X', \"y\"}]}]",
       // Thousands of floats: random bit patterns, and random magnitudes.
       "begin rand:seed(exsss, 7), [F || <<F:64/float>> <= rand:bytes(8 * 4000)] end",
@@ -149,9 +242,12 @@ TEST(TermErl, TrickyTermsMatchErlang) {
 TEST(TermErl, TermOrderMatchesListsSort) {
   if (!have_erl()) GTEST_SKIP() << "erl is not installed";
   const std::string list =
-      "[b, 1, 2.5, -1, 1 bsl 70, -(1 bsl 70), a, 'B', 'é', '日', {}, {a}, {a, b}, {b}, {1, 2, 3}, [], [a], [a | b],"
-      " [a, b], [b], \"abc\", \"ab\", <<>>, <<1>>, <<1, 2>>, <<2>>, <<1:3>>, <<0:1>>, #{}, #{a => 1}, #{a => 2},"
-      " #{b => 0}, #{a => 1, b => 2}, #{1 => x}, #{1.5 => x}, self(), make_ref(), fun lists:map/2, fun erlang:abs/1,"
+      "[b, 1, 2.5, -1, 1 bsl 70, -(1 bsl 70), a, 'B', 'é', '日', {}, {a}, {a, b}, {b}, {1, 2, 3}, [], [a], "
+      "[a | b],"
+      " [a, b], [b], \"abc\", \"ab\", <<>>, <<1>>, <<1, 2>>, <<2>>, <<1:3>>, <<0:1>>, #{}, #{a => 1}, #{a => "
+      "2},"
+      " #{b => 0}, #{a => 1, b => 2}, #{1 => x}, #{1.5 => x}, self(), make_ref(), fun lists:map/2, fun "
+      "erlang:abs/1,"
       " hd(erlang:ports()), 0.5, -0.5, 1.0e300, [{x, [1 | 2]}], [{x, [1, 2]}], {[1], 2}, {[1 | 2], 1}]";
   const codestore::testing::TempDir tmp;
   const fs::path input = tmp / "term_order.txt";

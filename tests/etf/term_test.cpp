@@ -1,7 +1,6 @@
 // The external term format codec: decode, encode and format_w on hand-written bytes,
 // and every way damaged bytes must fail.
 #include <codestore/term.h>
-
 #include <gtest/gtest.h>
 #include <zlib.h>
 
@@ -26,7 +25,9 @@ Term must_decode(const Bytes& b) {
   return t ? *t : Term();
 }
 
-std::string w(const Bytes& b) { return format_w(must_decode(b)); }
+std::string w(const Bytes& b) {
+  return format_w(must_decode(b));
+}
 
 Status decode_error(const Bytes& b, const DecodeLimits& limits = DecodeLimits()) {
   auto t = decode(b, limits);
@@ -37,7 +38,8 @@ Status decode_error(const Bytes& b, const DecodeLimits& limits = DecodeLimits())
 Bytes compressed(const Bytes& uncompressed_term) {  // term without the version byte
   uLongf n = compressBound(static_cast<uLong>(uncompressed_term.size()));
   Bytes z(n);
-  EXPECT_EQ(compress(z.data(), &n, uncompressed_term.data(), static_cast<uLong>(uncompressed_term.size())), Z_OK);
+  EXPECT_EQ(compress(z.data(), &n, uncompressed_term.data(), static_cast<uLong>(uncompressed_term.size())),
+            Z_OK);
   z.resize(n);
   Bytes out = {131, 80};
   auto size = uncompressed_term.size();
@@ -64,7 +66,7 @@ const std::vector<Sample>& samples() {
       {{131, 110, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, "18446744073709551616"},
       {{131, 70, 63, 248, 0, 0, 0, 0, 0, 0}, "1.5"},
       {{131, 100, 0, 3, 97, 98, 99}, "abc"},
-      {{131, 100, 0, 1, 233}, "\xC3\xA9"},                                    // 'é'
+      {{131, 100, 0, 1, 233}, "\xC3\xA9"},                                          // 'é'
       {{131, 119, 6, 230, 151, 165, 230, 156, 172}, "'\xE6\x97\xA5\xE6\x9C\xAC'"},  // '日本'
       {{131, 100, 0, 7, 102, 111, 111, 32, 98, 97, 114}, "'foo bar'"},
       {{131, 106}, "[]"},
@@ -79,13 +81,14 @@ const std::vector<Sample>& samples() {
       {{131, 109, 0, 0, 0, 3, 97, 98, 99}, "<<97,98,99>>"},
       {{131, 77, 0, 0, 0, 2, 3, 1, 160}, "<<1,5:3>>"},
       {{131, 113, 100, 0, 5, 108, 105, 115, 116, 115, 100, 0, 3, 109, 97, 112, 97, 2}, "fun lists:map/2"},
-      {{131, 88, 100, 0, 13, 110, 111, 110, 111, 100, 101, 64, 110, 111, 104, 111, 115, 116, 0, 0, 0, 9, 0, 0, 0, 0,
-        0, 0, 0, 0},
+      {{131, 88,  100, 0, 13, 110, 111, 110, 111, 100, 101, 64, 110, 111, 104,
+        111, 115, 116, 0, 0,  0,   9,   0,   0,   0,   0,   0,  0,   0,   0},
        "<0.9.0>"},
-      {{131, 90, 0, 3, 100, 0, 13, 110, 111, 110, 111, 100, 101, 64, 110, 111, 104, 111, 115, 116, 0, 0, 0, 0, 0, 2,
-        217, 71, 241, 204, 0, 2, 9, 96, 88, 68},
+      {{131, 90,  0, 3, 100, 0, 13, 110, 111, 110, 111, 100, 101, 64, 110, 111, 104, 111,
+        115, 116, 0, 0, 0,   0, 0,  2,   217, 71,  241, 204, 0,   2,  9,   96,  88,  68},
        "#Ref<0.157308996.4056678402.186695>"},
-      {{131, 89, 100, 0, 13, 110, 111, 110, 111, 100, 101, 64, 110, 111, 104, 111, 115, 116, 0, 0, 0, 0, 0, 0, 0, 0},
+      {{131, 89,  100, 0,   13,  110, 111, 110, 111, 100, 101, 64, 110,
+        111, 104, 111, 115, 116, 0,   0,   0,   0,   0,   0,   0,  0},
        "#Port<0.0>"},
   };
   return s;
@@ -148,12 +151,22 @@ TEST(Term, EncodeChoosesErlangsTags) {
 
 TEST(Term, RoundTripsBuiltTerms) {
   std::vector<Term> terms = {
-      Term::integer(0), Term::integer(-1), Term::integer(INT64_MAX), Term::integer(INT64_MIN),
-      Term(BigInt{true, {0, 0, 0, 0, 0, 0, 0, 0, 1}}), Term(0.1), Term(-0.0), Term(1e300),
-      Term::atom(""), Term::atom("caf\xC3\xA9"), Term::tuple({}), Term(Map{}),
+      Term::integer(0),
+      Term::integer(-1),
+      Term::integer(INT64_MAX),
+      Term::integer(INT64_MIN),
+      Term(BigInt{true, {0, 0, 0, 0, 0, 0, 0, 0, 1}}),
+      Term(0.1),
+      Term(-0.0),
+      Term(1e300),
+      Term::atom(""),
+      Term::atom("caf\xC3\xA9"),
+      Term::tuple({}),
+      Term(Map{}),
       Term(Map{{{Term::atom("k"), Term::tuple({Term::integer(1)})}, {Term::integer(2), Term()}}}),
       Term(List{{Term::integer(1), Term::atom("x")}, std::make_shared<const Term>(Term(2.5))}),
-      Term(Binary{{1, 0xE0}, 3}), Term(Binary{{}, 8})};
+      Term(Binary{{1, 0xE0}, 3}),
+      Term(Binary{{}, 8})};
   for (const Term& t : terms) {
     auto back = decode(encode(t));
     ASSERT_TRUE(back.has_value()) << format_w(t) << ": " << back.error().to_string();
@@ -169,29 +182,29 @@ TEST(Term, DecodesEveryTag) {
   Bytes text_float = {131, 99};
   for (char c : std::string("1.50000000000000000000e+00")) text_float.push_back(static_cast<std::uint8_t>(c));
   text_float.resize(2 + 31, 0);
-  EXPECT_EQ(w(text_float), "1.5");  // FLOAT_EXT
-  EXPECT_EQ(w({131, 115, 2, 'o', 'k'}), "ok");                             // SMALL_ATOM_EXT
-  EXPECT_EQ(w({131, 118, 0, 2, 0xC3, 0xA9}), "\xC3\xA9");                  // ATOM_UTF8_EXT
-  EXPECT_EQ(w({131, 119, 1, 'A'}), "'A'");                                 // SMALL_ATOM_UTF8_EXT
-  EXPECT_EQ(w({131, 105, 0, 0, 0, 1, 97, 1}), "{1}");                      // LARGE_TUPLE_EXT
-  EXPECT_EQ(w({131, 111, 0, 0, 0, 1, 1, 7}), "-7");                        // LARGE_BIG, normalized
-  EXPECT_EQ(w({131, 110, 3, 0, 5, 0, 0}), "5");                            // leading zero digits
+  EXPECT_EQ(w(text_float), "1.5");                         // FLOAT_EXT
+  EXPECT_EQ(w({131, 115, 2, 'o', 'k'}), "ok");             // SMALL_ATOM_EXT
+  EXPECT_EQ(w({131, 118, 0, 2, 0xC3, 0xA9}), "\xC3\xA9");  // ATOM_UTF8_EXT
+  EXPECT_EQ(w({131, 119, 1, 'A'}), "'A'");                 // SMALL_ATOM_UTF8_EXT
+  EXPECT_EQ(w({131, 105, 0, 0, 0, 1, 97, 1}), "{1}");      // LARGE_TUPLE_EXT
+  EXPECT_EQ(w({131, 111, 0, 0, 0, 1, 1, 7}), "-7");        // LARGE_BIG, normalized
+  EXPECT_EQ(w({131, 110, 3, 0, 5, 0, 0}), "5");            // leading zero digits
   EXPECT_EQ(w({131, 110, 0, 0}), "0");
-  EXPECT_EQ(w({131, 110, 1, 2, 5}), "-5");                                 // any non-zero sign
+  EXPECT_EQ(w({131, 110, 1, 2, 5}), "-5");  // any non-zero sign
   EXPECT_EQ(w({131, 113, 100, 0, 1, 'm', 100, 0, 1, 'f', 98, 0, 0, 1, 0}), "fun m:f/256");
-  EXPECT_EQ(w({131, 108, 0, 0, 0, 0, 106}), "[]");                         // empty LIST_EXT
-  EXPECT_EQ(w({131, 108, 0, 0, 0, 1, 97, 1, 107, 0, 1, 2}), "[1,2]");     // tail is a string
-  EXPECT_EQ(w({131, 77, 0, 0, 0, 0, 0}), "<<>>");                          // empty bitstring
+  EXPECT_EQ(w({131, 108, 0, 0, 0, 0, 106}), "[]");                                 // empty LIST_EXT
+  EXPECT_EQ(w({131, 108, 0, 0, 0, 1, 97, 1, 107, 0, 1, 2}), "[1,2]");              // tail is a string
+  EXPECT_EQ(w({131, 77, 0, 0, 0, 0, 0}), "<<>>");                                  // empty bitstring
   EXPECT_EQ(w({131, 103, 100, 0, 1, 'n', 0, 0, 0, 5, 0, 0, 0, 1, 0}), "<0.5.1>");  // PID_EXT
-  EXPECT_EQ(w({131, 102, 100, 0, 1, 'n', 0, 0, 0, 7, 0}), "#Port<0.7>");            // PORT_EXT
+  EXPECT_EQ(w({131, 102, 100, 0, 1, 'n', 0, 0, 0, 7, 0}), "#Port<0.7>");           // PORT_EXT
   EXPECT_EQ(w({131, 120, 100, 0, 1, 'n', 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0}), "#Port<0.9>");  // V4_PORT
-  EXPECT_EQ(w({131, 101, 100, 0, 1, 'n', 0, 0, 0, 3, 0}), "#Ref<0.3>");             // REFERENCE_EXT
+  EXPECT_EQ(w({131, 101, 100, 0, 1, 'n', 0, 0, 0, 3, 0}), "#Ref<0.3>");                      // REFERENCE_EXT
   EXPECT_EQ(w({131, 114, 0, 2, 100, 0, 1, 'n', 0, 0, 0, 0, 1, 0, 0, 0, 2}), "#Ref<0.2.1>");  // NEW_REFERENCE
   // NEW_FUN_EXT: Size, Arity, Uniq[16], Index, NumFree, Module, OldIndex, OldUniq, Pid.
   Bytes fun = {131, 112, 0, 0, 0, 0, 0};
   fun.resize(fun.size() + 16 + 4 + 4, 0);
-  fun.insert(fun.end(), {100, 0, 2, 't', '1', 97, 0, 98, 3, 48, 0, 187,
-                         88, 100, 0, 1, 'n', 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0});
+  fun.insert(fun.end(), {100, 0,   2, 't', '1', 97, 0, 98, 3, 48, 0, 187, 88, 100, 0,
+                         1,   'n', 0, 0,   0,   9,  0, 0,  0, 0,  0, 0,   0,  0});
   fun[5] = static_cast<std::uint8_t>(fun.size() - 2);  // Size counts itself, not the tag
   EXPECT_EQ(w(fun), "#Fun<t1.0.53477563>");
   Bytes lying = fun;
@@ -211,7 +224,8 @@ TEST(Term, OpaqueTermsFollowTheMinorVersion) {
   // A pid inside a fun is re-encoded too, and the fun's Size follows.
   Bytes fun = {131, 112, 0, 0, 0, 0, 0};
   fun.resize(fun.size() + 16 + 4 + 4, 0);
-  fun.insert(fun.end(), {100, 0, 2, 't', '1', 97, 0, 97, 7, 88, 100, 0, 1, 'n', 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0});
+  fun.insert(fun.end(),
+             {100, 0, 2, 't', '1', 97, 0, 97, 7, 88, 100, 0, 1, 'n', 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0});
   fun[5] = static_cast<std::uint8_t>(fun.size() - 2);
   Term f = must_decode(fun);
   auto f2 = encode(f);
@@ -250,10 +264,10 @@ TEST(Term, FormatAtomsAsErlangQuotesThem) {
   EXPECT_EQ(a("a\nb\x01"), "'a\\nb\\001'");
   EXPECT_EQ(a("\x7f"), "'\\d'");
   EXPECT_EQ(a("\xC2\x80"), "'\\200'");
-  EXPECT_EQ(a("\xC3\x9F"), "\xC3\x9F");            // ß starts an unquoted atom
-  EXPECT_EQ(a("a\xC3\x85"), "a\xC3\x85");          // aÅ
-  EXPECT_EQ(a("\xC3\x85"), "'\xC3\x85'");          // Å
-  EXPECT_EQ(a("a\xC3\x97"), "'a\xC3\x97'");        // a×
+  EXPECT_EQ(a("\xC3\x9F"), "\xC3\x9F");              // ß starts an unquoted atom
+  EXPECT_EQ(a("a\xC3\x85"), "a\xC3\x85");            // aÅ
+  EXPECT_EQ(a("\xC3\x85"), "'\xC3\x85'");            // Å
+  EXPECT_EQ(a("a\xC3\x97"), "'a\xC3\x97'");          // a×
   EXPECT_EQ(a("a\xE6\x97\xA5"), "'a\xE6\x97\xA5'");  // a日
 }
 
@@ -274,8 +288,11 @@ TEST(Term, FormatFloatsShortest) {
 
 TEST(Term, FormatMapsInErlangOrder) {
   // Up to 32 keys: sorted, every integer before every float.
-  Map m{{{Term(1.0), Term::atom("a")}, {Term::integer(2), Term::atom("c")}, {Term::integer(-1), Term::atom("e")},
-         {Term::atom("x"), Term::integer(0)}, {Term(0.5), Term::atom("d")}}};
+  Map m{{{Term(1.0), Term::atom("a")},
+         {Term::integer(2), Term::atom("c")},
+         {Term::integer(-1), Term::atom("e")},
+         {Term::atom("x"), Term::integer(0)},
+         {Term(0.5), Term::atom("d")}}};
   EXPECT_EQ(format_w(Term(m)), "#{-1 => e,2 => c,0.5 => d,1.0 => a,x => 0}");
 }
 
@@ -343,28 +360,31 @@ TEST(TermCorruption, BadVersionTagAndTrailingBytes) {
 }
 
 TEST(TermCorruption, HugeDeclaredLengthsFailWithoutAllocating) {
-  EXPECT_EQ(decode_error({131, 109, 255, 255, 255, 255, 1}).message(), "term: at offset 1: tag 109 needs 4294967295 bytes, 1 left");
-  EXPECT_EQ(decode_error({131, 108, 255, 255, 255, 255, 106}).message(), "term: at offset 1: list of 4294967295 elements in 1 bytes");
+  EXPECT_EQ(decode_error({131, 109, 255, 255, 255, 255, 1}).message(),
+            "term: at offset 1: tag 109 needs 4294967295 bytes, 1 left");
+  EXPECT_EQ(decode_error({131, 108, 255, 255, 255, 255, 106}).message(),
+            "term: at offset 1: list of 4294967295 elements in 1 bytes");
   EXPECT_EQ(decode_error({131, 105, 255, 255, 255, 255}).code(), Code::kCorruption);
   EXPECT_EQ(decode_error({131, 116, 255, 255, 255, 255, 97, 1}).code(), Code::kCorruption);
   EXPECT_EQ(decode_error({131, 111, 255, 255, 255, 255, 0}).code(), Code::kCorruption);
   EXPECT_EQ(decode_error({131, 107, 255, 255, 1}).code(), Code::kCorruption);
   EXPECT_EQ(decode_error({131, 100, 255, 255, 97}).code(), Code::kCorruption);
-  EXPECT_EQ(decode_error({131, 112, 255, 255, 255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                          255, 255, 255, 255})
+  EXPECT_EQ(decode_error({131, 112, 255, 255, 255, 255, 0, 0, 0, 0, 0, 0,   0,   0,   0,
+                          0,   0,   0,   0,   0,   0,   0, 0, 0, 0, 0, 255, 255, 255, 255})
                 .code(),
             Code::kCorruption);
 }
 
 TEST(TermCorruption, InvalidValuesAreRefused) {
   EXPECT_EQ(decode_error({131, 70, 0x7F, 0xF0, 0, 0, 0, 0, 0, 0}).code(), Code::kCorruption);  // +inf
-  EXPECT_EQ(decode_error({131, 118, 0, 2, 0xC0, 0x80}).code(), Code::kCorruption);          // overlong UTF-8
-  EXPECT_EQ(decode_error({131, 119, 3, 0xED, 0xA0, 0x80}).code(), Code::kCorruption);       // surrogate
-  EXPECT_EQ(decode_error({131, 77, 0, 0, 0, 1, 9, 0}).code(), Code::kCorruption);           // 9 bits
-  EXPECT_EQ(decode_error({131, 77, 0, 0, 0, 1, 0, 0}).code(), Code::kCorruption);           // 0 bits
+  EXPECT_EQ(decode_error({131, 118, 0, 2, 0xC0, 0x80}).code(), Code::kCorruption);     // overlong UTF-8
+  EXPECT_EQ(decode_error({131, 119, 3, 0xED, 0xA0, 0x80}).code(), Code::kCorruption);  // surrogate
+  EXPECT_EQ(decode_error({131, 77, 0, 0, 0, 1, 9, 0}).code(), Code::kCorruption);      // 9 bits
+  EXPECT_EQ(decode_error({131, 77, 0, 0, 0, 1, 0, 0}).code(), Code::kCorruption);      // 0 bits
   EXPECT_EQ(decode_error({131, 116, 0, 0, 0, 2, 97, 1, 97, 1, 97, 1, 97, 2}).message(),
             "term: at offset 1: map with a repeated key");
-  EXPECT_EQ(decode_error({131, 103, 97, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}).code(), Code::kCorruption);  // node not atom
+  EXPECT_EQ(decode_error({131, 103, 97, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}).code(),
+            Code::kCorruption);  // node not atom
   Bytes big_atom = {131, 100, 1, 0};
   big_atom.resize(4 + 256, 'a');
   EXPECT_EQ(decode_error(big_atom).message(), "term: at offset 1: atom of 256 characters (at most 255)");
@@ -416,7 +436,8 @@ TEST(TermCorruption, CompressionBombsAndLies) {
   EXPECT_NE(decode_error(compressed({106, 106})).message().find("of the inflated term: 1 trailing bytes"),
             std::string::npos);
   // A large but legal declared size of a tiny stream does not need that much memory up front.
-  EXPECT_EQ(decode_error({131, 80, 0x0F, 0xFF, 0xFF, 0xFF, 0x78, 0x9C, 0x03, 0x00}).code(), Code::kCorruption);
+  EXPECT_EQ(decode_error({131, 80, 0x0F, 0xFF, 0xFF, 0xFF, 0x78, 0x9C, 0x03, 0x00}).code(),
+            Code::kCorruption);
 }
 
 TEST(TermCorruption, DepthAtTheLimitWorksEverywhere) {
@@ -473,8 +494,8 @@ TEST(TermCorruption, MillionDeepTermsNeverRecurseNatively) {
 TEST(TermCorruption, RandomDamageGivesCleanErrors) {
   std::vector<Bytes> seeds;
   for (const auto& s : samples()) seeds.push_back(s.bytes);
-  seeds.push_back(compressed({108, 0, 0, 0, 2, 104, 2, 100, 0, 1, 'a', 109, 0, 0, 0, 1, 7, 116, 0, 0, 0, 1, 97, 1,
-                              70, 63, 248, 0, 0, 0, 0, 0, 0, 106}));
+  seeds.push_back(compressed({108, 0, 0, 0, 2, 104, 2, 100, 0,  1,   'a', 109, 0, 0, 0, 1, 7,
+                              116, 0, 0, 0, 1, 97,  1, 70,  63, 248, 0,   0,   0, 0, 0, 0, 106}));
   std::mt19937 rng(12345);
   DecodeLimits limits;
   limits.max_inflated_bytes = 1 << 16;
@@ -485,9 +506,15 @@ TEST(TermCorruption, RandomDamageGivesCleanErrors) {
     for (int e = 0; e < edits; ++e) {
       std::size_t at = b.empty() ? 0 : rng() % b.size();
       switch (rng() % 4) {
-        case 0: if (!b.empty()) b[at] = static_cast<std::uint8_t>(rng()); break;
-        case 1: if (!b.empty()) b[at] ^= static_cast<std::uint8_t>(1u << (rng() % 8)); break;
-        case 2: b.insert(b.begin() + static_cast<std::ptrdiff_t>(at), static_cast<std::uint8_t>(rng())); break;
+        case 0:
+          if (!b.empty()) b[at] = static_cast<std::uint8_t>(rng());
+          break;
+        case 1:
+          if (!b.empty()) b[at] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+          break;
+        case 2:
+          b.insert(b.begin() + static_cast<std::ptrdiff_t>(at), static_cast<std::uint8_t>(rng()));
+          break;
         default: b.resize(at); break;
       }
     }

@@ -101,7 +101,8 @@ std::vector<std::uint8_t> join_chunks(const std::vector<RawChunk>& chunks) {
   return out;
 }
 
-std::vector<DamagedImage> damage_variants(std::span<const std::uint8_t> image, std::uint64_t seed, int flips) {
+std::vector<DamagedImage> damage_variants(std::span<const std::uint8_t> image, std::uint64_t seed,
+                                          int flips) {
   std::vector<DamagedImage> out;
   const Bytes orig(image.begin(), image.end());
   const std::vector<RawChunk> base = split_chunks(image);
@@ -125,18 +126,29 @@ std::vector<DamagedImage> damage_variants(std::span<const std::uint8_t> image, s
     add("header_truncated_" + std::to_string(n), "only the first " + std::to_string(n) + " bytes",
         Bytes(orig.begin(), orig.begin() + static_cast<std::ptrdiff_t>(n)));
   }
-  raw("magic_wrong", "FOR2 instead of FOR1", [](Bytes& b) { b[3] = '2'; return true; });
-  raw("form_type_not_beam", "form type BEAX", [](Bytes& b) { b[11] = 'X'; return true; });
-  raw("form_len_too_big", "form length 4 more than the file holds",
-      [](Bytes& b) { put32(b.data() + 4, get32(b.data() + 4) + 4); return true; });
+  raw("magic_wrong", "FOR2 instead of FOR1", [](Bytes& b) {
+    b[3] = '2';
+    return true;
+  });
+  raw("form_type_not_beam", "form type BEAX", [](Bytes& b) {
+    b[11] = 'X';
+    return true;
+  });
+  raw("form_len_too_big", "form length 4 more than the file holds", [](Bytes& b) {
+    put32(b.data() + 4, get32(b.data() + 4) + 4);
+    return true;
+  });
   raw("form_len_excludes_last_chunk", "form length ends before the last chunk (a whole chunk after the form)",
       [&](Bytes& b) {
         const auto& last = base.back();
-        put32(b.data() + 4, static_cast<std::uint32_t>(b.size() - 8 - 8 - ((last.data.size() + 3) & ~std::size_t{3})));
+        put32(b.data() + 4,
+              static_cast<std::uint32_t>(b.size() - 8 - 8 - ((last.data.size() + 3) & ~std::size_t{3})));
         return true;
       });
-  raw("form_len_too_small", "form length 4 short: the last chunk runs past the form",
-      [](Bytes& b) { put32(b.data() + 4, get32(b.data() + 4) - 4); return true; });
+  raw("form_len_too_small", "form length 4 short: the last chunk runs past the form", [](Bytes& b) {
+    put32(b.data() + 4, get32(b.data() + 4) - 4);
+    return true;
+  });
   raw("last_chunk_past_end", "the last chunk's size runs 1000 bytes past the end", [&](Bytes& b) {
     const std::size_t h = header_offset(base, base.back().id);
     put32(b.data() + h + 4, get32(b.data() + h + 4) + 1000);
@@ -148,8 +160,10 @@ std::vector<DamagedImage> damage_variants(std::span<const std::uint8_t> image, s
     put32(b.data() + h + 4, static_cast<std::uint32_t>(b.size() - h - 8 + 4));
     return true;
   });
-  raw("unread_chunk_past_end", "a chunk in the middle that md5 and the views do not read (Dbgi, Docs or CInf) "
-      "runs past the end of the file", [&](Bytes& b) {
+  raw("unread_chunk_past_end",
+      "a chunk in the middle that md5 and the views do not read (Dbgi, Docs or CInf) "
+      "runs past the end of the file",
+      [&](Bytes& b) {
         for (const char* id : {"Dbgi", "Docs", "CInf"}) {
           const std::size_t h = header_offset(base, id);
           if (h == 0 || base.back().id == id) continue;
@@ -277,7 +291,8 @@ std::vector<DamagedImage> damage_variants(std::span<const std::uint8_t> image, s
     }
     return a && a->data.size() >= 4 ? get32(a->data.data()) : 0u;
   }();
-  auto table_edit = [&](std::string name, std::string what, const char* id, std::size_t field, std::uint32_t value) {
+  auto table_edit = [&](std::string name, std::string what, const char* id, std::size_t field,
+                        std::uint32_t value) {
     edit(std::move(name), std::move(what), [&](auto& cs) {
       RawChunk* c = find(cs, id);
       if (!c || c->data.size() < 16) return false;
@@ -288,8 +303,10 @@ std::vector<DamagedImage> damage_variants(std::span<const std::uint8_t> image, s
   table_edit("expt_atom_index_out_of_range", "ExpT entry 1 names atom count+5", "ExpT", 0, atom_count + 5);
   table_edit("expt_atom_index_zero", "ExpT entry 1 names atom 0", "ExpT", 0, 0);
   table_edit("expt_arity_too_big", "ExpT entry 1 has arity 256", "ExpT", 1, 256);
-  table_edit("impt_atom_index_out_of_range", "ImpT entry 1's module is atom count+5", "ImpT", 0, atom_count + 5);
-  table_edit("impt_function_index_out_of_range", "ImpT entry 1's function is atom count+5", "ImpT", 1, atom_count + 5);
+  table_edit("impt_atom_index_out_of_range", "ImpT entry 1's module is atom count+5", "ImpT", 0,
+             atom_count + 5);
+  table_edit("impt_function_index_out_of_range", "ImpT entry 1's function is atom count+5", "ImpT", 1,
+             atom_count + 5);
   edit("expt_count_too_big", "the ExpT count is one more than its entries", [](auto& cs) {
     RawChunk* c = find(cs, "ExpT");
     if (!c) return false;
@@ -401,26 +418,44 @@ std::vector<DamagedImage> damage_variants(std::span<const std::uint8_t> image, s
     });
   };
   auto first_op = [](const Bytes& d) { return 4 + std::size_t{get32(d.data())}; };
-  code_edit("code_header_short", "the Code header length is 8", [](Bytes& d) { put32(d.data(), 8); return true; });
-  code_edit("code_header_past_end", "the Code header length runs past the chunk",
-            [](Bytes& d) { put32(d.data(), 0x7FFFFFF0); return true; });
-  code_edit("code_bad_format", "the Code format number is 1", [](Bytes& d) { put32(d.data() + 4, 1); return true; });
+  code_edit("code_header_short", "the Code header length is 8", [](Bytes& d) {
+    put32(d.data(), 8);
+    return true;
+  });
+  code_edit("code_header_past_end", "the Code header length runs past the chunk", [](Bytes& d) {
+    put32(d.data(), 0x7FFFFFF0);
+    return true;
+  });
+  code_edit("code_bad_format", "the Code format number is 1", [](Bytes& d) {
+    put32(d.data() + 4, 1);
+    return true;
+  });
   code_edit("code_max_opcode_too_big", "the Code header's highest opcode is 255 (a newer compiler)",
-            [](Bytes& d) { put32(d.data() + 8, 255); return true; });
-  code_edit("code_label_count_small", "the Code header's label count is 2",
-            [](Bytes& d) { put32(d.data() + 12, 2); return true; });
-  code_edit("code_function_count_small", "the Code header's function count is 1",
-            [](Bytes& d) { put32(d.data() + 16, 1); return true; });
-  code_edit("code_function_count_big", "the Code header's function count is 5 too big",
-            [](Bytes& d) { put32(d.data() + 16, get32(d.data() + 16) + 5); return true; });
+            [](Bytes& d) {
+              put32(d.data() + 8, 255);
+              return true;
+            });
+  code_edit("code_label_count_small", "the Code header's label count is 2", [](Bytes& d) {
+    put32(d.data() + 12, 2);
+    return true;
+  });
+  code_edit("code_function_count_small", "the Code header's function count is 1", [](Bytes& d) {
+    put32(d.data() + 16, 1);
+    return true;
+  });
+  code_edit("code_function_count_big", "the Code header's function count is 5 too big", [](Bytes& d) {
+    put32(d.data() + 16, get32(d.data() + 16) + 5);
+    return true;
+  });
   code_edit("code_unknown_opcode", "the first instruction's opcode is 254", [&](Bytes& d) {
     d[first_op(d)] = 254;
     return true;
   });
-  code_edit("code_obsolete_opcode", "the first instruction's opcode is 27 (obsolete m_plus/4)", [&](Bytes& d) {
-    d[first_op(d)] = 27;
-    return true;
-  });
+  code_edit("code_obsolete_opcode", "the first instruction's opcode is 27 (obsolete m_plus/4)",
+            [&](Bytes& d) {
+              d[first_op(d)] = 27;
+              return true;
+            });
   code_edit("code_label_zero", "the first label instruction defines label 0", [&](Bytes& d) {
     const std::size_t at = first_op(d);
     if (d[at] != 1 || d[at + 1] != 0x10) return false;
@@ -484,7 +519,8 @@ std::vector<DamagedImage> damage_variants(std::span<const std::uint8_t> image, s
     const std::size_t at = 12 + static_cast<std::size_t>(rng() % (b.size() - 12));
     const auto x = static_cast<std::uint8_t>(1 + rng() % 255);
     b[at] ^= x;
-    add("flip_" + std::to_string(i), "byte " + std::to_string(at) + " xor " + std::to_string(x), std::move(b));
+    add("flip_" + std::to_string(i), "byte " + std::to_string(at) + " xor " + std::to_string(x),
+        std::move(b));
   }
   return out;
 }

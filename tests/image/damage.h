@@ -17,8 +17,8 @@
 namespace codestore::testing {
 
 struct DamagedImage {
-  std::string name;   // e.g. "chunk_size_past_end", "atom_count_too_big"
-  std::string what;   // one line: what was changed
+  std::string name;  // e.g. "chunk_size_past_end", "atom_count_too_big"
+  std::string what;  // one line: what was changed
   std::vector<std::uint8_t> bytes;
 };
 
@@ -36,6 +36,7 @@ std::vector<std::uint8_t> join_chunks(const std::vector<RawChunk>& chunks);
 // Every variant that applies to `image` (a well-formed, uncompressed BEAM image: variants
 // that need a chunk the image lacks, e.g. LitT, are left out). `seed` drives the random
 // ones: random bytes, and `flips` copies with one random byte changed ("flip_N").
-std::vector<DamagedImage> damage_variants(std::span<const std::uint8_t> image, std::uint64_t seed = 1, int flips = 24);
+std::vector<DamagedImage> damage_variants(std::span<const std::uint8_t> image, std::uint64_t seed = 1,
+                                          int flips = 24);
 
 }  // namespace codestore::testing

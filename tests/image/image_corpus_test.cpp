@@ -5,13 +5,12 @@
 // Installed images may be gzip-wrapped (Debian's erlang-idna installs some so; beam_lib and
 // the loader unwrap them): the corpus is the installed images plus gzip-wrapped copies of
 // every 10th, made here, so that every machine tests what such a machine sees.
+#include <codestore/image.h>
+#include <codestore/term.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <map>
-
-#include <codestore/image.h>
-#include <codestore/term.h>
 
 #include "image/damage.h"
 #include "image/image_test_util.h"
@@ -111,7 +110,8 @@ TEST_F(ImageCorpus, StripEqualsBeamLibs) {
   if (!have_escript()) GTEST_SKIP() << "escript (Erlang/OTP) is not installed";
   const auto files = sample(10);
   bool ok = false;
-  auto rows = ask_erlang("strip " + list_file(files, "strip") + " " + dir_.path().string(), (dir_ / "erl.log").string(), &ok);
+  auto rows = ask_erlang("strip " + list_file(files, "strip") + " " + dir_.path().string(),
+                         (dir_ / "erl.log").string(), &ok);
   ASSERT_TRUE(ok) << std::ifstream((dir_ / "erl.log").string()).rdbuf();
   ASSERT_EQ(rows.size(), files.size());
   std::size_t gzip_identical = 0;
@@ -159,19 +159,19 @@ TEST_F(ImageCorpus, CmpEqualsBeamLibs) {
       write_file(base + suffix, join_chunks(cs));
       return base + suffix;
     };
-    add_pair(files[i], files[i]);                                  // ok
-    add_pair(files[i], files[(i + 1) % files.size()]);             // modules_different
-    add_pair(files[i], variant("cinf", [](auto& cs) {              // ok: CInf is ignored
+    add_pair(files[i], files[i]);                       // ok
+    add_pair(files[i], files[(i + 1) % files.size()]);  // modules_different
+    add_pair(files[i], variant("cinf", [](auto& cs) {   // ok: CInf is ignored
                for (auto& c : cs) {
                  if (c.id == "CInf") c.data = {131, 106};
                }
              }));
-    add_pair(files[i], variant("code", [](auto& cs) {              // chunks_different
+    add_pair(files[i], variant("code", [](auto& cs) {  // chunks_different
                for (auto& c : cs) {
                  if (c.id == "Code") c.data.back() ^= 1;
                }
              }));
-    add_pair(files[i], variant("fewer", [](auto& cs) { cs.pop_back(); }));          // different_chunks
+    add_pair(files[i], variant("fewer", [](auto& cs) { cs.pop_back(); }));            // different_chunks
     add_pair(files[i], variant("order", [](auto& cs) { std::swap(cs[1], cs[2]); }));  // different_chunks
   }
   std::ofstream((dir_ / "pairs").string()) << pairs;

@@ -1,17 +1,16 @@
 // Differential test: every damaged variant of a few real images, judged by us and by
 // Erlang/OTP (beam_lib for the lenient verdicts, erlang:prepare_loading/2 for the strict
 // one), must get the same verdict: ok, or the same beam_lib error kind.
+#include <codestore/image.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <memory>
-#include <iostream>
 #include <set>
-
-#include <codestore/image.h>
 
 #include "image/damage.h"
 #include "image/image_test_util.h"
@@ -26,7 +25,8 @@ using image::Strictness;
 // an Elixir module (no Meta/Type, extra Docs/ExCk chunks).
 std::vector<std::string> subjects() {
   return {source_dir() + "/tests/fixtures/images/hello.beam", "/usr/lib/erlang/lib/stdlib-4.2/ebin/maps.beam",
-          "/usr/lib/erlang/lib/stdlib-4.2/ebin/gen_server.beam", "/usr/lib/elixir/lib/elixir/ebin/Elixir.Enum.beam"};
+          "/usr/lib/erlang/lib/stdlib-4.2/ebin/gen_server.beam",
+          "/usr/lib/elixir/lib/elixir/ebin/Elixir.Enum.beam"};
 }
 
 // Our verdicts, keyed as image_truth.escript keys beam_lib's. beam_lib crashing is our
@@ -51,7 +51,9 @@ std::map<std::string, std::string> our_verdicts(const std::vector<std::uint8_t>&
   return v;
 }
 
-std::string normalize(std::string erl) { return erl == "crash" ? "invalid_chunk" : erl; }
+std::string normalize(std::string erl) {
+  return erl == "crash" ? "invalid_chunk" : erl;
+}
 
 TEST(ImageDamage, VerdictsAgreeWithErlang) {
   if (!have_escript()) GTEST_SKIP() << "escript (Erlang/OTP) is not installed";
@@ -90,7 +92,8 @@ TEST(ImageDamage, VerdictsAgreeWithErlang) {
     std::filesystem::remove(out);
     bool ok = false;
     (void)ask_erlang("verdicts " + (dir / "manifest").string() + " " + out, (dir / "erl.log").string(), &ok);
-    for (const std::string& line : split(std::string(std::istreambuf_iterator<char>(*std::make_unique<std::ifstream>(out)), {}), '\n')) {
+    for (const std::string& line : split(
+             std::string(std::istreambuf_iterator<char>(*std::make_unique<std::ifstream>(out)), {}), '\n')) {
       if (!line.empty()) rows.push_back(split(line, '\t'));
     }
     if (ok) break;
@@ -120,15 +123,20 @@ TEST(ImageDamage, VerdictsAgreeWithErlang) {
       if (theirs == "vmcrash") theirs = "badfile";  // it certainly does not load
       // A random byte in the code can make an operand the wrong type for every specific
       // instruction the loader could pick: only its transformation engine can tell.
-      if (key == "load" && mine == "ok" && theirs == "badfile" && cases[i].label.find(":flip_") != std::string::npos) {
+      if (key == "load" && mine == "ok" && theirs == "badfile" &&
+          cases[i].label.find(":flip_") != std::string::npos) {
         vm_only.push_back(cases[i].label + " (" + cases[i].path + ")");
         continue;
       }
-      if (mine != theirs) ADD_FAILURE() << "MISMATCH " << cases[i].label << " (" << cases[i].path << ") " << key << ": ours " << mine << ", Erlang " << theirs;
+      if (mine != theirs)
+        ADD_FAILURE() << "MISMATCH " << cases[i].label << " (" << cases[i].path << ") " << key << ": ours "
+                      << mine << ", Erlang " << theirs;
       ++compared;
     }
     if (!md5hex.empty() && erl.count("md5")) {
-      if (md5hex != erl["md5hex"]) ADD_FAILURE() << "MISMATCH " << cases[i].label << " md5 value: ours " << md5hex << ", Erlang " << erl["md5hex"];
+      if (md5hex != erl["md5hex"])
+        ADD_FAILURE() << "MISMATCH " << cases[i].label << " md5 value: ours " << md5hex << ", Erlang "
+                      << erl["md5hex"];
     }
   }
   for (const auto& c : vm_only) std::cout << "only the VM refuses " << c << "\n";
@@ -150,8 +158,9 @@ TEST(ImageDamage, EveryViewAnswersOnEveryVariant) {
           EXPECT_FALSE(img.error().to_string().empty());
           continue;
         }
-        for (const char* name : {"atoms", "exports", "labeled_exports", "imports", "indexed_imports", "locals",
-                                 "labeled_locals", "attributes", "compile_info", "debug_info", "abstract_code"}) {
+        for (const char* name :
+             {"atoms", "exports", "labeled_exports", "imports", "indexed_imports", "locals", "labeled_locals",
+              "attributes", "compile_info", "debug_info", "abstract_code"}) {
           (void)img->chunk_term(name);
         }
         (void)img->md5();

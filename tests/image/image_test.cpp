@@ -1,12 +1,11 @@
 // The image reader, one concept per test: the container (lenient = beam_lib, strict = the
 // loader), the views, md5, strip/cmp/build, the loader verdict, limits and errors.
+#include <codestore/image.h>
+#include <codestore/term.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
-
-#include <codestore/image.h>
-#include <codestore/term.h>
 
 #include "image/damage.h"
 #include "image/image_test_util.h"
@@ -21,9 +20,15 @@ using image::kind_of;
 using image::Strictness;
 using Bytes = std::vector<std::uint8_t>;
 
-Bytes fixture(const std::string& name) { return read_file(source_dir() + "/tests/fixtures/images/" + name); }
-Bytes hello() { return fixture("hello.beam"); }
-Bytes attrs() { return fixture("attrs.beam"); }
+Bytes fixture(const std::string& name) {
+  return read_file(source_dir() + "/tests/fixtures/images/" + name);
+}
+Bytes hello() {
+  return fixture("hello.beam");
+}
+Bytes attrs() {
+  return fixture("attrs.beam");
+}
 
 // A named damaged variant of `image` (tests/image/damage.cpp).
 Bytes variant(const Bytes& image, const std::string& name) {
@@ -82,7 +87,8 @@ TEST(ImageReader, MissingFileIsFileError) {
 }
 
 TEST(ImageReader, TruncatedHeaderIsNotABeamFile) {
-  for (const char* name : {"header_truncated_0", "header_truncated_4", "header_truncated_8", "header_truncated_11"}) {
+  for (const char* name :
+       {"header_truncated_0", "header_truncated_4", "header_truncated_8", "header_truncated_11"}) {
     EXPECT_EQ(parse_error(variant(hello(), name)), ErrorKind::kNotABeamFile) << name;
     EXPECT_EQ(parse_error(variant(hello(), name), Strictness::kStrict), ErrorKind::kNotABeamFile) << name;
   }
@@ -211,9 +217,9 @@ TEST(ImageReader, DuplicateChunksFollowBeamLibAndTheLoader) {
   auto exports = lenient.exports();                            // through the first
   ASSERT_TRUE(exports);
   EXPECT_EQ(exports->back().name, "world");
-  EXPECT_NE(*lenient.md5(), *parse(hello()).md5());            // md5 hashes the last
+  EXPECT_NE(*lenient.md5(), *parse(hello()).md5());  // md5 hashes the last
   auto strict = parse(b, Strictness::kStrict);
-  EXPECT_EQ(strict.find("AtU8"), &strict.chunks().back());     // the last wins
+  EXPECT_EQ(strict.find("AtU8"), &strict.chunks().back());  // the last wins
   EXPECT_EQ(*strict.module(), "hellx");
   EXPECT_EQ(strict.exports()->back().name, "wxrld");
 }
@@ -327,7 +333,8 @@ TEST(ImageReader, AtomIndexOutOfRangeIsInvalidChunk) {
 TEST(ImageReader, ExportsAreSortedAndLabeled) {
   auto img = parse(attrs());
   EXPECT_EQ(w(img.chunk_term("exports")), "[{adder,1},{module_info,0},{module_info,1},{table,0}]");
-  EXPECT_EQ(w(img.chunk_term("labeled_exports")), "[{adder,1,2},{module_info,0,6},{module_info,1,8},{table,0,4}]");
+  EXPECT_EQ(w(img.chunk_term("labeled_exports")),
+            "[{adder,1,2},{module_info,0,6},{module_info,1,8},{table,0,4}]");
 }
 
 TEST(ImageReader, ImportsAreSortedOrIndexed) {
@@ -336,7 +343,8 @@ TEST(ImageReader, ImportsAreSortedOrIndexed) {
   ASSERT_TRUE(imports);
   ASSERT_EQ(imports->size(), 2u);
   EXPECT_EQ(w(img.chunk_term("imports")), "[{erlang,get_module_info,1},{erlang,get_module_info,2}]");
-  EXPECT_EQ(w(img.chunk_term("indexed_imports")), "[{1,erlang,get_module_info,1},{2,erlang,get_module_info,2}]");
+  EXPECT_EQ(w(img.chunk_term("indexed_imports")),
+            "[{1,erlang,get_module_info,1},{2,erlang,get_module_info,2}]");
 }
 
 TEST(ImageReader, LocalsNeedLocT) {
@@ -358,7 +366,8 @@ TEST(ImageReader, VsnIsTheVsnAttribute) {
   EXPECT_EQ(w(parse(hello()).vsn()), "[49]");  // "1", printed as ~w prints strings
   // Without -vsn the compiler stores the md5 as one integer.
   EXPECT_EQ(w(parse(attrs()).vsn()), "[108986098007339718384473088247938573767]");
-  EXPECT_EQ(image::md5_hex(*parse(attrs()).md5()), "51fdf57ee3a393be1a37e0f9cb8a65c7");  // the vsn integer in hex
+  EXPECT_EQ(image::md5_hex(*parse(attrs()).md5()),
+            "51fdf57ee3a393be1a37e0f9cb8a65c7");  // the vsn integer in hex
 }
 
 TEST(ImageReader, CorruptAttrIsInvalidChunk) {
@@ -486,10 +495,11 @@ TEST(ImageLoader, UnknownOpcodeIsOpcodeOnly) {
 }
 
 TEST(ImageLoader, DamagedCodeIsNotLoadable) {
-  for (const char* name : {"code_header_short", "code_header_past_end", "code_bad_format", "code_label_count_small",
-                           "code_function_count_small", "code_function_count_big", "code_label_zero",
-                           "code_truncated_operand", "code_truncated_half", "code_no_int_code_end", "empty_Code",
-                           "missing_Code", "empty_ImpT", "missing_ExpT"}) {
+  for (const char* name :
+       {"code_header_short", "code_header_past_end", "code_bad_format", "code_label_count_small",
+        "code_function_count_small", "code_function_count_big", "code_label_zero", "code_truncated_operand",
+        "code_truncated_half", "code_no_int_code_end", "empty_Code", "missing_Code", "empty_ImpT",
+        "missing_ExpT"}) {
     auto v = parse(variant(attrs(), name)).check_loadable();
     EXPECT_FALSE(v.loadable) << name;
     EXPECT_FALSE(v.opcode_only) << name;
@@ -616,7 +626,9 @@ TEST(ImageErrors, StatusCarriesBeamLibReasonCodeAndWhere) {
 
 // No public back door: the representation is reached only from image/ (image_internal.h).
 template <typename T>
-concept HasRep = requires(const T& img) { img.rep(); };
+concept HasRep = requires(const T& img) {
+  img.rep();
+};
 static_assert(!HasRep<Image>, "Image::rep() is not public API");
 
 // Thread safety: one Image read from many threads at once.

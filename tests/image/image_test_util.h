@@ -1,6 +1,8 @@
 // Helpers shared by the image reader's tests: running Erlang (image_truth.escript) to ask what OTP says.
 #pragma once
 
+#include <codestore/image.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -10,17 +12,19 @@
 #include <string>
 #include <vector>
 
-#include <codestore/image.h>
-
 #include "support/corpus.h"
 #include "support/files.h"
 #include "support/temp_dir.h"
 
 namespace codestore::testing {
 
-inline std::string source_dir() { return CODESTORE_SOURCE_DIR; }
+inline std::string source_dir() {
+  return CODESTORE_SOURCE_DIR;
+}
 
-inline bool have_escript() { return std::system("command -v escript >/dev/null 2>&1") == 0; }
+inline bool have_escript() {
+  return std::system("command -v escript >/dev/null 2>&1") == 0;
+}
 
 // Runs a shell command; its stdout, or "" with *ok false when it fails.
 inline std::string run(const std::string& cmd, bool* ok) {
@@ -47,8 +51,10 @@ inline std::vector<std::string> split(const std::string& s, char sep) {
 
 // image_truth.escript in `mode`; one vector of tab-separated fields per output line.
 // Erlang's diagnostics (the loader logs why each image is badfile) go to `log`.
-inline std::vector<std::vector<std::string>> ask_erlang(const std::string& args, const std::string& log, bool* ok) {
-  const std::string cmd = "escript " + source_dir() + "/tests/image/image_truth.escript " + args + " 2>" + log;
+inline std::vector<std::vector<std::string>> ask_erlang(const std::string& args, const std::string& log,
+                                                        bool* ok) {
+  const std::string cmd =
+      "escript " + source_dir() + "/tests/image/image_truth.escript " + args + " 2>" + log;
   std::vector<std::vector<std::string>> rows;
   for (const std::string& line : split(run(cmd, ok), '\n')) {
     if (!line.empty()) rows.push_back(split(line, '\t'));

@@ -128,7 +128,7 @@ class LoaderFixture : public ::testing::Test {
   }
 
   codestore::testing::TempDir tmp_;
-  fs::path dir_;  // tmp_.path()
+  fs::path dir_;                   // tmp_.path()
   std::vector<ProcessId> killed_;  // by kill callbacks
 };
 

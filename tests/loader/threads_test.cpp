@@ -171,7 +171,6 @@ TEST_F(Threads, ManyNamesResolvedWhileTheTableGrows) {
   EXPECT_EQ(again.current(guard), refs[17].current(guard));
 }
 
-
 // An instance's MD5 is computed on first use (Instance::md5()); threads asking at once all
 // get beam_lib's value, computed once.
 TEST_F(Threads, FirstMd5CallsRaceSafely) {

@@ -27,7 +27,9 @@ struct FaultFile {
   sqlite3_file* real;
 };
 
-sqlite3_file* real(sqlite3_file* f) { return reinterpret_cast<FaultFile*>(f)->real; }
+sqlite3_file* real(sqlite3_file* f) {
+  return reinterpret_cast<FaultFile*>(f)->real;
+}
 
 // True when this call of `kind` must fail.
 bool should_fail(FaultKind kind) {
@@ -56,35 +58,55 @@ int x_write(sqlite3_file* f, const void* buf, int amt, sqlite3_int64 off) {
   if (should_fail(FaultKind::kDiskFull)) return SQLITE_FULL;
   return real(f)->pMethods->xWrite(real(f), buf, amt, off);
 }
-int x_truncate(sqlite3_file* f, sqlite3_int64 size) { return real(f)->pMethods->xTruncate(real(f), size); }
+int x_truncate(sqlite3_file* f, sqlite3_int64 size) {
+  return real(f)->pMethods->xTruncate(real(f), size);
+}
 int x_sync(sqlite3_file* f, int flags) {
   if (should_fail(FaultKind::kSync)) return SQLITE_IOERR_FSYNC;
   return real(f)->pMethods->xSync(real(f), flags);
 }
-int x_file_size(sqlite3_file* f, sqlite3_int64* size) { return real(f)->pMethods->xFileSize(real(f), size); }
-int x_lock(sqlite3_file* f, int l) { return real(f)->pMethods->xLock(real(f), l); }
-int x_unlock(sqlite3_file* f, int l) { return real(f)->pMethods->xUnlock(real(f), l); }
-int x_check_reserved(sqlite3_file* f, int* out) { return real(f)->pMethods->xCheckReservedLock(real(f), out); }
+int x_file_size(sqlite3_file* f, sqlite3_int64* size) {
+  return real(f)->pMethods->xFileSize(real(f), size);
+}
+int x_lock(sqlite3_file* f, int l) {
+  return real(f)->pMethods->xLock(real(f), l);
+}
+int x_unlock(sqlite3_file* f, int l) {
+  return real(f)->pMethods->xUnlock(real(f), l);
+}
+int x_check_reserved(sqlite3_file* f, int* out) {
+  return real(f)->pMethods->xCheckReservedLock(real(f), out);
+}
 int x_file_control(sqlite3_file* f, int op, void* arg) {
   // Forwarding SQLITE_FCNTL_VFSNAME would name only the base; good enough for tests.
   return real(f)->pMethods->xFileControl(real(f), op, arg);
 }
-int x_sector_size(sqlite3_file* f) { return real(f)->pMethods->xSectorSize(real(f)); }
-int x_device_characteristics(sqlite3_file* f) { return real(f)->pMethods->xDeviceCharacteristics(real(f)); }
+int x_sector_size(sqlite3_file* f) {
+  return real(f)->pMethods->xSectorSize(real(f));
+}
+int x_device_characteristics(sqlite3_file* f) {
+  return real(f)->pMethods->xDeviceCharacteristics(real(f));
+}
 int x_shm_map(sqlite3_file* f, int region, int size, int extend, void volatile** out) {
   return real(f)->pMethods->xShmMap(real(f), region, size, extend, out);
 }
 int x_shm_lock(sqlite3_file* f, int offset, int n, int flags) {
   return real(f)->pMethods->xShmLock(real(f), offset, n, flags);
 }
-void x_shm_barrier(sqlite3_file* f) { real(f)->pMethods->xShmBarrier(real(f)); }
-int x_shm_unmap(sqlite3_file* f, int del) { return real(f)->pMethods->xShmUnmap(real(f), del); }
+void x_shm_barrier(sqlite3_file* f) {
+  real(f)->pMethods->xShmBarrier(real(f));
+}
+int x_shm_unmap(sqlite3_file* f, int del) {
+  return real(f)->pMethods->xShmUnmap(real(f), del);
+}
 // No memory-mapped I/O: every read goes through xRead, where faults are injected.
 int x_fetch(sqlite3_file*, sqlite3_int64, int, void** out) {
   *out = nullptr;
   return SQLITE_OK;
 }
-int x_unfetch(sqlite3_file*, sqlite3_int64, void*) { return SQLITE_OK; }
+int x_unfetch(sqlite3_file*, sqlite3_int64, void*) {
+  return SQLITE_OK;
+}
 
 int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
   auto* ff = reinterpret_cast<FaultFile*>(f);
@@ -95,20 +117,42 @@ int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int*
   f->pMethods = (rc == SQLITE_OK && ff->real->pMethods) ? &g_methods : nullptr;
   return rc;
 }
-int x_delete(sqlite3_vfs*, const char* name, int sync_dir) { return g_base->xDelete(g_base, name, sync_dir); }
-int x_access(sqlite3_vfs*, const char* name, int flags, int* out) { return g_base->xAccess(g_base, name, flags, out); }
+int x_delete(sqlite3_vfs*, const char* name, int sync_dir) {
+  return g_base->xDelete(g_base, name, sync_dir);
+}
+int x_access(sqlite3_vfs*, const char* name, int flags, int* out) {
+  return g_base->xAccess(g_base, name, flags, out);
+}
 int x_full_pathname(sqlite3_vfs*, const char* name, int n, char* out) {
   return g_base->xFullPathname(g_base, name, n, out);
 }
-void* x_dl_open(sqlite3_vfs*, const char* name) { return g_base->xDlOpen(g_base, name); }
-void x_dl_error(sqlite3_vfs*, int n, char* msg) { g_base->xDlError(g_base, n, msg); }
-void (*x_dl_sym(sqlite3_vfs*, void* h, const char* sym))(void) { return g_base->xDlSym(g_base, h, sym); }
-void x_dl_close(sqlite3_vfs*, void* h) { g_base->xDlClose(g_base, h); }
-int x_randomness(sqlite3_vfs*, int n, char* out) { return g_base->xRandomness(g_base, n, out); }
-int x_sleep(sqlite3_vfs*, int us) { return g_base->xSleep(g_base, us); }
-int x_current_time(sqlite3_vfs*, double* out) { return g_base->xCurrentTime(g_base, out); }
-int x_get_last_error(sqlite3_vfs*, int n, char* out) { return g_base->xGetLastError(g_base, n, out); }
-int x_current_time_int64(sqlite3_vfs*, sqlite3_int64* out) { return g_base->xCurrentTimeInt64(g_base, out); }
+void* x_dl_open(sqlite3_vfs*, const char* name) {
+  return g_base->xDlOpen(g_base, name);
+}
+void x_dl_error(sqlite3_vfs*, int n, char* msg) {
+  g_base->xDlError(g_base, n, msg);
+}
+void (*x_dl_sym(sqlite3_vfs*, void* h, const char* sym))(void) {
+  return g_base->xDlSym(g_base, h, sym);
+}
+void x_dl_close(sqlite3_vfs*, void* h) {
+  g_base->xDlClose(g_base, h);
+}
+int x_randomness(sqlite3_vfs*, int n, char* out) {
+  return g_base->xRandomness(g_base, n, out);
+}
+int x_sleep(sqlite3_vfs*, int us) {
+  return g_base->xSleep(g_base, us);
+}
+int x_current_time(sqlite3_vfs*, double* out) {
+  return g_base->xCurrentTime(g_base, out);
+}
+int x_get_last_error(sqlite3_vfs*, int n, char* out) {
+  return g_base->xGetLastError(g_base, n, out);
+}
+int x_current_time_int64(sqlite3_vfs*, sqlite3_int64* out) {
+  return g_base->xCurrentTimeInt64(g_base, out);
+}
 
 }  // namespace
 
@@ -180,8 +224,14 @@ void FaultVfs::arm(FaultKind kind, std::int64_t nth, bool persistent) {
   g_kind = kind;
 }
 
-void FaultVfs::disarm() { g_kind = FaultKind::kNone; }
-bool FaultVfs::fired() { return g_fired.load(); }
-std::int64_t FaultVfs::count() { return g_count.load(); }
+void FaultVfs::disarm() {
+  g_kind = FaultKind::kNone;
+}
+bool FaultVfs::fired() {
+  return g_fired.load();
+}
+std::int64_t FaultVfs::count() {
+  return g_count.load();
+}
 
 }  // namespace codestore::testing

@@ -42,8 +42,8 @@ class FaultVfs {
   static void arm(FaultKind kind, std::int64_t nth, bool persistent = true);
   static void disarm();
 
-  static bool fired();              // the armed fault has happened since arm()
-  static std::int64_t count();      // calls of the armed kind since arm()
+  static bool fired();          // the armed fault has happened since arm()
+  static std::int64_t count();  // calls of the armed kind since arm()
 };
 
 }  // namespace codestore::testing

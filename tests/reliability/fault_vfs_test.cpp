@@ -4,10 +4,10 @@
 // reopening with the normal VFS the database passes integrity_check and holds either the
 // whole transaction or none of it. This is SQLite's own "ioerr" test method; it also
 // shows what the store can promise on top of SQLite.
+#include "fault_vfs.h"
+
 #include <gtest/gtest.h>
-
 #include <sqlite3.h>
-
 #include <unistd.h>
 
 #include <cstdio>
@@ -15,7 +15,6 @@
 #include <string>
 #include <vector>
 
-#include "fault_vfs.h"
 #include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
@@ -29,12 +28,15 @@ struct Db {
   ~Db() { sqlite3_close_v2(db); }
 };
 
-int exec(sqlite3* db, const std::string& sql) { return sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr); }
+int exec(sqlite3* db, const std::string& sql) {
+  return sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+}
 
 std::string query_text(sqlite3* db, const std::string& sql) {
   sqlite3_stmt* st = nullptr;
   std::string out;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) return "prepare failed: " + std::string(sqlite3_errmsg(db));
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
+    return "prepare failed: " + std::string(sqlite3_errmsg(db));
   while (sqlite3_step(st) == SQLITE_ROW) {
     const auto* t = sqlite3_column_text(st, 0);
     out += t ? reinterpret_cast<const char*>(t) : "NULL";
@@ -46,7 +48,9 @@ std::string query_text(sqlite3* db, const std::string& sql) {
 
 // A digest of the whole table that tells "before", "after" and anything else apart.
 std::string state(sqlite3* db) {
-  return query_text(db, "SELECT count(*) || ':' || coalesce(sum(length(v)),0) || ':' || coalesce(sum(id*7+length(v)),0) FROM t");
+  return query_text(db,
+                    "SELECT count(*) || ':' || coalesce(sum(length(v)),0) || ':' || "
+                    "coalesce(sum(id*7+length(v)),0) FROM t");
 }
 
 class FaultVfsRaw : public ::testing::TestWithParam<std::tuple<FaultKind, const char*, bool>> {
@@ -68,9 +72,12 @@ TEST_P(FaultVfsRaw, EveryFaultPointIsAllOrNothing) {
   {
     Db d;
     ASSERT_EQ(sqlite3_open(base.c_str(), &d.db), SQLITE_OK);
-    ASSERT_EQ(exec(d.db, "PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB);"), SQLITE_OK);
-    ASSERT_EQ(exec(d.db, "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<40) "
-                         "INSERT INTO t SELECT i, randomblob(3000) FROM n; COMMIT;"), SQLITE_OK);
+    ASSERT_EQ(exec(d.db, "PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB);"),
+              SQLITE_OK);
+    ASSERT_EQ(exec(d.db,
+                   "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<40) "
+                   "INSERT INTO t SELECT i, randomblob(3000) FROM n; COMMIT;"),
+              SQLITE_OK);
   }
   std::string before, after;
   int failures = 0, points = 0;
@@ -85,12 +92,13 @@ TEST_P(FaultVfsRaw, EveryFaultPointIsAllOrNothing) {
       rc = sqlite3_open_v2(db.c_str(), &d.db, SQLITE_OPEN_READWRITE, FaultVfs::kName);
       if (rc == SQLITE_OK) rc = exec(d.db, std::string("PRAGMA synchronous=") + sync_mode);
       if (rc == SQLITE_OK) {
-        rc = exec(d.db, "BEGIN IMMEDIATE;"
-                        "WITH RECURSIVE n(i) AS (SELECT 100 UNION ALL SELECT i+1 FROM n WHERE i<130) "
-                        "INSERT INTO t SELECT i, randomblob(2500) FROM n;"
-                        "UPDATE t SET v = zeroblob(1000) WHERE id % 3 = 0;"
-                        "DELETE FROM t WHERE id % 5 = 0;"
-                        "COMMIT;");
+        rc = exec(d.db,
+                  "BEGIN IMMEDIATE;"
+                  "WITH RECURSIVE n(i) AS (SELECT 100 UNION ALL SELECT i+1 FROM n WHERE i<130) "
+                  "INSERT INTO t SELECT i, randomblob(2500) FROM n;"
+                  "UPDATE t SET v = zeroblob(1000) WHERE id % 3 = 0;"
+                  "DELETE FROM t WHERE id % 5 = 0;"
+                  "COMMIT;");
         if (rc != SQLITE_OK) (void)exec(d.db, "ROLLBACK");
         // A checkpoint makes the WAL's content reach the database file under the fault too.
         if (rc == SQLITE_OK) (void)exec(d.db, "PRAGMA wal_checkpoint(TRUNCATE)");
@@ -128,21 +136,25 @@ TEST_P(FaultVfsRaw, EveryFaultPointIsAllOrNothing) {
     if (!fired) break;
   }
   ASSERT_FALSE(after.empty()) << "the operation never ran clean";
-  for (const auto& [n, s] : failed_states) EXPECT_TRUE(s == before || s == after) << "fault at " << n << ": partial state " << s;
+  for (const auto& [n, s] : failed_states)
+    EXPECT_TRUE(s == before || s == after) << "fault at " << n << ": partial state " << s;
   EXPECT_GT(failures, 0);
   RecordProperty("fault_points", points);
-  std::printf("  %s %s %s: %d fault points, %d reported errors\n", codestore::testing::fault_kind_name(kind), sync_mode,
-              persistent ? "persistent" : "transient", points, failures);
+  std::printf("  %s %s %s: %d fault points, %d reported errors\n", codestore::testing::fault_kind_name(kind),
+              sync_mode, persistent ? "persistent" : "transient", points, failures);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Kinds, FaultVfsRaw,
-    ::testing::Values(std::make_tuple(FaultKind::kWrite, "NORMAL", true), std::make_tuple(FaultKind::kWrite, "FULL", false),
-                      std::make_tuple(FaultKind::kSync, "FULL", true), std::make_tuple(FaultKind::kSync, "NORMAL", false),
-                      std::make_tuple(FaultKind::kRead, "NORMAL", true), std::make_tuple(FaultKind::kRead, "FULL", false),
-                      std::make_tuple(FaultKind::kDiskFull, "NORMAL", true)),
-    [](const ::testing::TestParamInfo<FaultVfsRaw::ParamType>& p) {
-      std::string kind = codestore::testing::fault_kind_name(std::get<0>(p.param));
-      if (kind == "disk-full") kind = "diskfull";
-      return kind + "_" + std::get<1>(p.param) + (std::get<2>(p.param) ? "_persistent" : "_transient");
-    });
+INSTANTIATE_TEST_SUITE_P(Kinds, FaultVfsRaw,
+                         ::testing::Values(std::make_tuple(FaultKind::kWrite, "NORMAL", true),
+                                           std::make_tuple(FaultKind::kWrite, "FULL", false),
+                                           std::make_tuple(FaultKind::kSync, "FULL", true),
+                                           std::make_tuple(FaultKind::kSync, "NORMAL", false),
+                                           std::make_tuple(FaultKind::kRead, "NORMAL", true),
+                                           std::make_tuple(FaultKind::kRead, "FULL", false),
+                                           std::make_tuple(FaultKind::kDiskFull, "NORMAL", true)),
+                         [](const ::testing::TestParamInfo<FaultVfsRaw::ParamType>& p) {
+                           std::string kind = codestore::testing::fault_kind_name(std::get<0>(p.param));
+                           if (kind == "disk-full") kind = "diskfull";
+                           return kind + "_" + std::get<1>(p.param) +
+                                  (std::get<2>(p.param) ? "_persistent" : "_transient");
+                         });

@@ -39,9 +39,15 @@ void replay(const std::string& target, Entry entry) {
 
 }  // namespace
 
-TEST(FuzzRegression, Image) { replay("image", codestore::fuzz::fuzz_image); }
-TEST(FuzzRegression, Term) { replay("term", codestore::fuzz::fuzz_term); }
-TEST(FuzzRegression, Gzip) { replay("gzip", codestore::fuzz::fuzz_gzip); }
+TEST(FuzzRegression, Image) {
+  replay("image", codestore::fuzz::fuzz_image);
+}
+TEST(FuzzRegression, Term) {
+  replay("term", codestore::fuzz::fuzz_term);
+}
+TEST(FuzzRegression, Gzip) {
+  replay("gzip", codestore::fuzz::fuzz_gzip);
+}
 
 // The damaged-image generator's variants of every seed image, through the image entry
 // point: every view on every damage, at both strictness levels.

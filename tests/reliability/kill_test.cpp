@@ -8,8 +8,8 @@
 //   * every stored image is byte-identical to one we imported, and no blob is orphaned or
 //     missing.
 // CODESTORE_KILL_ROUNDS overrides the number of kills (default 50).
+#include <codestore/store.h>
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,8 +23,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <codestore/store.h>
 
 #include "store_util.h"
 
@@ -82,10 +80,12 @@ TEST(KillTest, SigkillAtRandomMomentsNeverLosesOrCorrupts) {
   Rounds rounds;
   rounds.dir = fs::path(tmp.path()) / "rounds";
   rounds.base = small_otp_images(kModules);
-  if (rounds.base.size() < kModules) GTEST_SKIP() << "needs " << kModules << " images from an Erlang/OTP installation";
+  if (rounds.base.size() < kModules)
+    GTEST_SKIP() << "needs " << kModules << " images from an Erlang/OTP installation";
   for (const auto& b : rounds.base) rounds.names.push_back(module_of(b));
   const std::string db = (fs::path(tmp.path()) / "kill.db").string();
-  const int kills = std::getenv("CODESTORE_KILL_ROUNDS") ? std::atoi(std::getenv("CODESTORE_KILL_ROUNDS")) : 50;
+  const int kills =
+      std::getenv("CODESTORE_KILL_ROUNDS") ? std::atoi(std::getenv("CODESTORE_KILL_ROUNDS")) : 50;
 
   // Round 0 runs to completion once: it creates the database and tells how long a round takes.
   rounds.write(0);
@@ -96,10 +96,11 @@ TEST(KillTest, SigkillAtRandomMomentsNeverLosesOrCorrupts) {
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
-  const auto round_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+  const auto round_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
 
   std::mt19937_64 rng(std::random_device{}());
-  Catalog committed;         // every version seen committed so far
+  Catalog committed;  // every version seen committed so far
   std::map<std::pair<std::string, std::int64_t>, std::string> old_tags;  // its round
   int next_round = 1;
   int killed_mid_work = 0, finished = 0, partial_rounds_seen = 0;
@@ -146,28 +147,32 @@ TEST(KillTest, SigkillAtRandomMomentsNeverLosesOrCorrupts) {
       ASSERT_TRUE(bytes) << ctx;
       const std::string tag = tag_of(*bytes);
       auto round = rounds.written.find(tag);
-      ASSERT_NE(round, rounds.written.end()) << ctx << ": " << key.first << "@" << key.second << " has unknown tag " << tag;
+      ASSERT_NE(round, rounds.written.end())
+          << ctx << ": " << key.first << "@" << key.second << " has unknown tag " << tag;
       auto mod = round->second.find(key.first);
       ASSERT_NE(mod, round->second.end()) << ctx << ": " << key.first << " is not in " << tag;
-      ASSERT_EQ(*bytes, mod->second) << ctx << ": " << key.first << "@" << key.second << " is not byte-identical";
+      ASSERT_EQ(*bytes, mod->second) << ctx << ": " << key.first << "@" << key.second
+                                     << " is not byte-identical";
       ++per_tag[tag];
       old_tags[key] = tag;
     }
     int highest = -1;
     for (const auto& [tag, count] : per_tag) {
-      EXPECT_EQ(count, kPerRound) << ctx << ": " << tag << " is partly there (" << count << " of " << kPerRound << ")";
+      EXPECT_EQ(count, kPerRound) << ctx << ": " << tag << " is partly there (" << count << " of "
+                                  << kPerRound << ")";
       if (count != kPerRound) ++partial_rounds_seen;
       highest = std::max(highest, std::atoi(tag.c_str() + 6));
     }
     // Rounds commit in order: every round up to the highest one present is there.
-    for (int r = 0; r <= highest; ++r) EXPECT_TRUE(per_tag.count(Rounds::tag(r))) << ctx << ": round " << r << " missing";
+    for (int r = 0; r <= highest; ++r)
+      EXPECT_TRUE(per_tag.count(Rounds::tag(r))) << ctx << ": round " << r << " missing";
     // The newest round's modules are active at its versions.
     committed = std::move(now);
     next_round = highest + 1;
     if (::testing::Test::HasFailure()) return;
   }
   std::printf("  round 0 took %ld us\n", static_cast<long>(round_us));
-  std::printf("  %d kills: %d mid-work, %d after the child finished; %d rounds committed, %zu versions\n", kills,
-              killed_mid_work, finished, next_round, committed.size());
+  std::printf("  %d kills: %d mid-work, %d after the child finished; %d rounds committed, %zu versions\n",
+              kills, killed_mid_work, finished, next_round, committed.size());
   EXPECT_GT(killed_mid_work, kills / 2) << "most kills should land while the child works";
 }

@@ -3,21 +3,19 @@
 // image reader (Image::parse, maybe_gunzip, check_loadable) and the term decoder
 // (etf::decode). The store's side (import refusing names that are not safe module names,
 // a blob whose zstd frame lies about its size) is in store_limits_test.cpp.
+#include <codestore/image.h>
+#include <codestore/term.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <zlib.h>
 
 #include <cstring>
 #include <string>
 #include <vector>
 
-#include <codestore/image.h>
-#include <codestore/term.h>
-
+#include "gzip_bomb.h"
 #include "image/damage.h"
 #include "image/image_test_util.h"
-#include "gzip_bomb.h"
 
 using codestore::Code;
 using codestore::image::ErrorKind;
@@ -32,7 +30,8 @@ using ::testing::HasSubstr;
 namespace {
 
 std::vector<std::uint8_t> hello() {
-  return codestore::testing::read_file(codestore::testing::source_dir() + "/tests/fixtures/images/hello.beam");
+  return codestore::testing::read_file(codestore::testing::source_dir() +
+                                       "/tests/fixtures/images/hello.beam");
 }
 
 std::vector<std::uint8_t> deflate_bytes(const std::vector<std::uint8_t>& in) {
@@ -43,7 +42,8 @@ std::vector<std::uint8_t> deflate_bytes(const std::vector<std::uint8_t>& in) {
   return out;
 }
 
-std::vector<std::uint8_t> with_chunk(std::vector<RawChunk> chunks, const std::string& id, std::vector<std::uint8_t> data) {
+std::vector<std::uint8_t> with_chunk(std::vector<RawChunk> chunks, const std::string& id,
+                                     std::vector<std::uint8_t> data) {
   for (auto& c : chunks) {
     if (c.id == id) {
       c.data = std::move(data);
@@ -308,8 +308,9 @@ TEST(Limits, CompressedTermBombStopsAtTheLimit) {
 // refused at both levels; the longest name AtU8 can carry is 255 bytes.
 TEST(Limits, ModuleNameMustBeValidUtf8) {
   const auto chunks = codestore::testing::split_chunks(hello());
-  const auto img = with_chunk(chunks, "AtU8", atu8({"hel\xff\xfelo", "world", "hello_world", "io", "format",
-                                                    "module_info", "erlang", "get_module_info"}));
+  const auto img = with_chunk(chunks, "AtU8",
+                              atu8({"hel\xff\xfelo", "world", "hello_world", "io", "format", "module_info",
+                                    "erlang", "get_module_info"}));
   for (auto s : {Strictness::kLenient, Strictness::kStrict}) {
     auto parsed = Image::parse(img, s, "bad.beam");
     if (!parsed) {

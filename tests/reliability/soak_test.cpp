@@ -10,8 +10,9 @@
 // increasing and every missing number has a delete or gc event; every event is accounted
 // for by an operation some process reported. Labelled `threads`: CI also runs it under
 // ThreadSanitizer.
+#include <codestore/code_server.h>
+#include <codestore/store.h>
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,9 +29,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <codestore/code_server.h>
-#include <codestore/store.h>
 
 #include "store_util.h"
 
@@ -73,9 +71,7 @@ void expected_or_die(const Status& s, Counts& c, const char* what) {
     case Code::kFailedPrecondition:
     case Code::kNotFound:
     case Code::kAlreadyExists: ++c[std::string(what) + "-refused"]; return;
-    default:
-      std::fprintf(stderr, "soak child: %s: %s\n", what, s.to_string().c_str());
-      _exit(3);
+    default: std::fprintf(stderr, "soak child: %s: %s\n", what, s.to_string().c_str()); _exit(3);
   }
 }
 
@@ -98,21 +94,25 @@ void expected_or_die(const Status& s, Counts& c, const char* what) {
       ImportOptions o;
       o.lib = "soak";
       auto r = (*store)->import_tree({batch.string()}, o);
-      if (r) c["import"] += static_cast<long>(r->new_versions);
-      else expected_or_die(r.error(), c, "import_tree");
+      if (r)
+        c["import"] += static_cast<long>(r->new_versions);
+      else
+        expected_or_die(r.error(), c, "import_tree");
       fs::remove_all(batch);
     } else {
       auto r = (*store)->import(code_variant(images[rng() % kModules], tag), tag, {.lib = "soak"});
-      if (r) c["import"] += r->unchanged ? 0 : 1;
-      else expected_or_die(r.error(), c, "import");
+      if (r)
+        c["import"] += r->unchanged ? 0 : 1;
+      else
+        expected_or_die(r.error(), c, "import");
     }
   }
   write_counts(out, c);
   _exit(0);
 }
 
-[[noreturn]] void operator_(const std::string& db, const std::string& out, const std::vector<std::string>& names,
-                            Clock::time_point end) {
+[[noreturn]] void operator_(const std::string& db, const std::string& out,
+                            const std::vector<std::string>& names, Clock::time_point end) {
   Counts c;
   auto store = Store::open(db);
   if (!store) _exit(2);
@@ -123,14 +123,18 @@ void expected_or_die(const Status& s, Counts& c, const char* what) {
     switch (n % 10) {
       case 0: {
         auto r = s.release_rollback("base", Reason("soak"));
-        if (r) ++c["release-rollback"];
-        else expected_or_die(r.error(), c, "release-rollback");
+        if (r)
+          ++c["release-rollback"];
+        else
+          expected_or_die(r.error(), c, "release-rollback");
         break;
       }
       case 1: {
         auto r = s.release_create("r" + std::to_string(n));
-        if (r) ++c["release-create"];
-        else expected_or_die(r.error(), c, "release-create");
+        if (r)
+          ++c["release-create"];
+        else
+          expected_or_die(r.error(), c, "release-create");
         break;
       }
       case 2: {
@@ -138,8 +142,10 @@ void expected_or_die(const Status& s, Counts& c, const char* what) {
         if (vs && !vs->empty()) {
           const auto& v = (*vs)[rng() % vs->size()];
           Status st = s.delete_version(m, v.version, Reason("soak"));
-          if (st) ++c["delete"];
-          else expected_or_die(st, c, "delete");
+          if (st)
+            ++c["delete"];
+          else
+            expected_or_die(st, c, "delete");
         }
         break;
       }
@@ -148,15 +154,19 @@ void expected_or_die(const Status& s, Counts& c, const char* what) {
           GcOptions o;
           o.keep_last = 3;
           auto r = s.gc(o);
-          if (r) c["gc"] += static_cast<long>(r->deleted.size());
-          else expected_or_die(r.error(), c, "gc");
+          if (r)
+            c["gc"] += static_cast<long>(r->deleted.size());
+          else
+            expected_or_die(r.error(), c, "gc");
         }
         break;
       }
       default: {
         auto r = s.rollback(m, Reason("soak"));
-        if (r) ++c["rollback"];
-        else expected_or_die(r.error(), c, "rollback");
+        if (r)
+          ++c["rollback"];
+        else
+          expected_or_die(r.error(), c, "rollback");
       }
     }
   }
@@ -234,7 +244,8 @@ TEST(Soak, ImportersOperatorAndSyncingHostNeverCorrupt) {
         if (!r) {
           if (r.error().reason() == loader::reason::kKilled)
             ++killed;
-          else ++undef;
+          else
+            ++undef;
         } else {
           const loader::Instance* inst = *r;
           if (seen.emplace(inst, true).second) {
@@ -291,7 +302,8 @@ TEST(Soak, ImportersOperatorAndSyncingHostNeverCorrupt) {
       EXPECT_GT(v.version, last) << m << ": versions not strictly increasing";
       last = v.version;
       present.insert(v.version);
-      EXPECT_EQ(removed.count({m, v.version}), 0u) << m << "@" << v.version << " has a delete/gc event but is still there";
+      EXPECT_EQ(removed.count({m, v.version}), 0u)
+          << m << "@" << v.version << " has a delete/gc event but is still there";
     }
     versions_now += static_cast<long>(vs->size());
     auto info = (*s)->list();
@@ -316,13 +328,14 @@ TEST(Soak, ImportersOperatorAndSyncingHostNeverCorrupt) {
   EXPECT_EQ(torn.load(), 0) << "instances whose bytes do not match their md5";
   EXPECT_GT(checked.load(), 0);
 
-  std::printf("  %.0f s: imports %ld, rollbacks %ld, release rollbacks %ld, release creates %ld, deletes %ld, "
-              "gc'd %ld, busy %ld, refused %ld; host: %ld syncs (%ld changes), %ld calls (%ld undef, %ld killed), "
-              "%ld instances checked, %ld torn\n",
-              seconds, total["import"], total["rollback"], total["release-rollback"], total["release-create"],
-              total["delete"], total["gc"], total["busy"],
-              total["rollback-refused"] + total["delete-refused"] + total["release-rollback-refused"] +
-                  total["release-create-refused"] + total["import-refused"],
-              syncs.load(), changes.load(), calls.load(), undef.load(), killed.load(), checked.load(), torn.load());
+  std::printf(
+      "  %.0f s: imports %ld, rollbacks %ld, release rollbacks %ld, release creates %ld, deletes %ld, "
+      "gc'd %ld, busy %ld, refused %ld; host: %ld syncs (%ld changes), %ld calls (%ld undef, %ld killed), "
+      "%ld instances checked, %ld torn\n",
+      seconds, total["import"], total["rollback"], total["release-rollback"], total["release-create"],
+      total["delete"], total["gc"], total["busy"],
+      total["rollback-refused"] + total["delete-refused"] + total["release-rollback-refused"] +
+          total["release-create-refused"] + total["import-refused"],
+      syncs.load(), changes.load(), calls.load(), undef.load(), killed.load(), checked.load(), torn.load());
   for (const auto& [k, v] : events) std::printf("    event %s: %ld\n", k.c_str(), v);
 }

@@ -9,6 +9,7 @@
 // The store opens databases with SQLite's default VFS, so the fault VFS is installed as the
 // default for this test process (disarmed, it only forwards). CODESTORE_FAULT_POINTS caps
 // the points tried per operation and fault kind (default 60).
+#include <codestore/store.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -17,8 +18,6 @@
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <codestore/store.h>
 
 #include "fault_vfs.h"
 #include "store_util.h"
@@ -39,7 +38,8 @@ std::string digest(Store& s) {
     out += m.module + " a" + std::to_string(m.active_version) + " n" + std::to_string(m.versions) + " l" +
            std::to_string(m.latest_version) + ":";
     auto vs = s.versions(m.module);
-    if (vs) for (const auto& v : *vs) out += " " + std::to_string(v.version) + "=" + v.sha256.substr(0, 12);
+    if (vs)
+      for (const auto& v : *vs) out += " " + std::to_string(v.version) + "=" + v.sha256.substr(0, 12);
     out += "\n";
   }
   auto rel = s.release_list();
@@ -47,7 +47,8 @@ std::string digest(Store& s) {
     for (const auto& r : *rel) {
       auto full = s.release_show(r.name);
       out += "release " + r.name + ":";
-      if (full) for (const auto& e : full->modules) out += " " + e.module + "@" + std::to_string(e.version);
+      if (full)
+        for (const auto& e : full->modules) out += " " + e.module + "@" + std::to_string(e.version);
       out += "\n";
     }
   }
@@ -83,21 +84,24 @@ class StoreFault : public ::testing::Test {
     ASSERT_TRUE(st.release_create("r1"));
     for (int v = 2; v <= 4; ++v) {
       for (std::size_t i = 0; i < 6; ++i) {
-        auto r = st.import(variant(images_[i], "v" + std::to_string(v)), "v" + std::to_string(v), {.lib = "lib"});
+        auto r =
+            st.import(variant(images_[i], "v" + std::to_string(v)), "v" + std::to_string(v), {.lib = "lib"});
         ASSERT_TRUE(r) << r.error().to_string();
       }
     }
     // The batch the import operation brings: new versions of modules 4..11, as files.
     batch_ = (tmp_ / "batch").string();
     fs::create_directories(batch_);
-    for (std::size_t i = 4; i < 12; ++i) write_file(batch_ + "/" + names_[i] + ".beam", variant(images_[i], "batch"));
+    for (std::size_t i = 4; i < 12; ++i)
+      write_file(batch_ + "/" + names_[i] + ".beam", variant(images_[i], "batch"));
     ASSERT_TRUE(st.checkpoint());
   }
 
   // Runs `op` on a fresh copy of the fixture with `kind` armed at `nth` (0: unarmed).
   // Returns the operation's status; `fired` says whether the fault happened; `state` is the
   // digest after reopening normally, `check` runs the whole-store check.
-  Status trial(const Op& op, FaultKind kind, std::int64_t nth, bool* fired, std::string* state, std::int64_t* calls) {
+  Status trial(const Op& op, FaultKind kind, std::int64_t nth, bool* fired, std::string* state,
+               std::int64_t* calls) {
     const std::string db = (tmp_ / "trial.db").string();
     for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db + suffix);
     fs::copy_file(base_, db);
@@ -114,15 +118,18 @@ class StoreFault : public ::testing::Test {
     *calls = FaultVfs::count();
     FaultVfs::disarm();
     auto s = Store::open(db);
-    EXPECT_TRUE(s) << op.name << " " << fault_kind_name(kind) << " #" << nth << ": reopen: " << s.error().to_string();
+    EXPECT_TRUE(s) << op.name << " " << fault_kind_name(kind) << " #" << nth
+                   << ": reopen: " << s.error().to_string();
     if (!s) return result;
-    check_store(**s, std::string(op.name) + " " + fault_kind_name(kind) + " #" + std::to_string(nth), /*exact_blobs=*/false);
+    check_store(**s, std::string(op.name) + " " + fault_kind_name(kind) + " #" + std::to_string(nth),
+                /*exact_blobs=*/false);
     *state = digest(**s);
     return result;
   }
 
   void run_op(const Op& op) {
-    const std::int64_t cap = std::getenv("CODESTORE_FAULT_POINTS") ? std::atoll(std::getenv("CODESTORE_FAULT_POINTS")) : 60;
+    const std::int64_t cap =
+        std::getenv("CODESTORE_FAULT_POINTS") ? std::atoll(std::getenv("CODESTORE_FAULT_POINTS")) : 60;
     bool fired = false;
     std::int64_t calls = 0;
     std::string before, after;
@@ -148,8 +155,9 @@ class StoreFault : public ::testing::Test {
           ++errors;
           EXPECT_FALSE(st.message().empty()) << ctx;
           EXPECT_NE(st.code(), Code::kInternal) << ctx << ": " << st.to_string();
-          EXPECT_TRUE(state == before || state == after) << ctx << ": failed with " << st.to_string()
-                                                         << " and left a partial state:\n" << state;
+          EXPECT_TRUE(state == before || state == after)
+              << ctx << ": failed with " << st.to_string() << " and left a partial state:\n"
+              << state;
           if (!fired) ADD_FAILURE() << ctx << ": failed without the fault: " << st.to_string();
         } else {
           // Success: the fault came after the commit (close, checkpoint) or never.
@@ -203,7 +211,8 @@ TEST_F(StoreFault, ReleaseRollback) {
 TEST_F(StoreFault, Gc) {
   run_op({"gc", [](Store& s) -> Status {
             auto r = s.gc(GcOptions{});
-            if (r && r->deleted.empty()) return Status(Code::kInternal, "gc deleted nothing: the fixture is wrong");
+            if (r && r->deleted.empty())
+              return Status(Code::kInternal, "gc deleted nothing: the fixture is wrong");
             return r ? Status() : r.error();
           }});
 }

@@ -3,19 +3,17 @@
 // modules to `<module>.beam` paths, or is not a name at all), an image past the size limit,
 // a gzip bomb, and a stored blob whose zstd frame lies about its size. Each is refused with
 // a clear error, nothing is stored, and nothing crashes.
+#include <codestore/store.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <sqlite3.h>
 #include <zlib.h>
 
 #include <string>
 #include <vector>
 
-#include <codestore/store.h>
-
-#include "store_util.h"
 #include "gzip_bomb.h"
+#include "store_util.h"
 
 using namespace codestore;
 using namespace codestore::testing;
@@ -24,7 +22,9 @@ using ::testing::HasSubstr;
 
 namespace {
 
-std::vector<std::uint8_t> hello() { return read_file(source_dir() + "/tests/fixtures/images/hello.beam"); }
+std::vector<std::uint8_t> hello() {
+  return read_file(source_dir() + "/tests/fixtures/images/hello.beam");
+}
 
 // hello.beam with atom #1 (the module name) replaced: the rest of the image is unchanged,
 // so it stays loadable as far as the VM is concerned.
@@ -65,9 +65,9 @@ TEST_F(StoreLimits, RenamedFixtureImportsAsControl) {
 
 TEST_F(StoreLimits, ModuleNamesThatAreNotSafeAreRefused) {
   std::vector<std::string> accepted;
-  for (const std::string& name : {std::string(""), std::string("."), std::string(".."), std::string("../evil"),
-                                 std::string("a/b"), std::string("/abs"), std::string("a\\b"),
-                                 std::string("nul\0byte", 8), std::string("line\nbreak")}) {
+  for (const std::string& name :
+       {std::string(""), std::string("."), std::string(".."), std::string("../evil"), std::string("a/b"),
+        std::string("/abs"), std::string("a\\b"), std::string("nul\0byte", 8), std::string("line\nbreak")}) {
     SCOPED_TRACE("module name \"" + name + "\"");
     auto r = store_->import(renamed(name), "bad.beam", {.lib = "lib"});
     if (r) {
@@ -127,8 +127,12 @@ void rewrite_blob(const std::string& db, std::uint64_t raw_size, const std::vect
   sqlite3* h = nullptr;
   ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
   sqlite3_stmt* st = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(h, "UPDATE blobs SET raw_size = ?, data = ? WHERE id = (SELECT blob_id FROM versions "
-                                  "WHERE module = 'hello' AND version = 1)", -1, &st, nullptr), SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_prepare_v2(h,
+                         "UPDATE blobs SET raw_size = ?, data = ? WHERE id = (SELECT blob_id FROM versions "
+                         "WHERE module = 'hello' AND version = 1)",
+                         -1, &st, nullptr),
+      SQLITE_OK);
   sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(raw_size));
   sqlite3_bind_blob(st, 2, frame.data(), static_cast<int>(frame.size()), SQLITE_TRANSIENT);
   EXPECT_EQ(sqlite3_step(st), SQLITE_DONE);

@@ -3,6 +3,8 @@
 // whole-store checks (integrity, verify, every blob read back).
 #pragma once
 
+#include <codestore/image.h>
+#include <codestore/store.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,9 +14,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include <codestore/image.h>
-#include <codestore/store.h>
 
 #include "image/damage.h"
 #include "image/image_test_util.h"
@@ -58,7 +57,8 @@ inline std::vector<std::uint8_t> variant(const std::vector<std::uint8_t>& image,
 
 // A variant whose module md5 differs too (a loader's sync() sees it as new code): `tag` is
 // appended to the string table StrT, which the md5 covers and no instruction refers to.
-inline std::vector<std::uint8_t> code_variant(const std::vector<std::uint8_t>& image, const std::string& tag) {
+inline std::vector<std::uint8_t> code_variant(const std::vector<std::uint8_t>& image,
+                                              const std::string& tag) {
   auto chunks = split_chunks(image);
   bool found = false;
   for (auto& c : chunks) {
@@ -98,8 +98,8 @@ inline Catalog check_store(Store& store, const std::string& context, bool exact_
   auto v = store.verify();
   EXPECT_TRUE(v) << context << ": " << v.error().to_string();
   if (v) {
-    EXPECT_TRUE(v->ok()) << context << ": verify found " << v->damage.size() << " damages, first: "
-                         << (v->damage.empty() ? "" : v->damage[0].message);
+    EXPECT_TRUE(v->ok()) << context << ": verify found " << v->damage.size()
+                         << " damages, first: " << (v->damage.empty() ? "" : v->damage[0].message);
     EXPECT_EQ(v->integrity, std::vector<std::string>{"ok"}) << context;
   }
   auto list = store.list();
@@ -112,7 +112,8 @@ inline Catalog check_store(Store& store, const std::string& context, bool exact_
     if (!vs) continue;
     for (const auto& mv : *vs) {
       auto bytes = store.get(mv.module, mv.version, /*verify_sha256=*/true);
-      EXPECT_TRUE(bytes) << context << ": " << mv.module << "@" << mv.version << ": " << bytes.error().to_string();
+      EXPECT_TRUE(bytes) << context << ": " << mv.module << "@" << mv.version << ": "
+                         << bytes.error().to_string();
       EXPECT_EQ(bytes ? bytes->size() : 0, mv.raw_size) << context << ": " << mv.module << "@" << mv.version;
       cat[{mv.module, mv.version}] = mv.sha256;
       shas.insert(mv.sha256);

@@ -2,12 +2,11 @@
 // protocol's answers and errors, the limits, and discovery on an ephemeral UDP port (the
 // real port 4368 is exercised by the erl tests, which hold the boot_server_port lock).
 #include <codestore/store.h>  // lib_of_path
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <ctime>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "file_service.h"
 #include "protocol.h"
@@ -23,7 +22,9 @@ using testing::RawClient;
 using testing::req;
 using testing::TempDir;
 
-std::string text(const Term& t) { return etf::format_w(t); }
+std::string text(const Term& t) {
+  return etf::format_w(t);
+}
 std::string text(const std::vector<std::uint8_t>& bytes) {
   auto t = etf::decode(bytes);
   return t ? etf::format_w(*t) : "<undecodable: " + t.error().to_string() + ">";
@@ -62,7 +63,8 @@ std::string info_of(const Term& t) {
   const etf::Tuple* inner = outer ? outer->elements[1].as_tuple() : nullptr;
   if (inner == nullptr || !inner->elements[0].is_atom("ok")) return "<" + text(t) + ">";
   const etf::Tuple* fi = inner->elements[1].as_tuple();
-  if (fi == nullptr || fi->elements.size() != 14 || !fi->elements[0].is_atom("file_info")) return "<" + text(t) + ">";
+  if (fi == nullptr || fi->elements.size() != 14 || !fi->elements[0].is_atom("file_info"))
+    return "<" + text(t) + ">";
   return fi->elements[2].as_atom()->name + " " + std::to_string(*fi->elements[1].as_int());
 }
 
@@ -146,10 +148,11 @@ TEST(BootProtocol, RefusesWhatIsNoRequest) {
   auto unknown = protocol::parse_request(etf::encode(req("delete", "/x")));
   EXPECT_FALSE(unknown.request);
   EXPECT_EQ(unknown.error, protocol::RequestError::kUnknown);
-  EXPECT_EQ(protocol::parse_request(etf::encode(Term::atom("hello"))).error, protocol::RequestError::kUnknown);
-  EXPECT_EQ(protocol::parse_request(etf::encode(Term::tuple({Term::atom("get"), Term::string("a"), Term()})))
-                .error,
+  EXPECT_EQ(protocol::parse_request(etf::encode(Term::atom("hello"))).error,
             protocol::RequestError::kUnknown);
+  EXPECT_EQ(
+      protocol::parse_request(etf::encode(Term::tuple({Term::atom("get"), Term::string("a"), Term()}))).error,
+      protocol::RequestError::kUnknown);
 }
 
 TEST(BootProtocol, ListDirAnswerIsTheEncodingOfItsTerm) {
@@ -157,7 +160,8 @@ TEST(BootProtocol, ListDirAnswerIsTheEncodingOfItsTerm) {
   auto by_term = [](const std::vector<std::string>& names) {
     etf::TermList list;
     for (const std::string& n : names) list.push_back(protocol::name_term(n));
-    return etf::encode(Term::tuple({Term::atom("list_dir"), Term::tuple({Term::atom("ok"), Term::list(std::move(list))})}));
+    return etf::encode(
+        Term::tuple({Term::atom("list_dir"), Term::tuple({Term::atom("ok"), Term::list(std::move(list))})}));
   };
   std::vector<std::vector<std::string>> cases = {
       {},
@@ -281,15 +285,16 @@ TEST_F(BootServerTest, DirectoriesMergeTheStoreAndTheFallback) {
     std::time_t t = 1700000000 + 2;
     std::tm tm{};
     ::localtime_r(&t, &tm);
-    std::string expected = fmt::format("{{{{{},{},{}}},{{{},{},{}}}}}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                                       tm.tm_hour, tm.tm_min, tm.tm_sec);
+    std::string expected = fmt::format("{{{{{},{},{}}},{{{},{},{}}}}}", tm.tm_year + 1900, tm.tm_mon + 1,
+                                       tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     EXPECT_EQ(text(fi->elements[5]), expected);  // mtime
     EXPECT_EQ(text(fi->elements[7]), "33060");   // mode 8#100444: a read-only regular file
   }
   EXPECT_EQ(info_of(ask(c, req("read_link_info", p("lib/stdlib-4.2/ebin/lists.beam")))), "regular 7");
   EXPECT_EQ(info_of(ask(c, req("read_file_info", p("bin/start.boot")))), "regular 4");
   EXPECT_EQ(info_of(ask(c, req("read_file_info", p("lib/stdlib-4.2/ebin")))).substr(0, 9), "directory");
-  EXPECT_EQ(text(ask(c, req("read_file_info", p("lib/other-1.0/ebin/o.beam")))), "{read_file_info,{error,enoent}}");
+  EXPECT_EQ(text(ask(c, req("read_file_info", p("lib/other-1.0/ebin/o.beam")))),
+            "{read_file_info,{error,enoent}}");
   EXPECT_EQ(text(ask(c, req("read_file_info", p("lib/nolib/ebin")))), "{read_file_info,{error,enoent}}");
   EXPECT_EQ(text(ask(c, req("read_file_info", "/etc/passwd"))), "{read_file_info,{error,enoent}}");
 }
@@ -489,7 +494,8 @@ TEST_F(BootServerTest, DiscoveryAnswersTheRightVersionFromAllowedAddresses) {
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     return std::string(buf, static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
   };
-  std::string port = {static_cast<char>(server->tcp_port() >> 8), static_cast<char>(server->tcp_port() & 0xFF)};
+  std::string port = {static_cast<char>(server->tcp_port() >> 8),
+                      static_cast<char>(server->tcp_port() & 0xFF)};
   EXPECT_EQ(ask_udp("EBOOTQ13.1.5", 10000), std::string("EBOOTR\0", 7) + port + "13.1.5");
   // Refusals get no answer; a bounded wait shows none comes.
   EXPECT_EQ(ask_udp("EBOOTQ12.0", 300), "<none>");

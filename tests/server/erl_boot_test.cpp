@@ -19,9 +19,9 @@ namespace codestore::server {
 namespace {
 
 namespace fs = std::filesystem;
+using codestore::testing::read_text;
 using testing::find_program;
 using testing::RawClient;
-using codestore::testing::read_text;
 using testing::Subprocess;
 using testing::TempDir;
 using namespace std::chrono_literals;
@@ -49,7 +49,8 @@ class ServeProcess {
       std::string text = log();
       if (std::regex_search(text, m, serving)) return static_cast<std::uint16_t>(std::stoi(m[1]));
       if (proc_->wait(0ms)) {
-        if (text.find("another boot server runs on this host") == std::string::npos) return 0;  // the log says why
+        if (text.find("another boot server runs on this host") == std::string::npos)
+          return 0;  // the log says why
         std::this_thread::sleep_for(250ms);
         proc_ = std::make_unique<Subprocess>(argv_, log_, false);
       }
@@ -80,7 +81,8 @@ class ServeProcess {
 // `erl -loader inet -hosts 127.0.0.1 -id ID -noshell -eval EVAL`, stdin and stdout piped.
 std::unique_ptr<Subprocess> start_node(const std::string& id, const std::string& eval, const std::string& log,
                                        const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> argv = {find_program("erl"), "-loader", "inet", "-hosts", "127.0.0.1", "-id", id, "-noshell"};
+  std::vector<std::string> argv = {find_program("erl"), "-loader", "inet", "-hosts",
+                                   "127.0.0.1",         "-id",     id,     "-noshell"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   argv.insert(argv.end(), {"-eval", eval});
   return std::make_unique<Subprocess>(argv, log, true);
@@ -121,7 +123,8 @@ class ErlBootTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    if (find_program("erl").empty()) GTEST_SKIP() << "erl is not installed: no node to boot (apt-get install erlang-nox)";
+    if (find_program("erl").empty())
+      GTEST_SKIP() << "erl is not installed: no node to boot (apt-get install erlang-nox)";
     ASSERT_TRUE(base_error_.empty()) << base_error_;
     db_ = dir_.path().string() + "/store.db";
     fs::copy_file(base_db_, db_);
@@ -155,10 +158,11 @@ std::string ErlBootTest::base_error_;
 TEST_F(ErlBootTest, NodeBootsAndItsModulesAreTheStoresVersions) {
   ServeProcess serve(db_, {"--port", "0"}, log("serve"));
   ASSERT_NE(serve.wait_ready(), 0) << serve.log();
-  auto node = start_node("t1",
-                         "io:format(\"apps=~w~n\", [[A || {A, _, _} <- application:which_applications()]]), " +
-                             md5_line("lists") + "io:format(\"which=~s~n\", [code:which(lists)]), halt().",
-                         log("node"));
+  auto node =
+      start_node("t1",
+                 "io:format(\"apps=~w~n\", [[A || {A, _, _} <- application:which_applications()]]), " +
+                     md5_line("lists") + "io:format(\"which=~s~n\", [code:which(lists)]), halt().",
+                 log("node"));
   auto apps = node->read_until("apps=", 60s);
   ASSERT_TRUE(apps) << "the node did not boot";
   EXPECT_EQ(*apps, "apps=[stdlib,kernel]");
@@ -167,7 +171,8 @@ TEST_F(ErlBootTest, NodeBootsAndItsModulesAreTheStoresVersions) {
   auto expected = store_ops::active_md5(db_, "lists");
   ASSERT_TRUE(expected) << expected.error().to_string();
   EXPECT_EQ(md5->substr(4), *expected);
-  EXPECT_EQ(node->read_until("which=", 20s).value_or(""), "which=" + kOtpRoot + "/lib/stdlib-4.2/ebin/lists.beam");
+  EXPECT_EQ(node->read_until("which=", 20s).value_or(""),
+            "which=" + kOtpRoot + "/lib/stdlib-4.2/ebin/lists.beam");
   ASSERT_TRUE(node->wait(20s));
   EXPECT_EQ(serve.stop(), 0);
   std::string text = serve.log();
@@ -205,8 +210,8 @@ TEST_F(ErlBootTest, ReleaseRollbackReachesTheNodeOnItsNextLoad) {
   ASSERT_TRUE(store_ops::import_file(db_, kFixtures + "/v1/m.beam", "srvtest"));
   ASSERT_EQ(run_cli(db_, {"release", "create", "r1"}, log("release-create")), 0);
   ASSERT_TRUE(store_ops::import_file(db_, kFixtures + "/v2/m.beam", "srvtest"));
-  ASSERT_TRUE(store_ops::import_file(db_, std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images/hello.beam",
-                                     "srvtest"));
+  ASSERT_TRUE(store_ops::import_file(
+      db_, std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images/hello.beam", "srvtest"));
   ServeProcess serve(db_, {"--port", "0"}, log("serve"));
   ASSERT_NE(serve.wait_ready(), 0) << serve.log();
   auto node = start_node("t1",
@@ -238,8 +243,8 @@ TEST_F(ErlBootTest, ReleaseIsServedExactlyEvenAfterLaterImports) {
                          log("node"));
   EXPECT_EQ(node->read_until("v=", 60s).value_or("no answer"), "v=1");
   // Imports while the node runs change the active set, not the release.
-  ASSERT_TRUE(store_ops::import_file(db_, std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images/hello.beam",
-                                     "srvtest"));
+  ASSERT_TRUE(store_ops::import_file(
+      db_, std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images/hello.beam", "srvtest"));
   ASSERT_TRUE(node->write("go\n"));
   EXPECT_EQ(node->read_until("v=", 30s).value_or("no answer"), "v=1");
   EXPECT_EQ(node->read_until("hello=", 30s).value_or("no answer"), "hello={error,nofile}");

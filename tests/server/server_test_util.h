@@ -7,6 +7,8 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <codestore/boot_server.h>
+#include <codestore/term.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -22,9 +24,6 @@
 #include <string>
 #include <vector>
 
-#include <codestore/boot_server.h>
-#include <codestore/term.h>
-
 #include "support/temp_dir.h"
 
 namespace codestore::server::testing {
@@ -34,7 +33,8 @@ using codestore::testing::TempDir;
 // Modules keyed by name; each has one served version in one lib.
 class FakeSource : public ModuleSource {
  public:
-  void put(const std::string& lib, const std::string& module, std::int64_t version, const std::string& bytes) {
+  void put(const std::string& lib, const std::string& module, std::int64_t version,
+           const std::string& bytes) {
     std::lock_guard<std::mutex> lock(mu_);
     ServedModule m;
     m.lib = lib;
@@ -89,9 +89,9 @@ class FakeSource : public ModuleSource {
 
  private:
   mutable std::mutex mu_;
-  std::map<std::string, ServedModule> modules_;                     // guarded by mu_
-  std::map<std::string, std::vector<std::uint8_t>> images_;         // guarded by mu_
-  std::vector<std::string> served_;                                 // guarded by mu_
+  std::map<std::string, ServedModule> modules_;              // guarded by mu_
+  std::map<std::string, std::vector<std::uint8_t>> images_;  // guarded by mu_
+  std::vector<std::string> served_;                          // guarded by mu_
 };
 
 // A blocking loopback TCP client with a deadline on every read.
@@ -131,10 +131,12 @@ class RawClient {
   void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
 
   // One answer frame, or nullopt on close/timeout.
-  std::optional<std::vector<std::uint8_t>> recv_frame(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  std::optional<std::vector<std::uint8_t>> recv_frame(
+      std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
     std::uint8_t h[4];
     if (!read_exact(h, 4, timeout)) return std::nullopt;
-    std::uint32_t n = (std::uint32_t{h[0]} << 24) | (std::uint32_t{h[1]} << 16) | (std::uint32_t{h[2]} << 8) | h[3];
+    std::uint32_t n =
+        (std::uint32_t{h[0]} << 24) | (std::uint32_t{h[1]} << 16) | (std::uint32_t{h[2]} << 8) | h[3];
     std::vector<std::uint8_t> body(n);
     if (n > 0 && !read_exact(body.data(), n, timeout)) return std::nullopt;
     return body;
@@ -160,7 +162,8 @@ class RawClient {
     std::size_t got = 0;
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (got < n) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return false;
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;

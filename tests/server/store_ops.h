@@ -5,13 +5,12 @@
 // Thread safety: free functions; each opens its own Store, so they are thread-safe.
 #pragma once
 
+#include <codestore/store.h>
 #include <dirent.h>
 
 #include <filesystem>
 #include <string>
 #include <vector>
-
-#include <codestore/store.h>
 
 #include "support/files.h"
 
@@ -36,7 +35,8 @@ inline std::string otp_lib_dir(const std::string& root, const std::string& name)
 
 // Imports the ebin directories of OTP apps `names` (and any `extra` paths) in one batch;
 // each file's lib is derived from its <app>-<vsn>/ebin directory.
-inline Status import_otp_libs(const std::string& db, const std::string& root, const std::vector<std::string>& names,
+inline Status import_otp_libs(const std::string& db, const std::string& root,
+                              const std::vector<std::string>& names,
                               const std::vector<std::string>& extra = {}) {
   auto store = Store::open(db);
   if (!store) return store.error();

@@ -1,10 +1,11 @@
 // Every .beam of the system's Erlang/OTP and Elixir goes in and comes out byte for byte:
 // at the default level, then with a trained dictionary after compact, and through the CLI.
+#include "support/corpus.h"
+
 #include <gtest/gtest.h>
 
 #include "common/gzip_util.h"
 #include "store_test_util.h"
-#include "support/corpus.h"
 
 namespace codestore {
 namespace {

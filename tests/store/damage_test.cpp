@@ -1,14 +1,13 @@
 // Bad input gets a clear error and loses nothing: damaged blobs, foreign and newer
 // databases, read-only files, locks held past the timeout, malformed images in a batch,
 // and the migration runner's refusals and backups.
+#include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
-
-#include <gtest/gtest.h>
 
 #include "store_test_util.h"
 
@@ -27,7 +26,8 @@ class RawDb {
   ~RawDb() { sqlite3_close(db_); }
   void exec(const std::string& sql) {
     char* msg = nullptr;
-    EXPECT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &msg), SQLITE_OK) << sql << ": " << (msg ? msg : "");
+    EXPECT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &msg), SQLITE_OK)
+        << sql << ": " << (msg ? msg : "");
     sqlite3_free(msg);
   }
   std::vector<std::uint8_t> blob(const std::string& sql) {
@@ -62,7 +62,8 @@ TEST(StoreDamage, FlippedByteInABlobIsNamedByVerifyAndGet) {
   std::vector<std::uint8_t> frame;
   {
     RawDb raw(db);
-    frame = raw.blob("SELECT b.data FROM blobs b JOIN versions v ON v.blob_id = b.id WHERE v.module = 'hello'");
+    frame =
+        raw.blob("SELECT b.data FROM blobs b JOIN versions v ON v.blob_id = b.id WHERE v.module = 'hello'");
     raw.exec("PRAGMA wal_checkpoint(TRUNCATE)");
   }
   ASSERT_GT(frame.size(), 64u);
@@ -98,7 +99,9 @@ TEST(StoreDamage, NewerSchemaIsRefusedAndTheFileUntouched) {
   make_store(db);
   {
     RawDb raw(db);
-    raw.exec("INSERT INTO schema_migrations (number, name, checksum, applied_at) VALUES (99, '0099_future.sql', 'x', 0)");
+    raw.exec(
+        "INSERT INTO schema_migrations (number, name, checksum, applied_at) VALUES (99, '0099_future.sql', "
+        "'x', 0)");
     raw.exec("PRAGMA wal_checkpoint(TRUNCATE)");
   }
   const auto before = read_file(db);
@@ -194,8 +197,8 @@ TEST(StoreDamage, LockHeldPastTheTimeoutIsBusyAndReadsGoOn) {
     close(release[1]);  // else our own copy of the write end keeps the pipe open
     sqlite3* raw = nullptr;
     sqlite3_open_v2(db.c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr);
-    const int rc = sqlite3_exec(raw, "BEGIN IMMEDIATE; INSERT INTO events (time, action) VALUES (0, 'held')", nullptr,
-                                nullptr, nullptr);
+    const int rc = sqlite3_exec(raw, "BEGIN IMMEDIATE; INSERT INTO events (time, action) VALUES (0, 'held')",
+                                nullptr, nullptr, nullptr);
     char c = rc == SQLITE_OK ? 'y' : 'n';
     (void)!write(ready[1], &c, 1);
     (void)!read(release[0], &c, 1);
@@ -270,7 +273,8 @@ TEST(StoreMigrations, EditedMigrationIsRefused) {
   auto s = Store::open(db);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code(), Code::kCorruption);
-  EXPECT_NE(s.error().message().find("0001_initial.sql was edited"), std::string::npos) << s.error().message();
+  EXPECT_NE(s.error().message().find("0001_initial.sql was edited"), std::string::npos)
+      << s.error().message();
 }
 
 TEST(StoreMigrations, PendingStepIsAppliedAfterABackupBesideTheFile) {
@@ -280,8 +284,10 @@ TEST(StoreMigrations, PendingStepIsAppliedAfterABackupBesideTheFile) {
     // A codestore file at schema 0 with something in it: the backup must carry it.
     RawDb raw(db);
     raw.exec("PRAGMA application_id = 1130648436");  // 0x43645374, "CdSt"
-    raw.exec("CREATE TABLE schema_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, "
-             "applied_at INTEGER NOT NULL)");
+    raw.exec(
+        "CREATE TABLE schema_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT "
+        "NULL, "
+        "applied_at INTEGER NOT NULL)");
     raw.exec("CREATE TABLE keepme (x); INSERT INTO keepme VALUES (42)");
   }
   // Read-only and non-migrating opens refuse; nothing is written.

@@ -1,11 +1,10 @@
 // Two real processes (the built `codestore` binary) importing into one database at the
 // same time: both succeed, no version is lost, no number is given twice.
+#include <gtest/gtest.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
 #include <set>
-
-#include <gtest/gtest.h>
 
 #include "store_test_util.h"
 
@@ -42,7 +41,8 @@ TEST(StoreProcesses, ConcurrentImportsLoseNothingAndNeverReuseANumber) {
   for (int p = 0; p < 2; ++p) {
     for (int i = 0; i < kPerProcess; ++i) {
       const int n = 1 + p * kPerProcess + i;
-      const std::string file = dir / ("p" + std::to_string(p) + "/hello_" + std::to_string(100 + i) + ".beam");
+      const std::string file =
+          dir / ("p" + std::to_string(p) + "/hello_" + std::to_string(100 + i) + ".beam");
       write_file(file, variant("hello.beam", n));
     }
   }
@@ -87,22 +87,24 @@ TEST(StoreProcesses, ConcurrentTreeImportsOfOneFreshDatabase) {
   const std::string db = dir / "fresh.db";
   for (int p = 0; p < 2; ++p) {
     for (int i = 0; i < 8; ++i) {
-      write_file(dir / ("t" + std::to_string(p) + "/app" + std::to_string(p) + "/ebin/h" + std::to_string(i) + ".beam"),
+      write_file(dir / ("t" + std::to_string(p) + "/app" + std::to_string(p) + "/ebin/h" + std::to_string(i) +
+                        ".beam"),
                  variant("hello.beam", 100 * (p + 1) + i));
     }
   }
   std::vector<pid_t> pids;
   for (int p = 0; p < 2; ++p) {
     const std::string cs = std::string(CODESTORE_BINARY) + " --db " + db;
-    pids.push_back(spawn_shell(cs + " init >/dev/null && " + cs + " import " + (dir / "t").string() + std::to_string(p) +
-                               " >/dev/null"));
+    pids.push_back(spawn_shell(cs + " init >/dev/null && " + cs + " import " + (dir / "t").string() +
+                               std::to_string(p) + " >/dev/null"));
   }
   for (pid_t pid : pids) EXPECT_EQ(wait_exit(pid), 0);
   auto store = open_or_die(db);
   auto versions = store->versions("hello");
   ASSERT_TRUE(versions);
   ASSERT_EQ(versions->size(), 16u);
-  for (std::size_t i = 0; i < versions->size(); ++i) EXPECT_EQ((*versions)[i].version, static_cast<std::int64_t>(i + 1));
+  for (std::size_t i = 0; i < versions->size(); ++i)
+    EXPECT_EQ((*versions)[i].version, static_cast<std::int64_t>(i + 1));
 }
 
 }  // namespace

@@ -146,7 +146,7 @@ TEST_F(StoreStateMachine, ReleaseRollbackRestoresExactlyTheSnapshot) {
   import_bytes(*store_, variant("attrs.beam", 0));  // attrs 1
   imp(0);                                           // hello 1
   ASSERT_TRUE(store_->release_create("r1", Reason("first")));
-  imp(1);                                               // hello 2
+  imp(1);                                                         // hello 2
   import_bytes(*store_, read_file(fixture("loader/v1/m.beam")));  // m 1: new since r1
   ASSERT_TRUE(store_->release_create("r2"));
   auto diff = store_->release_diff("r1", "r2");
@@ -185,7 +185,7 @@ TEST_F(StoreStateMachine, ReleaseRollbackRestoresExactlyTheSnapshot) {
 }
 
 TEST_F(StoreStateMachine, GcKeepsWhatIsNeededAndFreesTheRest) {
-  for (int i = 0; i < 6; ++i) imp(i);  // 1..6, active 6, target 5
+  for (int i = 0; i < 6; ++i) imp(i);         // 1..6, active 6, target 5
   ASSERT_TRUE(store_->activate("hello", 2));  // active 2, target 6
   ASSERT_TRUE(store_->release_create("r"));   // names 2
   ASSERT_TRUE(store_->activate("hello", 3));  // active 3, target 2
@@ -207,7 +207,7 @@ TEST_F(StoreStateMachine, GcKeepsWhatIsNeededAndFreesTheRest) {
 }
 
 TEST_F(StoreStateMachine, GcDeletesVersionsAndUnreferencedBlobs) {
-  for (int i = 0; i < 5; ++i) imp(i);          // 1..5, active 5, target 4
+  for (int i = 0; i < 5; ++i) imp(i);                          // 1..5, active 5, target 4
   ASSERT_TRUE(store_->import(variant("hello.beam", 0), "x"));  // 6 shares blob with 1
   // active 6, target 5; keep_last 0: delete 1, 2, 3, 4. Blob of 1 is still used by 6.
   auto r = store_->gc({0, false});
@@ -239,11 +239,13 @@ TEST_F(StoreStateMachine, VersionZeroOrNegativeIsAnInvalidArgumentNotADeactivati
     auto a = store_->activate("hello", v);
     ASSERT_FALSE(a) << v;
     EXPECT_EQ(a.error().code(), Code::kInvalidArgument);
-    EXPECT_NE(a.error().message().find("versions are whole numbers from 1"), std::string::npos) << a.error().message();
+    EXPECT_NE(a.error().message().find("versions are whole numbers from 1"), std::string::npos)
+        << a.error().message();
     auto r = store_->rollback("hello", v);
     ASSERT_FALSE(r) << v;
     EXPECT_EQ(r.error().code(), Code::kInvalidArgument);
-    EXPECT_NE(r.error().message().find("versions are whole numbers from 1"), std::string::npos) << r.error().message();
+    EXPECT_NE(r.error().message().find("versions are whole numbers from 1"), std::string::npos)
+        << r.error().message();
     Status d = store_->delete_version("hello", v);
     EXPECT_EQ(d.code(), Code::kInvalidArgument);
   }

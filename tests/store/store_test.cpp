@@ -1,13 +1,12 @@
 // The store's import, read and maintenance paths on real temporary databases and real images.
+#include <codestore/term.h>
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <atomic>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
-#include <codestore/term.h>
 
 #include "store_test_util.h"
 
@@ -271,7 +270,8 @@ TEST(Store, OpcodeOnlyFailureIsAcceptedWithAWarning) {
   auto damaged = image::Image::parse(bytes, image::Strictness::kStrict);
   ASSERT_TRUE(damaged);
   const auto verdict = damaged->check_loadable();
-  if (verdict.loadable || !verdict.opcode_only) GTEST_SKIP() << "could not build an opcode-only image: " << verdict.reason;
+  if (verdict.loadable || !verdict.opcode_only)
+    GTEST_SKIP() << "could not build an opcode-only image: " << verdict.reason;
   TempDir dir;
   auto store = open_or_die(dir / "s.db");
   auto r = store->import(bytes, "newer.beam");

@@ -4,17 +4,16 @@
 // Thread safety: thread-compatible (each test owns its objects).
 #pragma once
 
+#include <codestore/image.h>
+#include <codestore/store.h>
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-
-#include <codestore/image.h>
-#include <codestore/store.h>
 
 #include "cli.h"
 #include "support/files.h"
@@ -55,7 +54,8 @@ inline std::vector<std::uint8_t> variant(const std::string& fixture_name, int n)
     }
   }
   EXPECT_FALSE(strings.empty()) << fixture_name << " has no StrT chunk";
-  chunks.push_back({"XTra", image::Bytes(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size())});
+  chunks.push_back(
+      {"XTra", image::Bytes(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size())});
   auto built = image::build_module(chunks);
   EXPECT_TRUE(built.has_value());
   return *built;
@@ -68,8 +68,8 @@ inline std::unique_ptr<Store> open_or_die(const std::string& path, StoreOptions 
 }
 
 // Imports `bytes` and returns the version it got (0 on failure, with a test failure).
-inline std::int64_t import_bytes(Store& store, const std::vector<std::uint8_t>& bytes, const std::string& origin = "t",
-                                 const std::string& lib = "") {
+inline std::int64_t import_bytes(Store& store, const std::vector<std::uint8_t>& bytes,
+                                 const std::string& origin = "t", const std::string& lib = "") {
   auto r = store.import(bytes, origin, {.lib = lib});
   EXPECT_TRUE(r.has_value()) << r.error().to_string();
   return r ? r->version : 0;
