@@ -50,7 +50,7 @@ struct Where {
 };
 
 // An OK Status is a null pointer: a Result<T> costs a pointer more than T, so the hot paths
-// (a call through the code server returns Result<const Instance*>) stay in registers.
+// (a call through the code server returns Result<const Instance*>) move 16 bytes, not 48.
 class [[nodiscard]] Status {
  public:
   Status() noexcept = default;  // OK
