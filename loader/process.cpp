@@ -16,7 +16,6 @@
 
 namespace codestore::loader {
 
-using detail::FrameStack;
 using detail::ProcessImpl;
 
 namespace {

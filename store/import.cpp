@@ -15,7 +15,6 @@
 
 namespace codestore {
 
-using store_internal::fail;
 using store_internal::now;
 using store_internal::Prepared;
 using store_internal::WorkerState;

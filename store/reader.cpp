@@ -173,7 +173,9 @@ Result<std::shared_ptr<const CheckedImage>> StoreReader::checked_image(const Mod
                              store_->path(), v.module, v.version, img.error().message()));
   }
   auto verdict = recorded ? image::Image::LoadVerdict{.loadable = true,
-                                                      .on_load = v.load_verdict == Recorded::kLoadableOnLoad}
+                                                      .opcode_only = false,
+                                                      .on_load = v.load_verdict == Recorded::kLoadableOnLoad,
+                                                      .reason = {}}
                           : img->check_loadable();
   auto checked = std::make_shared<const CheckedImage>(CheckedImage{std::move(*img), std::move(verdict)});
   cache_->put_checked(v.sha256, checked);

@@ -77,6 +77,7 @@ Result<std::vector<Release>> Store::release_list() {
       while (s.step()) names.push_back(s.text(0));
     }
     std::vector<Release> out;
+    out.reserve(names.size());
     for (const auto& n : names) out.push_back(impl_->release(n, false));
     return out;
   });
