@@ -34,7 +34,7 @@ Result<GcReport> Store::gc(const GcOptions& options) {
       static const std::string sql =
           std::string("SELECT ") + Impl::kVersionColumns +
           "WHERE v.version != m.active_version AND v.version != m.previous_version "
-          "AND NOT EXISTS (SELECT 1 FROM release_modules rm WHERE rm.module = v.module AND "
+          "AND NOT EXISTS (SELECT 1 FROM snapshot_modules rm WHERE rm.module = v.module AND "
           "rm.version = v.version) "
           "AND (SELECT count(*) FROM versions n WHERE n.module = v.module AND n.version > "
           "v.version) >= ? ORDER BY v.module, v.version";
@@ -115,7 +115,7 @@ Result<VerifyReport> Store::verify() {
          "(SELECT 1 "
          "FROM versions v WHERE v.module = m.name AND v.version = m.previous_version)",
          "the rollback target is missing"},
-        {"SELECT rm.module, rm.version FROM release_modules rm WHERE NOT EXISTS (SELECT 1 FROM versions v "
+        {"SELECT rm.module, rm.version FROM snapshot_modules rm WHERE NOT EXISTS (SELECT 1 FROM versions v "
          "WHERE "
          "v.module = rm.module AND v.version = rm.version)",
          "a release names a missing version"},
@@ -161,7 +161,7 @@ Result<StoreStats> Store::stats() {
       st.stored_bytes = static_cast<std::uint64_t>(s.int64(2));
       st.blobs_with_dictionary = s.int64(3);
     }
-    st.releases = impl.scalar("SELECT count(*) FROM releases");
+    st.releases = impl.scalar("SELECT count(*) FROM snapshots");
     st.events = impl.scalar("SELECT count(*) FROM events");
     {
       auto& s = impl.stmt(

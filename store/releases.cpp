@@ -13,8 +13,8 @@ Release Store::Impl::release(const std::string& name, bool with_modules) {
   Release r;
   {
     auto& s = stmt(
-        "SELECT name, created_at, note, (SELECT count(*) FROM release_modules WHERE release = name) FROM "
-        "releases "
+        "SELECT name, created_at, note, (SELECT count(*) FROM snapshot_modules WHERE release = name) FROM "
+        "snapshots "
         "WHERE name = ?");
     Done done{s};
     s.bind(1, name);
@@ -26,7 +26,7 @@ Release Store::Impl::release(const std::string& name, bool with_modules) {
   }
   if (!with_modules) return r;
   auto& s = stmt(
-      "SELECT rm.module, rm.version, v.lib FROM release_modules rm JOIN versions v ON v.module = rm.module "
+      "SELECT rm.module, rm.version, v.lib FROM snapshot_modules rm JOIN versions v ON v.module = rm.module "
       "AND "
       "v.version = rm.version WHERE rm.release = ? ORDER BY rm.module");
   Done done{s};
@@ -42,21 +42,21 @@ Result<Release> Store::release_create(const std::string& name, Reason note) {
                        if (name.empty()) fail(Code::kInvalidArgument, "a release needs a name");
                        Impl::WriteTx tx(*impl_);
                        {
-                         auto& s = impl_->stmt("SELECT 1 FROM releases WHERE name = ?");
+                         auto& s = impl_->stmt("SELECT 1 FROM snapshots WHERE name = ?");
                          Impl::Done done{s};
                          s.bind(1, name);
                          if (s.step()) fail(Code::kAlreadyExists, fmt::format("release {} exists", name));
                        }
                        {
                          auto& s =
-                             impl_->stmt("INSERT INTO releases (name, created_at, note) VALUES (?, ?, ?)");
+                             impl_->stmt("INSERT INTO snapshots (name, created_at, note) VALUES (?, ?, ?)");
                          s.bind(1, name);
                          s.bind(2, now());
                          s.bind(3, note.text);
                          s.exec();
                        }
                        auto& s = impl_->stmt(
-                           "INSERT INTO release_modules (release, module, version) SELECT ?, name, "
+                           "INSERT INTO snapshot_modules (release, module, version) SELECT ?, name, "
                            "active_version FROM modules "
                            "WHERE active_version != 0");
                        s.bind(1, name);
@@ -72,7 +72,7 @@ Result<std::vector<Release>> Store::release_list() {
   return impl_->call("release list", [&]() -> Result<std::vector<Release>> {
     std::vector<std::string> names;
     {
-      auto& s = impl_->stmt("SELECT name FROM releases ORDER BY created_at, name");
+      auto& s = impl_->stmt("SELECT name FROM snapshots ORDER BY created_at, name");
       Impl::Done done{s};
       while (s.step()) names.push_back(s.text(0));
     }
@@ -117,8 +117,8 @@ Status Store::release_delete(const std::string& name) {
                        impl_->require_writable("release delete");
                        Impl::WriteTx tx(*impl_);
                        impl_->release(name, false);  // kNotFound
-                       for (const char* sql : {"DELETE FROM release_modules WHERE release = ?",
-                                               "DELETE FROM releases WHERE name = ?"}) {
+                       for (const char* sql : {"DELETE FROM snapshot_modules WHERE release = ?",
+                                               "DELETE FROM snapshots WHERE name = ?"}) {
                          auto& s = impl_->stmt(sql);
                          s.bind(1, name);
                          s.exec();

@@ -298,7 +298,7 @@ Status Store::delete_version(std::string_view module, std::int64_t version, Reas
         std::vector<std::string> releases;
         {
           auto& s = impl_->stmt(
-              "SELECT release FROM release_modules WHERE module = ? AND version = ? ORDER BY release");
+              "SELECT release FROM snapshot_modules WHERE module = ? AND version = ? ORDER BY release");
           Impl::Done done{s};
           s.bind(1, module);
           s.bind(2, version);
