@@ -182,9 +182,8 @@ ImportResult Store::Impl::insert(const Prepared& p, const std::string& note, boo
   }
   if (blob_id == 0) {
     auto& s = stmt(
-        "INSERT INTO blobs (sha256, raw_size, stored_size, level, dictionary_id, data, load_verdict) VALUES "
-        "(?, "
-        "?, ?, ?, ?, ?, ?)");
+        "INSERT INTO blobs (sha256, raw_size, stored_size, level, dictionary_id, data, load_verdict, "
+        "frame_checksum) VALUES (?, ?, ?, ?, ?, ?, ?, substr(?6, -4))");
     s.bind_blob(1, p.sha);
     s.bind(2, static_cast<std::int64_t>(p.raw_size));
     s.bind(3, static_cast<std::int64_t>(p.frame.size()));
