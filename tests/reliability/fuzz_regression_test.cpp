@@ -51,6 +51,9 @@ TEST(FuzzRegression, Gzip) {
 TEST(FuzzRegression, Consult) {
   replay("consult", codestore::fuzz::fuzz_consult);
 }
+TEST(FuzzRegression, Archive) {
+  replay("archive", codestore::fuzz::fuzz_archive);
+}
 
 // The damaged-image generator's variants of every seed image, through the image entry
 // point: every view on every damage, at both strictness levels.
