@@ -4,7 +4,7 @@
 # hold them to the floors (cmake/check_floors.cmake).
 set(CODESTORE_FLOORS_DEPS ${PROJECT_BINARY_DIR}/floors.deps)
 set(lines "")
-foreach(dir ${PROJECT_SOURCE_DIR} base etf image store loader server cli)
+foreach(dir ${PROJECT_SOURCE_DIR} base etf archive image store loader server cli)
   if(NOT IS_ABSOLUTE ${dir})
     set(dir ${PROJECT_SOURCE_DIR}/${dir})
   endif()
