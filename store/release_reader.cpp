@@ -269,7 +269,8 @@ bool link_stays_inside(const std::string& rel, const std::string& target) {
   return normalize(parent_of(rel), target).has_value();
 }
 
-// Reads trees of a Source into ContentFiles (docs in release_reader.h, "Links").
+// Reads trees of a Source into ContentFiles (docs in release_reader.h, "Links"), counting
+// every entry of one read against Limits::max_entries. Not thread-safe: one read.
 class Walker {
  public:
   Walker(Source& src, const archive::Limits& limits, std::vector<std::string>& warnings)
@@ -284,10 +285,10 @@ class Walker {
   }
 
  private:
-  void count() {
+  void count(const std::string& loc) {
     if (++entries_ > limits_.max_entries) {
-      fail(Code::kLimitExceeded,
-           fmt::format("more than {} files, links and directories", limits_.max_entries));
+      fail(Code::kLimitExceeded, fmt::format("{}: more than {} files, links and directories",
+                                             src_.describe(loc), limits_.max_entries));
     }
   }
   void enter(const std::string& loc, const std::string& rel, bool followed, std::vector<ContentFile>& out) {
@@ -309,7 +310,7 @@ class Walker {
       const std::string child = src_.join(loc, name);
       const std::string crel = join_rel(rel, name);
       if (skip_ && skip_(crel)) continue;
-      count();
+      count(child);
       const Node n = src_.lstat(child);
       if (n.type == NodeType::kLink) {
         const Node t = src_.stat(child);
@@ -603,7 +604,7 @@ ReleaseContent read_release_from(Source& src, const std::string& root, const std
     }
     AppContent app;
     app.origin = src.describe(loc);
-    Walker(src, options.limits, rel.warnings).tree(loc, "", app.files);
+    walker.tree(loc, "", app.files);
     sort_files(app.files);
     const auto spec_app = read_app_spec(app.files, entry.app, false, fmt::format("{}: lib/{}", where, dir));
     if (spec_app.vsn != entry.vsn) {

@@ -335,6 +335,30 @@ TEST(ReleaseReader, OtpsOwnRootIsARelease) {
   }
 }
 
+TEST(ReleaseReader, LimitsBoundADirectoryAsTheyBoundAnArchive) {
+  TempDir tmp;
+  const fs::path root = hand_release(tmp / "rel");
+  ReadOptions small;
+  small.limits.max_entry_bytes = 100;  // the .rel and hello.beam are larger
+  auto r = read_release(root.string(), small);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Code::kLimitExceeded);
+  EXPECT_NE(
+      r.error().message().find((root / "releases/1.0/hand.rel").string() + ": over the limit of 100 bytes"),
+      std::string::npos)
+      << r.error().to_string();
+  ReadOptions few;
+  few.limits.max_entries = 3;
+  auto f = read_release(root.string(), few);
+  ASSERT_FALSE(f);
+  EXPECT_EQ(f.error().code(), Code::kLimitExceeded) << f.error().to_string();
+  // The same bounds hold for the tarball (archive::read_archive's).
+  sh("tar czf ../hand.tar.gz .", root);
+  auto t = read_release((tmp / "hand.tar.gz").string(), small);
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().code(), Code::kLimitExceeded) << t.error().to_string();
+}
+
 TEST(ReleaseReader, ClassifiesWhatItIsGiven) {
   TempDir tmp;
   const fs::path root = hand_release(tmp / "rel");

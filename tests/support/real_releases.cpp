@@ -7,6 +7,7 @@
 #include <string>
 
 #include "support/files.h"
+#include "support/temp_dir.h"
 
 namespace codestore::testing {
 
@@ -54,14 +55,15 @@ std::string run_checked(const std::string& command, const fs::path& cwd, const f
 }
 
 OtpVersions otp_versions() {
-  const fs::path tmp = fs::temp_directory_path();
+  const TempDir tmp_dir;
+  const fs::path& tmp = tmp_dir.path();
   const std::string out = run_checked(
       "erl -noshell -eval '"
       "V = fun(A) -> application:load(A), {ok, Vsn} = application:get_key(A, vsn), Vsn end, "
       "io:format(\"~s ~s ~s ~s ~s~n\", [erlang:system_info(version), V(kernel), V(stdlib), V(sasl), "
       "code:root_dir()]), "
       "halt().'",
-      tmp, tmp / "codestore-no-home");
+      tmp, tmp / "home");
   OtpVersions v;
   std::string root;
   std::string* fields[] = {&v.erts, &v.kernel, &v.stdlib, &v.sasl, &root};
