@@ -20,6 +20,9 @@
 #include <string_view>
 #include <vector>
 
+#include "etf/consult.h"
+#include "otp/otp_files.h"
+
 namespace codestore::fuzz {
 
 [[noreturn]] inline void fuzz_fail(std::string_view what) {
@@ -123,6 +126,30 @@ inline void fuzz_term(const std::uint8_t* data, std::size_t size) {
   if (!(*back == *t)) fuzz_fail("decode(encode(T)) != T for T = " + etf::format_w(*t));
   // A second encoding is stable: encode is a function of the term.
   if (etf::encode(*back) != enc) fuzz_fail("encode(decode(encode(T))) != encode(T)");
+}
+
+// Target "consult": Erlang term text (file:consult/1's subset), with small limits; what
+// reads is encoded and decoded back to an equal term, and goes through the OTP file
+// readers (.app per term, .rel and .appup over the whole file), which must answer.
+inline void fuzz_consult(const std::uint8_t* data, std::size_t size) {
+  etf::ConsultLimits limits;
+  limits.max_bytes = 1u << 20;
+  limits.max_depth = 200;
+  limits.max_terms = 1u << 16;
+  limits.max_binary_bytes = 1u << 20;
+  auto terms = etf::consult(std::span<const std::uint8_t>(data, size), "fuzz.config", limits);
+  if (!terms) {
+    (void)terms.error().to_string();
+    return;
+  }
+  for (const etf::Term& t : *terms) {
+    auto back = etf::decode(etf::encode(t));
+    if (!back) fuzz_fail("a consulted term does not decode after encode: " + back.error().to_string());
+    if (!(*back == t)) fuzz_fail("decode(encode(T)) != T for consulted T = " + etf::format_w(t));
+    (void)otp::parse_app(t, "fuzz.app");
+  }
+  (void)otp::parse_rel(*terms, "fuzz.rel");
+  (void)otp::parse_appup(*terms, "fuzz.appup");
 }
 
 // Target "gzip": one gzip layer, with a small output limit (a gzip bomb must stop there).

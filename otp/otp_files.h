@@ -75,7 +75,8 @@ struct AppCheck {
 };
 
 // The `.app` against the modules whose `.beam` files are in its ebin (`beams`: module names,
-// without the extension), as systools_make:check_modules/3 does: a listed module without a
+// without the extension), as systools_make:check_modules/3 does under its src_tests option
+// (always here, every finding at once): a listed module without a
 // beam is an error (module_not_found), a module listed twice an error (duplicate_modules),
 // and `file_stem`, when given, the `.app` file's name without `.app`, must be the
 // application's (bad_application_name). A beam the `.app` does not list is a warning

@@ -48,6 +48,9 @@ TEST(FuzzRegression, Term) {
 TEST(FuzzRegression, Gzip) {
   replay("gzip", codestore::fuzz::fuzz_gzip);
 }
+TEST(FuzzRegression, Consult) {
+  replay("consult", codestore::fuzz::fuzz_consult);
+}
 
 // The damaged-image generator's variants of every seed image, through the image entry
 // point: every view on every damage, at both strictness levels.
