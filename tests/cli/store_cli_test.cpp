@@ -87,8 +87,8 @@ class RawDb {
     sqlite3_stmt* s = nullptr;
     ASSERT_EQ(sqlite3_prepare_v2(
                   db_,
-                  "SELECT b.id, b.data FROM blobs b JOIN versions v ON v.blob_id = b.id JOIN modules m "
-                  "ON m.name = v.module AND m.active_version = v.version WHERE v.module = ?",
+                  "SELECT b.id, b.data FROM blobs b JOIN versions v ON v.blob_id = b.id JOIN channel_modules cm "
+                  "ON cm.channel = 'default' AND cm.module = v.module AND cm.version = v.version WHERE v.module = ?",
                   -1, &s, nullptr),
               SQLITE_OK);
     sqlite3_bind_text(s, 1, module.c_str(), -1, SQLITE_TRANSIENT);
