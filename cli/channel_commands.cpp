@@ -36,7 +36,8 @@ Json changes_json(const Generation& g) {
   }
   Json apps = Json::array();
   for (const auto& a : g.app_changes) {
-    apps.push_back({{"app", text_to_json_string(a.app)}, {"from", text_or_null(a.from)}, {"to", text_or_null(a.to)}});
+    apps.push_back(
+        {{"app", text_to_json_string(a.app)}, {"from", text_or_null(a.from)}, {"to", text_or_null(a.to)}});
   }
   return Json{{"added", g.added},
               {"removed", g.removed},
@@ -135,10 +136,12 @@ void cmd_show(Context& ctx, const std::string& channel, std::int64_t number) {
     *ctx.out << fmt::format("channel {}: no generation yet (empty)\n", channel);
     return;
   }
-  *ctx.out << fmt::format("channel {} generation {}: {} ({}), {} modules{}\n", channel, g->number, what_made(*g),
-                          when(g->created_at), g->modules, g->reason.empty() ? "" : ": " + g->reason);
+  *ctx.out << fmt::format("channel {} generation {}: {} ({}), {} modules{}\n", channel, g->number,
+                          what_made(*g), when(g->created_at), g->modules,
+                          g->reason.empty() ? "" : ": " + g->reason);
   std::vector<std::vector<std::string>> t{{"MODULE", "VERSION", "LIB"}};
-  for (const auto& e : g->content) t.push_back({e.module, std::to_string(e.version), e.lib.empty() ? "-" : e.lib});
+  for (const auto& e : g->content)
+    t.push_back({e.module, std::to_string(e.version), e.lib.empty() ? "-" : e.lib});
   table(*ctx.out, t);
 }
 
@@ -157,16 +160,16 @@ void cmd_history(Context& ctx, const std::string& channel, std::size_t limit) {
   for (const auto& g : *r) {
     std::string changes = change_counts(g);
     if (const std::string list = change_list(g); !list.empty()) changes += ": " + list;
-    t.push_back({std::to_string(g.number), when(g.created_at), what_made(g), std::to_string(g.modules), changes,
-                 g.reason.empty() ? "-" : g.reason});
+    t.push_back({std::to_string(g.number), when(g.created_at), what_made(g), std::to_string(g.modules),
+                 changes, g.reason.empty() ? "-" : g.reason});
   }
   table(*ctx.out, t);
 }
 
 void cmd_rollback(Context& ctx, const std::string& channel, const std::string& reason) {
   if (ctx.channel != "default" && ctx.channel != channel) {
-    return report_usage(ctx,
-                        fmt::format("channel rollback {}: --channel {} names another channel", channel, ctx.channel));
+    return report_usage(
+        ctx, fmt::format("channel rollback {}: --channel {} names another channel", channel, ctx.channel));
   }
   ctx.channel = channel;
   auto store = open_store(ctx, true);
@@ -180,7 +183,8 @@ void cmd_rollback(Context& ctx, const std::string& channel, const std::string& r
   *ctx.out << fmt::format("channel {}: generation {} ({}): {}\n", channel, g->number, g->reason,
                           change_counts(*g));
   for (const auto& c : g->changes) {
-    *ctx.out << fmt::format("  {} {} -> {}\n", c.module, c.from_version == 0 ? "-" : std::to_string(c.from_version),
+    *ctx.out << fmt::format("  {} {} -> {}\n", c.module,
+                            c.from_version == 0 ? "-" : std::to_string(c.from_version),
                             c.to_version == 0 ? "-" : std::to_string(c.to_version));
   }
 }
@@ -200,17 +204,20 @@ void add_channel_commands(CLI::App& app, Context& ctx) {
   channel->add_subcommand("list", "Every channel with its current and previous generation")->callback([&ctx] {
     cmd_list(ctx);
   });
-  auto* show = channel->add_subcommand("show", "A generation of a channel (default: the current one) and its modules");
+  auto* show =
+      channel->add_subcommand("show", "A generation of a channel (default: the current one) and its modules");
   show->add_option("CHANNEL", o->channel, "Channel name")->required();
   show->add_option("--generation", o->generation, "The generation's number (default: the current one)")
       ->check(at_least(1));
   show->callback([&ctx, o] { cmd_show(ctx, o->channel, o->generation); });
-  auto* history = channel->add_subcommand("history", "A channel's generations, newest first, with what changed");
+  auto* history =
+      channel->add_subcommand("history", "A channel's generations, newest first, with what changed");
   history->add_option("CHANNEL", o->channel, "Channel name")->required();
   history->add_option("--limit", o->limit, "Only the newest N generations")->check(at_least(1));
   history->callback([&ctx, o] { cmd_history(ctx, o->channel, o->limit); });
   auto* rollback = channel->add_subcommand(
-      "rollback", "Return a channel to its previous generation (a new generation; a second rollback switches back)");
+      "rollback",
+      "Return a channel to its previous generation (a new generation; a second rollback switches back)");
   rollback->add_option("CHANNEL", o->channel, "Channel name")->required();
   rollback->add_option("--reason", o->reason, "Kept in the history");
   rollback->callback([&ctx, o] { cmd_rollback(ctx, o->channel, o->reason); });

@@ -34,8 +34,8 @@ struct Context {
   // --snapshot: read the database file as it is, without locks and without its -wal
   // (SQLite's immutable=1). Safe only while no process writes; reading commands only.
   bool snapshot = false;
-  std::string db_option;    // --db as given ("" when absent)
-  std::string wait_option;  // --wait SECONDS as given ("" when absent: the store's busy timeout)
+  std::string db_option;            // --db as given ("" when absent)
+  std::string wait_option;          // --wait SECONDS as given ("" when absent: the store's busy timeout)
   std::string channel = "default";  // --channel NAME: the channel store commands work in
   std::istream* in = nullptr;
   std::ostream* out = nullptr;

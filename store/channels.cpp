@@ -76,15 +76,16 @@ std::vector<Store::Impl::Pin> Store::Impl::generation_pins(std::string_view chan
   std::vector<Pin> out;
   const bool current = number == row.generation;
   // The current generation is channel_modules (by primary key); an older one, the interval rows.
-  auto& s = current ? stmt(
-                          "SELECT cm.module, cm.version, coalesce(v.md5, ''), coalesce(v.lib, '') FROM "
-                          "channel_modules cm LEFT JOIN versions v ON v.module = cm.module AND v.version = "
-                          "cm.version WHERE cm.channel = ?1 AND cm.version != 0 ORDER BY cm.module")
-                    : stmt(
-                          "SELECT gm.module, gm.version, coalesce(v.md5, ''), coalesce(v.lib, '') FROM "
-                          "generation_modules gm LEFT JOIN versions v ON v.module = gm.module AND v.version = "
-                          "gm.version WHERE gm.channel = ?1 AND gm.first <= ?2 AND (gm.until IS NULL OR gm.until "
-                          "> ?2) ORDER BY gm.module");
+  auto& s = current
+                ? stmt(
+                      "SELECT cm.module, cm.version, coalesce(v.md5, ''), coalesce(v.lib, '') FROM "
+                      "channel_modules cm LEFT JOIN versions v ON v.module = cm.module AND v.version = "
+                      "cm.version WHERE cm.channel = ?1 AND cm.version != 0 ORDER BY cm.module")
+                : stmt(
+                      "SELECT gm.module, gm.version, coalesce(v.md5, ''), coalesce(v.lib, '') FROM "
+                      "generation_modules gm LEFT JOIN versions v ON v.module = gm.module AND v.version = "
+                      "gm.version WHERE gm.channel = ?1 AND gm.first <= ?2 AND (gm.until IS NULL OR gm.until "
+                      "> ?2) ORDER BY gm.module");
   Done done{s};
   s.bind(1, channel);
   if (!current) s.bind(2, number);
@@ -184,7 +185,8 @@ Generation Store::Impl::generation_info(std::string_view channel, std::int64_t n
   std::map<std::string, std::int64_t> opened, closed;
   for (const auto& [sql, into] :
        {std::pair{"SELECT module, version FROM generation_modules WHERE channel = ? AND first = ?", &opened},
-        std::pair{"SELECT module, version FROM generation_modules WHERE channel = ? AND until = ?", &closed}}) {
+        std::pair{"SELECT module, version FROM generation_modules WHERE channel = ? AND until = ?",
+                  &closed}}) {
     auto& s = stmt(sql);
     Done done{s};
     s.bind(1, channel);
@@ -203,7 +205,8 @@ Generation Store::Impl::generation_info(std::string_view channel, std::int64_t n
   });
   std::map<std::string, std::int64_t> apps_opened, apps_closed;
   for (const auto& [sql, into] :
-       {std::pair{"SELECT app, app_version FROM generation_apps WHERE channel = ? AND first = ?", &apps_opened},
+       {std::pair{"SELECT app, app_version FROM generation_apps WHERE channel = ? AND first = ?",
+                  &apps_opened},
         std::pair{"SELECT app, app_version FROM generation_apps WHERE channel = ? AND until = ?",
                   &apps_closed}}) {
     auto& s = stmt(sql);
@@ -272,8 +275,8 @@ void Store::Impl::ChannelChange::set_app(std::string_view app, std::int64_t app_
   auto it = apps_.find(app);
   if (it == apps_.end()) {
     std::int64_t pinned = 0;
-    auto& s = impl_.stmt(
-        "SELECT app_version FROM generation_apps WHERE channel = ? AND app = ? AND until IS NULL");
+    auto& s =
+        impl_.stmt("SELECT app_version FROM generation_apps WHERE channel = ? AND app = ? AND until IS NULL");
     Done done{s};
     s.bind(1, channel_);
     s.bind(2, app);
@@ -388,9 +391,9 @@ std::int64_t Store::Impl::ChannelChange::commit(const GenerationMeta& meta, bool
 // --- whole-content changes -----------------------------------------------------------------------
 
 std::vector<Activation> Store::Impl::apply_content(ChannelChange& change,
-                                                  const std::map<std::string, std::int64_t>& modules,
-                                                  const std::map<std::string, std::int64_t>* apps,
-                                                  std::string_view event_action, std::string_view reason) {
+                                                   const std::map<std::string, std::int64_t>& modules,
+                                                   const std::map<std::string, std::int64_t>* apps,
+                                                   std::string_view event_action, std::string_view reason) {
   std::vector<std::string> active;
   {
     auto& s = stmt("SELECT module FROM channel_modules WHERE channel = ? AND version != 0");
@@ -426,7 +429,8 @@ std::vector<Activation> Store::Impl::apply_content(ChannelChange& change,
   return moved;
 }
 
-Store::Impl::ChannelWrite Store::Impl::replace_channel(std::string_view channel, const ChannelContent& content,
+Store::Impl::ChannelWrite Store::Impl::replace_channel(std::string_view channel,
+                                                       const ChannelContent& content,
                                                        const GenerationMeta& meta, bool force) {
   require_channel_name(channel);
   ChannelChange change(*this, std::string(channel));
@@ -441,7 +445,8 @@ Store::Impl::ChannelWrite Store::Impl::replace_channel(std::string_view channel,
 Result<std::vector<ChannelInfo>> Store::channels() {
   return impl_->call("channels", [&]() -> Result<std::vector<ChannelInfo>> {
     auto& s = impl_->stmt(
-        "SELECT c.name, c.generation, c.previous, (SELECT count(*) FROM channel_modules cm WHERE cm.channel = "
+        "SELECT c.name, c.generation, c.previous, (SELECT count(*) FROM channel_modules cm WHERE cm.channel "
+        "= "
         "c.name AND cm.version != 0), c.created_at FROM channels c ORDER BY c.name");
     Impl::Done done{s};
     std::vector<ChannelInfo> out;
@@ -511,11 +516,13 @@ Result<Generation> Store::channel_rollback(Reason reason) {
                               fmt::format("channel {} has no previous generation to roll back to", channel));
                        }
                        std::map<std::string, std::int64_t> modules;
-                       for (auto& p : impl_->generation_pins(channel, row.previous)) modules[p.module] = p.version;
+                       for (auto& p : impl_->generation_pins(channel, row.previous))
+                         modules[p.module] = p.version;
                        const auto apps = impl_->generation_app_pins(channel, row.previous);
                        const std::string why =
-                           reason.text.empty() ? fmt::format("to generation {}", row.previous)
-                                               : fmt::format("to generation {}: {}", row.previous, reason.text);
+                           reason.text.empty()
+                               ? fmt::format("to generation {}", row.previous)
+                               : fmt::format("to generation {}: {}", row.previous, reason.text);
                        Impl::ChannelChange change(*impl_, channel);
                        impl_->apply_content(change, modules, &apps, "channel-rollback", why);
                        impl_->event("channel-rollback", "", row.generation, row.previous, why, channel);
@@ -549,7 +556,8 @@ Result<GenerationDiff> Store::generation_diff(const std::string& channel_a, std:
             d.added.push_back({j->module, j->version, j->md5, j->lib});
             ++j;
           } else {
-            if (i->version != j->version) d.changed.push_back({i->module, i->version, j->version, i->md5, j->md5});
+            if (i->version != j->version)
+              d.changed.push_back({i->module, i->version, j->version, i->md5, j->md5});
             ++i;
             ++j;
           }

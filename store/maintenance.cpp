@@ -43,7 +43,8 @@ Result<GcReport> Store::gc(const GcOptions& options) {
           "AND NOT EXISTS (SELECT 1 FROM generation_modules gm JOIN channels c ON c.name = gm.channel AND "
           "c.previous > 0 AND gm.first <= c.previous AND (gm.until IS NULL OR gm.until > c.previous) "
           "WHERE gm.module = v.module AND gm.version = v.version) "
-          "AND NOT EXISTS (SELECT 1 FROM app_modules am WHERE am.module = v.module AND am.version = v.version) "
+          "AND NOT EXISTS (SELECT 1 FROM app_modules am WHERE am.module = v.module AND am.version = "
+          "v.version) "
           "AND NOT EXISTS (SELECT 1 FROM release_modules rm WHERE rm.module = v.module AND rm.version = "
           "v.version) "
           "AND (SELECT count(*) FROM versions n WHERE n.module = v.module AND n.version > "
@@ -123,15 +124,18 @@ Result<VerifyReport> Store::verify() {
       const char* what;
     };
     static const Check checks[] = {
-        {"SELECT v.module, v.version, '' FROM versions v WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = "
+        {"SELECT v.module, v.version, '' FROM versions v WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id "
+         "= "
          "v.blob_id)",
          "its blob is missing"},
         {"SELECT cm.module, cm.version, 'channel ' || cm.channel || ': ' FROM channel_modules cm WHERE "
-         "cm.version != 0 AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.module = cm.module AND v.version = "
+         "cm.version != 0 AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.module = cm.module AND v.version "
+         "= "
          "cm.version)",
          "the active version is missing"},
         {"SELECT cm.module, cm.previous, 'channel ' || cm.channel || ': ' FROM channel_modules cm WHERE "
-         "cm.previous != 0 AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.module = cm.module AND v.version = "
+         "cm.previous != 0 AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.module = cm.module AND v.version "
+         "= "
          "cm.previous)",
          "the rollback target is missing"},
         {"SELECT gm.module, gm.version, 'release ' || g.label || ': ' FROM generations g JOIN "
@@ -139,7 +143,8 @@ Result<VerifyReport> Store::verify() {
          "gm.until > g.number) WHERE g.label IS NOT NULL AND NOT EXISTS (SELECT 1 FROM versions v WHERE "
          "v.module = gm.module AND v.version = gm.version)",
          "a release names a missing version"},
-        {"SELECT gm.module, gm.version, 'channel ' || c.name || ': ' FROM channels c JOIN generation_modules gm "
+        {"SELECT gm.module, gm.version, 'channel ' || c.name || ': ' FROM channels c JOIN generation_modules "
+         "gm "
          "ON gm.channel = c.name AND gm.first <= c.previous AND (gm.until IS NULL OR gm.until > c.previous) "
          "WHERE c.previous > 0 AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.module = gm.module AND "
          "v.version = gm.version)",
@@ -149,10 +154,12 @@ Result<VerifyReport> Store::verify() {
          "AND gm.module = cm.module AND gm.until IS NULL AND gm.version = cm.version)",
          "the current generation does not pin the active version"},
         {"SELECT gm.module, gm.version, 'channel ' || gm.channel || ': ' FROM generation_modules gm WHERE "
-         "gm.until IS NULL AND NOT EXISTS (SELECT 1 FROM channel_modules cm WHERE cm.channel = gm.channel AND "
+         "gm.until IS NULL AND NOT EXISTS (SELECT 1 FROM channel_modules cm WHERE cm.channel = gm.channel "
+         "AND "
          "cm.module = gm.module AND cm.version = gm.version)",
          "the current generation pins a version that is not the active one"},
-        {"SELECT '', c.generation, 'channel ' || c.name || ': ' FROM channels c WHERE c.generation > 0 AND NOT "
+        {"SELECT '', c.generation, 'channel ' || c.name || ': ' FROM channels c WHERE c.generation > 0 AND "
+         "NOT "
          "EXISTS (SELECT 1 FROM generations g WHERE g.channel = c.name AND g.number = c.generation)",
          "its current generation is missing"},
         {"SELECT m.name, v.version, '' FROM versions v JOIN modules m ON m.name = v.module WHERE v.version > "

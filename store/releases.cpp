@@ -66,7 +66,8 @@ Result<std::vector<Release>> Store::release_list() {
     db::Transaction tx(*impl_->db, db::TxKind::kRead);
     std::vector<std::string> names;
     {
-      auto& s = impl_->stmt("SELECT label FROM generations WHERE label IS NOT NULL ORDER BY created_at, label");
+      auto& s =
+          impl_->stmt("SELECT label FROM generations WHERE label IS NOT NULL ORDER BY created_at, label");
       Impl::Done done{s};
       while (s.step()) names.push_back(s.text(0));
     }
@@ -131,7 +132,8 @@ Result<std::vector<Activation>> Store::release_rollback(const std::string& name,
                        Impl::WriteTx tx(*impl_);
                        const auto [from_channel, number] = impl_->labelled_generation(name);
                        std::map<std::string, std::int64_t> modules;
-                       for (auto& p : impl_->generation_pins(from_channel, number)) modules[p.module] = p.version;
+                       for (auto& p : impl_->generation_pins(from_channel, number))
+                         modules[p.module] = p.version;
                        const auto apps = impl_->generation_app_pins(from_channel, number);
                        const std::string why = reason.text.empty()
                                                    ? "release " + name

@@ -254,9 +254,9 @@ struct Store::Impl {
   struct GenerationMeta {
     std::string_view action{};  // import, activate, rollback, deploy, channel-rollback, snapshot, ...
     std::string_view reason{};
-    std::string_view label{};      // a snapshot's name ("": none)
-    std::int64_t release_id = 0;   // releases.id of the Erlang release a deploy made the content (0: none)
-    bool keep_previous = false;    // a snapshot: channels.previous stays (the content is the same)
+    std::string_view label{};     // a snapshot's name ("": none)
+    std::int64_t release_id = 0;  // releases.id of the Erlang release a deploy made the content (0: none)
+    bool keep_previous = false;   // a snapshot: channels.previous stays (the content is the same)
   };
 
   // The one way a channel's content changes. Inside a WriteTx: set_module() moves modules
@@ -295,14 +295,16 @@ struct Store::Impl {
     Impl& impl_;
     std::string channel_;
     bool exists_ = false;
-    std::map<std::string, std::int64_t, std::less<>> start_;                         // module -> version before
-    std::map<std::string, std::pair<std::int64_t, std::int64_t>, std::less<>> apps_;  // app -> (before, after)
+    std::map<std::string, std::int64_t, std::less<>> start_;  // module -> version before
+    std::map<std::string, std::pair<std::int64_t, std::int64_t>, std::less<>>
+        apps_;  // app -> (before, after)
   };
 
   // Makes `change`'s channel hold exactly `modules` (module -> version) and, when given,
   // exactly `apps` (app -> app_versions.id): modules it lacks become inactive, each move an
   // event `event_action`. Returns the modules that moved, sorted by module.
-  std::vector<Activation> apply_content(ChannelChange& change, const std::map<std::string, std::int64_t>& modules,
+  std::vector<Activation> apply_content(ChannelChange& change,
+                                        const std::map<std::string, std::int64_t>& modules,
                                         const std::map<std::string, std::int64_t>* apps,
                                         std::string_view event_action, std::string_view reason);
 

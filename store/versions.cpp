@@ -14,10 +14,12 @@ using store_internal::fail;
 using store_internal::mv;
 using store_internal::now;
 
-std::optional<Store::Impl::ModuleRow> Store::Impl::module_row(std::string_view name, std::string_view channel) {
+std::optional<Store::Impl::ModuleRow> Store::Impl::module_row(std::string_view name,
+                                                              std::string_view channel) {
   auto& s = stmt(
       "SELECT m.high_water, coalesce(cm.version, 0), coalesce(cm.since, 0), coalesce(cm.previous, 0) "
-      "FROM modules m LEFT JOIN channel_modules cm ON cm.channel = ?2 AND cm.module = m.name WHERE m.name = ?1");
+      "FROM modules m LEFT JOIN channel_modules cm ON cm.channel = ?2 AND cm.module = m.name WHERE m.name = "
+      "?1");
   Done done{s};
   s.bind(1, name);
   s.bind(2, channel);
@@ -66,8 +68,7 @@ void Store::Impl::require_version(std::string_view name, std::int64_t version) {
   fail(Code::kNotFound, fmt::format("module {} has no version {}", name, version));
 }
 
-void Store::Impl::step_version_row(db::Statement& s, std::string_view name, std::int64_t version,
-                                   int first) {
+void Store::Impl::step_version_row(db::Statement& s, std::string_view name, std::int64_t version, int first) {
   s.bind(first, name);
   s.bind(first + 1, version);
   if (s.step()) return;
@@ -201,7 +202,8 @@ Result<std::vector<std::string>> Store::libs() {
   return impl_->call("libs", [&]() -> Result<std::vector<std::string>> {
     impl_->require_channel(impl_->options.channel);
     auto& s = impl_->stmt(
-        "SELECT DISTINCT v.lib FROM channel_modules cm JOIN versions v ON v.module = cm.module AND v.version = "
+        "SELECT DISTINCT v.lib FROM channel_modules cm JOIN versions v ON v.module = cm.module AND v.version "
+        "= "
         "cm.version WHERE cm.channel = ? AND v.lib != '' ORDER BY 1");
     Impl::Done done{s};
     s.bind(1, impl_->options.channel);
@@ -223,7 +225,8 @@ Result<std::vector<StoreEvent>> Store::history(std::string_view module, std::siz
                   : static_cast<std::int64_t>(limit));
     std::vector<StoreEvent> out;
     while (s.step())
-      out.push_back({s.int64(0), s.int64(1), s.text(2), s.text(3), s.int64(4), s.int64(5), s.text(6), s.text(7)});
+      out.push_back(
+          {s.int64(0), s.int64(1), s.text(2), s.text(3), s.int64(4), s.int64(5), s.text(6), s.text(7)});
     std::reverse(out.begin(), out.end());
     return out;
   });
@@ -347,7 +350,8 @@ Status Store::delete_version(std::string_view module, std::int64_t version, Reas
         {
           // Schema 3's application versions and Erlang releases hold their module versions.
           auto& s = impl_->stmt(
-              "SELECT 'application ' || a.app || '@' || a.vsn FROM app_modules am JOIN app_versions a ON a.id = "
+              "SELECT 'application ' || a.app || '@' || a.vsn FROM app_modules am JOIN app_versions a ON "
+              "a.id = "
               "am.app_version WHERE am.module = ?1 AND am.version = ?2 UNION ALL "
               "SELECT 'release ' || r.name || '@' || r.vsn FROM release_modules rm JOIN releases r ON r.id = "
               "rm.release WHERE rm.module = ?1 AND rm.version = ?2 LIMIT 1");

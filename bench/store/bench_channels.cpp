@@ -68,7 +68,9 @@ struct Figure {
     cpu.push_back(c * 1e3);
     wall.push_back(w * 1e3);
   }
-  std::string text() const { return fmt::format("{:8.3f} ms cpu {:8.3f} ms wall", median(cpu), median(wall)); }
+  std::string text() const {
+    return fmt::format("{:8.3f} ms cpu {:8.3f} ms wall", median(cpu), median(wall));
+  }
 };
 
 template <typename F>
@@ -104,18 +106,21 @@ int main(int argc, char** argv) {
   bench::TempDir tmp;
   const std::string db = (tmp / "bench.db").string();
   for (int i = 0; i < kModules; ++i) {
-    write(tmp / "a" / "ebin" / (module(i) + ".beam"), bench::renamed(small[0].bytes, small[0].name, module(i)));
+    write(tmp / "a" / "ebin" / (module(i) + ".beam"),
+          bench::renamed(small[0].bytes, small[0].name, module(i)));
     const Image& b = i % 10 == 0 ? small[1] : small[0];
     write(tmp / "b" / "ebin" / (module(i) + ".beam"), bench::renamed(b.bytes, b.name, module(i)));
-    if (i < 40 * 5) write(tmp / "c" / std::to_string(i / 5) / (module(i) + ".beam"),
-                          bench::renamed(small[1].bytes, small[1].name, module(i)));
+    if (i < 40 * 5)
+      write(tmp / "c" / std::to_string(i / 5) / (module(i) + ".beam"),
+            bench::renamed(small[1].bytes, small[1].name, module(i)));
   }
   auto a = must(Store::open(db, {.channel = "a"}), "open a");
   auto b = must(Store::open(db, {.channel = "b"}), "open b");
   const auto t0 = Clock::now();
   must(a->import_tree({(tmp / "a").string()}, {.bytes = false}), "import a");
   const double import_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  for (int g = 0; g < 40; ++g) must(a->import_tree({(tmp / "c" / std::to_string(g)).string()}, {.bytes = false}), "c");
+  for (int g = 0; g < 40; ++g)
+    must(a->import_tree({(tmp / "c" / std::to_string(g)).string()}, {.bytes = false}), "c");
   must(b->import_tree({(tmp / "b").string()}, {.bytes = false}), "import b");
 
   const auto check = must(a->generation_diff("a", 1, "b", 0), "diff");

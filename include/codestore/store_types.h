@@ -119,7 +119,7 @@ struct Release {
   std::string note;
   std::vector<ReleaseEntry> modules;  // sorted by module (empty in release_list())
   std::int64_t module_count = 0;
-  std::string channel;         // the channel whose generation it is
+  std::string channel;          // the channel whose generation it is
   std::int64_t generation = 0;  // that generation's number
 };
 
@@ -177,8 +177,8 @@ struct GenerationDiff {
     std::int64_t from_version = 0, to_version = 0;
     std::string from_md5, to_md5;  // equal: the same code in another version (another byte form)
   };
-  std::vector<Changed> changed;   // in both, different versions
-  std::vector<AppChange> apps;    // applications added (from ""), removed (to ""), changed
+  std::vector<Changed> changed;  // in both, different versions
+  std::vector<AppChange> apps;   // applications added (from ""), removed (to ""), changed
 };
 
 struct ReleaseDiff {
@@ -218,7 +218,7 @@ struct StoreStats {
   std::int64_t blobs = 0;
   std::uint64_t raw_bytes = 0;     // sum of raw sizes of the blobs
   std::uint64_t stored_bytes = 0;  // sum of stored sizes of the blobs
-  std::int64_t releases = 0;  // snapshots (labelled generations)
+  std::int64_t releases = 0;       // snapshots (labelled generations)
   std::int64_t channels = 0;
   std::int64_t events = 0;
   std::int64_t dictionaries = 0;

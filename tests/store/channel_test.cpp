@@ -25,13 +25,17 @@ std::vector<std::string> rows_of_channel(const std::string& db, const std::strin
   std::vector<std::string> out;
   for (const char* sql :
        {"SELECT 'channels', name, generation, previous, created_at FROM channels WHERE name = ?1",
-        "SELECT 'generations', number, created_at, action, release, label, reason FROM generations WHERE channel = "
+        "SELECT 'generations', number, created_at, action, release, label, reason FROM generations WHERE "
+        "channel = "
         "?1 ORDER BY number",
-        "SELECT 'generation_modules', module, version, first, until FROM generation_modules WHERE channel = ?1 "
+        "SELECT 'generation_modules', module, version, first, until FROM generation_modules WHERE channel = "
+        "?1 "
         "ORDER BY module, first",
-        "SELECT 'generation_apps', app, app_version, first, until FROM generation_apps WHERE channel = ?1 ORDER BY "
+        "SELECT 'generation_apps', app, app_version, first, until FROM generation_apps WHERE channel = ?1 "
+        "ORDER BY "
         "app, first",
-        "SELECT 'channel_modules', module, version, since, previous FROM channel_modules WHERE channel = ?1 ORDER "
+        "SELECT 'channel_modules', module, version, since, previous FROM channel_modules WHERE channel = ?1 "
+        "ORDER "
         "BY module"}) {
     sqlite3_stmt* s = nullptr;
     EXPECT_EQ(sqlite3_prepare_v2(raw, sql, -1, &s, nullptr), SQLITE_OK) << sqlite3_errmsg(raw);
@@ -144,9 +148,9 @@ TEST_F(StoreChannels, ANewChannelStartsEmptyAndAnUnknownOneIsNotFound) {
 }
 
 TEST_F(StoreChannels, HistorySaysWhatChangedAndChannelRollbackSwitchesBack) {
-  ASSERT_EQ(imp(*main_, 0), 1);                                                      // g1: hello +1
+  ASSERT_EQ(imp(*main_, 0), 1);                                                          // g1: hello +1
   ASSERT_TRUE(main_->import(read_file(fixture("attrs.beam")), "attrs", {.note = "n"}));  // g2: attrs +1
-  ASSERT_EQ(imp(*main_, 1), 2);                                                      // g3: hello 1->2
+  ASSERT_EQ(imp(*main_, 1), 2);                                                          // g3: hello 1->2
   auto h = main_->channel_history("default");
   ASSERT_TRUE(h) << h.error().to_string();
   ASSERT_EQ(h->size(), 3u);
@@ -198,11 +202,12 @@ TEST_F(StoreChannels, HistorySaysWhatChangedAndChannelRollbackSwitchesBack) {
 
 TEST_F(StoreChannels, AnImportBatchIsOneGenerationAndNoChangeIsNone) {
   // Real files nobody here wrote: OTP's syntax_tools.
-  const auto ebin = fs::path(*std::find_if(fs::directory_iterator("/usr/lib/erlang/lib"), fs::directory_iterator(),
-                                           [](const fs::directory_entry& e) {
-                                             return e.path().filename().string().rfind("syntax_tools-", 0) == 0;
-                                           })) /
-                    "ebin";
+  const auto ebin =
+      fs::path(*std::find_if(fs::directory_iterator("/usr/lib/erlang/lib"), fs::directory_iterator(),
+                             [](const fs::directory_entry& e) {
+                               return e.path().filename().string().rfind("syntax_tools-", 0) == 0;
+                             })) /
+      "ebin";
   auto r = main_->import_tree({ebin.string()}, {.bytes = false});
   ASSERT_TRUE(r) << r.error().to_string();
   ASSERT_GT(r->new_versions, 3u);
@@ -292,7 +297,7 @@ TEST_F(StoreChannels, GenerationDiffNamesAddedRemovedAndChangedModules) {
 
 TEST_F(StoreChannels, GcAndDeleteKeepWhatAnyChannelNeeds) {
   ASSERT_EQ(imp(*main_, 0), 1);
-  ASSERT_TRUE(blue_->activate("hello", 1));  // blue pins 1
+  ASSERT_TRUE(blue_->activate("hello", 1));     // blue pins 1
   for (int i = 1; i <= 4; ++i) imp(*main_, i);  // default: 2..5, active 5, target 4
   auto d = main_->delete_version("hello", 1);
   ASSERT_FALSE(d);

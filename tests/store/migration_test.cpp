@@ -21,14 +21,16 @@ using namespace store_testing;
 class Raw {
  public:
   explicit Raw(const std::string& path) {
-    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr),
+              SQLITE_OK);
   }
   ~Raw() { sqlite3_close(db_); }
   Raw(const Raw&) = delete;
   Raw& operator=(const Raw&) = delete;
   void exec(const std::string& sql) {
     char* msg = nullptr;
-    EXPECT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &msg), SQLITE_OK) << sql << ": " << (msg ? msg : "");
+    EXPECT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &msg), SQLITE_OK)
+        << sql << ": " << (msg ? msg : "");
     sqlite3_free(msg);
   }
 
@@ -52,35 +54,41 @@ void make_schema2(const std::string& path, const std::string& source) {
   Raw raw(path);
   raw.exec("PRAGMA application_id = 1130648436");  // 0x43645374, "CdSt"
   raw.exec(
-      "CREATE TABLE schema_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, "
+      "CREATE TABLE schema_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT "
+      "NULL, "
       "applied_at INTEGER NOT NULL)");
   for (const auto& m : db::embedded_migrations()) {
     if (m.number > 2) break;
     raw.exec(m.sql);
-    raw.exec(fmt::format("INSERT INTO schema_migrations VALUES ({}, '{}', '{}', 1700000000)", m.number, m.name,
-                         db::migration_checksum(m.sql)));
+    raw.exec(fmt::format("INSERT INTO schema_migrations VALUES ({}, '{}', '{}', 1700000000)", m.number,
+                         m.name, db::migration_checksum(m.sql)));
   }
   raw.exec("PRAGMA user_version = 2");
   raw.exec("ATTACH DATABASE '" + source + "' AS src");
   raw.exec(
-      "INSERT INTO blobs (id, sha256, raw_size, stored_size, level, dictionary_id, data, load_verdict) SELECT id, "
+      "INSERT INTO blobs (id, sha256, raw_size, stored_size, level, dictionary_id, data, load_verdict) "
+      "SELECT id, "
       "sha256, raw_size, stored_size, level, dictionary_id, data, load_verdict FROM src.blobs");
   raw.exec(
       "INSERT INTO modules (name, high_water, active_version, active_since, previous_version) VALUES "
       "('hello', 4, 3, 1700000300, 4), ('attrs', 1, 0, 0, 1)");
   raw.exec(
-      "INSERT INTO versions (module, version, blob_id, lib, md5, vsn, origin, note, warning, imported_at) SELECT "
+      "INSERT INTO versions (module, version, blob_id, lib, md5, vsn, origin, note, warning, imported_at) "
+      "SELECT "
       "module, version, blob_id, lib, md5, vsn, origin, note, warning, imported_at FROM src.versions");
   raw.exec("DETACH DATABASE src");
   raw.exec(
-      "INSERT INTO releases (name, created_at, note) VALUES ('r2', 1700000200, ''), ('r1', 1700000100, 'first "
+      "INSERT INTO releases (name, created_at, note) VALUES ('r2', 1700000200, ''), ('r1', 1700000100, "
+      "'first "
       "note')");
   raw.exec(
       "INSERT INTO release_modules (release, module, version) VALUES ('r1', 'attrs', 1), ('r1', 'hello', 1), "
       "('r2', 'hello', 2)");
   raw.exec(
-      "INSERT INTO events (time, action, module, from_version, to_version, reason) VALUES (1700000001, 'import', "
-      "'hello', 0, 1, 'h'), (1700000002, 'release-create', '', 0, 0, 'r1'), (1700000003, 'load', 'hello', 0, 1, "
+      "INSERT INTO events (time, action, module, from_version, to_version, reason) VALUES (1700000001, "
+      "'import', "
+      "'hello', 0, 1, 'h'), (1700000002, 'release-create', '', 0, 0, 'r1'), (1700000003, 'load', 'hello', 0, "
+      "1, "
       "'loader')");
 }
 
@@ -132,7 +140,8 @@ TEST(StoreMigrationToChannels, ASchema2DatabaseLosesNothing) {
   EXPECT_EQ((*h)[2].label, "r1");
   EXPECT_EQ((*h)[2].reason, "first note");
   EXPECT_EQ((*h)[2].modules, 2);
-  EXPECT_EQ(store->channel_generation("default")->content, (std::vector<ReleaseEntry>{{"hello", 3, "hello_app"}}));
+  EXPECT_EQ(store->channel_generation("default")->content,
+            (std::vector<ReleaseEntry>{{"hello", 3, "hello_app"}}));
 
   // The snapshots, by name, with their exact sets.
   auto releases = store->release_list();
