@@ -141,6 +141,11 @@ std::unique_ptr<CLI::App> make_app(Context& ctx) {
       "--db", ctx.db_option,
       "Database file (default: $CODESTORE_DB, else ./codestore.db). Only `init` creates one; every "
       "other command refuses a missing file");
+  app->add_option(
+      "--channel", ctx.channel,
+      "The channel (a named active set that a group of nodes follows) the store commands work in: "
+      "import, activate, rollback, ls, release create/rollback, serve... (default: default). A new "
+      "channel is made by its first change and starts empty");
   app->add_option("--wait", ctx.wait_option,
                   "Seconds to wait for another process's lock on the database (default 5; a number from 0)");
   app->add_flag(
@@ -155,6 +160,7 @@ std::unique_ptr<CLI::App> make_app(Context& ctx) {
   add_store_commands(*app, ctx);
   add_shell_command(*app, ctx);
   add_serve_command(*app, ctx);
+  add_channel_commands(*app, ctx);
 
   // A snapshot is for the store's reading commands (they check it themselves, as they open
   // the store); these others would silently ignore it.

@@ -34,8 +34,9 @@ struct Context {
   // --snapshot: read the database file as it is, without locks and without its -wal
   // (SQLite's immutable=1). Safe only while no process writes; reading commands only.
   bool snapshot = false;
-  std::string db_option;    // --db as given ("" when absent)
-  std::string wait_option;  // --wait SECONDS as given ("" when absent: the store's busy timeout)
+  std::string db_option;            // --db as given ("" when absent)
+  std::string wait_option;          // --wait SECONDS as given ("" when absent: the store's busy timeout)
+  std::string channel = "default";  // --channel NAME: the channel store commands work in
   std::istream* in = nullptr;
   std::ostream* out = nullptr;
   std::ostream* err = nullptr;
@@ -63,6 +64,7 @@ void add_image_commands(CLI::App& app, Context& ctx);
 void add_store_commands(CLI::App& app, Context& ctx);
 void add_shell_command(CLI::App& app, Context& ctx);
 void add_serve_command(CLI::App& app, Context& ctx);
+void add_channel_commands(CLI::App& app, Context& ctx);
 
 // The application with every command, its callbacks reporting through `ctx` (tests walk
 // it to check that every option and positional is described).

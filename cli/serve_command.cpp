@@ -31,7 +31,7 @@ struct ServeArgs {
 };
 
 int serve(Context& ctx, const ServeArgs& args) {
-  auto source = server::open_store_source(ctx.db_path(), args.release);
+  auto source = server::open_store_source(ctx.db_path(), args.release, ctx.channel);
   if (!source) {
     report_error(ctx, source.error().with_context("serve"));
     return kExitError;

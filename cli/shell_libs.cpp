@@ -16,6 +16,7 @@ Result<ShellLibs> open_shell_libs(const Context& ctx) {
   }
   StoreOptions options;
   options.create = false;
+  options.channel = ctx.channel;
   auto store = Store::open(path, options);
   if (!store) return error(store.error());
   return ShellLibs{loader::store_lib_source(std::shared_ptr<Store>(std::move(*store))), ""};

@@ -48,6 +48,7 @@
 #include "cli.h"
 #include "glob.h"
 #include "json_util.h"
+#include "store_cli.h"
 
 namespace codestore::cli {
 namespace {
@@ -118,6 +119,9 @@ ModuleRef parse_ref(const std::string& s) {
   return r;
 }
 
+}  // namespace
+
+// Shared with the other store command groups (store_cli.h).
 std::string when(std::int64_t t) {
   if (t == 0) return "-";
   std::time_t tt = static_cast<std::time_t>(t);
@@ -168,6 +172,8 @@ Json version_or_null(std::int64_t v) {
 Json text_or_null(const std::string& s) {
   return s.empty() ? Json(nullptr) : Json(text_to_json_string(s));
 }
+
+namespace {
 
 Json version_json(const ModuleVersion& v) {
   Json j;
@@ -312,18 +318,21 @@ std::optional<int> parse_wait(const std::string& text) {
   if (text.empty() || end != text.c_str() + text.size() || !(seconds >= 0)) return std::nullopt;
   return static_cast<int>(std::min(seconds * 1000.0, static_cast<double>(INT_MAX)));
 }
+}  // namespace
+
 // Opens the store for a command; reports and returns null on failure. Only `init` creates
 // a database: a mistyped --db must not quietly become a new, empty store. --snapshot opens
 // the file as it is, for reading commands only. It waits --wait seconds for another
 // process's lock (without it, the store's default 5 s); a writer tells the user once that it
 // waits, and stops waiting at a Ctrl-C.
-std::unique_ptr<Store> open_store(Context& ctx, bool write, bool create = false) {
+std::unique_ptr<Store> open_store(Context& ctx, bool write, bool create) {
   if (ctx.snapshot && write) {
     usage(ctx, "--snapshot is for the commands that read the store; this one writes");
     return nullptr;
   }
   StoreOptions o;
   o.create = create;
+  o.channel = ctx.channel;
   o.read_only = !write;
   o.snapshot = ctx.snapshot;
   if (!ctx.wait_option.empty()) {
@@ -359,6 +368,8 @@ std::unique_ptr<Store> open_store(Context& ctx, bool write, bool create = false)
   }
   return std::move(*s);
 }
+
+namespace {
 
 // --- commands ----------------------------------------------------------------------------
 
@@ -761,7 +772,9 @@ Json release_json(const Release& r) {
   Json j{{"name", r.name},
          {"created_at", r.created_at},
          {"note", text_or_null(r.note)},
-         {"modules", r.module_count}};
+         {"modules", r.module_count},
+         {"channel", r.channel},
+         {"generation", r.generation}};
   if (!r.modules.empty()) {
     Json m = Json::array();
     for (const auto& e : r.modules) {
@@ -880,7 +893,8 @@ void cmd_history(Context& ctx, const std::string& module, std::size_t limit) {
                    {"module", text_or_null(e.module)},
                    {"from", version_or_null(e.from_version)},
                    {"to", version_or_null(e.to_version)},
-                   {"reason", text_or_null(e.reason)}});
+                   {"reason", text_or_null(e.reason)},
+                   {"channel", text_or_null(e.channel)}});
     }
     *ctx.out << Json{{"events", j}}.dump() << "\n";
     return;

@@ -48,7 +48,9 @@ class StoreSource final : public ModuleSource {
 
   std::string describe() const override {
     const std::string& path = reader_.store().path();
-    if (release_.empty()) return fmt::format("store {} (active versions)", path);
+    if (release_.empty()) {
+      return fmt::format("store {} (active versions of channel {})", path, reader_.store().channel());
+    }
     return fmt::format("store {} release {} ({} modules)", path, release_, release_modules_.size());
   }
 
@@ -134,9 +136,11 @@ class StoreSource final : public ModuleSource {
 }  // namespace
 
 Result<std::unique_ptr<ModuleSource>> open_store_source(const std::string& db_path,
-                                                        const std::string& release) {
+                                                        const std::string& release,
+                                                        const std::string& channel) {
   StoreOptions options;
   options.create = false;  // serving an empty new file would only answer enoent
+  options.channel = channel;
   auto store = Store::open(db_path, options);
   if (!store) return error(store.error());
   std::optional<Release> snapshot;
@@ -144,6 +148,8 @@ Result<std::unique_ptr<ModuleSource>> open_store_source(const std::string& db_pa
     auto r = (*store)->release_show(release);
     if (!r) return error(r.error());
     snapshot = std::move(*r);
+  } else if (auto c = (*store)->channel_generation(channel); !c) {
+    return error(c.error());  // an unknown channel: say so at start, not at every request
   }
   return std::unique_ptr<ModuleSource>(
       new StoreSource(std::shared_ptr<Store>(std::move(*store)), release, std::move(snapshot)));

@@ -130,14 +130,15 @@ Result<Prepared> prepare(std::span<const std::uint8_t> bytes, std::string_view o
 
 }  // namespace store_internal
 
-ImportResult Store::Impl::insert(const Prepared& p, const std::string& note, bool by_bytes) {
+ImportResult Store::Impl::insert(const Prepared& p, const std::string& note, bool by_bytes,
+                                 ChannelChange& change) {
   ImportResult r;
   r.file = p.origin;
   r.module = p.module;
   r.lib = p.lib;
   r.warning = p.warning;
   r.raw_size = p.raw_size;
-  const auto row = module_row(p.module);
+  const auto row = module_row(p.module, change.channel());
   std::int64_t blob_id = 0;
   {
     auto& s = stmt("SELECT id FROM blobs WHERE sha256 = ?");
@@ -220,17 +221,13 @@ ImportResult Store::Impl::insert(const Prepared& p, const std::string& note, boo
     s.exec();
   }
   {
-    auto& s = stmt(
-        "UPDATE modules SET high_water = ?, previous_version = ?, active_version = ?, active_since = ? WHERE "
-        "name = ?");
+    auto& s = stmt("UPDATE modules SET high_water = ? WHERE name = ?");
     s.bind(1, version);
-    s.bind(2, previous);
-    s.bind(3, version);
-    s.bind(4, now());
-    s.bind(5, p.module);
+    s.bind(2, p.module);
     s.exec();
   }
-  event("import", p.module, previous, version, note.empty() ? p.origin : p.origin + ": " + note);
+  change.set_module(p.module, version, "import", note.empty() ? p.origin : p.origin + ": " + note,
+                    /*check=*/false);
   r.version = version;
   r.previous = previous;
   return r;
@@ -248,7 +245,9 @@ Result<ImportResult> Store::import(std::span<const std::uint8_t> bytes, std::str
             store_internal::prepare(bytes, origin, impl_->compressor, impl_->options.zstd_level, dict.get());
         if (!p) return error(p.error());
         p->lib = options.lib;
-        ImportResult r = impl_->insert(*p, options.note, options.bytes);
+        Impl::ChannelChange change(*impl_, impl_->options.channel);
+        ImportResult r = impl_->insert(*p, options.note, options.bytes, change);
+        change.commit({.action = "import", .reason = options.note.empty() ? r.file : options.note});
         if (!options.dry_run && (!r.unchanged || r.repaired || r.verdict_recorded)) tx.commit(!r.unchanged);
         return r;
       });
@@ -308,9 +307,11 @@ Result<ImportSummary> Store::import_files(const ImportPlan& plan, const ImportOp
     }
     ImportSummary summary;
     summary.warnings = plan.warnings;
+    // The whole batch is one change of the channel: one generation.
+    Impl::ChannelChange change(*impl_, impl_->options.channel);
     for (const std::size_t i : order) {
       if (interrupted()) return error(cancelled);
-      ImportResult r = impl_->insert(prepared[i], options.note, options.bytes);
+      ImportResult r = impl_->insert(prepared[i], options.note, options.bytes, change);
       r.shadowed_by = shadowed_by[i];
       summary.files++;
       summary.bytes_in += r.raw_size;
@@ -324,6 +325,8 @@ Result<ImportSummary> Store::import_files(const ImportPlan& plan, const ImportOp
       }
       summary.items.push_back(std::move(r));
     }
+    const std::string why = !options.note.empty() ? options.note : fmt::format("{} files", summary.files);
+    change.commit({.action = "import", .reason = why});
     if (!options.dry_run) tx.commit(summary.new_versions > 0);
     return summary;
   });

@@ -30,17 +30,29 @@ Result<GcReport> Store::gc(const GcOptions& options) {
     Impl::WriteTx tx(*impl_);
     GcReport report;
     {
-      // Not active, not the rollback target, not named by a release, not among the newest N.
+      // Kept: in every channel the active versions, the modules' rollback targets and the
+      // previous generation (what channel rollback returns to); every snapshot's versions;
+      // what an application version or an Erlang release holds; the newest N of each module.
       static const std::string sql =
           std::string("SELECT ") + Impl::kVersionColumns +
-          "WHERE v.version != m.active_version AND v.version != m.previous_version "
-          "AND NOT EXISTS (SELECT 1 FROM snapshot_modules rm WHERE rm.module = v.module AND "
-          "rm.version = v.version) "
+          "WHERE NOT EXISTS (SELECT 1 FROM channel_modules k WHERE k.module = v.module AND "
+          "(k.version = v.version OR k.previous = v.version)) "
+          "AND NOT EXISTS (SELECT 1 FROM generation_modules gm JOIN generations g ON g.channel = gm.channel "
+          "AND g.label IS NOT NULL AND gm.first <= g.number AND (gm.until IS NULL OR gm.until > g.number) "
+          "WHERE gm.module = v.module AND gm.version = v.version) "
+          "AND NOT EXISTS (SELECT 1 FROM generation_modules gm JOIN channels c ON c.name = gm.channel AND "
+          "c.previous > 0 AND gm.first <= c.previous AND (gm.until IS NULL OR gm.until > c.previous) "
+          "WHERE gm.module = v.module AND gm.version = v.version) "
+          "AND NOT EXISTS (SELECT 1 FROM app_modules am WHERE am.module = v.module AND am.version = "
+          "v.version) "
+          "AND NOT EXISTS (SELECT 1 FROM release_modules rm WHERE rm.module = v.module AND rm.version = "
+          "v.version) "
           "AND (SELECT count(*) FROM versions n WHERE n.module = v.module AND n.version > "
-          "v.version) >= ? ORDER BY v.module, v.version";
+          "v.version) >= ?2 ORDER BY v.module, v.version";
       auto& s = impl_->stmt(sql.c_str());
       Impl::Done done{s};
-      s.bind(1, options.keep_last);
+      s.bind(1, impl_->options.channel);
+      s.bind(2, options.keep_last);
       while (s.step()) report.deleted.push_back(Impl::version_of(s));
     }
     const std::string why = fmt::format("gc keep_last {}", options.keep_last);
@@ -51,18 +63,24 @@ Result<GcReport> Store::gc(const GcOptions& options) {
       s.exec();
       impl_->event("gc", v.module, v.version, 0, why);
     }
+    // A blob no version uses, nor any file or byte form of an application version or an
+    // Erlang release (schema 3).
+    static const std::string unused =
+        "NOT EXISTS (SELECT 1 FROM versions v WHERE v.blob_id = b.id) "
+        "AND NOT EXISTS (SELECT 1 FROM app_modules x WHERE x.blob_id = b.id) "
+        "AND NOT EXISTS (SELECT 1 FROM app_files x WHERE x.blob_id = b.id) "
+        "AND NOT EXISTS (SELECT 1 FROM release_modules x WHERE x.blob_id = b.id) "
+        "AND NOT EXISTS (SELECT 1 FROM release_files x WHERE x.blob_id = b.id)";
     {
-      auto& s = impl_->stmt(
-          "SELECT count(*), coalesce(sum(stored_size), 0) FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM "
-          "versions v "
-          "WHERE v.blob_id = b.id)");
+      static const std::string sql =
+          "SELECT count(*), coalesce(sum(stored_size), 0) FROM blobs b WHERE " + unused;
+      auto& s = impl_->stmt(sql.c_str());
       Impl::Done done{s};
       s.step();
       report.blobs_deleted = s.int64(0);
       report.bytes_freed = static_cast<std::uint64_t>(s.int64(1));
     }
-    impl_->db->exec(
-        "DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.blob_id = blobs.id)");
+    impl_->db->exec("DELETE FROM blobs AS b WHERE " + unused);
     if (!options.dry_run) tx.commit(!report.deleted.empty() || report.blobs_deleted > 0);
     return report;
   });
@@ -97,35 +115,60 @@ Result<VerifyReport> Store::verify() {
       }
     }
     report.versions_checked = impl_->scalar("SELECT count(*) FROM versions");
-    // References: every version's blob, every module's active and previous version, every
-    // release's versions, every blob's dictionary.
+    // References: every version's blob; in every channel the active versions, the rollback
+    // targets, the previous generation and the current generation's rows against the active
+    // set; every snapshot's versions; every blob's dictionary. Each check's rows: module,
+    // version, and what the damage message says before the check's words ("" or "channel C: ").
     struct Check {
       const char* sql;
       const char* what;
     };
     static const Check checks[] = {
-        {"SELECT v.module, v.version FROM versions v WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = "
+        {"SELECT v.module, v.version, '' FROM versions v WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id "
+         "= "
          "v.blob_id)",
          "its blob is missing"},
-        {"SELECT m.name, m.active_version FROM modules m WHERE m.active_version != 0 AND NOT EXISTS (SELECT "
-         "1 FROM "
-         "versions v WHERE v.module = m.name AND v.version = m.active_version)",
+        {"SELECT cm.module, cm.version, 'channel ' || cm.channel || ': ' FROM channel_modules cm WHERE "
+         "cm.version != 0 AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.module = cm.module AND v.version "
+         "= "
+         "cm.version)",
          "the active version is missing"},
-        {"SELECT m.name, m.previous_version FROM modules m WHERE m.previous_version != 0 AND NOT EXISTS "
-         "(SELECT 1 "
-         "FROM versions v WHERE v.module = m.name AND v.version = m.previous_version)",
+        {"SELECT cm.module, cm.previous, 'channel ' || cm.channel || ': ' FROM channel_modules cm WHERE "
+         "cm.previous != 0 AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.module = cm.module AND v.version "
+         "= "
+         "cm.previous)",
          "the rollback target is missing"},
-        {"SELECT rm.module, rm.version FROM snapshot_modules rm WHERE NOT EXISTS (SELECT 1 FROM versions v "
-         "WHERE "
-         "v.module = rm.module AND v.version = rm.version)",
+        {"SELECT gm.module, gm.version, 'release ' || g.label || ': ' FROM generations g JOIN "
+         "generation_modules gm ON gm.channel = g.channel AND gm.first <= g.number AND (gm.until IS NULL OR "
+         "gm.until > g.number) WHERE g.label IS NOT NULL AND NOT EXISTS (SELECT 1 FROM versions v WHERE "
+         "v.module = gm.module AND v.version = gm.version)",
          "a release names a missing version"},
-        {"SELECT m.name, v.version FROM versions v JOIN modules m ON m.name = v.module WHERE v.version > "
+        {"SELECT gm.module, gm.version, 'channel ' || c.name || ': ' FROM channels c JOIN generation_modules "
+         "gm "
+         "ON gm.channel = c.name AND gm.first <= c.previous AND (gm.until IS NULL OR gm.until > c.previous) "
+         "WHERE c.previous > 0 AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.module = gm.module AND "
+         "v.version = gm.version)",
+         "the previous generation (channel rollback) names a missing version"},
+        {"SELECT cm.module, cm.version, 'channel ' || cm.channel || ': ' FROM channel_modules cm WHERE "
+         "cm.version != 0 AND NOT EXISTS (SELECT 1 FROM generation_modules gm WHERE gm.channel = cm.channel "
+         "AND gm.module = cm.module AND gm.until IS NULL AND gm.version = cm.version)",
+         "the current generation does not pin the active version"},
+        {"SELECT gm.module, gm.version, 'channel ' || gm.channel || ': ' FROM generation_modules gm WHERE "
+         "gm.until IS NULL AND NOT EXISTS (SELECT 1 FROM channel_modules cm WHERE cm.channel = gm.channel "
+         "AND "
+         "cm.module = gm.module AND cm.version = gm.version)",
+         "the current generation pins a version that is not the active one"},
+        {"SELECT '', c.generation, 'channel ' || c.name || ': ' FROM channels c WHERE c.generation > 0 AND "
+         "NOT "
+         "EXISTS (SELECT 1 FROM generations g WHERE g.channel = c.name AND g.number = c.generation)",
+         "its current generation is missing"},
+        {"SELECT m.name, v.version, '' FROM versions v JOIN modules m ON m.name = v.module WHERE v.version > "
          "m.high_water",
          "version above the module's high-water mark"},
     };
     for (const auto& c : checks) {
       auto s = impl_->db->prepare(c.sql);
-      while (s->step()) report.damage.push_back({s->text(0), s->int64(1), c.what});
+      while (s->step()) report.damage.push_back({s->text(0), s->int64(1), s->text(2) + c.what});
     }
     if (const auto n = impl_->scalar(
             "SELECT count(*) FROM blobs b WHERE b.dictionary_id IS NOT NULL AND NOT EXISTS (SELECT 1 "
@@ -148,7 +191,7 @@ Result<StoreStats> Store::stats() {
     StoreStats st;
     st.modules = impl.scalar(
         "SELECT count(*) FROM modules m WHERE EXISTS (SELECT 1 FROM versions v WHERE v.module = m.name)");
-    st.active_modules = impl.scalar("SELECT count(*) FROM modules WHERE active_version != 0");
+    st.active_modules = impl.active_count(impl.options.channel);
     st.versions = impl.scalar("SELECT count(*) FROM versions");
     {
       auto& s = impl.stmt(
@@ -161,7 +204,8 @@ Result<StoreStats> Store::stats() {
       st.stored_bytes = static_cast<std::uint64_t>(s.int64(2));
       st.blobs_with_dictionary = s.int64(3);
     }
-    st.releases = impl.scalar("SELECT count(*) FROM snapshots");
+    st.releases = impl.scalar("SELECT count(*) FROM generations WHERE label IS NOT NULL");
+    st.channels = impl.scalar("SELECT count(*) FROM channels");
     st.events = impl.scalar("SELECT count(*) FROM events");
     {
       auto& s = impl.stmt(

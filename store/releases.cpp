@@ -1,5 +1,7 @@
-// Releases: named snapshots of the active set, their differences, and the rollback of the
-// whole active set to one of them.
+// Releases as schema 2 knew them: named snapshots of the active set. Since schema 4 a snapshot
+// is a generation of a channel with a label (docs/model.md): create makes one, rollback makes
+// a channel's content that generation's (in a new generation), delete removes the label.
+// Erlang releases (name, vsn) are apart from these (the `releases` table).
 #include <map>
 
 #include "store_impl.h"
@@ -7,31 +9,28 @@
 namespace codestore {
 
 using store_internal::fail;
-using store_internal::now;
 
 Release Store::Impl::release(const std::string& name, bool with_modules) {
+  const auto [channel, number] = labelled_generation(name);
   Release r;
+  r.name = name;
+  r.channel = channel;
+  r.generation = number;
   {
-    auto& s = stmt(
-        "SELECT name, created_at, note, (SELECT count(*) FROM snapshot_modules WHERE release = name) FROM "
-        "snapshots "
-        "WHERE name = ?");
+    auto& s = stmt("SELECT created_at, reason FROM generations WHERE channel = ? AND number = ?");
     Done done{s};
-    s.bind(1, name);
+    s.bind(1, channel);
+    s.bind(2, number);
     if (!s.step()) fail(Code::kNotFound, fmt::format("unknown release {}", name));
-    r.name = s.text(0);
-    r.created_at = s.int64(1);
-    r.note = s.text(2);
-    r.module_count = s.int64(3);
+    r.created_at = s.int64(0);
+    r.note = s.text(1);
   }
-  if (!with_modules) return r;
-  auto& s = stmt(
-      "SELECT rm.module, rm.version, v.lib FROM snapshot_modules rm JOIN versions v ON v.module = rm.module "
-      "AND "
-      "v.version = rm.version WHERE rm.release = ? ORDER BY rm.module");
-  Done done{s};
-  s.bind(1, name);
-  while (s.step()) r.modules.push_back({s.text(0), s.int64(1), s.text(2)});
+  const auto pins = generation_pins(channel, number);
+  r.module_count = static_cast<std::int64_t>(pins.size());
+  if (with_modules) {
+    r.modules.reserve(pins.size());
+    for (const auto& p : pins) r.modules.push_back({p.module, p.version, p.lib});
+  }
   return r;
 }
 
@@ -42,26 +41,20 @@ Result<Release> Store::release_create(const std::string& name, Reason note) {
                        if (name.empty()) fail(Code::kInvalidArgument, "a release needs a name");
                        Impl::WriteTx tx(*impl_);
                        {
-                         auto& s = impl_->stmt("SELECT 1 FROM snapshots WHERE name = ?");
+                         auto& s = impl_->stmt("SELECT 1 FROM generations WHERE label = ?");
                          Impl::Done done{s};
                          s.bind(1, name);
                          if (s.step()) fail(Code::kAlreadyExists, fmt::format("release {} exists", name));
                        }
-                       {
-                         auto& s =
-                             impl_->stmt("INSERT INTO snapshots (name, created_at, note) VALUES (?, ?, ?)");
-                         s.bind(1, name);
-                         s.bind(2, now());
-                         s.bind(3, note.text);
-                         s.exec();
-                       }
-                       auto& s = impl_->stmt(
-                           "INSERT INTO snapshot_modules (release, module, version) SELECT ?, name, "
-                           "active_version FROM modules "
-                           "WHERE active_version != 0");
-                       s.bind(1, name);
-                       s.exec();
-                       impl_->event("release-create", "", 0, 0, name);
+                       const std::string& channel = impl_->options.channel;
+                       impl_->require_channel(channel);
+                       // The same content, labelled: `previous` stays, so a channel rollback still
+                       // returns to a different content.
+                       Impl::ChannelChange change(*impl_, channel);
+                       change.commit(
+                           {.action = "snapshot", .reason = note.text, .label = name, .keep_previous = true},
+                           /*force=*/true);
+                       impl_->event("release-create", "", 0, 0, name, channel);
                        Release r = impl_->release(name, true);
                        tx.commit();
                        return r;
@@ -70,9 +63,11 @@ Result<Release> Store::release_create(const std::string& name, Reason note) {
 
 Result<std::vector<Release>> Store::release_list() {
   return impl_->call("release list", [&]() -> Result<std::vector<Release>> {
+    db::Transaction tx(*impl_->db, db::TxKind::kRead);
     std::vector<std::string> names;
     {
-      auto& s = impl_->stmt("SELECT name FROM snapshots ORDER BY created_at, name");
+      auto& s =
+          impl_->stmt("SELECT label FROM generations WHERE label IS NOT NULL ORDER BY created_at, label");
       Impl::Done done{s};
       while (s.step()) names.push_back(s.text(0));
     }
@@ -85,12 +80,16 @@ Result<std::vector<Release>> Store::release_list() {
 
 Result<Release> Store::release_show(const std::string& name) {
   return impl_->call([&] { return "release show " + name; },
-                     [&]() -> Result<Release> { return impl_->release(name, true); });
+                     [&]() -> Result<Release> {
+                       db::Transaction tx(*impl_->db, db::TxKind::kRead);
+                       return impl_->release(name, true);
+                     });
 }
 
 Result<ReleaseDiff> Store::release_diff(const std::string& a, const std::string& b) {
   return impl_->call([&] { return fmt::format("release diff {} {}", a, b); },
                      [&]() -> Result<ReleaseDiff> {
+                       db::Transaction tx(*impl_->db, db::TxKind::kRead);
                        const Release ra = impl_->release(a, true);
                        const Release rb = impl_->release(b, true);
                        std::map<std::string, const ReleaseEntry*> in_a;
@@ -116,14 +115,11 @@ Status Store::release_delete(const std::string& name) {
                      [&]() -> Status {
                        impl_->require_writable("release delete");
                        Impl::WriteTx tx(*impl_);
-                       impl_->release(name, false);  // kNotFound
-                       for (const char* sql : {"DELETE FROM snapshot_modules WHERE release = ?",
-                                               "DELETE FROM snapshots WHERE name = ?"}) {
-                         auto& s = impl_->stmt(sql);
-                         s.bind(1, name);
-                         s.exec();
-                       }
-                       impl_->event("release-delete", "", 0, 0, name);
+                       const auto [channel, number] = impl_->labelled_generation(name);  // kNotFound
+                       auto& s = impl_->stmt("UPDATE generations SET label = NULL WHERE label = ?");
+                       s.bind(1, name);
+                       s.exec();
+                       impl_->event("release-delete", "", 0, 0, name, channel);
                        tx.commit();
                        return Status::ok();
                      });
@@ -134,26 +130,20 @@ Result<std::vector<Activation>> Store::release_rollback(const std::string& name,
                      [&]() -> Result<std::vector<Activation>> {
                        impl_->require_writable("release rollback");
                        Impl::WriteTx tx(*impl_);
-                       const Release r = impl_->release(name, true);
-                       std::map<std::string, std::int64_t> target;
-                       for (const auto& e : r.modules) target[e.module] = e.version;
-                       std::vector<std::pair<std::string, std::int64_t>> modules;
-                       {
-                         auto& s = impl_->stmt("SELECT name, active_version FROM modules ORDER BY name");
-                         Impl::Done done{s};
-                         while (s.step()) modules.emplace_back(s.text(0), s.int64(1));
-                       }
+                       const auto [from_channel, number] = impl_->labelled_generation(name);
+                       std::map<std::string, std::int64_t> modules;
+                       for (auto& p : impl_->generation_pins(from_channel, number))
+                         modules[p.module] = p.version;
+                       const auto apps = impl_->generation_app_pins(from_channel, number);
                        const std::string why = reason.text.empty()
                                                    ? "release " + name
                                                    : fmt::format("release {}: {}", name, reason.text);
-                       std::vector<Activation> changed;
-                       for (const auto& [module, active] : modules) {
-                         const auto it = target.find(module);
-                         const std::int64_t to = it == target.end() ? 0 : it->second;
-                         if (to == active) continue;
-                         changed.push_back(impl_->set_active(module, to, "release-rollback", why));
-                       }
-                       impl_->event("release-rollback", "", 0, 0, why);
+                       const std::string& channel = impl_->options.channel;
+                       Impl::ChannelChange change(*impl_, channel);
+                       std::vector<Activation> changed =
+                           impl_->apply_content(change, modules, &apps, "release-rollback", why);
+                       impl_->event("release-rollback", "", 0, 0, why, channel);
+                       change.commit({.action = "snapshot-rollback", .reason = why});
                        tx.commit(!changed.empty());
                        return changed;
                      });

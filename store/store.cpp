@@ -41,16 +41,17 @@ void Store::Impl::require_writable(std::string_view what) const {
 }
 
 void Store::Impl::event(std::string_view action, std::string_view module, std::int64_t from, std::int64_t to,
-                        std::string_view reason) {
+                        std::string_view reason, std::string_view channel) {
   auto& s = stmt(
-      "INSERT INTO events (time, action, module, from_version, to_version, reason) VALUES (?, ?, ?, ?, ?, "
-      "?)");
+      "INSERT INTO events (time, action, module, from_version, to_version, reason, channel) VALUES (?, ?, ?, "
+      "?, ?, ?, ?)");
   s.bind(1, now());
   s.bind(2, action);
   s.bind(3, module);
   s.bind(4, from);
   s.bind(5, to);
   s.bind(6, reason);
+  s.bind(7, channel);
   s.exec();
 }
 
@@ -59,6 +60,10 @@ Store::~Store() = default;
 
 const std::string& Store::path() const {
   return impl_->path;
+}
+
+const std::string& Store::channel() const {
+  return impl_->options.channel;
 }
 
 std::int64_t Store::schema_version() {
@@ -70,6 +75,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, const StoreO
   return db::guard("store " + path, [&]() -> Result<std::unique_ptr<Store>> {
     StoreOptions options = given;
     options.read_only = options.read_only || options.snapshot;
+    Impl::require_channel_name(options.channel);
     auto impl = std::make_unique<Impl>();
     impl->path = path;
     impl->options = options;

@@ -4,7 +4,9 @@
 //   blobs.cpp        blobs, dictionaries, the image cache: a blob row in, image bytes out
 //   versions.cpp     module and version lookups, reads, activation, rollback, delete
 //   import.cpp       validation of images and their insertion (import, import_files)
-//   releases.cpp     releases: create, list, show, diff, delete, rollback
+//   releases.cpp     snapshots (labelled generations): create, list, show, diff, delete, rollback
+//   channels.cpp     channels and generations: ChannelChange (the one way a channel's content
+//                    changes), history, diff, channel rollback, replace_channel (a deploy)
 //   maintenance.cpp  gc, verify, stats, dictionary training, compact, checkpoint, events
 // The database is reached only through db::Connection (db/connection.h); zstd only through
 // db/codec.h. Walking directories is the planner's (import_plan.cpp).
@@ -164,8 +166,9 @@ struct Store::Impl {
   // The one value a query without parameters returns (a count, a sum).
   std::int64_t scalar(const char* sql);
   void require_writable(std::string_view what) const;
+  // `channel`: the channel the change was made in ("" for store-wide events).
   void event(std::string_view action, std::string_view module, std::int64_t from, std::int64_t to,
-             std::string_view reason);
+             std::string_view reason, std::string_view channel = {});
 
   // --- blobs, dictionaries, image cache (blobs.cpp) ------------------------------------------
   std::shared_ptr<db::Dictionary> dictionary(std::int64_t id);
@@ -187,41 +190,153 @@ struct Store::Impl {
   std::string users_of_blob(std::int64_t id);
 
   // --- versions (versions.cpp) ----------------------------------------------------------------
+  // A module's row (high_water, store-wide) with its state in one channel (channel_modules:
+  // active, since, previous; 0 when the channel has no row for it).
   struct ModuleRow {
     std::int64_t high_water = 0, active = 0, active_since = 0, previous = 0;
   };
-  std::optional<ModuleRow> module_row(std::string_view name);
-  ModuleRow require_module(std::string_view name);
+  std::optional<ModuleRow> module_row(std::string_view name, std::string_view channel);
+  std::optional<ModuleRow> module_row(std::string_view name) { return module_row(name, options.channel); }
+  ModuleRow require_module(std::string_view name, std::string_view channel);
+  ModuleRow require_module(std::string_view name) { return require_module(name, options.channel); }
+  // require_module, and the module must be active in the handle's channel (kNotFound).
+  ModuleRow require_active(std::string_view name);
   bool version_exists_any(std::string_view name);
   bool version_exists(std::string_view name, std::int64_t version);
   // A version a caller names: 0 means "none" inside the store (an inactive module) and
   // must never arrive from outside, where it would deactivate the module.
   static void require_version_number(std::int64_t version);
   void require_version(std::string_view name, std::int64_t version);
-  // Binds name (?1) and version (?2) to `s` and steps to its row; kNotFound (naming what is
-  // missing: the module or its version) when there is none.
-  void step_version_row(db::Statement& s, std::string_view name, std::int64_t version);
-  // The columns version_of reads, then FROM: append WHERE/ORDER BY.
+  // Binds name (?first) and version (?first+1) to `s` and steps to its row; kNotFound (naming
+  // what is missing: the module or its version) when there is none.
+  void step_version_row(db::Statement& s, std::string_view name, std::int64_t version, int first = 1);
+  // The columns version_of reads, then FROM: append WHERE/ORDER BY. ?1 is the channel whose
+  // active version and rollback target the row reports (the statement binds it first).
   static constexpr const char* kVersionColumns =
       "v.module, v.version, v.lib, v.md5, v.vsn, b.sha256, b.raw_size, b.stored_size, v.origin, v.note, "
-      "v.warning, v.imported_at, m.active_version = v.version, m.active_since, m.previous_version = "
-      "v.version, coalesce(b.load_verdict, -1) "
-      "FROM versions v JOIN blobs b ON b.id = v.blob_id JOIN modules m ON m.name = v.module ";
+      "v.warning, v.imported_at, coalesce(cm.version = v.version, 0), coalesce(cm.since, 0), "
+      "coalesce(cm.previous = v.version, 0), coalesce(b.load_verdict, -1) "
+      "FROM versions v JOIN blobs b ON b.id = v.blob_id "
+      "LEFT JOIN channel_modules cm ON cm.channel = ?1 AND cm.module = v.module ";
   static ModuleVersion version_of(db::Statement& s);
   ModuleVersion info(std::string_view name, std::int64_t version);
-  // Moves the active version of `name` to `to` (0: none), inside a WriteTx. previous_version
-  // becomes the one that was active, so that rollback(name) toggles like `cd -`.
-  Activation set_active(std::string_view name, std::int64_t to, std::string_view action,
-                        std::string_view reason);
   std::vector<ModuleSummary> summaries(const std::string* lib);
+
+  // --- channels and generations (channels.cpp) ------------------------------------------------
+  struct ChannelRow {
+    std::int64_t generation = 0, previous = 0, created_at = 0;
+  };
+  std::optional<ChannelRow> channel_row(std::string_view channel);
+  // kNotFound "unknown channel C" when the channel has never been changed.
+  ChannelRow require_channel(std::string_view channel);
+  // Channel names: 1 to 128 of [A-Za-z0-9._-], not starting with '.' or '-' (they may become
+  // file and directory names). kInvalidArgument otherwise.
+  static void require_channel_name(std::string_view channel);
+  // One module version a generation pins.
+  struct Pin {
+    std::string module;
+    std::int64_t version = 0;
+    std::string md5, lib;  // "" when gc deleted the version (only an old, unlabelled generation)
+  };
+  // The module versions generation `number` of `channel` pins, sorted by module; number 0
+  // (or the current one) reads channel_modules. kNotFound for a generation the channel lacks.
+  std::vector<Pin> generation_pins(std::string_view channel, std::int64_t number);
+  // The application revisions (app -> app_versions.id) generation `number` pins.
+  std::map<std::string, std::int64_t> generation_app_pins(std::string_view channel, std::int64_t number);
+  // The generation labelled `label` (a snapshot): its channel and number; kNotFound
+  // "unknown release L" when no generation has the label.
+  std::pair<std::string, std::int64_t> labelled_generation(std::string_view label);
+  // Generation `number`'s row and what changed in it (Generation without `modules`, `content`).
+  Generation generation_info(std::string_view channel, std::int64_t number);
+  // How many modules are active in `channel`.
+  std::int64_t active_count(std::string_view channel);
+
+  // What a new generation records (generations' columns).
+  // Every member has a default initializer, so that `{.action = "import"}` names only what it sets.
+  struct GenerationMeta {
+    std::string_view action{};  // import, activate, rollback, deploy, channel-rollback, snapshot, ...
+    std::string_view reason{};
+    std::string_view label{};     // a snapshot's name ("": none)
+    std::int64_t release_id = 0;  // releases.id of the Erlang release a deploy made the content (0: none)
+    bool keep_previous = false;   // a snapshot: channels.previous stays (the content is the same)
+  };
+
+  // The one way a channel's content changes. Inside a WriteTx: set_module() moves modules
+  // (channel_modules at once, so that later steps of the same change see it), set_app() pins
+  // application revisions, and commit() writes ONE new generation with what changed: it
+  // closes the old interval rows, opens new ones, and moves channels.generation/previous.
+  // Nothing changed: no generation (unless forced). A channel other than 'default' is made by
+  // its first change. Every mutator (import, import_files, activate, rollback, release
+  // rollback, release create, channel rollback, replace_channel) goes through it.
+  //
+  // Thread safety: used under Impl's mutex, within one transaction, like Impl.
+  class ChannelChange {
+   public:
+    ChannelChange(Impl& impl, std::string channel);
+    ChannelChange(const ChannelChange&) = delete;
+    ChannelChange& operator=(const ChannelChange&) = delete;
+    const std::string& channel() const { return channel_; }
+    // Moves `module`'s version in the channel to `to` (0: none active). Its rollback target
+    // becomes the version that was active (so rollback(module) toggles like `cd -`), `since`
+    // now; an event `event_action` (import, activate, rollback, release-rollback, ...) records
+    // it. `check`: the module and version must exist (kNotFound); import, which has just
+    // written them, skips it. Setting the active version again changes nothing.
+    Activation set_module(std::string_view module, std::int64_t to, std::string_view event_action,
+                          std::string_view reason, bool check = true);
+    // Pins revision `app_version` (app_versions.id; 0: none) of application `app`.
+    void set_app(std::string_view app, std::int64_t app_version);
+    // Whether anything set so far differs from the channel's current generation.
+    bool changed();
+    // Writes the new generation and returns its number; 0 when nothing changed and !force
+    // (force: a snapshot, a channel rollback, which make a generation whatever it holds;
+    // the channel must then exist or be made).
+    std::int64_t commit(const GenerationMeta& meta, bool force = false);
+
+   private:
+    void ensure_channel();
+    Impl& impl_;
+    std::string channel_;
+    bool exists_ = false;
+    std::map<std::string, std::int64_t, std::less<>> start_;  // module -> version before
+    std::map<std::string, std::pair<std::int64_t, std::int64_t>, std::less<>>
+        apps_;  // app -> (before, after)
+  };
+
+  // Makes `change`'s channel hold exactly `modules` (module -> version) and, when given,
+  // exactly `apps` (app -> app_versions.id): modules it lacks become inactive, each move an
+  // event `event_action`. Returns the modules that moved, sorted by module.
+  std::vector<Activation> apply_content(ChannelChange& change,
+                                        const std::map<std::string, std::int64_t>& modules,
+                                        const std::map<std::string, std::int64_t>* apps,
+                                        std::string_view event_action, std::string_view reason);
+
+  // The content a deploy makes a channel's: module -> version, app -> app_versions.id.
+  struct ChannelContent {
+    std::map<std::string, std::int64_t> modules;
+    std::map<std::string, std::int64_t> apps;
+  };
+  struct ChannelWrite {
+    std::vector<Activation> changed;  // each module whose version moved, sorted by module
+    std::int64_t generation = 0;      // the new generation (0: nothing changed, none made)
+  };
+  // For a deploy (an Erlang release made a channel's content; store/releases_erl.cpp or the
+  // like): inside a WriteTx, makes `channel`'s content exactly `content` in ONE generation
+  // (modules and applications it lacks become inactive in the channel; each moved module's
+  // rollback target is its version before, as an activation's), recorded with `meta`
+  // (action "deploy", release_id). Every module version must exist (kNotFound). Nothing
+  // changed: no generation unless `force`. Events: one per moved module (`meta.action`).
+  ChannelWrite replace_channel(std::string_view channel, const ChannelContent& content,
+                               const GenerationMeta& meta, bool force = false);
 
   // --- import (import.cpp) --------------------------------------------------------------------
   // Inserts a prepared image (the blob if new), as the next version, made active; unless it
   // is the active version's code (by_bytes: its bytes) and lib. Bytes whose stored blob is
   // damaged replace that blob's frame first: re-importing the original file repairs it.
-  ImportResult insert(const store_internal::Prepared& p, const std::string& note, bool by_bytes);
+  // The version becomes active in `change`'s channel.
+  ImportResult insert(const store_internal::Prepared& p, const std::string& note, bool by_bytes,
+                      ChannelChange& change);
 
-  // --- releases (releases.cpp) ----------------------------------------------------------------
+  // --- releases (releases.cpp): snapshots, the labelled generations ------------------------------
   Release release(const std::string& name, bool with_modules);
 };
 

@@ -14,19 +14,32 @@ using store_internal::fail;
 using store_internal::mv;
 using store_internal::now;
 
-std::optional<Store::Impl::ModuleRow> Store::Impl::module_row(std::string_view name) {
-  auto& s =
-      stmt("SELECT high_water, active_version, active_since, previous_version FROM modules WHERE name = ?");
+std::optional<Store::Impl::ModuleRow> Store::Impl::module_row(std::string_view name,
+                                                              std::string_view channel) {
+  auto& s = stmt(
+      "SELECT m.high_water, coalesce(cm.version, 0), coalesce(cm.since, 0), coalesce(cm.previous, 0) "
+      "FROM modules m LEFT JOIN channel_modules cm ON cm.channel = ?2 AND cm.module = m.name WHERE m.name = "
+      "?1");
   Done done{s};
   s.bind(1, name);
+  s.bind(2, channel);
   if (!s.step()) return std::nullopt;
   return ModuleRow{s.int64(0), s.int64(1), s.int64(2), s.int64(3)};
 }
 
-Store::Impl::ModuleRow Store::Impl::require_module(std::string_view name) {
-  auto row = module_row(name);
+Store::Impl::ModuleRow Store::Impl::require_module(std::string_view name, std::string_view channel) {
+  auto row = module_row(name, channel);
   if (!row || !version_exists_any(name)) fail(Code::kNotFound, fmt::format("unknown module {}", name));
   return *row;
+}
+
+Store::Impl::ModuleRow Store::Impl::require_active(std::string_view name) {
+  const auto row = require_module(name);
+  if (row.active == 0) {
+    require_channel(options.channel);  // an unknown channel is named as such
+    fail(Code::kNotFound, fmt::format("module {} has no active version", name));
+  }
+  return row;
 }
 
 bool Store::Impl::version_exists_any(std::string_view name) {
@@ -55,9 +68,9 @@ void Store::Impl::require_version(std::string_view name, std::int64_t version) {
   fail(Code::kNotFound, fmt::format("module {} has no version {}", name, version));
 }
 
-void Store::Impl::step_version_row(db::Statement& s, std::string_view name, std::int64_t version) {
-  s.bind(1, name);
-  s.bind(2, version);
+void Store::Impl::step_version_row(db::Statement& s, std::string_view name, std::int64_t version, int first) {
+  s.bind(first, name);
+  s.bind(first + 1, version);
   if (s.step()) return;
   s.reset();
   require_version(name, version);
@@ -87,42 +100,29 @@ ModuleVersion Store::Impl::version_of(db::Statement& s) {
 
 ModuleVersion Store::Impl::info(std::string_view name, std::int64_t version) {
   static const std::string sql =
-      std::string("SELECT ") + kVersionColumns + "WHERE v.module = ? AND v.version = ?";
+      std::string("SELECT ") + kVersionColumns + "WHERE v.module = ?2 AND v.version = ?3";
   auto& s = stmt(sql.c_str());
   Done done{s};
-  step_version_row(s, name, version);
+  s.bind(1, options.channel);
+  step_version_row(s, name, version, 2);
   return version_of(s);
-}
-
-Activation Store::Impl::set_active(std::string_view name, std::int64_t to, std::string_view action,
-                                   std::string_view reason) {
-  const ModuleRow row = require_module(name);
-  if (to != 0) require_version(name, to);
-  Activation a{std::string(name), row.active, to};
-  if (row.active == to) return a;
-  auto& s =
-      stmt("UPDATE modules SET previous_version = ?, active_version = ?, active_since = ? WHERE name = ?");
-  s.bind(1, row.active);
-  s.bind(2, to);
-  s.bind(3, to != 0 ? now() : 0);
-  s.bind(4, name);
-  s.exec();
-  event(action, name, row.active, to, reason);
-  return a;
 }
 
 std::vector<ModuleSummary> Store::Impl::summaries(const std::string* lib) {
   static const std::string base =
-      "SELECT m.name, m.active_version, coalesce(av.lib, ''), coalesce(av.md5, ''), "
+      "SELECT m.name, coalesce(cm.version, 0), coalesce(av.lib, ''), coalesce(av.md5, ''), "
       "(SELECT count(*) FROM versions c WHERE c.module = m.name), "
-      "(SELECT max(version) FROM versions c WHERE c.module = m.name), m.active_since "
-      "FROM modules m LEFT JOIN versions av ON av.module = m.name AND av.version = m.active_version "
+      "(SELECT max(version) FROM versions c WHERE c.module = m.name), coalesce(cm.since, 0) "
+      "FROM modules m LEFT JOIN channel_modules cm ON cm.channel = ?1 AND cm.module = m.name "
+      "LEFT JOIN versions av ON av.module = m.name AND av.version = cm.version "
       "WHERE EXISTS (SELECT 1 FROM versions c WHERE c.module = m.name) ";
   static const std::string all = base + "ORDER BY m.name";
-  static const std::string by_lib = base + "AND av.lib = ? ORDER BY m.name";
+  static const std::string by_lib = base + "AND av.lib = ?2 ORDER BY m.name";
+  require_channel(options.channel);
   auto& s = stmt(lib == nullptr ? all.c_str() : by_lib.c_str());
   Done done{s};
-  if (lib != nullptr) s.bind(1, *lib);
+  s.bind(1, options.channel);
+  if (lib != nullptr) s.bind(2, *lib);
   std::vector<ModuleSummary> out;
   while (s.step()) {
     ModuleSummary m;
@@ -146,9 +146,7 @@ Result<ModuleVersion> Store::active_info(std::string_view module) {
                        // One read transaction: a rollback committed between the two reads would otherwise
                        // give the metadata of a version that is no longer active.
                        db::Transaction tx(*impl_->db, db::TxKind::kRead);
-                       const auto row = impl_->require_module(module);
-                       if (row.active == 0)
-                         fail(Code::kNotFound, fmt::format("module {} has no active version", module));
+                       const auto row = impl_->require_active(module);
                        return impl_->info(module, row.active);
                      });
 }
@@ -158,9 +156,7 @@ Result<ModuleImage> Store::active(std::string_view module) {
                      [&]() -> Result<ModuleImage> {
                        // One read transaction, so that metadata and bytes are of the same version.
                        db::Transaction tx(*impl_->db, db::TxKind::kRead);
-                       const auto row = impl_->require_module(module);
-                       if (row.active == 0)
-                         fail(Code::kNotFound, fmt::format("module {} has no active version", module));
+                       const auto row = impl_->require_active(module);
                        ModuleImage img;
                        img.info = impl_->info(module, row.active);
                        img.bytes = impl_->bytes(module, row.active, false);
@@ -177,10 +173,11 @@ Result<std::vector<ModuleVersion>> Store::versions(std::string_view module) {
   return impl_->call([&] { return fmt::format("versions {}", module); },
                      [&]() -> Result<std::vector<ModuleVersion>> {
                        static const std::string sql = std::string("SELECT ") + Impl::kVersionColumns +
-                                                      "WHERE v.module = ? ORDER BY v.version";
+                                                      "WHERE v.module = ?2 ORDER BY v.version";
                        auto& s = impl_->stmt(sql.c_str());
                        Impl::Done done{s};
-                       s.bind(1, module);
+                       s.bind(1, impl_->options.channel);
+                       s.bind(2, module);
                        std::vector<ModuleVersion> out;
                        while (s.step()) out.push_back(Impl::version_of(s));
                        if (out.empty()) fail(Code::kNotFound, fmt::format("unknown module {}", module));
@@ -203,11 +200,13 @@ Result<std::vector<ModuleSummary>> Store::lib_modules(std::string_view lib) {
 
 Result<std::vector<std::string>> Store::libs() {
   return impl_->call("libs", [&]() -> Result<std::vector<std::string>> {
+    impl_->require_channel(impl_->options.channel);
     auto& s = impl_->stmt(
-        "SELECT DISTINCT v.lib FROM modules m JOIN versions v ON v.module = m.name AND v.version = "
-        "m.active_version "
-        "WHERE v.lib != '' ORDER BY 1");
+        "SELECT DISTINCT v.lib FROM channel_modules cm JOIN versions v ON v.module = cm.module AND v.version "
+        "= "
+        "cm.version WHERE cm.channel = ? AND v.lib != '' ORDER BY 1");
     Impl::Done done{s};
+    s.bind(1, impl_->options.channel);
     std::vector<std::string> out;
     while (s.step()) out.push_back(s.text(0));
     return out;
@@ -217,7 +216,7 @@ Result<std::vector<std::string>> Store::libs() {
 Result<std::vector<StoreEvent>> Store::history(std::string_view module, std::size_t limit) {
   return impl_->call("history", [&]() -> Result<std::vector<StoreEvent>> {
     auto& s = impl_->stmt(
-        "SELECT id, time, action, module, from_version, to_version, reason FROM events "
+        "SELECT id, time, action, module, from_version, to_version, reason, channel FROM events "
         "WHERE (?1 = '' OR module = ?1) ORDER BY id DESC LIMIT ?2");
     Impl::Done done{s};
     s.bind(1, module);
@@ -226,7 +225,8 @@ Result<std::vector<StoreEvent>> Store::history(std::string_view module, std::siz
                   : static_cast<std::int64_t>(limit));
     std::vector<StoreEvent> out;
     while (s.step())
-      out.push_back({s.int64(0), s.int64(1), s.text(2), s.text(3), s.int64(4), s.int64(5), s.text(6)});
+      out.push_back(
+          {s.int64(0), s.int64(1), s.text(2), s.text(3), s.int64(4), s.int64(5), s.text(6), s.text(7)});
     std::reverse(out.begin(), out.end());
     return out;
   });
@@ -242,6 +242,8 @@ Result<std::uint64_t> Store::generation() {
 }
 
 // --- change ----------------------------------------------------------------------------------
+// Each change is one ChannelChange of the handle's channel: one generation when the active
+// set moved, none when it did not.
 
 Result<Activation> Store::activate(std::string_view module, std::int64_t version, Reason reason) {
   return impl_->call([&] { return fmt::format("activate {}", mv(module, version)); },
@@ -249,8 +251,10 @@ Result<Activation> Store::activate(std::string_view module, std::int64_t version
                        impl_->require_writable("activate");
                        Impl::require_version_number(version);
                        Impl::WriteTx tx(*impl_);
-                       Activation a = impl_->set_active(module, version, "activate", reason.text);
-                       tx.commit(a.from_version != a.to_version);
+                       Impl::ChannelChange change(*impl_, impl_->options.channel);
+                       Activation a = change.set_module(module, version, "activate", reason.text);
+                       const bool moved = change.commit({.action = "activate", .reason = reason.text}) != 0;
+                       tx.commit(moved);
                        return a;
                      });
 }
@@ -262,10 +266,13 @@ Result<Activation> Store::rollback(std::string_view module, Reason reason) {
                        Impl::WriteTx tx(*impl_);
                        const auto row = impl_->require_module(module);
                        if (row.previous == 0) {
+                         impl_->require_channel(impl_->options.channel);
                          fail(Code::kFailedPrecondition,
                               fmt::format("module {} has no previous version to roll back to", module));
                        }
-                       Activation a = impl_->set_active(module, row.previous, "rollback", reason.text);
+                       Impl::ChannelChange change(*impl_, impl_->options.channel);
+                       Activation a = change.set_module(module, row.previous, "rollback", reason.text);
+                       change.commit({.action = "rollback", .reason = reason.text});
                        tx.commit();
                        return a;
                      });
@@ -277,8 +284,10 @@ Result<Activation> Store::rollback(std::string_view module, std::int64_t version
                        impl_->require_writable("rollback");
                        Impl::require_version_number(version);
                        Impl::WriteTx tx(*impl_);
-                       Activation a = impl_->set_active(module, version, "rollback", reason.text);
-                       tx.commit(a.from_version != a.to_version);
+                       Impl::ChannelChange change(*impl_, impl_->options.channel);
+                       Activation a = change.set_module(module, version, "rollback", reason.text);
+                       const bool moved = change.commit({.action = "rollback", .reason = reason.text}) != 0;
+                       tx.commit(moved);
                        return a;
                      });
 }
@@ -291,14 +300,45 @@ Status Store::delete_version(std::string_view module, std::int64_t version, Reas
         Impl::require_version_number(version);
         Impl::WriteTx tx(*impl_);
         impl_->require_version(module, version);
-        const auto row = impl_->require_module(module);
-        if (row.active == version) fail(Code::kFailedPrecondition, "it is the active version");
-        if (row.previous == version)
-          fail(Code::kFailedPrecondition, "it is the version a rollback returns to");
+        // What a channel needs, in every channel: its active version, its rollback target, its
+        // previous generation's version (channel rollback); then every snapshot's.
+        const std::string& mine = impl_->options.channel;
+        {
+          auto& s = impl_->stmt(
+              "SELECT channel, version = ?3 FROM channel_modules WHERE module = ?1 AND (version = ?2 OR "
+              "previous = ?2) ORDER BY channel != ?4, channel");
+          Impl::Done done{s};
+          s.bind(1, module);
+          s.bind(2, version);
+          s.bind(3, version);
+          s.bind(4, mine);
+          if (s.step()) {
+            const std::string channel = s.text(0);
+            const bool active = s.int64(1) != 0;
+            const std::string where = channel == mine ? "" : fmt::format(" in channel {}", channel);
+            fail(Code::kFailedPrecondition, active ? "it is the active version" + where
+                                                   : "it is the version a rollback returns to" + where);
+          }
+        }
+        {
+          auto& s = impl_->stmt(
+              "SELECT c.name, c.previous FROM channels c JOIN generation_modules gm ON gm.channel = c.name "
+              "WHERE c.previous > 0 AND gm.module = ? AND gm.version = ? AND gm.first <= c.previous "
+              "AND (gm.until IS NULL OR gm.until > c.previous) ORDER BY c.name LIMIT 1");
+          Impl::Done done{s};
+          s.bind(1, module);
+          s.bind(2, version);
+          if (s.step()) {
+            fail(Code::kFailedPrecondition,
+                 fmt::format("channel {}'s rollback returns to it (generation {})", s.text(0), s.int64(1)));
+          }
+        }
         std::vector<std::string> releases;
         {
           auto& s = impl_->stmt(
-              "SELECT release FROM snapshot_modules WHERE module = ? AND version = ? ORDER BY release");
+              "SELECT g.label FROM generations g JOIN generation_modules gm ON gm.channel = g.channel "
+              "WHERE g.label IS NOT NULL AND gm.module = ? AND gm.version = ? AND gm.first <= g.number "
+              "AND (gm.until IS NULL OR gm.until > g.number) ORDER BY g.label");
           Impl::Done done{s};
           s.bind(1, module);
           s.bind(2, version);
@@ -306,6 +346,19 @@ Status Store::delete_version(std::string_view module, std::int64_t version, Reas
         }
         if (!releases.empty()) {
           fail(Code::kFailedPrecondition, fmt::format("release {} names it", fmt::join(releases, ", ")));
+        }
+        {
+          // Schema 3's application versions and Erlang releases hold their module versions.
+          auto& s = impl_->stmt(
+              "SELECT 'application ' || a.app || '@' || a.vsn FROM app_modules am JOIN app_versions a ON "
+              "a.id = "
+              "am.app_version WHERE am.module = ?1 AND am.version = ?2 UNION ALL "
+              "SELECT 'release ' || r.name || '@' || r.vsn FROM release_modules rm JOIN releases r ON r.id = "
+              "rm.release WHERE rm.module = ?1 AND rm.version = ?2 LIMIT 1");
+          Impl::Done done{s};
+          s.bind(1, module);
+          s.bind(2, version);
+          if (s.step()) fail(Code::kFailedPrecondition, s.text(0) + " holds it");
         }
         auto& s = impl_->stmt("DELETE FROM versions WHERE module = ? AND version = ?");
         s.bind(1, module);

@@ -71,20 +71,6 @@ T must(Result<T> r, const char* what) {
   return std::move(*r);
 }
 
-// `image` (module `name`) renamed to `to` (same length): atom #1 of AtU8 rewritten in place.
-std::vector<std::uint8_t> renamed(const std::vector<std::uint8_t>& image, const std::string& name,
-                                  const std::string& to) {
-  auto img = image::Image::parse(image, image::Strictness::kStrict);
-  const image::Chunk* atoms = img ? img->find("AtU8") : nullptr;
-  if (atoms == nullptr || to.size() != name.size()) die("cannot rename " + name);
-  std::vector<std::uint8_t> out = image;
-  std::size_t at = atoms->offset + 4;  // after the atom count
-  if (out[at] != name.size() || std::memcmp(&out[at + 1], name.data(), name.size()) != 0)
-    die("AtU8 of " + name);
-  std::memcpy(&out[at + 1], to.data(), to.size());
-  return out;
-}
-
 std::unique_ptr<CodeServer> server_over(std::shared_ptr<LibSource> libs, std::vector<std::string> path) {
   Options options;
   options.path = std::move(path);
@@ -138,7 +124,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> synth;
   for (int i = 0; i < kSyncModules; ++i) {
     std::string name = fmt::format("s{:0{}}", i, small->name.size() - 1);
-    auto bytes = renamed(small->bytes, small->name, name);
+    auto bytes = bench::renamed(small->bytes, small->name, name);
     std::ofstream(tmp / "synth" / "ebin" / (name + ".beam"), std::ios::binary)
         .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
     synth.push_back(name);

@@ -1,10 +1,12 @@
 #include "bench_support.h"
 
+#include <codestore/image.h>
 #include <time.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "base/file.h"
 
@@ -28,6 +30,21 @@ double thread_cpu_seconds() {
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
+}
+
+std::vector<std::uint8_t> renamed(const std::vector<std::uint8_t>& image, const std::string& name,
+                                  const std::string& to) {
+  auto img = image::Image::parse(image, image::Strictness::kStrict);
+  const image::Chunk* atoms = img ? img->find("AtU8") : nullptr;
+  std::size_t at = atoms != nullptr ? atoms->offset + 4 : 0;  // after the atom count
+  if (atoms == nullptr || to.size() != name.size() || at + 1 + name.size() > image.size() ||
+      image[at] != name.size() || std::memcmp(&image[at + 1], name.data(), name.size()) != 0) {
+    std::fprintf(stderr, "bench: cannot rename %s to %s\n", name.c_str(), to.c_str());
+    std::exit(1);
+  }
+  std::vector<std::uint8_t> out = image;
+  std::memcpy(&out[at + 1], to.data(), to.size());
+  return out;
 }
 
 }  // namespace codestore::bench

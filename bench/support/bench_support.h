@@ -28,4 +28,10 @@ double thread_cpu_seconds();
 
 double median(std::vector<double> v);
 
+// `image` (module `name`) renamed to `to`, a name of the same length: atom #1 of AtU8
+// rewritten in place, so every other byte stays (a synthetic module for benches that need
+// thousands). The program ends with a message when the image has no such atom.
+std::vector<std::uint8_t> renamed(const std::vector<std::uint8_t>& image, const std::string& name,
+                                  const std::string& to);
+
 }  // namespace codestore::bench

@@ -90,11 +90,13 @@ class ModuleSource {
   virtual Status record_served(const ServedModule& module, std::string_view peer) = 0;
 };
 
-// A source over the store in `db_path`: the active versions, or those the release named
-// `release` records when it is not empty. Fails with kNotFound for an unknown release and
-// with the store's error when the database cannot be opened.
+// A source over the store in `db_path`: the active versions of `channel` (StoreOptions::channel,
+// docs/model.md), or those the release (snapshot) named `release` records when it is not empty.
+// Fails with kNotFound for an unknown release or channel and with the store's error when the
+// database cannot be opened.
 Result<std::unique_ptr<ModuleSource>> open_store_source(const std::string& db_path,
-                                                        const std::string& release);
+                                                        const std::string& release,
+                                                        const std::string& channel = "default");
 
 // Counters, for tests and the shutdown line. All are totals since start.
 struct BootServerStats {

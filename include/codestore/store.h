@@ -1,7 +1,11 @@
 // The versioned module store: module images kept in one SQLite file, keyed by
-// (module name, version), with one active version per module, named releases (snapshots of
-// the active set), and a history of every change (docs/store.md for the version
-// state machine, docs/schema.md for the tables).
+// (module name, version), with channels (named active sets: one active version per module in
+// each), every change of a channel an immutable generation, named releases (snapshots: labelled
+// generations), and a history of every change (docs/model.md for channels and generations,
+// docs/store.md for the version state machine, docs/schema.md for the tables).
+//
+// A Store handle works on one channel, StoreOptions::channel ("default" unless told): "the
+// active version", activate, rollback, import and the snapshots' create/rollback are all in it.
 //
 //   auto store = codestore::Store::open("app.db", {});
 //   if (!store) return store.error();
@@ -59,6 +63,8 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   const std::string& path() const;
+  // The channel this handle works on (StoreOptions::channel).
+  const std::string& channel() const;
   // The newest schema version this library knows.
   static std::int64_t schema_version();
 
@@ -94,6 +100,9 @@ class Store {
   using SharedBytes = std::shared_ptr<const std::vector<std::uint8_t>>;
   [[nodiscard]] Result<SharedBytes> get_shared(std::string_view module, std::int64_t version,
                                                bool verify_sha256 = false);
+  // The reads of "the active version" (active, active_info, list, lib_modules, libs, and the
+  // active/rollback_target flags of ModuleVersion) are of this handle's channel; kNotFound
+  // "unknown channel C" when it was never made.
   // The active version with its bytes; kNotFound when the module is unknown or has no active version.
   [[nodiscard]] Result<ModuleImage> active(std::string_view module);
   // The metadata only (no decompression).
@@ -128,23 +137,59 @@ class Store {
   // Activates any stored version (recorded as a rollback); kInvalidArgument below 1.
   [[nodiscard]] Result<Activation> rollback(std::string_view module, std::int64_t version,
                                             Reason reason = {});
-  // Deletes one version. Refused (kFailedPrecondition) for the active version, the version a
-  // rollback would return to, and versions a release names. Its blob goes at the next gc.
+  // Deletes one version. Refused (kFailedPrecondition) for a version active in any channel, the
+  // version a module's rollback returns to in any channel, a version of a channel's previous
+  // generation (what channel_rollback returns to), and versions a snapshot names. Its blob goes
+  // at the next gc.
   [[nodiscard]] Status delete_version(std::string_view module, std::int64_t version, Reason reason = {});
 
-  // --- Releases ----------------------------------------------------------------------------
-  // Snapshots the whole active set under `name` (kAlreadyExists when taken); the note is kept
-  // with it (Release::note), a Reason so that it cannot be swapped with the name.
+  // --- Releases (snapshots) -------------------------------------------------------------------
+  // A snapshot is a generation with a label, unique in the store. release_create makes a new
+  // generation of this handle's channel, labelled `name`, with the channel's current content
+  // (kAlreadyExists when the label is taken; kNotFound when the channel does not exist); the
+  // note is kept with it (Release::note), a Reason so that it cannot be swapped with the name.
   [[nodiscard]] Result<Release> release_create(const std::string& name, Reason note = {});
+  // Every snapshot of every channel, oldest first.
   [[nodiscard]] Result<std::vector<Release>> release_list();
   [[nodiscard]] Result<Release> release_show(const std::string& name);
   [[nodiscard]] Result<ReleaseDiff> release_diff(const std::string& a, const std::string& b);
+  // Removes the label (the generation stays in its channel's history; its versions become
+  // collectable unless something else keeps them).
   [[nodiscard]] Status release_delete(const std::string& name);
-  // In one transaction: the active set becomes exactly the release's; modules the release
-  // does not name become inactive. Returns each module whose active version changed.
+  // In one transaction, one generation: this handle's channel's content becomes exactly the
+  // snapshot's (which may be of another channel); modules it does not name become inactive.
+  // Returns each module whose active version changed.
   [[nodiscard]] Result<std::vector<Activation>> release_rollback(const std::string& name, Reason reason = {});
 
+  // --- Channels and generations (docs/model.md) --------------------------------------------
+  // Every channel, sorted by name.
+  [[nodiscard]] Result<std::vector<ChannelInfo>> channels();
+  // The generations of `channel`, newest first, each with what changed from the one before it
+  // (Generation::changes, app_changes); limit 0 = all, else the newest `limit`. kNotFound for
+  // an unknown channel.
+  [[nodiscard]] Result<std::vector<Generation>> channel_history(const std::string& channel,
+                                                                std::size_t limit = 0);
+  // Generation `number` of `channel` (0: the current one) with its whole content
+  // (Generation::content) and what changed in it. kNotFound for an unknown channel or number.
+  [[nodiscard]] Result<Generation> channel_generation(const std::string& channel, std::int64_t number = 0);
+  // Returns this handle's channel to its previous generation: a new generation with that
+  // content, whose `previous` is the generation it left, so a second channel_rollback switches
+  // back. Each moved module's rollback target is its version before (as an activation).
+  // kFailedPrecondition when the channel has no previous generation; kNotFound when the
+  // channel does not exist. Returns the new generation.
+  [[nodiscard]] Result<Generation> channel_rollback(Reason reason = {});
+  // What differs from generation gen_a of channel_a to gen_b of channel_b (0: the current
+  // one): modules added, removed, changed (by version, with both MD5s), applications.
+  // kNotFound for an unknown channel or generation.
+  [[nodiscard]] Result<GenerationDiff> generation_diff(const std::string& channel_a, std::int64_t gen_a,
+                                                       const std::string& channel_b, std::int64_t gen_b);
+
   // --- Maintenance -------------------------------------------------------------------------
+  // Deletes the versions nothing needs, in every channel: it keeps each channel's active
+  // versions and its modules' rollback targets, every version of a channel's previous
+  // generation and of every snapshot, versions an application or Erlang release holds, and the
+  // newest options.keep_last of each module. An older, unlabelled generation may then name a
+  // version that is gone (its history still lists it).
   [[nodiscard]] Result<GcReport> gc(const GcOptions& options);
   // Decompresses every blob and checks its SHA-256, every version's reference, and runs
   // PRAGMA integrity_check. Damage is reported, not returned as an error.

@@ -36,6 +36,13 @@ struct StoreOptions {
   // Decompressed images kept in memory for get/active, keyed by their SHA-256 (so never
   // stale); least recently used go first. 0: every get decompresses its blob.
   std::size_t image_cache_bytes = std::size_t{64} << 20;
+  // The channel (docs/model.md: a named active set that a group of nodes follows) this handle
+  // works on: every read of "the active version" and every change (import, activate, rollback,
+  // release create/rollback, channel_rollback) is in it; other channels are never touched.
+  // A channel other than "default" is made by its first change (an import, an activation) and
+  // starts empty; reading one that was never made is kNotFound naming it. Names: 1 to 128 of
+  // [A-Za-z0-9._-], not starting with '.' or '-' (else open() is kInvalidArgument).
+  std::string channel = "default";
 };
 
 // What import, import_files and import_tree do with the images they are given.

@@ -88,17 +88,20 @@ struct StoreEvent {
   std::int64_t id = 0;
   std::int64_t time = 0;          // Unix seconds
   std::string action;             // import, activate, rollback, delete, release-create, release-delete,
-                                  // release-rollback, gc, dict-train, compact; loader: load, purge, kill, ...
+                                  // release-rollback, channel-rollback, gc, dict-train, compact; loader:
+                                  // load, purge, kill, ...
   std::string module;             // "" for store-wide events
   std::int64_t from_version = 0;  // 0: none
   std::int64_t to_version = 0;    // 0: none
   std::string reason;
+  std::string channel;  // the channel a change was made in ("" for store-wide events)
 };
 
 struct Activation {
   std::string module;
   std::int64_t from_version = 0;  // 0: there was none
   std::int64_t to_version = 0;    // 0: now inactive
+  bool operator==(const Activation&) const = default;
 };
 
 struct ReleaseEntry {
@@ -108,12 +111,74 @@ struct ReleaseEntry {
   bool operator==(const ReleaseEntry&) const = default;
 };
 
+// A snapshot (`release create NAME`): since schema 4 a generation of a channel labelled NAME
+// (docs/model.md, "Channels and generations").
 struct Release {
   std::string name;
   std::int64_t created_at = 0;
   std::string note;
   std::vector<ReleaseEntry> modules;  // sorted by module (empty in release_list())
   std::int64_t module_count = 0;
+  std::string channel;          // the channel whose generation it is
+  std::int64_t generation = 0;  // that generation's number
+};
+
+// One channel (Store::channels()).
+struct ChannelInfo {
+  std::string name;
+  std::int64_t generation = 0;  // the current generation (0: none yet, empty)
+  std::int64_t previous = 0;    // what channel_rollback returns to (0: nothing)
+  std::int64_t modules = 0;     // modules active in it
+  std::int64_t created_at = 0;  // Unix seconds
+};
+
+// An application's pin moving between two generations: `from`/`to` are "VSN" or, for a
+// revision after the first, "VSN#REV" (docs/model.md); "" when not pinned on that side.
+struct AppChange {
+  std::string app;
+  std::string from, to;
+  bool operator==(const AppChange&) const = default;
+};
+
+// One immutable generation of a channel (Store::channel_history, Store::generation).
+struct Generation {
+  std::string channel;
+  std::int64_t number = 0;
+  std::int64_t created_at = 0;  // Unix seconds
+  // What made it: import, activate, rollback, deploy, channel-rollback, snapshot,
+  // snapshot-rollback, migrate.
+  std::string action;
+  std::string reason;
+  std::string label;            // a snapshot's name ("": none)
+  std::int64_t release_id = 0;  // the Erlang release a deploy made the content (0: none)
+  std::string release;          // that release as NAME@VSN ("": none)
+  std::int64_t modules = 0;     // modules it pins
+  // What changed from generation number-1 (of the same channel), by module: from_version 0
+  // an added module, to_version 0 a removed one. Counts of each kind beside.
+  std::vector<Activation> changes;
+  std::int64_t added = 0, removed = 0, changed = 0;
+  std::vector<AppChange> app_changes;  // by app
+  // Store::generation() only: every module version it pins, sorted by module.
+  std::vector<ReleaseEntry> content;
+};
+
+// What differs between two generations, of one channel or of two (Store::generation_diff).
+struct GenerationDiff {
+  struct Entry {
+    std::string module;
+    std::int64_t version = 0;
+    std::string md5;  // beam_lib:md5/1 ("" for a version gc deleted from an old generation)
+    std::string lib;
+  };
+  std::vector<Entry> added;    // in b, not in a, by module
+  std::vector<Entry> removed;  // in a, not in b
+  struct Changed {
+    std::string module;
+    std::int64_t from_version = 0, to_version = 0;
+    std::string from_md5, to_md5;  // equal: the same code in another version (another byte form)
+  };
+  std::vector<Changed> changed;  // in both, different versions
+  std::vector<AppChange> apps;   // applications added (from ""), removed (to ""), changed
 };
 
 struct ReleaseDiff {
@@ -148,12 +213,13 @@ struct VerifyReport {
 
 struct StoreStats {
   std::int64_t modules = 0;
-  std::int64_t active_modules = 0;
+  std::int64_t active_modules = 0;  // in the handle's channel
   std::int64_t versions = 0;
   std::int64_t blobs = 0;
   std::uint64_t raw_bytes = 0;     // sum of raw sizes of the blobs
   std::uint64_t stored_bytes = 0;  // sum of stored sizes of the blobs
-  std::int64_t releases = 0;
+  std::int64_t releases = 0;       // snapshots (labelled generations)
+  std::int64_t channels = 0;
   std::int64_t events = 0;
   std::int64_t dictionaries = 0;
   std::int64_t dictionary_id = 0;  // newest (0: none)

@@ -85,12 +85,14 @@ class RawDb {
   // Flips one byte in the middle of the stored frame of `module`'s active version.
   void damage_blob_of(const std::string& module) {
     sqlite3_stmt* s = nullptr;
-    ASSERT_EQ(sqlite3_prepare_v2(
-                  db_,
-                  "SELECT b.id, b.data FROM blobs b JOIN versions v ON v.blob_id = b.id JOIN modules m "
-                  "ON m.name = v.module AND m.active_version = v.version WHERE v.module = ?",
-                  -1, &s, nullptr),
-              SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_prepare_v2(
+            db_,
+            "SELECT b.id, b.data FROM blobs b JOIN versions v ON v.blob_id = b.id JOIN channel_modules cm "
+            "ON cm.channel = 'default' AND cm.module = v.module AND cm.version = v.version WHERE v.module = "
+            "?",
+            -1, &s, nullptr),
+        SQLITE_OK);
     sqlite3_bind_text(s, 1, module.c_str(), -1, SQLITE_TRANSIENT);
     ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
     const sqlite3_int64 id = sqlite3_column_int64(s, 0);

@@ -1,0 +1,36 @@
+// What the store's command groups share (cli/store_commands.cpp defines it; the channel
+// commands, cli/channel_commands.cpp, use it too): opening the store as every command does,
+// and the output conventions of README.md (times, tables, JSON's null for "none").
+//
+// Thread safety: as run() (cli.h): each call uses only its arguments.
+#pragma once
+
+#include <codestore/store.h>
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "cli.h"
+
+namespace codestore::cli {
+
+// Opens the store in the command's channel (--channel) for a command; reports and returns
+// null on failure. Only `init` creates a database (create). Read-only unless `write`; honours
+// --snapshot (reading commands only), --wait and Ctrl-C while waiting for a lock.
+std::unique_ptr<Store> open_store(Context& ctx, bool write, bool create = false);
+
+// Unix seconds as "2026-12-03 16:54:23Z" ("-" for 0).
+std::string when(std::int64_t t);
+
+// Aligned columns, by the width a terminal gives each cell; the last column is not padded.
+void table(std::ostream& out, const std::vector<std::vector<std::string>>& rows);
+
+// "None" is null in JSON, whatever the text output shows for it: version 0, empty text.
+nlohmann::ordered_json version_or_null(std::int64_t v);
+nlohmann::ordered_json text_or_null(const std::string& s);
+
+}  // namespace codestore::cli
