@@ -23,7 +23,7 @@ jobs=${JOBS:-$(nproc)}
 # images (erlang-nox), Elixir's images (elixir).
 demo_packages=(build-essential cmake ninja-build pkg-config
                libsqlitecpp-dev libsqlite3-dev libzstd-dev libfmt-dev libcli11-dev nlohmann-json3-dev
-               libssl-dev zlib1g-dev libexpected-dev erlang-nox elixir)
+               libssl-dev zlib1g-dev libexpected-dev libarchive-dev erlang-nox elixir)
 # What the tests, benchmarks, sanitizers and fuzzers add.
 test_packages=(git googletest libgtest-dev libgmock-dev libbenchmark-dev erlang-src clang libclang-rt-14-dev
                clang-format clang-tidy)

@@ -18,6 +18,14 @@ using store_internal::WorkerState;
 
 namespace {
 
+// A blob no version, application version or release holds (alias b).
+constexpr const char* kUnreferencedBlob =
+    "NOT EXISTS (SELECT 1 FROM versions v WHERE v.blob_id = b.id) "
+    "AND NOT EXISTS (SELECT 1 FROM app_modules am WHERE am.blob_id = b.id) "
+    "AND NOT EXISTS (SELECT 1 FROM app_files af WHERE af.blob_id = b.id) "
+    "AND NOT EXISTS (SELECT 1 FROM release_files rf WHERE rf.blob_id = b.id) "
+    "AND NOT EXISTS (SELECT 1 FROM release_modules rm WHERE rm.blob_id = b.id)";
+
 // zstd's trainers refuse fewer samples (fastcover's minimum).
 constexpr std::int64_t kMinDictionarySamples = 5;
 
@@ -36,6 +44,10 @@ Result<GcReport> Store::gc(const GcOptions& options) {
           "WHERE v.version != m.active_version AND v.version != m.previous_version "
           "AND NOT EXISTS (SELECT 1 FROM snapshot_modules rm WHERE rm.module = v.module AND "
           "rm.version = v.version) "
+          "AND NOT EXISTS (SELECT 1 FROM app_modules am WHERE am.module = v.module AND am.version = "
+          "v.version) "
+          "AND NOT EXISTS (SELECT 1 FROM release_modules em WHERE em.module = v.module AND em.version = "
+          "v.version) "
           "AND (SELECT count(*) FROM versions n WHERE n.module = v.module AND n.version > "
           "v.version) >= ? ORDER BY v.module, v.version";
       auto& s = impl_->stmt(sql.c_str());
@@ -52,17 +64,16 @@ Result<GcReport> Store::gc(const GcOptions& options) {
       impl_->event("gc", v.module, v.version, 0, why);
     }
     {
-      auto& s = impl_->stmt(
-          "SELECT count(*), coalesce(sum(stored_size), 0) FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM "
-          "versions v "
-          "WHERE v.blob_id = b.id)");
+      static const std::string sql =
+          std::string("SELECT count(*), coalesce(sum(stored_size), 0) FROM blobs b WHERE ") +
+          kUnreferencedBlob;
+      auto& s = impl_->stmt(sql.c_str());
       Impl::Done done{s};
       s.step();
       report.blobs_deleted = s.int64(0);
       report.bytes_freed = static_cast<std::uint64_t>(s.int64(1));
     }
-    impl_->db->exec(
-        "DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.blob_id = blobs.id)");
+    impl_->db->exec(std::string("DELETE FROM blobs AS b WHERE ") + kUnreferencedBlob);
     if (!options.dry_run) tx.commit(!report.deleted.empty() || report.blobs_deleted > 0);
     return report;
   });
