@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "release_test_util.h"
@@ -571,6 +572,74 @@ TEST_F(ReleaseStore, GcAndDeleteKeepWhatApplicationVersionsHold) {
   auto v = store->verify();
   ASSERT_TRUE(v.has_value());
   EXPECT_TRUE(v->ok());
+}
+
+TEST_F(ReleaseStore, TheCommandLineShowsApplicationsAndReleasesBesideSnapshots) {
+  using store_testing::run_cli;
+  ASSERT_TRUE(store->import_release(start_sasl()).has_value());
+  ASSERT_TRUE(store->release_create("snap1").has_value());  // a snapshot: names without '@'
+  const std::string db_path = db().string();
+  {
+    const auto r = run_cli(db_path, {"--json", "release", "list"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j["releases"].size(), 1u);
+    EXPECT_EQ(j["releases"][0]["name"], "snap1");
+    ASSERT_EQ(j["erl_releases"].size(), 1u);
+    EXPECT_EQ(j["erl_releases"][0]["name"], "start_sasl");
+    EXPECT_EQ(j["erl_releases"][0]["vsn"], "25");
+  }
+  {
+    const auto r = run_cli(db_path, {"--json", "release", "show", "start_sasl@25"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j["apps"].size(), 3u);
+    EXPECT_EQ(j["apps"][0]["app"], "kernel");
+    EXPECT_EQ(j["apps"][2]["app"], "sasl");
+  }
+  {
+    const auto r = run_cli(db_path, {"release", "show", "snap1"});  // the snapshot, as before
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("release snap1"), std::string::npos) << r.out;
+  }
+  {
+    const auto r = run_cli(db_path, {"--json", "apps"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["apps"].size(), 3u);
+  }
+  {
+    const auto r = run_cli(db_path, {"--json", "app", "show", "sasl@4.2#1"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["revision"], 1);
+    EXPECT_EQ(j["module_list"].size(), j["modules"].get<std::size_t>());
+  }
+  {
+    const auto r = run_cli(db_path, {"--json", "app", "show", "sasl"});
+    EXPECT_EQ(r.code, 2) << r.out;
+  }
+  {
+    const auto r = run_cli(db_path, {"--json", "release", "show", "start_sasl@24"});
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(nlohmann::json::parse(r.out)["error"]["kind"], "not_found");
+  }
+  {
+    const auto r = run_cli(db_path, {"--json", "release", "diff", "start_sasl@25", "start_sasl@25"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_TRUE(j["modules"]["changed"].empty());
+    EXPECT_TRUE(j["apps"]["upgraded"].empty());
+  }
+  {
+    const std::string out = (dir / "x.tar.gz").string();
+    const auto r = run_cli(db_path, {"--json", "release", "export", "start_sasl@25", "-o", out});
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_TRUE(j["tarball"].get<bool>());
+    EXPECT_TRUE(fs::exists(out));
+    const auto again = run_cli(db_path, {"release", "export", "start_sasl@25", "-o", out});
+    EXPECT_EQ(again.code, 1);  // never over an existing file
+  }
 }
 
 }  // namespace
