@@ -7,7 +7,7 @@ namespace codestore::base {
 std::string app_name(std::string_view dir) {
   // filename:split/1: "/" first for an absolute name, then the non-empty components.
   std::vector<std::string_view> parts;
-  if (dir.starts_with('/')) parts.push_back("/");
+  if (dir.starts_with('/')) parts.emplace_back("/");
   for (std::size_t start = 0; start <= dir.size();) {
     std::size_t slash = dir.find('/', start);
     if (slash == std::string_view::npos) slash = dir.size();

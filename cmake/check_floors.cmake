@@ -1,12 +1,14 @@
 # Run by CTest (floors.arrows): arrows only point down. Every production target sits on a
 # floor; a target may link only targets on floors below its own (README.md, "Layout":
-# base <- etf <- image <- store <- loader, server <- cli). Input: DEPS, a file of
+# base <- etf, archive <- image, otp <- store <- loader, server <- cli). Input: DEPS, a file of
 # lines `target=dep,dep` (cmake/floors.cmake writes it at configure time).
 cmake_minimum_required(VERSION 3.25)  # IN_LIST
 set(floors
     codestore_base 0        # Status/Result, UTF-8, file reads, the app-dir rule, hex
     codestore_etf 1         # terms
+    codestore_archive 1     # tar, tar.gz and zip archives (beside etf: base only)
     codestore_image 2       # images (Attr, CInf and LitT are terms: image needs etf)
+    codestore_otp 2         # .app, .rel, start.boot, .appup (terms: otp needs etf); beside image
     codestore_store 3
     codestore_loader 4
     codestore_server 4      # beside the loader, not above it

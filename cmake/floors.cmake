@@ -4,7 +4,7 @@
 # hold them to the floors (cmake/check_floors.cmake).
 set(CODESTORE_FLOORS_DEPS ${PROJECT_BINARY_DIR}/floors.deps)
 set(lines "")
-foreach(dir ${PROJECT_SOURCE_DIR} base etf image store loader server cli)
+foreach(dir ${PROJECT_SOURCE_DIR} base etf archive image otp store loader server cli)
   if(NOT IS_ABSOLUTE ${dir})
     set(dir ${PROJECT_SOURCE_DIR}/${dir})
   endif()
@@ -51,6 +51,7 @@ set_tests_properties(floors.arrows PROPERTIES LABELS "build;fast")
 # The check itself catches an arrow that points up and one within a floor.
 set(bad ${CMAKE_CURRENT_BINARY_DIR}/floors-upward.deps)
 file(WRITE ${bad} "codestore_base=\ncodestore_etf=codestore_base,codestore_image\ncodestore_image=codestore_etf\n"
+                  "codestore_otp=codestore_etf\n"
                   "codestore_store=codestore_image\ncodestore_loader=codestore_store\n"
                   "codestore_server=codestore_store,codestore_loader\ncodestore_cli=codestore_loader,codestore_server\n"
                   "codestore=codestore_cli\ncodestore_codestore=codestore_server\n")

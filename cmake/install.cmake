@@ -2,7 +2,7 @@
 # and a pkg-config file, as fmt does.
 include(CMakePackageConfigHelpers)
 
-install(TARGETS codestore_base codestore_etf codestore_image codestore_store codestore_loader codestore_server codestore_codestore
+install(TARGETS codestore_base codestore_etf codestore_archive codestore_image codestore_otp codestore_store codestore_loader codestore_server codestore_codestore
         EXPORT codestoreTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

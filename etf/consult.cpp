@@ -430,7 +430,8 @@ Status Consulter::scan_number(Token& tok) {
     return count(tok, 1);
   }
   if (cur() == '#') {
-    int base = ds.size() <= 2 ? std::stoi(ds) : 0;
+    int base = 0;  // list_to_integer of the digits ("016#" is base 16), saturated
+    for (char ch : ds) base = std::min(base * 10 + (ch - '0'), 100);
     if (base < 2 || base > 36) return fail_at(tok, fmt::format("illegal base '{}'", ds));
     advance();
     std::string bs;
@@ -888,6 +889,10 @@ Result<Term> Consulter::binary(std::size_t depth) {
       if (s->term.as_int() == nullptr || *s->term.as_int() < 0)
         return error(fail_at(st, "bad term: a bad size"));
       size = *s->term.as_int();
+      if (*size > (std::int64_t{1} << 40)) {  // so that size * unit cannot overflow
+        return error(fail(Code::kLimitExceeded, st.line, st.offset,
+                          fmt::format("binary larger than max_binary_bytes {}", limits_.max_binary_bytes)));
+      }
     }
     std::string type = "integer";
     bool little = false;

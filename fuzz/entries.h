@@ -8,9 +8,11 @@
 // that both libFuzzer and the test see it.
 #pragma once
 
+#include <codestore/archive.h>
 #include <codestore/image.h>
 #include <codestore/term.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -19,6 +21,9 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "etf/consult.h"
+#include "otp/otp_files.h"
 
 namespace codestore::fuzz {
 
@@ -125,6 +130,30 @@ inline void fuzz_term(const std::uint8_t* data, std::size_t size) {
   if (etf::encode(*back) != enc) fuzz_fail("encode(decode(encode(T))) != encode(T)");
 }
 
+// Target "consult": Erlang term text (file:consult/1's subset), with small limits; what
+// reads is encoded and decoded back to an equal term, and goes through the OTP file
+// readers (.app per term, .rel and .appup over the whole file), which must answer.
+inline void fuzz_consult(const std::uint8_t* data, std::size_t size) {
+  etf::ConsultLimits limits;
+  limits.max_bytes = 1u << 20;
+  limits.max_depth = 200;
+  limits.max_terms = 1u << 16;
+  limits.max_binary_bytes = 1u << 20;
+  auto terms = etf::consult(std::span<const std::uint8_t>(data, size), "fuzz.config", limits);
+  if (!terms) {
+    (void)terms.error().to_string();
+    return;
+  }
+  for (const etf::Term& t : *terms) {
+    auto back = etf::decode(etf::encode(t));
+    if (!back) fuzz_fail("a consulted term does not decode after encode: " + back.error().to_string());
+    if (!(*back == t)) fuzz_fail("decode(encode(T)) != T for consulted T = " + etf::format_w(t));
+    (void)otp::parse_app(t, "fuzz.app");
+  }
+  (void)otp::parse_rel(*terms, "fuzz.rel");
+  (void)otp::parse_appup(*terms, "fuzz.appup");
+}
+
 // Target "gzip": one gzip layer, with a small output limit (a gzip bomb must stop there).
 inline void fuzz_gzip(const std::uint8_t* data, std::size_t size) {
   constexpr std::size_t kMax = 1u << 20;
@@ -137,6 +166,42 @@ inline void fuzz_gzip(const std::uint8_t* data, std::size_t size) {
     // maybe_gunzip fails only on the limit; bad gzip data comes back unchanged.
     fuzz_fail("maybe_gunzip failed with " + out.error().to_string());
   }
+}
+
+// Target "archive": read_archive under small limits. What it returns keeps the promises of
+// archive.h: normalized relative paths, each once, links that are relative, no more members
+// or bytes than the limits allow.
+inline void fuzz_archive(const std::uint8_t* data, std::size_t size) {
+  archive::Limits limits;
+  limits.max_total_bytes = 4u << 20;
+  limits.max_entry_bytes = 1u << 20;
+  limits.max_entries = 1000;
+  auto entries = archive::read_archive(std::span<const std::uint8_t>(data, size), "fuzz", limits);
+  if (!entries) {
+    (void)entries.error().to_string();
+    return;
+  }
+  if (entries->size() > limits.max_entries) fuzz_fail("archive: more members than max_entries");
+  std::uint64_t total = 0;
+  std::vector<std::string> paths;
+  for (const auto& e : *entries) {
+    const std::string& p = e.path;
+    if (p.empty() || p.front() == '/' || p.back() == '/') fuzz_fail("archive: path not normalized");
+    if (p == ".." || p.starts_with("../") || p.ends_with("/..") || p.find("/../") != std::string::npos ||
+        p == "." || p.starts_with("./") || p.ends_with("/.") || p.find("/./") != std::string::npos ||
+        p.find("//") != std::string::npos)
+      fuzz_fail("archive: path not normalized");
+    if (e.type == archive::Entry::Type::kSymlink && (e.link_target.empty() || e.link_target.front() == '/'))
+      fuzz_fail("archive: absolute or empty link target");
+    if (e.type != archive::Entry::Type::kFile && !e.bytes.empty()) fuzz_fail("archive: bytes on a non-file");
+    if (e.bytes.size() > limits.max_entry_bytes) fuzz_fail("archive: member over max_entry_bytes");
+    if (e.mode > 0777) fuzz_fail("archive: mode beyond 0777");
+    total += e.bytes.size();
+    paths.push_back(p);
+  }
+  if (total > limits.max_total_bytes) fuzz_fail("archive: members over max_total_bytes");
+  std::sort(paths.begin(), paths.end());
+  if (std::adjacent_find(paths.begin(), paths.end()) != paths.end()) fuzz_fail("archive: a path twice");
 }
 
 }  // namespace codestore::fuzz

@@ -179,8 +179,8 @@ Result<AtomTable> decode_atoms(const Image::Rep& rep, const Chunk& chunk, bool s
     return tl::unexpected(make_error(ErrorKind::kInvalidChunk, rep.file, id, chunk.offset,
                                      "atom table shorter than its 4-byte count"));
   }
-  auto bad = [&](std::uint64_t at, std::string what) {
-    return tl::unexpected(make_error(ErrorKind::kInvalidChunk, rep.file, id, at, std::move(what)));
+  auto bad = [&](std::uint64_t at, const std::string& what) {
+    return tl::unexpected(make_error(ErrorKind::kInvalidChunk, rep.file, id, at, what));
   };
   if (strict) {
     // parse_atom_chunk: 1 <= count < 2^30 / 8, then exactly count atoms.

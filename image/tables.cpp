@@ -33,8 +33,8 @@ Result<std::vector<Triple>> read_triples(const Image::Rep& rep, const Chunk& c) 
   Bytes d = rep.data(c);
   ByteReader r(d, c.offset);
   const std::string id(c.id_view());
-  auto bad = [&](std::uint64_t at, std::string m) {
-    return tl::unexpected(make_error(ErrorKind::kInvalidChunk, rep.file, id, at, std::move(m)));
+  auto bad = [&](std::uint64_t at, const std::string& m) {
+    return tl::unexpected(make_error(ErrorKind::kInvalidChunk, rep.file, id, at, m));
   };
   std::int32_t count = 0;
   if (!r.i32(count)) return bad(c.offset, "table shorter than its 4-byte count");
@@ -160,9 +160,8 @@ Result<TermList> take_elements(Term& t) {
 }
 
 Result<Term> merge_attributes(const Image::Rep& rep, const Chunk& c, Term raw) {
-  auto bad = [&](std::string m) {
-    return tl::unexpected(
-        make_error(ErrorKind::kInvalidChunk, rep.file, c.id_view(), c.offset, std::move(m)));
+  auto bad = [&](const std::string& m) {
+    return tl::unexpected(make_error(ErrorKind::kInvalidChunk, rep.file, c.id_view(), c.offset, m));
   };
   auto elems = take_elements(raw);
   if (!elems) return bad("attributes are not a proper list");

@@ -267,7 +267,9 @@ class FrameStack {
       std::this_thread::yield();
       v = slot(i).load(std::memory_order_seq_cst);
     }
-    return reinterpret_cast<const Instance*>(v);
+    // A frame slot holds an Instance pointer with a tag bit (kTentative) in an atomic word:
+    // the tag must live in the same word as the pointer for one atomic store to publish both.
+    return reinterpret_cast<const Instance*>(v);  // NOLINT(performance-no-int-to-ptr)
   }
 
  private:

@@ -147,7 +147,8 @@ Result<const Instance*> ProcessImpl::local_call() {
   const std::uintptr_t top = frames_.slot(depth - 1).load(std::memory_order_relaxed);
   frames_.slot_for_write(depth).store(top, std::memory_order_relaxed);
   frames_.depth().store(depth + 1, std::memory_order_release);
-  return reinterpret_cast<const Instance*>(top);
+  // Untagged: only settled frames are below depth (code_server_impl.h, FrameStack::settled).
+  return reinterpret_cast<const Instance*>(top);  // NOLINT(performance-no-int-to-ptr)
 }
 
 void ProcessImpl::ret() {

@@ -9,6 +9,17 @@
 -- keyed by (module, version). versions.lib stays: for a version imported without a .app it is
 -- the application the version belongs to, its application version unknown.
 
+-- --- Which frame belongs to which blob ----------------------------------------------------------
+-- frame_checksum: the 4 bytes that end the blob's zstd frame, the frame's content checksum (the
+-- low 32 bits of XXH64 of the raw bytes, written because every frame has the checksum flag on).
+-- It depends on the content only, so compact and repair, which re-encode the same bytes, leave
+-- it true. A reader compares it with the end of the frame it reads before decompressing: a
+-- whole, valid frame of other bytes in the row (which its own checksum would pass) is refused
+-- without the cost of a SHA-256 of the bytes (include/codestore/store_reader.h). NULL: none
+-- recorded (the SHA-256 is the only proof).
+ALTER TABLE blobs ADD COLUMN frame_checksum BLOB;
+UPDATE blobs SET frame_checksum = substr(data, -4) WHERE length(data) >= 4;
+
 -- --- Files that are not module images --------------------------------------------------------
 -- .app, .appup, priv/**, start.boot, sys.config, relup... are blobs too (content-addressed by
 -- SHA-256, zstd like images). load_verdict stays NULL for them: no loader reads them as code.

@@ -24,9 +24,10 @@ jobs=${JOBS:-$(nproc)}
 demo_packages=(build-essential cmake ninja-build pkg-config
                libsqlitecpp-dev libsqlite3-dev libzstd-dev libfmt-dev libcli11-dev nlohmann-json3-dev
                libssl-dev zlib1g-dev libexpected-dev libarchive-dev erlang-nox elixir)
-# What the tests, benchmarks, sanitizers and fuzzers add.
+# What the tests, benchmarks, sanitizers and fuzzers add (python3, xz-utils, bzip2: the archive
+# tests craft and pack archives with them).
 test_packages=(git googletest libgtest-dev libgmock-dev libbenchmark-dev erlang-src clang libclang-rt-14-dev
-               clang-format clang-tidy)
+               clang-format clang-tidy python3 xz-utils bzip2)
 
 # install_deps PACKAGE...: installs those not installed yet.
 install_deps() {

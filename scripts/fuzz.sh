@@ -17,7 +17,7 @@ root=$PWD
 seconds=${1:?usage: scripts/fuzz.sh SECONDS [target...]}
 shift
 targets=("$@")
-if ((${#targets[@]} == 0)); then targets=(image term gzip shell); fi
+if ((${#targets[@]} == 0)); then targets=(image term gzip consult archive shell); fi
 build=${FUZZ_BUILD:-build-fuzz}
 # Absolute: the shell target changes its working directory on its first input.
 case $build in /*) ;; *) build=$root/$build ;; esac

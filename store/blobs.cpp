@@ -18,11 +18,18 @@ namespace store_internal {
 
 BlobRow blob_row(db::Statement& s, int first) {
   return {s.blob(first), static_cast<std::uint64_t>(s.int64(first + 1)), s.int64(first + 2),
-          s.blob(first + 3)};
+          s.blob(first + 3), s.blob(first + 4)};
 }
 
 Status decode_blob(db::Decompressor& decompressor, const BlobRow& row, const db::Dictionary* dict,
                    bool check_sha256, std::vector<std::uint8_t>& out) {
+  const auto& tail = row.frame_checksum;
+  if (!tail.empty() &&
+      (row.frame.size() < tail.size() ||
+       std::memcmp(row.frame.data() + row.frame.size() - tail.size(), tail.data(), tail.size()) != 0)) {
+    return Status(Code::kCorruption,
+                  "the frame is not the blob's: its content checksum differs from the one recorded");
+  }
   if (Status st = decompressor.decompress(row.frame, row.raw_size, dict, out); !st) return st;
   if (check_sha256 &&
       (row.sha256.size() != 32 || std::memcmp(row.sha256.data(), db::sha256(out).data(), 32) != 0)) {

@@ -178,9 +178,8 @@ Store::Impl::BlobRef Store::Impl::find_blob(const Prepared& p) {
 
 std::int64_t Store::Impl::insert_blob(const Prepared& p) {
   auto& s = stmt(
-      "INSERT INTO blobs (sha256, raw_size, stored_size, level, dictionary_id, data, load_verdict) VALUES "
-      "(?, "
-      "?, ?, ?, ?, ?, ?)");
+      "INSERT INTO blobs (sha256, raw_size, stored_size, level, dictionary_id, data, load_verdict, "
+      "frame_checksum) VALUES (?, ?, ?, ?, ?, ?, ?, substr(?6, -4))");
   s.bind_blob(1, p.sha);
   s.bind(2, static_cast<std::int64_t>(p.raw_size));
   s.bind(3, static_cast<std::int64_t>(p.frame.size()));

@@ -91,7 +91,6 @@ class StoreReader::Cache {
       checked_lru_.pop_back();
     }
   }
-  bool checks_cached() const { return checked_budget_ != 0; }
 
   std::map<int, Result<std::vector<std::string>>> libs_;  // one entry, key 0; guarded by mu_
   std::unordered_map<std::string, Result<std::shared_ptr<const LibModules>>> lib_modules_;  // guarded by mu_
@@ -161,10 +160,9 @@ Result<std::shared_ptr<const CheckedImage>> StoreReader::checked_image(const Mod
   if (auto hit = cache_->checked(v.sha256)) return hit;
   using Recorded = ModuleVersion::LoadVerdict;
   const bool recorded = v.load_verdict == Recorded::kLoadable || v.load_verdict == Recorded::kLoadableOnLoad;
-  // Bytes judged by the verdict recorded with their blob, or kept under their SHA-256, are
-  // read with the SHA-256 verified: that proves them the bytes the verdict is of (see the
-  // header).
-  auto bytes = store_->get_shared(v.module, v.version, /*verify_sha256=*/recorded || cache_->checks_cached());
+  // The zstd frame checksum, checked on every decompression, proves the bytes the ones the
+  // blob was made of, so the ones its recorded verdict is of (see the header): no SHA-256 here.
+  auto bytes = store_->get_shared(v.module, v.version);
   if (!bytes) return tl::unexpected(bytes.error());
   auto img = image::Image::parse_shared(std::move(*bytes), image::Strictness::kStrict, file);
   if (!img) {

@@ -94,14 +94,16 @@ struct BlobRow {
   std::uint64_t raw_size = 0;
   std::int64_t dictionary_id = 0;  // 0: none
   std::span<const std::uint8_t> frame;
+  std::span<const std::uint8_t> frame_checksum;  // the frame's last 4 bytes, as recorded (empty: none)
 };
-inline constexpr const char* kBlobColumns = "b.sha256, b.raw_size, b.dictionary_id, b.data";
+inline constexpr const char* kBlobColumns = "b.sha256, b.raw_size, b.dictionary_id, b.data, b.frame_checksum";
 // Reads a BlobRow from `s`, whose columns from `first` on are kBlobColumns. The spans are
 // valid until the statement steps again or is reset.
 BlobRow blob_row(db::Statement& s, int first);
 
-// Decompresses a blob with its dictionary (null: none) into `out`: the zstd frame checksum
-// always, the SHA-256 with `check_sha256`. kCorruption (or the codec's code) when it fails.
+// Decompresses a blob with its dictionary (null: none) into `out`: the frame must end with
+// the recorded frame_checksum (migrations/0003_applications_releases.sql), the zstd frame
+// checksum always, the SHA-256 with `check_sha256`. kCorruption (or the codec's code) when it fails.
 Status decode_blob(db::Decompressor& decompressor, const BlobRow& row, const db::Dictionary* dict,
                    bool check_sha256, std::vector<std::uint8_t>& out);
 

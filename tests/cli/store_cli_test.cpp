@@ -322,7 +322,7 @@ TEST_F(StoreCommands, AModuleWhoseNameContainsAnAtIsNamedWithATrailingAt) {
 TEST_F(StoreCommands, ADirectoryWithoutImagesIsAnErrorNotFilesZero) {
   fs::create_directories(dir_ / "empty");
   write_file(dir_ / "notes/README", text_bytes("no code here\n"));
-  for (const std::string& d : {dir_ / "empty", dir_ / "notes"}) {
+  for (const fs::path& d : {dir_ / "empty", dir_ / "notes"}) {
     const auto r = cli({"import", d});
     EXPECT_EQ(r.code, 1) << d << ": " << r.out;
     EXPECT_TRUE(contains(r.err, d)) << r.err;

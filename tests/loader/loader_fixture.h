@@ -4,6 +4,7 @@
 #pragma once
 
 #include <codestore/code_server.h>
+#include <codestore/store.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -73,6 +74,16 @@ class LoaderFixture : public ::testing::Test {
     return codestore::testing::read_file(file(sub));
   }
 
+  // A store on db_ (which the test sets); `cache` false: no image cache, so every read of a
+  // blob decompresses it.
+  std::shared_ptr<Store> open_store(bool cache = true) {
+    StoreOptions options;
+    if (!cache) options.image_cache_bytes = 0;
+    auto s = Store::open(db_, options);
+    EXPECT_TRUE(s) << s.error().to_string();
+    return s ? std::shared_ptr<Store>(std::move(*s)) : nullptr;
+  }
+
   // The image at `sub` rebuilt without the chunks `drop` (as beam_lib:build_module does
   // from all_chunks minus those), written to `out` under the fixture dir.
   void write_without(const std::string& sub, const std::vector<std::string>& drop, const std::string& out) {
@@ -129,6 +140,7 @@ class LoaderFixture : public ::testing::Test {
 
   codestore::testing::TempDir tmp_;
   fs::path dir_;                   // tmp_.path()
+  std::string db_;                 // the store open_store() opens (a test that uses one sets it)
   std::vector<ProcessId> killed_;  // by kill callbacks
 };
 

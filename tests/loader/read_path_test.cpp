@@ -19,14 +19,6 @@ class ReadPath : public LoaderFixture {
     db_ = (dir_ / "read.db").string();
     writer_ = open_store();
   }
-  // A store on db_; `cache` false: no image cache, so every read of a blob decompresses it.
-  std::shared_ptr<Store> open_store(bool cache = true) {
-    StoreOptions options;
-    if (!cache) options.image_cache_bytes = 0;
-    auto s = Store::open(db_, options);
-    EXPECT_TRUE(s) << s.error().to_string();
-    return s ? std::shared_ptr<Store>(std::move(*s)) : nullptr;
-  }
   void import(const std::string& sub, const std::string& lib = "app") {
     auto r = writer_->import(bytes(sub), sub, {.lib = lib});
     ASSERT_TRUE(r) << r.error().to_string();
@@ -61,7 +53,6 @@ class ReadPath : public LoaderFixture {
     EXPECT_TRUE(cs.has_value()) << (cs ? "" : cs.error().to_string());
     return cs ? std::move(*cs) : nullptr;
   }
-  std::string db_;
   std::shared_ptr<Store> writer_;
 };
 

@@ -48,6 +48,12 @@ TEST(FuzzRegression, Term) {
 TEST(FuzzRegression, Gzip) {
   replay("gzip", codestore::fuzz::fuzz_gzip);
 }
+TEST(FuzzRegression, Consult) {
+  replay("consult", codestore::fuzz::fuzz_consult);
+}
+TEST(FuzzRegression, Archive) {
+  replay("archive", codestore::fuzz::fuzz_archive);
+}
 
 // The damaged-image generator's variants of every seed image, through the image entry
 // point: every view on every damage, at both strictness levels.
