@@ -10,8 +10,8 @@
 #include <set>
 
 #include "base/hex.h"
-#include "base/utf8.h"
 #include "etf/consult.h"
+#include "otp/otp_files.h"
 #include "parallel.h"
 #include "store_impl.h"
 
@@ -174,67 +174,20 @@ Result<std::vector<PreparedFile>> check_files(const std::vector<ContentFile>& fi
 
 namespace store_internal {
 
-namespace {
-
-// An Erlang string (a list of character codes, [] for "") as UTF-8; nullopt for anything else.
-std::optional<std::string> string_of(const etf::Term& t) {
-  if (t.is_nil()) return std::string();
-  const etf::List* l = t.as_list();
-  if (l == nullptr || l->tail != nullptr) return std::nullopt;
-  std::string out;
-  for (const auto& e : l->elements) {
-    const std::int64_t* c = e.as_int();
-    if (c == nullptr || *c < 0 || *c > 0x10FFFF) return std::nullopt;
-    base::append_utf8(out, static_cast<std::uint32_t>(*c));
-  }
-  return out;
-}
-
-}  // namespace
-
-// The one place a .app is read: what the store needs of it (its name, vsn and modules).
+// The one place a .app is read: term text by etf::consult, the term by the otp floor's
+// parse_app (systools' checks of each key's type).
 Result<AppResource> read_app_resource(std::span<const std::uint8_t> bytes, std::string_view source) {
   auto terms = etf::consult(bytes, source);
   if (!terms) return error(terms.error());
-  auto bad = [&](std::string_view why) {
-    return error(Code::kInvalidArgument, fmt::format("{}: {} (an application resource file holds one "
-                                                     "{{application, Name, [{{Key, Value}}]}})",
-                                                     source, why));
-  };
-  if (terms->size() != 1) return bad(fmt::format("{} terms", terms->size()));
-  const etf::Tuple* t = terms->front().as_tuple();
-  if (t == nullptr || t->elements.size() != 3 || !t->elements[0].is_atom("application") ||
-      t->elements[1].as_atom() == nullptr) {
-    return bad("not {application, Name, Properties}");
+  if (terms->size() != 1) {
+    return error(Code::kInvalidArgument,
+                 fmt::format("{}: {} terms (an application resource file holds one {{application, Name, "
+                             "[{{Key, Value}}]}})",
+                             source, terms->size()));
   }
-  AppResource r;
-  r.name = t->elements[1].as_atom()->name;
-  auto props = t->elements[2].list_elements();
-  if (!props) return bad("its properties are not a list");
-  bool have_vsn = false, have_modules = false;
-  for (const auto& p : *props) {
-    const etf::Tuple* kv = p.as_tuple();
-    if (kv == nullptr || kv->elements.size() != 2 || kv->elements[0].as_atom() == nullptr) {
-      return bad("a property that is not {Key, Value}");
-    }
-    const std::string& key = kv->elements[0].as_atom()->name;
-    if (key == "vsn" && !have_vsn) {  // the first of a key counts, as lists:keysearch/3 finds it
-      auto v = string_of(kv->elements[1]);
-      if (!v) return bad("its vsn is not a string");
-      r.vsn = std::move(*v);
-      have_vsn = true;
-    } else if (key == "modules" && !have_modules) {
-      auto mods = kv->elements[1].list_elements();
-      if (!mods) return bad("its modules are not a list");
-      for (const auto& m : *mods) {
-        if (m.as_atom() == nullptr) return bad("a module that is not an atom");
-        r.modules.push_back(m.as_atom()->name);
-      }
-      have_modules = true;
-    }
-  }
-  if (!have_vsn) return bad("no vsn");
-  return r;
+  auto spec = otp::parse_app(terms->front(), source);
+  if (!spec) return error(spec.error());
+  return AppResource{std::move(spec->name), std::move(spec->vsn), std::move(spec->modules)};
 }
 
 Status check_app_resource(PreparedApp& app) {

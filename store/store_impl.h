@@ -171,8 +171,8 @@ struct AppResource {
   std::string vsn;
   std::vector<std::string> modules;  // as listed, in order
 };
-// The one place a .app is read (etf::consult, file:consult/1's text). kInvalidArgument (or
-// consult's kCorruption) naming `source` when it is not one application resource term.
+// The one place a .app is read (etf::consult, then otp::parse_app). kInvalidArgument, or
+// consult's and parse_app's kCorruption (Erlang's reason: bad_param...), naming `source`.
 Result<AppResource> read_app_resource(std::span<const std::uint8_t> bytes, std::string_view source);
 
 // A blob's dictionary_id: NULL for none (0), as the schema keeps it.
