@@ -133,7 +133,7 @@ void make_dirs(const fs::path& dir) {
     fail(Code::kIOError, fmt::format("{}: cannot create the directory: {}", dir.string(), ec.message()));
 }
 
-// Removes the work in progress when the export fails.
+// Removes the work in progress when the export fails. Thread safety: one export's own object.
 struct Cleanup {
   fs::path path;
   bool keep = false;
@@ -144,6 +144,8 @@ struct Cleanup {
   }
 };
 
+// One .tar.gz being written (libarchive's ustar/pax writer over gzip). Thread safety:
+// thread-compatible; one export's own object.
 class TarWriter {
  public:
   explicit TarWriter(const fs::path& path) : path_(path), a_(archive_write_new()) {

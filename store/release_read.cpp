@@ -115,7 +115,7 @@ Result<ErlReleaseInfo> Store::erl_release_info(const ReleaseId& id) {
 
 namespace {
 
-// What a node running a release has, keyed for the diff.
+// What a node running a release has, keyed for the diff. Thread safety: a plain value.
 struct Side {
   std::map<std::string, ErlReleaseApp> apps;  // by application name
   struct Module {
