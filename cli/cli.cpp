@@ -158,6 +158,7 @@ std::unique_ptr<CLI::App> make_app(Context& ctx) {
 
   add_image_commands(*app, ctx);
   add_store_commands(*app, ctx);
+  add_release_commands(*app, ctx);
   add_shell_command(*app, ctx);
   add_serve_command(*app, ctx);
   add_channel_commands(*app, ctx);

@@ -62,6 +62,8 @@ CLI::Validator in_range(std::int64_t min, std::int64_t max);
 // Each group adds its subcommands to the app; their callbacks report through `ctx`.
 void add_image_commands(CLI::App& app, Context& ctx);
 void add_store_commands(CLI::App& app, Context& ctx);
+// After add_store_commands: it adds `release export` to that group (release_commands.cpp).
+void add_release_commands(CLI::App& app, Context& ctx);
 void add_shell_command(CLI::App& app, Context& ctx);
 void add_serve_command(CLI::App& app, Context& ctx);
 void add_channel_commands(CLI::App& app, Context& ctx);

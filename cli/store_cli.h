@@ -1,6 +1,8 @@
 // What the store's command groups share (cli/store_commands.cpp defines it; the channel
-// commands, cli/channel_commands.cpp, use it too): opening the store as every command does,
-// and the output conventions of README.md (times, tables, JSON's null for "none").
+// commands, cli/channel_commands.cpp, and the Erlang releases' side of the `release` group,
+// cli/release_commands.cpp, use it too): opening the store as every command does, the output
+// conventions of README.md (times, tables, JSON's null for "none"), and what
+// store_commands.cpp's `release list/show/diff` hand NAME@VSN over to.
 //
 // Thread safety: as run() (cli.h): each call uses only its arguments.
 #pragma once
@@ -12,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli.h"
@@ -32,5 +35,14 @@ void table(std::ostream& out, const std::vector<std::vector<std::string>>& rows)
 // "None" is null in JSON, whatever the text output shows for it: version 0, empty text.
 nlohmann::ordered_json version_or_null(std::int64_t v);
 nlohmann::ordered_json text_or_null(const std::string& s);
+
+// An Erlang release is named NAME@VSN; a snapshot's name has no '@' (one that has is still
+// found: these fall back to the snapshot of that exact name when no release is stored).
+// Each returns false when `name` is a snapshot's, and then has done nothing.
+bool show_erl_release(Context& ctx, Store& store, const std::string& name);
+bool diff_erl_releases(Context& ctx, Store& store, const std::string& a, const std::string& b);
+// `release list`'s Erlang releases: into `doc["erl_releases"]` with --json, else a table
+// after the snapshots'. False (reported) on failure.
+bool list_erl_releases(Context& ctx, Store& store, nlohmann::ordered_json& doc);
 
 }  // namespace codestore::cli

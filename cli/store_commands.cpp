@@ -10,7 +10,9 @@
 //   diff MODULE@V1 MODULE@V2               chunks that differ, exports added/removed
 //   export MODULE[@V] -o FILE              the exact bytes imported
 //   activate MODULE@V | rollback MODULE [--to V] | delete MODULE@V
-//   release create|list|show|diff|delete|rollback
+//   release create|list|show|diff|delete|rollback   snapshots of the active set; list, show
+//                                          and diff also take Erlang releases, NAME@VSN
+//                                          (release_commands.cpp, with release export)
 //   history [MODULE] | gc [--keep N] [--dry-run] | verify | stats | dict train | compact
 //
 // Every command takes --json (one JSON document; an error is {"error": {...}} too) and
@@ -794,6 +796,9 @@ void cmd_release(Context& ctx, const std::string& verb, const ReleaseArgs& a) {
   const bool write = verb == "create" || verb == "delete" || verb == "rollback";
   auto store = open_store(ctx, write);
   if (!store) return;
+  // NAME@VSN names an Erlang release (release_commands.cpp).
+  if (verb == "show" && show_erl_release(ctx, *store, a.name)) return;
+  if (verb == "diff" && diff_erl_releases(ctx, *store, a.name, a.other)) return;
   if (verb == "create" || verb == "show") {
     auto r = verb == "create" ? store->release_create(a.name, Reason(a.note)) : store->release_show(a.name);
     if (!r) return report(ctx, r.error());
@@ -812,16 +817,19 @@ void cmd_release(Context& ctx, const std::string& verb, const ReleaseArgs& a) {
   } else if (verb == "list") {
     auto r = store->release_list();
     if (!r) return report(ctx, r.error());
+    Json doc;
     if (ctx.json) {
       Json j = Json::array();
       for (const auto& x : *r) j.push_back(release_json(x));
-      *ctx.out << Json{{"releases", j}}.dump() << "\n";
+      doc["releases"] = j;
     } else {
       std::vector<std::vector<std::string>> t{{"RELEASE", "CREATED", "MODULES", "NOTE"}};
       for (const auto& x : *r)
         t.push_back({x.name, when(x.created_at), std::to_string(x.module_count), x.note});
       table(*ctx.out, t);
     }
+    if (!list_erl_releases(ctx, *store, doc)) return;
+    if (ctx.json) *ctx.out << doc.dump() << "\n";
   } else if (verb == "diff") {
     auto d = store->release_diff(a.name, a.other);
     if (!d) return report(ctx, d.error());

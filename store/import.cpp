@@ -93,7 +93,6 @@ Result<Prepared> prepare(std::span<const std::uint8_t> bytes, std::string_view o
   }
   Prepared p;
   p.origin = origin;
-  p.raw_size = bytes.size();
   auto module = img->module();
   if (!module) return error(module.error());
   // Module names become file names (`codestore export`, the boot server's
@@ -119,91 +118,91 @@ Result<Prepared> prepare(std::span<const std::uint8_t> bytes, std::string_view o
   p.md5 = image::md5_hex(*md5);
   auto vsn = img->vsn();
   if (vsn) p.vsn = etf::format_w(*vsn);
+  if (Status st = compress_into(p, bytes, name, compressor, level, dict); !st) return error(st);
+  return p;
+}
+
+Status compress_into(Prepared& p, std::span<const std::uint8_t> bytes, std::string_view name,
+                     db::Compressor& compressor, int level, const db::Dictionary* dict) {
+  p.raw_size = bytes.size();
   p.sha = db::sha256(bytes);
   auto frame = compressor.compress(bytes, level, dict);
-  if (!frame) return error(frame.error().with_context(name));
+  if (!frame) return frame.error().with_context(name);
   p.frame = std::move(*frame);
   p.level = level;
   p.dictionary_id = dict != nullptr ? dict->id() : 0;
+  return Status::ok();
+}
+
+Result<Prepared> prepare_blob(std::span<const std::uint8_t> bytes, std::string_view origin,
+                              db::Compressor& compressor, int level, const db::Dictionary* dict) {
+  Prepared p;
+  p.origin = origin;
+  p.load_verdict = kNoLoadVerdict;
+  if (Status st = compress_into(p, bytes, origin, compressor, level, dict); !st) return error(st);
   return p;
 }
 
 }  // namespace store_internal
 
-ImportResult Store::Impl::insert(const Prepared& p, const std::string& note, bool by_bytes,
-                                 ChannelChange& change) {
-  ImportResult r;
-  r.file = p.origin;
-  r.module = p.module;
-  r.lib = p.lib;
-  r.warning = p.warning;
-  r.raw_size = p.raw_size;
-  const auto row = module_row(p.module, change.channel());
-  std::int64_t blob_id = 0;
+Store::Impl::BlobRef Store::Impl::find_blob(const Prepared& p) {
+  BlobRef b;
   {
     auto& s = stmt("SELECT id FROM blobs WHERE sha256 = ?");
     Done done{s};
     s.bind_blob(1, p.sha);
-    if (s.step()) blob_id = s.int64(0);
+    if (s.step()) b.id = s.int64(0);
   }
-  if (blob_id != 0 && blob_damaged(blob_id)) {
+  if (b.id == 0) return b;
+  if (blob_damaged(b.id)) {
     auto& s = stmt("UPDATE blobs SET data = ?, stored_size = ?, level = ?, dictionary_id = ? WHERE id = ?");
     s.bind_blob_no_copy(1, p.frame);
     s.bind(2, static_cast<std::int64_t>(p.frame.size()));
     s.bind(3, p.level);
     store_internal::bind_dictionary(s, 4, p.dictionary_id);
-    s.bind(5, blob_id);
+    s.bind(5, b.id);
     s.exec();
-    r.repaired = true;
+    b.repaired = true;
     event("repair", p.module, 0, 0, fmt::format("blob {} restored from {}", base::hex(p.sha), p.origin));
   }
-  if (blob_id != 0 && !has_load_verdict(blob_id)) {
+  if (p.load_verdict != store_internal::kNoLoadVerdict && !has_load_verdict(b.id)) {
     // A blob stored before schema 2 gets its verdict when its bytes are imported again.
     auto& s = stmt("UPDATE blobs SET load_verdict = ? WHERE id = ?");
     s.bind(1, p.load_verdict);
-    s.bind(2, blob_id);
+    s.bind(2, b.id);
     s.exec();
-    r.verdict_recorded = true;
+    b.verdict_recorded = true;
   }
-  if (row && row->active != 0) {
-    auto& s = stmt("SELECT blob_id, lib, md5 FROM versions WHERE module = ? AND version = ?");
-    Done done{s};
-    s.bind(1, p.module);
-    s.bind(2, row->active);
-    if (s.step()) {
-      const std::string active_lib = s.text(1);
-      const bool same = by_bytes ? (blob_id != 0 && s.int64(0) == blob_id) : s.text(2) == p.md5;
-      if (same && active_lib == p.lib) {
-        r.unchanged = true;
-        r.version = r.previous = row->active;
-        return r;
-      }
-      if (p.lib.empty()) r.lib_left = active_lib;
-    }
-  }
-  if (blob_id == 0) {
-    auto& s = stmt(
-        "INSERT INTO blobs (sha256, raw_size, stored_size, level, dictionary_id, data, load_verdict, "
-        "frame_checksum) VALUES (?, ?, ?, ?, ?, ?, ?, substr(?6, -4))");
-    s.bind_blob(1, p.sha);
-    s.bind(2, static_cast<std::int64_t>(p.raw_size));
-    s.bind(3, static_cast<std::int64_t>(p.frame.size()));
-    s.bind(4, p.level);
-    store_internal::bind_dictionary(s, 5, p.dictionary_id);
-    s.bind_blob_no_copy(6, p.frame);
+  return b;
+}
+
+std::int64_t Store::Impl::insert_blob(const Prepared& p) {
+  auto& s = stmt(
+      "INSERT INTO blobs (sha256, raw_size, stored_size, level, dictionary_id, data, load_verdict, "
+      "frame_checksum) VALUES (?, ?, ?, ?, ?, ?, ?, substr(?6, -4))");
+  s.bind_blob(1, p.sha);
+  s.bind(2, static_cast<std::int64_t>(p.raw_size));
+  s.bind(3, static_cast<std::int64_t>(p.frame.size()));
+  s.bind(4, p.level);
+  store_internal::bind_dictionary(s, 5, p.dictionary_id);
+  s.bind_blob_no_copy(6, p.frame);
+  if (p.load_verdict != store_internal::kNoLoadVerdict) {
     s.bind(7, p.load_verdict);
-    s.exec();
-    blob_id = db->last_insert_id();
-    r.new_blob = true;
-    r.stored_size = p.frame.size();
+  } else {
+    s.bind_null(7);  // not a module image: no loader reads it as code
   }
+  s.exec();
+  return db->last_insert_id();
+}
+
+std::int64_t Store::Impl::new_version(const Prepared& p, std::int64_t blob_id, const std::string& note,
+                                      const std::optional<ModuleRow>& row) {
   if (!row) {
     auto& s = stmt("INSERT INTO modules (name) VALUES (?)");
     s.bind(1, p.module);
     s.exec();
   }
   const std::int64_t version = (row ? row->high_water : 0) + 1;
-  const std::int64_t previous = row ? row->active : 0;
   {
     auto& s = stmt(
         "INSERT INTO versions (module, version, blob_id, lib, md5, vsn, origin, note, warning, imported_at) "
@@ -226,6 +225,45 @@ ImportResult Store::Impl::insert(const Prepared& p, const std::string& note, boo
     s.bind(2, p.module);
     s.exec();
   }
+  return version;
+}
+
+ImportResult Store::Impl::insert(const Prepared& p, const std::string& note, bool by_bytes,
+                                 ChannelChange& change) {
+  ImportResult r;
+  r.file = p.origin;
+  r.module = p.module;
+  r.lib = p.lib;
+  r.warning = p.warning;
+  r.raw_size = p.raw_size;
+  const auto row = module_row(p.module, change.channel());
+  const BlobRef found = find_blob(p);
+  std::int64_t blob_id = found.id;
+  r.repaired = found.repaired;
+  r.verdict_recorded = found.verdict_recorded;
+  if (row && row->active != 0) {
+    auto& s = stmt("SELECT blob_id, lib, md5 FROM versions WHERE module = ? AND version = ?");
+    Done done{s};
+    s.bind(1, p.module);
+    s.bind(2, row->active);
+    if (s.step()) {
+      const std::string active_lib = s.text(1);
+      const bool same = by_bytes ? (blob_id != 0 && s.int64(0) == blob_id) : s.text(2) == p.md5;
+      if (same && active_lib == p.lib) {
+        r.unchanged = true;
+        r.version = r.previous = row->active;
+        return r;
+      }
+      if (p.lib.empty()) r.lib_left = active_lib;
+    }
+  }
+  if (blob_id == 0) {
+    blob_id = insert_blob(p);
+    r.new_blob = true;
+    r.stored_size = p.frame.size();
+  }
+  const std::int64_t previous = row ? row->active : 0;
+  const std::int64_t version = new_version(p, blob_id, note, row);
   change.set_module(p.module, version, "import", note.empty() ? p.origin : p.origin + ": " + note,
                     /*check=*/false);
   r.version = version;

@@ -18,6 +18,14 @@ using store_internal::WorkerState;
 
 namespace {
 
+// A blob no version, application version or release holds (alias b).
+constexpr const char* kUnreferencedBlob =
+    "NOT EXISTS (SELECT 1 FROM versions v WHERE v.blob_id = b.id) "
+    "AND NOT EXISTS (SELECT 1 FROM app_modules am WHERE am.blob_id = b.id) "
+    "AND NOT EXISTS (SELECT 1 FROM app_files af WHERE af.blob_id = b.id) "
+    "AND NOT EXISTS (SELECT 1 FROM release_files rf WHERE rf.blob_id = b.id) "
+    "AND NOT EXISTS (SELECT 1 FROM release_modules rm WHERE rm.blob_id = b.id)";
+
 // zstd's trainers refuse fewer samples (fastcover's minimum).
 constexpr std::int64_t kMinDictionarySamples = 5;
 
@@ -65,22 +73,17 @@ Result<GcReport> Store::gc(const GcOptions& options) {
     }
     // A blob no version uses, nor any file or byte form of an application version or an
     // Erlang release (schema 3).
-    static const std::string unused =
-        "NOT EXISTS (SELECT 1 FROM versions v WHERE v.blob_id = b.id) "
-        "AND NOT EXISTS (SELECT 1 FROM app_modules x WHERE x.blob_id = b.id) "
-        "AND NOT EXISTS (SELECT 1 FROM app_files x WHERE x.blob_id = b.id) "
-        "AND NOT EXISTS (SELECT 1 FROM release_modules x WHERE x.blob_id = b.id) "
-        "AND NOT EXISTS (SELECT 1 FROM release_files x WHERE x.blob_id = b.id)";
     {
       static const std::string sql =
-          "SELECT count(*), coalesce(sum(stored_size), 0) FROM blobs b WHERE " + unused;
+          std::string("SELECT count(*), coalesce(sum(stored_size), 0) FROM blobs b WHERE ") +
+          kUnreferencedBlob;
       auto& s = impl_->stmt(sql.c_str());
       Impl::Done done{s};
       s.step();
       report.blobs_deleted = s.int64(0);
       report.bytes_freed = static_cast<std::uint64_t>(s.int64(1));
     }
-    impl_->db->exec("DELETE FROM blobs AS b WHERE " + unused);
+    impl_->db->exec(std::string("DELETE FROM blobs AS b WHERE ") + kUnreferencedBlob);
     if (!options.dry_run) tx.commit(!report.deleted.empty() || report.blobs_deleted > 0);
     return report;
   });

@@ -7,6 +7,11 @@
 //   releases.cpp     snapshots (labelled generations): create, list, show, diff, delete, rollback
 //   channels.cpp     channels and generations: ChannelChange (the one way a channel's content
 //                    changes), history, diff, channel rollback, replace_channel (a deploy)
+//   applications.cpp application versions: checks against the .app, preparing files on the
+//                    workers, storing (unchanged, new, new revision), apps, app_show
+//   release_import.cpp  Erlang releases: import_release (all or nothing)
+//   release_read.cpp    Erlang releases read back: list, info, diff
+//   release_export.cpp  Erlang releases written out: a directory or a .tar.gz (libarchive)
 //   maintenance.cpp  gc, verify, stats, dictionary training, compact, checkpoint, events
 // The database is reached only through db::Connection (db/connection.h); zstd only through
 // db/codec.h. Walking directories is the planner's (import_plan.cpp).
@@ -65,6 +70,8 @@ struct Prepared {
   std::int64_t dictionary_id = 0;
   std::int64_t load_verdict = 0;  // blobs.load_verdict (migrations/0002_load_verdict.sql)
 };
+// Prepared::load_verdict of a file that is not a module image (stored as NULL).
+inline constexpr std::int64_t kNoLoadVerdict = -1;
 
 // blobs.load_verdict (migrations/0002_load_verdict.sql; NULL read as -1) as ModuleVersion
 // holds it.
@@ -105,6 +112,70 @@ Status decode_blob(db::Decompressor& decompressor, const BlobRow& row, const db:
 // Strict validation (the VM loader's judgement), then the blob frame. Pure: no database.
 Result<Prepared> prepare(std::span<const std::uint8_t> bytes, std::string_view origin,
                          db::Compressor& compressor, int level, const db::Dictionary* dict);
+// The blob of any file (a .app, priv/x.so, start.boot): SHA-256 and zstd frame, no module
+// fields, load_verdict kNoLoadVerdict. Pure: no database.
+Result<Prepared> prepare_blob(std::span<const std::uint8_t> bytes, std::string_view origin,
+                              db::Compressor& compressor, int level, const db::Dictionary* dict);
+// The blob part both share: raw_size, sha, frame, level, dictionary_id of `p`.
+Status compress_into(Prepared& p, std::span<const std::uint8_t> bytes, std::string_view name,
+                     db::Compressor& compressor, int level, const db::Dictionary* dict);
+
+// --- application versions and releases (applications.cpp) ------------------------------------
+// A file of an application version or a release, checked (check_files) and then prepared
+// (Impl::prepare_files): everything but the database work.
+struct PreparedFile {
+  const ContentFile* source = nullptr;  // the caller's; outlives the import
+  std::string path;
+  std::uint32_t mode = 0644;
+  std::string link;
+  bool directory = false;
+  bool module = false;          // a module image of its tree (ebin/<m>.beam, consolidated/<m>.beam)
+  std::string expected_module;  // the file's stem, which the image's module must be
+  std::string origin;           // where it came from, for messages and versions.origin
+  Prepared blob;                // a regular file's: prepare() for a module, prepare_blob() else
+  bool regular() const { return !directory && link.empty(); }
+};
+// An application version checked against its .app (check_app), its files sorted by path.
+struct PreparedApp {
+  const AppContent* content = nullptr;
+  std::vector<PreparedFile> files;
+  std::vector<std::string> warnings;  // beams the .app does not list
+  std::string key;                    // the content key, once the files are prepared (store_app)
+};
+// Why a path inside an application or a release is refused ("an absolute path"), or nullopt.
+std::optional<std::string> bad_relative_path(std::string_view path);
+// Why `name` (an application, a vsn, a release) cannot name a directory, or nullopt.
+std::optional<std::string> bad_name(std::string_view what, std::string_view name);
+// Why a link at `path` to `target` leaves its tree (absolute, or too many ".."), or nullopt.
+std::optional<std::string> escaping_link(std::string_view path, std::string_view target);
+// The files checked one by one: sane relative paths, each once, permission bits only, links
+// inside the tree; a regular file `<module_dir><m>.beam` is a module image.
+Result<std::vector<PreparedFile>> check_files(const std::vector<ContentFile>& files, std::string_view owner,
+                                              std::string_view module_dir);
+// check_files, then the .app (ebin/<app>.app) as systools checks it: named as `c` says, each
+// listed module's beam present (else an error), each beam listed (else a warning).
+Result<PreparedApp> check_app(const AppContent& c);
+// docs/model.md's content key: the listing's value of a file (the module MD5, the SHA-256,
+// "link:TARGET", "directory"), and the SHA-256 (hex) of "path NUL value NUL" in path order.
+std::string listing_value(const PreparedFile& f);
+std::string content_key(const std::map<std::string, std::string>& listing);
+// "stdlib@4.2", "stdlib@4.2#2" (revision 0 or 1: no "#").
+std::string app_name_vsn(std::string_view app, std::string_view vsn, std::int64_t revision);
+// The module a listing path names ("ebin/m.beam" -> "m"), or nullopt.
+std::optional<std::string> module_path_name(std::string_view path);
+// "a, b, c and 4 more".
+std::string some(const std::vector<std::string>& items, std::size_t max);
+// Where a file of an application came from: "<origin>/<path>" ("app@vsn:path" without one).
+std::string origin_of(const AppContent& app, std::string_view path);
+// What the store needs of a .app: {application, Name, [{vsn, Vsn}, {modules, Ms}...]}.
+struct AppResource {
+  std::string name;
+  std::string vsn;
+  std::vector<std::string> modules;  // as listed, in order
+};
+// The one place a .app is read (etf::consult, then otp::parse_app). kInvalidArgument, or
+// consult's and parse_app's kCorruption (Erlang's reason: bad_param...), naming `source`.
+Result<AppResource> read_app_resource(std::span<const std::uint8_t> bytes, std::string_view source);
 
 // A blob's dictionary_id: NULL for none (0), as the schema keeps it.
 inline void bind_dictionary(db::Statement& s, int index, std::int64_t id) {
@@ -336,8 +407,54 @@ struct Store::Impl {
   ImportResult insert(const store_internal::Prepared& p, const std::string& note, bool by_bytes,
                       ChannelChange& change);
 
+  // Blobs of import and of application versions: the one way bytes become a blob row.
+  struct BlobRef {
+    std::int64_t id = 0;            // 0: not stored
+    bool repaired = false;          // it was damaged, and p's frame replaced it
+    bool verdict_recorded = false;  // it had no load_verdict, and p's was recorded
+  };
+  // The stored blob of p.sha (repairing a damaged one, recording a missing verdict).
+  BlobRef find_blob(const store_internal::Prepared& p);
+  std::int64_t insert_blob(const store_internal::Prepared& p);
+  // A new version of p.module (p.lib, p.md5...) with blob `blob_id`, numbered after `row`'s
+  // high-water mark (a new module row when none). Not made active: a channel change does that.
+  std::int64_t new_version(const store_internal::Prepared& p, std::int64_t blob_id, const std::string& note,
+                           const std::optional<ModuleRow>& row);
+
   // --- releases (releases.cpp): snapshots, the labelled generations ------------------------------
   Release release(const std::string& name, bool with_modules);
+
+  // --- application versions and Erlang releases (applications.cpp, release_*.cpp) -----------
+  // Counters of what an import stored.
+  struct Stored {
+    std::size_t new_versions = 0, reused_versions = 0, new_blobs = 0;
+    std::uint64_t bytes_new = 0, bytes_stored = 0;
+  };
+  // Validates (prepare) or hashes and compresses (prepare_blob) each regular file on the
+  // workers; the first failure is returned, naming the file.
+  Status prepare_files(const std::vector<store_internal::PreparedFile*>& files);
+  // find_blob, else insert_blob (counted in `stored`).
+  std::int64_t put_blob(const store_internal::Prepared& p, Stored& stored);
+  // The module version of prepared image `p`: the stored one with its MD5 (its bytes, if
+  // stored, preferred), else a new one of lib `lib`, not activated. Counted in `stored`.
+  // p.lib is the application (or release) it is imported with.
+  std::int64_t module_version_for(const store_internal::Prepared& p, std::int64_t blob_id,
+                                  const std::string& note, std::string_view why, Stored& stored);
+  // Stores a checked and prepared application version inside a WriteTx: unchanged when its
+  // content is stored, else a new application version or revision (sets app.key).
+  AppImportResult store_app(store_internal::PreparedApp& app, const std::string& note, Stored& stored);
+  // path -> listing value (docs/model.md) of a stored application version.
+  std::map<std::string, std::string> app_listing(std::int64_t app_version);
+  AppVersionInfo app_version_info(std::int64_t id);
+  // Rows of (path, version, md5, path, sha256, size) / (path, mode, is link, link, is
+  // directory, sha256, size) for one owner id (?1).
+  std::vector<ContentModule> content_modules(const char* sql, std::int64_t owner);
+  std::vector<ContentEntry> content_entries(const char* sql, std::int64_t owner);
+  // releases.id of (name, vsn); kNotFound naming the vsns stored under that name.
+  std::int64_t require_release(const ReleaseId& id);
+  ErlReleaseInfo erl_release_info(std::int64_t id);
+  // A blob's bytes, its SHA-256 checked; kCorruption naming `what` when damaged.
+  std::vector<std::uint8_t> blob_bytes(std::int64_t blob_id, std::string_view what);
 };
 
 }  // namespace codestore

@@ -347,18 +347,23 @@ Status Store::delete_version(std::string_view module, std::int64_t version, Reas
         if (!releases.empty()) {
           fail(Code::kFailedPrecondition, fmt::format("release {} names it", fmt::join(releases, ", ")));
         }
+        // Application versions and Erlang releases hold their module versions for good.
+        std::vector<std::string> holders;
         {
-          // Schema 3's application versions and Erlang releases hold their module versions.
           auto& s = impl_->stmt(
-              "SELECT 'application ' || a.app || '@' || a.vsn FROM app_modules am JOIN app_versions a ON "
-              "a.id = "
-              "am.app_version WHERE am.module = ?1 AND am.version = ?2 UNION ALL "
-              "SELECT 'release ' || r.name || '@' || r.vsn FROM release_modules rm JOIN releases r ON r.id = "
-              "rm.release WHERE rm.module = ?1 AND rm.version = ?2 LIMIT 1");
+              "SELECT a.app || '@' || a.vsn || CASE WHEN a.revision > 1 THEN '#' || a.revision ELSE '' END "
+              "FROM "
+              "app_modules am JOIN app_versions a ON a.id = am.app_version WHERE am.module = ?1 AND "
+              "am.version = "
+              "?2 UNION ALL SELECT r.name || '@' || r.vsn FROM release_modules rm JOIN releases r ON r.id = "
+              "rm.release WHERE rm.module = ?1 AND rm.version = ?2");
           Impl::Done done{s};
           s.bind(1, module);
           s.bind(2, version);
-          if (s.step()) fail(Code::kFailedPrecondition, s.text(0) + " holds it");
+          while (s.step()) holders.push_back(s.text(0));
+        }
+        if (!holders.empty()) {
+          fail(Code::kFailedPrecondition, fmt::format("{} holds it", fmt::join(holders, ", ")));
         }
         auto& s = impl_->stmt("DELETE FROM versions WHERE module = ? AND version = ?");
         s.bind(1, module);

@@ -33,6 +33,8 @@
 #pragma once
 
 #include <codestore/import_plan.h>
+#include <codestore/release_content.h>
+#include <codestore/release_types.h>
 #include <codestore/status.h>
 #include <codestore/store_options.h>
 #include <codestore/store_types.h>
@@ -183,6 +185,67 @@ class Store {
   // kNotFound for an unknown channel or generation.
   [[nodiscard]] Result<GenerationDiff> generation_diff(const std::string& channel_a, std::int64_t gen_a,
                                                        const std::string& channel_b, std::int64_t gen_b);
+
+  // --- Application versions and Erlang releases (docs/model.md) ---------------------------
+  // What a reader (directories, tarballs, .ez archives) made of an application or a release
+  // (release_content.h) becomes application versions `(app, vsn, revision)` and a release
+  // `(name, vsn)`. An import changes no active set (a deploy does): its module versions are
+  // stored, not activated. Everything of one call happens in one write transaction: all or
+  // nothing.
+  //
+  // Each application is checked as systools checks it: `ebin/<app>.app` must exist and name
+  // (app, vsn); a module it lists without `ebin/<module>.beam` is an error, a beam it does not
+  // list a warning. Paths must be relative without "." or ".." components, each once;
+  // modes permission bits only (no setuid, setgid, sticky); links must stay inside their tree.
+  // Each `ebin/<m>.beam` is validated as import() validates (strict parse, check_loadable)
+  // and must hold module m. A module whose code (MD5) is stored already keeps its version
+  // (the bytes it came in are kept with the application version, so that an export gives
+  // them back); new code becomes a new version of lib `app`. Other files are blobs.
+  //
+  // The same (app, vsn) with the same content (docs/model.md: modules by MD5, other files by
+  // SHA-256) is `unchanged`; with other content it becomes a new revision, with a warning
+  // naming the modules and files that differ (AppImportResult::differs). Errors:
+  // kInvalidArgument for what the checks refuse (naming the application and the file), the
+  // codes of import() for a bad image, kPermissionDenied on a read-only store.
+  [[nodiscard]] Result<AppImportResult> import_app(const AppContent& app,
+                                                   const ReleaseImportOptions& options = {});
+  // A release and all its applications (those the .rel names, and any others given, which
+  // are stored as application versions outside the release, with a warning). Beyond
+  // import_app's checks: each .rel entry must have its application (app and vsn) among
+  // `release.apps`; two applications of the release must not carry the same module
+  // (naming both; `releases/<vsn>/consolidated/*.beam` are the release's own module versions,
+  // which take precedence, and are not counted). A release stored with the same content is
+  // `unchanged`; with other content kAlreadyExists, unless options.replace.
+  [[nodiscard]] Result<ReleaseImportResult> import_release(const ReleaseContent& release,
+                                                           const ReleaseImportOptions& options = {});
+  // Every application version, by app, vsn and revision.
+  [[nodiscard]] Result<std::vector<AppVersionSummary>> apps();
+  // One application version with its modules and files; revision 0: the newest. kNotFound
+  // naming the revisions there are.
+  [[nodiscard]] Result<AppVersionInfo> app_show(std::string_view app, std::string_view vsn,
+                                                std::int64_t revision = 0);
+  // Erlang releases are named erl_release_*, apart from the release_* calls above, which are
+  // schema 2's snapshots of the active set (the names stay for their callers): a ReleaseId
+  // overload of those would let a braced `{"myrel", "0.1.0"}` silently pick std::string's
+  // iterator-pair constructor and call the other one.
+  //
+  // Every Erlang release, by name, in the order imported.
+  [[nodiscard]] Result<std::vector<ErlRelease>> erl_releases();
+  // One release: its applications in .rel order (with their revisions), its own files and
+  // its consolidated modules. kNotFound naming the vsns stored under that name.
+  [[nodiscard]] Result<ErlReleaseInfo> erl_release_info(const ReleaseId& id);
+  // From release a to b: applications added, removed, upgraded (vsn or revision); modules
+  // added, removed, changed (by MD5, consolidated ones over the applications' own, as a node
+  // has them); files added, removed, changed (by SHA-256 or link target).
+  [[nodiscard]] Result<ErlReleaseDiff> erl_release_diff(const ReleaseId& a, const ReleaseId& b);
+  // Writes the release as imported, byte for byte: when `out` ends in ".tar.gz" a tarball as
+  // relx writes one (`lib/<app>-<vsn>/...`, `releases/...`, `releases/<name>.rel` at the top,
+  // as release_handler:unpack_release/1 needs), else a directory with the files' modes and
+  // links (module images 0644). Written under a temporary name beside `out` and renamed into
+  // place. kAlreadyExists when `out` exists (a directory only when empty is taken);
+  // kFailedPrecondition for a tarball of a release without `releases/<vsn>/<name>.rel`;
+  // kCorruption for a damaged blob (naming the file), kIOError.
+  [[nodiscard]] Result<ReleaseExportReport> erl_release_export(const ReleaseId& id, const std::string& out);
 
   // --- Maintenance -------------------------------------------------------------------------
   // Deletes the versions nothing needs, in every channel: it keeps each channel's active

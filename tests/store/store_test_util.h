@@ -31,12 +31,12 @@ inline std::string fixture(const std::string& name) {
   return std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images/" + name;
 }
 
-// The fixture hello.beam with `n` appended to its string table StrT (which the module MD5
-// covers and no instruction refers to) and in one extra chunk "XTra": a different image
-// (new SHA-256) and new code (new MD5) of the same module, still loadable. n == 0: the
-// fixture itself.
-inline std::vector<std::uint8_t> variant(const std::string& fixture_name, int n) {
-  const auto bytes = read_file(fixture(fixture_name));
+// The image `bytes` (`fixture_name` in messages) with `n` appended to its string table StrT
+// (which the module MD5 covers and no instruction refers to) and in one extra chunk "XTra":
+// a different image (new SHA-256) and new code (new MD5) of the same module, still
+// loadable. n == 0: the image itself. variant(): of a fixture (hello.beam).
+inline std::vector<std::uint8_t> variant_of(const std::vector<std::uint8_t>& bytes,
+                                            const std::string& fixture_name, int n) {
   auto img = image::Image::parse(bytes, image::Strictness::kStrict, fixture_name);
   EXPECT_TRUE(img.has_value());
   if (n == 0) return bytes;
@@ -59,6 +59,9 @@ inline std::vector<std::uint8_t> variant(const std::string& fixture_name, int n)
   auto built = image::build_module(chunks);
   EXPECT_TRUE(built.has_value());
   return *built;
+}
+inline std::vector<std::uint8_t> variant(const std::string& fixture_name, int n) {
+  return variant_of(read_file(fixture(fixture_name)), fixture_name, n);
 }
 
 inline std::unique_ptr<Store> open_or_die(const std::string& path, StoreOptions o = {}) {
