@@ -142,10 +142,11 @@ std::unique_ptr<CLI::App> make_app(Context& ctx) {
       "Database file (default: $CODESTORE_DB, else ./codestore.db). Only `init` creates one; every "
       "other command refuses a missing file");
   app->add_option(
-      "--channel", ctx.channel,
-      "The channel (a named active set that a group of nodes follows) the store commands work in: "
-      "import, activate, rollback, ls, release create/rollback, serve... (default: default). A new "
-      "channel is made by its first change and starts empty");
+         "--channel", ctx.channel,
+         "The channel (a named active set that a group of nodes follows) the store commands work in: "
+         "import, activate, rollback, ls, release create/rollback, serve... (default: default). A new "
+         "channel is made by its first change and starts empty")
+      ->each([&ctx](const std::string&) { ctx.channel_given = true; });
   app->add_option("--wait", ctx.wait_option,
                   "Seconds to wait for another process's lock on the database (default 5; a number from 0)");
   app->add_flag(

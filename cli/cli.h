@@ -37,6 +37,7 @@ struct Context {
   std::string db_option;            // --db as given ("" when absent)
   std::string wait_option;          // --wait SECONDS as given ("" when absent: the store's busy timeout)
   std::string channel = "default";  // --channel NAME: the channel store commands work in
+  bool channel_given = false;       // --channel was given (import of a release deploys it there)
   std::istream* in = nullptr;
   std::ostream* out = nullptr;
   std::ostream* err = nullptr;

@@ -14,6 +14,7 @@
 // the functions here (store_cli.h). Every command takes --json. Names are split at the first
 // '@' (an application or release name is an atom without one in practice; a vsn may hold
 // anything), a revision at the last '#'.
+#include <codestore/release_reader.h>
 #include <codestore/store.h>
 #include <fmt/format.h>
 
@@ -62,10 +63,6 @@ std::optional<Ref> parse_name_vsn(const std::string& text, bool with_revision) {
 
 std::string app_text(const std::string& app, const std::string& vsn, std::int64_t revision) {
   return revision > 1 ? fmt::format("{}@{}#{}", app, vsn, revision) : fmt::format("{}@{}", app, vsn);
-}
-
-Json text_or_null(const std::string& s) {
-  return s.empty() ? Json(nullptr) : Json(text_to_json_string(s));
 }
 
 Json module_json(const ContentModule& m) {
@@ -183,6 +180,42 @@ void cmd_release_export(Context& ctx, const std::string& ref, const std::string&
   }
   *ctx.out << fmt::format("{} -> {}: {} files ({} bytes), {} links, {} empty directories\n", ref, x->path,
                           x->files, x->bytes, x->links, x->directories);
+}
+
+void print_deploy(Context& ctx, const std::string& ref, const DeployResult& d) {
+  if (ctx.json) {
+    Json changed = Json::array();
+    for (const auto& c : d.changed) {
+      changed.push_back({{"module", text_to_json_string(c.module)},
+                         {"from", version_or_null(c.from_version)},
+                         {"to", version_or_null(c.to_version)}});
+    }
+    *ctx.out << Json{{"release", text_to_json_string(ref)},
+                     {"channel", text_to_json_string(d.channel)},
+                     {"generation", d.generation == 0 ? Json(nullptr) : Json(d.generation)},
+                     {"modules", d.modules},
+                     {"apps", d.apps},
+                     {"changed", changed}}
+                    .dump()
+             << "\n";
+    return;
+  }
+  if (d.generation == 0) {
+    *ctx.out << fmt::format("{}: channel {} has its content already; nothing changed\n", ref, d.channel);
+    return;
+  }
+  *ctx.out << fmt::format("{} -> channel {} generation {}: {} applications, {} modules, {} changed\n", ref,
+                          d.channel, d.generation, d.apps, d.modules, d.changed.size());
+}
+
+void cmd_deploy(Context& ctx, const std::string& ref, const std::string& reason) {
+  const auto r = parse_name_vsn(ref, false);
+  if (!r) return report_usage(ctx, fmt::format("{}: a release is NAME@VSN", ref));
+  auto store = open_store(ctx, true);
+  if (!store) return;
+  auto d = store->deploy({r->name, r->vsn}, Reason(reason));
+  if (!d) return report_error(ctx, d.error());
+  print_deploy(ctx, ref, *d);
 }
 
 // Whether `name` is to be read as an Erlang release: NAME@VSN, unless only a snapshot of
@@ -386,6 +419,87 @@ bool list_erl_releases(Context& ctx, Store& store, nlohmann::ordered_json& doc) 
   return true;
 }
 
+bool import_release_path(Context& ctx, const std::string& path, const std::string& note, bool dry_run) {
+  auto kind = classify(path);
+  if (!kind) return false;  // the plain import reports a path it cannot look at
+  const bool release = *kind == PathKind::kReleaseDir || *kind == PathKind::kReleaseArchive;
+  if (!release && *kind != PathKind::kAppArchive) return false;
+  auto store = open_store(ctx, !dry_run);
+  if (!store) return true;
+  const ReleaseImportOptions options{.dry_run = dry_run, .note = note};
+  if (!release) {
+    auto app = read_app(path);
+    if (!app) {
+      report_error(ctx, app.error());
+      return true;
+    }
+    for (const auto& w : app->warnings) *ctx.err << "warning: " << w << "\n";
+    auto r = store->import_app(app->app, options);
+    if (!r) {
+      report_error(ctx, r.error());
+      return true;
+    }
+    for (const auto& w : r->warnings) *ctx.err << "warning: " << w << "\n";
+    const std::string ref = app->app.app + "@" + app->app.vsn;
+    if (ctx.json) {
+      *ctx.out << Json{{"app", text_to_json_string(ref)},
+                       {"revision", r->revision},
+                       {"unchanged", r->unchanged}}
+                      .dump()
+               << "\n";
+    } else {
+      *ctx.out << fmt::format("{}{}#{}: {}\n", dry_run ? "dry run: " : "", ref, r->revision,
+                              r->unchanged ? "unchanged" : "imported");
+    }
+    return true;
+  }
+  auto content = read_release(path);
+  if (!content) {
+    report_error(ctx, content.error());
+    return true;
+  }
+  for (const auto& w : content->warnings) *ctx.err << "warning: " << w << "\n";
+  auto r = store->import_release(*content, options);
+  if (!r) {
+    report_error(ctx, r.error());
+    return true;
+  }
+  for (const auto& w : r->warnings) *ctx.err << "warning: " << w << "\n";
+  const std::string ref = content->name + "@" + content->vsn;
+  std::optional<DeployResult> deployed;
+  if (ctx.channel_given && !dry_run) {
+    auto d = store->deploy({content->name, content->vsn}, Reason("import " + path));
+    if (!d) {
+      report_error(ctx, d.error());
+      return true;
+    }
+    deployed = std::move(*d);
+  }
+  if (ctx.json) {
+    *ctx.out << Json{{"release", text_to_json_string(ref)},
+                     {"kind", text_to_json_string(content->kind)},
+                     {"apps", content->apps.size()},
+                     {"unchanged", r->unchanged},
+                     {"new_versions", r->new_versions},
+                     {"channel", deployed ? Json(text_to_json_string(deployed->channel)) : Json(nullptr)},
+                     {"generation",
+                      deployed && deployed->generation != 0 ? Json(deployed->generation) : Json(nullptr)}}
+                    .dump()
+             << "\n";
+    return true;
+  }
+  *ctx.out << fmt::format("{}{} ({}): {} applications, {}, {} new module versions\n",
+                          dry_run ? "dry run: " : "", ref, content->kind, content->apps.size(),
+                          r->unchanged ? "unchanged" : "imported", r->new_versions);
+  if (deployed) {
+    print_deploy(ctx, ref, *deployed);
+  } else if (!dry_run) {
+    *ctx.out << fmt::format("not deployed: codestore deploy {} --channel NAME makes it a channel's content\n",
+                            ref);
+  }
+  return true;
+}
+
 void add_release_commands(CLI::App& app, Context& ctx) {
   struct Options {
     std::string ref, output;
@@ -410,6 +524,13 @@ void add_release_commands(CLI::App& app, Context& ctx) {
                   "release_handler:unpack_release/1 takes")
       ->required();
   exp->callback([&ctx, o] { cmd_release_export(ctx, o->ref, o->output); });
+
+  auto* deploy = app.add_subcommand(
+      "deploy",
+      "Make an Erlang release the content of a channel (--channel, default: default): a new generation");
+  deploy->add_option("NAME@VSN", o->ref, "The release")->required();
+  deploy->add_option("--reason", o->output, "Why (kept in the channel's history)");
+  deploy->callback([&ctx, o] { cmd_deploy(ctx, o->ref, o->output); });
 }
 
 }  // namespace codestore::cli

@@ -45,4 +45,11 @@ bool diff_erl_releases(Context& ctx, Store& store, const std::string& a, const s
 // after the snapshots'. False (reported) on failure.
 bool list_erl_releases(Context& ctx, Store& store, nlohmann::ordered_json& doc);
 
+// `import PATH` of a release (a directory with releases/ and lib/, or a tarball) or of an
+// application archive (.ez): read it (release_reader.h) and store it all or nothing, without
+// activating anything, unless --channel was given, which deploys the release there. False when
+// `path` is none of these (a plain import then walks it for beams); true when handled
+// (reported, successfully or not).
+bool import_release_path(Context& ctx, const std::string& path, const std::string& note, bool dry_run);
+
 }  // namespace codestore::cli

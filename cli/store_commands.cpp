@@ -476,6 +476,10 @@ void print_import(Context& ctx, const ImportArgs& a, const ImportSummary& r) {
 }
 
 void cmd_import(Context& ctx, const ImportArgs& a) {
+  // A release or an .ez is one unit: its applications and files, all or nothing.
+  if (a.paths.size() == 1 && a.lib.empty() && !a.bytes &&
+      import_release_path(ctx, a.paths.front(), a.note, a.dry_run))
+    return;
   InterruptScope interrupt;
   auto store = open_store(ctx, true);
   if (!store) return;

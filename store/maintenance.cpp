@@ -288,8 +288,10 @@ Result<CompactReport> Store::compact(const CompactOptions& options) {
     // Copies of the rows: workers must not touch the connection.
     struct Row {
       std::int64_t id, raw_size, dictionary_id;
-      std::vector<std::uint8_t> frame, sha;
-      BlobRow blob() const { return {sha, static_cast<std::uint64_t>(raw_size), dictionary_id, frame}; }
+      std::vector<std::uint8_t> frame, sha, frame_checksum;
+      BlobRow blob() const {
+        return {sha, static_cast<std::uint64_t>(raw_size), dictionary_id, frame, frame_checksum};
+      }
     };
     std::vector<Row> rows;
     {
@@ -298,7 +300,8 @@ Result<CompactReport> Store::compact(const CompactOptions& options) {
         const BlobRow b = store_internal::blob_row(*s, 1);
         rows.push_back({s->int64(0), static_cast<std::int64_t>(b.raw_size), b.dictionary_id,
                         std::vector<std::uint8_t>(b.frame.begin(), b.frame.end()),
-                        std::vector<std::uint8_t>(b.sha256.begin(), b.sha256.end())});
+                        std::vector<std::uint8_t>(b.sha256.begin(), b.sha256.end()),
+                        std::vector<std::uint8_t>(b.frame_checksum.begin(), b.frame_checksum.end())});
       }
     }
     // Every dictionary a row names, loaded here: workers must not touch the connection.

@@ -8,6 +8,8 @@
 // Thread safety: plain values.
 #pragma once
 
+#include <codestore/store_types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -184,6 +186,16 @@ struct ReleaseExportReport {
   std::size_t links = 0;
   std::size_t directories = 0;  // empty ones recreated
   std::uint64_t bytes = 0;      // of the regular files
+};
+
+// What Store::deploy did: the channel's new generation (0 when the channel already had exactly
+// the release's content, and nothing was written) and each module whose version moved.
+struct DeployResult {
+  std::string channel;
+  std::int64_t generation = 0;
+  std::int64_t modules = 0;  // in the channel now
+  std::int64_t apps = 0;
+  std::vector<Activation> changed;
 };
 
 }  // namespace codestore

@@ -246,6 +246,13 @@ class Store {
   // kFailedPrecondition for a tarball of a release without `releases/<vsn>/<name>.rel`;
   // kCorruption for a damaged blob (naming the file), kIOError.
   [[nodiscard]] Result<ReleaseExportReport> erl_release_export(const ReleaseId& id, const std::string& out);
+  // Makes the release the content of this handle's channel (StoreOptions::channel), in one new
+  // generation (action "deploy", naming the release): its applications' revisions, their
+  // module versions, then the release's own (consolidated) modules over them. Modules and
+  // applications the release does not carry become inactive in the channel; other channels
+  // are not touched. kNotFound for an unknown release; kFailedPrecondition when two of its
+  // applications carry one module.
+  [[nodiscard]] Result<DeployResult> deploy(const ReleaseId& id, Reason reason = {});
 
   // --- Maintenance -------------------------------------------------------------------------
   // Deletes the versions nothing needs, in every channel: it keeps each channel's active
