@@ -25,9 +25,10 @@ demo_packages=(build-essential cmake ninja-build pkg-config
                libsqlitecpp-dev libsqlite3-dev libzstd-dev libfmt-dev libcli11-dev nlohmann-json3-dev
                libssl-dev zlib1g-dev libexpected-dev libarchive-dev erlang-nox elixir)
 # What the tests, benchmarks, sanitizers and fuzzers add (python3, xz-utils, bzip2: the archive
-# tests craft and pack archives with them).
+# tests craft and pack archives with them; rebar3 and erlang-dev: the release tests build real
+# rebar3 releases offline, as mix (in elixir) and systools do theirs).
 test_packages=(git googletest libgtest-dev libgmock-dev libbenchmark-dev erlang-src clang libclang-rt-14-dev
-               clang-format clang-tidy python3 xz-utils bzip2)
+               clang-format clang-tidy python3 xz-utils bzip2 rebar3 erlang-dev)
 
 # install_deps PACKAGE...: installs those not installed yet.
 install_deps() {

@@ -12,7 +12,6 @@ namespace codestore {
 
 using store_internal::fail;
 using store_internal::mv;
-using store_internal::now;
 
 std::optional<Store::Impl::ModuleRow> Store::Impl::module_row(std::string_view name,
                                                               std::string_view channel) {
