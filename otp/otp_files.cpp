@@ -403,12 +403,17 @@ Result<BootScript> parse_boot(std::span<const std::uint8_t> bytes, std::string_v
   boot.name = std::move(*name);
   boot.vsn = std::move(*vsn);
   // {application, App, _} as application:load/1 and application_controller:start/1 take it.
-  auto app_of = [](const Term& args) -> const etf::Atom* {
+  // The application's name, copied: list_elements() gives the list's elements by value, so a
+  // pointer into them would not outlive this call.
+  auto app_of = [](const Term& args) -> std::optional<std::string> {
     auto list = args.list_elements();
-    if (!list || list->size() != 1) return nullptr;
+    if (!list || list->size() != 1) return std::nullopt;
     const etf::Tuple* a = (*list)[0].as_tuple();
-    if (a == nullptr || a->elements.size() != 3 || !a->elements[0].is_atom("application")) return nullptr;
-    return a->elements[1].as_atom();
+    if (a == nullptr || a->elements.size() != 3 || !a->elements[0].is_atom("application"))
+      return std::nullopt;
+    const etf::Atom* name = a->elements[1].as_atom();
+    if (name == nullptr) return std::nullopt;
+    return name->name;
   };
   for (const Term& ins : *instructions) {
     const etf::Tuple* tu = ins.as_tuple();
@@ -435,13 +440,13 @@ Result<BootScript> parse_boot(std::span<const std::uint8_t> bytes, std::string_v
       const etf::Tuple* mfa = tu->elements[2].as_tuple();
       if (mfa != nullptr && mfa->elements.size() == 3 && mfa->elements[0].is_atom("application_controller") &&
           mfa->elements[1].is_atom("start")) {
-        if (const etf::Atom* a = app_of(mfa->elements[2])) boot.applications.push_back(a->name);
+        if (auto app = app_of(mfa->elements[2])) boot.applications.push_back(std::move(*app));
       }
     } else if (tag == "apply" && tu->elements.size() == 2) {
       const etf::Tuple* mfa = tu->elements[1].as_tuple();
       if (mfa != nullptr && mfa->elements.size() == 3 && mfa->elements[0].is_atom("application") &&
           mfa->elements[1].is_atom("load")) {
-        if (const etf::Atom* a = app_of(mfa->elements[2])) boot.applications.push_back(a->name);
+        if (auto app = app_of(mfa->elements[2])) boot.applications.push_back(std::move(*app));
       }
     }
   }
