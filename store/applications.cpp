@@ -480,20 +480,7 @@ AppImportResult Store::Impl::store_app(PreparedApp& app, const std::string& note
       continue;
     }
     auto& s = stmt("INSERT INTO app_files (app_version, path, blob_id, mode, link) VALUES (?, ?, ?, ?, ?)");
-    s.bind(1, r.id);
-    s.bind(2, f.path);
-    if (blob_id != 0) {
-      s.bind(3, blob_id);
-    } else {
-      s.bind_null(3);
-    }
-    s.bind(4, static_cast<std::int64_t>(f.mode));
-    if (!f.link.empty()) {
-      s.bind(5, f.link);
-    } else {
-      s.bind_null(5);
-    }
-    s.exec();
+    store_internal::insert_file_row(s, r.id, f.path, blob_id, f.mode, f.link);
   }
   r.new_versions = stored.new_versions - before.new_versions;
   r.reused_versions = stored.reused_versions - before.reused_versions;

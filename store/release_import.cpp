@@ -352,20 +352,7 @@ Result<ReleaseImportResult> Store::import_release(const ReleaseContent& rel,
           }
           auto& s = impl_->stmt(
               "INSERT INTO release_files (release, path, blob_id, mode, link) VALUES (?, ?, ?, ?, ?)");
-          s.bind(1, rid);
-          s.bind(2, f.path);
-          if (blob_id != 0) {
-            s.bind(3, blob_id);
-          } else {
-            s.bind_null(3);
-          }
-          s.bind(4, static_cast<std::int64_t>(f.mode));
-          if (!f.link.empty()) {
-            s.bind(5, f.link);
-          } else {
-            s.bind_null(5);
-          }
-          s.exec();
+          store_internal::insert_file_row(s, rid, f.path, blob_id, f.mode, f.link);
         }
         impl_->event(result.replaced ? "release-replace" : "release-import", "", 0, 0, what);
         finish(stored);

@@ -186,6 +186,23 @@ inline void bind_dictionary(db::Statement& s, int index, std::int64_t id) {
   }
 }
 
+// Binds (owner, path, blob_id, mode, link) to an `INSERT INTO app_files|release_files (...,
+// path, blob_id, mode, link) VALUES (?, ?, ?, ?, ?)` and runs it: the two file tables share
+// their columns (migrations/0003_applications_releases.sql). blob_id 0 and an empty link are NULL.
+inline void insert_file_row(db::Statement& s, std::int64_t owner, const std::string& path,
+                            std::int64_t blob_id, std::uint32_t mode, const std::string& link) {
+  s.bind(1, owner);
+  s.bind(2, path);
+  bind_dictionary(s, 3, blob_id);  // the same rule: 0 is NULL
+  s.bind(4, static_cast<std::int64_t>(mode));
+  if (!link.empty()) {
+    s.bind(5, link);
+  } else {
+    s.bind_null(5);
+  }
+  s.exec();
+}
+
 }  // namespace store_internal
 
 struct Store::Impl {
