@@ -411,9 +411,9 @@ Result<BootScript> parse_boot(std::span<const std::uint8_t> bytes, std::string_v
     const etf::Tuple* a = (*list)[0].as_tuple();
     if (a == nullptr || a->elements.size() != 3 || !a->elements[0].is_atom("application"))
       return std::nullopt;
-    const etf::Atom* name = a->elements[1].as_atom();
-    if (name == nullptr) return std::nullopt;
-    return name->name;
+    const etf::Atom* app = a->elements[1].as_atom();
+    if (app == nullptr) return std::nullopt;
+    return app->name;
   };
   for (const Term& ins : *instructions) {
     const etf::Tuple* tu = ins.as_tuple();

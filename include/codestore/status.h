@@ -97,9 +97,17 @@ class [[nodiscard]] Status {
   std::unique_ptr<Rep> rep_;  // null when OK
 };
 
-// A value or the Status saying why there is none.
+// A value or the Status saying why there is none. A class rather than an alias of
+// tl::expected so that it can be [[nodiscard]]: a dropped Result is a failure nobody saw, and
+// the compiler warns of it. It is a tl::expected in every other way (value(), error(),
+// and_then...); a tl::expected<T, Status> that those return converts back implicitly.
 template <typename T>
-using Result = tl::expected<T, Status>;
+class [[nodiscard]] Result : public tl::expected<T, Status> {
+ public:
+  using tl::expected<T, Status>::expected;
+  Result(tl::expected<T, Status> other)
+      : tl::expected<T, Status>(std::move(other)) {}  // NOLINT(google-explicit-constructor)
+};
 
 // Builds the error side of a Result: `return error(Code::kNotFound, "module m");`
 inline tl::unexpected<Status> error(Code code, std::string message) {
