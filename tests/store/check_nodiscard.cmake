@@ -1,10 +1,13 @@
-# Run by CTest (store.nodiscard): a caller that drops the result of a fallible Store call does
+# Run by CTest (store.nodiscard): a caller that drops the result of a fallible call (the Store,
+# an image read, the code server: Result<T> is [[nodiscard]] as a type) does
 # not compile under -Werror=unused-result (issue 12 §4: every fallible call is [[nodiscard]]),
 # while the same call with its result used does. Inputs: CXX, SOURCE_DIR, SCRATCH.
 file(MAKE_DIRECTORY ${SCRATCH})
 set(calls "s.gc({})" "s.rollback(\"m\")" "s.import(b, \"x\")" "s.checkpoint()" "s.record_served(\"m\", 1)"
-          "codestore::plan_import({\"x\"})" "codestore::Store::open(\"x\")")
-set(head "#include <codestore/store.h>\nvoid f(codestore::Store& s, std::span<const std::uint8_t> b) {\n  (void)b;\n")
+          "codestore::plan_import({\"x\"})" "codestore::Store::open(\"x\")"
+          "codestore::image::Image::read_file(\"x\", codestore::image::Strictness::kStrict)"
+          "c.load_file(\"m\")" "c.ensure_loaded(\"m\")")
+set(head "#include <codestore/code_server.h>\n#include <codestore/image.h>\n#include <codestore/store.h>\nvoid f(codestore::Store& s, codestore::loader::CodeServer& c, std::span<const std::uint8_t> b) {\n  (void)b;\n  (void)c;\n")
 function(compile name body)
   file(WRITE ${SCRATCH}/${name}.cpp "${head}${body}}\n")
   execute_process(COMMAND ${CXX} -std=c++20 -fsyntax-only -Werror=unused-result -I${SOURCE_DIR}/include
