@@ -14,7 +14,6 @@
 
 namespace codestore {
 
-using store_internal::fail;
 using store_internal::now;
 using store_internal::PreparedApp;
 using store_internal::PreparedFile;

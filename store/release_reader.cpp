@@ -510,6 +510,7 @@ Chosen choose_rel(const std::vector<ContentFile>& files, const ReadOptions& opti
   }
   if (vsn.empty()) {
     std::vector<std::string> vsns;
+    vsns.reserve(by_vsn.size());
     for (const auto& [v, stems] : by_vsn) vsns.push_back(v);
     fail(Code::kInvalidArgument,
          fmt::format(
