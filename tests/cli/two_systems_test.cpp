@@ -261,6 +261,13 @@ TEST_F(TwoSystems, EjabberdAndRabbitmqEachRunTheirOwnCodeInTheirOwnChannel) {
   expect_runs("ejabberd", channel_md5s("ejabberd"), ej.modules());
   expect_runs("rabbitmq", channel_md5s("rabbitmq"), rmq.modules());
   EXPECT_EQ(channel_md5s("default").size(), 0u);
+  // channel diff names the two base64url revisions the channels pin.
+  const Json diff = json({"channel", "diff", "ejabberd", "rabbitmq"});
+  bool b64_pins = false;
+  for (const auto& a : diff["apps"]) {
+    if (a["app"] == "base64url") b64_pins = a["from"] == rmq_b64.vsn && a["to"] == rmq_b64.vsn + "#2";
+  }
+  EXPECT_TRUE(b64_pins) << diff["apps"].dump();
 
   // OTP's own eldap application carries modules ejabberd carries too (eldap): into
   // ejabberd's channel it is refused, naming both, instead of replacing ejabberd's code.
