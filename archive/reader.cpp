@@ -360,14 +360,19 @@ Status Reader::read_data(struct archive* a, struct archive_entry* ae, const std:
       return over(
           fmt::format("declares {} bytes, more than the archive's members may hold together", declared),
           limits_.max_total_bytes);
-    entry.bytes.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(declared, 64u << 20)));
+    // One byte more than declared: the read that finds the end then fits, so a member that
+    // keeps its word is read into one allocation, never copied into a larger one.
+    entry.bytes.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(declared + 1, 64u << 20)));
   }
   const std::uint64_t limit = std::min(limits_.max_entry_bytes, limits_.max_total_bytes - total_);
   std::size_t have = 0;
   for (;;) {
     // Room for one byte past the limit, so that a member over it is caught by reading.
     const std::uint64_t room = saturating_add(limit, 1) - have;
-    const std::size_t step = static_cast<std::size_t>(std::min<std::uint64_t>(std::max(kStep, have), room));
+    // Into the room reserved first (what the header declared); past it, geometrically.
+    const std::size_t reserved = entry.bytes.capacity() - have;
+    const std::size_t step = static_cast<std::size_t>(
+        std::min<std::uint64_t>(reserved != 0 ? reserved : std::max(kStep, have), room));
     entry.bytes.resize(have + step);
     const la_ssize_t n = archive_read_data(a, entry.bytes.data() + have, step);
     if (n < 0) {

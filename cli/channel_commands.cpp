@@ -6,6 +6,10 @@
 //   channel history C [--limit N]          generations, newest first, with what changed in each
 //   channel rollback C [--reason R]        C's content becomes its previous generation's (a new
 //                                          generation; a second rollback switches back)
+//   channel diff C[#G] C[#G]               what differs from one generation to another, of one
+//                                          channel or two (C alone: its current generation):
+//                                          modules added, removed, changed (version, MD5), and
+//                                          applications (APP@VSN#REV pinned)
 //
 // Every command takes --json (one JSON document; an error is {"error": {...}} too). The other
 // store commands work in the channel the global --channel names (default: default).
@@ -13,8 +17,10 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -189,11 +195,99 @@ void cmd_rollback(Context& ctx, const std::string& channel, const std::string& r
   }
 }
 
+// CHANNEL or CHANNEL#GEN (a channel name has no '#'); GEN a whole number from 1. nullopt when
+// malformed.
+std::optional<std::pair<std::string, std::int64_t>> parse_generation_ref(const std::string& text) {
+  const auto hash = text.rfind('#');
+  if (hash == std::string::npos) return std::pair{text, std::int64_t{0}};
+  const std::string digits = text.substr(hash + 1);
+  if (hash == 0 || digits.empty() || digits.size() > 18 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  const std::int64_t n = std::stoll(digits);
+  if (n < 1) return std::nullopt;
+  return std::pair{text.substr(0, hash), n};
+}
+
+void cmd_diff(Context& ctx, const std::string& a, const std::string& b) {
+  const auto ra = parse_generation_ref(a), rb = parse_generation_ref(b);
+  for (const auto& [text, ref] : {std::pair{a, ra}, std::pair{b, rb}}) {
+    if (!ref) {
+      return report_usage(ctx, fmt::format("{}: a generation is CHANNEL (its current one) or CHANNEL#N, N a "
+                                           "whole number from 1",
+                                           text));
+    }
+  }
+  auto store = open_store(ctx, false);
+  if (!store) return;
+  auto d = store->generation_diff(ra->first, ra->second, rb->first, rb->second);
+  if (!d) return report_error(ctx, d.error());
+  if (ctx.json) {
+    auto entries = [](const std::vector<GenerationDiff::Entry>& v) {
+      Json j = Json::array();
+      for (const auto& e : v) {
+        j.push_back({{"module", text_to_json_string(e.module)},
+                     {"version", e.version},
+                     {"md5", text_or_null(e.md5)},
+                     {"lib", text_or_null(e.lib)}});
+      }
+      return j;
+    };
+    Json changed = Json::array();
+    for (const auto& c : d->changed) {
+      changed.push_back({{"module", text_to_json_string(c.module)},
+                         {"from", {{"version", c.from_version}, {"md5", text_or_null(c.from_md5)}}},
+                         {"to", {{"version", c.to_version}, {"md5", text_or_null(c.to_md5)}}},
+                         {"same_code", !c.from_md5.empty() && c.from_md5 == c.to_md5}});
+    }
+    Json apps = Json::array();
+    for (const auto& x : d->apps) {
+      apps.push_back(
+          {{"app", text_to_json_string(x.app)}, {"from", text_or_null(x.from)}, {"to", text_or_null(x.to)}});
+    }
+    *ctx.out << Json{{"a", text_to_json_string(a)},
+                     {"b", text_to_json_string(b)},
+                     {"modules",
+                      {{"added", entries(d->added)}, {"removed", entries(d->removed)}, {"changed", changed}}},
+                     {"apps", apps}}
+                    .dump()
+             << "\n";
+    return;
+  }
+  if (d->added.empty() && d->removed.empty() && d->changed.empty() && d->apps.empty()) {
+    *ctx.out << fmt::format("{} and {}: the same content\n", a, b);
+    return;
+  }
+  if (!d->apps.empty()) {
+    std::vector<std::vector<std::string>> t{{"", "APPLICATION", a, b}};
+    for (const auto& x : d->apps) {
+      const char* mark = x.from.empty() ? "+" : x.to.empty() ? "-" : "~";
+      t.push_back({mark, x.app, x.from.empty() ? "-" : x.app + "@" + x.from,
+                   x.to.empty() ? "-" : x.app + "@" + x.to});
+    }
+    table(*ctx.out, t);
+  }
+  // "lists@3 1a2b3c4d": the module version and the start of its MD5.
+  auto mv = [](const std::string& module, std::int64_t v, const std::string& md5) {
+    return fmt::format("{}@{} {}", module, v, md5.empty() ? "(deleted)" : md5.substr(0, 8));
+  };
+  std::vector<std::vector<std::string>> t{{"", "MODULE", a, b}};
+  for (const auto& e : d->added) t.push_back({"+", e.module, "-", mv(e.module, e.version, e.md5)});
+  for (const auto& e : d->removed) t.push_back({"-", e.module, mv(e.module, e.version, e.md5), "-"});
+  for (const auto& c : d->changed) {
+    t.push_back(
+        {"~", c.module, mv(c.module, c.from_version, c.from_md5), mv(c.module, c.to_version, c.to_md5)});
+  }
+  table(*ctx.out, t);
+  *ctx.out << fmt::format("modules: {} added, {} removed, {} changed; applications: {} changed\n",
+                          d->added.size(), d->removed.size(), d->changed.size(), d->apps.size());
+}
+
 }  // namespace
 
 void add_channel_commands(CLI::App& app, Context& ctx) {
   struct Options {
-    std::string channel, reason;
+    std::string channel, reason, a, b;
     std::int64_t generation = 0;
     std::size_t limit = 0;
   };
@@ -221,6 +315,12 @@ void add_channel_commands(CLI::App& app, Context& ctx) {
   rollback->add_option("CHANNEL", o->channel, "Channel name")->required();
   rollback->add_option("--reason", o->reason, "Kept in the history");
   rollback->callback([&ctx, o] { cmd_rollback(ctx, o->channel, o->reason); });
+  auto* diff = channel->add_subcommand(
+      "diff",
+      "What differs between two generations, of one channel or two: modules (version, MD5), applications");
+  diff->add_option("A", o->a, "CHANNEL (its current generation) or CHANNEL#N")->required();
+  diff->add_option("B", o->b, "CHANNEL (its current generation) or CHANNEL#N")->required();
+  diff->callback([&ctx, o] { cmd_diff(ctx, o->a, o->b); });
 }
 
 }  // namespace codestore::cli

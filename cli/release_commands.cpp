@@ -422,37 +422,10 @@ bool list_erl_releases(Context& ctx, Store& store, nlohmann::ordered_json& doc) 
 bool import_release_path(Context& ctx, const std::string& path, const std::string& note, bool dry_run) {
   auto kind = classify(path);
   if (!kind) return false;  // the plain import reports a path it cannot look at
-  const bool release = *kind == PathKind::kReleaseDir || *kind == PathKind::kReleaseArchive;
-  if (!release && *kind != PathKind::kAppArchive) return false;
+  if (*kind != PathKind::kReleaseDir && *kind != PathKind::kReleaseArchive) return false;
   auto store = open_store(ctx, !dry_run);
   if (!store) return true;
   const ReleaseImportOptions options{.dry_run = dry_run, .note = note};
-  if (!release) {
-    auto app = read_app(path);
-    if (!app) {
-      report_error(ctx, app.error());
-      return true;
-    }
-    for (const auto& w : app->warnings) *ctx.err << "warning: " << w << "\n";
-    auto r = store->import_app(app->app, options);
-    if (!r) {
-      report_error(ctx, r.error());
-      return true;
-    }
-    for (const auto& w : r->warnings) *ctx.err << "warning: " << w << "\n";
-    const std::string ref = app->app.app + "@" + app->app.vsn;
-    if (ctx.json) {
-      *ctx.out << Json{{"app", text_to_json_string(ref)},
-                       {"revision", r->revision},
-                       {"unchanged", r->unchanged}}
-                      .dump()
-               << "\n";
-    } else {
-      *ctx.out << fmt::format("{}{}#{}: {}\n", dry_run ? "dry run: " : "", ref, r->revision,
-                              r->unchanged ? "unchanged" : "imported");
-    }
-    return true;
-  }
   auto content = read_release(path);
   if (!content) {
     report_error(ctx, content.error());
@@ -496,6 +469,87 @@ bool import_release_path(Context& ctx, const std::string& path, const std::strin
   } else if (!dry_run) {
     *ctx.out << fmt::format("not deployed: codestore deploy {} --channel NAME makes it a channel's content\n",
                             ref);
+  }
+  return true;
+}
+
+bool import_app_paths(Context& ctx, const std::vector<std::string>& paths, const std::string& note,
+                      bool dry_run) {
+  if (paths.empty()) return false;
+  for (const auto& path : paths) {
+    auto kind = classify(path);
+    if (!kind || (*kind != PathKind::kAppDir && *kind != PathKind::kAppArchive)) return false;
+  }
+  std::vector<AppContent> apps;
+  apps.reserve(paths.size());
+  for (const auto& path : paths) {
+    auto app = read_app(path);
+    if (!app) {
+      report_error(ctx, app.error());
+      return true;
+    }
+    for (const auto& w : app->warnings) *ctx.err << "warning: " << w << "\n";
+    apps.push_back(std::move(app->app));
+  }
+  auto store = open_store(ctx, !dry_run);
+  if (!store) return true;
+  auto r = store->import_apps(apps, {.dry_run = dry_run, .note = note, .activate = true});
+  if (!r) {
+    report_error(ctx, r.error());
+    return true;
+  }
+  // Loud: a new revision of an application version is what an operator must not miss.
+  for (const auto& w : r->warnings) *ctx.err << "warning: " << w << "\n";
+  if (ctx.json) {
+    Json list = Json::array();
+    for (const auto& a : r->apps) {
+      Json differs = Json::array();
+      for (const auto& d : a.differs) differs.push_back(text_to_json_string(d));
+      list.push_back({{"app", text_to_json_string(a.app)},
+                      {"vsn", text_to_json_string(a.vsn)},
+                      {"revision", a.revision},
+                      {"unchanged", a.unchanged},
+                      {"modules", a.modules},
+                      {"files", a.files},
+                      {"new_versions", a.new_versions},
+                      {"differs", differs}});
+    }
+    Json changed = Json::array();
+    for (const auto& c : r->changed) {
+      changed.push_back({{"module", text_to_json_string(c.module)},
+                         {"from", version_or_null(c.from_version)},
+                         {"to", version_or_null(c.to_version)}});
+    }
+    Json warnings = Json::array();
+    for (const auto& w : r->warnings) warnings.push_back(text_to_json_string(w));
+    *ctx.out << Json{{"dry_run", dry_run},
+                     {"apps", list},
+                     {"channel", dry_run ? Json(nullptr) : Json(text_to_json_string(ctx.channel))},
+                     {"generation", r->generation == 0 ? Json(nullptr) : Json(r->generation)},
+                     {"new_versions", r->new_versions},
+                     {"reused_versions", r->reused_versions},
+                     {"bytes_in", r->bytes_in},
+                     {"bytes_new", r->bytes_new},
+                     {"bytes_stored", r->bytes_stored},
+                     {"changed", changed},
+                     {"warnings", warnings}}
+                    .dump()
+             << "\n";
+    return true;
+  }
+  const std::string dry = dry_run ? "dry run: " : "";
+  for (const auto& a : r->apps) {
+    *ctx.out << fmt::format("{}{}: {}, {} modules, {} files, {} new module versions\n", dry,
+                            app_text(a.app, a.vsn, a.revision),
+                            a.unchanged ? "unchanged" : (a.revision > 1 ? "NEW REVISION" : "imported"),
+                            a.modules, a.files, a.new_versions);
+  }
+  if (dry_run) return true;
+  if (r->generation == 0) {
+    *ctx.out << fmt::format("channel {} runs them already; nothing changed\n", ctx.channel);
+  } else {
+    *ctx.out << fmt::format("channel {} generation {}: {} modules changed\n", ctx.channel, r->generation,
+                            r->changed.size());
   }
   return true;
 }

@@ -45,11 +45,17 @@ bool diff_erl_releases(Context& ctx, Store& store, const std::string& a, const s
 // after the snapshots'. False (reported) on failure.
 bool list_erl_releases(Context& ctx, Store& store, nlohmann::ordered_json& doc);
 
-// `import PATH` of a release (a directory with releases/ and lib/, or a tarball) or of an
-// application archive (.ez): read it (release_reader.h) and store it all or nothing, without
-// activating anything, unless --channel was given, which deploys the release there. False when
-// `path` is none of these (a plain import then walks it for beams); true when handled
-// (reported, successfully or not).
+// `import PATH` of a release (a directory with releases/ and lib/, or a tarball): read it
+// (release_reader.h) and store it all or nothing, without activating anything, unless
+// --channel was given, which deploys the release there. False when `path` is none of these (a
+// plain import then walks it for beams); true when handled (reported, successfully or not).
 bool import_release_path(Context& ctx, const std::string& path, const std::string& note, bool dry_run);
+// `import PATH...` where every path is an application (a directory with ebin/*.app, or an
+// .ez): each read as one (release_reader.h), all stored as application versions in one
+// transaction and activated in the command's channel (--channel, default: default) in one
+// generation, as a plain import activates what it imports (Store::import_apps). False when some
+// path is not an application; true when handled (reported, successfully or not).
+bool import_app_paths(Context& ctx, const std::vector<std::string>& paths, const std::string& note,
+                      bool dry_run);
 
 }  // namespace codestore::cli

@@ -2,7 +2,8 @@
 //
 //   init                                   create the database (or check an existing one)
 //   import PATH... [--lib L] [--note N] [--dry-run] [--bytes]
-//                                          files and directories, all or nothing
+//                                          files and directories, all or nothing; a release
+//                                          or applications (ebin/*.app, .ez) as such
 //   ls [PATTERN...] [--lib L]              modules, active version, lib, version count
 //   versions MODULE                        every stored version; marks the active one and
 //                                          the one rollback returns to
@@ -476,9 +477,11 @@ void print_import(Context& ctx, const ImportArgs& a, const ImportSummary& r) {
 }
 
 void cmd_import(Context& ctx, const ImportArgs& a) {
-  // A release or an .ez is one unit: its applications and files, all or nothing.
-  if (a.paths.size() == 1 && a.lib.empty() && !a.bytes &&
-      import_release_path(ctx, a.paths.front(), a.note, a.dry_run))
+  // A release is one unit, and so are applications (directories with ebin/*.app, .ez
+  // archives): their files, all or nothing, as application versions (docs/model.md).
+  if (a.lib.empty() && !a.bytes &&
+      (import_app_paths(ctx, a.paths, a.note, a.dry_run) ||
+       (a.paths.size() == 1 && import_release_path(ctx, a.paths.front(), a.note, a.dry_run))))
     return;
   InterruptScope interrupt;
   auto store = open_store(ctx, true);

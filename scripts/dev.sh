@@ -26,9 +26,10 @@ demo_packages=(build-essential cmake ninja-build pkg-config
                libssl-dev zlib1g-dev libexpected-dev libarchive-dev erlang-nox elixir)
 # What the tests, benchmarks, sanitizers and fuzzers add (python3, xz-utils, bzip2: the archive
 # tests craft and pack archives with them; rebar3 and erlang-dev: the release tests build real
-# rebar3 releases offline, as mix (in elixir) and systools do theirs).
+# rebar3 releases offline, as mix (in elixir) and systools do theirs; ejabberd, rabbitmq-server
+# and yaws: real Erlang systems nobody here wrote, imported side by side into channels).
 test_packages=(git googletest libgtest-dev libgmock-dev libbenchmark-dev erlang-src clang libclang-rt-14-dev
-               clang-format clang-tidy python3 xz-utils bzip2 rebar3 erlang-dev)
+               clang-format clang-tidy python3 xz-utils bzip2 rebar3 erlang-dev ejabberd rabbitmq-server yaws)
 
 # install_deps PACKAGE...: installs those not installed yet.
 install_deps() {
@@ -40,7 +41,25 @@ install_deps() {
     echo "== installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    # ejabberd, rabbitmq-server and yaws are servers: their maintainer scripts would start them
+    # (a daemon left running on a CI machine or a developer's, ports taken, an Erlang node
+    # holding a cookie). The tests only read their files, so while installing, invoke-rc.d is
+    # told by policy-rc.d (Debian's policy layer, exit 101: "action forbidden") to start
+    # nothing; one that someone already has is left alone, and ours is removed afterwards.
+    local policy=/usr/sbin/policy-rc.d own_policy=0
+    if [[ ! -e $policy ]]; then
+      printf '#!/bin/sh\n# scripts/dev.sh: no service starts while it installs packages\nexit 101\n' >"$policy"
+      chmod 755 "$policy"
+      own_policy=1
+      trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
+    local status=0
+    apt-get install -y -q --no-install-recommends "${missing[@]}" || status=$?
+    if ((own_policy)); then
+      rm -f "$policy"
+      trap - EXIT
+    fi
+    return "$status"
   fi
 }
 install_all() { install_deps "${demo_packages[@]}" "${test_packages[@]}"; }

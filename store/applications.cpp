@@ -512,6 +512,144 @@ Result<AppImportResult> Store::import_app(const AppContent& content, const Relea
       });
 }
 
+Result<AppsImportResult> Store::import_apps(const std::vector<AppContent>& contents,
+                                            const ReleaseImportOptions& options) {
+  const std::string& channel = impl_->options.channel;
+  return impl_->call(
+      [&] {
+        return contents.size() == 1 ? fmt::format("import {}", store_internal::app_name_vsn(
+                                                                   contents[0].app, contents[0].vsn, 0))
+                                    : fmt::format("import {} applications", contents.size());
+      },
+      [&]() -> Result<AppsImportResult> {
+        if (!options.dry_run) impl_->require_writable("import");
+        const bool activate = options.activate && !options.dry_run;
+        if (options.activate) Impl::require_channel_name(channel);
+        auto refuse = [](Code code, std::string message) {
+          return error(code, fmt::format("{}: nothing imported", message));
+        };
+        std::vector<PreparedApp> apps;
+        apps.reserve(contents.size());
+        std::map<std::string, std::string> given;  // app -> APP@VSN
+        for (const AppContent& c : contents) {
+          const std::string label = store_internal::app_name_vsn(c.app, c.vsn, 0);
+          if (auto [it, fresh] = given.emplace(c.app, label); !fresh && options.activate) {
+            return refuse(Code::kInvalidArgument,
+                          fmt::format("application {} is given twice ({} and {}): a channel pins one version "
+                                      "of each application",
+                                      c.app, it->second, label));
+          }
+          auto p = store_internal::check_app(c);
+          if (!p) return error(p.error().with_context("nothing imported"));
+          apps.push_back(std::move(*p));
+        }
+        // A channel runs one version of each module: two applications that carry one are refused
+        // as systools refuses duplicated modules.
+        std::map<std::string, std::string> carrier;  // module -> APP@VSN, of what is imported
+        if (options.activate) {
+          std::vector<std::string> dups;
+          for (const auto& app : apps) {
+            const std::string label = store_internal::app_name_vsn(app.content->app, app.content->vsn, 0);
+            for (const auto& f : app.files) {
+              if (!f.module) continue;
+              if (auto [it, fresh] = carrier.emplace(f.expected_module, label); !fresh)
+                dups.push_back(fmt::format("{} (in {} and {})", f.expected_module, it->second, label));
+            }
+          }
+          if (!dups.empty()) {
+            return refuse(
+                Code::kInvalidArgument,
+                fmt::format("modules carried by two applications: {} (a channel runs one version of "
+                            "each module; systools refuses duplicated modules)",
+                            store_internal::some(dups, 10)));
+          }
+        }
+        AppsImportResult result;
+        std::vector<PreparedFile*> work;
+        for (auto& app : apps) {
+          for (auto& f : app.files) {
+            result.bytes_in += f.source->bytes.size();
+            if (!f.regular()) continue;
+            f.origin = store_internal::origin_of(*app.content, f.path);
+            work.push_back(&f);
+          }
+        }
+        if (Status st = impl_->prepare_files(work); !st) return error(st.with_context("nothing imported"));
+
+        Impl::WriteTx tx(*impl_);
+        Impl::Stored stored;
+        for (auto& app : apps) {
+          AppImportResult r = impl_->store_app(app, options.note, stored);
+          if (!r.unchanged) result.revisions_made++;
+          for (const auto& w : r.warnings) result.warnings.push_back(w);
+          result.apps.push_back(std::move(r));
+        }
+        result.new_versions = stored.new_versions;
+        result.reused_versions = stored.reused_versions;
+        result.new_blobs = stored.new_blobs;
+        result.bytes_new = stored.bytes_new;
+        result.bytes_stored = stored.bytes_stored;
+        bool moved = false;
+        if (activate) {
+          result.channel = channel;
+          // module -> version, of an application version.
+          auto modules_of = [&](std::int64_t app_version) {
+            std::map<std::string, std::int64_t> out;
+            auto& s = impl_->stmt("SELECT module, version FROM app_modules WHERE app_version = ?");
+            Impl::Done done{s};
+            s.bind(1, app_version);
+            while (s.step()) out[s.text(0)] = s.int64(1);
+            return out;
+          };
+          auto label_of = [&](std::int64_t app_version) {
+            auto& s = impl_->stmt("SELECT app, vsn, revision FROM app_versions WHERE id = ?");
+            Impl::Done done{s};
+            s.bind(1, app_version);
+            if (!s.step()) return fmt::format("application version {}", app_version);
+            return store_internal::app_name_vsn(s.text(0), s.text(1), s.int64(2));
+          };
+          std::map<std::string, std::int64_t> pinned;
+          if (impl_->channel_row(channel)) pinned = impl_->generation_app_pins(channel, 0);
+          Impl::ChannelChange change(*impl_, channel);
+          const std::string reason =
+              options.note.empty() ? fmt::format("import of {} applications", apps.size()) : options.note;
+          for (const auto& [app, id] : pinned) {
+            const bool replaced = given.contains(app);
+            for (const auto& [module, version] : modules_of(id)) {
+              const auto it = carrier.find(module);
+              if (!replaced && it != carrier.end()) {
+                fail(Code::kFailedPrecondition,
+                     fmt::format("module {} is carried by both {} (imported) and {}, which channel {} pins: "
+                                 "nothing imported (a channel runs one version of each module; a release "
+                                 "deployed there may replace the one with the other)",
+                                 module, it->second, label_of(id), channel));
+              }
+              // The revision it replaces leaves: its modules the new one lacks become inactive,
+              // unless something else was activated in their place since.
+              if (replaced && it == carrier.end()) {
+                const auto row = impl_->module_row(module, channel);
+                if (row && row->active == version)
+                  result.changed.push_back(change.set_module(module, 0, "import", reason));
+              }
+            }
+          }
+          for (const auto& r : result.apps) {
+            for (const auto& [module, version] : modules_of(r.id)) {
+              Activation a = change.set_module(module, version, "import", reason);
+              if (a.from_version != a.to_version) result.changed.push_back(std::move(a));
+            }
+            change.set_app(r.app, r.id);
+          }
+          result.generation = change.commit({.action = "import", .reason = reason});
+          moved = result.generation != 0;
+          std::sort(result.changed.begin(), result.changed.end(),
+                    [](const Activation& a, const Activation& b) { return a.module < b.module; });
+        }
+        if (!options.dry_run && (result.revisions_made != 0 || moved)) tx.commit();
+        return result;
+      });
+}
+
 namespace {
 
 AppVersionSummary summary_of(db::Statement& s) {

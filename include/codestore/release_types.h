@@ -30,7 +30,11 @@ struct ReleaseImportOptions {
   // files and consolidated modules become the new ones) instead of refused.
   bool replace = false;
   bool dry_run = false;  // validate and report; write nothing
-  std::string note{};    // kept on each new module version
+  std::string note{};    // kept on each new module version (import_apps: also the generation's reason)
+  // import_apps only: make what it imports what the handle's channel runs (docs/model.md): each
+  // application's revision pinned, its modules active, in one generation. import_app and
+  // import_release activate nothing (a release becomes a channel's content by a deploy).
+  bool activate = false;
 };
 
 // One application version as an import left it.
@@ -66,6 +70,22 @@ struct ReleaseImportResult {
   std::uint64_t bytes_new = 0;        // raw bytes of the new blobs
   std::uint64_t bytes_stored = 0;     // stored bytes of the new blobs
   std::vector<std::string> warnings;  // the reader's, then the import's (loud ones first)
+};
+
+// What import_apps did: each application version, and what moved in the channel.
+struct AppsImportResult {
+  std::vector<AppImportResult> apps;  // in the order given
+  std::string channel;                // the channel activated in ("" when not asked to)
+  std::int64_t generation = 0;        // its new generation (0: none made, nothing moved)
+  std::vector<Activation> changed;    // each module whose version moved there, by module
+  std::size_t revisions_made = 0;     // application versions (or revisions) stored anew
+  std::size_t new_versions = 0;
+  std::size_t reused_versions = 0;
+  std::size_t new_blobs = 0;
+  std::uint64_t bytes_in = 0;         // every file's size
+  std::uint64_t bytes_new = 0;        // raw bytes of the new blobs
+  std::uint64_t bytes_stored = 0;     // stored bytes of the new blobs
+  std::vector<std::string> warnings;  // every application's, in order (loud ones first in each)
 };
 
 // A module version as an application version or a release holds it.

@@ -209,6 +209,17 @@ class Store {
   // codes of import() for a bad image, kPermissionDenied on a read-only store.
   [[nodiscard]] Result<AppImportResult> import_app(const AppContent& app,
                                                    const ReleaseImportOptions& options = {});
+  // Several application versions in one write transaction (all or nothing), each as
+  // import_app stores it. With options.activate, what a node of this handle's channel runs
+  // becomes theirs, in ONE new generation (action "import"; none when nothing moves): each
+  // application's revision pinned, each of its modules active; the modules of a revision of
+  // the same application that the channel pinned before and the new one lacks become inactive.
+  // Refused then, nothing written: an application given twice (kInvalidArgument: a channel
+  // pins one version of each), a module carried by two of them (kInvalidArgument, naming
+  // both, as systools refuses duplicated modules), a module carried by another application
+  // the channel pins (kFailedPrecondition, naming both: one would silently replace the other's).
+  [[nodiscard]] Result<AppsImportResult> import_apps(const std::vector<AppContent>& apps,
+                                                     const ReleaseImportOptions& options = {});
   // A release and all its applications (those the .rel names, and any others given, which
   // are stored as application versions outside the release, with a warning). Beyond
   // import_app's checks: each .rel entry must have its application (app and vsn) among

@@ -60,6 +60,42 @@ TEST_F(ChannelCli, StoreCommandsWorkInTheChannelNamed) {
   EXPECT_EQ(json({"--channel", "../x", "ls"}, 1)["error"]["kind"], "invalid_argument");
 }
 
+TEST_F(ChannelCli, DiffComparesTwoGenerationsOfOneChannelOrTwo) {
+  ASSERT_EQ(cs({"--channel", "blue", "import", dir_ / "h1.beam"}).code, 0);
+  ASSERT_EQ(cs({"--channel", "blue", "import", dir_ / "h2.beam"}).code, 0);
+  const Json versions = json({"versions", "hello"})["versions"];
+  ASSERT_EQ(versions.size(), 2u);
+  const std::string md5_1 = versions[0]["md5"], md5_2 = versions[1]["md5"];
+  ASSERT_NE(md5_1, md5_2);
+
+  auto d = json({"channel", "diff", "blue#1", "blue#2"});
+  EXPECT_EQ(d["a"], "blue#1");
+  EXPECT_EQ(d["b"], "blue#2");
+  EXPECT_TRUE(d["modules"]["added"].empty());
+  EXPECT_TRUE(d["modules"]["removed"].empty());
+  ASSERT_EQ(d["modules"]["changed"].size(), 1u);
+  EXPECT_EQ(d["modules"]["changed"][0], (Json{{"module", "hello"},
+                                              {"from", {{"version", 1}, {"md5", md5_1}}},
+                                              {"to", {{"version", 2}, {"md5", md5_2}}},
+                                              {"same_code", false}}));
+  // A channel alone is its current generation; another channel compares as well.
+  EXPECT_EQ(json({"channel", "diff", "blue#2", "blue"})["modules"]["changed"].size(), 0u);
+  auto other = json({"channel", "diff", "blue", "default"});
+  ASSERT_EQ(other["modules"]["removed"].size(), 1u);
+  EXPECT_EQ(other["modules"]["removed"][0]["version"], 2);
+  EXPECT_EQ(other["modules"]["removed"][0]["md5"], md5_2);
+  auto text = cs({"channel", "diff", "blue#1", "blue#2"});
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(text.out.find("hello@1 " + md5_1.substr(0, 8)), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("hello@2 " + md5_2.substr(0, 8)), std::string::npos) << text.out;
+  EXPECT_NE(cs({"channel", "diff", "blue", "blue"}).out.find("the same content"), std::string::npos);
+  // Errors: a generation the channel lacks, an unknown channel, a malformed reference.
+  EXPECT_EQ(json({"channel", "diff", "blue#3", "blue"}, 1)["error"]["kind"], "not_found");
+  EXPECT_EQ(json({"channel", "diff", "green", "blue"}, 1)["error"]["kind"], "not_found");
+  for (const char* bad : {"blue#0", "blue#", "#2", "blue#x"})
+    EXPECT_EQ(cs({"channel", "diff", bad, "blue"}).code, 2) << bad;
+}
+
 TEST_F(ChannelCli, ListShowHistoryAndRollback) {
   ASSERT_EQ(cs({"--channel", "blue", "import", dir_ / "h1.beam"}).code, 0);
   auto lonely = json({"channel", "rollback", "blue"}, 1);

@@ -7,6 +7,7 @@
 #include <codestore/release_types.h>
 #include <codestore/store.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -218,6 +219,167 @@ TEST_F(ReleaseStore, ImportsAnOtpApplicationAsItsAppVersion) {
   // Nothing was activated: a deploy does that.
   auto active = store->active_info("yecc");
   EXPECT_FALSE(active.has_value());
+}
+
+// A Store handle on `channel` of the test's database.
+std::unique_ptr<Store> open_channel(const fs::path& db, const std::string& channel) {
+  auto s = Store::open(db.string(), {.channel = channel});
+  EXPECT_TRUE(s.has_value()) << s.error().to_string();
+  return s ? std::move(*s) : nullptr;
+}
+
+// An application `name`@`vsn` whose .app lists `modules`, carrying `beams` (path -> bytes).
+AppContent small_app(const std::string& name, const std::string& vsn, const std::vector<std::string>& modules,
+                     const std::vector<ContentFile>& beams) {
+  AppContent a;
+  a.app = name;
+  a.vsn = vsn;
+  a.origin = "test:" + name;
+  ContentFile res;
+  res.path = "ebin/" + name + ".app";
+  res.bytes = bytes_of(fmt::format("{{application, {}, [{{vsn, \"{}\"}}, {{modules, [{}]}}]}}.\n", name, vsn,
+                                   fmt::join(modules, ", ")));
+  a.files.push_back(res);
+  for (const auto& b : beams) a.files.push_back(b);
+  std::sort(a.files.begin(), a.files.end(),
+            [](const ContentFile& x, const ContentFile& y) { return x.path < y.path; });
+  return a;
+}
+
+TEST_F(ReleaseStore, ImportAppsActivatesThemInTheHandlesChannelInOneGeneration) {
+  auto blue = open_channel(db(), "blue");
+  ASSERT_NE(blue, nullptr);
+  const std::vector<AppContent> apps{otp("parsetools"), otp("syntax_tools")};
+  auto r = blue->import_apps(apps, {.activate = true});
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  EXPECT_EQ(r->channel, "blue");
+  EXPECT_EQ(r->generation, 1);
+  ASSERT_EQ(r->apps.size(), 2u);
+  EXPECT_EQ(r->revisions_made, 2u);
+  std::size_t modules = 0;
+  for (const auto& a : r->apps) {
+    modules += a.modules;
+    auto show = blue->app_show(a.app, a.vsn);
+    ASSERT_TRUE(show.has_value());
+    for (const auto& m : show->modules) {
+      auto active = blue->active_info(m.module);
+      ASSERT_TRUE(active.has_value()) << m.module;
+      EXPECT_EQ(active->version, m.version) << m.module;
+      EXPECT_EQ(active->md5, m.md5) << m.module;
+    }
+  }
+  EXPECT_EQ(r->changed.size(), modules);
+  auto history = blue->channel_history("blue");
+  ASSERT_TRUE(history.has_value());
+  ASSERT_EQ(history->size(), 1u);
+  EXPECT_EQ((*history)[0].action, "import");
+  EXPECT_EQ((*history)[0].app_changes.size(), 2u);
+  // The default channel was not touched.
+  EXPECT_FALSE(store->active_info("yecc").has_value());
+  auto def = store->channel_generation("default");
+  ASSERT_TRUE(def.has_value());
+  EXPECT_EQ(def->number, 0);
+  // The same applications again: nothing moves, no generation.
+  const auto before = row_counts(db());
+  auto again = blue->import_apps(apps, {.activate = true});
+  ASSERT_TRUE(again.has_value()) << again.error().to_string();
+  EXPECT_EQ(again->generation, 0);
+  EXPECT_TRUE(again->changed.empty());
+  EXPECT_EQ(row_counts(db()), before);
+  // A dry run writes nothing.
+  auto dry = open_channel(db(), "green")->import_apps(apps, {.dry_run = true, .activate = true});
+  ASSERT_TRUE(dry.has_value()) << dry.error().to_string();
+  EXPECT_EQ(dry->generation, 0);
+  EXPECT_EQ(row_counts(db()), before);
+  auto green = blue->channel_generation("green");
+  EXPECT_FALSE(green.has_value());
+}
+
+TEST_F(ReleaseStore, ANewRevisionTakesItsPlaceAndTheModulesItDroppedLeaveTheChannel) {
+  auto blue = open_channel(db(), "blue");
+  ASSERT_NE(blue, nullptr);
+  const AppContent app = otp("parsetools");
+  ASSERT_TRUE(blue->import_apps({app}, {.activate = true}).has_value());
+  const auto leex = blue->active_info("leex");
+  ASSERT_TRUE(leex.has_value());
+  // Revision 2: leex gone, yecc other code.
+  std::vector<ContentFile> beams;
+  std::vector<std::string> listed;
+  for (const auto& f : app.files) {
+    if (!f.path.starts_with("ebin/") || !f.path.ends_with(".beam") || f.path == "ebin/leex.beam") continue;
+    ContentFile b = f;
+    if (b.path == "ebin/yecc.beam") b.bytes = store_testing::variant_of(b.bytes, "yecc.beam", 1);
+    listed.push_back(fs::path(b.path).stem().string());
+    beams.push_back(std::move(b));
+  }
+  auto r = blue->import_apps({small_app("parsetools", app.vsn, listed, beams)}, {.activate = true});
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  ASSERT_EQ(r->apps.size(), 1u);
+  EXPECT_EQ(r->apps[0].revision, 2);
+  EXPECT_EQ(r->generation, 2);
+  ASSERT_FALSE(r->warnings.empty());
+  EXPECT_TRUE(r->warnings[0].starts_with("NEW REVISION: parsetools@")) << r->warnings[0];
+  EXPECT_NE(r->warnings[0].find("modules yecc, leex"), std::string::npos) << r->warnings[0];
+  EXPECT_FALSE(blue->active_info("leex").has_value());
+  auto yecc = blue->active_info("yecc");
+  ASSERT_TRUE(yecc.has_value());
+  EXPECT_EQ(yecc->version, 2);
+  std::vector<std::string> moved;
+  for (const auto& a : r->changed) moved.push_back(a.module);
+  EXPECT_EQ(moved, (std::vector<std::string>{"leex", "yecc"}));
+  auto g = blue->channel_generation("blue");
+  ASSERT_TRUE(g.has_value());
+  ASSERT_EQ(g->app_changes.size(), 1u);
+  EXPECT_EQ(g->app_changes[0], (AppChange{"parsetools", app.vsn, app.vsn + "#2"}));
+  // The channel's rollback returns to revision 1 with leex.
+  auto back = blue->channel_rollback();
+  ASSERT_TRUE(back.has_value()) << back.error().to_string();
+  auto leex_back = blue->active_info("leex");
+  ASSERT_TRUE(leex_back.has_value());
+  EXPECT_EQ(leex_back->version, leex->version);
+}
+
+TEST_F(ReleaseStore, AModuleOfTwoApplicationsIsRefusedNamingBothAndWritesNothing) {
+  auto blue = open_channel(db(), "blue");
+  ASSERT_NE(blue, nullptr);
+  const AppContent parsetools = otp("parsetools");
+  const ContentFile* yecc = nullptr;
+  for (const auto& f : parsetools.files) {
+    if (f.path == "ebin/yecc.beam") yecc = &f;
+  }
+  ASSERT_NE(yecc, nullptr);
+  const AppContent mine = small_app("mine", "1.0", {"yecc"}, {*yecc});
+  auto before = row_counts(db());
+  auto both = blue->import_apps({parsetools, mine}, {.activate = true});
+  ASSERT_FALSE(both.has_value());
+  EXPECT_EQ(both.error().code(), Code::kInvalidArgument);
+  EXPECT_NE(both.error().message().find("yecc (in parsetools@" + parsetools.vsn + " and mine@1.0)"),
+            std::string::npos)
+      << both.error().message();
+  EXPECT_EQ(row_counts(db()), before);
+  // One pinned by the channel, the other imported into it: refused too, naming both.
+  ASSERT_TRUE(blue->import_apps({parsetools}, {.activate = true}).has_value());
+  before = row_counts(db());
+  auto later = blue->import_apps({mine}, {.activate = true});
+  ASSERT_FALSE(later.has_value());
+  EXPECT_EQ(later.error().code(), Code::kFailedPrecondition);
+  EXPECT_NE(
+      later.error().message().find("module yecc is carried by both mine@1.0 (imported) and parsetools@" +
+                                   parsetools.vsn + ", which channel blue pins"),
+      std::string::npos)
+      << later.error().message();
+  EXPECT_EQ(row_counts(db()), before);
+  // In another channel, or stored without activating, it is fine.
+  auto green = open_channel(db(), "green");
+  ASSERT_TRUE(green->import_apps({mine}, {.activate = true}).has_value());
+  // The same application twice cannot be pinned at once.
+  const AppContent mine2 = small_app("mine", "2.0", {"yecc"}, {*yecc});
+  auto twice = green->import_apps({mine, mine2}, {.activate = true});
+  ASSERT_FALSE(twice.has_value());
+  EXPECT_NE(twice.error().message().find("application mine is given twice (mine@1.0 and mine@2.0)"),
+            std::string::npos)
+      << twice.error().message();
+  EXPECT_TRUE(green->import_apps({mine, mine2}).has_value());
 }
 
 TEST_F(ReleaseStore, AnotherByteFormOfTheSameCodeKeepsItsVersionAndItsBytes) {
