@@ -470,7 +470,7 @@ Result<MaterializeReport> Store::materialize(const std::string& dir_arg, const M
 
         // The directory as it is.
         std::error_code ec;
-        const auto status = fs::symlink_status(dir, ec);
+        const auto status = fs::status(dir, ec);  // DIR itself may be a link to the root
         const bool exists = !ec && fs::exists(status);
         if (exists && !fs::is_directory(status))
           fail(Code::kFailedPrecondition, fmt::format("{} exists and is not a directory", dir_arg));
