@@ -18,7 +18,7 @@ namespace codestore::store_internal {
 
 // One file of a tree, by its path under the release root (`lib/<app>-<vsn>/priv/x.so`,
 // `releases/0.1.0/start.boot`): a regular file (its blob), a symbolic link or an empty
-// directory.
+// directory. A plain value.
 struct TreeItem {
   std::string path;
   std::uint32_t mode = 0644;

@@ -12,6 +12,9 @@
 // first writes a pending manifest (kPending) naming everything the directory may then hold of
 // its writing (the old manifest's entries, an interrupted run's, and this run's), then the
 // files (each renamed into place), then the manifest, then removes the pending one.
+//
+// Thread safety: a Store call (Impl::call, under the store's mutex); the values below are one
+// run's own. Two runs on one directory, in any processes, are kept apart by DirLock.
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>

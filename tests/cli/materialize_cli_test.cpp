@@ -4,7 +4,8 @@
 // node's local root as a set of files: exactly the priv files (byte for byte with what rebar3
 // put in the release), the boot files, sys.config, vm.args, start_erl.data and RELEASES, never a
 // beam; RELEASES is compared with the one OTP's own release_handler:create_RELEASES/4 writes
-// for the same .rel, both read by file:consult/1.
+// for the same .rel, both read by file:consult/1. A mix release too: its consolidated protocols
+// (module images) and its releases/COOKIE (a secret) never reach the disk.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -186,6 +187,35 @@ TEST(MaterializeCli, ARebar3ReleaseAndItsUpgradeMaterializeExactly) {
   const CliResult again = cs({"--channel", "prod", "materialize", root.string()});
   EXPECT_EQ(again.code, 0) << again.err;
   EXPECT_NE(again.out.find("0 written, 0 removed"), std::string::npos) << again.out;
+}
+
+TEST(MaterializeCli, AMixReleaseGetsNoConsolidatedBeamAndNoCookie) {
+  if (std::system("command -v mix >/dev/null 2>&1 && command -v erl >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "mix or erl is not installed";
+  TempDir dir;
+  fs::create_directories(dir / "build");
+  const auto mix = testing::build_mix_release(dir / "build");
+  ASSERT_TRUE(fs::exists(mix.dir / "releases/COOKIE"));
+  ASSERT_TRUE(fs::is_directory(mix.dir / "releases" / mix.vsn / "consolidated"));
+  const std::string db = (dir / "s.db").string();
+  ASSERT_EQ(run_cli(db, {"init"}).code, 0);
+  const CliResult imported = run_cli(db, {"--channel", "web", "import", mix.dir.string()});
+  ASSERT_EQ(imported.code, 0) << imported.out << imported.err;
+
+  const fs::path root = dir / "node-root";
+  const CliResult m = run_cli(db, {"--json", "--channel", "web", "materialize", root.string()});
+  ASSERT_EQ(m.code, 0) << m.out << m.err;
+  EXPECT_EQ(Json::parse(m.out)["release"], mix.name + "@" + mix.vsn);
+  const auto got = files_under(root);
+  EXPECT_EQ(keys(got), keys(expected(mix.dir, mix.vsn)));
+  for (const auto& [path, bytes] : got) {
+    EXPECT_FALSE(path.ends_with(".beam")) << path;
+    EXPECT_EQ(path.find("COOKIE"), std::string::npos) << path;
+    EXPECT_EQ(path.find("consolidated"), std::string::npos) << path;
+  }
+  EXPECT_EQ(same_as_release_handlers(root / "releases/RELEASES",
+                                     mix.dir / "releases" / mix.vsn / (mix.name + ".rel"), dir / "rh"),
+            fmt::format("true {} {} permanent\n", mix.name, mix.vsn));
 }
 
 }  // namespace
