@@ -228,7 +228,7 @@ std::optional<Entry> on_disk(const fs::path& path) {
 // a link, which is never followed), or "" when there is none.
 std::string blocking_parent(const fs::path& dir, const std::string& rel) {
   for (std::size_t slash = rel.find('/'); slash != std::string::npos; slash = rel.find('/', slash + 1)) {
-    const std::string up = rel.substr(0, slash);
+    std::string up = rel.substr(0, slash);
     struct stat st {};
     if (::lstat((dir / up).c_str(), &st) != 0) return "";  // missing: nothing below it either
     if (!S_ISDIR(st.st_mode)) return up;
