@@ -420,6 +420,46 @@ TEST_F(Materialize, AnInterruptedRunIsRedoneCleanlyEvenAfterTheChannelMoved) {
   EXPECT_EQ(consult_releases(root / "releases/RELEASES"), releases_as_erlang_reads_it(web1_));
 }
 
+// An application's links and empty directories in priv/ are links and directories on disk, and a
+// later generation that has a file where a link was replaces it.
+TEST_F(Materialize, LinksAndEmptyDirectoriesInPrivAreKeptAndReplaced) {
+  AppContent jiffy = installed("jiffy");
+  ContentFile link;
+  link.path = "priv/current.so";
+  link.link = "jiffy.so";
+  ContentFile cache;
+  cache.path = "priv/cache";
+  cache.directory = true;
+  cache.mode = 0750;
+  jiffy.files.push_back(link);
+  jiffy.files.push_back(cache);
+  ReleaseContent r3 = release("web", "3", {"kernel", "stdlib", "sasl"});
+  r3.rel_apps.push_back({jiffy.app, jiffy.vsn, "", ""});
+  r3.apps.push_back(jiffy);
+  import_and_deploy(r3);
+  const fs::path root = tmp_ / "root";
+  const auto m = materialize(root);
+  EXPECT_EQ(m.links, 1u);
+  const fs::path priv = root / fmt::format("lib/jiffy-{}/priv", jiffy.vsn);
+  ASSERT_TRUE(fs::is_symlink(priv / "current.so"));
+  EXPECT_EQ(fs::read_symlink(priv / "current.so"), "jiffy.so");
+  EXPECT_TRUE(fs::is_directory(fs::symlink_status(priv / "cache")));
+  EXPECT_TRUE(fs::is_empty(priv / "cache"));
+
+  // web@4: the link is a file now, the empty directory is gone.
+  AppContent jiffy2 = installed("jiffy");
+  jiffy2.files.push_back(file("priv/current.so", "a file now"));
+  ReleaseContent r4 = release("web", "4", {"kernel", "stdlib", "sasl"});
+  r4.rel_apps.push_back({jiffy2.app, jiffy2.vsn, "", ""});
+  r4.apps.push_back(jiffy2);
+  import_and_deploy(r4);
+  materialize(root);
+  EXPECT_FALSE(fs::is_symlink(priv / "current.so"));
+  EXPECT_EQ(testing::read_text(priv / "current.so"), "a file now");
+  EXPECT_FALSE(fs::exists(priv / "cache"));
+  EXPECT_EQ(testing::read_file(priv / "jiffy.so"), testing::read_file(app_dir("jiffy") / "priv/jiffy.so"));
+}
+
 // A generation that is no release's: its applications' priv files only, and it says so.
 TEST_F(Materialize, WithoutAReleaseOnlyPrivFilesAreWrittenAndItSaysSo) {
   import_and_deploy(web1_);
