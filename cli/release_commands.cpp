@@ -9,6 +9,12 @@
 //                                          added, removed, changed (MD5); files changed
 //   release export NAME@VSN -o DIR|FILE.tar.gz
 //                                          the release as imported, byte for byte
+//   deploy NAME@VSN [--channel C]          the release becomes the channel's content
+//   materialize [--channel C] DIR [--force] [--dry-run]
+//                                          a node's local root: what it must find on disk for
+//                                          the channel's current generation (priv files,
+//                                          releases/RELEASES, boot files, sys.config, vm.args,
+//                                          start_erl.data), and nothing else
 //
 // `release list/show/diff` are store_commands.cpp's (snapshots), which hand NAME@VSN over to
 // the functions here (store_cli.h). Every command takes --json. Names are split at the first
@@ -216,6 +222,48 @@ void cmd_deploy(Context& ctx, const std::string& ref, const std::string& reason)
   auto d = store->deploy({r->name, r->vsn}, Reason(reason));
   if (!d) return report_error(ctx, d.error());
   print_deploy(ctx, ref, *d);
+}
+
+void cmd_materialize(Context& ctx, const std::string& dir, bool force, bool dry_run) {
+  auto store = open_store(ctx, false);
+  if (!store) return;
+  auto m = store->materialize(dir, {.force = force, .dry_run = dry_run});
+  if (!m) return report_error(ctx, m.error());
+  for (const auto& w : m->warnings) *ctx.err << "warning: " << w << "\n";
+  const std::string release = m->release.name.empty() ? "" : m->release.name + "@" + m->release.vsn;
+  if (ctx.json) {
+    Json written = Json::array(), removed = Json::array(), warnings = Json::array();
+    for (const auto& p : m->written) written.push_back(text_to_json_string(p));
+    for (const auto& p : m->removed) removed.push_back(text_to_json_string(p));
+    for (const auto& w : m->warnings) warnings.push_back(text_to_json_string(w));
+    *ctx.out << Json{{"dir", text_to_json_string(m->dir)},
+                     {"channel", text_to_json_string(m->channel)},
+                     {"generation", m->generation},
+                     {"release", text_or_null(release)},
+                     {"erts", text_or_null(m->erts_vsn)},
+                     {"previous_channel", text_or_null(m->previous_channel)},
+                     {"previous_generation", version_or_null(m->previous_generation)},
+                     {"files", m->files},
+                     {"links", m->links},
+                     {"directories", m->directories},
+                     {"bytes", m->bytes},
+                     {"unchanged", m->unchanged},
+                     {"written", written},
+                     {"removed", removed},
+                     {"warnings", warnings},
+                     {"dry_run", m->dry_run}}
+                    .dump()
+             << "\n";
+    return;
+  }
+  *ctx.out << fmt::format(
+      "{}{}: channel {} generation {}{}: {} files ({} bytes), {} links, {} directories; {} "
+      "written, {} removed, {} unchanged\n",
+      m->dry_run ? "dry run: " : "", m->dir, m->channel, m->generation,
+      release.empty() ? " (no release: priv files only)" : ", release " + release, m->files, m->bytes,
+      m->links, m->directories, m->written.size(), m->removed.size(), m->unchanged);
+  for (const auto& p : m->written) *ctx.out << "  + " << p << "\n";
+  for (const auto& p : m->removed) *ctx.out << "  - " << p << "\n";
 }
 
 // Whether `name` is to be read as an Erlang release: NAME@VSN, unless only a snapshot of
@@ -585,6 +633,23 @@ void add_release_commands(CLI::App& app, Context& ctx) {
   deploy->add_option("NAME@VSN", o->ref, "The release")->required();
   deploy->add_option("--reason", o->output, "Why (kept in the channel's history)");
   deploy->callback([&ctx, o] { cmd_deploy(ctx, o->ref, o->output); });
+
+  struct MaterializeArgs {
+    std::string dir;
+    bool force = false, dry_run = false;
+  };
+  auto m = std::make_shared<MaterializeArgs>();
+  auto* materialize = app.add_subcommand(
+      "materialize",
+      "Write into a node's local root what it must find on disk for the current generation of a channel "
+      "(--channel, default: default): priv files, releases/RELEASES, boot files, sys.config, vm.args, "
+      "start_erl.data; never a module image. Again after a deploy: replaces and removes what it wrote");
+  materialize->add_option("DIR", m->dir, "The node's root (ROOTDIR); created when missing")->required();
+  materialize->add_flag("--force", m->force,
+                        "Take DIR as it is: not empty without a manifest, another channel's, or files at its "
+                        "paths that it did not write (overwritten or removed; other files are kept)");
+  materialize->add_flag("--dry-run", m->dry_run, "Say what would be written and removed; write nothing");
+  materialize->callback([&ctx, m] { cmd_materialize(ctx, m->dir, m->force, m->dry_run); });
 }
 
 }  // namespace codestore::cli

@@ -363,4 +363,29 @@ std::string format_w(const Term& term) {
   return out;
 }
 
+std::string internal::atom_text(std::string_view name) {
+  std::string out;
+  write_atom(out, std::string(name));
+  return out;
+}
+
+std::string internal::string_text(std::string_view utf8) {
+  std::string out;
+  write_quoted(out, base::code_points(utf8), '"');
+  return out;
+}
+
+std::optional<std::string> internal::string_of(const Term& t) {
+  if (t.is_nil()) return std::string();
+  const List* l = t.as_list();
+  if (l == nullptr || l->tail != nullptr) return std::nullopt;
+  std::string out;
+  for (const Term& e : l->elements) {
+    const std::int64_t* c = e.as_int();
+    if (c == nullptr || *c < 0 || *c > 0x10FFFF || (*c >= 0xD800 && *c <= 0xDFFF)) return std::nullopt;
+    base::append_utf8(out, static_cast<std::uint32_t>(*c));
+  }
+  return out;
+}
+
 }  // namespace codestore::etf

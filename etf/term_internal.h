@@ -8,8 +8,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace codestore::etf::internal {
@@ -67,5 +69,15 @@ int compare_order(const Term& a, const Term& b);
 // An opaque term's bytes with nested terms written as {minor_version, 2} writes them (its
 // raw bytes if they do not parse): equal pids, ports, refs and funs give equal bytes.
 std::vector<std::uint8_t> canonical_opaque(const Opaque& o);
+
+// Term text for files Erlang reads with file:consult/1 (release_handler's RELEASES, the
+// store's own term files), as io_lib writes them with ~tp: an atom quoted where Erlang
+// quotes it, a string (UTF-8) as "..." with io_lib:write_string/1's escapes.
+std::string atom_text(std::string_view name);
+std::string string_text(std::string_view utf8);
+
+// systools_make:string_p/1: a flat list of Unicode code points ([] included), as UTF-8;
+// nullopt for anything else (what consult gives for "...").
+std::optional<std::string> string_of(const Term& t);
 
 }  // namespace codestore::etf::internal

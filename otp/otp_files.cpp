@@ -13,8 +13,8 @@
 #include <system_error>
 
 #include "base/file.h"
-#include "base/utf8.h"
 #include "etf/consult.h"
+#include "etf/term_internal.h"
 
 namespace codestore::otp {
 namespace {
@@ -36,18 +36,9 @@ tl::unexpected<Status> fail(std::string_view source, std::string_view reason, st
                                     .with_where(Where{std::string(source), "", 0}));
 }
 
-// systools_make:string_p/1: a flat list of Unicode code points ([] included), as UTF-8.
+// systools_make:string_p/1 (etf's, which the store's term files read too).
 std::optional<std::string> string_p(const Term& t) {
-  if (t.is_nil()) return std::string();
-  const etf::List* l = t.as_list();
-  if (l == nullptr || l->tail != nullptr) return std::nullopt;
-  std::string out;
-  for (const Term& e : l->elements) {
-    const std::int64_t* c = e.as_int();
-    if (c == nullptr || *c < 0 || *c > 0x10FFFF || (*c >= 0xD800 && *c <= 0xDFFF)) return std::nullopt;
-    base::append_utf8(out, static_cast<std::uint32_t>(*c));
-  }
-  return out;
+  return etf::internal::string_of(t);
 }
 
 // a_list_p/1: a proper list of atoms.

@@ -7,35 +7,33 @@
 // which erl_tar reads too).
 #include <archive.h>
 #include <archive_entry.h>
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <random>
+#include <tuple>
 
+#include "file_tree.h"
 #include "store_impl.h"
 
 namespace codestore {
 
+using store_internal::Cleanup;
+using store_internal::errno_text;
 using store_internal::fail;
+using store_internal::make_dirs;
+using store_internal::temporary_beside;
+using store_internal::write_new_file;
 
 namespace {
 
 namespace fs = std::filesystem;
 
-// One file of the export, in the release root's naming.
-struct Item {
-  std::string path;
-  std::uint32_t mode = 0644;
-  std::string link;
-  bool directory = false;
-  std::int64_t blob_id = 0;
-};
+using Item = store_internal::TreeItem;
 
+// Every file of the release, by path: its applications' (modules included) under
+// lib/<app>-<vsn>/, then its own.
 std::vector<Item> collect(Store::Impl& impl, std::int64_t rid) {
   std::vector<Item> items;
   std::vector<std::tuple<std::int64_t, std::string, std::string>> apps;  // id, app, vsn
@@ -48,38 +46,9 @@ std::vector<Item> collect(Store::Impl& impl, std::int64_t rid) {
     while (s.step()) apps.emplace_back(s.int64(0), s.text(1), s.text(2));
   }
   for (const auto& [id, app, vsn] : apps) {
-    const std::string dir = fmt::format("lib/{}-{}/", app, vsn);
-    {
-      auto& s = impl.stmt("SELECT path, blob_id FROM app_modules WHERE app_version = ?");
-      Store::Impl::Done done{s};
-      s.bind(1, id);
-      while (s.step()) items.push_back({dir + s.text(0), 0644, "", false, s.int64(1)});
-    }
-    auto& s = impl.stmt(
-        "SELECT path, mode, coalesce(link, ''), blob_id IS NULL AND link IS NULL, coalesce(blob_id, 0) FROM "
-        "app_files WHERE app_version = ?");
-    Store::Impl::Done done{s};
-    s.bind(1, id);
-    while (s.step()) {
-      items.push_back(
-          {dir + s.text(0), static_cast<std::uint32_t>(s.int64(1)), s.text(2), s.int64(3) != 0, s.int64(4)});
-    }
+    store_internal::collect_app_tree(impl, id, fmt::format("lib/{}-{}/", app, vsn), /*modules=*/true, items);
   }
-  {
-    auto& s = impl.stmt(
-        "SELECT path, mode, coalesce(link, ''), blob_id IS NULL AND link IS NULL, coalesce(blob_id, 0) FROM "
-        "release_files WHERE release = ?");
-    Store::Impl::Done done{s};
-    s.bind(1, rid);
-    while (s.step()) {
-      items.push_back(
-          {s.text(0), static_cast<std::uint32_t>(s.int64(1)), s.text(2), s.int64(3) != 0, s.int64(4)});
-    }
-  }
-  auto& s = impl.stmt("SELECT path, blob_id FROM release_modules WHERE release = ?");
-  Store::Impl::Done done{s};
-  s.bind(1, rid);
-  while (s.step()) items.push_back({s.text(0), 0644, "", false, s.int64(1)});
+  store_internal::collect_release_tree(impl, rid, /*modules=*/true, items);
   std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.path < b.path; });
   return items;
 }
@@ -94,55 +63,6 @@ void count(ReleaseExportReport& report, const Item& item, std::size_t bytes) {
     report.bytes += bytes;
   }
 }
-
-std::string errno_text(int err) {
-  return std::strerror(err);
-}
-
-// A fresh name beside `target` for the work in progress.
-fs::path temporary_beside(const fs::path& target) {
-  std::random_device rd;
-  return target.parent_path() /
-         fmt::format(".{}.tmp-{}-{:08x}", target.filename().string(), ::getpid(), rd());
-}
-
-// Writes `bytes` to a new file `path` with exactly `mode` (the umask does not apply).
-void write_new_file(const fs::path& path, std::span<const std::uint8_t> bytes, std::uint32_t mode) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) fail(Code::kIOError, fmt::format("{}: cannot create: {}", path.string(), errno_text(errno)));
-  std::size_t done = 0;
-  int err = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      err = errno;
-      break;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (err == 0 && ::fchmod(fd, mode) != 0) err = errno;
-  if (::close(fd) != 0 && err == 0) err = errno;
-  if (err != 0) fail(Code::kIOError, fmt::format("{}: cannot write: {}", path.string(), errno_text(err)));
-}
-
-void make_dirs(const fs::path& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec)
-    fail(Code::kIOError, fmt::format("{}: cannot create the directory: {}", dir.string(), ec.message()));
-}
-
-// Removes the work in progress when the export fails. Thread safety: one export's own object.
-struct Cleanup {
-  fs::path path;
-  bool keep = false;
-  ~Cleanup() {
-    if (keep || path.empty()) return;
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 // One .tar.gz being written (libarchive's ustar/pax writer over gzip). Thread safety:
 // thread-compatible; one export's own object.

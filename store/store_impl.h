@@ -12,6 +12,8 @@
 //   release_import.cpp  Erlang releases: import_release (all or nothing)
 //   release_read.cpp    Erlang releases read back: list, info, diff
 //   release_export.cpp  Erlang releases written out: a directory or a .tar.gz (libarchive)
+//   materialize.cpp     a node's local root from a channel's generation (with file_tree.h,
+//                       the files of application versions and releases, which export shares)
 //   maintenance.cpp  gc, verify, stats, dictionary training, compact, checkpoint, events
 // The database is reached only through db::Connection (db/connection.h); zstd only through
 // db/codec.h. Walking directories is the planner's (import_plan.cpp).

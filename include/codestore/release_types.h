@@ -218,4 +218,34 @@ struct DeployResult {
   std::vector<Activation> changed;
 };
 
+// What Store::materialize does (store.h). Every member has a default initializer.
+struct MaterializeOptions {
+  // Take the directory as it is: one that is not empty and has no manifest, one materialized
+  // from another channel, and paths it must write or remove that hold what materialize did
+  // not write there (an operator's file, a RELEASES that release_handler rewrote): those are
+  // overwritten or removed. Files at other paths are never touched, forced or not.
+  bool force = false;
+  bool dry_run = false;  // plan and report (conflicts included); write nothing
+};
+
+// What Store::materialize did (or, on a dry run, would do). Paths are relative to `dir`.
+struct MaterializeReport {
+  std::string dir;
+  std::string channel;
+  std::int64_t generation = 0;  // the channel's generation the directory holds now
+  ReleaseId release;            // its Erlang release; empty name: none (priv files only)
+  std::string erts_vsn;         // the release's erts version ("" without a release)
+  // What the manifest named before this run ("" and 0: a first run).
+  std::string previous_channel;
+  std::int64_t previous_generation = 0;
+  // What the generation puts on disk: regular files (with their bytes), links, directories.
+  std::size_t files = 0, links = 0, directories = 0;
+  std::uint64_t bytes = 0;
+  std::vector<std::string> written;  // new or replaced, sorted
+  std::vector<std::string> removed;  // written by an earlier run; the generation no longer has them
+  std::size_t unchanged = 0;         // already as the generation has them
+  std::vector<std::string> warnings;
+  bool dry_run = false;
+};
+
 }  // namespace codestore

@@ -264,6 +264,33 @@ class Store {
   // are not touched. kNotFound for an unknown release; kFailedPrecondition when two of its
   // applications carry one module.
   [[nodiscard]] Result<DeployResult> deploy(const ReleaseId& id, Reason reason = {});
+  // Makes `dir`, a node's local root (its ROOTDIR), hold what a node following this handle's
+  // channel must find on local disk for the channel's current generation, and nothing else
+  // (docs/operator-guide.md, "A node's local root"): `lib/<app>-<vsn>/priv/**` of each
+  // application revision the generation pins; and when the generation is an Erlang release's
+  // content (its pinned revisions are exactly a release's applications: the release a deploy
+  // made it, or one whose content a rollback brought back), an empty `lib/<app>-<vsn>/ebin/`
+  // per application (release_handler checks that it is a directory), `releases/RELEASES` and
+  // `releases/start_erl.data` as release_handler writes them (the release permanent, library
+  // directories relative to the root), and the release's `releases/<vsn>/*.boot`,
+  // `sys.config`, `vm.args`, `relup` and `runtime.exs`. Never a module image (the boot
+  // server serves them), never `releases/COOKIE`. Without a release, the priv files only (a
+  // warning says so).
+  //
+  // `dir` is created when missing. A manifest in it (`.codestore-materialized`, a term file)
+  // lists what materialize wrote, so that a later run (after a deploy, a rollback) replaces
+  // and removes only those files; every other file is the operator's and is never touched.
+  // Each file is written under a temporary name and renamed into place, and the manifest is
+  // written last, after a pending one that names everything the run may write: an
+  // interrupted run is redone cleanly by the next. The generation is read in one read
+  // transaction: the directory gets one generation, never a mix. Errors (nothing written):
+  // kNotFound for an unknown channel; kFailedPrecondition for a directory that is not empty
+  // and has no manifest, one materialized from another channel, or paths to write or remove
+  // that hold what materialize did not write there (naming them), all three unless
+  // options.force; kBusy when another materialize is writing `dir`; kCorruption for a damaged
+  // blob or manifest; kIOError.
+  [[nodiscard]] Result<MaterializeReport> materialize(const std::string& dir,
+                                                      const MaterializeOptions& options = {});
 
   // --- Maintenance -------------------------------------------------------------------------
   // Deletes the versions nothing needs, in every channel: it keeps each channel's active

@@ -133,6 +133,11 @@ Rebar3Release build_rebar3_release(const fs::path& dir, const Rebar3Options& opt
                  "handle_cast(_Msg, State) -> {noreply, State}.\n");
   replace_in(src / (name + "_sup.erl"), "ChildSpecs = [],",
              "ChildSpecs = [#{id => " + name + "_server, start => {" + name + "_server, start_link, []}}],");
+  for (const auto& [path, bytes] : options.priv) {
+    const fs::path file = r.project / "apps" / name / "priv" / path;
+    fs::create_directories(file.parent_path());
+    write_file(file, bytes);
+  }
   if (options.dev) {
     run_checked("rebar3 release", r.project, home);
     r.dev_dir = r.project / "_build" / "default" / "rel" / name;

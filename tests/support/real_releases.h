@@ -14,6 +14,8 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace codestore::testing {
 
@@ -43,6 +45,8 @@ struct Rebar3Options {
   std::string vsn = "0.1.0";   // both
   // What `<name>_server:version()` answers (a gen_server the supervisor starts); "" : vsn.
   std::string version_reply;
+  // Files written into the application's priv/ before the builds: (path under priv/, bytes).
+  std::vector<std::pair<std::string, std::string>> priv;
   bool dev = true;       // `rebar3 release` (dev mode, links into _build)
   bool prod_tar = true;  // `rebar3 as prod tar` (prod mode: copies, stripped beams)
 };
