@@ -198,4 +198,15 @@ struct DeployResult {
   std::vector<Activation> changed;
 };
 
+// What a node following a channel is served from (Store::channel_apps; the boot server's
+// `lib/` and `releases/` under a client root).
+struct ChannelApps {
+  std::string channel;
+  std::int64_t generation = 0;  // the generation read (the current one when asked for 0)
+  // The release of the newest deploy up to that generation ({} when none): a later import or
+  // activation changes modules, not which release's boot script and config the nodes get.
+  ReleaseId release;
+  std::vector<AppVersionSummary> apps;  // the revision of each application it pins, by app
+};
+
 }  // namespace codestore
