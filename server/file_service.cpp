@@ -663,10 +663,13 @@ struct StoreTree {
   std::string what;  // for the log: "myapp@0.1.0", "release myrel@0.1.0"
 
   const ContentModule* module_at(std::string_view path) const {
-    for (const ContentModule& m : *modules) {
-      if (m.path == path) return &m;
-    }
-    return nullptr;
+    // The hot path: modules are sorted by name and a module's path ends in <name>.beam.
+    std::string_view base = path.substr(path.rfind('/') + 1);
+    if (!is_beam_name(base)) return nullptr;
+    base.remove_suffix(5);
+    auto it = std::lower_bound(modules->begin(), modules->end(), base,
+                               [](const ContentModule& m, std::string_view name) { return m.module < name; });
+    return it != modules->end() && it->module == base && it->path == path ? &*it : nullptr;
   }
   const ContentEntry* file_at(std::string_view path) const {
     auto it = std::lower_bound(files->begin(), files->end(), path,

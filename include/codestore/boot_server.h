@@ -30,6 +30,23 @@
 //   anything else under the root             the fallback directory (the root) as is
 //   anything outside the root                {error, enoent}
 //
+// Under a client root P (BootServerOptions::client_roots: a node whose ROOTDIR is P), with the
+// channel the first matching channel rule gives (by client root or client address):
+//   P/bin/start.boot                         the boot script of the release the channel runs
+//   P/releases/<vsn>/<file>, P/releases      that release's <vsn> as stored (its files, mix's
+//                                            consolidated beams), the stored vsns
+//   P/lib                                    the channel's applications as <app>-<vsn>
+//   anything else under P                    as <root>/<the same path> above (erts's files)
+// and under the root and every client root:
+//   lib/<app>-<vsn>/<path>                   that application version's file, module or
+//                                            directory when the store has versions of <app>
+//                                            (ModuleSource::app_version), else enoent; an
+//                                            application without versions resolves as above
+//   lib/<app>/<path>                         the version the channel pins, if it pins one
+//   releases/**/COOKIE                       never: {error, eacces}
+// `..` in a path under P is refused when it climbs out of P (a mix node asks for
+// P/lib/../releases/...).
+//
 // Thread safety: BootServer is safe for concurrent use: stop(), wait() and the accessors
 // may be called from any thread. A ModuleSource must be safe for concurrent calls: the
 // server calls it from one thread per connection.

@@ -39,6 +39,7 @@ ContentFile file(const std::string& path, std::vector<std::uint8_t> bytes) {
 // Application srvtest VSN with module m (the fixture's v1 or v2) and a priv file; release
 // rel VSN of it, with its boot script, sys.config and a COOKIE.
 ReleaseContent release_of(const std::string& vsn, const std::string& beam) {
+  const std::string kFixtures = std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images";
   AppContent app;
   app.app = "srvtest";
   app.vsn = vsn;
@@ -64,6 +65,9 @@ ReleaseContent release_of(const std::string& vsn, const std::string& beam) {
   rel.files.push_back(
       file("releases/" + vsn + "/sys.config", text_bytes("[{srvtest, [{v, \"" + vsn + "\"}]}].\n")));
   rel.files.push_back(file("releases/" + vsn + "/COOKIE", text_bytes("SECRETCOOKIE")));
+  // A module of the release itself, as mix's consolidated protocols are.
+  rel.files.push_back(
+      file("releases/" + vsn + "/consolidated/hello.beam", read_file(kFixtures + "/hello.beam")));
   return rel;
 }
 
@@ -222,7 +226,9 @@ TEST_F(ClientRootTest, AVersionedPathGetsThatVersionBeforeAndAfterADeploy) {
 TEST_F(ClientRootTest, ListingsAndFileInfoComeFromTheStore) {
   auto fs = service({"/srv/prod"}, {{"prod", "/srv/prod"}});
   ASSERT_TRUE(fs);
-  EXPECT_EQ(term(ask(*fs, protocol::Command::kListDir, "/srv/prod/lib")), listing({"srvtest-1.0"}));
+  // The channel's applications by version, and the lib of a module it serves without one
+  // (the release's own hello, whose version was imported first as lib legacy), by name.
+  EXPECT_EQ(term(ask(*fs, protocol::Command::kListDir, "/srv/prod/lib")), listing({"legacy", "srvtest-1.0"}));
   EXPECT_EQ(term(ask(*fs, protocol::Command::kListDir, "/srv/prod/lib/srvtest-1.0")),
             listing({"ebin", "priv"}));
   EXPECT_EQ(term(ask(*fs, protocol::Command::kListDir, "/srv/prod/lib/srvtest-1.0/ebin")),
@@ -230,7 +236,7 @@ TEST_F(ClientRootTest, ListingsAndFileInfoComeFromTheStore) {
   EXPECT_EQ(term(ask(*fs, protocol::Command::kListDir, "/srv/prod/releases")), listing({"1.0", "2.0"}));
   // A release directory never lists its secret.
   EXPECT_EQ(term(ask(*fs, protocol::Command::kListDir, "/srv/prod/releases/1.0")),
-            listing({"rel.rel", "start.boot", "sys.config"}));
+            listing({"consolidated", "rel.rel", "start.boot", "sys.config"}));
   std::string info =
       term(ask(*fs, protocol::Command::kReadFileInfo, "/srv/prod/lib/srvtest-1.0/ebin/m.beam"));
   EXPECT_EQ(
@@ -251,6 +257,13 @@ TEST_F(ClientRootTest, DotDotIsRefusedOnlyWhenItLeavesTheClientRoot) {
   ASSERT_TRUE(fs);
   // As a mix node asks for its release's files.
   EXPECT_EQ(get(*fs, "/srv/prod/lib/../releases/1.0/start.boot"), "boot script of 1.0");
+  Answer consolidated =
+      ask(*fs, protocol::Command::kGet, "/srv/prod/lib/../releases/1.0/consolidated/hello.beam");
+  ASSERT_TRUE(consolidated.body) << consolidated.log;
+  EXPECT_EQ(std::string(consolidated.body->begin(), consolidated.body->end()),
+            bytes_of(kFixtures + "/hello.beam"));
+  ASSERT_TRUE(consolidated.served);
+  EXPECT_EQ(consolidated.served->lib, "rel");
   EXPECT_EQ(get(*fs, "/srv/prod/./lib//srvtest-1.0/ebin/../ebin/m.beam"), bytes_of(kV1));
   Answer out = ask(*fs, protocol::Command::kGet, "/srv/prod/lib/../../prod/bin/start.boot");
   EXPECT_EQ(term(out), "{get,{error,enoent}}");
@@ -287,7 +300,7 @@ TEST_F(ClientRootTest, TwoClientRootsFollowTwoChannels) {
   EXPECT_EQ(get(*fs, "/srv/b/bin/start.boot"), "boot script of 2.0");
   EXPECT_EQ(get(*fs, "/srv/a/lib/srvtest/ebin/m.beam"), bytes_of(kV1));
   EXPECT_EQ(get(*fs, "/srv/b/lib/srvtest/ebin/m.beam"), bytes_of(kV2));
-  EXPECT_EQ(term(ask(*fs, protocol::Command::kListDir, "/srv/b/lib")), listing({"srvtest-2.0"}));
+  EXPECT_EQ(term(ask(*fs, protocol::Command::kListDir, "/srv/b/lib")), listing({"legacy", "srvtest-2.0"}));
   // The default channel has no release: bin/start.boot under the root is erts's (none here),
   // and the module imported without an application version resolves as before.
   EXPECT_EQ(get(*fs, root_ + "/lib/legacy-1.0/ebin/hello.beam"), bytes_of(kFixtures + "/hello.beam"));
