@@ -331,6 +331,50 @@ TEST_F(ClientRootTest, AddressRulesMatchSubnetsAndSingleAddressesFirstRuleFirst)
   EXPECT_EQ(term(d), "{get,{error,enoent}}") << d.log;  // default pins no srvtest, has no m
 }
 
+// Over loopback through a real BootServer: the connection's source address chooses the
+// channel (a raw client binds it; a node cannot), and refused paths leave the connection
+// serving.
+TEST_F(ClientRootTest, TheClientsAddressChoosesTheChannelOverTheWire) {
+  auto staging = open_store_source(db_, "", "staging");
+  auto prod = open_store_source(db_, "", "prod");
+  auto def = open_store_source(db_, "", "default");
+  ASSERT_TRUE(staging && prod && def);
+  BootServerOptions o;
+  o.root = root_;
+  o.erts_version = "13.1.5";
+  o.allow = {"127.0.0.0/8"};
+  o.bind_address = "127.0.0.1";
+  o.udp_port = -1;
+  o.client_roots = {"/srv/prod"};
+  o.channel_rules = {{"staging", "127.0.0.2"}, {"prod", "/srv/prod"}};
+  auto server = BootServer::start(o, **def, {{"staging", staging->get()}, {"prod", prod->get()}});
+  ASSERT_TRUE(server) << server.error().to_string();
+  auto get = [](testing::RawClient& c, const std::string& path) -> std::string {
+    if (!c.send_term(testing::req("get", path))) return "<not sent>";
+    auto t = c.recv_term();
+    if (!t) return "<no answer>";
+    const etf::Tuple* answer = t->as_tuple();
+    const etf::Tuple* ok = answer && answer->elements.size() == 2 ? answer->elements[1].as_tuple() : nullptr;
+    if (ok && ok->elements.size() == 2 && ok->elements[0].is_atom("ok")) {
+      if (const etf::Binary* b = ok->elements[1].as_binary())
+        return std::string(b->bytes.begin(), b->bytes.end());
+    }
+    return etf::format_w(*t);
+  };
+  testing::RawClient from2((*server)->tcp_port(), "127.0.0.2");
+  testing::RawClient from1((*server)->tcp_port());
+  ASSERT_TRUE(from2.connected() && from1.connected());
+  EXPECT_EQ(get(from2, "/srv/prod/bin/start.boot"), "boot script of 2.0");
+  EXPECT_EQ(get(from1, "/srv/prod/bin/start.boot"), "boot script of 1.0");
+  EXPECT_EQ(get(from1, "/srv/prod/releases/1.0/COOKIE"), "{get,{error,eacces}}");
+  EXPECT_EQ(get(from1, "/srv/prod/lib/../../../etc/passwd"), "{get,{error,enoent}}");
+  EXPECT_EQ(get(from1, "/srv/prod/lib/srvtest-9.9/ebin/m.beam"), "{get,{error,enoent}}");
+  EXPECT_EQ(get(from1, "/srv/prod/lib/srvtest-1.0/ebin/m.beam"), bytes_of(kV1));  // still serving
+  EXPECT_EQ(get(from2, "/srv/prod/lib/srvtest/ebin/m.beam"), bytes_of(kV2));
+  (*server)->stop();
+  EXPECT_EQ((*server)->stats().modules_served, 2u);
+}
+
 TEST_F(ClientRootTest, BadRulesAreRefusedAtStart) {
   BootServerOptions o;
   o.client_roots = {"/srv/prod"};
