@@ -3,7 +3,9 @@
 // revision a versioned path names, and stored files by SHA-256.
 #include <fmt/format.h>
 
+#include <map>
 #include <optional>
+#include <set>
 
 #include "store_impl.h"
 
@@ -34,24 +36,46 @@ std::optional<std::vector<std::uint8_t>> sha256_bytes(std::string_view hex) {
 }  // namespace
 
 Result<ChannelApps> Store::channel_apps(const std::string& channel, std::int64_t number) {
-  return impl_->call([&] { return fmt::format("channel apps {} generation {}", channel, number); },
-                     [&]() -> Result<ChannelApps> {
-                       ChannelApps out;
-                       out.channel = channel;
-                       const Impl::ChannelRow row = impl_->require_channel(channel);
-                       out.generation = number == 0 ? row.generation : number;
-                       for (const auto& [app, id] : impl_->generation_app_pins(channel, out.generation)) {
-                         out.apps.push_back(impl_->app_version_info(id).summary);
-                       }
-                       auto& s = impl_->stmt(
-                           "SELECT r.name, r.vsn FROM generations g JOIN releases r ON r.id = g.release "
-                           "WHERE g.channel = ? AND g.number <= ? ORDER BY g.number DESC LIMIT 1");
-                       Impl::Done done{s};
-                       s.bind(1, channel);
-                       s.bind(2, out.generation);
-                       if (s.step()) out.release = {s.text(0), s.text(1)};
-                       return out;
-                     });
+  return impl_->call(
+      [&] { return fmt::format("channel apps {} generation {}", channel, number); },
+      [&]() -> Result<ChannelApps> {
+        ChannelApps out;
+        out.channel = channel;
+        const Impl::ChannelRow row = impl_->require_channel(channel);
+        out.generation = number == 0 ? row.generation : number;
+        std::set<std::int64_t> pinned;
+        for (const auto& [app, id] : impl_->generation_app_pins(channel, out.generation)) {
+          out.apps.push_back(impl_->app_version_info(id).summary);
+          pinned.insert(id);
+        }
+        // The release the generation runs: of the releases deployed to the channel up to it,
+        // newest deploy first, the first whose applications are exactly the pinned ones. Not
+        // simply the newest deploy: a channel rollback (or an imported module) makes a
+        // generation that names no release, and after `deploy X; deploy X'; channel rollback`
+        // the content is X's again.
+        std::vector<std::pair<std::int64_t, ReleaseId>> deployed;
+        {
+          auto& s = impl_->stmt(
+              "SELECT r.id, r.name, r.vsn FROM generations g JOIN releases r ON r.id = g.release "
+              "WHERE g.channel = ? AND g.number <= ? ORDER BY g.number DESC");
+          Impl::Done done{s};
+          s.bind(1, channel);
+          s.bind(2, out.generation);
+          while (s.step()) deployed.push_back({s.int64(0), ReleaseId{s.text(1), s.text(2)}});
+        }
+        for (const auto& [rid, id] : deployed) {
+          std::set<std::int64_t> apps;
+          auto& s = impl_->stmt("SELECT app_version FROM release_apps WHERE release = ?");
+          Impl::Done done{s};
+          s.bind(1, rid);
+          while (s.step()) apps.insert(s.int64(0));
+          if (apps == pinned) {
+            out.release = id;
+            break;
+          }
+        }
+        return out;
+      });
 }
 
 Result<AppVersionInfo> Store::app_version_for(const std::string& channel, std::string_view app,

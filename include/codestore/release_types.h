@@ -203,8 +203,10 @@ struct DeployResult {
 struct ChannelApps {
   std::string channel;
   std::int64_t generation = 0;  // the generation read (the current one when asked for 0)
-  // The release of the newest deploy up to that generation ({} when none): a later import or
-  // activation changes modules, not which release's boot script and config the nodes get.
+  // The release that generation runs ({} when none): of the releases deployed to the channel
+  // up to it, the newest whose applications are exactly the ones it pins. A later import or
+  // activation of modules keeps it; a channel rollback to an older deploy's content gives
+  // that older release.
   ReleaseId release;
   std::vector<AppVersionSummary> apps;  // the revision of each application it pins, by app
 };

@@ -256,7 +256,7 @@ class Store {
 
   // --- What a node following a channel is served (the boot server, docs/model.md) -------------
   // The application revisions generation `number` (0: the current one) of `channel` pins, and
-  // the release of its newest deploy. kNotFound for an unknown channel or generation.
+  // the release it runs (ChannelApps::release). kNotFound for an unknown channel or generation.
   [[nodiscard]] Result<ChannelApps> channel_apps(const std::string& channel, std::int64_t number = 0);
   // The application version a node following `channel` is served for `lib/<app>-<vsn>/`, so
   // that a path that names a version gets that version:

@@ -221,6 +221,20 @@ TEST_F(ClientRootTest, AVersionedPathGetsThatVersionBeforeAndAfterADeploy) {
   EXPECT_EQ(get(*fs, "/srv/prod/bin/start.boot"), "boot script of 2.0");
   EXPECT_EQ(get(*fs, "/srv/prod/releases/1.0/start.boot"), "boot script of 1.0");
   EXPECT_EQ(get(*fs, "/srv/prod/releases/1.0/sys.config"), "[{srvtest, [{v, \"1.0\"}]}].\n");
+
+  // A channel rollback makes 1.0's content current again, in a generation that names no
+  // release: the boot script is 1.0's, not that of the newest deploy.
+  {
+    StoreOptions o;
+    o.channel = "prod";
+    auto store = Store::open(db_, o);
+    ASSERT_TRUE(store);
+    auto back = (*store)->channel_rollback(Reason("client_root_test"));
+    ASSERT_TRUE(back) << back.error().to_string();
+  }
+  EXPECT_EQ(get(*fs, "/srv/prod/bin/start.boot"), "boot script of 1.0");
+  EXPECT_EQ(get(*fs, "/srv/prod/lib/srvtest/ebin/m.beam"), bytes_of(kV1));
+  EXPECT_EQ(get(*fs, "/srv/prod/lib/srvtest-2.0/ebin/m.beam"), bytes_of(kV2));
 }
 
 TEST_F(ClientRootTest, ListingsAndFileInfoComeFromTheStore) {
