@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -28,15 +29,49 @@ struct ServeArgs {
   std::size_t max_request_bytes = 64 * 1024;
   int request_timeout_ms = 10'000;
   bool quiet = false;
+  std::vector<std::string> client_roots;
+  std::vector<std::string> channels;  // NAME (the default) or NAME=WHERE (a rule)
 };
 
 int serve(Context& ctx, const ServeArgs& args) {
-  auto source = server::open_store_source(ctx.db_path(), args.release, ctx.channel);
+  std::string default_channel = ctx.channel;
+  std::vector<server::BootServerOptions::ChannelRule> rules;
+  for (const std::string& c : args.channels) {
+    auto eq = c.find('=');
+    if (eq == std::string::npos) {
+      default_channel = c;
+    } else if (eq == 0 || eq + 1 == c.size()) {
+      report_usage(ctx, fmt::format("serve --channel {}: NAME or NAME=CLIENT_ROOT or NAME=ADDRESS[/LEN]", c));
+      return kExitUsage;
+    } else {
+      rules.push_back({c.substr(0, eq), c.substr(eq + 1)});
+    }
+  }
+  auto source = server::open_store_source(ctx.db_path(), args.release, default_channel);
   if (!source) {
     report_error(ctx, source.error().with_context("serve"));
     return kExitError;
   }
+  // One source per channel a rule names (each its own store handle and cache).
+  std::map<std::string, std::unique_ptr<server::ModuleSource>> owned;
+  std::map<std::string, server::ModuleSource*> channels;
+  for (const auto& rule : rules) {
+    if (channels.count(rule.channel) != 0) continue;
+    if (rule.channel == default_channel && args.release.empty()) {
+      channels[rule.channel] = source->get();
+      continue;
+    }
+    auto s = server::open_store_source(ctx.db_path(), "", rule.channel);
+    if (!s) {
+      report_error(ctx, s.error().with_context(fmt::format("serve: channel {}", rule.channel)));
+      return kExitError;
+    }
+    channels[rule.channel] = s->get();
+    owned[rule.channel] = std::move(*s);
+  }
   server::BootServerOptions opts;
+  opts.client_roots = args.client_roots;
+  opts.channel_rules = rules;
   opts.root = args.root;
   opts.erts_version = args.erts_version;
   opts.allow = args.allow;
@@ -59,7 +94,7 @@ int serve(Context& ctx, const ServeArgs& args) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
 
-  auto started = server::BootServer::start(opts, **source);
+  auto started = server::BootServer::start(opts, **source, channels);
   if (!started) {
     pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
     report_error(ctx, started.error().with_context("serve"));
@@ -131,6 +166,14 @@ void add_serve_command(CLI::App& app, Context& ctx) {
                   "Time to receive one request or send one answer")
       ->check(at_least(1))
       ->capture_default_str();
+  cmd->add_option("--client-root", args->client_roots,
+                  "A node's root directory (its ROOTDIR, repeatable): request paths under it are mapped onto "
+                  "the store: lib/<app>-<vsn>/ is that application version, bin/start.boot and "
+                  "releases/<vsn>/ the channel's release; erts's own files come from --root");
+  cmd->add_option("--channel", args->channels,
+                  "The channel served (NAME; default: the global --channel), or a rule NAME=CLIENT_ROOT or "
+                  "NAME=ADDRESS[/LEN] choosing channel NAME for the requests under that client root or from "
+                  "those clients (repeatable; the first rule that matches wins)");
   cmd->add_flag("--quiet", args->quiet, "Log served modules, refusals and errors only, not every answer");
   cmd->callback([&ctx, args] { ctx.exit_code = serve(ctx, *args); });
 }

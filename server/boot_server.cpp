@@ -42,43 +42,6 @@ std::string errno_text(int err) {
   return std::strerror(err);
 }
 
-// An IPv4 subnet in host byte order; a single address has mask 0xFFFFFFFF.
-struct Subnet {
-  std::uint32_t address = 0;
-  std::uint32_t mask = 0xFFFFFFFFu;
-  bool contains(std::uint32_t a) const { return (a & mask) == (address & mask); }
-};
-
-Result<Subnet> parse_subnet(const std::string& text) {
-  std::string host = text;
-  int prefix = 32;
-  if (auto slash = text.find('/'); slash != std::string::npos) {
-    host = text.substr(0, slash);
-    std::string len = text.substr(slash + 1);
-    if (len.empty() || len.size() > 2 || !std::all_of(len.begin(), len.end(), ::isdigit) ||
-        std::stoi(len) > 32) {
-      return error(Code::kInvalidArgument, "allow: bad prefix length in '" + text + "'");
-    }
-    prefix = std::stoi(len);
-  }
-  in_addr a{};
-  if (::inet_pton(AF_INET, host.c_str(), &a) != 1) {
-    // A host name, as OTP's add_slave/1 accepts: its IPv4 address.
-    addrinfo hints{};
-    hints.ai_family = AF_INET;
-    addrinfo* res = nullptr;
-    if (::getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) {
-      return error(Code::kInvalidArgument, "allow: '" + text + "' is no IPv4 address, subnet or known host");
-    }
-    a = reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr;
-    ::freeaddrinfo(res);
-  }
-  Subnet s;
-  s.address = ntohl(a.s_addr);
-  s.mask = prefix == 0 ? 0 : 0xFFFFFFFFu << (32 - prefix);
-  return s;
-}
-
 std::string peer_text(const sockaddr_in& a) {
   char buf[INET_ADDRSTRLEN] = {};
   ::inet_ntop(AF_INET, &a.sin_addr, buf, sizeof buf);
@@ -238,10 +201,10 @@ Result<std::string> find_erts_version(const std::string& root) {
 class BootServer::Impl {
  public:
   Impl(const BootServerOptions& options, ModuleSource& source, const std::string& root, std::string version,
-       std::vector<Subnet> allowed)
+       std::vector<Subnet> allowed, Routing routing)
       : options_(options),
         source_(source),
-        files_(root, source, options.max_file_bytes),
+        files_(root, source, options.max_file_bytes, std::move(routing)),
         version_(std::move(version)),
         allowed_(std::move(allowed)) {}
 
@@ -263,6 +226,7 @@ class BootServer::Impl {
   struct Conn {
     int fd = -1;
     std::string peer;
+    std::uint32_t address = 0;  // the peer's IPv4 address, host byte order
     std::thread thread;
     std::atomic<bool> done{false};
   };
@@ -465,6 +429,7 @@ void BootServer::Impl::on_accept() {
     auto conn = std::make_unique<Conn>();
     conn->fd = fd;
     conn->peer = peer;
+    conn->address = ntohl(from.sin_addr.s_addr);
     Conn* raw = conn.get();
     try {
       conn->thread = std::thread([this, raw] {
@@ -542,6 +507,7 @@ void BootServer::Impl::serve(Conn& conn) {
     // Neither changes the answer, and the client waits for nothing but the answer.
     std::string line;
     std::optional<ServedModule> sent_module;
+    ModuleSource* sent_by = &source_;
     if (!parsed.request) {
       ++bad_requests_;
       bool undecodable = parsed.error == protocol::RequestError::kUndecodable;
@@ -550,7 +516,7 @@ void BootServer::Impl::serve(Conn& conn) {
                          undecodable ? "{error,badarg}" : "{error,unknown_command}");
     } else {
       const auto t0 = Clock::now();
-      Answer a = files_.answer(*parsed.request);
+      Answer a = files_.answer(*parsed.request, conn.address);
       kinds_[static_cast<std::size_t>(parsed.request->command)].add(Clock::now() - t0);
       reply = std::move(a.reply);
       body = std::move(a.body);
@@ -564,12 +530,14 @@ void BootServer::Impl::serve(Conn& conn) {
                            parsed.request->path, a.log);
       }
       sent_module = std::move(a.served);
+      if (a.source != nullptr) sent_by = a.source;
     }
     e = send_frame(fd, reply, Clock::now() + options_.request_timeout,
                    body ? std::span<const std::uint8_t>(*body) : std::span<const std::uint8_t>());
     const int send_errno = errno;
     if (e == IoEnd::kDone && sent_module) {
-      if (Status s = source_.record_served(*sent_module, peer); !s) line += "; not counted: " + s.to_string();
+      if (Status s = sent_by->record_served(*sent_module, peer); !s)
+        line += "; not counted: " + s.to_string();
     }
     if (!line.empty()) log(line);
     if (e != IoEnd::kDone) {
@@ -660,6 +628,13 @@ BootServerStats BootServer::Impl::stats() const {
 
 Result<std::unique_ptr<BootServer>> BootServer::start(const BootServerOptions& options,
                                                       ModuleSource& source) {
+  return start(options, source, {});
+}
+
+Result<std::unique_ptr<BootServer>> BootServer::start(const BootServerOptions& options, ModuleSource& source,
+                                                      const std::map<std::string, ModuleSource*>& channels) {
+  auto routing = Routing::make(options, channels);
+  if (!routing) return error(routing.error());
   if (options.root.empty()) return error(Code::kInvalidArgument, "root: empty");
   std::string root = options.root;
   if (root[0] != '/') {
@@ -686,14 +661,22 @@ Result<std::unique_ptr<BootServer>> BootServer::start(const BootServerOptions& o
     allowed.push_back(*s);
   }
   if (options.max_connections == 0) return error(Code::kInvalidArgument, "max_connections: 0");
-  auto impl = std::make_unique<Impl>(options, source, root, version, std::move(allowed));
+  std::string routing_text;
+  for (const std::string& c : routing->client_roots) routing_text += ", client root " + c;
+  for (const Routing::Rule& r : routing->rules) {
+    routing_text +=
+        fmt::format(", channel {} for {}", r.channel,
+                    r.subnet ? "clients in " + options.channel_rules[&r - routing->rules.data()].where
+                             : "client root " + r.client_root);
+  }
+  auto impl = std::make_unique<Impl>(options, source, root, version, std::move(allowed), std::move(*routing));
   if (Status s = impl->open_sockets(); !s) return error(s);
   std::string allow_text;
   for (const std::string& a : options.allow) allow_text += (allow_text.empty() ? "" : ",") + a;
-  impl->log(fmt::format("serving {} on tcp {}:{}, discovery udp {}, version {}, fallback {}, allow {}",
+  impl->log(fmt::format("serving {} on tcp {}:{}, discovery udp {}, version {}, fallback {}, allow {}{}",
                         source.describe(), options.bind_address, impl->tcp_port_,
                         impl->udp_port_ == 0 ? std::string("off") : std::to_string(impl->udp_port_), version,
-                        root, allow_text));
+                        root, allow_text, routing_text));
   impl->start_loop();
   return std::unique_ptr<BootServer>(new BootServer(std::move(impl)));
 }

@@ -1,8 +1,11 @@
 #include "file_service.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -177,25 +180,228 @@ std::string store_lib_for(std::string_view dir_name, const std::vector<std::stri
   return {};
 }
 
-FileService::FileService(const std::string& root, ModuleSource& source, std::size_t max_file_bytes)
-    : root_(normalize_path(root, "/")), source_(source), max_file_bytes_(max_file_bytes) {}
+FileService::FileService(const std::string& root, ModuleSource& source, std::size_t max_file_bytes,
+                         Routing routing)
+    : root_(normalize_path(root, "/")),
+      source_(source),
+      max_file_bytes_(max_file_bytes),
+      routing_(std::move(routing)) {}
 
-Result<Resolved> FileService::resolve(std::string_view path) const {
+Result<Subnet> parse_subnet(const std::string& text, std::string_view what) {
+  std::string host = text;
+  int prefix = 32;
+  if (auto slash = text.find('/'); slash != std::string::npos) {
+    host = text.substr(0, slash);
+    std::string len = text.substr(slash + 1);
+    if (len.empty() || len.size() > 2 || !std::all_of(len.begin(), len.end(), ::isdigit) ||
+        std::stoi(len) > 32) {
+      return error(Code::kInvalidArgument, fmt::format("{}: bad prefix length in '{}'", what, text));
+    }
+    prefix = std::stoi(len);
+  }
+  in_addr a{};
+  if (::inet_pton(AF_INET, host.c_str(), &a) != 1) {
+    // A host name, as OTP's add_slave/1 accepts: its IPv4 address.
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    addrinfo* res = nullptr;
+    if (::getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) {
+      return error(Code::kInvalidArgument,
+                   fmt::format("{}: '{}' is no IPv4 address, subnet or known host", what, text));
+    }
+    a = reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr;
+    ::freeaddrinfo(res);
+  }
+  Subnet s;
+  s.address = ntohl(a.s_addr);
+  s.mask = prefix == 0 ? 0 : 0xFFFFFFFFu << (32 - prefix);
+  return s;
+}
+
+Result<Routing> Routing::make(const BootServerOptions& options,
+                              const std::map<std::string, ModuleSource*>& channels) {
+  Routing r;
+  for (const std::string& root : options.client_roots) {
+    if (root.empty() || root[0] != '/') {
+      return error(Code::kInvalidArgument, fmt::format("client root '{}': not an absolute path", root));
+    }
+    std::string n = normalize_path(root, "/");
+    if (n == "/") return error(Code::kInvalidArgument, "client root /: every path would be under it");
+    if (std::find(r.client_roots.begin(), r.client_roots.end(), n) == r.client_roots.end())
+      r.client_roots.push_back(n);
+  }
+  for (const BootServerOptions::ChannelRule& rule : options.channel_rules) {
+    Rule out;
+    out.channel = rule.channel;
+    auto it = channels.find(rule.channel);
+    if (it == channels.end() || it->second == nullptr) {
+      return error(Code::kInvalidArgument, fmt::format("channel rule {}={}: no source for channel {}",
+                                                       rule.channel, rule.where, rule.channel));
+    }
+    out.source = it->second;
+    if (!rule.where.empty() && rule.where[0] == '/') {
+      out.client_root = normalize_path(rule.where, "/");
+      if (std::find(r.client_roots.begin(), r.client_roots.end(), out.client_root) == r.client_roots.end()) {
+        return error(Code::kInvalidArgument,
+                     fmt::format("channel rule {}={}: {} is not a client root (--client-root)", rule.channel,
+                                 rule.where, out.client_root));
+      }
+    } else {
+      auto subnet = parse_subnet(rule.where, fmt::format("channel rule {}={}", rule.channel, rule.where));
+      if (!subnet) return tl::unexpected(subnet.error());
+      out.subnet = *subnet;
+    }
+    r.rules.push_back(std::move(out));
+  }
+  return r;
+}
+
+namespace {
+
+std::string join_components(const std::vector<std::string>& c, std::size_t from = 0) {
+  std::string out;
+  for (std::size_t i = from; i < c.size(); ++i) {
+    if (!out.empty()) out.push_back('/');
+    out.append(c[i]);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<Resolved> FileService::resolve(std::string_view path, std::uint32_t peer) const {
   Resolved r;
-  r.fs_path = normalize_path(path, root_);
-  std::string_view rel;
-  if (root_ == "/") {
-    rel = std::string_view(r.fs_path).substr(1);
-  } else if (r.fs_path == root_) {
-    rel = {};
-  } else if (r.fs_path.size() > root_.size() && r.fs_path.compare(0, root_.size(), root_) == 0 &&
-             r.fs_path[root_.size()] == '/') {
-    rel = std::string_view(r.fs_path).substr(root_.size() + 1);
-  } else {
-    r.kind = Resolved::Kind::kOutside;
+  r.source = &source_;
+  // The client root is found on the path as the client wrote it: a mix node asks for
+  // `R/lib/../releases/...`, which stays under R; a `..` that climbs out of R is refused
+  // rather than read as another client root's or the root's path.
+  std::string rel;
+  bool under_client_root = false;
+  if (!path.empty() && path[0] == '/' && !routing_.client_roots.empty()) {
+    std::vector<std::string> comps;
+    for (std::string& c : split_components(path)) {
+      if (c != ".") comps.push_back(std::move(c));
+    }
+    std::size_t best_n = 0;
+    for (const std::string& root : routing_.client_roots) {
+      std::vector<std::string> rc = split_components(root);
+      if (rc.size() <= comps.size() && rc.size() > best_n &&
+          std::equal(rc.begin(), rc.end(), comps.begin())) {
+        r.client_root = root;
+        best_n = rc.size();
+      }
+    }
+    if (!r.client_root.empty()) {
+      under_client_root = true;
+      std::vector<std::string> rest;
+      for (std::size_t i = best_n; i < comps.size(); ++i) {
+        if (comps[i] != "..") {
+          rest.push_back(std::move(comps[i]));
+        } else if (!rest.empty()) {
+          rest.pop_back();
+        } else {
+          r.kind = Resolved::Kind::kOutside;
+          r.why = "`..` leaves the client root " + r.client_root;
+          r.fs_path = normalize_path(path, "/");
+          return r;
+        }
+      }
+      rel = join_components(rest);
+      r.fs_path = rel.empty() ? root_ : (root_ == "/" ? "/" : root_ + "/") + rel;
+    }
+  }
+  for (const Routing::Rule& rule : routing_.rules) {
+    bool match = rule.subnet ? rule.subnet->contains(peer) : rule.client_root == r.client_root;
+    if (match) {
+      r.channel = rule.channel;
+      r.source = rule.source;
+      break;
+    }
+  }
+  if (!under_client_root) {
+    r.fs_path = normalize_path(path, root_);
+    if (root_ == "/") {
+      rel = r.fs_path.substr(1);
+    } else if (r.fs_path == root_) {
+      rel.clear();
+    } else if (r.fs_path.size() > root_.size() && r.fs_path.compare(0, root_.size(), root_) == 0 &&
+               r.fs_path[root_.size()] == '/') {
+      rel = r.fs_path.substr(root_.size() + 1);
+    } else {
+      r.kind = Resolved::Kind::kOutside;
+      r.why = routing_.client_roots.empty() ? "outside the root " + root_
+                                            : "outside the root " + root_ + " and every client root";
+      return r;
+    }
+  }
+  return resolve_under(std::move(r), rel);
+}
+
+Result<Resolved> FileService::resolve_under(Resolved r, std::string_view rel) const {
+  ModuleSource& source = *r.source;
+  std::vector<std::string> c = split_components(rel);
+  if (c.size() >= 2 && c[0] == "releases" && c.back() == "COOKIE") {
+    // mix's node cookie: a node reads its own from local disk; the store keeps none unless
+    // asked, and the server never hands one out.
+    r.kind = Resolved::Kind::kSecret;
+    r.why = "a secret (releases/**/COOKIE): never served";
     return r;
   }
-  std::vector<std::string> c = split_components(rel);
+  if (!r.client_root.empty()) {
+    if (c.size() == 1 && c[0] == "lib") {
+      r.kind = Resolved::Kind::kClientLib;
+      return r;
+    }
+    const bool boot_script = c.size() == 2 && c[0] == "bin" && c[1] == "start.boot";
+    if ((!c.empty() && c[0] == "releases") || boot_script) {
+      auto apps = source.channel_apps();
+      if (!apps) return tl::unexpected(apps.error());
+      const ReleaseId& running = (*apps)->release;
+      if (!running.name.empty()) {
+        if (c.size() == 1) {
+          r.kind = Resolved::Kind::kReleases;
+          r.store_path = "releases";
+          return r;
+        }
+        // bin/start.boot is the boot script of the release the channel runs; releases/<vsn>/
+        // is that release's <vsn> (a node still running X after X' was deployed asks for X's).
+        ReleaseId id{running.name, boot_script ? running.vsn : c[1]};
+        auto release = source.release(id);
+        if (release) {
+          r.kind = Resolved::Kind::kStoreRelease;
+          r.release = std::move(*release);
+          r.store_path = boot_script ? "releases/" + running.vsn + "/start.boot" : std::string(rel);
+          return r;
+        }
+        if (release.error().code() != Code::kNotFound) return tl::unexpected(release.error());
+        // Not a stored release of that name (OTP's own releases/<otp>): the root's, as erts's.
+      }
+    }
+  }
+  if (c.size() >= 2 && c[0] == "lib") {
+    std::string app = base::app_name(c[1]);
+    auto has = source.has_app_versions(app);
+    if (!has) return tl::unexpected(has.error());
+    if (*has) {
+      std::string vsn = c[1].size() > app.size() + 1 ? c[1].substr(app.size() + 1) : std::string();
+      auto av = source.app_version(app, vsn);
+      if (av) {
+        r.kind = Resolved::Kind::kStoreApp;
+        r.lib = app;
+        r.app = std::move(*av);
+        r.store_path = join_components(c, 2);
+        return r;
+      }
+      if (av.error().code() != Code::kNotFound) return tl::unexpected(av.error());
+      if (!vsn.empty()) {
+        // A path that names a version gets that version or nothing.
+        r.kind = Resolved::Kind::kNoAppVersion;
+        r.why = "store: " + av.error().message();
+        return r;
+      }
+      // lib/<app>/ with no version pinned by the channel: the served set, as before.
+    }
+  }
   bool beam = !c.empty() && is_beam_name(c.back());
   r.kind = beam ? Resolved::Kind::kBeam : Resolved::Kind::kFallback;
   if (c.empty() || c[0] != "lib") return r;
@@ -211,28 +417,13 @@ Result<Resolved> FileService::resolve(std::string_view path) const {
     return r;
   }
   if (c.size() > 3 || (c.size() == 3 && c[2] != "ebin")) return r;
-  auto libs = source_.libs();
+  auto libs = source.libs();
   if (!libs) return tl::unexpected(libs.error());
   std::string lib = store_lib_for(c[1], *libs);
   if (lib.empty()) return r;
   r.lib = std::move(lib);
   r.kind = c.size() == 2 ? Resolved::Kind::kAppDir : Resolved::Kind::kEbinDir;
   return r;
-}
-
-Answer FileService::answer(const protocol::Request& request) const {
-  if (request.command == Command::kGetCwd) {
-    if (request.has_drive)
-      return {protocol::command_error(Command::kGetCwd, "enotsup"), "enotsup (no drives)"};
-    return {protocol::cwd_reply(root_), "ok (the root)"};
-  }
-  if (!request.path_ok)
-    return {protocol::command_error(request.command, "badarg"), "badarg (not a file name)"};
-  switch (request.command) {
-    case Command::kGet: return get(request);
-    case Command::kListDir: return list_dir(request);
-    default: return file_info(request);
-  }
 }
 
 namespace {
@@ -271,13 +462,16 @@ static Answer module_failure(Command cmd, const std::string& lib, const std::str
   return enoent(cmd, fmt::format("store: no module {} in lib {}", module, base::app_name(lib)));
 }
 
-Answer FileService::get(const protocol::Request& request) const {
+Answer FileService::get(const protocol::Request& request, const Resolved& r) const {
   const Command cmd = request.command;
-  auto resolved = resolve(request.path);
-  if (!resolved) return store_failure(cmd, resolved.error());
-  const Resolved& r = *resolved;
   switch (r.kind) {
-    case Resolved::Kind::kOutside: return enoent(cmd, "outside the root " + root_);
+    case Resolved::Kind::kOutside: return enoent(cmd, r.why);
+    case Resolved::Kind::kSecret: return posix(cmd, EACCES, r.why);
+    case Resolved::Kind::kNoAppVersion: return enoent(cmd, r.why);
+    case Resolved::Kind::kStoreApp:
+    case Resolved::Kind::kStoreRelease:
+    case Resolved::Kind::kClientLib:
+    case Resolved::Kind::kReleases: return store_answer(request, r);
     case Resolved::Kind::kBeam:
       return enoent(cmd, "a module outside lib/<app>/ebin: modules come only from the store");
     case Resolved::Kind::kLibDir:
@@ -285,9 +479,9 @@ Answer FileService::get(const protocol::Request& request) const {
     case Resolved::Kind::kEbinDir:
       return {protocol::command_error(cmd, "eisdir"), "eisdir (store directory)"};
     case Resolved::Kind::kModule: {
-      auto m = find_module(source_, r.lib, r.module);
+      auto m = find_module(*r.source, r.lib, r.module);
       if (!m) return module_failure(cmd, r.lib, r.module, m.error());
-      auto bytes = source_.image(*m);
+      auto bytes = r.source->image(*m);
       if (!bytes) return store_failure(cmd, bytes.error());
       if (!*bytes) return store_failure(cmd, Status(Code::kInternal, "the source gave no image"));
       Answer a;
@@ -314,11 +508,8 @@ Answer FileService::get(const protocol::Request& request) const {
   return a;
 }
 
-Answer FileService::list_dir(const protocol::Request& request) const {
+Answer FileService::list_dir(const protocol::Request& request, const Resolved& r) const {
   const Command cmd = request.command;
-  auto resolved = resolve(request.path);
-  if (!resolved) return store_failure(cmd, resolved.error());
-  const Resolved& r = *resolved;
   // Module files of the fallback are never served, so never listed either.
   auto without_beams = [](std::vector<std::string> names) {
     names.erase(
@@ -327,10 +518,16 @@ Answer FileService::list_dir(const protocol::Request& request) const {
     return names;
   };
   switch (r.kind) {
-    case Resolved::Kind::kOutside: return enoent(cmd, "outside the root " + root_);
+    case Resolved::Kind::kOutside: return enoent(cmd, r.why);
+    case Resolved::Kind::kSecret: return posix(cmd, EACCES, r.why);
+    case Resolved::Kind::kNoAppVersion: return enoent(cmd, r.why);
+    case Resolved::Kind::kStoreApp:
+    case Resolved::Kind::kStoreRelease:
+    case Resolved::Kind::kClientLib:
+    case Resolved::Kind::kReleases: return store_answer(request, r);
     case Resolved::Kind::kBeam: return enoent(cmd, "a module outside lib/<app>/ebin");
     case Resolved::Kind::kModule: {
-      auto m = find_module(source_, r.lib, r.module);
+      auto m = find_module(*r.source, r.lib, r.module);
       if (m) return {protocol::command_error(cmd, "enotdir"), "enotdir (store module)"};
       if (m.error().code() == Code::kNotFound) return enoent(cmd, "store: no such module");
       return store_failure(cmd, m.error());
@@ -342,7 +539,7 @@ Answer FileService::list_dir(const protocol::Request& request) const {
       return {protocol::list_dir_reply(listed), fmt::format("fallback ({} entries)", listed.size())};
     }
     case Resolved::Kind::kLibDir: {
-      auto libs = source_.libs();
+      auto libs = r.source->libs();
       if (!libs) return store_failure(cmd, libs.error());
       auto names = read_dir(r.fs_path);
       if (!names && libs->empty()) return posix(cmd, names.error(), "fallback");
@@ -373,7 +570,7 @@ Answer FileService::list_dir(const protocol::Request& request) const {
               fmt::format("store lib {} ({} entries)", r.lib, listed.size())};
     }
     case Resolved::Kind::kEbinDir: {
-      auto modules = source_.modules(r.lib);
+      auto modules = r.source->modules(r.lib);
       if (!modules) return store_failure(cmd, modules.error());
       auto names = read_dir(r.fs_path);
       std::vector<std::string> listed = names ? without_beams(std::move(*names)) : std::vector<std::string>{};
@@ -388,12 +585,9 @@ Answer FileService::list_dir(const protocol::Request& request) const {
   return enoent(cmd, "unreachable");
 }
 
-Answer FileService::file_info(const protocol::Request& request) const {
+Answer FileService::file_info(const protocol::Request& request, const Resolved& r) const {
   const Command cmd = request.command;
   const bool follow = cmd == Command::kReadFileInfo;
-  auto resolved = resolve(request.path);
-  if (!resolved) return store_failure(cmd, resolved.error());
-  const Resolved& r = *resolved;
   auto stat_fallback = [&](std::string_view where) -> Answer {
     struct stat st {};
     int rc = follow ? ::stat(r.fs_path.c_str(), &st) : ::lstat(r.fs_path.c_str(), &st);
@@ -401,7 +595,13 @@ Answer FileService::file_info(const protocol::Request& request) const {
     return {protocol::file_info_reply(cmd, from_stat(st)), std::string(where)};
   };
   switch (r.kind) {
-    case Resolved::Kind::kOutside: return enoent(cmd, "outside the root " + root_);
+    case Resolved::Kind::kOutside: return enoent(cmd, r.why);
+    case Resolved::Kind::kSecret: return posix(cmd, EACCES, r.why);
+    case Resolved::Kind::kNoAppVersion: return enoent(cmd, r.why);
+    case Resolved::Kind::kStoreApp:
+    case Resolved::Kind::kStoreRelease:
+    case Resolved::Kind::kClientLib:
+    case Resolved::Kind::kReleases: return store_answer(request, r);
     case Resolved::Kind::kBeam: return enoent(cmd, "a module outside lib/<app>/ebin");
     case Resolved::Kind::kFallback:
     case Resolved::Kind::kLibDir: return stat_fallback("fallback");
@@ -417,13 +617,203 @@ Answer FileService::file_info(const protocol::Request& request) const {
       return {protocol::file_info_reply(cmd, synthetic_dir(t)), "store lib " + r.lib + " (directory)"};
     }
     case Resolved::Kind::kModule: {
-      auto m = find_module(source_, r.lib, r.module);
+      auto m = find_module(*r.source, r.lib, r.module);
       if (!m) return module_failure(cmd, r.lib, r.module, m.error());
       return {protocol::file_info_reply(cmd, module_info(*m)),
               fmt::format("store {}/{} v{} ({} bytes)", m->lib, m->module, m->version, m->size)};
     }
   }
   return enoent(cmd, "unreachable");
+}
+
+}  // namespace codestore::server
+
+namespace codestore::server {
+
+Answer FileService::answer(const protocol::Request& request, std::uint32_t peer) const {
+  if (request.command == Command::kGetCwd) {
+    if (request.has_drive)
+      return {protocol::command_error(Command::kGetCwd, "enotsup"), "enotsup (no drives)"};
+    return {protocol::cwd_reply(root_), "ok (the root)"};
+  }
+  if (!request.path_ok)
+    return {protocol::command_error(request.command, "badarg"), "badarg (not a file name)"};
+  auto resolved = resolve(request.path, peer);
+  if (!resolved) return store_failure(request.command, resolved.error());
+  Answer a;
+  switch (request.command) {
+    case Command::kGet: a = get(request, *resolved); break;
+    case Command::kListDir: a = list_dir(request, *resolved); break;
+    default: a = file_info(request, *resolved); break;
+  }
+  a.source = resolved->source;
+  if (!resolved->channel.empty()) a.log += " [channel " + resolved->channel + "]";
+  return a;
+}
+
+namespace {
+
+// An application version's or a release's files as one tree: modules, files, and the
+// directories their paths imply.
+struct StoreTree {
+  const std::vector<ContentModule>* modules = nullptr;
+  const std::vector<ContentEntry>* files = nullptr;
+  std::int64_t mtime = 0;
+  std::string lib;   // the served modules' lib: the application, or the release's name
+  std::string what;  // for the log: "myapp@0.1.0", "release myrel@0.1.0"
+
+  const ContentModule* module_at(std::string_view path) const {
+    // The hot path: modules are sorted by name and a module's path ends in <name>.beam.
+    std::string_view base = path.substr(path.rfind('/') + 1);
+    if (!is_beam_name(base)) return nullptr;
+    base.remove_suffix(5);
+    auto it = std::lower_bound(modules->begin(), modules->end(), base,
+                               [](const ContentModule& m, std::string_view name) { return m.module < name; });
+    return it != modules->end() && it->module == base && it->path == path ? &*it : nullptr;
+  }
+  const ContentEntry* file_at(std::string_view path) const {
+    auto it = std::lower_bound(files->begin(), files->end(), path,
+                               [](const ContentEntry& e, std::string_view p) { return e.path < p; });
+    return it != files->end() && it->path == path ? &*it : nullptr;
+  }
+  // The names directly under directory `dir` ("" the top); nullopt when no path is under it.
+  std::optional<std::set<std::string>> children(std::string_view dir) const {
+    std::set<std::string> out;
+    bool any = false;
+    auto add = [&](std::string_view path) {
+      std::string_view rest;
+      if (dir.empty()) {
+        rest = path;
+      } else if (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+                 path[dir.size()] == '/') {
+        rest = path.substr(dir.size() + 1);
+      } else {
+        return;
+      }
+      any = true;
+      out.emplace(rest.substr(0, rest.find('/')));
+    };
+    for (const ContentModule& m : *modules) add(m.path);
+    for (const ContentEntry& e : *files) add(e.path);
+    if (!any) return std::nullopt;
+    return out;
+  }
+};
+
+FileInfo stored_file_info(std::uint64_t size, std::int64_t mtime) {
+  ServedModule m;
+  m.size = size;
+  m.active_since = mtime;
+  return module_info(m);
+}
+
+}  // namespace
+
+Answer FileService::store_answer(const protocol::Request& request, const Resolved& r) const {
+  const Command cmd = request.command;
+  auto directory = [&](const std::vector<std::string>& names, std::int64_t mtime,
+                       std::string what) -> Answer {
+    switch (cmd) {
+      case Command::kGet: return {protocol::command_error(cmd, "eisdir"), "eisdir (" + what + ")"};
+      case Command::kListDir:
+        return {protocol::list_dir_reply(names), fmt::format("{} ({} entries)", what, names.size())};
+      default: return {protocol::file_info_reply(cmd, synthetic_dir(mtime)), what + " (directory)"};
+    }
+  };
+  ModuleSource& source = *r.source;
+  if (r.kind == Resolved::Kind::kClientLib) {
+    auto apps = source.channel_apps();
+    if (!apps) return store_failure(cmd, apps.error());
+    std::set<std::string> names, pinned;
+    for (const AppVersionSummary& a : (*apps)->apps) {
+      names.insert(a.app + "-" + a.vsn);
+      pinned.insert(a.app);
+    }
+    // Libs of modules served without a known application version keep their names.
+    auto libs = source.libs();
+    if (!libs) return store_failure(cmd, libs.error());
+    for (const std::string& lib : *libs) {
+      if (!lib.empty() && pinned.count(lib) == 0) names.insert(lib);
+    }
+    return directory({names.begin(), names.end()}, 0,
+                     fmt::format("store: the applications of channel {}", (*apps)->channel));
+  }
+  if (r.kind == Resolved::Kind::kReleases) {
+    auto apps = source.channel_apps();
+    if (!apps) return store_failure(cmd, apps.error());
+    auto vsns = source.release_vsns((*apps)->release.name);
+    if (!vsns) return store_failure(cmd, vsns.error());
+    return directory(*vsns, 0, fmt::format("store: the vsns of release {}", (*apps)->release.name));
+  }
+  StoreTree tree;
+  if (r.kind == Resolved::Kind::kStoreApp) {
+    tree = {&r.app->modules, &r.app->files, r.app->summary.imported_at, r.app->summary.app,
+            fmt::format("{}@{}{}", r.app->summary.app, r.app->summary.vsn,
+                        r.app->summary.revision > 1 ? fmt::format("#{}", r.app->summary.revision) : "")};
+  } else {
+    tree = {&r.release->consolidated, &r.release->files, r.release->release.imported_at,
+            r.release->release.id.name,
+            fmt::format("release {}@{}", r.release->release.id.name, r.release->release.id.vsn)};
+  }
+  const std::string& path = r.store_path;
+  if (const ContentModule* m = tree.module_at(path)) {
+    ServedModule served{.lib = tree.lib,
+                        .module = m->module,
+                        .version = m->version,
+                        .size = m->size,
+                        .active_since = tree.mtime,
+                        .md5 = m->md5};
+    switch (cmd) {
+      case Command::kGet: {
+        // The byte form this application version (or release) came with, as an export writes it.
+        auto bytes = source.file(m->sha256);
+        if (!bytes) return store_failure(cmd, bytes.error());
+        Answer a;
+        a.reply = protocol::get_reply_head((*bytes)->size());
+        a.body = std::move(*bytes);
+        a.log = fmt::format("store {} {} v{} md5 {} ({} bytes)", tree.what, m->module, m->version, m->md5,
+                            a.body->size());
+        a.served = std::move(served);
+        return a;
+      }
+      case Command::kListDir: return {protocol::command_error(cmd, "enotdir"), "enotdir (store module)"};
+      default:
+        return {protocol::file_info_reply(cmd, module_info(served)),
+                fmt::format("store {} {} v{} ({} bytes)", tree.what, m->module, m->version, m->size)};
+    }
+  }
+  if (const ContentEntry* e = tree.file_at(path); e != nullptr && !e->directory) {
+    if (!e->link.empty()) {
+      // Not followed: a node reads what a link in its application leads to from its local
+      // root (materialized), and a link's target may leave the application.
+      return enoent(
+          cmd, fmt::format("store {}: {} is a symbolic link to {}: not served", tree.what, path, e->link));
+    }
+    switch (cmd) {
+      case Command::kGet: {
+        auto bytes = source.file(e->sha256);
+        if (!bytes) return store_failure(cmd, bytes.error());
+        Answer a;
+        a.reply = protocol::get_reply_head((*bytes)->size());
+        a.body = std::move(*bytes);
+        a.log = fmt::format("store {} {} ({} bytes)", tree.what, path, a.body->size());
+        return a;
+      }
+      case Command::kListDir: return {protocol::command_error(cmd, "enotdir"), "enotdir (store file)"};
+      default:
+        return {protocol::file_info_reply(cmd, stored_file_info(e->size, tree.mtime)),
+                fmt::format("store {} {} ({} bytes)", tree.what, path, e->size)};
+    }
+  }
+  auto names = tree.children(path);
+  if (!names && !(path.empty() || tree.file_at(path) != nullptr)) {
+    return enoent(cmd, fmt::format("store: {} has no {}", tree.what, path.empty() ? "files" : path));
+  }
+  std::vector<std::string> listed;
+  if (names) listed.assign(names->begin(), names->end());
+  // A release directory never lists a secret, as a node is never given one.
+  listed.erase(std::remove(listed.begin(), listed.end(), "COOKIE"), listed.end());
+  return directory(listed, tree.mtime, fmt::format("store {} {}", tree.what, path.empty() ? "/" : path));
 }
 
 }  // namespace codestore::server

@@ -15,8 +15,25 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <mutex>
+#include <optional>
+#include <set>
 
 namespace codestore::server {
+
+// A source without application versions: every path resolves through the served set.
+Result<ModuleSource::AppVersionRef> ModuleSource::app_version(std::string_view app, std::string_view vsn) {
+  return error(Code::kNotFound, fmt::format("no application version {}@{}", app, vsn));
+}
+Result<std::shared_ptr<const ChannelApps>> ModuleSource::channel_apps() {
+  return std::make_shared<const ChannelApps>();
+}
+Result<ModuleSource::ReleaseRef> ModuleSource::release(const ReleaseId& id) {
+  return error(Code::kNotFound, fmt::format("no release {}@{}", id.name, id.vsn));
+}
+Result<ModuleSource::ImageBytes> ModuleSource::file(std::string_view sha256) {
+  return error(Code::kNotFound, fmt::format("no file {}", sha256));
+}
 
 namespace {
 
@@ -32,7 +49,8 @@ ServedModule from_version(const ModuleVersion& v, std::int64_t since) {
 }
 
 // Thread safety: the StoreReader is safe for concurrent use; the release snapshot is
-// immutable after open. So every method may be called concurrently.
+// immutable after open; mu_ guards the cache of application versions and releases. So every
+// method may be called concurrently.
 class StoreSource final : public ModuleSource {
  public:
   StoreSource(std::shared_ptr<Store> store, std::string release, std::optional<Release> snapshot)
@@ -120,14 +138,99 @@ class StoreSource final : public ModuleSource {
     return reader_.store().record_served(m.module, m.version, peer);
   }
 
+  // Application versions and releases: looked up in the store, kept until its generation
+  // moves (a deploy, an import), as the StoreReader keeps module lookups.
+  Result<bool> has_app_versions(std::string_view app) override {
+    auto lock = fresh();
+    if (!lock) return tl::unexpected(lock.error());
+    if (!apps_with_versions_) {
+      auto apps = reader_.store().apps();
+      if (!apps) return tl::unexpected(apps.error());
+      std::set<std::string> names;
+      for (const AppVersionSummary& a : *apps) names.insert(a.app);
+      apps_with_versions_ = std::move(names);
+    }
+    return apps_with_versions_->count(std::string(app)) != 0;
+  }
+
+  Result<AppVersionRef> app_version(std::string_view app, std::string_view vsn) override {
+    auto lock = fresh();
+    if (!lock) return tl::unexpected(lock.error());
+    std::string key = std::string(app) + '\0' + std::string(vsn);
+    if (auto it = app_versions_.find(key); it != app_versions_.end()) return it->second;
+    auto info = reader_.store().app_version_for(reader_.store().channel(), app, vsn);
+    if (!info) return tl::unexpected(info.error());  // kNotFound is looked up again: rare
+    auto ref = std::make_shared<const AppVersionInfo>(std::move(*info));
+    app_versions_.emplace(std::move(key), ref);
+    return ref;
+  }
+
+  Result<std::shared_ptr<const ChannelApps>> channel_apps() override {
+    auto lock = fresh();
+    if (!lock) return tl::unexpected(lock.error());
+    if (!channel_apps_) {
+      auto apps = reader_.store().channel_apps(reader_.store().channel());
+      if (!apps) return tl::unexpected(apps.error());
+      channel_apps_ = std::make_shared<const ChannelApps>(std::move(*apps));
+    }
+    return channel_apps_;
+  }
+
+  Result<ReleaseRef> release(const ReleaseId& id) override {
+    auto lock = fresh();
+    if (!lock) return tl::unexpected(lock.error());
+    std::string key = id.name + '\0' + id.vsn;
+    if (auto it = releases_.find(key); it != releases_.end()) return it->second;
+    auto info = reader_.store().erl_release_info(id);
+    if (!info) return tl::unexpected(info.error());
+    auto ref = std::make_shared<const ErlReleaseInfo>(std::move(*info));
+    releases_.emplace(std::move(key), ref);
+    return ref;
+  }
+
+  Result<std::vector<std::string>> release_vsns(std::string_view name) override {
+    auto all = reader_.store().erl_releases();
+    if (!all) return tl::unexpected(all.error());
+    std::vector<std::string> out;
+    for (const ErlRelease& r : *all) {
+      if (r.id.name == name) out.push_back(r.id.vsn);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  Result<ImageBytes> file(std::string_view sha256) override { return reader_.store().blob(sha256); }
+
  private:
   static tl::unexpected<Status> not_found_or(const Status& status, std::string message) {
     if (status.code() == Code::kNotFound) return error(Code::kNotFound, std::move(message));
     return error(status);
   }
 
+  // The cache of application versions and releases, emptied when the store's generation
+  // moves; returns the held lock.
+  Result<std::unique_lock<std::mutex>> fresh() {
+    auto g = reader_.refresh();
+    if (!g) return tl::unexpected(g.error());
+    std::unique_lock<std::mutex> lock(mu_);
+    if (*g != generation_) {
+      generation_ = *g;
+      apps_with_versions_.reset();
+      app_versions_.clear();
+      channel_apps_.reset();
+      releases_.clear();
+    }
+    return lock;
+  }
+
   StoreReader reader_;
   const std::string release_;
+  std::mutex mu_;  // guards the members below (the store calls are made under it too)
+  std::uint64_t generation_ = 0;
+  std::optional<std::set<std::string>> apps_with_versions_;
+  std::map<std::string, AppVersionRef> app_versions_;  // "app\0vsn"
+  std::shared_ptr<const ChannelApps> channel_apps_;
+  std::map<std::string, ReleaseRef> releases_;  // "name\0vsn"
   std::int64_t release_created_ = 0;
   std::map<std::string, std::vector<std::string>> release_libs_;  // lib -> modules, fixed at open
   std::map<std::string, ReleaseEntry> release_modules_;           // fixed at open

@@ -30,17 +30,36 @@
 //   anything else under the root             the fallback directory (the root) as is
 //   anything outside the root                {error, enoent}
 //
+// Under a client root P (BootServerOptions::client_roots: a node whose ROOTDIR is P), with the
+// channel the first matching channel rule gives (by client root or client address):
+//   P/bin/start.boot                         the boot script of the release the channel runs
+//   P/releases/<vsn>/<file>, P/releases      that release's <vsn> as stored (its files, mix's
+//                                            consolidated beams), the stored vsns
+//   P/lib                                    the channel's applications as <app>-<vsn>
+//   anything else under P                    as <root>/<the same path> above (erts's files)
+// and under the root and every client root:
+//   lib/<app>-<vsn>/<path>                   that application version's file, module or
+//                                            directory when the store has versions of <app>
+//                                            (ModuleSource::app_version), else enoent; an
+//                                            application without versions resolves as above
+//   lib/<app>/<path>                         the version the channel pins, if it pins one
+//   releases/**/COOKIE                       never: {error, eacces}
+// `..` in a path under P is refused when it climbs out of P (a mix node asks for
+// P/lib/../releases/...).
+//
 // Thread safety: BootServer is safe for concurrent use: stop(), wait() and the accessors
 // may be called from any thread. A ModuleSource must be safe for concurrent calls: the
 // server calls it from one thread per connection.
 #pragma once
 
+#include <codestore/release_types.h>
 #include <codestore/status.h>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -88,6 +107,33 @@ class ModuleSource {
 
   // Counts one serving of `module` to `peer` ("127.0.0.1:40522") for `codestore stats`.
   virtual Status record_served(const ServedModule& module, std::string_view peer) = 0;
+
+  // --- Application versions and Erlang releases (docs/model.md) -----------------------------
+  // What `lib/<app>-<vsn>/`, `releases/<vsn>/` and a client root's `bin/start.boot` are
+  // served from. The defaults say the source has none, so that every path resolves as it did
+  // before application versions existed (modules by the served set, other files from the root).
+
+  // Whether the store has any application version of `app`. When it has none (an application
+  // migrated without a known version), `lib/<app>[-<vsn>]/` resolves through the served set.
+  virtual Result<bool> has_app_versions(std::string_view /*app*/) { return false; }
+  // The application version `lib/<app>-<vsn>/` names for a node following this source's
+  // channel (Store::app_version_for: the revision the channel pins, else the newest the channel
+  // ever pinned, else the store's newest); `vsn` "" for the revision the channel pins now.
+  // kNotFound when there is none.
+  using AppVersionRef = std::shared_ptr<const AppVersionInfo>;
+  virtual Result<AppVersionRef> app_version(std::string_view app, std::string_view vsn);
+  // The applications the channel pins and the release it runs (Store::channel_apps); an empty
+  // ChannelApps when the source has none.
+  virtual Result<std::shared_ptr<const ChannelApps>> channel_apps();
+  // One Erlang release (Store::erl_release_info); kNotFound when the store lacks it.
+  using ReleaseRef = std::shared_ptr<const ErlReleaseInfo>;
+  virtual Result<ReleaseRef> release(const ReleaseId& id);
+  // The vsns of the Erlang releases named `name` in the store, sorted; empty without.
+  virtual Result<std::vector<std::string>> release_vsns(std::string_view /*name*/) {
+    return std::vector<std::string>{};
+  }
+  // A stored file's (or module byte form's) bytes by its SHA-256 (Store::blob).
+  virtual Result<ImageBytes> file(std::string_view sha256);
 };
 
 // A source over the store in `db_path`: the active versions of `channel` (StoreOptions::channel,
@@ -146,6 +192,20 @@ struct BootServerOptions {
   std::function<void(std::string_view line)> log;
   // When false, only served modules, refusals and errors are logged (not every answer).
   bool log_every_answer = true;
+
+  // Client roots: absolute directories that nodes use as their root (ROOTDIR=P). A request
+  // path under P is mapped onto the store of the request's channel (see the top of the file);
+  // the longest client root that holds a path is its root. Paths under `root` keep their
+  // meaning.
+  std::vector<std::string> client_roots;
+  // Which channel a request is served from: the first rule that matches, else the source given
+  // to start(). `where` is a client root (an absolute path, one of client_roots: the requests
+  // under it) or an IPv4 address or a.b.c.d/len subnet (the requests of clients there).
+  struct ChannelRule {
+    std::string channel;
+    std::string where;
+  };
+  std::vector<ChannelRule> channel_rules;
 };
 
 // A running boot server: one thread for discovery and accepting, one per connection.
@@ -155,6 +215,12 @@ class BootServer {
   // kInvalidArgument for a bad option (address, root), kIOError when a socket cannot be
   // bound (port 4368 taken by another boot server).
   static Result<std::unique_ptr<BootServer>> start(const BootServerOptions& options, ModuleSource& source);
+  // The same with a source per channel that options.channel_rules name (`source` serves the
+  // requests no rule matches). Every source must outlive the server. kInvalidArgument for a
+  // rule whose channel has no source, whose client root is not in options.client_roots, or
+  // whose address does not parse; for a client root that is not an absolute directory.
+  static Result<std::unique_ptr<BootServer>> start(const BootServerOptions& options, ModuleSource& source,
+                                                   const std::map<std::string, ModuleSource*>& channels);
 
   // Stops (as stop()) and joins every thread.
   ~BootServer();

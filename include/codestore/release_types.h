@@ -248,4 +248,17 @@ struct MaterializeReport {
   bool dry_run = false;
 };
 
+// What a node following a channel is served from (Store::channel_apps; the boot server's
+// `lib/` and `releases/` under a client root).
+struct ChannelApps {
+  std::string channel;
+  std::int64_t generation = 0;  // the generation read (the current one when asked for 0)
+  // The release that generation runs ({} when none): of the releases deployed to the channel
+  // up to it, the newest whose applications are exactly the ones it pins. A later import or
+  // activation of modules keeps it; a channel rollback to an older deploy's content gives
+  // that older release.
+  ReleaseId release;
+  std::vector<AppVersionSummary> apps;  // the revision of each application it pins, by app
+};
+
 }  // namespace codestore

@@ -292,6 +292,29 @@ class Store {
   [[nodiscard]] Result<MaterializeReport> materialize(const std::string& dir,
                                                       const MaterializeOptions& options = {});
 
+  // --- What a node following a channel is served (the boot server, docs/model.md) -------------
+  // The application revisions generation `number` (0: the current one) of `channel` pins, and
+  // the release it runs (ChannelApps::release). kNotFound for an unknown channel or generation.
+  [[nodiscard]] Result<ChannelApps> channel_apps(const std::string& channel, std::int64_t number = 0);
+  // The application version a node following `channel` is served for `lib/<app>-<vsn>/`, so
+  // that a path that names a version gets that version:
+  //   1. the revision `channel`'s current generation pins, when it pins `vsn` of `app`;
+  //   2. else the newest revision of (app, vsn) any generation of `channel` pinned (a node
+  //      still running X after X' was deployed gets X's files; of the revisions the channel
+  //      ran, the newest is the one deployed last or a rebuild that replaced it);
+  //   3. else the newest revision of (app, vsn) in the store (a release imported but not yet
+  //      deployed, which release_handler installs on the node).
+  // `vsn` "" asks for the revision the current generation pins, whatever its vsn. kNotFound when
+  // there is none (an (app, vsn) the store lacks; an application the channel does not pin), or
+  // for an unknown channel.
+  [[nodiscard]] Result<AppVersionInfo> app_version_for(const std::string& channel, std::string_view app,
+                                                       std::string_view vsn);
+  // The bytes of the stored blob whose SHA-256 is `sha256_hex` (64 hex digits, as
+  // ContentEntry::sha256 and ContentModule::sha256 give it), shared with the image cache; its
+  // zstd frame checksum checked. kNotFound for no such blob, kInvalidArgument for a malformed
+  // digest, kCorruption for a damaged one.
+  [[nodiscard]] Result<SharedBytes> blob(std::string_view sha256_hex);
+
   // --- Maintenance -------------------------------------------------------------------------
   // Deletes the versions nothing needs, in every channel: it keeps each channel's active
   // versions and its modules' rollback targets, every version of a channel's previous

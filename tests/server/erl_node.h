@@ -1,0 +1,101 @@
+// What the erl tests share: `codestore serve` as a child process, a node booted over the
+// boot-server protocol, the CLI run as an operator runs it, and the Erlang that prints a
+// loaded module's MD5.
+//
+// Thread safety: thread-compatible (one owner per object).
+#pragma once
+
+#include <signal.h>
+
+#include <chrono>
+#include <memory>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "subprocess.h"
+#include "support/files.h"
+
+namespace codestore::server::testing {
+
+using namespace std::chrono_literals;
+using codestore::testing::read_text;
+
+// `codestore --db DB serve ARGS...`, stderr (the log) to a file.
+class ServeProcess {
+ public:
+  ServeProcess(const std::string& db, const std::vector<std::string>& args, const std::string& log)
+      : log_(log), argv_({CODESTORE_BINARY, "--db", db, "serve"}) {
+    argv_.insert(argv_.end(), args.begin(), args.end());
+    proc_ = std::make_unique<Subprocess>(argv_, log, false);
+  }
+  ~ServeProcess() { stop(); }
+
+  // Waits for the "serving" line; returns the TCP port or 0. The lock keeps this suite's
+  // tests apart, but another suite run on the same host (another build directory) may
+  // hold port 4368 for a while: then start again, for a bounded time.
+  std::uint16_t wait_ready() {
+    static const std::regex serving(R"(serving .* on tcp [0-9.]+:([0-9]+),)");
+    for (int i = 0; i < 2400; ++i) {
+      std::smatch m;
+      std::string text = log();
+      if (std::regex_search(text, m, serving)) return static_cast<std::uint16_t>(std::stoi(m[1]));
+      if (proc_->wait(0ms)) {
+        if (text.find("another boot server runs on this host") == std::string::npos)
+          return 0;  // the log says why
+        std::this_thread::sleep_for(250ms);
+        proc_ = std::make_unique<Subprocess>(argv_, log_, false);
+      }
+      std::this_thread::sleep_for(25ms);
+    }
+    return 0;
+  }
+  // SIGTERM; the exit status, or -1 when it did not stop in time.
+  int stop() {
+    if (stopped_) return status_;
+    stopped_ = true;
+    proc_->signal(SIGTERM);
+    auto st = proc_->wait(20s);
+    status_ = st && WIFEXITED(*st) ? WEXITSTATUS(*st) : -1;
+    proc_->kill_group();
+    return status_;
+  }
+  std::string log() const { return read_text(log_); }
+
+ private:
+  std::string log_;
+  std::vector<std::string> argv_;
+  std::unique_ptr<Subprocess> proc_;
+  bool stopped_ = false;
+  int status_ = -1;
+};
+
+// `erl -loader inet -hosts 127.0.0.1 -id ID -noshell -eval EVAL`, stdin and stdout piped.
+inline std::unique_ptr<Subprocess> start_node(const std::string& id, const std::string& eval,
+                                              const std::string& log,
+                                              const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> argv = {find_program("erl"), "-loader", "inet", "-hosts",
+                                   "127.0.0.1",         "-id",     id,     "-noshell"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.insert(argv.end(), {"-eval", eval});
+  return std::make_unique<Subprocess>(argv, log, true);
+}
+
+// `codestore --db DB ARGS...` as an operator runs it; its exit code (-1: did not finish).
+inline int run_cli(const std::string& db, const std::vector<std::string>& args, const std::string& log) {
+  std::vector<std::string> argv = {CODESTORE_BINARY, "--db", db};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Subprocess p(argv, log, false);
+  p.read_rest(60s);
+  auto st = p.wait(60s);
+  return st && WIFEXITED(*st) ? WEXITSTATUS(*st) : -1;
+}
+
+// Erlang: prints "md5=<hex>" for module M's md5 as loaded in the node.
+inline std::string md5_line(const std::string& module) {
+  return "io:format(\"md5=~s~n\", [[io_lib:format(\"~2.16.0b\", [B]) || <<B>> <= " + module +
+         ":module_info(md5)]]), ";
+}
+
+}  // namespace codestore::server::testing
