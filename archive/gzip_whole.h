@@ -49,7 +49,8 @@ inline constexpr std::uint64_t kMaxWholeBytes = std::uint64_t{1} << 30;
 // at most min(`bound`, kMaxWholeRatio * in.size(), kMaxWholeBytes) bytes and each member's
 // CRC-32 and ISIZE match. The buffer starts at the last member's ISIZE (the whole stream's size when there is
 // one member, as every release tool writes) and grows, up to that bound, only for
-// concatenated members; nothing larger is ever allocated. nullopt otherwise: the caller reads
+// concatenated members (while it grows, the smaller one is copied into the larger and freed);
+// no buffer over the bound is ever allocated. nullopt otherwise: the caller reads
 // `in` with GzipReader, which finds the reason.
 // REQUIRES: `in` starts with the gzip magic (1f 8b).
 std::optional<Inflated> inflate_whole(std::span<const std::uint8_t> in, std::uint64_t bound);
