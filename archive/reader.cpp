@@ -1,6 +1,8 @@
 // read_archive: libarchive parses tar and zip; what it leaves unchecked is checked here (the
-// gzip trailer in gzip_reader.cpp, a tar's end-of-archive blocks, the member rules in
-// member_path.cpp), and the limits are counted while bytes come out of the inflater.
+// gzip trailer in gzip_whole.cpp and gzip_reader.cpp, a tar's end-of-archive blocks, the
+// member rules in member_path.cpp), and the limits are counted while bytes come out of the
+// inflater. A tar.gz is inflated whole by libdeflate when its trailers promise a bounded size
+// (gzip_whole.h), else streamed through zlib (gzip_reader.h); libarchive reads the tar alike.
 #include <archive.h>
 #include <archive_entry.h>
 #include <codestore/archive.h>
@@ -13,6 +15,7 @@
 #include <unordered_map>
 
 #include "archive/gzip_reader.h"
+#include "archive/gzip_whole.h"
 #include "archive/member_path.h"
 #include "archive/sniff.h"
 #include "base/file.h"
@@ -75,11 +78,13 @@ struct ArchiveFree {
 };
 using ArchivePtr = std::unique_ptr<struct archive, ArchiveFree>;
 
-// The tar stream as libarchive's tar reader asks for it: the bytes as they are, or inflated
-// by GzipReader. Bytes past `cap` fail the read (a bomb).
+// The tar stream as libarchive's tar reader asks for it: the bytes as they are (a tar, or a
+// tar.gz inflated whole into `inflated`), or inflated by GzipReader as they are asked for.
+// Bytes past `cap` fail the read (a bomb).
 // Thread safety: owned by one Reader, used by its libarchive reader only.
 struct TarStream {
   std::span<const std::uint8_t> raw;
+  internal::Inflated inflated;  // a tar.gz inflated whole; `raw` views it
   std::optional<internal::GzipReader> gz;
   std::vector<std::uint8_t> buf;
   std::vector<std::uint8_t> head;  // the first bytes, to describe what the stream holds
@@ -217,11 +222,23 @@ Result<std::vector<Entry>> Reader::read(std::span<const std::uint8_t> bytes) {
     archive_read_support_format_tar(a_);
     stream.raw = bytes;
     if (kind_ == Kind::kTarGz) {
-      stream.gz.emplace(bytes);
-      stream.buf.resize(kStep);
       stream.cap = saturating_add(
           saturating_add(limits_.max_total_bytes, saturating_mul(limits_.max_entries, kHeaderAllowance)),
           kMaxTarTail);
+      // Whole, when every member's trailer checks and the size stays under the cap (so the
+      // tar is no bomb by the stream's measure); anything else streams, and GzipReader says
+      // what is wrong with it.
+      if (auto whole = internal::inflate_whole(bytes, stream.cap)) {
+        stream.inflated = std::move(*whole);
+        stream.raw = std::span<const std::uint8_t>(stream.inflated.data.get(), stream.inflated.size);
+        stream.produced = stream.inflated.size;
+        stream.head.assign(
+            stream.raw.begin(),
+            stream.raw.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(stream.raw.size(), 512)));
+      } else {
+        stream.gz.emplace(bytes);
+        stream.buf.resize(kStep);
+      }
     }
     stream_ = &stream;
     rc = archive_read_open(a_, &stream, nullptr, read_tar_stream, nullptr);
@@ -423,7 +440,19 @@ Status Reader::finish_tar(struct archive* a, std::int64_t end_at) {
     return fail(Code::kCorruption,
                 fmt::format("{} ends without its end-of-archive blocks at byte {} (truncated?)",
                             kind_name(kind_), end_at));
-  if (!stream_->gz) return Status::ok();
+  const auto tail_over = [&] {
+    return fail(Code::kLimitExceeded,
+                fmt::format("more than {} bytes follow the end of the tar archive inside the gzip stream",
+                            kMaxTarTail));
+  };
+  if (!stream_->gz) {
+    if (kind_ != Kind::kTarGz) return Status::ok();
+    // Inflated whole, its trailers checked: what follows the tar's end is bounded as when
+    // it streams.
+    const auto read = static_cast<std::uint64_t>(std::max<la_int64_t>(archive_filter_bytes(a, 0), 0));
+    if (stream_->produced > read && stream_->produced - read > kMaxTarTail) return tail_over();
+    return Status::ok();
+  }
   // The rest of the gzip stream: inflated to its end, so that its trailer is checked.
   std::uint64_t tail = 0;
   for (;;) {
@@ -432,10 +461,7 @@ Status Reader::finish_tar(struct archive* a, std::int64_t end_at) {
       return fail(n.error().code(), fmt::format("after the end of the tar archive: {}", n.error().message()));
     if (*n == 0) return Status::ok();
     tail += *n;
-    if (tail > kMaxTarTail)
-      return fail(Code::kLimitExceeded,
-                  fmt::format("more than {} bytes follow the end of the tar archive inside the gzip stream",
-                              kMaxTarTail));
+    if (tail > kMaxTarTail) return tail_over();
   }
 }
 

@@ -23,7 +23,7 @@ jobs=${JOBS:-$(nproc)}
 # images (erlang-nox), Elixir's images (elixir).
 demo_packages=(build-essential cmake ninja-build pkg-config
                libsqlitecpp-dev libsqlite3-dev libzstd-dev libfmt-dev libcli11-dev nlohmann-json3-dev
-               libssl-dev zlib1g-dev libexpected-dev libarchive-dev erlang-nox elixir)
+               libssl-dev zlib1g-dev libexpected-dev libarchive-dev libdeflate-dev erlang-nox elixir)
 # What the tests, benchmarks, sanitizers and fuzzers add (python3, xz-utils, bzip2: the archive
 # tests craft and pack archives with them; rebar3 and erlang-dev: the release tests build real
 # rebar3 releases offline, as mix (in elixir) and systools do theirs; ejabberd, rabbitmq-server

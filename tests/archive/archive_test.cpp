@@ -4,7 +4,6 @@
 #include <codestore/archive.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <zlib.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -12,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "gzip_bomb.h"
 #include "support/files.h"
 #include "support/temp_dir.h"
 
@@ -23,6 +23,8 @@ using codestore::testing::read_file;
 using codestore::testing::TempDir;
 using codestore::testing::write_file;
 using Bytes = std::vector<std::uint8_t>;
+using codestore::testing::BombEnd;
+using codestore::testing::gzip_bomb;
 
 // Runs a shell command; a failure names it.
 bool sh(const std::string& command) {
@@ -499,39 +501,6 @@ TEST(ReadArchive, MemberAndTotalSizeLimitsHoldExactly) {
   }
 }
 
-// Deflate data for `zeros` zero bytes, made from one compressed MiB repeated: a full flush
-// ends each MiB on a byte boundary with no reference to what came before, so the same bytes
-// inflate to a MiB anywhere in the stream. Many GiB cost the test a few MB and no time.
-Bytes deflate_zeros_mib(z_stream& zs) {
-  static const Bytes mib(1 << 20, 0);
-  Bytes out(deflateBound(&zs, mib.size()) + 64);
-  zs.next_in = const_cast<Bytef*>(mib.data());
-  zs.avail_in = static_cast<uInt>(mib.size());
-  zs.next_out = out.data();
-  zs.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&zs, Z_FULL_FLUSH), Z_OK);
-  out.resize(out.size() - zs.avail_out);
-  return out;
-}
-
-// A gzip stream: `prefix` (a tar header, say), then `gib` GiB of zeros, never ended (the
-// reader must stop before the end, which would be a truncation).
-Bytes gzip_bomb(const Bytes& prefix, unsigned gib) {
-  z_stream zs{};
-  EXPECT_EQ(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY), Z_OK);
-  Bytes out(prefix.size() + 1024);
-  zs.next_in = const_cast<Bytef*>(prefix.data());
-  zs.avail_in = static_cast<uInt>(prefix.size());
-  zs.next_out = out.data();
-  zs.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&zs, Z_FULL_FLUSH), Z_OK);
-  out.resize(out.size() - zs.avail_out);
-  const Bytes mib = deflate_zeros_mib(zs);
-  deflateEnd(&zs);
-  for (unsigned i = 0; i < gib * 1024; ++i) out.insert(out.end(), mib.begin(), mib.end());
-  return out;
-}
-
 // A tar header (python3's tarfile writes it) for a member of `size` bytes of `type`.
 Bytes tar_header(const TempDir& dir, std::uint64_t size, const std::string& type = "tarfile.REGTYPE") {
   EXPECT_TRUE(python(dir,
@@ -552,7 +521,7 @@ TEST(ReadArchive, GzipBombThatDeclaresItsSizeFailsBeforeInflating) {
   // 6 GiB of zeros declared by the tar header, in a file of a few MB: refused from the
   // header, with the default limits, before any of it is inflated or allocated.
   TempDir dir;
-  const Bytes bomb = gzip_bomb(tar_header(dir, std::uint64_t{6} << 30), 6);
+  const Bytes bomb = gzip_bomb(tar_header(dir, std::uint64_t{6} << 30), 6 << 10, BombEnd::kNever);
   ASSERT_LT(bomb.size(), 8u << 20);
   const Status s = failure_of(read_bytes(bomb));
   EXPECT_EQ(s.code(), Code::kLimitExceeded) << s.to_string();
@@ -566,15 +535,31 @@ TEST(ReadArchive, GzipBombIsStoppedWhileInflating) {
   // the members' limit plus room for headers, long before the gzip stream's end (reaching it
   // would be a truncation error instead).
   TempDir dir;
-  const Bytes bomb = gzip_bomb(tar_header(dir, std::uint64_t{1} << 30, "b'D'"), 1);
+  const Bytes bomb = gzip_bomb(tar_header(dir, std::uint64_t{1} << 30, "b'D'"), 1 << 10, BombEnd::kNever);
   Status s = failure_of(read_bytes(bomb, Limits{.max_total_bytes = 1 << 20, .max_entries = 10}));
   EXPECT_EQ(s.code(), Code::kLimitExceeded) << s.to_string();
   EXPECT_TRUE(contains(s, "inflates to more than")) << s.to_string();
   // Zeros with no tar header at all: the tar ends at the first zero block, and what may follow
   // inside the gzip stream is bounded.
-  s = failure_of(read_bytes(gzip_bomb({}, 1)));
+  s = failure_of(read_bytes(gzip_bomb({}, 1 << 10, BombEnd::kNever)));
   EXPECT_EQ(s.code(), Code::kLimitExceeded) << s.to_string();
   EXPECT_TRUE(contains(s, "follow the end of the tar archive")) << s.to_string();
+}
+
+TEST(ReadArchive, GzipBombWithAnHonestTrailerIsStoppedTheSameWay) {
+  // The same bombs, ended with a good CRC-32 and ISIZE, so that the trailer promises their
+  // size: too large, or shrinking a thousandfold, for the whole-buffer fast path, which leaves
+  // them to the stream that stops them. Also one of 4 GiB and 1 MiB, whose ISIZE says 1 MiB.
+  TempDir dir;
+  const Bytes bomb = gzip_bomb(tar_header(dir, std::uint64_t{1} << 30, "b'D'"), 1 << 10, BombEnd::kHonest);
+  Status s = failure_of(read_bytes(bomb, Limits{.max_total_bytes = 1 << 20, .max_entries = 10}));
+  EXPECT_EQ(s.code(), Code::kLimitExceeded) << s.to_string();
+  EXPECT_TRUE(contains(s, "inflates to more than")) << s.to_string();
+  for (const std::uint64_t mib : {std::uint64_t{1} << 10, std::uint64_t{4 << 10} + 1}) {
+    s = failure_of(read_bytes(gzip_bomb({}, mib, BombEnd::kHonest)));
+    EXPECT_EQ(s.code(), Code::kLimitExceeded) << mib << ": " << s.to_string();
+    EXPECT_TRUE(contains(s, "follow the end of the tar archive")) << s.to_string();
+  }
 }
 
 TEST(ReadArchive, ZipThatLiesAboutItsSizeIsCountedWhileInflating) {
@@ -714,6 +699,26 @@ TEST(ReadArchive, DamagedGzipTrailerOrDataFails) {
   EXPECT_TRUE(contains(failure_of(read_bytes(trailing)), "not a gzip member"));
 }
 
+TEST(ReadArchive, GzipTrailerWhoseLengthLiesFails) {
+  // ISIZE (the trailer's last 4 bytes, little-endian) smaller than the stream, a little and
+  // much larger, the largest: the same error whether the whole-buffer path or the stream
+  // meets it first.
+  TempDir dir;
+  make_tree(dir / "tree");
+  ASSERT_TRUE(sh("tar cf " + (dir / "a.tar").string() + " -C " + (dir / "tree").string() + " lib releases" +
+                 " && gzip -k " + (dir / "a.tar").string()));
+  const Bytes bytes = read_file(dir / "a.tar.gz");
+  ASSERT_TRUE(read_bytes(bytes));
+  const auto size = static_cast<std::uint32_t>(read_file(dir / "a.tar").size());
+  for (const std::uint32_t isize : {0u, 100u, size - 1, size + 1, size + 1000, size * 4, 0xffffffffu}) {
+    Bytes lie = bytes;
+    for (int i = 0; i < 4; ++i) lie[lie.size() - 4 + i] = static_cast<std::uint8_t>(isize >> (8 * i));
+    const Status s = failure_of(read_bytes(lie));
+    EXPECT_EQ(s.code(), Code::kCorruption) << isize << ": " << s.to_string();
+    EXPECT_TRUE(contains(s, "incorrect length check")) << isize << ": " << s.to_string();
+  }
+}
+
 TEST(ReadArchive, ConcatenatedGzipMembersAreOneStream) {
   // gzip -d reads a file of several members as their concatenation; so does this reader.
   TempDir dir;
@@ -726,6 +731,27 @@ TEST(ReadArchive, ConcatenatedGzipMembersAreOneStream) {
   auto joined = read_archive(tar + ".gz");
   ASSERT_TRUE(whole && joined) << (joined ? "" : joined.error().to_string());
   EXPECT_EQ(*whole, *joined);
+  // A last member far smaller than the others (its ISIZE is no guide to the total), and empty
+  // members (gzip of nothing) between them.
+  ASSERT_TRUE(sh("head -c 70000 " + tar + " | tail -c 100 | gzip > " + tar + ".3 && gzip < /dev/null > " +
+                 tar + ".0 && head -c 69900 " + tar + " | gzip > " + tar + ".1 && tail -c +70001 " + tar +
+                 " | gzip > " + tar + ".2 && cat " + tar + ".0 " + tar + ".1 " + tar + ".3 " + tar + ".0 " +
+                 tar + ".2 " + tar + ".0 > " + tar + ".gz"));
+  joined = read_archive(tar + ".gz");
+  ASSERT_TRUE(joined) << joined.error().to_string();
+  EXPECT_EQ(*whole, *joined);
+  // Damage in a member that is not the last is found; so are bytes after the last one.
+  Bytes bytes = read_file(tar + ".gz");
+  const std::size_t first_crc = read_file(tar + ".0").size() + read_file(tar + ".1").size() - 8;
+  bytes[first_crc] ^= 0x01;
+  Status s = failure_of(read_bytes(bytes));
+  EXPECT_EQ(s.code(), Code::kCorruption) << s.to_string();
+  EXPECT_TRUE(contains(s, "incorrect data check")) << s.to_string();
+  bytes[first_crc] ^= 0x01;
+  bytes.insert(bytes.end(), {0x1f, 0x8b, 0x08});
+  s = failure_of(read_bytes(bytes));
+  EXPECT_EQ(s.code(), Code::kCorruption) << s.to_string();
+  EXPECT_TRUE(contains(s, "truncated")) << s.to_string();
 }
 
 TEST(ReadArchive, DamagedZipMemberFailsItsCrc) {

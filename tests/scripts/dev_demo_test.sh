@@ -38,7 +38,7 @@ demo() {
 demo
 [[ $rc == 99 ]] || fail "without a database the demo should reach the build (exit 99), got $rc: $out"
 install=$(grep '^apt-get install' "$calls" || true)
-for p in build-essential cmake ninja-build libsqlitecpp-dev libexpected-dev libarchive-dev erlang-nox elixir; do
+for p in build-essential cmake ninja-build libsqlitecpp-dev libexpected-dev libarchive-dev libdeflate-dev erlang-nox elixir; do
   [[ " $install " == *" $p "* ]] || fail "the demo should install $p: $install"
 done
 for p in googletest libgtest-dev libgmock-dev libbenchmark-dev erlang-src python3 clang libclang-rt-14-dev; do
