@@ -284,39 +284,14 @@ struct ReleaseRow {
   std::string erts_vsn;
 };
 
-// The Erlang release whose content the channel's generation is: one whose applications are
-// exactly the pinned revisions. The newest deploy of this channel that made such a release its
-// content decides between several (a channel rollback or snapshot rollback brings a deploy's
-// content back without naming it); else the newest imported.
-std::optional<ReleaseRow> release_of(Store::Impl& impl, const std::string& channel,
+// The Erlang release the channel's generation runs (Impl::generation_release: the same one
+// `serve` boots the node with).
+std::optional<ReleaseRow> release_of(Store::Impl& impl, const std::string& channel, std::int64_t generation,
                                      const std::map<std::string, std::int64_t>& pins) {
-  if (pins.empty()) return std::nullopt;
   std::set<std::int64_t> pinned;
   for (const auto& [app, id] : pins) pinned.insert(id);
-  std::map<std::int64_t, std::set<std::int64_t>> apps_of;  // release -> its app_versions
-  {
-    auto& s = impl.stmt("SELECT release, app_version FROM release_apps");
-    Store::Impl::Done done{s};
-    while (s.step()) apps_of[s.int64(0)].insert(s.int64(1));
-  }
-  std::set<std::int64_t> candidates;
-  for (const auto& [rid, apps] : apps_of) {
-    if (apps == pinned) candidates.insert(rid);
-  }
-  if (candidates.empty()) return std::nullopt;
-  std::int64_t chosen = *candidates.rbegin();
-  {
-    auto& s = impl.stmt(
-        "SELECT release FROM generations WHERE channel = ? AND release IS NOT NULL ORDER BY number DESC");
-    Store::Impl::Done done{s};
-    s.bind(1, channel);
-    while (s.step()) {
-      if (candidates.count(s.int64(0)) != 0) {
-        chosen = s.int64(0);
-        break;
-      }
-    }
-  }
+  const std::int64_t chosen = impl.generation_release(channel, generation, pinned);
+  if (chosen == 0) return std::nullopt;
   auto& s = impl.stmt("SELECT name, vsn, erts_vsn FROM releases WHERE id = ?");
   Store::Impl::Done done{s};
   s.bind(1, chosen);
@@ -403,7 +378,7 @@ Result<MaterializeReport> Store::materialize(const std::string& dir_arg, const M
         const auto row = impl_->require_channel(channel);
         report.generation = row.generation;
         const auto pins = impl_->generation_app_pins(channel, 0);
-        const auto release = release_of(*impl_, channel, pins);
+        const auto release = release_of(*impl_, channel, row.generation, pins);
         std::map<std::string, Want> want;
         std::vector<std::pair<std::string, std::string>> rel_apps;  // (app, vsn) in .rel order
         if (release) {

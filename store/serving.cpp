@@ -48,31 +48,11 @@ Result<ChannelApps> Store::channel_apps(const std::string& channel, std::int64_t
           out.apps.push_back(impl_->app_version_info(id).summary);
           pinned.insert(id);
         }
-        // The release the generation runs: of the releases deployed to the channel up to it,
-        // newest deploy first, the first whose applications are exactly the pinned ones. Not
-        // simply the newest deploy: a channel rollback (or an imported module) makes a
-        // generation that names no release, and after `deploy X; deploy X'; channel rollback`
-        // the content is X's again.
-        std::vector<std::pair<std::int64_t, ReleaseId>> deployed;
-        {
-          auto& s = impl_->stmt(
-              "SELECT r.id, r.name, r.vsn FROM generations g JOIN releases r ON r.id = g.release "
-              "WHERE g.channel = ? AND g.number <= ? ORDER BY g.number DESC");
-          Impl::Done done{s};
-          s.bind(1, channel);
-          s.bind(2, out.generation);
-          while (s.step()) deployed.push_back({s.int64(0), ReleaseId{s.text(1), s.text(2)}});
-        }
-        for (const auto& [rid, id] : deployed) {
-          std::set<std::int64_t> apps;
-          auto& s = impl_->stmt("SELECT app_version FROM release_apps WHERE release = ?");
+        if (const std::int64_t rid = impl_->generation_release(channel, out.generation, pinned); rid != 0) {
+          auto& s = impl_->stmt("SELECT name, vsn FROM releases WHERE id = ?");
           Impl::Done done{s};
           s.bind(1, rid);
-          while (s.step()) apps.insert(s.int64(0));
-          if (apps == pinned) {
-            out.release = id;
-            break;
-          }
+          if (s.step()) out.release = ReleaseId{s.text(0), s.text(1)};
         }
         return out;
       });
@@ -145,6 +125,34 @@ Result<Store::SharedBytes> Store::blob(std::string_view sha256_hex) {
         impl_->image_cache.put(*sha, out);
         return SharedBytes(std::move(out));
       });
+}
+
+// Not simply the newest deploy: a channel rollback (or an imported module) makes a generation
+// that names no release, and after `deploy X; deploy X'; channel rollback` the content is X's
+// again. A release never deployed to the channel is never its content, even when its
+// applications match.
+std::int64_t Store::Impl::generation_release(std::string_view channel, std::int64_t number,
+                                             const std::set<std::int64_t>& pinned) {
+  if (pinned.empty()) return 0;
+  std::vector<std::int64_t> deployed;
+  {
+    auto& s = stmt(
+        "SELECT g.release FROM generations g WHERE g.channel = ? AND g.number <= ? AND g.release IS NOT NULL "
+        "ORDER BY g.number DESC");
+    Done done{s};
+    s.bind(1, std::string(channel));
+    s.bind(2, number);
+    while (s.step()) deployed.push_back(s.int64(0));
+  }
+  for (const std::int64_t rid : deployed) {
+    std::set<std::int64_t> apps;
+    auto& s = stmt("SELECT app_version FROM release_apps WHERE release = ?");
+    Done done{s};
+    s.bind(1, rid);
+    while (s.step()) apps.insert(s.int64(0));
+    if (apps == pinned) return rid;
+  }
+  return 0;
 }
 
 }  // namespace codestore

@@ -33,6 +33,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -333,6 +334,12 @@ struct Store::Impl {
   std::vector<Pin> generation_pins(std::string_view channel, std::int64_t number);
   // The application revisions (app -> app_versions.id) generation `number` pins.
   std::map<std::string, std::int64_t> generation_app_pins(std::string_view channel, std::int64_t number);
+  // The Erlang release generation `number` (not 0) of `channel` runs, whose application
+  // revisions are `pinned`: of the releases deployed to the channel up to that generation,
+  // newest deploy first, the first whose applications are exactly `pinned` (releases.id; 0:
+  // none). One rule for what `serve` boots a node with and what `materialize` writes beside it.
+  std::int64_t generation_release(std::string_view channel, std::int64_t number,
+                                  const std::set<std::int64_t>& pinned);
   // The generation labelled `label` (a snapshot): its channel and number; kNotFound
   // "unknown release L" when no generation has the label.
   std::pair<std::string, std::int64_t> labelled_generation(std::string_view label);
