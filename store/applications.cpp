@@ -100,6 +100,15 @@ std::string origin_of(const AppContent& app, std::string_view path) {
   return fmt::format("{}/{}", app.origin, path);
 }
 
+void add_work(PreparedApp& app, std::vector<PreparedFile*>& work, std::uint64_t& bytes_in) {
+  for (auto& f : app.files) {
+    bytes_in += f.source->bytes.size();
+    if (!f.regular()) continue;
+    f.origin = origin_of(*app.content, f.path);
+    work.push_back(&f);
+  }
+}
+
 std::string app_name_vsn(std::string_view app, std::string_view vsn, std::int64_t revision) {
   return revision > 1 ? fmt::format("{}@{}#{}", app, vsn, revision) : fmt::format("{}@{}", app, vsn);
 }
@@ -498,11 +507,8 @@ Result<AppImportResult> Store::import_app(const AppContent& content, const Relea
         auto app = store_internal::check_app(content);
         if (!app) return error(app.error().with_context("nothing imported"));
         std::vector<PreparedFile*> work;
-        for (auto& f : app->files) {
-          if (!f.regular()) continue;
-          f.origin = store_internal::origin_of(content, f.path);
-          work.push_back(&f);
-        }
+        std::uint64_t bytes_in = 0;  // AppImportResult does not report it
+        store_internal::add_work(*app, work, bytes_in);
         if (Status st = impl_->prepare_files(work); !st) return error(st.with_context("nothing imported"));
         Impl::WriteTx tx(*impl_);
         Impl::Stored stored;
@@ -566,14 +572,7 @@ Result<AppsImportResult> Store::import_apps(const std::vector<AppContent>& conte
         }
         AppsImportResult result;
         std::vector<PreparedFile*> work;
-        for (auto& app : apps) {
-          for (auto& f : app.files) {
-            result.bytes_in += f.source->bytes.size();
-            if (!f.regular()) continue;
-            f.origin = store_internal::origin_of(*app.content, f.path);
-            work.push_back(&f);
-          }
-        }
+        for (auto& app : apps) store_internal::add_work(app, work, result.bytes_in);
         if (Status st = impl_->prepare_files(work); !st) return error(st.with_context("nothing imported"));
 
         Impl::WriteTx tx(*impl_);

@@ -215,14 +215,7 @@ Result<ReleaseImportResult> Store::import_release(const ReleaseContent& rel,
 
         // Read, validate and compress every file on the workers.
         std::vector<PreparedFile*> work;
-        for (auto& app : apps) {
-          for (auto& f : app.files) {
-            result.bytes_in += f.source->bytes.size();
-            if (!f.regular()) continue;
-            f.origin = store_internal::origin_of(*app.content, f.path);
-            work.push_back(&f);
-          }
-        }
+        for (auto& app : apps) store_internal::add_work(app, work, result.bytes_in);
         for (auto& f : *files) {
           result.bytes_in += f.source->bytes.size();
           if (!f.regular()) continue;

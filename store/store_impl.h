@@ -170,6 +170,9 @@ std::optional<std::string> module_path_name(std::string_view path);
 std::string some(const std::vector<std::string>& items, std::size_t max);
 // Where a file of an application came from: "<origin>/<path>" ("app@vsn:path" without one).
 std::string origin_of(const AppContent& app, std::string_view path);
+// The regular files of `app` for the workers to read, validate and compress (prepare_files),
+// each given its origin; adds every file's size to `bytes_in`.
+void add_work(PreparedApp& app, std::vector<PreparedFile*>& work, std::uint64_t& bytes_in);
 // What the store needs of a .app: {application, Name, [{vsn, Vsn}, {modules, Ms}...]}.
 struct AppResource {
   std::string name;
