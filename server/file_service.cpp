@@ -436,6 +436,15 @@ Answer store_failure(Command command, const Status& status) {
   return {protocol::command_error(command, "eio"), "eio (store: " + status.to_string() + ")"};
 }
 
+// A get's answer: the reply head, then `body` from where it is; logged as `what` and the size.
+Answer get_answer(Answer::Bytes body, std::string_view what) {
+  Answer a;
+  a.reply = protocol::get_reply_head(body->size());
+  a.log = fmt::format("{} ({} bytes)", what, body->size());
+  a.body = std::move(body);
+  return a;
+}
+
 Answer posix(Command command, int err, std::string_view where) {
   std::string_view atom = posix_atom(err);
   return {protocol::command_error(command, atom), fmt::format("{} ({})", atom, where)};
@@ -484,11 +493,8 @@ Answer FileService::get(const protocol::Request& request, const Resolved& r) con
       auto bytes = r.source->image(*m);
       if (!bytes) return store_failure(cmd, bytes.error());
       if (!*bytes) return store_failure(cmd, Status(Code::kInternal, "the source gave no image"));
-      Answer a;
-      a.reply = protocol::get_reply_head((*bytes)->size());
-      a.body = std::move(*bytes);
-      a.log = fmt::format("store {}/{} v{} md5 {} ({} bytes)", m->lib, m->module, m->version,
-                          m->md5.empty() ? "?" : m->md5, a.body->size());
+      Answer a = get_answer(std::move(*bytes), fmt::format("store {}/{} v{} md5 {}", m->lib, m->module,
+                                                           m->version, m->md5.empty() ? "?" : m->md5));
       a.served = std::move(*m);
       return a;
     }
@@ -768,11 +774,8 @@ Answer FileService::store_answer(const protocol::Request& request, const Resolve
         // The byte form this application version (or release) came with, as an export writes it.
         auto bytes = source.file(m->sha256);
         if (!bytes) return store_failure(cmd, bytes.error());
-        Answer a;
-        a.reply = protocol::get_reply_head((*bytes)->size());
-        a.body = std::move(*bytes);
-        a.log = fmt::format("store {} {} v{} md5 {} ({} bytes)", tree.what, m->module, m->version, m->md5,
-                            a.body->size());
+        Answer a = get_answer(std::move(*bytes), fmt::format("store {} {} v{} md5 {}", tree.what, m->module,
+                                                             m->version, m->md5));
         a.served = std::move(served);
         return a;
       }
@@ -793,11 +796,7 @@ Answer FileService::store_answer(const protocol::Request& request, const Resolve
       case Command::kGet: {
         auto bytes = source.file(e->sha256);
         if (!bytes) return store_failure(cmd, bytes.error());
-        Answer a;
-        a.reply = protocol::get_reply_head((*bytes)->size());
-        a.body = std::move(*bytes);
-        a.log = fmt::format("store {} {} ({} bytes)", tree.what, path, a.body->size());
-        return a;
+        return get_answer(std::move(*bytes), fmt::format("store {} {}", tree.what, path));
       }
       case Command::kListDir: return {protocol::command_error(cmd, "enotdir"), "enotdir (store file)"};
       default:
