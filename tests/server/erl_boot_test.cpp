@@ -20,7 +20,7 @@ namespace codestore::server {
 namespace {
 
 namespace fs = std::filesystem;
-using codestore::testing::read_text;
+using testing::dump_logs;
 using testing::find_program;
 using testing::md5_line;
 using testing::RawClient;
@@ -62,15 +62,7 @@ class ErlBootTest : public ::testing::Test {
 
   // Dumps the server and node logs when a test fails, to say where it stopped.
   void TearDown() override {
-    if (HasFailure()) {
-      for (const auto& e : fs::directory_iterator(dir_.path())) {
-        if (e.path().extension() == ".log") {
-          std::string text = read_text(e.path().string());
-          if (text.size() > 6000) text = "..." + text.substr(text.size() - 6000);
-          std::cerr << "---- " << e.path().filename().string() << "\n" << text << "\n";
-        }
-      }
-    }
+    if (HasFailure()) dump_logs(dir_.path(), 6000);
   }
 
   std::string log(const std::string& name) const { return dir_.path().string() + "/" + name + ".log"; }

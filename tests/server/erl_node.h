@@ -8,6 +8,8 @@
 #include <signal.h>
 
 #include <chrono>
+#include <filesystem>
+#include <iostream>
 #include <memory>
 #include <regex>
 #include <string>
@@ -96,6 +98,17 @@ inline int run_cli(const std::string& db, const std::vector<std::string>& args, 
 inline std::string md5_line(const std::string& module) {
   return "io:format(\"md5=~s~n\", [[io_lib:format(\"~2.16.0b\", [B]) || <<B>> <= " + module +
          ":module_info(md5)]]), ";
+}
+
+// Prints the end (the last `tail` bytes) of every *.log in `dir`, the server's and the nodes':
+// called when a test failed, to say where it stopped.
+inline void dump_logs(const std::filesystem::path& dir, std::size_t tail) {
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() != ".log") continue;
+    std::string text = read_text(e.path().string());
+    if (text.size() > tail) text = "..." + text.substr(text.size() - tail);
+    std::cerr << "---- " << e.path().filename().string() << "\n" << text << "\n";
+  }
 }
 
 }  // namespace codestore::server::testing

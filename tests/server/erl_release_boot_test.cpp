@@ -24,7 +24,7 @@ namespace codestore::server {
 namespace {
 
 namespace fs = std::filesystem;
-using codestore::testing::read_text;
+using testing::dump_logs;
 using testing::find_program;
 using testing::md5_line;
 using testing::RawClient;
@@ -66,15 +66,7 @@ class ErlReleaseBootTest : public ::testing::Test {
       GTEST_SKIP() << "erl or rebar3 is not installed (apt-get install erlang-nox rebar3)";
   }
   void TearDown() override {
-    if (HasFailure()) {
-      for (const auto& e : fs::directory_iterator(dir_.path())) {
-        if (e.path().extension() == ".log") {
-          std::string text = read_text(e.path().string());
-          if (text.size() > 8000) text = "..." + text.substr(text.size() - 8000);
-          std::cerr << "---- " << e.path().filename().string() << "\n" << text << "\n";
-        }
-      }
-    }
+    if (HasFailure()) dump_logs(dir_.path(), 8000);
   }
   std::string log(const std::string& name) const { return dir_.path().string() + "/" + name + ".log"; }
 
@@ -108,10 +100,10 @@ TEST_F(ErlReleaseBootTest, ANodeRunsTheChannelsReleaseAndItsVersionedPathsNeverL
   fs::create_directories(dir_.path() / "x2");
   codestore::testing::Rebar3Release x, x2;
   try {
-    x = codestore::testing::build_rebar3_release(dir_.path() / "x",
-                                                 {.vsn = "0.1.0", .version_reply = "", .dev = false});
-    x2 = codestore::testing::build_rebar3_release(dir_.path() / "x2",
-                                                  {.vsn = "0.2.0", .version_reply = "", .dev = false});
+    x = codestore::testing::build_rebar3_release(
+        dir_.path() / "x", {.vsn = "0.1.0", .version_reply = "", .priv = {}, .dev = false});
+    x2 = codestore::testing::build_rebar3_release(
+        dir_.path() / "x2", {.vsn = "0.2.0", .version_reply = "", .priv = {}, .dev = false});
   } catch (const std::exception& e) {
     FAIL() << e.what();
   }
