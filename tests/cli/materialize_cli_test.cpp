@@ -95,10 +95,16 @@ TEST(MaterializeCli, ARebar3ReleaseAndItsUpgradeMaterializeExactly) {
   if (!have_tools()) GTEST_SKIP() << "rebar3 or erl is not installed";
   TempDir dir;
   const std::string binary("\x00\x01\x02 not text \xff", 15);
-  testing::Rebar3Options o1{.vsn = "0.1.0", .dev = false};
-  o1.priv = {{"data.txt", "priv data of 0.1.0\n"}, {"old/only-in-0.1.0.txt", "gone in 0.2.0\n"}};
-  testing::Rebar3Options o2{.vsn = "0.2.0", .dev = false};
-  o2.priv = {{"data.txt", "priv data of 0.2.0\n"}, {"new/only-in-0.2.0.bin", binary}};
+  const testing::Rebar3Options o1{
+      .vsn = "0.1.0",
+      .version_reply = "",
+      .priv = {{"data.txt", "priv data of 0.1.0\n"}, {"old/only-in-0.1.0.txt", "gone in 0.2.0\n"}},
+      .dev = false};
+  const testing::Rebar3Options o2{
+      .vsn = "0.2.0",
+      .version_reply = "",
+      .priv = {{"data.txt", "priv data of 0.2.0\n"}, {"new/only-in-0.2.0.bin", binary}},
+      .dev = false};
   fs::create_directories(dir / "b1");
   fs::create_directories(dir / "b2");
   const auto x1 = testing::build_rebar3_release(dir / "b1", o1);
@@ -143,7 +149,9 @@ TEST(MaterializeCli, ARebar3ReleaseAndItsUpgradeMaterializeExactly) {
   auto got = files_under(root);
   EXPECT_EQ(keys(got), keys(expected(x1.prod_dir, "0.1.0")));
   for (const auto& [path, bytes] : expected(x1.prod_dir, "0.1.0")) {
-    if (!bytes.empty() && got.count(path)) EXPECT_TRUE(got[path] == bytes) << path;
+    if (!bytes.empty() && got.count(path)) {
+      EXPECT_TRUE(got[path] == bytes) << path;
+    }
   }
   for (const auto& [path, bytes] : got) {
     EXPECT_FALSE(path.ends_with(".beam")) << path;

@@ -39,7 +39,7 @@ ContentFile file(const std::string& path, std::vector<std::uint8_t> bytes) {
 // Application srvtest VSN with module m (the fixture's v1 or v2) and a priv file; release
 // rel VSN of it, with its boot script, sys.config and a COOKIE.
 ReleaseContent release_of(const std::string& vsn, const std::string& beam) {
-  const std::string kFixtures = std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images";
+  const std::string fixtures = std::string(CODESTORE_SOURCE_DIR) + "/tests/fixtures/images";
   AppContent app;
   app.app = "srvtest";
   app.vsn = vsn;
@@ -67,7 +67,7 @@ ReleaseContent release_of(const std::string& vsn, const std::string& beam) {
   rel.files.push_back(file("releases/" + vsn + "/COOKIE", text_bytes("SECRETCOOKIE")));
   // A module of the release itself, as mix's consolidated protocols are.
   rel.files.push_back(
-      file("releases/" + vsn + "/consolidated/hello.beam", read_file(kFixtures + "/hello.beam")));
+      file("releases/" + vsn + "/consolidated/hello.beam", read_file(fixtures + "/hello.beam")));
   return rel;
 }
 
