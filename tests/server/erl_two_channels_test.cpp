@@ -4,25 +4,19 @@
 //
 // The operator's path for applications that come without a release (docs/operator-guide.md,
 // "Applications without a release"): a .rel naming them and systools' boot script
-// (debian_release.escript beside this file), imported as a release and deployed to a channel,
-// then `materialize` for each node's root. Channel yaws runs yaws with Debian's jose 1.11.5,
-// OTP's eldap 1.2.10 and Debian's base64url 1.0.1; channel ej runs ejabberd with jose
-// 1.11.5-cs1 and base64url 1.0.1-cs1 (copies whose main module was compiled again, so its MD5
-// differs) and ejabberd's own eldap module. Checked on the nodes: yaws answers HTTP and loads
-// its setuid driver from its materialized root; ejabberd answers an XMPP stream header with its
-// NIFs mapped from its materialized root (and from nowhere else); each node's jose, eldap and
-// base64url modules have the MD5 the store holds for its channel's application versions, and
-// the two differ. ejabberd's priv/img, a link out of its directory, is materialized as the
-// files behind it. Skipped when erl, yaws or ejabberd is not installed.
+// (debian_release.escript beside this file, run by debian_release.h), imported as a release and deployed to a
+// channel, then `materialize` for each node's root. Channel yaws runs yaws with Debian's jose 1.11.5, OTP's
+// eldap 1.2.10 and Debian's base64url 1.0.1; channel ej runs ejabberd with jose 1.11.5-cs1 and
+// base64url 1.0.1-cs1 (copies whose main module was compiled again, so its MD5 differs) and ejabberd's own
+// eldap module. Checked on the nodes: yaws answers HTTP and loads its setuid driver from its materialized
+// root; ejabberd answers an XMPP stream header with its NIFs mapped from its materialized root (and from
+// nowhere else); each node's jose, eldap and base64url modules have the MD5 the store holds for its channel's
+// application versions, and the two differ. ejabberd's priv/img, a link out of its directory, is materialized
+// as the files behind it. Skipped when erl, yaws or ejabberd is not installed.
 //
 // UDP port 4368 is fixed in the client: RESOURCE_LOCK boot_server_port.
-#include <arpa/inet.h>
 #include <codestore/store.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -30,6 +24,7 @@
 #include <set>
 #include <sstream>
 
+#include "debian_release.h"
 #include "erl_node.h"
 #include "subprocess.h"
 #include "support/files.h"
@@ -45,6 +40,7 @@ using codestore::testing::TempDir;
 using codestore::testing::write_file;
 using testing::dump_logs;
 using testing::find_program;
+using testing::installed_app_dir;
 using testing::md5_line;
 using testing::run_cli;
 using testing::ServeProcess;
@@ -52,64 +48,9 @@ using testing::start_release_node;
 using testing::Subprocess;
 using namespace std::chrono_literals;
 
-// The first directory `parent`/`prefix`* that holds ebin/`app`.app, or "".
-std::string app_dir(const fs::path& parent, const std::string& prefix, const std::string& app) {
-  std::error_code ec;
-  std::vector<fs::path> found;
-  for (fs::directory_iterator it(parent, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (name.rfind(prefix, 0) == 0 && fs::exists(it->path() / "ebin" / (app + ".app")))
-      found.push_back(it->path());
-  }
-  std::sort(found.begin(), found.end());
-  return found.empty() ? "" : found.back().string();
-}
-
 // The version in `dir`'s name (<app>-<vsn>).
 std::string dir_vsn(const std::string& dir, const std::string& prefix) {
   return fs::path(dir).filename().string().substr(prefix.size());
-}
-
-// A free loopback TCP port (bound and released: a node binds it right after).
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  std::uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
-
-// Sends `request` to 127.0.0.1:`port` and reads until the answer holds `until`, the peer closes,
-// or 20 s pass; what was read.
-std::string exchange(std::uint16_t port, const std::string& request, const std::string& until) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string got;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
-    auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (got.find(until) == std::string::npos) {
-      auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      pollfd p{fd, POLLIN, 0};
-      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
-      char buf[4096];
-      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      got.append(buf, static_cast<std::size_t>(n));
-    }
-  }
-  ::close(fd);
-  return got;
 }
 
 // The files process `pid` has mapped whose path has "/priv/" in it (NIFs and drivers).
@@ -129,13 +70,11 @@ class ErlTwoChannelsTest : public ::testing::Test {
   void SetUp() override {
     if (find_program("erl").empty() || find_program("escript").empty())
       GTEST_SKIP() << "erl is not installed (apt-get install erlang-nox)";
-    yaws_ = app_dir("/usr/lib", "yaws-", "yaws");
-    for (const auto& e : fs::directory_iterator("/usr/lib")) {
-      if (ejabberd_.empty() && e.is_directory()) ejabberd_ = app_dir(e.path(), "ejabberd-", "ejabberd");
-    }
-    jose_ = app_dir(kOtpLib, "jose-", "jose");
-    eldap_ = app_dir(kOtpLib, "eldap-", "eldap");
-    base64url_ = app_dir(kOtpLib, "base64url-", "base64url");
+    yaws_ = installed_app_dir("/usr/lib", "yaws-", "yaws");
+    ejabberd_ = testing::installed_ejabberd();
+    jose_ = installed_app_dir(kOtpLib, "jose-", "jose");
+    eldap_ = installed_app_dir(kOtpLib, "eldap-", "eldap");
+    base64url_ = installed_app_dir(kOtpLib, "base64url-", "base64url");
     if (yaws_.empty() || ejabberd_.empty() || jose_.empty() || eldap_.empty() || base64url_.empty())
       GTEST_SKIP() << "yaws or ejabberd is not installed (apt-get install yaws ejabberd)";
   }
@@ -145,19 +84,9 @@ class ErlTwoChannelsTest : public ::testing::Test {
   std::string path(const std::string& name) const { return (dir_.path() / name).string(); }
   std::string log(const std::string& name) const { return path(name + ".log"); }
 
-  // debian_release.escript OUT NAME VSN SPEC...: "" or what went wrong.
   std::string make_release(const std::string& out, const std::string& name,
                            const std::vector<std::string>& specs) {
-    std::vector<std::string> argv = {
-        find_program("escript"), std::string(CODESTORE_SOURCE_DIR) + "/tests/server/debian_release.escript",
-        out, name, "1.0"};
-    argv.insert(argv.end(), specs.begin(), specs.end());
-    Subprocess p(argv, log("release-" + name), false);
-    std::string said = p.read_rest(120s);
-    auto st = p.wait(10s);
-    if (!st || !WIFEXITED(*st) || WEXITSTATUS(*st) != 0 || said.rfind("ok ", 0) != 0)
-      return said + read_text(log("release-" + name));
-    return "";
+    return testing::make_debian_release(out, name, "1.0", specs, log("release-" + name));
   }
 
   static constexpr const char* kOtpLib = "/usr/lib/erlang/lib";
@@ -219,17 +148,14 @@ TEST_F(ErlTwoChannelsTest, YawsAndEjabberdFollowTheirChannelsEachWithItsOwnDepen
                      log("serve"));
   ASSERT_NE(serve.wait_ready(), 0) << serve.log();
 
-  const std::uint16_t http = free_port(), xmpp = free_port();
+  const std::uint16_t http = testing::free_loopback_port(), xmpp = testing::free_loopback_port();
   ASSERT_NE(http, 0);
   ASSERT_NE(xmpp, 0);
   fs::create_directories(path("www"));
   fs::create_directories(path("home"));
   fs::create_directories(path("yaws-logs"));
-  fs::create_directories(path("ej-logs"));
+  fs::create_directories(path("ej"));
   write_file(path("www/index.html"), "served by yaws from the store\n");
-  write_file(path("ejabberd.yml"),
-             "hosts: [\"localhost\"]\nloglevel: info\nlisten:\n  -\n    port: " + std::to_string(xmpp) +
-                 "\n    ip: \"127.0.0.1\"\n    module: ejabberd_c2s\nmodules: {}\n");
   // Each node's report: its pid, then jose's, eldap's and base64url's path and MD5, then
   // whether jose is a copy; it halts on a line on stdin.
   const std::string deps = report("jose") + report("eldap") + report("base64url") +
@@ -250,10 +176,7 @@ TEST_F(ErlTwoChannelsTest, YawsAndEjabberdFollowTheirChannelsEachWithItsOwnDepen
       "io:format(\"started=~p~n\", [lists:keymember(ejabberd, 1, application:which_applications())]), "
       "io:format(\"nif=~s~n\", [code:priv_dir(fast_xml)]), " +
           deps,
-      log("node-ej"),
-      {"-mnesia", "dir", "\"" + path("mnesia") + "\"", "-ejabberd", "config",
-       "\"" + path("ejabberd.yml") + "\"", "log_path", "\"" + path("ej-logs/ejabberd.log") + "\""},
-      env, dir_.path().string());
+      log("node-ej"), testing::ejabberd_node_args(path("ej"), xmpp), env, dir_.path().string());
 
   struct Seen {
     std::map<std::string, std::string> which, md5;
@@ -278,15 +201,13 @@ TEST_F(ErlTwoChannelsTest, YawsAndEjabberdFollowTheirChannelsEachWithItsOwnDepen
   read_deps(*enode, e);
 
   // yaws answers HTTP, ejabberd an XMPP stream header.
-  std::string page = exchange(http, "GET /index.html HTTP/1.0\r\nHost: localhost\r\n\r\n", "from the store");
+  std::string page =
+      testing::tcp_exchange(http, "GET /index.html HTTP/1.0\r\nHost: localhost\r\n\r\n", "from the store");
   EXPECT_EQ(page.rfind("HTTP/1.1 200 OK", 0), 0u) << page;
   EXPECT_NE(page.find("served by yaws from the store"), std::string::npos) << page;
-  std::string stream = exchange(xmpp,
-                                "<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' "
-                                "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>",
-                                "from='localhost'");
+  std::string stream = testing::tcp_exchange(xmpp, testing::kXmppStreamHeader, testing::kXmppAnswered);
   EXPECT_NE(stream.find("<stream:stream "), std::string::npos) << stream;
-  EXPECT_NE(stream.find("from='localhost'"), std::string::npos) << stream;
+  EXPECT_NE(stream.find(testing::kXmppAnswered), std::string::npos) << stream;
 
   // Drivers and NIFs were loaded from each node's own materialized root, and from nowhere else.
   auto ymapped = mapped_priv_files(y.pid), emapped = mapped_priv_files(e.pid);
