@@ -18,6 +18,7 @@
 
 #include "subprocess.h"
 #include "support/files.h"
+#include "support/real_releases.h"
 
 namespace codestore::server::testing {
 
@@ -79,6 +80,28 @@ inline std::unique_ptr<Subprocess> start_node(const std::string& id, const std::
                                               const std::vector<std::string>& extra = {}) {
   std::vector<std::string> argv = {find_program("erl"), "-loader", "inet", "-hosts",
                                    "127.0.0.1",         "-id",     id,     "-noshell"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.insert(argv.end(), {"-eval", eval});
+  return std::make_unique<Subprocess>(argv, log, true);
+}
+
+// erts's erlexec with the node's root set to `root` (its ROOTDIR), as a release's own start
+// script runs it (Debian's `erl` fixes ROOTDIR at /usr/lib/erlang). `env` (NAME=VALUE) is added
+// to its environment; it runs in `cwd` when given, so that what a node writes beside it (a
+// crash dump) stays in a test's directory.
+inline std::unique_ptr<Subprocess> start_release_node(const std::string& root, const std::string& id,
+                                                      const std::string& eval, const std::string& log,
+                                                      const std::vector<std::string>& extra = {},
+                                                      const std::vector<std::string>& env = {},
+                                                      const std::string& cwd = "") {
+  const auto otp = codestore::testing::otp_versions();
+  const std::string bindir = otp.root.string() + "/erts-" + otp.erts + "/bin";
+  std::vector<std::string> argv = {"/usr/bin/env"};
+  if (!cwd.empty()) argv.insert(argv.end(), {"-C", cwd});
+  argv.insert(argv.end(), env.begin(), env.end());
+  argv.insert(argv.end(),
+              {"ROOTDIR=" + root, "BINDIR=" + bindir, "EMU=beam", "PROGNAME=erl", bindir + "/erlexec",
+               "-loader", "inet", "-hosts", "127.0.0.1", "-id", id, "-noshell"});
   argv.insert(argv.end(), extra.begin(), extra.end());
   argv.insert(argv.end(), {"-eval", eval});
   return std::make_unique<Subprocess>(argv, log, true);

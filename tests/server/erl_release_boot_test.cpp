@@ -30,34 +30,10 @@ using testing::md5_line;
 using testing::RawClient;
 using testing::run_cli;
 using testing::ServeProcess;
+using testing::start_release_node;
 using testing::Subprocess;
 using testing::TempDir;
 using namespace std::chrono_literals;
-
-// erts's erlexec with the node's root set to `root`, as a release's own start script runs it
-// (Debian's `erl` fixes ROOTDIR at /usr/lib/erlang).
-std::unique_ptr<Subprocess> start_release_node(const std::string& root, const std::string& id,
-                                               const std::string& eval, const std::string& log,
-                                               const std::vector<std::string>& extra = {}) {
-  const auto otp = codestore::testing::otp_versions();
-  const std::string bindir = otp.root.string() + "/erts-" + otp.erts + "/bin";
-  std::vector<std::string> argv = {"/usr/bin/env",
-                                   "ROOTDIR=" + root,
-                                   "BINDIR=" + bindir,
-                                   "EMU=beam",
-                                   "PROGNAME=erl",
-                                   bindir + "/erlexec",
-                                   "-loader",
-                                   "inet",
-                                   "-hosts",
-                                   "127.0.0.1",
-                                   "-id",
-                                   id,
-                                   "-noshell"};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  argv.insert(argv.end(), {"-eval", eval});
-  return std::make_unique<Subprocess>(argv, log, true);
-}
 
 class ErlReleaseBootTest : public ::testing::Test {
  protected:
