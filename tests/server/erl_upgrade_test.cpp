@@ -162,22 +162,22 @@ TEST_F(ErlUpgradeTest, ReleaseHandlerInstallsXPrimeFromTheStoreAndXAgain) {
 
   // What the node reports after a step: myrel_server's path, MD5 and answer, the application
   // version, the releases, and every loaded module checked against the store.
-  auto expect_running = [&](const std::string& vsn, const std::string& releases) {
+  auto expect_running = [&](testing::Subprocess* n, const std::string& vsn, const std::string& releases) {
     SCOPED_TRACE("running " + vsn);
-    EXPECT_EQ(node->read_until("which=", 60s).value_or("no which"),
+    EXPECT_EQ(n->read_until("which=", 60s).value_or("no which"),
               "which=" + root + "/lib/myrel-" + vsn + "/ebin/myrel_server.beam");
-    EXPECT_EQ(node->read_until("md5=", 20s).value_or("no md5"), "md5=" + want[vsn]);
-    EXPECT_EQ(node->read_until("vsn=", 20s).value_or("no vsn"), "vsn={ok,\"" + vsn + "\"}");
-    EXPECT_EQ(node->read_until("reply=", 20s).value_or("no reply"), "reply=" + vsn);
-    EXPECT_EQ(node->read_until("releases=", 20s).value_or("no releases"), "releases=" + releases);
-    std::string list = node->read_until("loaded=", 20s).value_or("loaded=").substr(7);
+    EXPECT_EQ(n->read_until("md5=", 20s).value_or("no md5"), "md5=" + want[vsn]);
+    EXPECT_EQ(n->read_until("vsn=", 20s).value_or("no vsn"), "vsn={ok,\"" + vsn + "\"}");
+    EXPECT_EQ(n->read_until("reply=", 20s).value_or("no reply"), "reply=" + vsn);
+    EXPECT_EQ(n->read_until("releases=", 20s).value_or("no releases"), "releases=" + releases);
+    std::string list = n->read_until("loaded=", 20s).value_or("loaded=").substr(7);
     const LoadedCheck loaded = check_loaded(db, root, "myrel", list);
     EXPECT_TRUE(loaded.problems.empty()) << ::testing::PrintToString(loaded.problems);
     EXPECT_GE(loaded.checked, 50u) << list;
     EXPECT_EQ(loaded.by_dir.count("myrel-" + vsn), 1u) << list;
   };
 
-  expect_running("0.1.0", "0.1.0 permanent");
+  expect_running(node.get(), "0.1.0", "0.1.0 permanent");
   EXPECT_EQ(node->read_until("step=", 20s).value_or("no step"), "step=x");
   ASSERT_TRUE(node->write("go\n"));
   EXPECT_EQ(node->read_until("step=", 60s).value_or("no step"), "step={ok,\"0.2.0\"}");
@@ -187,23 +187,37 @@ TEST_F(ErlUpgradeTest, ReleaseHandlerInstallsXPrimeFromTheStoreAndXAgain) {
   EXPECT_TRUE(fs::is_regular_file(local_x2));
   write_file(local_x2, "not a beam: the node loads over the boot-server protocol\n");
   ASSERT_TRUE(node->write("go\n"));
-  expect_running("0.1.0", "0.2.0 unpacked,0.1.0 permanent");
+  expect_running(node.get(), "0.1.0", "0.2.0 unpacked,0.1.0 permanent");
   EXPECT_EQ(node->read_until("step=", 60s).value_or("no step"), "step={ok,\"0.1.0\",[]}");
   ASSERT_TRUE(node->write("go\n"));
-  expect_running("0.2.0", "0.2.0 current,0.1.0 permanent");
+  expect_running(node.get(), "0.2.0", "0.2.0 current,0.1.0 permanent");
   EXPECT_EQ(node->read_until("step=", 20s).value_or("no step"), "step=ok");
   ASSERT_TRUE(node->write("go\n"));
-  expect_running("0.2.0", "0.2.0 permanent,0.1.0 old");
+  expect_running(node.get(), "0.2.0", "0.2.0 permanent,0.1.0 old");
   // release_handler wrote its own RELEASES and start_erl.data on the local disk.
   EXPECT_NE(read_text(root + "/releases/start_erl.data").find(" 0.2.0"), std::string::npos);
   // A downgrade answers the version it went to (the relup's down entry), an upgrade the one
   // it came from: both "0.1.0".
   EXPECT_EQ(node->read_until("step=", 60s).value_or("no step"), "step={ok,\"0.1.0\",[]}");
   ASSERT_TRUE(node->write("go\n"));
-  expect_running("0.1.0", "0.2.0 permanent,0.1.0 current");
+  expect_running(node.get(), "0.1.0", "0.2.0 permanent,0.1.0 current");
   if (!node->wait(20s)) {
     node->kill_group();  // a node whose server is gone ignores SIGTERM
     ADD_FAILURE() << "the node did not halt";
+  }
+  // Restarted as a release's own script restarts it (the boot script and sys.config of the
+  // version start_erl.data names: the permanent one), the node runs X' from the store.
+  const std::string start_erl = read_text(root + "/releases/start_erl.data");
+  const std::string permanent =
+      start_erl.substr(start_erl.find(' ') + 1, start_erl.find_last_not_of("\n") - start_erl.find(' '));
+  EXPECT_EQ(permanent, "0.2.0") << start_erl;
+  auto restarted = start_release_node(root, "u2", report + "halt().", log("node-restarted"),
+                                      {"-boot", root + "/releases/" + permanent + "/start", "-config",
+                                       root + "/releases/" + permanent + "/sys"});
+  expect_running(restarted.get(), "0.2.0", "0.2.0 permanent,0.1.0 old");
+  if (!restarted->wait(20s)) {
+    restarted->kill_group();
+    ADD_FAILURE() << "the restarted node did not halt";
   }
   EXPECT_EQ(serve.stop(), 0);
   // Both versions came from the store, each for the path that names it.
@@ -214,6 +228,10 @@ TEST_F(ErlUpgradeTest, ReleaseHandlerInstallsXPrimeFromTheStoreAndXAgain) {
   EXPECT_NE(
       text.find("get " + root + "/lib/myrel-0.1.0/ebin/myrel_server.beam: store myrel@0.1.0 myrel_server"),
       std::string::npos);
+  // The restarted node's boot script is X''s, from the store (the channel still runs X).
+  EXPECT_NE(text.find("get " + root +
+                      "/releases/0.2.0/start.boot: store release myrel@0.2.0 releases/0.2.0/start.boot"),
+            std::string::npos);
 }
 
 }  // namespace
