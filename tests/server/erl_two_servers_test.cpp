@@ -1,9 +1,10 @@
 // More than one boot server (issue 14, item 6): two `codestore serve` processes over one
 // database, each bound to its own loopback address (127.0.0.2 and 127.0.0.3, so both hold UDP
-// port 4368), and a node given both in one `-hosts` list boots while either one is down. A
-// node whose only server is gone hangs on its next load and ignores SIGTERM (what the operator
-// guide says): it is stopped with SIGKILL. The nodes boot OTP's own kernel and stdlib from the
-// store (Debian's root: nothing to build).
+// port 4368), and a node given both in one `-hosts` list boots while either one is down. What
+// the operator guide says about nodes and their servers, checked: `-hosts A -hosts B` leaves a
+// node no server; a node whose only server is gone hangs on its next load and ignores SIGTERM
+// (it is stopped with SIGKILL). The nodes boot OTP's own kernel and stdlib from the store
+// (Debian's root: nothing to build).
 //
 // Skipped when erl is not installed. UDP port 4368: RESOURCE_LOCK boot_server_port.
 #include <codestore/store.h>
@@ -89,8 +90,29 @@ TEST_F(ErlTwoServersTest, ANodeGivenBothBootsWhileEitherIsDown) {
     // The one that was up served it, from the shared database.
     EXPECT_NE(servers[up]->log().find("lists.beam: store stdlib/lists v1 md5 " + *expected),
               std::string::npos);
+    EXPECT_NE(servers[up]->log().find("discovery from 127.0.0.1:"), std::string::npos);
     EXPECT_EQ(servers[down]->log().find(" get "), std::string::npos) << servers[down]->log();
   }
+}
+
+// `-hosts A -hosts B` is accepted without a word and leaves the node no server at all (what the
+// operator guide says): it never asks either, says 'no server found' and waits.
+TEST_F(ErlTwoServersTest, TwoHostsFlagsGiveTheNodeNoServer) {
+  auto a = serve_on("127.0.0.2", "serve-a");
+  auto b = serve_on("127.0.0.3", "serve-b");
+  ASSERT_NE(a->wait_ready(), 0) << a->log();
+  ASSERT_NE(b->wait_ready(), 0) << b->log();
+  auto node = start_node("t1", "io:format(\"booted~n\"), halt().", log("node"), {"-hosts", "127.0.0.3"},
+                         {"127.0.0.2"});
+  // erl_prim_loader says it with erlang:display/1 (a line ending "\r\n").
+  std::string before;
+  EXPECT_TRUE(node->read_until("{erl_prim_loader,'no server found'}", 20s, &before).has_value()) << before;
+  EXPECT_EQ(node->read_until("booted", 1s), std::nullopt);
+  node->kill_group();
+  EXPECT_EQ(a->stop(), 0);
+  EXPECT_EQ(b->stop(), 0);
+  EXPECT_EQ(a->log().find("discovery from"), std::string::npos) << a->log();
+  EXPECT_EQ(b->log().find("discovery from"), std::string::npos) << b->log();
 }
 
 TEST_F(ErlTwoServersTest, ANodeWhoseOnlyServerIsGoneHangsAndIgnoresSigterm) {
@@ -106,9 +128,9 @@ TEST_F(ErlTwoServersTest, ANodeWhoseOnlyServerIsGoneHangsAndIgnoresSigterm) {
   ASSERT_TRUE(node->write("go\n"));
   // No answer and no exit: the loader waits for a server that is gone. (Bounded waits that
   // must run out; how long the node would wait is not measured.)
-  EXPECT_EQ(node->read_until("which=", 5s), std::nullopt);
+  EXPECT_EQ(node->read_until("which=", 3s), std::nullopt);
   node->signal(SIGTERM);
-  EXPECT_EQ(node->wait(5s), std::nullopt) << "the node stopped on SIGTERM";
+  EXPECT_EQ(node->wait(3s), std::nullopt) << "the node stopped on SIGTERM";
   // SIGKILL ends it: it died of that signal, not of the SIGTERM before.
   node->kill_group();
   auto status = node->wait(0ms);
