@@ -170,13 +170,14 @@ TEST_F(ErlTwoChannelsTest, YawsAndEjabberdFollowTheirChannelsEachWithItsOwnDepen
           "\"}], \"cs\")]), io:format(\"driver=~p ~s~n\", [erl_ddll:load(code:priv_dir(yaws) ++ \"/lib\", "
           "setuid_drv), code:priv_dir(yaws)]), " +
           deps,
-      log("node-yaws"), {}, env, dir_.path().string());
+      log("node-yaws"), {}, {"127.0.0.1"}, env, dir_.path().string());
   auto enode = start_release_node(
       root_e, "ej",
       "io:format(\"started=~p~n\", [lists:keymember(ejabberd, 1, application:which_applications())]), "
       "io:format(\"nif=~s~n\", [code:priv_dir(fast_xml)]), " +
           deps,
-      log("node-ej"), testing::ejabberd_node_args(path("ej"), xmpp), env, dir_.path().string());
+      log("node-ej"), testing::ejabberd_node_args(path("ej"), xmpp), {"127.0.0.1"}, env,
+      dir_.path().string());
 
   struct Seen {
     std::map<std::string, std::string> which, md5;
