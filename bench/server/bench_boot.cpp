@@ -43,6 +43,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <regex>
 #include <string>
 #include <thread>
@@ -82,6 +83,16 @@ const std::vector<std::string> kEjabberdDeps = {"base64url", "goldrush",        
 enum Way { kStore = 0, kOtp = 1, kLocal = 2 };
 const char* const kWayNames[3] = {"codestore serve", "OTP erl_boot_server", "local disk"};
 
+// What serve's log says of one node's boot.
+struct StoreRun {
+  double requests = 0, served = 0;  // requests; gets that found a module
+  // Spawn to the node's discovery request (the VM starting), the discovery wait (to its
+  // connection), connected (to the connection's end), and the server's time working out answers
+  // (the sum over request kinds of count x mean), ms.
+  double to_discovery = 0, discovery_wait = 0, connected = 0, server_ms = 0;
+  std::map<std::string, std::pair<double, double>> kinds;  // request kind -> (count, mean us)
+};
+
 // One case: what a node boots, where each way finds it, and how a run is judged.
 struct Case {
   std::string title;
@@ -94,12 +105,8 @@ struct Case {
   // Per way: node start to the "done" line (ms), the node's own figure (ms), the
   // store's requests per run.
   std::vector<double> wall[3], inner[3];
-  std::vector<double> requests, served;  // requests per run; modules served (gets found)
-  // The store's node, from serve's log: spawn to its discovery request (the VM starting), the
-  // discovery wait (to its connection), and connected (to the connection's end), ms.
-  std::vector<double> to_discovery, discovery_wait, connected;
-  std::map<std::string, std::pair<double, double>> kinds;  // request kind -> (count, mean us) summed
-  std::string inner_name;                                  // what `inner` measures
+  std::vector<StoreRun> store_runs;  // what serve's log says of each counted run
+  std::string inner_name;            // what `inner` measures
 };
 
 std::string erts_bindir() {
@@ -161,6 +168,48 @@ double log_ms_after(const std::string& line, std::chrono::system_clock::time_poi
   const auto t = day + hours(std::stoi(m[4])) + minutes(std::stoi(m[5])) + seconds(std::stoi(m[6])) +
                  milliseconds(std::stoi(m[7]));
   return duration<double, std::milli>(t - since).count();
+}
+
+// serve's log of one node's boot: "discovery from", "connection from", "... ended: ..." lines, then
+// "stopped: 1 connections, 21410 requests, 1117 modules served, ..." and "answers by request kind
+// (...): get 20551 (mean 25.8 us), list_dir 774 (mean 25.4 us), ...".
+std::optional<StoreRun> read_serve_log(const std::string& text,
+                                       std::chrono::system_clock::time_point spawned) {
+  static const std::regex total(R"(stopped: [0-9]+ connections, ([0-9]+) requests, ([0-9]+) modules served)");
+  static const std::regex kind(R"(([a-z_]+) ([0-9]+) \(mean ([0-9.]+) us\))");
+  StoreRun run;
+  std::smatch m;
+  if (!std::regex_search(text, m, total)) return std::nullopt;
+  run.requests = std::stod(m[1]);
+  run.served = std::stod(m[2]);
+  double discovery = -1, connection = -1, ended = -1;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    std::size_t nl = text.find('\n', at);
+    if (nl == std::string::npos) nl = text.size();
+    const std::string line = text.substr(at, nl - at);
+    at = nl + 1;
+    if (discovery < 0 && line.find(" discovery from ") != std::string::npos) {
+      discovery = log_ms_after(line, spawned);
+    } else if (connection < 0 && line.find(" connection from ") != std::string::npos) {
+      connection = log_ms_after(line, spawned);
+    } else if (ended < 0 && line.find(" ended: ") != std::string::npos) {
+      ended = log_ms_after(line, spawned);
+    }
+  }
+  if (discovery < 0 || connection < discovery || ended < connection) return std::nullopt;
+  run.to_discovery = discovery;
+  run.discovery_wait = connection - discovery;
+  run.connected = ended - connection;
+  at = text.find("answers by request kind");
+  if (at == std::string::npos) return std::nullopt;
+  const std::string tail = text.substr(at, text.find('\n', at) - at);
+  for (auto it = std::sregex_iterator(tail.begin(), tail.end(), kind); it != std::sregex_iterator(); ++it) {
+    const double n = std::stod((*it)[2]), mean = std::stod((*it)[3]);
+    run.kinds[(*it)[1]] = {n, mean};
+    run.server_ms += n * mean / 1000.0;
+  }
+  return run;
 }
 
 // One node: spawned, timed to its "done" line, checked (the code it ran came from `root`).
@@ -226,47 +275,14 @@ bool run_one(Case& c, Way way, const std::string& db, const fs::path& work, bool
     }
     r = run_node(c, c.store_root, true, node_log);
     serve.stop();
-    // "stopped: 1 connections, 21410 requests, ..." and "answers by request kind (...): get 20551
-    // (mean 25.8 us), list_dir 774 (mean 25.4 us), ..."
-    const std::string text = serve.log();
-    static const std::regex total(
-        R"(stopped: [0-9]+ connections, ([0-9]+) requests, ([0-9]+) modules served)");
-    static const std::regex kind(R"(([a-z_]+) ([0-9]+) \(mean ([0-9.]+) us\))");
-    std::smatch m;
-    if (r.ok && counted && std::regex_search(text, m, total)) {
-      c.requests.push_back(std::stod(m[1]));
-      c.served.push_back(std::stod(m[2]));
-      double discovery = -1, connection = -1, ended = -1;
-      std::size_t at = 0;
-      while (at < text.size()) {
-        std::size_t nl = text.find('\n', at);
-        if (nl == std::string::npos) nl = text.size();
-        const std::string line = text.substr(at, nl - at);
-        at = nl + 1;
-        if (discovery < 0 && line.find(" discovery from ") != std::string::npos) {
-          discovery = log_ms_after(line, r.spawned);
-        } else if (connection < 0 && line.find(" connection from ") != std::string::npos) {
-          connection = log_ms_after(line, r.spawned);
-        } else if (ended < 0 && line.find(" ended: ") != std::string::npos) {
-          ended = log_ms_after(line, r.spawned);
-        }
+    if (r.ok && counted) {
+      auto run = read_serve_log(serve.log(), r.spawned);
+      if (!run) {
+        std::cerr << "bench_boot: serve's log lacks its summary or the node's connection:\n"
+                  << serve.log() << "\n";
+        return false;
       }
-      if (discovery >= 0 && connection >= discovery && ended >= connection) {
-        c.to_discovery.push_back(discovery);
-        c.discovery_wait.push_back(connection - discovery);
-        c.connected.push_back(ended - connection);
-      }
-      at = text.find("answers by request kind");
-      if (at != std::string::npos) {
-        const std::string tail = text.substr(at, text.find('\n', at) - at);
-        for (auto it = std::sregex_iterator(tail.begin(), tail.end(), kind); it != std::sregex_iterator();
-             ++it) {
-          auto& k = c.kinds[(*it)[1]];
-          const double n = std::stod((*it)[2]), mean = std::stod((*it)[3]);
-          k.second = (k.second * k.first + mean * n) / std::max(1.0, k.first + n);
-          k.first += n;
-        }
-      }
+      c.store_runs.push_back(*run);
     }
   } else if (way == kOtp) {
     auto server = start_otp_boot_server((work / (tag + "-server.log")).string());
@@ -504,36 +520,49 @@ int main(int argc, char** argv) {
     std::cout << fmt::format(
         "  store / local disk: {:.2f}x (rounds' own {:.2f}x); OTP / local disk: {:.2f}x\n", store / local,
         paired(c.wall[kStore], c.wall[kLocal]), otp / local);
-    const double requests = median(c.requests);
+    // serve's log, per round, paired with the same round's local-disk run: local disk has
+    // the same VM start (spawn to where the store's node sends its discovery request); what it
+    // does after that, the store's node does while connected, plus the server's work and the
+    // round trips.
+    std::vector<double> requests, served, vm, wait, connected, server_ms, round_trips, per_request;
+    std::map<std::string, std::vector<double>> kind_count, kind_mean;
+    for (std::size_t i = 0; i < c.store_runs.size() && i < c.wall[kLocal].size(); ++i) {
+      const StoreRun& s = c.store_runs[i];
+      requests.push_back(s.requests);
+      served.push_back(s.served);
+      vm.push_back(s.to_discovery);
+      wait.push_back(s.discovery_wait);
+      connected.push_back(s.connected);
+      server_ms.push_back(s.server_ms);
+      const double rt = s.connected - (c.wall[kLocal][i] - s.to_discovery) - s.server_ms;
+      round_trips.push_back(rt);
+      per_request.push_back(rt * 1000.0 / std::max(1.0, s.requests));
+      for (const auto& [name, k] : s.kinds) {
+        kind_count[name].push_back(k.first);
+        kind_mean[name].push_back(k.second);
+      }
+    }
     std::string kinds;
-    for (const auto& [name, k] : c.kinds) {
-      kinds +=
-          fmt::format("{}{} {:.0f} x {:.1f} us", kinds.empty() ? "" : ", ", name, k.first / runs, k.second);
+    for (const auto& [name, counts] : kind_count) {
+      kinds += fmt::format("{}{} {:.0f} x {:.1f} us", kinds.empty() ? "" : ", ", name, median(counts),
+                           median(kind_mean[name]));
     }
     std::cout << fmt::format(
-        "  store: {:.0f} requests per boot (one round trip each, one after the other): {}; {:.0f} gets found "
-        "a "
-        "module, the others were enoent (in interactive mode the code server asks each directory of the code "
-        "path in turn)\n",
-        requests, kinds, median(c.served));
-    double server_ms = 0;
-    for (const auto& [name, k] : c.kinds) server_ms += k.first / runs * k.second / 1000.0;
-    const double vm = median(c.to_discovery), wait = median(c.discovery_wait),
-                 connected = median(c.connected);
-    // Local disk has the same VM start (spawn to where the store's node sends its discovery
-    // request); what it does after that, the store's node does while connected.
-    const double round_trips = connected - (local - vm) - server_ms;
+        "  store: {:.0f} requests per boot, one round trip each, one after the other ({}: the server's mean "
+        "time to work out an answer); {:.0f} gets found a module, the others were enoent (the code server "
+        "asks each directory of the code path in turn)\n",
+        median(requests), kinds, median(served));
     std::cout << fmt::format(
-        "  where the store's time goes (serve's log): {:.0f} ms spawn to the node's discovery request (the "
-        "VM "
-        "starting, as on local disk), {:.0f} ms the discovery wait (erl_prim_loader collects boot-server "
-        "answers for a fixed 500 ms before it connects), {:.0f} ms connected until the node closed. Against "
-        "local disk's {:.0f} ms after the same VM start: +{:.0f} ms discovery, +{:.0f} ms the server working "
-        "out answers, +{:.0f} ms the round trips ({:.1f} us each: node -> loopback -> server -> node, the "
-        "node "
-        "waiting for each answer before it asks again)\n",
-        vm, wait, connected, local - vm, wait, server_ms, round_trips,
-        requests > 0 ? round_trips * 1000.0 / requests : 0.0);
+        "  where the store's node spends its time (serve's log, medians of the rounds): {:.0f} ms from spawn "
+        "to its discovery request (the VM starting, as on local disk), {:.0f} ms the discovery wait "
+        "(erl_prim_loader collects boot-server answers for a fixed 500 ms before it connects), {:.0f} ms "
+        "connected until it closed. Beyond local disk: the discovery wait, {:.0f} ms the server working out "
+        "answers, {:.0f} ms the rest: the round trips and the node's own protocol work ({:.0f} us per "
+        "request: "
+        "node -> loopback -> server -> node, the node waiting for each answer before it asks again; a "
+        "difference of two runs, within the machine's noise when it is small against the totals)\n",
+        median(vm), median(wait), median(connected), median(server_ms), median(round_trips),
+        median(per_request));
   }
   return 0;
 }
