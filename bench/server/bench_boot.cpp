@@ -1,7 +1,8 @@
 // bench_boot: a real node boots real Erlang code three ways, side by side in one run (issue 14,
 // "Speed"):
 //
-//   store   `codestore serve --client-root R --channel C=R` (the CLI, as an operator runs it) and
+//   store   `codestore serve --quiet --client-root R --channel C=R` (the CLI, as an operator runs
+//           it; --quiet: a log line per module served, not per answer) and
 //           a node with ROOTDIR=R, R a local root that `codestore materialize` wrote (no beam):
 //           boot script, .app files and beams come from the store over the boot-server protocol
 //   otp     OTP's own erl_boot_server (a plain erl node on loopback) and a node with ROOTDIR=F,
