@@ -1,8 +1,8 @@
 // bench_boot: a real node boots real Erlang code three ways, side by side in one run (issue 14,
 // "Speed"):
 //
-//   store   `codestore serve --quiet --client-root R --channel C=R` (the CLI, as an operator runs
-//           it; --quiet: a log line per module served, not per answer) and
+//   store   `codestore serve --quiet --bind 127.0.0.1 --client-root R --channel C=R` (the CLI, as
+//           an operator runs it; --quiet: a log line per module served, not per answer) and
 //           a node with ROOTDIR=R, R a local root that `codestore materialize` wrote (no beam):
 //           boot script, .app files and beams come from the store over the boot-server protocol
 //   otp     OTP's own erl_boot_server (a plain erl node on loopback) and a node with ROOTDIR=F,
@@ -267,9 +267,10 @@ bool run_one(Case& c, Way way, const std::string& db, const fs::path& work, bool
   const std::string node_log = (work / (tag + "-node.log")).string();
   NodeRun r;
   if (way == kStore) {
-    ServeProcess serve(
-        db, {"--quiet", "--client-root", c.store_root, "--channel", c.channel + "=" + c.store_root},
-        (work / (tag + "-serve.log")).string());
+    ServeProcess serve(db,
+                       {"--quiet", "--bind", "127.0.0.1", "--client-root", c.store_root, "--channel",
+                        c.channel + "=" + c.store_root},
+                       (work / (tag + "-serve.log")).string());
     if (serve.wait_ready() == 0) {
       std::cerr << "bench_boot: codestore serve did not start:\n" << serve.log() << "\n";
       return false;
