@@ -351,22 +351,13 @@ bool setup_release(Case& c, const std::string& db, const fs::path& work) {
   return true;
 }
 
-// ejabberd and its dependencies: a copy of ejabberd's directory without priv/img (a link out
-// of the tree, which the importer refuses), imported into channel `ejabberd` with the
-// dependencies' own directories; F holds a copy of each as lib/<app>-<vsn> (the store's names:
-// p1_xmpp-1.6.1 is xmpp-1.6.1) and OTP's bin/start.boot, what serve falls back to.
+// ejabberd and its dependencies: their installed directories imported into channel `ejabberd`
+// (loose applications, no release); F holds a copy of each as lib/<app>-<vsn> (the store's
+// names: p1_xmpp-1.6.1 is xmpp-1.6.1) and OTP's bin/start.boot, what serve falls back to.
 bool setup_ejabberd(Case& c, const std::string& db, const fs::path& work, const fs::path& ejabberd) {
   namespace ops = codestore::server::store_ops;
-  const fs::path copy = work / "ejabberd-src" / ejabberd.filename();
   std::error_code ec;
-  fs::create_directories(copy.parent_path());
-  fs::copy(ejabberd, copy, fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
-  if (ec) {
-    std::cerr << "bench_boot: copying " << ejabberd.string() << ": " << ec.message() << "\n";
-    return false;
-  }
-  fs::remove(copy / "priv" / "img", ec);
-  std::vector<std::string> dirs = {copy.string()};
+  std::vector<std::string> dirs = {ejabberd.string()};
   for (const std::string& name : kEjabberdOtpApps) dirs.push_back(ops::otp_lib_dir(kOtpRoot, name));
   for (const std::string& name : kEjabberdDeps) dirs.push_back(ops::otp_lib_dir(kOtpRoot, name));
   for (const auto& e : fs::directory_iterator(fs::path(kOtpRoot) / "lib")) {
@@ -400,8 +391,9 @@ bool setup_ejabberd(Case& c, const std::string& db, const fs::path& work, const 
     if (std::find(dirs.begin(), dirs.end(), a.origin) == dirs.end()) continue;
     if (std::find(names.begin(), names.end(), a.app) != names.end()) continue;  // kernel of both cases
     names.push_back(a.app);
-    fs::copy(a.origin, fs::path(c.files_root) / "lib" / (a.app + "-" + a.vsn),
-             fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
+    // Links followed, as the import follows ejabberd's priv/img (a link out of its tree).
+    fs::copy(a.origin, fs::path(c.files_root) / "lib" / (a.app + "-" + a.vsn), fs::copy_options::recursive,
+             ec);
     if (ec) {
       std::cerr << "bench_boot: copying " << a.origin << ": " << ec.message() << "\n";
       return false;
