@@ -104,8 +104,8 @@ void UpgradePlanTest::EveryModuleIsClassifiedFromItsImage() {
     EXPECT_EQ(m->behaviour, w.behaviour) << w.module;
     EXPECT_EQ(m->code_change, w.code_change) << w.module;
     EXPECT_EQ(m->app, "pa") << w.module;
-    EXPECT_EQ(m->from_app_vsn, w.change == C::kAdded ? "0.1.0" : "0.1.0");
-    EXPECT_EQ(m->to_app_vsn, "0.2.0");
+    EXPECT_EQ(m->from_app_vsn, "0.1.0") << w.module;
+    EXPECT_EQ(m->to_app_vsn, "0.2.0") << w.module;
   }
   // Interfaces: exports added and removed, by F/A.
   EXPECT_EQ(find(p, "pa_z_lib")->exports_added, std::vector<std::string>{"new_fun/0"});
