@@ -437,7 +437,7 @@ struct Work {
   std::set<std::size_t> deps;  // indexes this one calls new exports of
 };
 
-Result<UpgradePlan> build(Store& store, Ends ends, UpgradePlan plan) {
+Result<UpgradePlan> build(Store& store, const Ends& ends, UpgradePlan plan) {
   const Side& older = ends.older;
   const Side& newer = ends.newer;
   const bool down = plan.down;
@@ -471,7 +471,7 @@ Result<UpgradePlan> build(Store& store, Ends ends, UpgradePlan plan) {
     for (const auto& a : side->app_order) rank.emplace(a, rank.size());
 
   std::vector<Work> work;
-  for (auto& m : ends.moved) {
+  for (const auto& m : ends.moved) {
     if (!m.old_md5.empty() && m.old_md5 == m.new_md5) continue;  // the same code in another byte form
     Work w;
     w.moved = m;
@@ -623,7 +623,7 @@ Result<UpgradePlan> build(Store& store, Ends ends, UpgradePlan plan) {
   bool cycle = false;
   const auto order = stable_order(before, cycle);
   if (cycle)
-    plan.warnings.push_back(
+    plan.warnings.emplace_back(
         "some modules call each other's new exports (a cycle): release_handler loads them "
         "in one step, between one suspend and one resume");
   for (auto i : order) {
@@ -668,7 +668,7 @@ Result<UpgradePlan> plan_release_upgrade(Store& store, const ReleaseId& from, co
   for (const auto& m : diff->modules_changed)
     ends.moved.push_back({m.module, m.from_version, m.to_version, m.from_md5, m.to_md5,
                           release_app(m.from_app), release_app(m.to_app)});
-  auto plan_or = build(store, std::move(ends), std::move(plan));
+  auto plan_or = build(store, ends, std::move(plan));
   if (!plan_or) return context(plan_or.error());
   return plan_or;
 }
@@ -711,7 +711,7 @@ Result<UpgradePlan> plan_generation_upgrade(Store& store, const std::string& cha
   for (const auto& c : diff->changed)
     ends.moved.push_back({c.module, c.from_version, c.to_version, c.from_md5, c.to_md5, lib_older[c.module],
                           lib_newer[c.module]});
-  auto plan_or = build(store, std::move(ends), std::move(plan));
+  auto plan_or = build(store, ends, std::move(plan));
   if (!plan_or) return context(plan_or.error());
   return plan_or;
 }
