@@ -214,7 +214,7 @@ class BootServer::Impl {
 
   Status open_sockets();
   void start_loop() {
-    if (options_.record_nodes) {
+    if (options_.record_nodes && source_.records_nodes()) {
       recorder_ = std::make_unique<NodeRecorder>(source_, options_.node_report_interval,
                                                  [this](std::string_view line) { log(line); });
     }
@@ -560,7 +560,9 @@ void BootServer::Impl::serve(Conn& conn) {
     e = send_frame(fd, reply, Clock::now() + options_.request_timeout,
                    body ? std::span<const std::uint8_t>(*body) : std::span<const std::uint8_t>());
     const int send_errno = errno;
-    if (e == IoEnd::kDone && sent_module) {
+    // Counted in the node's next report when nodes are recorded (one transaction for many), else
+    // here, one write per module sent.
+    if (e == IoEnd::kDone && sent_module && !node) {
       if (Status s = sent_by->record_served(*sent_module, peer); !s)
         line += "; not counted: " + s.to_string();
     }

@@ -47,6 +47,7 @@ void NodeTracker::answered(const Answer& a, std::chrono::steady_clock::time_poin
     m.md5 = a.served->md5;
     m.app = a.served->lib;
     m.fetched_at = t;
+    ++served_[{a.served->module, a.served->version}];
   }
 }
 
@@ -58,6 +59,9 @@ NodeReport NodeTracker::take(std::chrono::steady_clock::time_point now) {
   r.modules.reserve(modules_.size());
   for (auto& [name, m] : modules_) r.modules.push_back(std::move(m));
   modules_.clear();
+  r.served.reserve(served_.size());
+  for (const auto& [key, count] : served_) r.served.push_back({key.first, key.second, count});
+  served_.clear();
   requests_ = modules_sent_ = 0;
   pending_ = false;
   last_handover_ = now;
@@ -131,6 +135,8 @@ void NodeRecorder::write(std::vector<Item> items) {
     NodeReport& from = it.report;
     // The later report's identity is the newer; counts add; a module's later fetch wins.
     std::vector<NodeModule> modules = std::move(into.modules);
+    std::vector<NodeServed> served = std::move(into.served);
+    served.insert(served.end(), from.served.begin(), from.served.end());  // counts add on insert
     std::uint64_t requests = into.requests + from.requests, sent = into.modules_sent + from.modules_sent;
     into = std::move(from);
     into.requests = requests;
@@ -145,6 +151,7 @@ void NodeRecorder::write(std::vector<Item> items) {
       }
     }
     into.modules = std::move(modules);
+    into.served = std::move(served);
     m.ended = m.ended || it.ended;
   }
   std::vector<NodeReport> reports;

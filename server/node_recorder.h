@@ -63,7 +63,8 @@ class NodeTracker {
   std::uint64_t requests_total_ = 0;
   std::uint64_t requests_ = 0, modules_sent_ = 0;
   std::int64_t seen_at_ = 0;
-  std::map<std::string, NodeModule, std::less<>> modules_;  // since the last take, by module
+  std::map<std::string, NodeModule, std::less<>> modules_;                // since the last take, by module
+  std::map<std::pair<std::string, std::int64_t>, std::uint64_t> served_;  // (module, version) -> sent
 };
 
 // The one thread that writes nodes.

@@ -207,6 +207,7 @@ class StoreSource final : public ModuleSource {
   std::string channel() const override {
     return release_.empty() ? reader_.store().channel() : std::string();
   }
+  bool records_nodes() const override { return true; }
 
   // Through a Store handle of its own, so that a write (and a wait for another process's
   // write lock) never holds the serving handle's mutex: only the recording thread waits.

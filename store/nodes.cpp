@@ -125,6 +125,20 @@ Result<std::vector<std::int64_t>> Store::record_nodes(const std::vector<NodeRepo
             m.bind(6, nm.fetched_at != 0 ? nm.fetched_at : seen);
             m.exec();
           }
+          auto& sv = impl_->stmt(
+              "INSERT INTO served (module, version, count, last_served, last_peer) VALUES (?, ?, ?, ?, ?) "
+              "ON CONFLICT (module, version) DO UPDATE SET count = count + excluded.count, "
+              "last_served = excluded.last_served, last_peer = excluded.last_peer");
+          for (const NodeServed& x : r.served) {
+            sv.reset();
+            sv.clear_bindings();
+            sv.bind(1, x.module);
+            sv.bind(2, x.version);
+            sv.bind(3, static_cast<std::int64_t>(x.count));
+            sv.bind(4, seen);
+            sv.bind(5, r.address);
+            sv.exec();
+          }
           ids.push_back(id);
         }
         // Not a change of code: readers' caches (keyed by the generation) stay valid.

@@ -142,6 +142,10 @@ class ModuleSource {
   // The channel this source serves, as nodes are recorded with it ("" none: a snapshot, a
   // source without channels, the default).
   virtual std::string channel() const { return {}; }
+  // Whether record_nodes keeps nodes. When it does (and BootServerOptions::record_nodes), the
+  // server counts the modules it serves in the nodes' batches (NodeReport::served) instead of
+  // one record_served call per module sent.
+  virtual bool records_nodes() const { return false; }
   // Records what the server learned about some nodes (Store::record_nodes: one transaction),
   // returning each report's node id. Called by the server's one recording thread, about once
   // per BootServerOptions::node_report_interval, never from a connection's thread. The
@@ -222,9 +226,10 @@ struct BootServerOptions {
 
   // Nodes (docs/model.md, "Nodes"): each connection is recorded as a node (its address, client
   // root, channel, release, the module versions it fetched) through the source given to
-  // start() (ModuleSource::record_nodes). Connection threads only hand what they learned to
-  // one recording thread, which writes every node that changed in one transaction per
-  // `node_report_interval`, and what is left when the server stops.
+  // start() (ModuleSource::record_nodes), when it records nodes (records_nodes()). Connection
+  // threads only hand what they learned to one recording thread, which writes every node that
+  // changed, and the served counts, in one transaction per `node_report_interval`, and what is
+  // left when the server stops: serving itself never writes to the store then.
   bool record_nodes = true;
   std::chrono::milliseconds node_report_interval{1000};
 };

@@ -24,6 +24,14 @@ struct NodeModule {
   std::int64_t fetched_at = 0;  // Unix seconds
 };
 
+// How often a node was sent one module version since the last report: counted into `served`
+// (what Store::record_served counts, for `codestore stats`).
+struct NodeServed {
+  std::string module{};
+  std::int64_t version = 0;
+  std::uint64_t count = 0;
+};
+
 // What a boot server learned about one node since it last reported it. Fields left empty (or
 // 0) keep what is recorded; a new node (id 0) gets them as given.
 struct NodeReport {
@@ -40,6 +48,7 @@ struct NodeReport {
   std::uint64_t requests = 0;       // requests answered since the last report (added)
   std::uint64_t modules_sent = 0;   // module images sent since the last report (added)
   std::vector<NodeModule> modules;  // fetched since the last report (each replaces the module's row)
+  std::vector<NodeServed> served;   // every module version sent since the last report, with counts
 };
 
 // Which nodes Store::nodes lists. Every member has a default initializer, so that

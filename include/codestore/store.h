@@ -349,7 +349,8 @@ class Store {
   // batches every node that changed since its last call: never one transaction per module
   // served). A report with id 0 is a new node; otherwise its empty fields keep what is
   // recorded, its counts are added, last_seen moves forward, and each module fetched replaces
-  // that module's row. A report whose node was forgotten meanwhile becomes a new node. Returns
+  // that module's row; its `served` counts are added to what record_served counts (last peer:
+  // the report's address). A report whose node was forgotten meanwhile becomes a new node. Returns
   // each report's node id, in order. Does not move generation() (no reader's cache is
   // invalidated). kPermissionDenied on a read-only store.
   [[nodiscard]] Result<std::vector<std::int64_t>> record_nodes(const std::vector<NodeReport>& reports);

@@ -147,6 +147,9 @@ TEST_F(NodesTest, TwoConnectionsAreTwoNodesWithTheirRootChannelReleaseAndModules
   EXPECT_EQ(b.release, (ReleaseId{"rel", "2.0"}));
   ASSERT_EQ(b.modules.size(), 1u);
   EXPECT_EQ(b.modules[0].md5, md5_v2_);
+  // Served modules are counted in the nodes' batches, not one write each (`codestore stats`).
+  EXPECT_EQ(store_ops::served_count(db_, "m").value_or(-1), 2);
+  EXPECT_EQ(store_ops::served_count(db_, "hello").value_or(-1), 1);
 
   // rel 2.0 deployed to prod: the node that booted 1.0 there is behind; staging's is not.
   ASSERT_TRUE(deploy(db_, "prod", "2.0"));
@@ -207,6 +210,7 @@ TEST_F(NodesTest, NothingIsRecordedWhenTold) {
   server->stop();
   EXPECT_TRUE(nodes().empty());
   EXPECT_EQ(server->stats().modules_served, 1u);
+  EXPECT_EQ(store_ops::served_count(db_, "m").value_or(-1), 1);  // counted one write each, as before
 }
 
 }  // namespace

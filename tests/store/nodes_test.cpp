@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <map>
+
 #include "db/migrations.h"
 #include "store_test_util.h"
 
@@ -114,6 +116,18 @@ TEST_F(StoreNodesTest, RecordsNewNodesAndLaterReportsOfThem) {
   EXPECT_EQ((*nodes)[1].address, "127.0.0.2:40002");
   EXPECT_TRUE((*nodes)[1].modules.empty());
   EXPECT_TRUE(store_->nodes()->at(0).modules.empty());  // without with_modules
+}
+
+TEST_F(StoreNodesTest, ServedCountsAddToWhatRecordServedCounts) {
+  ASSERT_TRUE(store_->record_served("hello", 1, "127.0.0.1:9"));
+  NodeReport r = report("127.0.0.1:40001", "default", {fetched(*store_, "hello", 1)}, 1700000100);
+  r.served = {{"hello", 1, 3}, {"attrs", 1, 2}};
+  ASSERT_TRUE(store_->record_nodes({r}));
+  auto stats = store_->stats();
+  ASSERT_TRUE(stats) << stats.error().to_string();
+  std::map<std::string, std::uint64_t> counts;
+  for (const auto& row : stats->served) counts[row.module + "@" + std::to_string(row.version)] = row.count;
+  EXPECT_EQ(counts, (std::map<std::string, std::uint64_t>{{"attrs@1", 2}, {"hello@1", 4}}));
 }
 
 TEST_F(StoreNodesTest, BehindIsTheNewestGenerationHoldingItsCodeAgainstTheCurrentOne) {
