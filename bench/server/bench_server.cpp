@@ -19,6 +19,10 @@
 // before the rounds: ~650 get/list_dir/read_file_info), replayed on one connection; the
 // first replay also compares each answer's ok/error between the two servers.
 //
+// First, without a node or discovery: the app's modules fetched by 10 connections from a server
+// that records nodes (served counts in its batches) and from one that does not (one served
+// count written per module sent), in turns: what recording nodes costs serving.
+//
 //   bench_server [--rounds N] [--warmup N] [--modules N] [--keep DIR]
 //
 // Needs erl and erlc on PATH and UDP port 4368 free (no other boot server on the host).
