@@ -199,7 +199,7 @@ case "$cmd" in
     # Only the threaded suites (label `threads`) run under TSan: build just those.
     install_all
     build build-tsan -DCODESTORE_TSAN=ON -DCODESTORE_BUILD_BENCH=OFF \
-      -- loader_threads_test loader_call_protocol_test server_boot_server_test server_store_source_test server_client_root_test soak_test
+      -- loader_threads_test loader_call_protocol_test server_boot_server_test server_store_source_test server_client_root_test server_nodes_test soak_test
     TSAN_OPTIONS=halt_on_error=1 suite build-tsan -L threads ;;
   fuzz) install_all; bash scripts/fuzz.sh "${2:-60}" ;;
   bench) install_all; build build "${test_flags[@]}"; for b in build/bench/*/bench_*; do [ -x "$b" ] && "$b"; done ;;

@@ -15,6 +15,8 @@
 //   materialize.cpp     a node's local root from a channel's generation (with file_tree.h,
 //                       the files of application versions and releases, which export shares)
 //   maintenance.cpp  gc, verify, stats, dictionary training, compact, checkpoint, events
+//   nodes.cpp        the nodes a boot server served: record_nodes (batched), nodes (behind or not),
+//                    forget_nodes
 // The database is reached only through db::Connection (db/connection.h); zstd only through
 // db/codec.h. Walking directories is the planner's (import_plan.cpp).
 //
