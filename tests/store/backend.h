@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <ostream>
 #include <string>
 
 #include "support/pg_server.h"
@@ -43,6 +44,11 @@ class BackendTest : public ::testing::TestWithParam<Backend> {
  private:
   std::map<std::string, std::string> databases_;
 };
+
+// What CTest's test names show after "GetParam() = ".
+inline void PrintTo(Backend b, std::ostream* os) {
+  *os << (b == Backend::kSqlite ? "sqlite" : "postgresql");
+}
 
 inline std::string backend_name(const ::testing::TestParamInfo<Backend>& info) {
   return info.param == Backend::kSqlite ? "sqlite" : "postgresql";

@@ -183,4 +183,31 @@ void pg_exec(const std::string& name, const std::string& sql) {
   exec_on(conninfo(pg_server_dir(), name), sql);
 }
 
+std::vector<std::string> pg_rows(const std::string& uri, const std::string& sql,
+                                 const std::vector<std::string>& params) {
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(uri.c_str()), &PQfinish);
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    throw std::runtime_error("connecting to " + uri + ": " + PQerrorMessage(conn.get()));
+  }
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p.c_str());
+  std::unique_ptr<PGresult, decltype(&PQclear)> r(
+      PQexecParams(conn.get(), sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                   nullptr, 0),
+      &PQclear);
+  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+    throw std::runtime_error(sql + ": " + PQerrorMessage(conn.get()));
+  std::vector<std::string> rows;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    std::string row;
+    for (int c = 0; c < PQnfields(r.get()); ++c) {
+      row +=
+          (PQgetisnull(r.get(), i, c) != 0 ? std::string("NULL") : std::string(PQgetvalue(r.get(), i, c))) +
+          "|";
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
 }  // namespace codestore::testing

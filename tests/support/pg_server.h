@@ -24,6 +24,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace codestore::testing {
 
@@ -55,5 +56,11 @@ void pg_drop_database(const std::string& uri) noexcept;
 // Runs one SQL command as the server's superuser on database `name` (tests that set a
 // server up: a role with a password, a newer schema). Throws std::runtime_error.
 void pg_exec(const std::string& name, const std::string& sql);
+
+// The rows `sql` ($1, $2... bound to `params` as text) returns on the database `uri` names,
+// each as its columns' text joined by "|" after each, NULL as "NULL" (what the tests that
+// read tables raw compare, as they do on a SQLite file). Throws std::runtime_error.
+std::vector<std::string> pg_rows(const std::string& uri, const std::string& sql,
+                                 const std::vector<std::string>& params = {});
 
 }  // namespace codestore::testing
