@@ -32,9 +32,9 @@ class BackendTest : public ::testing::TestWithParam<Backend> {
   // database of this test's (PostgreSQL; the same one for the same name).
   std::string store_at(const testing::TempDir& dir, const std::string& name = "s.db") {
     if (!postgresql()) return dir / name;
-    auto& uri = databases_[name];
-    if (uri.empty()) uri = testing::pg_create_database();
-    return uri;
+    auto it = databases_.find(name);
+    if (it == databases_.end()) it = databases_.emplace(name, testing::pg_create_database()).first;
+    return it->second;
   }
 
   void TearDown() override {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <set>
 #include <thread>
 
@@ -311,6 +312,37 @@ TEST_P(StoreTest, ActiveInfoIsOneSnapshotWhileAnotherConnectionRollsBack) {
     ++reads;
   }
   writer.join();
+}
+
+// Many writers (issue 16): two importers of one module, each on its own connection (two hosts
+// on PostgreSQL, two processes on a SQLite file), get versions n and n + 1, never the same one,
+// and each import commits one generation of the channel.
+TEST_P(StoreTest, TwoImportersOfOneModuleOnTwoConnectionsGetDistinctVersions) {
+  TempDir dir;
+  const std::string db = store_at(dir);
+  auto first = open_or_die(db);
+  constexpr int kEach = 12;
+  std::vector<std::vector<std::uint8_t>> images[2];
+  for (int t = 0; t < 2; ++t) {
+    for (int i = 0; i < kEach; ++i) images[t].push_back(variant("hello.beam", t * 100 + i + 1));
+  }
+  std::vector<std::int64_t> got[2];
+  std::vector<std::thread> importers;
+  for (int t = 0; t < 2; ++t) {
+    importers.emplace_back([&, t] {
+      auto store = open_or_die(db);
+      for (const auto& image : images[t]) got[t].push_back(import_bytes(*store, image));
+    });
+  }
+  for (auto& t : importers) t.join();
+  std::vector<std::int64_t> all = got[0];
+  all.insert(all.end(), got[1].begin(), got[1].end());
+  std::sort(all.begin(), all.end());
+  std::vector<std::int64_t> expected(2 * kEach);
+  std::iota(expected.begin(), expected.end(), 1);
+  EXPECT_EQ(all, expected);
+  EXPECT_EQ(first->versions("hello")->size(), 2u * kEach);
+  EXPECT_EQ(first->channel_generation("default")->number, 2 * kEach);
 }
 
 TEST_P(StoreCli, CommandsPrintJsonAndUseExitCodes) {

@@ -108,6 +108,12 @@ void PgServer::start(const fs::path& dir) {
            out)) {
     throw std::runtime_error("initdb into " + dir.string() + " failed: " + out);
   }
+  // One role that must give its password (codestore_test_user, "right"): the tests of refused
+  // credentials; every other role is trusted on the socket.
+  {
+    std::ofstream hba(dir / "data/pg_hba.conf", std::ios::trunc);
+    hba << "local all codestore_test_user scram-sha-256\nlocal all all trust\n";
+  }
   const std::string options = "-k " + dir.string() +
                               " -c listen_addresses='' -c fsync=off -c synchronous_commit=off"
                               " -c full_page_writes=off -c max_connections=200";
@@ -117,6 +123,7 @@ void PgServer::start(const fs::path& dir) {
            out)) {
     throw std::runtime_error("pg_ctl start in " + dir.string() + " failed: " + out + read_log(dir));
   }
+  exec_on(conninfo(dir.string(), "postgres"), "CREATE ROLE codestore_test_user LOGIN PASSWORD 'right'");
   exec_on(conninfo(dir.string(), "postgres"), "CREATE DATABASE codestore_template");
   auto store = Store::open(pg_uri_in(dir.string(), "codestore_template"), {});
   if (!store) throw std::runtime_error("migrating codestore_template: " + store.error().to_string());
@@ -161,16 +168,18 @@ std::string pg_uri(const std::string& name) {
   return pg_uri_in(pg_server_dir(), name);
 }
 
-std::string pg_create_database(bool empty) {
+std::string pg_create_database(bool empty, const std::string& owner) {
   static std::atomic<int> counter{0};
   const std::string name = "t_" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
   const std::string dir = pg_server_dir();
-  exec_on(conninfo(dir, "postgres"),
-          "CREATE DATABASE " + name + " TEMPLATE " + (empty ? "template0" : "codestore_template"));
+  exec_on(conninfo(dir, "postgres"), "CREATE DATABASE " + name + " TEMPLATE " +
+                                         (empty ? "template0" : "codestore_template") +
+                                         (owner.empty() ? "" : " OWNER " + owner));
   return pg_uri_in(dir, name);
 }
 
 void pg_drop_database(const std::string& uri) noexcept {
+  if (uri.find(":///") == std::string::npos) return;
   const std::size_t start = uri.find(":///") + 4;
   const std::string name = uri.substr(start, uri.find('?') - start);
   try {

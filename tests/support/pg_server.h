@@ -14,6 +14,9 @@
 // so that a run of many test processes starts one server; else (a test binary run by hand)
 // one this process starts on first use and stops when it exits, also after failed tests.
 //
+// A role codestore_test_user with the password "right" must log in with it (scram-sha-256); every
+// other role is trusted on the socket.
+//
 // Each test gets a database of its own: CREATE DATABASE ... TEMPLATE codestore_template, a
 // database the server's starter migrated to our newest schema once (so a test neither
 // runs initdb nor the migrations), dropped again when the test ends.
@@ -50,7 +53,8 @@ std::string pg_uri_in(const std::string& dir, const std::string& name);
 
 // A fresh database from codestore_template (or from template0: an empty one, for the
 // migration tests) and its URI; pg_drop_database ends its sessions and drops it.
-std::string pg_create_database(bool empty = false);
+// `owner`: the role that owns it (default: postgres).
+std::string pg_create_database(bool empty = false, const std::string& owner = "");
 void pg_drop_database(const std::string& uri) noexcept;
 
 // Runs one SQL command as the server's superuser on database `name` (tests that set a
