@@ -1,6 +1,7 @@
 #include "support/pg_server.h"
 
 #include <codestore/store.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -81,6 +82,34 @@ std::string conninfo(const std::string& dir, const std::string& db) {
   return "host=" + dir + " user=postgres dbname=" + db;
 }
 
+// A process that stops the server in `dir` when this one ends, however it ends (a crashed
+// test leaves no server behind): a shell waiting for the end of a pipe only we hold open.
+// Only async-signal-safe calls between fork and exec (the test process has threads).
+void stop_when_we_die(const std::string& dir) {
+  std::string bin;
+  try {
+    bin = bindir();
+  } catch (...) {
+    return;  // start() says what is missing
+  }
+  const std::string stop = as_server_user(bin + "/pg_ctl -D " + dir + "/data -m immediate -w -s stop");
+  const std::string script = "read _; " + stop + " >/dev/null 2>&1; rm -rf " + dir;
+  // Close-on-exec: no child we exec (erl, the CLI) inherits the pipe and keeps the shell
+  // waiting; dup2 onto the shell's stdin clears the flag there.
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[0], 0);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    ::setsid();  // not in our process group: a Ctrl-C or a kill of the group does not end it first
+    ::execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(fds[0]);  // the write end stays open, never written, and closes with this process
+}
+
 // The process's own server, when CTest's is not there.
 struct OwnServer {
   std::mutex mutex;
@@ -153,6 +182,7 @@ std::string pg_server_dir() {
     char tmpl[] = "/tmp/cspg-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp /tmp/cspg-XXXXXX");
     own.dir = tmpl;
+    stop_when_we_die(own.dir);
     try {
       PgServer::start(own.dir);
     } catch (...) {
