@@ -122,7 +122,7 @@ OwnServer own;
 
 }  // namespace
 
-void PgServer::start(const fs::path& dir) {
+void PgServer::start(const fs::path& dir, bool durable) {
   fs::create_directories(dir);
   if (root()) {
     const passwd* pw = ::getpwnam("postgres");
@@ -143,9 +143,9 @@ void PgServer::start(const fs::path& dir) {
     std::ofstream hba(dir / "data/pg_hba.conf", std::ios::trunc);
     hba << "local all codestore_test_user scram-sha-256\nlocal all all trust\n";
   }
-  const std::string options = "-k " + dir.string() +
-                              " -c listen_addresses='' -c fsync=off -c synchronous_commit=off"
-                              " -c full_page_writes=off -c max_connections=200";
+  const std::string options = "-k " + dir.string() + " -c listen_addresses='' -c synchronous_commit=off" +
+                              (durable ? "" : " -c fsync=off -c full_page_writes=off") +
+                              " -c max_connections=200";
   out.clear();
   if (!run(as_server_user(bin + "/pg_ctl -D " + (dir / "data").string() + " -l " + (dir / "log").string() +
                           " -w -s -o \"" + options + "\" start"),

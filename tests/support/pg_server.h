@@ -37,7 +37,10 @@ class PgServer {
   // starts the server on dir's socket and waits for it, and creates codestore_template
   // migrated by Store::open. Throws std::runtime_error saying which step failed (with the
   // server's log).
-  static void start(const std::filesystem::path& dir);
+  // `durable`: fsync and full-page writes on, as a production server runs (the benches:
+  // commits still not waited for, synchronous_commit off, as SQLite's WAL with synchronous =
+  // NORMAL does not sync a commit).
+  static void start(const std::filesystem::path& dir, bool durable = false);
   // Stops the server of `dir` (immediate mode: nothing to keep) and removes `dir`. Quiet when
   // there is none.
   static void stop(const std::filesystem::path& dir) noexcept;
