@@ -204,7 +204,11 @@ std::string pg_create_database(bool empty, const std::string& owner) {
   const std::string dir = pg_server_dir();
   exec_on(conninfo(dir, "postgres"), "CREATE DATABASE " + name + " TEMPLATE " +
                                          (empty ? "template0" : "codestore_template") +
-                                         (owner.empty() ? "" : " OWNER " + owner));
+                                         (owner.empty() ? "" : " OWNER " + owner) +
+                                         // Copying the files (and a checkpoint, cheap with
+                                         // fsync off) took 0.4 s here where logging every
+                                         // block of the template (WAL_LOG, 15's default) took 0.7 s.
+                                         " STRATEGY FILE_COPY");
   return pg_uri_in(dir, name);
 }
 
