@@ -20,16 +20,18 @@ root=$PWD
 jobs=${JOBS:-$(nproc)}
 
 # What the library and the CLI need to build, and what the demo runs: erlc and OTP's
-# images (erlang-nox), Elixir's images (elixir).
+# images (erlang-nox), Elixir's images (elixir); libpq-dev: a store on PostgreSQL.
 demo_packages=(build-essential cmake ninja-build pkg-config
                libsqlitecpp-dev libsqlite3-dev libzstd-dev libfmt-dev libcli11-dev nlohmann-json3-dev
-               libssl-dev zlib1g-dev libexpected-dev libarchive-dev libdeflate-dev erlang-nox elixir)
+               libssl-dev zlib1g-dev libexpected-dev libarchive-dev libdeflate-dev libpq-dev erlang-nox elixir)
 # What the tests, benchmarks, sanitizers and fuzzers add (python3, xz-utils, bzip2: the archive
 # tests craft and pack archives with them; rebar3 and erlang-dev: the release tests build real
 # rebar3 releases offline, as mix (in elixir) and systools do theirs; ejabberd, rabbitmq-server
-# and yaws: real Erlang systems nobody here wrote, imported side by side into channels).
+# and yaws: real Erlang systems nobody here wrote, imported side by side into channels;
+# postgresql: the server the store's suites start for their PostgreSQL half, tests/support/pg_server.h).
 test_packages=(git googletest libgtest-dev libgmock-dev libbenchmark-dev erlang-src clang libclang-rt-14-dev
-               clang-format clang-tidy python3 xz-utils bzip2 rebar3 erlang-dev ejabberd rabbitmq-server yaws)
+               clang-format clang-tidy python3 xz-utils bzip2 rebar3 erlang-dev ejabberd rabbitmq-server yaws
+               postgresql)
 
 # install_deps PACKAGE...: installs those not installed yet.
 install_deps() {

@@ -310,8 +310,8 @@ struct Store::Impl {
   // active version and rollback target the row reports (the statement binds it first).
   static constexpr const char* kVersionColumns =
       "v.module, v.version, v.lib, v.md5, v.vsn, b.sha256, b.raw_size, b.stored_size, v.origin, v.note, "
-      "v.warning, v.imported_at, coalesce(cm.version = v.version, 0), coalesce(cm.since, 0), "
-      "coalesce(cm.previous = v.version, 0), coalesce(b.load_verdict, -1) "
+      "v.warning, v.imported_at, CASE WHEN cm.version = v.version THEN 1 ELSE 0 END, coalesce(cm.since, 0), "
+      "CASE WHEN cm.previous = v.version THEN 1 ELSE 0 END, coalesce(b.load_verdict, -1) "
       "FROM versions v JOIN blobs b ON b.id = v.blob_id "
       "LEFT JOIN channel_modules cm ON cm.channel = ?1 AND cm.module = v.module ";
   static ModuleVersion version_of(db::Statement& s);

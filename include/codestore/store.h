@@ -54,17 +54,23 @@ namespace codestore {
 
 class Store {
  public:
-  // Opens (or with options.create, creates) the store in `path`. Applies pending migrations
-  // (each in one transaction, after a `VACUUM INTO` backup beside the file). Refuses with
-  // kNotSupported a schema newer than this library, with kCorruption a database whose
-  // applied migration differs from ours (edited), with kInvalidArgument a SQLite file that
-  // is not a codestore database, with kNotFound a missing file when !create.
-  [[nodiscard]] static Result<std::unique_ptr<Store>> open(const std::string& path,
+  // Opens (or with options.create, creates) the store in `location`: a SQLite file's path,
+  // or a PostgreSQL URI `postgresql://[user[:password]@][host][:port]/dbname[?param=value]`
+  // (libpq's syntax; `?host=/dir` names a Unix socket directory; docs/store.md "Backends"),
+  // whose database must exist (the schema is created in it). Applies pending migrations
+  // (each in one transaction; a SQLite file gets a `VACUUM INTO` backup beside it first).
+  // Refuses with kNotSupported a schema newer than this library, with kCorruption a database
+  // whose applied migration differs from ours (edited), with kInvalidArgument a SQLite file
+  // or PostgreSQL database that is not a codestore database or a malformed URI, with
+  // kNotFound a missing file (or a database without our schema) when !create, with
+  // kPermissionDenied refused credentials, with kIOError a server that cannot be reached.
+  [[nodiscard]] static Result<std::unique_ptr<Store>> open(const std::string& location,
                                                            const StoreOptions& options = {});
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
+  // The location given to open(), a URI's password shown as "***".
   const std::string& path() const;
   // The channel this handle works on (StoreOptions::channel).
   const std::string& channel() const;
