@@ -152,14 +152,15 @@ TEST_F(NodesTest, TwoConnectionsAreTwoNodesWithTheirRootChannelReleaseAndModules
   EXPECT_EQ(store_ops::served_count(db_, "hello").value_or(-1), 1);
 
   // rel 2.0 deployed to prod: the node that booted 1.0 there is behind; staging's is not.
+  const std::int64_t booted_generation = a.generation;  // `a` refers into `n`, reassigned next
   ASSERT_TRUE(deploy(db_, "prod", "2.0"));
   n = nodes();
   ASSERT_EQ(n.size(), 2u);
   const NodeInfo& a2 = n[0].channel == "prod" ? n[0] : n[1];
   const NodeInfo& b2 = n[0].channel == "prod" ? n[1] : n[0];
   EXPECT_TRUE(a2.behind);
-  EXPECT_EQ(a2.runs_generation, a.generation);
-  EXPECT_GT(a2.channel_generation, a.generation);
+  EXPECT_EQ(a2.runs_generation, booted_generation);
+  EXPECT_GT(a2.channel_generation, booted_generation);
   EXPECT_EQ(a2.channel_release, (ReleaseId{"rel", "2.0"}));
   EXPECT_FALSE(b2.behind);
 }
