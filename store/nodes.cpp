@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <limits>
 #include <map>
-#include <set>
 
 #include "store_impl.h"
 
@@ -194,18 +193,8 @@ Result<std::vector<NodeInfo>> Store::nodes(const NodeQuery& query) {
           if (auto row = impl_->channel_row(n.channel)) {
             c.exists = true;
             c.generation = row->generation;
-            if (c.generation != 0) {
-              std::set<std::int64_t> pinned;
-              for (const auto& [app, id] : impl_->generation_app_pins(n.channel, c.generation))
-                pinned.insert(id);
-              if (const std::int64_t rid = impl_->generation_release(n.channel, c.generation, pinned);
-                  rid != 0) {
-                auto& s = impl_->stmt("SELECT name, vsn FROM releases WHERE id = ?");
-                Impl::Done done{s};
-                s.bind(1, rid);
-                if (s.step()) c.release = {s.text(0), s.text(1)};
-              }
-            }
+            if (c.generation != 0)
+              c.release = impl_->release_name(impl_->generation_release(n.channel, c.generation));
           }
           channels.emplace(n.channel, std::move(c));
         }

@@ -345,6 +345,10 @@ struct Store::Impl {
   // none). One rule for what `serve` boots a node with and what `materialize` writes beside it.
   std::int64_t generation_release(std::string_view channel, std::int64_t number,
                                   const std::set<std::int64_t>& pinned);
+  // The same, for a caller that has not read the generation's application pins.
+  std::int64_t generation_release(std::string_view channel, std::int64_t number);
+  // A release's name and version by its releases.id (empty for 0 or an unknown id).
+  ReleaseId release_name(std::int64_t id);
   // The generation labelled `label` (a snapshot): its channel and number; kNotFound
   // "unknown release L" when no generation has the label.
   std::pair<std::string, std::int64_t> labelled_generation(std::string_view label);
