@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 
+#include "base/hex.h"
 #include "store_impl.h"
 
 namespace codestore {
@@ -18,15 +19,9 @@ namespace {
 // "ab01..." (64 hex digits) -> 32 bytes; nullopt for anything else.
 std::optional<std::vector<std::uint8_t>> sha256_bytes(std::string_view hex) {
   if (hex.size() != 64) return std::nullopt;
-  auto digit = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
   std::vector<std::uint8_t> out(32);
   for (std::size_t i = 0; i < 32; ++i) {
-    int hi = digit(hex[2 * i]), lo = digit(hex[2 * i + 1]);
+    int hi = base::hex_digit(hex[2 * i]), lo = base::hex_digit(hex[2 * i + 1]);
     if (hi < 0 || lo < 0) return std::nullopt;
     out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
   }

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/hex.h"
 #include "db/migrations.h"
 #include "db/sqlite_error.h"
 
@@ -67,13 +68,6 @@ std::int64_t parse_int(const char* v) {
   if (v[0] == 't' && v[1] == '\0') return 1;
   if (v[0] == 'f' && v[1] == '\0') return 0;
   return std::strtoll(v, nullptr, 10);
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 // The store's SQL (SQLite's `?`, `?N`) with PostgreSQL's `$N`, and the number of parameters.
@@ -182,8 +176,8 @@ class PgStatement final : public Statement {
     if (n < 2 || v[0] != '\\' || v[1] != 'x') fail(Code::kInternal, "bytea not in hex output form");
     out.resize((n - 2) / 2);
     for (std::size_t i = 0; i < out.size(); ++i) {
-      const int hi = hex_value(v[2 + 2 * i]);
-      const int lo = hex_value(v[3 + 2 * i]);
+      const int hi = base::hex_digit(v[2 + 2 * i]);
+      const int lo = base::hex_digit(v[3 + 2 * i]);
       if (hi < 0 || lo < 0) fail(Code::kInternal, "bytea hex output with a non-hex digit");
       out[i] = static_cast<std::uint8_t>(hi * 16 + lo);
     }
