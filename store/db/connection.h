@@ -26,6 +26,11 @@
 //   (0-based) as int64 (NULL and false read as 0, true as 1), text (NULL: "") or blob bytes
 //   (valid until the next step or reset); reset() ends the statement's use (its implicit read)
 //   and keeps its bindings; clear_bindings() unbinds them.
+//   Inside a kWrite transaction a backend may send exec() and not wait for its answer
+//   (PostgreSQL pipelines them): a refused write is then thrown by the next step(), exec(sql),
+//   last_insert_id() or commit() of the connection, naming the write, and the transaction can
+//   only roll back. The store's logic reads what it needs and writes the rest, so one round
+//   trip carries many writes; it never relies on a write failing at once to carry on.
 // - Errors: a backend throws, and db::current_exception_status (db/sqlite_error.cpp) turns the
 //   exception into a Status: either db::StatusError (db::fail) with one of our codes, or the
 //   driver's own exception type, given a catch clause there that keeps the driver's error code

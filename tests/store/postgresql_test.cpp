@@ -10,7 +10,9 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +20,7 @@
 #include "backend.h"
 #include "db/migrations.h"
 #include "db/pg_connection.h"
+#include "db/sqlite_error.h"
 #include "store_test_util.h"
 #include "support/pg_server.h"
 
@@ -206,6 +209,54 @@ TEST_P(PgStore, AServerThatGoesAwayMidImportWritesNothing) {
   EXPECT_TRUE(again->list()->empty());
   EXPECT_EQ(*again->generation(), 0u);
   EXPECT_EQ(testing::pg_rows(uri, "SELECT count(*) FROM blobs"), std::vector<std::string>{"0|"});
+}
+
+// Inside a write transaction the backend pipelines the writes (db/pg_connection.cpp,
+// Pipeline): a write the server refuses is reported at the latest by the next read or the
+// commit, naming its own statement and SQLSTATE, and nothing of the transaction commits.
+TEST_P(PgStore, APipelinedWriteThatFailsIsReportedNamingItAndNothingCommits) {
+  const std::string uri = fresh();
+  auto conn = db::open_postgresql(uri, {});
+  auto insert =
+      conn->prepare("INSERT INTO channels (name, generation, previous, created_at) VALUES (?, 0, 0, 0)");
+  auto count = conn->prepare("SELECT count(*) FROM channels WHERE name LIKE 'p%'");
+  const auto rows = [&] {
+    count->step();
+    const auto n = count->int64(0);
+    count->reset();
+    return n;
+  };
+  // Runs `tail` after writes p1, p2, p2 (refused: duplicate key), p3; the first error thrown.
+  const auto refused = [&](const std::function<void()>& tail) -> std::optional<Status> {
+    conn->begin(db::TxKind::kWrite);
+    try {
+      for (const char* name : {"p1", "p2", "p2", "p3"}) {
+        insert->bind(1, std::string_view(name));
+        insert->exec();
+      }
+      tail();
+    } catch (const db::StatusError& e) {
+      conn->rollback();
+      return e.status();
+    }
+    conn->rollback();
+    return std::nullopt;
+  };
+  for (const auto& [what, tail] : std::vector<std::pair<std::string, std::function<void()>>>{
+           {"commit", [&] { conn->commit(); }}, {"a read", [&] { rows(); }}}) {
+    const auto status = refused(tail);
+    ASSERT_TRUE(status) << "a refused write followed by " << what << " reported nothing";
+    EXPECT_EQ(status->code(), Code::kFailedPrecondition) << status->to_string();
+    EXPECT_NE(status->message().find("INSERT INTO channels"), std::string::npos) << status->message();
+    EXPECT_NE(status->message().find("23505"), std::string::npos) << status->message();
+    EXPECT_EQ(rows(), 0) << "after " << what;
+  }
+  // The connection works on: the next transaction commits.
+  conn->begin(db::TxKind::kWrite);
+  insert->bind(1, std::string_view("p4"));
+  insert->exec();
+  conn->commit();
+  EXPECT_EQ(rows(), 1);
 }
 
 TEST_P(PgStore, EveryMigrationHasAPostgresqlTwinOfTheSameNumberAndName) {
