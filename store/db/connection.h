@@ -11,7 +11,8 @@
 //     positional parameters written `?` (or `?N` for the N-th, used where one value appears
 //     twice); a backend whose driver spells them otherwise ($1, $2, ...) rewrites them.
 //     Functions used: count, sum, max, coalesce, length, lower; `INSERT ... ON CONFLICT (...)
-//     DO UPDATE ... excluded.x` (PostgreSQL has the same syntax); LIMIT with a bound value.
+//     DO UPDATE ... excluded.x` (PostgreSQL has the same syntax; the row's own value is named
+//     with its table, `t.x`: a bare `x` is ambiguous there); LIMIT with a bound value.
 //   * exec(sql): a statement without rows or parameters.
 //   * begin(kind) / commit() / rollback(): one transaction at a time; kWrite takes the write
 //     lock at once (SQLite's BEGIN IMMEDIATE; PostgreSQL: BEGIN plus a lock or SERIALIZABLE),

@@ -259,6 +259,53 @@ TEST_P(PgStore, APipelinedWriteThatFailsIsReportedNamingItAndNothingCommits) {
   EXPECT_EQ(rows(), 1);
 }
 
+// As above, but the server ends the session while the import is writing: its first image's
+// writes are in the pipeline, unanswered. The error is the lost connection, naming the
+// socket; nothing of the import is in the database.
+TEST_P(PgStore, AServerThatGoesAwayWhileTheImportWritesWritesNothing) {
+  TempDir dir;
+  const std::string uri = store_at(dir);
+  constexpr std::size_t kFiles = 6;
+  for (std::size_t i = 0; i < kFiles; ++i)
+    write_file(dir / ("tree/app-1/ebin/m" + std::to_string(i) + ".beam"), variant("hello.beam", int(i) + 1));
+  const auto counts = [&] {
+    std::vector<std::string> out;
+    for (const char* table : {"blobs", "versions", "modules", "channel_modules", "generations", "events"}) {
+      out.push_back(table +
+                    (" " + testing::pg_rows(uri, std::string("SELECT count(*) FROM ") + table).at(0)));
+    }
+    return out;
+  };
+  const auto before = counts();
+  auto store = open_or_die(uri);
+  std::size_t prepared = 0;
+  int asked_after = 0;
+  bool killed = false;
+  ImportOptions o;
+  o.progress = [&](std::size_t done, std::size_t, const std::string&) { prepared = done; };
+  // interrupted() is asked once more after the last file is prepared, then before each image
+  // is inserted: the third time after, image 1 is written and image 2 not yet.
+  o.interrupted = [&] {
+    if (prepared == kFiles && ++asked_after == 3) {
+      testing::pg_exec("postgres",
+                       "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = '" +
+                           db_name(uri) + "' AND application_name = 'codestore'");
+      killed = true;
+    }
+    return false;
+  };
+  auto r = store->import_tree({(dir / "tree").string()}, o);
+  ASSERT_TRUE(killed) << "the import ended before its second image";
+  ASSERT_FALSE(r) << "an import on a terminated connection succeeded";
+  EXPECT_EQ(r.error().code(), Code::kIOError) << r.error().to_string();
+  EXPECT_NE(r.error().message().find("lost the connection"), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find("socket " + testing::pg_server_dir()), std::string::npos)
+      << r.error().message();
+  store.reset();
+  EXPECT_EQ(counts(), before);
+  EXPECT_EQ(*open_or_die(uri)->generation(), 0u);
+}
+
 TEST_P(PgStore, EveryMigrationHasAPostgresqlTwinOfTheSameNumberAndName) {
   const auto& sqlite = db::embedded_migrations();
   const auto& pg = db::embedded_postgresql_migrations();
