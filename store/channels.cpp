@@ -325,6 +325,7 @@ std::int64_t Store::Impl::ChannelChange::commit(const GenerationMeta& meta, bool
   ensure_channel();
   const ChannelRow row = impl_.require_channel(channel_);
   const std::int64_t number = row.generation + 1;
+  std::vector<const Moved*> opened;
   for (const auto& m : modules) {
     // An open row to close only where a version was pinned: channel_modules is the current
     // generation's pins (a module new to the channel, as each of a first import's, has none).
@@ -336,12 +337,32 @@ std::int64_t Store::Impl::ChannelChange::commit(const GenerationMeta& meta, bool
       s.bind(3, m.name);
       s.exec();
     }
-    if (m.to == 0) continue;
+    if (m.to != 0) opened.push_back(&m);
+  }
+  // The new rows, kRows to a statement (a big import opens one per module), the rest one by one.
+  constexpr std::size_t kRows = 64;
+  static const std::string many = [] {
+    std::string sql = "INSERT INTO generation_modules (channel, module, version, first, until) VALUES ";
+    for (std::size_t i = 0; i < kRows; ++i) sql += i ? ", (?1, ?, ?, ?2, NULL)" : "(?1, ?3, ?4, ?2, NULL)";
+    return sql;
+  }();
+  std::size_t at = 0;
+  for (; at + kRows <= opened.size(); at += kRows) {
+    auto& s = impl_.stmt(many.c_str());
+    s.bind(1, channel_);
+    s.bind(2, number);
+    for (std::size_t i = 0; i < kRows; ++i) {
+      s.bind(static_cast<int>(3 + 2 * i), opened[at + i]->name);
+      s.bind(static_cast<int>(4 + 2 * i), opened[at + i]->to);
+    }
+    s.exec();
+  }
+  for (; at < opened.size(); ++at) {
     auto& s = impl_.stmt(
         "INSERT INTO generation_modules (channel, module, version, first, until) VALUES (?, ?, ?, ?, NULL)");
     s.bind(1, channel_);
-    s.bind(2, m.name);
-    s.bind(3, m.to);
+    s.bind(2, opened[at]->name);
+    s.bind(3, opened[at]->to);
     s.bind(4, number);
     s.exec();
   }

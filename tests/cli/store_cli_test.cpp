@@ -538,6 +538,36 @@ TEST_P(StoreCommands, TheSummaryListsTheModulesThatChangedAndTheRatioCountsNewBy
   EXPECT_DOUBLE_EQ(j["ratio"].get<double>(), j["bytes_stored"].get<double>() / j["bytes_new"].get<double>());
 }
 
+// A big batch (more modules than the store writes to one statement of a generation's rows)
+// is one generation pinning each module, read back as the generation that added them all.
+TEST_P(StoreCommands, ABigImportIsOneGenerationPinningEveryModule) {
+  constexpr int kModules = 150;
+  std::vector<Activation> added;
+  for (int i = 0; i < kModules; ++i) {
+    const std::string name = "m" + std::to_string(1000 + i).substr(1);  // m000, m001, ...
+    write_file(dir_ / ("t/app-1/ebin/" + name + ".beam"), renamed(name));
+    added.push_back({name, 0, 1});
+  }
+  const auto r = cli({"import", dir_ / "t"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto store = open_or_die(db_);
+  auto g = store->channel_generation("default");
+  ASSERT_TRUE(g) << g.error().to_string();
+  EXPECT_EQ(g->number, 1);
+  EXPECT_EQ(g->added, kModules);
+  EXPECT_EQ(g->changes, added);
+  // One module moves on: the next generation changes it alone, the first still pins them all.
+  write_file(dir_ / "t/app-1/ebin/m007.beam", variant_of(renamed("m007"), "m007.beam", 1));
+  ASSERT_EQ(cli({"import", dir_ / "t/app-1/ebin/m007.beam"}).code, 0);
+  g = store->channel_generation("default", 1);
+  ASSERT_TRUE(g) << g.error().to_string();
+  EXPECT_EQ(g->changes, added);
+  auto last = store->channel_generation("default");
+  ASSERT_TRUE(last) << last.error().to_string();
+  EXPECT_EQ(last->changes, (std::vector<Activation>{{"m007", 1, 2}}));
+  EXPECT_EQ(store->list()->size(), static_cast<std::size_t>(kModules));
+}
+
 // --- item 9: repair ------------------------------------------------------------------------
 
 TEST_P(StoreFileCommands, ReimportingTheOriginalBytesRepairsADamagedBlob) {
