@@ -244,14 +244,7 @@ Activation Store::Impl::ChannelChange::set_module(std::string_view module, std::
     impl_.require_module(module, channel_);
     if (to != 0) impl_.require_version(module, to);
   }
-  std::int64_t active = 0;
-  {
-    auto& s = impl_.stmt("SELECT version FROM channel_modules WHERE channel = ? AND module = ?");
-    Done done{s};
-    s.bind(1, channel_);
-    s.bind(2, module);
-    if (s.step()) active = s.int64(0);
-  }
+  const std::int64_t active = current(module);
   Activation a{std::string(module), active, to};
   if (active == to) return a;
   ensure_channel();
@@ -267,8 +260,24 @@ Activation Store::Impl::ChannelChange::set_module(std::string_view module, std::
   s.bind(4, to != 0 ? now() : 0);
   s.bind(5, active);
   s.exec();
+  current_.insert_or_assign(std::string(module), to);
   impl_.event(event_action, module, active, to, reason, channel_);
   return a;
+}
+
+void Store::Impl::ChannelChange::known_active(std::string_view module, std::int64_t version) {
+  current_.insert_or_assign(std::string(module), version);
+}
+
+std::int64_t Store::Impl::ChannelChange::current(std::string_view module) {
+  if (auto it = current_.find(module); it != current_.end()) return it->second;
+  auto& s = impl_.stmt("SELECT version FROM channel_modules WHERE channel = ? AND module = ?");
+  Done done{s};
+  s.bind(1, channel_);
+  s.bind(2, module);
+  const std::int64_t version = s.step() ? s.int64(0) : 0;
+  current_.emplace(std::string(module), version);
+  return version;
 }
 
 void Store::Impl::ChannelChange::set_app(std::string_view app, std::int64_t app_version) {
@@ -291,11 +300,7 @@ bool Store::Impl::ChannelChange::changed() {
     if (pins.first != pins.second) return true;
   }
   for (const auto& [module, before] : start_) {
-    auto& s = impl_.stmt("SELECT version FROM channel_modules WHERE channel = ? AND module = ?");
-    Done done{s};
-    s.bind(1, channel_);
-    s.bind(2, module);
-    if ((s.step() ? s.int64(0) : 0) != before) return true;
+    if (current(module) != before) return true;
   }
   return false;
 }
@@ -303,28 +308,28 @@ bool Store::Impl::ChannelChange::changed() {
 std::int64_t Store::Impl::ChannelChange::commit(const GenerationMeta& meta, bool force) {
   struct Moved {
     std::string name;
-    std::int64_t to;
+    std::int64_t from, to;
   };
   std::vector<Moved> modules, apps;
   for (const auto& [module, before] : start_) {
-    auto& s = impl_.stmt("SELECT version FROM channel_modules WHERE channel = ? AND module = ?");
-    Done done{s};
-    s.bind(1, channel_);
-    s.bind(2, module);
-    const std::int64_t after = s.step() ? s.int64(0) : 0;
-    if (after != before) modules.push_back({module, after});
+    const std::int64_t after = current(module);
+    if (after != before) modules.push_back({module, before, after});
   }
   for (const auto& [app, pins] : apps_) {
-    if (pins.first != pins.second) apps.push_back({app, pins.second});
+    if (pins.first != pins.second) apps.push_back({app, pins.first, pins.second});
   }
   start_.clear();
   apps_.clear();
+  current_.clear();
   if (modules.empty() && apps.empty() && !force) return 0;
   ensure_channel();
   const ChannelRow row = impl_.require_channel(channel_);
   const std::int64_t number = row.generation + 1;
+  std::vector<const Moved*> opened;
   for (const auto& m : modules) {
-    {
+    // An open row to close only where a version was pinned: channel_modules is the current
+    // generation's pins (a module new to the channel, as each of a first import's, has none).
+    if (m.from != 0) {
       auto& s = impl_.stmt(
           "UPDATE generation_modules SET until = ? WHERE channel = ? AND module = ? AND until IS NULL");
       s.bind(1, number);
@@ -332,12 +337,32 @@ std::int64_t Store::Impl::ChannelChange::commit(const GenerationMeta& meta, bool
       s.bind(3, m.name);
       s.exec();
     }
-    if (m.to == 0) continue;
+    if (m.to != 0) opened.push_back(&m);
+  }
+  // The new rows, kRows to a statement (a big import opens one per module), the rest one by one.
+  constexpr std::size_t kRows = 64;
+  static const std::string many = [] {
+    std::string sql = "INSERT INTO generation_modules (channel, module, version, first, until) VALUES ";
+    for (std::size_t i = 0; i < kRows; ++i) sql += i ? ", (?1, ?, ?, ?2, NULL)" : "(?1, ?3, ?4, ?2, NULL)";
+    return sql;
+  }();
+  std::size_t at = 0;
+  for (; at + kRows <= opened.size(); at += kRows) {
+    auto& s = impl_.stmt(many.c_str());
+    s.bind(1, channel_);
+    s.bind(2, number);
+    for (std::size_t i = 0; i < kRows; ++i) {
+      s.bind(static_cast<int>(3 + 2 * i), opened[at + i]->name);
+      s.bind(static_cast<int>(4 + 2 * i), opened[at + i]->to);
+    }
+    s.exec();
+  }
+  for (; at < opened.size(); ++at) {
     auto& s = impl_.stmt(
         "INSERT INTO generation_modules (channel, module, version, first, until) VALUES (?, ?, ?, ?, NULL)");
     s.bind(1, channel_);
-    s.bind(2, m.name);
-    s.bind(3, m.to);
+    s.bind(2, opened[at]->name);
+    s.bind(3, opened[at]->to);
     s.bind(4, number);
     s.exec();
   }

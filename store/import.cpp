@@ -145,9 +145,11 @@ Result<Prepared> prepare_blob(std::span<const std::uint8_t> bytes, std::string_v
 
 }  // namespace store_internal
 
-Store::Impl::BlobRef Store::Impl::find_blob(const Prepared& p) {
+Store::Impl::BlobRef Store::Impl::find_blob(const Prepared& p, std::optional<std::int64_t> known_id) {
   BlobRef b;
-  {
+  if (known_id) {
+    b.id = *known_id;
+  } else {
     auto& s = stmt("SELECT id FROM blobs WHERE sha256 = ?");
     Done done{s};
     s.bind_blob(1, p.sha);
@@ -176,7 +178,7 @@ Store::Impl::BlobRef Store::Impl::find_blob(const Prepared& p) {
   return b;
 }
 
-std::int64_t Store::Impl::insert_blob(const Prepared& p) {
+std::int64_t Store::Impl::insert_blob(const Prepared& p, bool want_id) {
   auto& s = stmt(
       "INSERT INTO blobs (sha256, raw_size, stored_size, level, dictionary_id, data, load_verdict, "
       "frame_checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
@@ -195,24 +197,35 @@ std::int64_t Store::Impl::insert_blob(const Prepared& p) {
   // SQLite's substr(x, -4) counts from the end, PostgreSQL's does not.
   s.bind_blob_no_copy(8, std::span(p.frame).last(std::min<std::size_t>(p.frame.size(), 4)));
   s.exec();
-  return db->last_insert_id();
+  return want_id ? db->last_insert_id() : 0;
 }
 
 std::int64_t Store::Impl::new_version(const Prepared& p, std::int64_t blob_id, const std::string& note,
                                       const std::optional<ModuleRow>& row) {
-  if (!row) {
-    auto& s = stmt("INSERT INTO modules (name) VALUES (?)");
-    s.bind(1, p.module);
-    s.exec();
-  }
   const std::int64_t version = (row ? row->high_water : 0) + 1;
-  {
-    auto& s = stmt(
-        "INSERT INTO versions (module, version, blob_id, lib, md5, vsn, origin, note, warning, imported_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!row) {
+    // A new module: its row with its high-water mark at once (no UPDATE below).
+    auto& s = stmt("INSERT INTO modules (name, high_water) VALUES (?, ?)");
     s.bind(1, p.module);
     s.bind(2, version);
-    s.bind(3, blob_id);
+    s.exec();
+  }
+  {
+    auto& s =
+        blob_id != 0
+            ? stmt(
+                  "INSERT INTO versions (module, version, blob_id, lib, md5, vsn, origin, note, warning, "
+                  "imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            : stmt(
+                  "INSERT INTO versions (module, version, blob_id, lib, md5, vsn, origin, note, warning, "
+                  "imported_at) VALUES (?, ?, (SELECT id FROM blobs WHERE sha256 = ?), ?, ?, ?, ?, ?, ?, ?)");
+    s.bind(1, p.module);
+    s.bind(2, version);
+    if (blob_id != 0) {
+      s.bind(3, blob_id);
+    } else {
+      s.bind_blob_no_copy(3, p.sha);
+    }
     s.bind(4, p.lib);
     s.bind(5, p.md5);
     s.bind(6, p.vsn);
@@ -222,7 +235,7 @@ std::int64_t Store::Impl::new_version(const Prepared& p, std::int64_t blob_id, c
     s.bind(10, now());
     s.exec();
   }
-  {
+  if (row) {
     auto& s = stmt("UPDATE modules SET high_water = ? WHERE name = ?");
     s.bind(1, version);
     s.bind(2, p.module);
@@ -231,16 +244,93 @@ std::int64_t Store::Impl::new_version(const Prepared& p, std::int64_t blob_id, c
   return version;
 }
 
+namespace {
+
+// The entry of `map` for `key`, taken out of it (ImportLookups: each answers once).
+template <typename Map, typename Key>
+std::optional<typename Map::mapped_type> take(Map* map, const Key& key) {
+  if (map == nullptr) return std::nullopt;
+  auto it = map->find(key);
+  if (it == map->end()) return std::nullopt;
+  auto value = std::move(it->second);
+  map->erase(it);
+  return value;
+}
+
+// "?F, ?F+1, ..., ?F+n-1": the placeholders of an IN list from the F-th parameter on.
+std::string in_list(int n, int first) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += fmt::format("{}?{}", i ? ", " : "", first + i);
+  return out;
+}
+
+}  // namespace
+
+Store::Impl::ImportLookups Store::Impl::lookup_batch(const std::vector<Prepared>& batch,
+                                                     std::string_view channel) {
+  // Fixed-size IN lists (one cached statement each), the unused places NULL, which no row
+  // matches.
+  constexpr int kChunk = 100;
+  static const std::string rows_sql = fmt::format(
+      "SELECT m.name, m.high_water, coalesce(cm.version, 0), coalesce(cm.since, 0), coalesce(cm.previous, 0) "
+      "FROM modules m LEFT JOIN channel_modules cm ON cm.channel = ?1 AND cm.module = m.name WHERE m.name IN "
+      "({})",
+      in_list(kChunk, 2));
+  static const std::string blobs_sql =
+      fmt::format("SELECT sha256, id FROM blobs WHERE sha256 IN ({})", in_list(kChunk, 1));
+  ImportLookups out;
+  std::vector<std::string> names;
+  std::vector<const db::Sha256*> shas;
+  for (const Prepared& p : batch) {
+    if (out.rows.try_emplace(p.module).second) names.push_back(p.module);
+    if (out.blobs.try_emplace(p.sha, 0).second) shas.push_back(&p.sha);
+  }
+  for (std::size_t at = 0; at < names.size(); at += kChunk) {
+    auto& s = stmt(rows_sql.c_str());
+    Done done{s};
+    s.bind(1, channel);
+    for (int i = 0; i < kChunk; ++i) {
+      if (at + i < names.size()) {
+        s.bind(i + 2, names[at + i]);
+      } else {
+        s.bind_null(i + 2);
+      }
+    }
+    while (s.step()) out.rows[s.text(0)] = ModuleRow{s.int64(1), s.int64(2), s.int64(3), s.int64(4)};
+  }
+  for (std::size_t at = 0; at < shas.size(); at += kChunk) {
+    auto& s = stmt(blobs_sql.c_str());
+    Done done{s};
+    for (int i = 0; i < kChunk; ++i) {
+      if (at + i < shas.size()) {
+        s.bind_blob(i + 1, *shas[at + i]);
+      } else {
+        s.bind_null(i + 1);
+      }
+    }
+    while (s.step()) {
+      const auto sha = s.blob(0);
+      db::Sha256 key{};
+      if (sha.size() != key.size()) continue;  // not a SHA-256: no image's bytes have it
+      std::copy(sha.begin(), sha.end(), key.begin());
+      out.blobs[key] = s.int64(1);
+    }
+  }
+  return out;
+}
+
 ImportResult Store::Impl::insert(const Prepared& p, const std::string& note, bool by_bytes,
-                                 ChannelChange& change) {
+                                 ChannelChange& change, ImportLookups* known) {
   ImportResult r;
   r.file = p.origin;
   r.module = p.module;
   r.lib = p.lib;
   r.warning = p.warning;
   r.raw_size = p.raw_size;
-  const auto row = module_row(p.module, change.channel());
-  const BlobRef found = find_blob(p);
+  const auto known_row = take(known ? &known->rows : nullptr, p.module);
+  const auto row = known_row ? *known_row : module_row(p.module, change.channel());
+  change.known_active(p.module, row ? row->active : 0);
+  const BlobRef found = find_blob(p, take(known ? &known->blobs : nullptr, p.sha));
   std::int64_t blob_id = found.id;
   r.repaired = found.repaired;
   r.verdict_recorded = found.verdict_recorded;
@@ -261,7 +351,7 @@ ImportResult Store::Impl::insert(const Prepared& p, const std::string& note, boo
     }
   }
   if (blob_id == 0) {
-    blob_id = insert_blob(p);
+    insert_blob(p, /*want_id=*/false);  // new_version names it by p.sha
     r.new_blob = true;
     r.stored_size = p.frame.size();
   }
@@ -350,9 +440,10 @@ Result<ImportSummary> Store::import_files(const ImportPlan& plan, const ImportOp
     summary.warnings = plan.warnings;
     // The whole batch is one change of the channel: one generation.
     Impl::ChannelChange change(*impl_, impl_->options.channel);
+    auto known = impl_->lookup_batch(prepared, change.channel());
     for (const std::size_t i : order) {
       if (interrupted()) return error(cancelled);
-      ImportResult r = impl_->insert(prepared[i], options.note, options.bytes, change);
+      ImportResult r = impl_->insert(prepared[i], options.note, options.bytes, change, &known);
       r.shadowed_by = shadowed_by[i];
       summary.files++;
       summary.bytes_in += r.raw_size;

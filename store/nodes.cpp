@@ -126,7 +126,7 @@ Result<std::vector<std::int64_t>> Store::record_nodes(const std::vector<NodeRepo
           }
           auto& sv = impl_->stmt(
               "INSERT INTO served (module, version, count, last_served, last_peer) VALUES (?, ?, ?, ?, ?) "
-              "ON CONFLICT (module, version) DO UPDATE SET count = count + excluded.count, "
+              "ON CONFLICT (module, version) DO UPDATE SET count = served.count + excluded.count, "
               "last_served = excluded.last_served, last_peer = excluded.last_peer");
           for (const NodeServed& x : r.served) {
             sv.reset();

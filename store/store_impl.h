@@ -389,6 +389,9 @@ struct Store::Impl {
     // written them, skips it. Setting the active version again changes nothing.
     Activation set_module(std::string_view module, std::int64_t to, std::string_view event_action,
                           std::string_view reason, bool check = true);
+    // Tells the change `module`'s version in the channel now (0: none), as the caller read it
+    // in this transaction (import's module_row), so that set_module need not read it again.
+    void known_active(std::string_view module, std::int64_t version);
     // Pins revision `app_version` (app_versions.id; 0: none) of application `app`.
     void set_app(std::string_view app, std::int64_t app_version);
     // Whether anything set so far differs from the channel's current generation.
@@ -404,6 +407,10 @@ struct Store::Impl {
     std::string channel_;
     bool exists_ = false;
     std::map<std::string, std::int64_t, std::less<>> start_;  // module -> version before
+    // module -> its version in channel_modules now: what set_module wrote (it alone writes
+    // channel_modules) or known_active was told; read from the database otherwise.
+    std::map<std::string, std::int64_t, std::less<>> current_;
+    std::int64_t current(std::string_view module);
     std::map<std::string, std::pair<std::int64_t, std::int64_t>, std::less<>>
         apps_;  // app -> (before, after)
   };
@@ -439,8 +446,21 @@ struct Store::Impl {
   // is the active version's code (by_bytes: its bytes) and lib. Bytes whose stored blob is
   // damaged replace that blob's frame first: re-importing the original file repairs it.
   // The version becomes active in `change`'s channel.
+  // `known`: what import_files read for its whole batch beforehand (ImportLookups).
+  struct ImportLookups;
   ImportResult insert(const store_internal::Prepared& p, const std::string& note, bool by_bytes,
-                      ChannelChange& change);
+                      ChannelChange& change, ImportLookups* known = nullptr);
+  // What a batch import reads before it writes: each module's row (in the import's channel)
+  // and each blob's id, a few statements for the whole batch instead of two per image (on a
+  // server, a round trip each; the writes between them are pipelined, db/pg_connection.cpp).
+  // Each entry answers once: after insert() used it, the import's own writes (a new version
+  // of that module, a blob with those bytes) have changed the truth, and a second image of
+  // the same module or bytes asks the database again.
+  struct ImportLookups {
+    std::map<std::string, std::optional<ModuleRow>, std::less<>> rows;
+    std::map<db::Sha256, std::int64_t> blobs;  // 0: not stored
+  };
+  ImportLookups lookup_batch(const std::vector<store_internal::Prepared>& batch, std::string_view channel);
 
   // Blobs of import and of application versions: the one way bytes become a blob row.
   struct BlobRef {
@@ -448,11 +468,15 @@ struct Store::Impl {
     bool repaired = false;          // it was damaged, and p's frame replaced it
     bool verdict_recorded = false;  // it had no load_verdict, and p's was recorded
   };
-  // The stored blob of p.sha (repairing a damaged one, recording a missing verdict).
-  BlobRef find_blob(const store_internal::Prepared& p);
-  std::int64_t insert_blob(const store_internal::Prepared& p);
-  // A new version of p.module (p.lib, p.md5...) with blob `blob_id`, numbered after `row`'s
-  // high-water mark (a new module row when none). Not made active: a channel change does that.
+  // The stored blob of p.sha (repairing a damaged one, recording a missing verdict);
+  // `known_id`: its id as ImportLookups read it (0: not stored), instead of asking.
+  BlobRef find_blob(const store_internal::Prepared& p, std::optional<std::int64_t> known_id = std::nullopt);
+  // The new blob's id; `want_id` false: 0, and the caller names the blob by p.sha (no read
+  // after the INSERT, so that a server need not answer before the next write is sent).
+  std::int64_t insert_blob(const store_internal::Prepared& p, bool want_id = true);
+  // A new version of p.module (p.lib, p.md5...) with blob `blob_id` (0: the blob of p.sha),
+  // numbered after `row`'s high-water mark (a new module row when none). Not made active: a
+  // channel change does that.
   std::int64_t new_version(const store_internal::Prepared& p, std::int64_t blob_id, const std::string& note,
                            const std::optional<ModuleRow>& row);
 

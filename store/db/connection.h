@@ -11,7 +11,8 @@
 //     positional parameters written `?` (or `?N` for the N-th, used where one value appears
 //     twice); a backend whose driver spells them otherwise ($1, $2, ...) rewrites them.
 //     Functions used: count, sum, max, coalesce, length, lower; `INSERT ... ON CONFLICT (...)
-//     DO UPDATE ... excluded.x` (PostgreSQL has the same syntax); LIMIT with a bound value.
+//     DO UPDATE ... excluded.x` (PostgreSQL has the same syntax; the row's own value is named
+//     with its table, `t.x`: a bare `x` is ambiguous there); LIMIT with a bound value.
 //   * exec(sql): a statement without rows or parameters.
 //   * begin(kind) / commit() / rollback(): one transaction at a time; kWrite takes the write
 //     lock at once (SQLite's BEGIN IMMEDIATE; PostgreSQL: BEGIN plus a lock or SERIALIZABLE),
@@ -26,6 +27,11 @@
 //   (0-based) as int64 (NULL and false read as 0, true as 1), text (NULL: "") or blob bytes
 //   (valid until the next step or reset); reset() ends the statement's use (its implicit read)
 //   and keeps its bindings; clear_bindings() unbinds them.
+//   Inside a kWrite transaction a backend may send exec() and not wait for its answer
+//   (PostgreSQL pipelines them): a refused write is then thrown by the next step(), exec(sql),
+//   last_insert_id() or commit() of the connection, naming the write, and the transaction can
+//   only roll back. The store's logic reads what it needs and writes the rest, so one round
+//   trip carries many writes; it never relies on a write failing at once to carry on.
 // - Errors: a backend throws, and db::current_exception_status (db/sqlite_error.cpp) turns the
 //   exception into a Status: either db::StatusError (db::fail) with one of our codes, or the
 //   driver's own exception type, given a catch clause there that keeps the driver's error code

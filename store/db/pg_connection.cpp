@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <map>
 #include <thread>
 #include <vector>
@@ -105,10 +106,119 @@ std::string rewrite_parameters(const std::string& sql, int& count) {
   return out;
 }
 
+// Pipelined writes (libpq's pipeline mode): inside a write transaction a statement that
+// returns no rows (Statement::exec) is sent and not waited for; its result is read at the
+// next point that needs the server's answer: a read (sent in the same pipeline, so one
+// round trip carries the writes before it and the read), commit, last_insert_id, exec(sql),
+// or kMaxPending writes. The store's import, which writes several rows per image and reads
+// little, then costs a round trip per read instead of one per statement. A write that fails
+// is reported there, naming its own SQL; the transaction is then aborted on the server, as
+// it would be had the error come at once, and nothing of it commits.
+//
+// Thread safety: part of its PgConnection (one thread at a time).
+class Pipeline {
+ public:
+  explicit Pipeline(PGconn* conn) : conn_(conn) {}
+
+  // Whether exec() may defer: inside a write transaction (set by begin/commit/rollback).
+  bool deferring = false;
+  bool pending() const { return !pending_.empty(); }
+
+  // Sends a prepared statement's execution without waiting (the caller checked `deferring`).
+  void send(const char* name, int n, const char* const* values, const int* lengths, const int* formats,
+            const std::string& what) {
+    if (pending_.size() >= kMaxPending) finish();
+    if (PQpipelineStatus(conn_) == PQ_PIPELINE_OFF && PQenterPipelineMode(conn_) != 1) {
+      fail_result(conn_, nullptr, "entering pipeline mode");
+    }
+    if (PQsendQueryPrepared(conn_, name, n, values, lengths, formats, 0) != 1) {
+      abandon();
+      fail_result(conn_, nullptr, "running " + what);
+    }
+    pending_.push_back(what);
+  }
+
+  // Sends one more query (a read, COMMIT) after the pending writes, reads every result and
+  // returns that query's. The first failure among the writes is thrown, naming its SQL.
+  ResultPtr finish_with(const std::function<int()>& send_last, const std::string& what) {
+    if (send_last() != 1) {
+      abandon();
+      fail_result(conn_, nullptr, what);
+    }
+    pending_.push_back(what);
+    return collect(/*keep_last=*/true);
+  }
+  // Reads the results of every pending write (throws the first failure).
+  void finish() {
+    if (pending_.empty()) return;
+    collect(/*keep_last=*/false);
+  }
+  // Reads and drops every pending result (rollback: the transaction is being thrown away).
+  void abandon() noexcept {
+    if (PQpipelineStatus(conn_) == PQ_PIPELINE_OFF) return;
+    try {
+      collect(/*keep_last=*/false);
+    } catch (...) {
+    }
+  }
+
+ private:
+  // Enough to keep the pipeline's replies (a few dozen bytes each) well inside the socket's
+  // buffers while we are still sending: libpq writes in blocking mode and reads nothing
+  // until collect(), so an unbounded pipeline could fill both directions and stall.
+  static constexpr std::size_t kMaxPending = 256;
+
+  ResultPtr collect(bool keep_last) {
+    std::vector<std::string> sent = std::move(pending_);
+    pending_.clear();
+    ResultPtr kept(nullptr, &PQclear);
+    ResultPtr failed(nullptr, &PQclear);
+    std::string failed_what;
+    bool lost = PQpipelineSync(conn_) != 1;
+    for (std::size_t i = 0; i < sent.size() && !lost; ++i) {
+      ResultPtr r(PQgetResult(conn_), &PQclear);
+      if (!r) {
+        lost = true;
+        break;
+      }
+      const auto st = PQresultStatus(r.get());
+      if (st == PGRES_FATAL_ERROR && !failed) {
+        failed = std::move(r);
+        failed_what = sent[i];
+      } else if (keep_last && i + 1 == sent.size() && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)) {
+        kept = std::move(r);
+      }
+      // Each query's results end with a null.
+      while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+      if (PQstatus(conn_) == CONNECTION_BAD) lost = true;
+    }
+    if (!lost) {
+      // The sync's own result, then pipeline mode off (the connection is idle again).
+      for (int nulls = 0; nulls < 2;) {
+        ResultPtr r(PQgetResult(conn_), &PQclear);
+        if (!r) {
+          ++nulls;
+          continue;
+        }
+        nulls = 0;
+        if (PQresultStatus(r.get()) == PGRES_PIPELINE_SYNC) break;
+      }
+      lost = PQexitPipelineMode(conn_) != 1 || PQstatus(conn_) == CONNECTION_BAD;
+    }
+    if (failed) fail_result(conn_, failed.get(), failed_what);
+    if (lost || PQstatus(conn_) == CONNECTION_BAD)
+      fail_result(conn_, nullptr, sent.empty() ? "" : sent.back());
+    return kept;
+  }
+
+  PGconn* conn_;
+  std::vector<std::string> pending_;  // what each query sent and not yet read is ("running SQL")
+};
+
 class PgStatement final : public Statement {
  public:
-  PgStatement(PGconn* conn, std::string sql, std::string name)
-      : conn_(conn), original_(std::move(sql)), name_(std::move(name)) {
+  PgStatement(PGconn* conn, Pipeline* pipeline, std::string sql, std::string name)
+      : conn_(conn), pipeline_(pipeline), original_(std::move(sql)), name_(std::move(name)) {
     int count = 0;
     sql_ = rewrite_parameters(original_, count);
     params_.resize(static_cast<std::size_t>(count));
@@ -117,7 +227,8 @@ class PgStatement final : public Statement {
     // A server-side statement lives until its connection closes: free it while the
     // connection can take commands (not inside a failed transaction, which refuses all but
     // ROLLBACK; it goes with the connection then).
-    if (prepared_ && PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) != PQTRANS_INERROR) {
+    if (prepared_ && PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) != PQTRANS_INERROR &&
+        PQpipelineStatus(conn_) == PQ_PIPELINE_OFF) {
       PQclear(PQexec(conn_, ("DEALLOCATE " + name_).c_str()));
     }
   }
@@ -148,7 +259,7 @@ class PgStatement final : public Statement {
     return row_ < PQntuples(result_.get());
   }
   void exec() override {
-    execute();
+    execute(/*defer=*/pipeline_->deferring);
     reset();
   }
   void reset() override {
@@ -199,7 +310,9 @@ class PgStatement final : public Statement {
     return params_[static_cast<std::size_t>(index) - 1];
   }
 
-  void execute() {
+  // Runs the statement and keeps its result; `defer`: sends it in the pipeline and keeps no
+  // result (a write inside a write transaction, Pipeline).
+  void execute(bool defer = false) {
     const std::size_t n = params_.size();
     std::vector<const char*> values(n);
     std::vector<int> lengths(n), formats(n);
@@ -215,6 +328,7 @@ class PgStatement final : public Statement {
       }
     }
     if (!prepared_) {
+      pipeline_->finish();  // PQprepare waits for its answer: nothing may be in flight
       // Text and integers untyped (the server infers them from the statement, as SQLite's
       // dynamic types take them); blobs bytea, sent binary.
       std::vector<Oid> types(n, 0);
@@ -227,9 +341,25 @@ class PgStatement final : public Statement {
         fail_result(conn_, prep.get(), "preparing " + original_);
       prepared_ = true;
     }
+    row_ = -1;
+    decoded_.clear();
+    if (defer) {
+      result_.reset();
+      pipeline_->send(name_.c_str(), static_cast<int>(n), values.data(), lengths.data(), formats.data(),
+                      "running " + original_);
+      return;
+    }
+    if (pipeline_->pending()) {
+      result_ = pipeline_->finish_with(
+          [&] {
+            return PQsendQueryPrepared(conn_, name_.c_str(), static_cast<int>(n), values.data(),
+                                       lengths.data(), formats.data(), 0);
+          },
+          "running " + original_);
+      return;
+    }
     result_.reset(PQexecPrepared(conn_, name_.c_str(), static_cast<int>(n), values.data(), lengths.data(),
                                  formats.data(), 0));
-    row_ = -1;
     decoded_.clear();
     const auto st = PQresultStatus(result_.get());
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -240,6 +370,7 @@ class PgStatement final : public Statement {
   }
 
   PGconn* conn_;
+  Pipeline* pipeline_;  // the connection's
   std::string original_;
   std::string sql_;
   std::string name_;
@@ -252,14 +383,19 @@ class PgStatement final : public Statement {
 
 class PgConnection final : public Connection {
  public:
-  PgConnection(PGconn* conn, const StoreOptions& options) : conn_(conn, &PQfinish), options_(options) {}
+  PgConnection(PGconn* conn, const StoreOptions& options)
+      : conn_(conn, &PQfinish), options_(options), pipeline_(conn) {}
 
   PGconn* raw() { return conn_.get(); }
 
   std::unique_ptr<Statement> prepare(const std::string& sql) override {
-    return std::make_unique<PgStatement>(conn_.get(), sql, fmt::format("codestore_{}", ++statements_));
+    return std::make_unique<PgStatement>(conn_.get(), &pipeline_, sql,
+                                         fmt::format("codestore_{}", ++statements_));
   }
-  void exec(const std::string& sql) override { run(conn_.get(), sql); }
+  void exec(const std::string& sql) override {
+    pipeline_.finish();
+    run(conn_.get(), sql);
+  }
   void begin(TxKind kind) override {
     if (kind == TxKind::kRead) {
       run(conn_.get(), "BEGIN ISOLATION LEVEL REPEATABLE READ");
@@ -272,18 +408,42 @@ class PgConnection final : public Connection {
       rollback();
       throw;
     }
+    pipeline_.deferring = true;
   }
-  void commit() override { run(conn_.get(), "COMMIT"); }
+  void commit() override {
+    pipeline_.deferring = false;
+    if (!pipeline_.pending()) {
+      run(conn_.get(), "COMMIT");
+      return;
+    }
+    // The last writes and COMMIT in one round trip.
+    pipeline_.finish_with(
+        [&] { return PQsendQueryParams(conn_.get(), "COMMIT", 0, nullptr, nullptr, nullptr, nullptr, 0); },
+        "committing");
+  }
   void rollback() noexcept override {
+    pipeline_.deferring = false;
+    pipeline_.abandon();
     if (PQtransactionStatus(conn_.get()) == PQTRANS_IDLE) return;
     PQclear(PQexec(conn_.get(), "ROLLBACK"));
   }
   std::int64_t last_insert_id() override {
+    if (pipeline_.pending()) {
+      // The INSERT it follows is in flight: ask in the same round trip.
+      auto r = pipeline_.finish_with(
+          [&] {
+            return PQsendQueryParams(conn_.get(), "SELECT lastval()", 0, nullptr, nullptr, nullptr, nullptr,
+                                     0);
+          },
+          "reading lastval()");
+      return parse_int(PQgetvalue(r.get(), 0, 0));
+    }
     return parse_int(PQgetvalue(run(conn_.get(), "SELECT lastval()").get(), 0, 0));
   }
   std::vector<std::string> integrity_check() override {
     // PostgreSQL checks its pages as it reads them (and with data checksums, if the cluster
     // has them); amcheck verifies our indexes when an administrator installed it.
+    pipeline_.finish();
     std::vector<std::string> lines;
     auto ext = run(conn_.get(), "SELECT 1 FROM pg_extension WHERE extname = 'amcheck'");
     if (PQntuples(ext.get()) == 1) {
@@ -307,6 +467,7 @@ class PgConnection final : public Connection {
   void checkpoint() override {}
   void reclaim_space() override { run(conn_.get(), "VACUUM"); }
   std::int64_t schema_version() override {
+    pipeline_.finish();
     auto r = run(conn_.get(),
                  "SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN 0 ELSE "
                  "(SELECT coalesce(max(number), 0) FROM schema_migrations) END");
@@ -340,6 +501,7 @@ class PgConnection final : public Connection {
  private:
   std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
   StoreOptions options_;
+  Pipeline pipeline_;
   std::uint64_t statements_ = 0;
 };
 

@@ -12,6 +12,10 @@
 //   Statement lives (the store caches its statements per connection).
 // - Results come as text: integers parse, booleans read 1/0 ('t'/'f'), bytea is decoded.
 // - last_insert_id() is lastval(): the identity column the last INSERT filled.
+// - Inside a write transaction, Statement::exec() is pipelined (libpq's pipeline mode): sent
+//   without waiting; the next read, commit or last_insert_id sends its own query behind the
+//   writes and reads all their answers in one round trip (the first refused write is thrown
+//   there, naming its SQL). An import then costs a round trip per read, not per statement.
 // - begin(kWrite) is a READ COMMITTED transaction holding a transaction-level advisory lock
 //   (kWriteLockKey) for its whole life: the store's writers run one at a time, as SQLite's
 //   BEGIN IMMEDIATE makes them, on every host. This is the simplest correct choice: the

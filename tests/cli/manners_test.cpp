@@ -18,6 +18,7 @@
 #include "cli_process.h"
 #include "glob.h"
 #include "json_util.h"
+#include "store/backend.h"
 #include "store/store_test_util.h"
 
 namespace codestore {
@@ -34,8 +35,12 @@ using store_testing::write_file;
 
 const std::string kCodestore = CODESTORE_BINARY;
 
-class CliManners : public ::testing::Test {
+// On both backends (`--db FILE`, `--db postgresql://...`: store/backend.h) where the commands
+// show a store's content; CliFileManners where a missing file or a snapshot is the point, or
+// nothing is read (usage errors).
+class CliManners : public store_testing::BackendTest {
  protected:
+  void SetUp() override { db_ = store_at(dir_); }
   // `codestore --db <db> args...`
   CliRun cs(std::vector<std::string> args) {
     args.insert(args.begin(), {"--db", db_});
@@ -58,8 +63,13 @@ class CliManners : public ::testing::Test {
   }
 
   TempDir dir_;
-  std::string db_ = dir_ / "s.db";
+  std::string db_;
 };
+CODESTORE_BOTH_BACKENDS(CliManners);
+
+class CliFileManners : public CliManners {};
+INSTANTIATE_TEST_SUITE_P(Backends, CliFileManners, ::testing::Values(store_testing::Backend::kSqlite),
+                         store_testing::backend_name);
 
 Json parse(const CliRun& r) {
   Json j = Json::parse(r.out, nullptr, false);
@@ -69,7 +79,7 @@ Json parse(const CliRun& r) {
 
 // ---- item 8: one rule for creating a database ----------------------------------------------
 
-TEST_F(CliManners, OnlyInitCreatesADatabase) {
+TEST_P(CliFileManners, OnlyInitCreatesADatabase) {
   // A mistyped --db is an error for every command, import included, and creates nothing.
   for (const std::vector<std::string>& cmd :
        std::vector<std::vector<std::string>>{{"import", fixture("hello.beam")},
@@ -94,7 +104,7 @@ TEST_F(CliManners, OnlyInitCreatesADatabase) {
 
 // ---- item 12: manners ----------------------------------------------------------------------
 
-TEST_F(CliManners, VersionFlagPrintsTheVersion) {
+TEST_P(CliFileManners, VersionFlagPrintsTheVersion) {
   auto r = bare({"--version"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, fmt::format("codestore {} (database schema version {})\n", CODESTORE_VERSION,
@@ -124,7 +134,7 @@ TEST(CliHelp, EveryOptionAndPositionalIsDescribed) {
   EXPECT_NE(out.str().find("Module name"), std::string::npos) << out.str();
 }
 
-TEST_F(CliManners, UnknownCommandIsAUsageErrorNamingIt) {
+TEST_P(CliFileManners, UnknownCommandIsAUsageErrorNamingIt) {
   auto r = bare({"bogus"});
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("unknown command bogus"), std::string::npos) << r.err;
@@ -133,7 +143,7 @@ TEST_F(CliManners, UnknownCommandIsAUsageErrorNamingIt) {
   EXPECT_NE(sub.err.find("unknown command release bogus"), std::string::npos) << sub.err;
 }
 
-TEST_F(CliManners, RangeErrorsSayWhatIsAllowed) {
+TEST_P(CliFileManners, RangeErrorsSayWhatIsAllowed) {
   make_store();
   struct Case {
     std::vector<std::string> args;
@@ -153,7 +163,7 @@ TEST_F(CliManners, RangeErrorsSayWhatIsAllowed) {
   EXPECT_EQ(parse(cs({"--json", "ls", "hello"}))["modules"][0]["active"], 2);
 }
 
-TEST_F(CliManners, WithJsonAnErrorIsAJsonObjectOnStdout) {
+TEST_P(CliFileManners, WithJsonAnErrorIsAJsonObjectOnStdout) {
   // Missing database, unknown module, usage errors from a command and from parsing.
   auto missing = cs({"--json", "ls"});
   EXPECT_EQ(missing.code, 1);
@@ -189,7 +199,7 @@ TEST_F(CliManners, WithJsonAnErrorIsAJsonObjectOnStdout) {
   EXPECT_NE(w["error"]["message"].get<std::string>().find("no/such/dir"), std::string::npos) << w;
 }
 
-TEST_F(CliManners, NoneIsNullInJson) {
+TEST_P(CliManners, NoneIsNullInJson) {
   make_store();
   // attrs has no lib; nothing has a note.
   Json ls = parse(cs({"--json", "ls", "attrs"}));
@@ -238,7 +248,7 @@ TEST(CliText, DisplayWidthCountsColumnsNotBytes) {
   EXPECT_EQ(cli::display_width("\xFF"), 1u);                      // a stray byte
 }
 
-TEST_F(CliManners, TablesAlignUtf8NamesByDisplayWidth) {
+TEST_P(CliManners, TablesAlignUtf8NamesByDisplayWidth) {
   make_store();
   for (const char* name : {"r1", "r\xC3\xA9sum\xC3\xA9", "\xE6\x97\xA5\xE6\x9C\xAC"}) {
     ASSERT_EQ(cs({"release", "create", name, "--note", "n"}).code, 0);
@@ -258,7 +268,7 @@ TEST_F(CliManners, TablesAlignUtf8NamesByDisplayWidth) {
   for (std::size_t s : starts) EXPECT_EQ(s, starts[0]) << r.out;
 }
 
-TEST_F(CliManners, DiffExitsThreeWhenTheVersionsDiffer) {
+TEST_P(CliManners, DiffExitsThreeWhenTheVersionsDiffer) {
   make_store();
   auto differ = cs({"diff", "hello@1", "hello@2"});
   EXPECT_EQ(differ.code, 3) << differ.err;
@@ -270,7 +280,7 @@ TEST_F(CliManners, DiffExitsThreeWhenTheVersionsDiffer) {
   EXPECT_EQ(same.code, 0) << same.out << same.err;
 }
 
-TEST_F(CliManners, HistoryOfAnUnknownModuleIsAnError) {
+TEST_P(CliManners, HistoryOfAnUnknownModuleIsAnError) {
   make_store();
   auto r = cs({"history", "nosuch"});
   EXPECT_EQ(r.code, 1);
@@ -278,7 +288,7 @@ TEST_F(CliManners, HistoryOfAnUnknownModuleIsAnError) {
   EXPECT_EQ(cs({"history", "hello"}).code, 0);
 }
 
-TEST_F(CliManners, VersionsMarksTheVersionARollbackReturnsTo) {
+TEST_P(CliManners, VersionsMarksTheVersionARollbackReturnsTo) {
   make_store();
   auto marks = [&] {
     std::vector<std::string> m;
@@ -296,7 +306,7 @@ TEST_F(CliManners, VersionsMarksTheVersionARollbackReturnsTo) {
   EXPECT_EQ(marks(), (std::vector<std::string>{"active", "rollback-to"}));
 }
 
-TEST_F(CliManners, LsTakesSeveralPatternsBracketsAndLib) {
+TEST_P(CliManners, LsTakesSeveralPatternsBracketsAndLib) {
   make_store();
   auto names = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {"--json", "ls"});
@@ -350,7 +360,7 @@ TEST(CliGlob, MatchesByCharacterWithSetsRangesAndEscapes) {
   }
 }
 
-TEST_F(CliManners, SnapshotIsForTheCommandsThatRead) {
+TEST_P(CliFileManners, SnapshotIsForTheCommandsThatRead) {
   make_store();
   auto ls = cs({"--snapshot", "--json", "ls"});
   EXPECT_EQ(ls.code, 0) << ls.err;

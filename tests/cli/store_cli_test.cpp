@@ -1,7 +1,8 @@
 // The store's commands as a user meets them (issue 11): module references (MODULE@V),
 // imports of real trees (links, shadowed application versions, files that are not images),
 // repairs, and long work (progress lines, Ctrl-C, --wait). In-process through cli::run where
-// that is enough; the built `codestore` binary where a terminal or a signal is needed.
+// that is enough; the built `codestore` binary where a terminal or a signal is needed. On
+// both backends (`--db FILE`, `--db postgresql://...`) but for what only a file has.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -25,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "store/backend.h"
 #include "store/store_test_util.h"
 
 extern char** environ;
@@ -242,9 +244,15 @@ std::vector<std::uint8_t> text_bytes(const std::string& s) {
   return {s.begin(), s.end()};
 }
 
-class StoreCommands : public ::testing::Test {
+// On both backends (backend.h: a file, or a database on the tests' PostgreSQL server);
+// StoreFileCommands are a SQLite file's (they damage its pages, hold its lock, or are about
+// the terminal alone).
+class StoreCommands : public BackendTest {
  protected:
-  void SetUp() override { ASSERT_EQ(run_cli(db_, {"init"}).code, 0); }
+  void SetUp() override {
+    db_ = store_at(dir_);
+    ASSERT_EQ(run_cli(db_, {"init"}).code, 0);
+  }
   CliResult cli(std::vector<std::string> args) { return run_cli(db_, std::move(args)); }
   // Imports hello variant n from a file of its own; returns the version.
   std::int64_t imp(int n) {
@@ -255,12 +263,16 @@ class StoreCommands : public ::testing::Test {
   }
 
   TempDir dir_;
-  std::string db_ = dir_ / "s.db";
+  std::string db_;
 };
+CODESTORE_BOTH_BACKENDS(StoreCommands);
+
+class StoreFileCommands : public StoreCommands {};
+INSTANTIATE_TEST_SUITE_P(Backends, StoreFileCommands, ::testing::Values(Backend::kSqlite), backend_name);
 
 // --- item 5: MODULE@V --------------------------------------------------------------------
 
-TEST_F(StoreCommands, VersionZeroAndNonNumbersAreUsageErrorsNamingWhatIsAllowed) {
+TEST_P(StoreCommands, VersionZeroAndNonNumbersAreUsageErrorsNamingWhatIsAllowed) {
   imp(0);
   imp(1);
   const std::string out = dir_ / "out.beam";
@@ -296,7 +308,7 @@ TEST_F(StoreCommands, VersionZeroAndNonNumbersAreUsageErrorsNamingWhatIsAllowed)
   EXPECT_EQ(cli({"rollback", "hello", "--to", "1"}).code, 0);
 }
 
-TEST_F(StoreCommands, AModuleWhoseNameContainsAnAtIsNamedWithATrailingAt) {
+TEST_P(StoreCommands, AModuleWhoseNameContainsAnAtIsNamedWithATrailingAt) {
   // The text after the last '@' is the version; `NAME@` names the active version of NAME,
   // so a module called a@b is `a@b@` (active) or `a@b@1`.
   auto store = open_or_die(db_);
@@ -321,7 +333,7 @@ TEST_F(StoreCommands, AModuleWhoseNameContainsAnAtIsNamedWithATrailingAt) {
 
 // --- item 7: imports -----------------------------------------------------------------------
 
-TEST_F(StoreCommands, ADirectoryWithoutImagesIsAnErrorNotFilesZero) {
+TEST_P(StoreCommands, ADirectoryWithoutImagesIsAnErrorNotFilesZero) {
   fs::create_directories(dir_ / "empty");
   write_file(dir_ / "notes/README", text_bytes("no code here\n"));
   for (const fs::path& d : {dir_ / "empty", dir_ / "notes"}) {
@@ -334,7 +346,7 @@ TEST_F(StoreCommands, ADirectoryWithoutImagesIsAnErrorNotFilesZero) {
   EXPECT_TRUE(open_or_die(db_)->list()->empty());
 }
 
-TEST_F(StoreCommands, SymlinkedDirectoriesAreFollowedOnceWithLoopsAndDanglingLinksSkipped) {
+TEST_P(StoreCommands, SymlinkedDirectoriesAreFollowedOnceWithLoopsAndDanglingLinksSkipped) {
   // As `rebar3 release` lays it out: rel/lib/<app>-<vsn> links to _build/default/lib/<app>.
   write_file(dir_ / "_build/default/lib/hello/ebin/hello.beam", variant("hello.beam", 1));
   write_file(dir_ / "_build/default/lib/attrs/ebin/attrs.beam", read_file(fixture("attrs.beam")));
@@ -362,7 +374,7 @@ TEST_F(StoreCommands, SymlinkedDirectoriesAreFollowedOnceWithLoopsAndDanglingLin
   EXPECT_TRUE(contains(attrs->origin, "rel/lib/attrs-2.1/ebin/attrs.beam")) << attrs->origin;
 }
 
-TEST_F(StoreCommands, AFileThatIsNotAModuleImageSaysWhatItLooksLike) {
+TEST_P(StoreCommands, AFileThatIsNotAModuleImageSaysWhatItLooksLike) {
   std::vector<std::uint8_t> tar(1024, 0);
   std::copy_n("hello/ebin/hello.beam", 21, tar.begin());
   std::copy_n("ustar", 5, tar.begin() + 257);
@@ -408,7 +420,7 @@ TEST_F(StoreCommands, AFileThatIsNotAModuleImageSaysWhatItLooksLike) {
   EXPECT_TRUE(open_or_die(db_)->list()->empty());
 }
 
-TEST_F(StoreCommands, TheHighestApplicationVersionBecomesActiveAsOtpChoosesIt) {
+TEST_P(StoreCommands, TheHighestApplicationVersionBecomesActiveAsOtpChoosesIt) {
   // Byte order would put foo-0.9.0 last; OTP's order ([0,10,0] > [0,10] > [0,9,0]) picks 0.10.0.
   write_file(dir_ / "lib/foo-0.9.0/ebin/hello.beam", variant("hello.beam", 9));
   write_file(dir_ / "lib/foo-0.10.0/ebin/hello.beam", variant("hello.beam", 100));
@@ -433,7 +445,7 @@ TEST_F(StoreCommands, TheHighestApplicationVersionBecomesActiveAsOtpChoosesIt) {
   EXPECT_TRUE(contains(out, "which=" + active->origin)) << out;
 }
 
-TEST_F(StoreCommands, TheActiveFileIsTheOneErlangsCodeServerChoosesAmongOddDirectoryNames) {
+TEST_P(StoreCommands, TheActiveFileIsTheOneErlangsCodeServerChoosesAmongOddDirectoryNames) {
   // code_server:choose_bundles/1 compares {Name, [Integers], FullName}: "foo" is {"foo", [0]},
   // "foo-01.0" is [1,0], "foo-1" is [1] (less than [1,0]); "foo-0.9.0-rc1", whose last part
   // is no version, is a name of its own, greater than "foo". Erlang is the judge.
@@ -461,7 +473,7 @@ TEST_F(StoreCommands, TheActiveFileIsTheOneErlangsCodeServerChoosesAmongOddDirec
   }
 }
 
-TEST_F(StoreCommands, AFileOutsideEbinWarnsThatItsModuleLeavesItsLibAndLibKeepsIt) {
+TEST_P(StoreCommands, AFileOutsideEbinWarnsThatItsModuleLeavesItsLibAndLibKeepsIt) {
   write_file(dir_ / "app-1.0/ebin/hello.beam", variant("hello.beam", 1));
   ASSERT_EQ(cli({"import", dir_ / "app-1.0"}).code, 0);
   write_file(dir_ / "patch/hello.beam", variant("hello.beam", 2));
@@ -479,7 +491,7 @@ TEST_F(StoreCommands, AFileOutsideEbinWarnsThatItsModuleLeavesItsLibAndLibKeepsI
   EXPECT_EQ(open_or_die(db_)->active_info("hello")->lib, "app");
 }
 
-TEST_F(StoreCommands, TheSameCodeInOtherBytesIsUnchangedUnlessBytesAsksForByteIdentity) {
+TEST_P(StoreCommands, TheSameCodeInOtherBytesIsUnchangedUnlessBytesAsksForByteIdentity) {
   const auto original = read_file(fixture("hello.beam"));
   write_file(dir_ / "a/hello.beam", original);
   ASSERT_EQ(cli({"import", dir_ / "a/hello.beam"}).code, 0);
@@ -504,7 +516,7 @@ TEST_F(StoreCommands, TheSameCodeInOtherBytesIsUnchangedUnlessBytesAsksForByteId
   EXPECT_EQ(open_or_die(db_)->versions("hello")->size(), 2u);
 }
 
-TEST_F(StoreCommands, TheSummaryListsTheModulesThatChangedAndTheRatioCountsNewBytesOnly) {
+TEST_P(StoreCommands, TheSummaryListsTheModulesThatChangedAndTheRatioCountsNewBytesOnly) {
   write_file(dir_ / "t/app-1/ebin/hello.beam", variant("hello.beam", 1));
   write_file(dir_ / "t/app-1/ebin/attrs.beam", read_file(fixture("attrs.beam")));
   ASSERT_EQ(cli({"import", dir_ / "t"}).code, 0);
@@ -526,9 +538,39 @@ TEST_F(StoreCommands, TheSummaryListsTheModulesThatChangedAndTheRatioCountsNewBy
   EXPECT_DOUBLE_EQ(j["ratio"].get<double>(), j["bytes_stored"].get<double>() / j["bytes_new"].get<double>());
 }
 
+// A big batch (more modules than the store writes to one statement of a generation's rows)
+// is one generation pinning each module, read back as the generation that added them all.
+TEST_P(StoreCommands, ABigImportIsOneGenerationPinningEveryModule) {
+  constexpr int kModules = 150;
+  std::vector<Activation> added;
+  for (int i = 0; i < kModules; ++i) {
+    const std::string name = "m" + std::to_string(1000 + i).substr(1);  // m000, m001, ...
+    write_file(dir_ / ("t/app-1/ebin/" + name + ".beam"), renamed(name));
+    added.push_back({name, 0, 1});
+  }
+  const auto r = cli({"import", dir_ / "t"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto store = open_or_die(db_);
+  auto g = store->channel_generation("default");
+  ASSERT_TRUE(g) << g.error().to_string();
+  EXPECT_EQ(g->number, 1);
+  EXPECT_EQ(g->added, kModules);
+  EXPECT_EQ(g->changes, added);
+  // One module moves on: the next generation changes it alone, the first still pins them all.
+  write_file(dir_ / "t/app-1/ebin/m007.beam", variant_of(renamed("m007"), "m007.beam", 1));
+  ASSERT_EQ(cli({"import", dir_ / "t/app-1/ebin/m007.beam"}).code, 0);
+  g = store->channel_generation("default", 1);
+  ASSERT_TRUE(g) << g.error().to_string();
+  EXPECT_EQ(g->changes, added);
+  auto last = store->channel_generation("default");
+  ASSERT_TRUE(last) << last.error().to_string();
+  EXPECT_EQ(last->changes, (std::vector<Activation>{{"m007", 1, 2}}));
+  EXPECT_EQ(store->list()->size(), static_cast<std::size_t>(kModules));
+}
+
 // --- item 9: repair ------------------------------------------------------------------------
 
-TEST_F(StoreCommands, ReimportingTheOriginalBytesRepairsADamagedBlob) {
+TEST_P(StoreFileCommands, ReimportingTheOriginalBytesRepairsADamagedBlob) {
   const auto original = read_file(fixture("hello.beam"));
   write_file(dir_ / "in/hello.beam", original);
   ASSERT_EQ(cli({"import", dir_ / "in/hello.beam"}).code, 0);
@@ -547,7 +589,7 @@ TEST_F(StoreCommands, ReimportingTheOriginalBytesRepairsADamagedBlob) {
   EXPECT_EQ(*got, original);
 }
 
-TEST_F(StoreCommands, CompactReportsAndSkipsADamagedBlob) {
+TEST_P(StoreFileCommands, CompactReportsAndSkipsADamagedBlob) {
   imp(1);
   auto store = open_or_die(db_);
   ASSERT_EQ(import_bytes(*store, read_file(fixture("attrs.beam")), "attrs.beam"), 1);
@@ -569,7 +611,7 @@ TEST_F(StoreCommands, CompactReportsAndSkipsADamagedBlob) {
   EXPECT_EQ(v->damage[0].module, "hello");
 }
 
-TEST_F(StoreCommands, DictTrainWithTooFewImagesSaysSo) {
+TEST_P(StoreCommands, DictTrainWithTooFewImagesSaysSo) {
   imp(1);
   const auto r = cli({"dict", "train"});
   EXPECT_EQ(r.code, 1);
@@ -580,7 +622,7 @@ TEST_F(StoreCommands, DictTrainWithTooFewImagesSaysSo) {
 
 // --- item 11: long work --------------------------------------------------------------------
 
-TEST_F(StoreCommands, TheProgressLineFitsTheTerminal) {
+TEST_P(StoreFileCommands, TheProgressLineFitsTheTerminal) {
   const std::string name = std::string(60, 'x') + "_\xc3\xa9t\xc3\xa9_module_file_name_that_is_long";
   for (int i = 0; i < 20; ++i)
     write_file(dir_ / ("t/" + name + std::to_string(100 + i) + ".beam"), variant("hello.beam", i + 1));
@@ -603,7 +645,7 @@ TEST_F(StoreCommands, TheProgressLineFitsTheTerminal) {
   EXPECT_GE(lines, 1u) << out;
 }
 
-TEST_F(StoreCommands, CtrlCEndsAnImportWithAMessageAndLeavesTheDatabaseUnchanged) {
+TEST_P(StoreCommands, CtrlCEndsAnImportWithAMessageAndLeavesTheDatabaseUnchanged) {
   imp(0);
   auto store = open_or_die(db_);
   const auto generation = *store->generation();
@@ -642,7 +684,7 @@ TEST_F(StoreCommands, CtrlCEndsAnImportWithAMessageAndLeavesTheDatabaseUnchanged
   EXPECT_TRUE(store->verify()->ok());
 }
 
-TEST_F(StoreCommands, AnInterruptedCompactOrDictTrainWritesNothing) {
+TEST_P(StoreCommands, AnInterruptedCompactOrDictTrainWritesNothing) {
   // What the CLI's Ctrl-C asks of the library: stop between items, roll back.
   auto store = open_or_die(db_);
   for (int i = 1; i <= 6; ++i) import_bytes(*store, variant("hello.beam", i), "v" + std::to_string(i));
@@ -666,7 +708,7 @@ TEST_F(StoreCommands, AnInterruptedCompactOrDictTrainWritesNothing) {
   EXPECT_TRUE(store->verify()->ok());
 }
 
-TEST_F(StoreCommands, WaitLetsAWriterWaitForAnotherWritersLock) {
+TEST_P(StoreFileCommands, WaitLetsAWriterWaitForAnotherWritersLock) {
   imp(0);
   write_file(dir_ / "in/hello.beam", variant("hello.beam", 5));
   RawDb holder(db_);

@@ -3,12 +3,14 @@
 // coming back, one transaction that leaves generation() alone), nodes() (filters, modules, and
 // "behind" against the channel's generations as imports, rollbacks and other channels move
 // them), forget_nodes, and a schema-4 database migrating to the nodes' schema with its backup.
+// The behaviour runs on both backends (backend.h); the schema-4 migration is a SQLite file's.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
 #include <map>
 
+#include "backend.h"
 #include "db/migrations.h"
 #include "store_test_util.h"
 
@@ -37,10 +39,10 @@ NodeReport report(std::string address, std::string channel, std::vector<NodeModu
   return r;
 }
 
-class StoreNodesTest : public ::testing::Test {
+class StoreNodesTest : public BackendTest {
  protected:
   void SetUp() override {
-    store_ = open_or_die(dir_ / "s.db");
+    store_ = open_or_die(store_at(dir_));
     ASSERT_TRUE(store_);
     // hello@1 and attrs@1 active in default: generation 1 (one import batch each: 1, 2).
     ASSERT_EQ(import_bytes(*store_, variant("hello.beam", 0), "h", "hello_app"), 1);
@@ -58,11 +60,17 @@ class StoreNodesTest : public ::testing::Test {
     return n && n->size() == 1 ? (*n)[0] : NodeInfo{};
   }
 
+  void TearDown() override {
+    store_.reset();  // before its database is dropped
+    BackendTest::TearDown();
+  }
+
   TempDir dir_;
   std::unique_ptr<Store> store_;
 };
+CODESTORE_BOTH_BACKENDS(StoreNodesTest);
 
-TEST_F(StoreNodesTest, RecordsNewNodesAndLaterReportsOfThem) {
+TEST_P(StoreNodesTest, RecordsNewNodesAndLaterReportsOfThem) {
   const auto gen_before = store_->generation();
   ASSERT_TRUE(gen_before);
   NodeReport a = report("127.0.0.1:40001", "default", {fetched(*store_, "hello", 1)}, 1700000100);
@@ -118,11 +126,12 @@ TEST_F(StoreNodesTest, RecordsNewNodesAndLaterReportsOfThem) {
   EXPECT_TRUE(store_->nodes()->at(0).modules.empty());  // without with_modules
 }
 
-TEST_F(StoreNodesTest, ServedCountsAddToWhatRecordServedCounts) {
+TEST_P(StoreNodesTest, ServedCountsAddToWhatRecordServedCounts) {
   ASSERT_TRUE(store_->record_served("hello", 1, "127.0.0.1:9"));
   NodeReport r = report("127.0.0.1:40001", "default", {fetched(*store_, "hello", 1)}, 1700000100);
   r.served = {{"hello", 1, 3}, {"attrs", 1, 2}};
-  ASSERT_TRUE(store_->record_nodes({r}));
+  auto recorded = store_->record_nodes({r});
+  ASSERT_TRUE(recorded) << recorded.error().to_string();
   auto stats = store_->stats();
   ASSERT_TRUE(stats) << stats.error().to_string();
   std::map<std::string, std::uint64_t> counts;
@@ -130,7 +139,7 @@ TEST_F(StoreNodesTest, ServedCountsAddToWhatRecordServedCounts) {
   EXPECT_EQ(counts, (std::map<std::string, std::uint64_t>{{"attrs@1", 2}, {"hello@1", 4}}));
 }
 
-TEST_F(StoreNodesTest, BehindIsTheNewestGenerationHoldingItsCodeAgainstTheCurrentOne) {
+TEST_P(StoreNodesTest, BehindIsTheNewestGenerationHoldingItsCodeAgainstTheCurrentOne) {
   const std::int64_t g1 = current();
   ASSERT_TRUE(store_->record_nodes(
       {report("127.0.0.1:1", "default", {fetched(*store_, "hello", 1), fetched(*store_, "attrs", 1)}, 1)}));
@@ -164,7 +173,7 @@ TEST_F(StoreNodesTest, BehindIsTheNewestGenerationHoldingItsCodeAgainstTheCurren
   EXPECT_FALSE(n.behind);
 }
 
-TEST_F(StoreNodesTest, CodeNoGenerationHadTogetherIsBehindWithNoGeneration) {
+TEST_P(StoreNodesTest, CodeNoGenerationHadTogetherIsBehindWithNoGeneration) {
   ASSERT_EQ(import_bytes(*store_, variant("hello.beam", 1), "h2", "hello_app"), 2);
   // hello@2 with attrs@1 is the current generation; hello@1 with a code attrs never had is
   // none of the channel's.
@@ -192,10 +201,10 @@ TEST_F(StoreNodesTest, CodeNoGenerationHadTogetherIsBehindWithNoGeneration) {
   }
 }
 
-TEST_F(StoreNodesTest, ChannelsAreComparedWithTheirOwnGenerations) {
+TEST_P(StoreNodesTest, ChannelsAreComparedWithTheirOwnGenerations) {
   StoreOptions o;
   o.channel = "prod";
-  auto prod = open_or_die(dir_ / "s.db", o);
+  auto prod = open_or_die(store_at(dir_), o);
   ASSERT_TRUE(prod);
   ASSERT_EQ(import_bytes(*prod, variant("hello.beam", 1), "h2", "hello_app"), 2);  // prod: hello@2
   ASSERT_TRUE(store_->record_nodes({report("127.0.0.1:1", "default", {fetched(*store_, "hello", 1)}, 1),
@@ -215,7 +224,7 @@ TEST_F(StoreNodesTest, ChannelsAreComparedWithTheirOwnGenerations) {
   EXPECT_EQ(store_->nodes({.seen_since = 2})->size(), 0u);
 }
 
-TEST_F(StoreNodesTest, ForgetRemovesOldNodesAndAForgottenNodeComesBackAsNew) {
+TEST_P(StoreNodesTest, ForgetRemovesOldNodesAndAForgottenNodeComesBackAsNew) {
   auto ids = store_->record_nodes({report("127.0.0.1:1", "default", {fetched(*store_, "hello", 1)}, 100),
                                    report("127.0.0.1:2", "default", {fetched(*store_, "hello", 1)}, 300)});
   ASSERT_TRUE(ids);
@@ -235,10 +244,10 @@ TEST_F(StoreNodesTest, ForgetRemovesOldNodesAndAForgottenNodeComesBackAsNew) {
   EXPECT_EQ(store_->nodes()->size(), 2u);
 }
 
-TEST_F(StoreNodesTest, AReadOnlyStoreRecordsNothing) {
+TEST_P(StoreNodesTest, AReadOnlyStoreRecordsNothing) {
   StoreOptions o;
   o.read_only = true;
-  auto ro = open_or_die(dir_ / "s.db", o);
+  auto ro = open_or_die(store_at(dir_), o);
   ASSERT_TRUE(ro);
   auto r = ro->record_nodes({report("127.0.0.1:1", "default", {}, 1)});
   ASSERT_FALSE(r);

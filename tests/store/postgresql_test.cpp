@@ -10,7 +10,9 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +20,7 @@
 #include "backend.h"
 #include "db/migrations.h"
 #include "db/pg_connection.h"
+#include "db/sqlite_error.h"
 #include "store_test_util.h"
 #include "support/pg_server.h"
 
@@ -206,6 +209,101 @@ TEST_P(PgStore, AServerThatGoesAwayMidImportWritesNothing) {
   EXPECT_TRUE(again->list()->empty());
   EXPECT_EQ(*again->generation(), 0u);
   EXPECT_EQ(testing::pg_rows(uri, "SELECT count(*) FROM blobs"), std::vector<std::string>{"0|"});
+}
+
+// Inside a write transaction the backend pipelines the writes (db/pg_connection.cpp,
+// Pipeline): a write the server refuses is reported at the latest by the next read or the
+// commit, naming its own statement and SQLSTATE, and nothing of the transaction commits.
+TEST_P(PgStore, APipelinedWriteThatFailsIsReportedNamingItAndNothingCommits) {
+  const std::string uri = fresh();
+  auto conn = db::open_postgresql(uri, {});
+  auto insert =
+      conn->prepare("INSERT INTO channels (name, generation, previous, created_at) VALUES (?, 0, 0, 0)");
+  auto count = conn->prepare("SELECT count(*) FROM channels WHERE name LIKE 'p%'");
+  const auto rows = [&] {
+    count->step();
+    const auto n = count->int64(0);
+    count->reset();
+    return n;
+  };
+  // Runs `tail` after writes p1, p2, p2 (refused: duplicate key), p3; the first error thrown.
+  const auto refused = [&](const std::function<void()>& tail) -> std::optional<Status> {
+    conn->begin(db::TxKind::kWrite);
+    try {
+      for (const char* name : {"p1", "p2", "p2", "p3"}) {
+        insert->bind(1, std::string_view(name));
+        insert->exec();
+      }
+      tail();
+    } catch (const db::StatusError& e) {
+      conn->rollback();
+      return e.status();
+    }
+    conn->rollback();
+    return std::nullopt;
+  };
+  for (const auto& [what, tail] : std::vector<std::pair<std::string, std::function<void()>>>{
+           {"commit", [&] { conn->commit(); }}, {"a read", [&] { rows(); }}}) {
+    const auto status = refused(tail);
+    ASSERT_TRUE(status) << "a refused write followed by " << what << " reported nothing";
+    EXPECT_EQ(status->code(), Code::kFailedPrecondition) << status->to_string();
+    EXPECT_NE(status->message().find("INSERT INTO channels"), std::string::npos) << status->message();
+    EXPECT_NE(status->message().find("23505"), std::string::npos) << status->message();
+    EXPECT_EQ(rows(), 0) << "after " << what;
+  }
+  // The connection works on: the next transaction commits.
+  conn->begin(db::TxKind::kWrite);
+  insert->bind(1, std::string_view("p4"));
+  insert->exec();
+  conn->commit();
+  EXPECT_EQ(rows(), 1);
+}
+
+// As above, but the server ends the session while the import is writing: its first image's
+// writes are in the pipeline, unanswered. The error is the lost connection, naming the
+// socket; nothing of the import is in the database.
+TEST_P(PgStore, AServerThatGoesAwayWhileTheImportWritesWritesNothing) {
+  TempDir dir;
+  const std::string uri = store_at(dir);
+  constexpr std::size_t kFiles = 6;
+  for (std::size_t i = 0; i < kFiles; ++i)
+    write_file(dir / ("tree/app-1/ebin/m" + std::to_string(i) + ".beam"), variant("hello.beam", int(i) + 1));
+  const auto counts = [&] {
+    std::vector<std::string> out;
+    for (const char* table : {"blobs", "versions", "modules", "channel_modules", "generations", "events"}) {
+      out.push_back(table +
+                    (" " + testing::pg_rows(uri, std::string("SELECT count(*) FROM ") + table).at(0)));
+    }
+    return out;
+  };
+  const auto before = counts();
+  auto store = open_or_die(uri);
+  std::size_t prepared = 0;
+  int asked_after = 0;
+  bool killed = false;
+  ImportOptions o;
+  o.progress = [&](std::size_t done, std::size_t, const std::string&) { prepared = done; };
+  // interrupted() is asked once more after the last file is prepared, then before each image
+  // is inserted: the third time after, image 1 is written and image 2 not yet.
+  o.interrupted = [&] {
+    if (prepared == kFiles && ++asked_after == 3) {
+      testing::pg_exec("postgres",
+                       "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = '" +
+                           db_name(uri) + "' AND application_name = 'codestore'");
+      killed = true;
+    }
+    return false;
+  };
+  auto r = store->import_tree({(dir / "tree").string()}, o);
+  ASSERT_TRUE(killed) << "the import ended before its second image";
+  ASSERT_FALSE(r) << "an import on a terminated connection succeeded";
+  EXPECT_EQ(r.error().code(), Code::kIOError) << r.error().to_string();
+  EXPECT_NE(r.error().message().find("lost the connection"), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find("socket " + testing::pg_server_dir()), std::string::npos)
+      << r.error().message();
+  store.reset();
+  EXPECT_EQ(counts(), before);
+  EXPECT_EQ(*open_or_die(uri)->generation(), 0u);
 }
 
 TEST_P(PgStore, EveryMigrationHasAPostgresqlTwinOfTheSameNumberAndName) {
