@@ -172,7 +172,7 @@ std::unique_ptr<CLI::App> make_app(Context& ctx) {
     if (!ctx.snapshot) return;
     for (const CLI::App* sub : a->get_subcommands()) {
       const std::string& name = sub->get_name();
-      if (name == "image" || name == "shell" || name == "serve") {
+      if (name == "image" || name == "shell" || name == "serve" || name == "follow") {
         throw CLI::ValidationError(
             fmt::format("--snapshot is for the commands that read the store, not {}", name));
       }

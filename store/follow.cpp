@@ -452,14 +452,21 @@ struct Follower::Impl {
       while (s->step()) g.modules.emplace_back(s->text(0), s->int64(1));
     }
     g.versions = read_rows(ps, kVersions, fmt::format("(t.module, t.version) IN ({})", versions_named()), ck);
-    const std::string apps = fmt::format("t.{{}} IN ({})", kApps);
-    g.app_versions = read_rows(ps, kAppVersions, fmt::format(fmt::runtime(apps), "id"), ck);
-    g.app_modules = read_rows(ps, kAppModules, fmt::format(fmt::runtime(apps), "app_version"), ck);
-    g.app_files = read_rows(ps, kAppFiles, fmt::format(fmt::runtime(apps), "app_version"), ck);
-    g.releases = read_rows(ps, kReleases, fmt::format("t.id IN ({})", kRels), ck);
-    g.release_apps = read_rows(ps, kReleaseApps, fmt::format("t.release IN ({})", kRels), ck);
-    g.release_files = read_rows(ps, kReleaseFiles, fmt::format("t.release IN ({})", kRels), ck);
-    g.release_modules = read_rows(ps, kReleaseModules, fmt::format("t.release IN ({})", kRels), ck);
+    // Most generations (an import, a rollback) open no application revision and name no
+    // release: nothing more to read for them.
+    const bool release = !std::holds_alternative<std::monostate>(g.generation[4]);
+    if (!g.opened_apps.empty() || release) {
+      const std::string apps = fmt::format("t.{{}} IN ({})", kApps);
+      g.app_versions = read_rows(ps, kAppVersions, fmt::format(fmt::runtime(apps), "id"), ck);
+      g.app_modules = read_rows(ps, kAppModules, fmt::format(fmt::runtime(apps), "app_version"), ck);
+      g.app_files = read_rows(ps, kAppFiles, fmt::format(fmt::runtime(apps), "app_version"), ck);
+    }
+    if (release) {
+      g.releases = read_rows(ps, kReleases, fmt::format("t.id IN ({})", kRels), ck);
+      g.release_apps = read_rows(ps, kReleaseApps, fmt::format("t.release IN ({})", kRels), ck);
+      g.release_files = read_rows(ps, kReleaseFiles, fmt::format("t.release IN ({})", kRels), ck);
+      g.release_modules = read_rows(ps, kReleaseModules, fmt::format("t.release IN ({})", kRels), ck);
+    }
     {
       auto s = ps("SELECT created_at, generation, previous FROM channels WHERE name = ?1");
       s->bind(1, channel);

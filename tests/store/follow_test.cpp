@@ -22,6 +22,7 @@
 #include "db/connection.h"
 #include "db/pg_listener.h"
 #include "follow_test_util.h"
+#include "release_test_util.h"
 #include "store_test_util.h"
 #include "support/pg_server.h"
 
@@ -29,6 +30,7 @@ namespace codestore {
 namespace {
 
 using namespace store_testing;
+namespace fs = std::filesystem;
 
 class Follow : public BackendTest {
  protected:
@@ -121,6 +123,95 @@ TEST_P(Follow, CatchesUpAfterMissedAnnouncementsAndEndsEqualToThePrimary) {
     ASSERT_TRUE(c.primary.has_value()) << c.channel;
     EXPECT_EQ(c.applied, *c.primary) << c.channel;
   }
+}
+
+// An Erlang release over OTP's own applications (read by the test's walker), with the files a
+// relx release keeps in releases/.
+ReleaseContent otp_release(const std::string& name, const std::string& vsn,
+                           const std::vector<std::string>& apps) {
+  ReleaseContent r;
+  r.name = name;
+  r.vsn = vsn;
+  r.erts_vsn =
+      release_testing::run("erl -noshell -eval 'io:format(\"~s\", [erlang:system_info(version)]), halt().'")
+          .output;
+  r.kind = "relx";
+  r.origin = "test";
+  std::vector<fs::path> dirs;
+  for (const auto& a : apps) {
+    for (const auto& e : fs::directory_iterator("/usr/lib/erlang/lib")) {
+      if (e.path().filename().string().rfind(a + "-", 0) == 0) dirs.push_back(e.path());
+    }
+  }
+  std::string rel = "{release, {\"" + name + "\", \"" + vsn + "\"}, {erts, \"" + r.erts_vsn + "\"}, [";
+  for (auto& a : release_testing::read_app_dirs(dirs)) {
+    rel += (r.rel_apps.empty() ? "{" : ", {") + a.app + ", \"" + a.vsn + "\"}";
+    r.rel_apps.push_back({a.app, a.vsn, "", ""});
+    r.apps.push_back(std::move(a));
+  }
+  rel += "]}.\n";
+  auto text = [](const std::string& path, const std::string& t) {
+    ContentFile f;
+    f.path = path;
+    f.bytes.assign(t.begin(), t.end());
+    f.mode = 0644;
+    return f;
+  };
+  r.files.push_back(text("releases/" + vsn + "/" + name + ".rel", rel));
+  r.files.push_back(text("releases/" + vsn + "/start.boot", "boot script of " + name + "@" + vsn));
+  r.files.push_back(text("releases/" + vsn + "/sys.config", "[{sasl, [{vsn, \"" + vsn + "\"}]}].\n"));
+  r.files.push_back(text("releases/start_erl.data", r.erts_vsn + " " + vsn + "\n"));
+  return r;
+}
+
+// Every file under `dir` (but the manifest) with its bytes.
+std::map<std::string, std::string> files_under(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file() || e.path().filename() == ".codestore-materialized") continue;
+    const auto bytes = read_file(e.path());
+    out[fs::relative(e.path(), dir).string()] = std::string(bytes.begin(), bytes.end());
+  }
+  return out;
+}
+
+TEST_P(Follow, DeploysAndAChannelRollbackReachTheReplicaAndMaterializeReadsItAsThePrimary) {
+  if (release_testing::run("erl -noshell -eval 'halt().'").code != 0) GTEST_SKIP() << "erl is not installed";
+  TempDir dir;
+  const std::string uri = fresh();
+  const std::string replica = dir / "replica.db";
+  auto prod = channel_store(uri, "prod");
+  for (const auto& r : {otp_release("web", "1", {"sasl", "runtime_tools"}),
+                        otp_release("web", "2", {"sasl", "runtime_tools", "tools"})}) {
+    auto i = prod->import_release(r);
+    ASSERT_TRUE(i) << i.error().to_string();
+    auto d = prod->deploy({r.name, r.vsn});
+    ASSERT_TRUE(d) << d.error().to_string();
+  }
+  auto f = follower_or_die(uri, replica);
+  ASSERT_TRUE(f->catch_up());
+  expect_replica_equal(uri, replica);
+  // The rollback: web@1 again, without a deploy naming it.
+  ASSERT_TRUE(prod->channel_rollback());
+  auto b = f->catch_up();
+  ASSERT_TRUE(b) << b.error().to_string();
+  EXPECT_EQ(b->generations, 1u);
+  EXPECT_EQ(b->blobs_fetched, 0u);  // everything web@1 needs is there
+  expect_replica_equal(uri, replica);
+
+  auto local = channel_store(replica, "prod");
+  auto pa = prod->channel_apps("prod");
+  auto ra = local->channel_apps("prod");
+  ASSERT_TRUE(pa && ra) << (pa ? ra.error().to_string() : pa.error().to_string());
+  EXPECT_EQ(pa->release.vsn, "1");
+  EXPECT_EQ(ra->release.vsn, "1");
+  EXPECT_EQ(pa->apps.size(), ra->apps.size());
+  auto pm = prod->materialize(dir / "from-primary");
+  auto rm = local->materialize(dir / "from-replica");
+  ASSERT_TRUE(pm && rm) << (pm ? rm.error().to_string() : pm.error().to_string());
+  EXPECT_EQ(pm->written, rm->written);
+  EXPECT_EQ(files_under(dir / "from-primary"), files_under(dir / "from-replica"));
+  EXPECT_NE(files_under(dir / "from-replica").count("releases/1/sys.config"), 0u);
 }
 
 TEST_P(Follow, FetchesOnlyTheBlobsItLacks) {

@@ -83,8 +83,16 @@ inline const std::vector<std::string>& replicated_queries() {
       "SELECT id, HEX(sha256), raw_size, stored_size, level, coalesce(dictionary_id, 0), "
       "coalesce(load_verdict, "
       "-1), HEX(frame_checksum), HEX(data) FROM blobs ORDER BY id",
-      "SELECT id, app, vsn, revision, content FROM app_versions ORDER BY id",
-      "SELECT id, name, vsn, erts_vsn FROM releases ORDER BY id",
+      "SELECT id, app, vsn, revision, content, origin, warning, imported_at FROM app_versions ORDER BY id",
+      "SELECT app_version, module, version, blob_id, path FROM app_modules ORDER BY app_version, module",
+      "SELECT app_version, path, coalesce(blob_id, 0), mode, coalesce(link, '') FROM app_files ORDER BY "
+      "app_version, path",
+      "SELECT id, name, vsn, erts_vsn, kind, origin, imported_at FROM releases ORDER BY id",
+      "SELECT release, position, app_version, type, included FROM release_apps ORDER BY release, position",
+      "SELECT release, path, coalesce(blob_id, 0), mode, coalesce(link, '') FROM release_files ORDER BY "
+      "release, "
+      "path",
+      "SELECT release, module, version, blob_id, path FROM release_modules ORDER BY release, module",
   };
   return q;
 }
