@@ -164,6 +164,7 @@ std::unique_ptr<CLI::App> make_app(Context& ctx) {
   add_serve_command(*app, ctx);
   add_channel_commands(*app, ctx);
   add_plan_command(*app, ctx);
+  add_follow_command(*app, ctx);
 
   // A snapshot is for the store's reading commands (they check it themselves, as they open
   // the store); these others would silently ignore it.
@@ -171,7 +172,7 @@ std::unique_ptr<CLI::App> make_app(Context& ctx) {
     if (!ctx.snapshot) return;
     for (const CLI::App* sub : a->get_subcommands()) {
       const std::string& name = sub->get_name();
-      if (name == "image" || name == "shell" || name == "serve") {
+      if (name == "image" || name == "shell" || name == "serve" || name == "follow") {
         throw CLI::ValidationError(
             fmt::format("--snapshot is for the commands that read the store, not {}", name));
       }

@@ -70,6 +70,8 @@ void add_serve_command(CLI::App& app, Context& ctx);
 void add_channel_commands(CLI::App& app, Context& ctx);
 // `plan`: the upgrade plan between two releases or two generations (plan_command.cpp).
 void add_plan_command(CLI::App& app, Context& ctx);
+// `follow`: a local replica of a store on PostgreSQL (follow_command.cpp).
+void add_follow_command(CLI::App& app, Context& ctx);
 
 // The application with every command, its callbacks reporting through `ctx` (tests walk
 // it to check that every option and positional is described).

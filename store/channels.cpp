@@ -410,6 +410,9 @@ std::int64_t Store::Impl::ChannelChange::commit(const GenerationMeta& meta, bool
   s.bind(2, meta.keep_previous ? row.previous : row.generation);
   s.bind(3, channel_);
   s.exec();
+  // Followers hear of it at commit (nothing when the transaction rolls back): the number only,
+  // they read what they lack themselves (docs/fleet.md).
+  impl_.db->notify(db::kGenerationTopic, std::to_string(number));
   return number;
 }
 

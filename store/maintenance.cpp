@@ -385,7 +385,7 @@ Status Store::record_event(std::string_view action, std::string_view module, Rea
                            std::int64_t from_version, std::int64_t to_version) {
   return impl_->call([&] { return fmt::format("record event {} {}", action, module); },
                      [&]() -> Status {
-                       impl_->require_writable("record event");
+                       impl_->require_writable_local("record event");
                        if (action.empty()) fail(Code::kInvalidArgument, "an event needs an action");
                        impl_->event(action, module, from_version, to_version, reason.text);
                        return Status::ok();
@@ -396,7 +396,7 @@ Status Store::record_served(std::string_view module, std::int64_t version, std::
   return impl_->call(
       [&] { return fmt::format("record served {}", mv(module, version)); },
       [&]() -> Status {
-        impl_->require_writable("record served");
+        impl_->require_writable_local("record served");
         auto& s = impl_->stmt(
             "INSERT INTO served (module, version, count, last_served, last_peer) VALUES (?, ?, 1, ?, ?) "
             "ON CONFLICT (module, version) DO UPDATE SET count = served.count + 1, last_served = "

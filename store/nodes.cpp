@@ -48,7 +48,7 @@ Result<std::vector<std::int64_t>> Store::record_nodes(const std::vector<NodeRepo
   return impl_->call(
       [&] { return fmt::format("record {} nodes", reports.size()); },
       [&]() -> Result<std::vector<std::int64_t>> {
-        impl_->require_writable("record nodes");
+        impl_->require_writable_local("record nodes");
         std::vector<std::int64_t> ids;
         ids.reserve(reports.size());
         if (reports.empty()) return ids;
@@ -252,7 +252,7 @@ Result<std::size_t> Store::forget_nodes(std::int64_t last_seen_before) {
   return impl_->call(
       [&] { return fmt::format("forget nodes last seen before {}", last_seen_before); },
       [&]() -> Result<std::size_t> {
-        impl_->require_writable("forget nodes");
+        impl_->require_writable_local("forget nodes");
         Impl::WriteTx tx(*impl_);
         std::size_t n = 0;
         {

@@ -14,6 +14,11 @@ namespace codestore {
 using store_internal::fail;
 using store_internal::now;
 
+namespace {
+// The migration that made the follower table.
+constexpr std::int64_t kFollowerSchema = 7;
+}  // namespace
+
 db::Statement& Store::Impl::stmt(const char* sql) {
   auto& s = statements[sql];
   if (!s) {
@@ -37,8 +42,18 @@ void Store::Impl::WriteTx::commit(bool changed) {
   tx.commit();
 }
 
-void Store::Impl::require_writable(std::string_view what) const {
+void Store::Impl::require_writable_local(std::string_view what) const {
   if (options.read_only) fail(Code::kPermissionDenied, fmt::format("{}: the store is open read-only", what));
+}
+
+void Store::Impl::require_writable(std::string_view what) const {
+  require_writable_local(what);
+  if (!primary.empty()) {
+    fail(Code::kFailedPrecondition,
+         fmt::format(
+             "{}: this store is a replica of {} (codestore follow): make changes there, on the primary", what,
+             primary));
+  }
 }
 
 void Store::Impl::event(std::string_view action, std::string_view module, std::int64_t from, std::int64_t to,
@@ -86,6 +101,11 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& location, const St
     impl->options = options;
     impl->image_cache = db::ImageCache(options.image_cache_bytes);
     impl->db = postgresql ? db::open_postgresql(location, options) : db::open_sqlite(path, options);
+    // A replica (migrations/0007_followers.sql) names its primary; an older file cannot be one.
+    if (!postgresql && impl->db->schema_version() >= kFollowerSchema) {
+      auto s = impl->db->prepare("SELECT primary_uri FROM follower");
+      if (s->step()) impl->primary = s->text(0);
+    }
     return std::unique_ptr<Store>(new Store(std::move(impl)));
   });
 }

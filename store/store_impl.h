@@ -217,6 +217,9 @@ struct Store::Impl {
   std::string path;
   StoreOptions options;
   std::unique_ptr<db::Connection> db;
+  // A replica's primary, as the follower table records it ("": not a replica; docs/fleet.md):
+  // require_writable refuses what would make the replica differ from it.
+  std::string primary;
   std::mutex mutex;  // guards everything below: calls are serialized on the connection
   std::unordered_map<const char*, std::unique_ptr<db::Statement>> statements;
   std::map<std::int64_t, std::shared_ptr<db::Dictionary>> dictionaries;
@@ -262,6 +265,9 @@ struct Store::Impl {
   // The one value a query without parameters returns (a count, a sum).
   std::int64_t scalar(const char* sql);
   void require_writable(std::string_view what) const;
+  // For what is the host's own and never comes from a primary (the nodes a boot server
+  // served, served counts, the loader's events): read-only refuses it, a replica does not.
+  void require_writable_local(std::string_view what) const;
   // `channel`: the channel the change was made in ("" for store-wide events).
   void event(std::string_view action, std::string_view module, std::int64_t from, std::int64_t to,
              std::string_view reason, std::string_view channel = {});

@@ -23,6 +23,8 @@
 //   * integrity_check(), checkpoint(), reclaim_space(), schema_version(): the maintenance the
 //     store offers whose SQL differs per database (PRAGMA integrity_check / amcheck; WAL
 //     checkpoint / CHECKPOINT; VACUUM; the highest migration applied).
+//   * notify(topic, payload): an announcement delivered at commit to listeners (PostgreSQL's
+//     NOTIFY; db/pg_listener.h listens); a database without listeners does nothing.
 // - Statement: bind (1-based: integers, text, blobs, NULL), step through rows, read columns
 //   (0-based) as int64 (NULL and false read as 0, true as 1), text (NULL: "") or blob bytes
 //   (valid until the next step or reset); reset() ends the statement's use (its implicit read)
@@ -99,7 +101,19 @@ class Connection {
   virtual void reclaim_space() = 0;
   // The highest migration applied (0 for a fresh database).
   virtual std::int64_t schema_version() = 0;
+
+  // Announces `payload` to whoever listens on `topic` when the current transaction commits,
+  // never for one that rolls back (PostgreSQL: pg_notify in the transaction). A database
+  // nobody listens to (SQLite) does nothing. What the store announces: kGenerationTopic.
+  virtual void notify(std::string_view topic, std::string_view payload) {
+    static_cast<void>(topic);
+    static_cast<void>(payload);
+  }
 };
+
+// The topic a committed generation is announced on; its payload is the generation's number
+// in decimal and nothing else (never data: a follower reads what it lacks, docs/fleet.md).
+inline constexpr const char* kGenerationTopic = "codestore_generation";
 
 // A transaction that rolls back unless committed (also when an error unwinds it).
 class Transaction {

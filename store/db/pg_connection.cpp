@@ -473,6 +473,16 @@ class PgConnection final : public Connection {
                  "(SELECT coalesce(max(number), 0) FROM schema_migrations) END");
     return parse_int(PQgetvalue(r.get(), 0, 0));
   }
+  // NOTIFY in the current transaction: PostgreSQL delivers it at commit, never for a rollback
+  // (its payload must stay under 8000 bytes; the store's is a generation number).
+  void notify(std::string_view topic, std::string_view payload) override {
+    const std::string t(topic), p(payload);
+    const char* values[] = {t.c_str(), p.c_str()};
+    ResultPtr res(
+        PQexecParams(conn_.get(), "SELECT pg_notify($1, $2)", 2, nullptr, values, nullptr, nullptr, 0),
+        &PQclear);
+    if (PQresultStatus(res.get()) != PGRES_TUPLES_OK) fail_result(conn_.get(), res.get(), "announcing " + p);
+  }
 
   // The store's write lock (kWriteLockKey), inside the transaction just begun. Without
   // on_busy the server waits (lock_timeout, set at connect, ends the wait: 55P03, kBusy);

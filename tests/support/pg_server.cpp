@@ -171,6 +171,15 @@ void PgServer::stop(const fs::path& dir) noexcept {
   fs::remove_all(dir, ec);
 }
 
+void PgServer::restart(const fs::path& dir) {
+  std::string out;
+  if (!run(as_server_user(bindir() + "/pg_ctl -D " + (dir / "data").string() + " -l " +
+                          (dir / "log").string() + " -m immediate -w -s restart"),
+           out)) {
+    throw std::runtime_error("pg_ctl restart in " + dir.string() + " failed: " + out + read_log(dir));
+  }
+}
+
 std::string pg_uri_in(const std::string& dir, const std::string& name) {
   return "postgresql:///" + name + "?host=" + dir + "&user=postgres";
 }

@@ -44,6 +44,10 @@ class PgServer {
   // Stops the server of `dir` (immediate mode: nothing to keep) and removes `dir`. Quiet when
   // there is none.
   static void stop(const std::filesystem::path& dir) noexcept;
+  // Restarts the server of `dir` as a crash would (immediate mode: every session ends, nothing
+  // is flushed first), keeping its data and options, and waits until it accepts connections
+  // again (the followers' chaos test). Throws std::runtime_error with the server's log.
+  static void restart(const std::filesystem::path& dir);
 };
 
 // The directory (the socket's) of the server this process's tests use (see above).
