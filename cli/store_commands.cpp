@@ -992,6 +992,14 @@ void cmd_stats(Context& ctx) {
                         {"count", s.count},
                         {"last_served", s.last_served}});
     }
+    Json kinds = Json::array();
+    for (const auto& k : r->chunk_kinds) {
+      kinds.push_back({{"kind", k.kind},
+                       {"chunks", k.chunks},
+                       {"raw_bytes", k.raw_bytes},
+                       {"stored_bytes", k.stored_bytes},
+                       {"inflated", k.inflated}});
+    }
     *ctx.out << Json{{"modules", r->modules},
                      {"active_modules", r->active_modules},
                      {"versions", r->versions},
@@ -1007,6 +1015,8 @@ void cmd_stats(Context& ctx) {
                      {"blobs_with_dictionary", r->blobs_with_dictionary},
                      {"served_total", r->served_total},
                      {"served", served},
+                     {"chunks", r->chunks},
+                     {"chunk_kinds", kinds},
                      {"schema_version", r->schema_version}}
                     .dump()
              << "\n";
@@ -1027,6 +1037,14 @@ void cmd_stats(Context& ctx) {
          {"events:", std::to_string(r->events)},
          {"served:", std::to_string(r->served_total)},
          {"schema:", std::to_string(r->schema_version)}});
+  if (!r->chunk_kinds.empty()) {
+    std::vector<std::vector<std::string>> t{{"KIND", "ROWS", "RAW", "STORED", "RATIO", "INFLATED"}};
+    for (const auto& k : r->chunk_kinds) {
+      t.push_back({k.kind, std::to_string(k.chunks), human_bytes(k.raw_bytes), human_bytes(k.stored_bytes),
+                   fmt::format("{:.3f}", ratio(k.stored_bytes, k.raw_bytes)), std::to_string(k.inflated)});
+    }
+    table(*ctx.out, t);
+  }
   const std::size_t top = std::min<std::size_t>(r->served.size(), 10);
   if (top > 0) {
     std::vector<std::vector<std::string>> t{{"SERVED", "MODULE", "VERSION", "LAST"}};

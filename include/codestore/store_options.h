@@ -30,7 +30,11 @@ struct StoreOptions {
   // from 0, so 0 is the start of a wait), before it waits again within busy_timeout_ms;
   // false gives up at once (kBusy). Unset: SQLite's own busy timeout.
   std::function<bool(int attempt)> on_busy = nullptr;
-  int zstd_level = 3;   // level of new blobs (compact() takes its own)
+  int zstd_level = 3;  // level of new blobs (compact() takes its own)
+  // Module images are stored as their chunks (docs/store.md, "Chunks"); false stores them
+  // whole, as before schema 6, and compact leaves them whole: the baseline bench_store
+  // measures chunks against. Both kinds of blob are read by every store.
+  bool chunks = true;
   bool migrate = true;  // apply pending migrations (after a backup); false: refuse a stale schema
   bool backup_before_migrate = true;  // VACUUM INTO "<db>.backup-<from>-<to>-<unix time>" first
   // Decompressed images kept in memory for get/active, keyed by their SHA-256 (so never
