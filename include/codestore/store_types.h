@@ -268,8 +268,9 @@ struct CompactReport {
   std::int64_t dictionary_id = 0;  // the dictionary they use now (0: none)
   // Chunks (docs/store.md, "Chunks"): whole images split into chunks (blobs stored before
   // schema 6), chunk rows re-encoded, and of those the ones stored inflated (their zlib
-  // layer deflates again to exactly the bytes they came with) and the deflated ones kept as
-  // they came (no zlib level reproduces them, or the stream is damaged or truncated).
+  // layer deflates again to exactly the bytes they came with: debug chunks only) and the
+  // deflated ones kept as they came (LitT, which the loader reads; a stream no zlib level
+  // reproduces, or one damaged or truncated).
   std::int64_t blobs_chunked = 0;
   std::int64_t chunks = 0;
   std::int64_t chunks_inflated = 0;
