@@ -10,6 +10,11 @@
 //                                          channel or two (C alone: its current generation):
 //                                          modules added, removed, changed (version, MD5), and
 //                                          applications (APP@VSN#REV pinned)
+//   nodes [--channel C] [--modules]        the nodes `serve` served (docs/model.md, "Nodes"): address,
+//         [--forget-older-than D]          client root, channel, release, erts, first and last seen,
+//                                          and whether each is behind its channel's current
+//                                          generation; --forget-older-than removes those not seen
+//                                          for D (30d, 12h, 90m, 45s)
 //
 // Every command takes --json (one JSON document; an error is {"error": {...}} too). The other
 // store commands work in the channel the global --channel names (default: default).
@@ -18,6 +23,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <ctime>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -283,6 +289,123 @@ void cmd_diff(Context& ctx, const std::string& a, const std::string& b) {
                           d->added.size(), d->removed.size(), d->changed.size(), d->apps.size());
 }
 
+// "30d", "12h", "90m", "45s" (or plain seconds) -> seconds; nullopt when malformed.
+std::optional<std::int64_t> parse_duration(const std::string& text) {
+  if (text.empty() || text.size() > 12) return std::nullopt;
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || text.size() - digits > 1) return std::nullopt;
+  const std::int64_t n = std::stoll(text.substr(0, digits));
+  const char unit = digits < text.size() ? text[digits] : 's';
+  switch (unit) {
+    case 's': return n;
+    case 'm': return n * 60;
+    case 'h': return n * 3600;
+    case 'd': return n * 86400;
+    default: return std::nullopt;
+  }
+}
+
+std::string release_text(const ReleaseId& r) {
+  return r.name.empty() ? std::string("-") : r.name + "@" + r.vsn;
+}
+
+Json release_json(const ReleaseId& r) {
+  if (r.name.empty()) return nullptr;
+  return Json{{"name", text_to_json_string(r.name)}, {"vsn", text_to_json_string(r.vsn)}};
+}
+
+void cmd_nodes(Context& ctx, std::string channel, bool modules, const std::string& forget) {
+  if (channel.empty() && ctx.channel != "default") channel = ctx.channel;
+  if (!forget.empty()) {
+    const auto seconds = parse_duration(forget);
+    if (!seconds) {
+      return report_usage(ctx,
+                          fmt::format("nodes --forget-older-than {}: a duration is N followed by s, m, h "
+                                      "or d (45s, 90m, 12h, 30d)",
+                                      forget));
+    }
+    auto store = open_store(ctx, true);
+    if (!store) return;
+    const std::int64_t before = static_cast<std::int64_t>(std::time(nullptr)) - *seconds;
+    auto n = store->forget_nodes(before);
+    if (!n) return report_error(ctx, n.error());
+    if (ctx.json) {
+      *ctx.out << Json{{"forgotten", *n}, {"last_seen_before", before}}.dump() << "\n";
+    } else {
+      *ctx.out << fmt::format("forgot {} nodes last seen before {}\n", *n, when(before));
+    }
+    return;
+  }
+  auto store = open_store(ctx, false);
+  if (!store) return;
+  auto r = store->nodes({.channel = channel, .with_modules = modules});
+  if (!r) return report_error(ctx, r.error());
+  if (ctx.json) {
+    Json j = Json::array();
+    for (const NodeInfo& n : *r) {
+      Json node{{"id", n.id},
+                {"address", n.address},
+                {"server", text_or_null(n.server)},
+                {"client_root", text_or_null(n.client_root)},
+                {"channel", text_or_null(n.channel)},
+                {"erts_vsn", text_or_null(n.erts_vsn)},
+                {"release", release_json(n.release)},
+                {"generation", version_or_null(n.generation)},
+                {"first_seen", n.first_seen},
+                {"last_seen", n.last_seen},
+                {"requests", n.requests},
+                {"modules_fetched", n.modules_fetched},
+                {"module_count", n.module_count},
+                {"channel_generation", version_or_null(n.channel_generation)},
+                {"channel_release", release_json(n.channel_release)},
+                {"runs_generation", version_or_null(n.runs_generation)},
+                {"behind", n.behind}};
+      if (modules) {
+        Json m = Json::array();
+        for (const NodeModule& x : n.modules) {
+          m.push_back({{"module", text_to_json_string(x.module)},
+                       {"version", x.version},
+                       {"md5", text_or_null(x.md5)},
+                       {"app", text_or_null(x.app)},
+                       {"fetched_at", x.fetched_at}});
+        }
+        node["modules"] = m;
+      }
+      j.push_back(std::move(node));
+    }
+    *ctx.out << Json{{"nodes", j}}.dump() << "\n";
+    return;
+  }
+  std::vector<std::vector<std::string>> t{{"ID", "ADDRESS", "CLIENT ROOT", "CHANNEL", "RELEASE", "ERTS",
+                                           "GEN", "MODULES", "FIRST SEEN", "LAST SEEN", "BEHIND"}};
+  for (const NodeInfo& n : *r) {
+    std::string behind = "-";
+    if (!n.channel.empty() && n.channel_generation != 0) {
+      behind = n.behind ? fmt::format("yes (runs {}, channel at {}{})",
+                                      n.runs_generation == 0 ? std::string("none")
+                                                             : std::to_string(n.runs_generation),
+                                      n.channel_generation,
+                                      n.release == n.channel_release || n.channel_release.name.empty()
+                                          ? ""
+                                          : ", release " + release_text(n.channel_release))
+                        : "no";
+    }
+    t.push_back({std::to_string(n.id), n.address, n.client_root.empty() ? "-" : n.client_root,
+                 n.channel.empty() ? "-" : n.channel, release_text(n.release),
+                 n.erts_vsn.empty() ? "-" : n.erts_vsn,
+                 n.generation == 0 ? "-" : std::to_string(n.generation), std::to_string(n.module_count),
+                 when(n.first_seen), when(n.last_seen), behind});
+    if (modules) {
+      for (const NodeModule& x : n.modules) {
+        t.push_back({"", fmt::format("  {}@{}", x.module, x.version), x.md5.empty() ? "-" : x.md5,
+                     x.app.empty() ? "-" : x.app, "", "", "", "", when(x.fetched_at), "", ""});
+      }
+    }
+  }
+  table(*ctx.out, t);
+}
+
 }  // namespace
 
 void add_channel_commands(CLI::App& app, Context& ctx) {
@@ -321,6 +444,22 @@ void add_channel_commands(CLI::App& app, Context& ctx) {
   diff->add_option("A", o->a, "CHANNEL (its current generation) or CHANNEL#N")->required();
   diff->add_option("B", o->b, "CHANNEL (its current generation) or CHANNEL#N")->required();
   diff->callback([&ctx, o] { cmd_diff(ctx, o->a, o->b); });
+
+  struct NodesOptions {
+    std::string channel, forget;
+    bool modules = false;
+  };
+  auto n = std::make_shared<NodesOptions>();
+  auto* nodes = app.add_subcommand(
+      "nodes",
+      "The nodes `codestore serve` served (one per connection): address, client root, channel, release, "
+      "erts, first and last seen, and whether each is behind its channel's current generation");
+  nodes->add_option("--channel", n->channel, "Only the nodes of this channel (default: every channel)");
+  nodes->add_flag("--modules", n->modules,
+                  "Also list the module versions each node fetched (module@version, MD5)");
+  nodes->add_option("--forget-older-than", n->forget,
+                    "Remove the nodes not seen for this long (45s, 90m, 12h, 30d) instead of listing");
+  nodes->callback([&ctx, n] { cmd_nodes(ctx, n->channel, n->modules, n->forget); });
 }
 
 }  // namespace codestore::cli

@@ -163,6 +163,7 @@ std::unique_ptr<CLI::App> make_app(Context& ctx) {
   add_shell_command(*app, ctx);
   add_serve_command(*app, ctx);
   add_channel_commands(*app, ctx);
+  add_plan_command(*app, ctx);
 
   // A snapshot is for the store's reading commands (they check it themselves, as they open
   // the store); these others would silently ignore it.

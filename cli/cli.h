@@ -68,6 +68,8 @@ void add_release_commands(CLI::App& app, Context& ctx);
 void add_shell_command(CLI::App& app, Context& ctx);
 void add_serve_command(CLI::App& app, Context& ctx);
 void add_channel_commands(CLI::App& app, Context& ctx);
+// `plan`: the upgrade plan between two releases or two generations (plan_command.cpp).
+void add_plan_command(CLI::App& app, Context& ctx);
 
 // The application with every command, its callbacks reporting through `ctx` (tests walk
 // it to check that every option and positional is described).

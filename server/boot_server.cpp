@@ -30,6 +30,7 @@
 #include <thread>
 
 #include "file_service.h"
+#include "node_recorder.h"
 #include "protocol.h"
 
 namespace codestore::server {
@@ -197,7 +198,8 @@ Result<std::string> find_erts_version(const std::string& root) {
 }
 
 // Thread safety: the counters are atomics; `conns_` is guarded by `conns_mu_`; the log
-// callback is serialized by `log_mu_`; everything else is fixed after start().
+// callback is serialized by `log_mu_`; `recorder_` is safe for concurrent use (its own
+// thread writes); everything else is fixed after start().
 class BootServer::Impl {
  public:
   Impl(const BootServerOptions& options, ModuleSource& source, const std::string& root, std::string version,
@@ -212,6 +214,10 @@ class BootServer::Impl {
 
   Status open_sockets();
   void start_loop() {
+    if (options_.record_nodes && source_.records_nodes()) {
+      recorder_ = std::make_unique<NodeRecorder>(source_, options_.node_report_interval,
+                                                 [this](std::string_view line) { log(line); });
+    }
     loop_ = std::thread([this] { loop(); });
   }
   void stop();
@@ -225,6 +231,7 @@ class BootServer::Impl {
  private:
   struct Conn {
     int fd = -1;
+    std::uint64_t number = 0;  // the server's own count, for the node recorder
     std::string peer;
     std::uint32_t address = 0;  // the peer's IPv4 address, host byte order
     std::thread thread;
@@ -256,6 +263,9 @@ class BootServer::Impl {
   std::list<std::unique_ptr<Conn>> conns_;  // guarded by conns_mu_
 
   std::mutex log_mu_;
+
+  std::unique_ptr<NodeRecorder> recorder_;  // null when nodes are not recorded
+  std::uint64_t next_conn_ = 0;             // the loop thread's alone (on_accept)
 
   // Per request kind (indexed by protocol::Command): answers and the time spent working
   // them out.
@@ -430,6 +440,7 @@ void BootServer::Impl::on_accept() {
     conn->fd = fd;
     conn->peer = peer;
     conn->address = ntohl(from.sin_addr.s_addr);
+    conn->number = ++next_conn_;
     Conn* raw = conn.get();
     try {
       conn->thread = std::thread([this, raw] {
@@ -459,6 +470,14 @@ void BootServer::Impl::serve(Conn& conn) {
   // answers, so Nagle would only add a delay to every round trip.
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   log(fmt::format("connection from {}", peer));
+  std::optional<NodeTracker> node;
+  if (recorder_) {
+    sockaddr_in local{};
+    socklen_t local_len = sizeof local;
+    std::string server =
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) == 0 ? peer_text(local) : "";
+    node.emplace(peer, std::move(server), version_, options_.node_report_interval);
+  }
   FrameReader in(fd);
   std::uint64_t served = 0;
   std::string end = "closed by the client";
@@ -508,6 +527,7 @@ void BootServer::Impl::serve(Conn& conn) {
     std::string line;
     std::optional<ServedModule> sent_module;
     ModuleSource* sent_by = &source_;
+    Answer told;  // what the answer tells about the node (its body and reply moved out)
     if (!parsed.request) {
       ++bad_requests_;
       bool undecodable = parsed.error == protocol::RequestError::kUndecodable;
@@ -531,13 +551,26 @@ void BootServer::Impl::serve(Conn& conn) {
       }
       sent_module = std::move(a.served);
       if (a.source != nullptr) sent_by = a.source;
+      if (node) {
+        told.source = a.source;
+        told.client_root = std::move(a.client_root);
+        told.release = std::move(a.release);
+      }
     }
     e = send_frame(fd, reply, Clock::now() + options_.request_timeout,
                    body ? std::span<const std::uint8_t>(*body) : std::span<const std::uint8_t>());
     const int send_errno = errno;
-    if (e == IoEnd::kDone && sent_module) {
+    // Counted in the node's next report when nodes are recorded (one transaction for many), else
+    // here, one write per module sent.
+    if (e == IoEnd::kDone && sent_module && !node) {
       if (Status s = sent_by->record_served(*sent_module, peer); !s)
         line += "; not counted: " + s.to_string();
+    }
+    if (node && e == IoEnd::kDone && parsed.request) {
+      const auto now = Clock::now();
+      told.served = std::move(sent_module);
+      node->answered(told, now);
+      if (node->due(now)) recorder_->hand_over(conn.number, node->take(now), false);
     }
     if (!line.empty()) log(line);
     if (e != IoEnd::kDone) {
@@ -547,6 +580,7 @@ void BootServer::Impl::serve(Conn& conn) {
     }
   }
   if (stopping_.load()) end = "server stopping";
+  if (node && node->seen()) recorder_->hand_over(conn.number, node->take(Clock::now()), true);
   // The peer sees the end now; the descriptor itself is closed when the thread is reaped.
   ::shutdown(fd, SHUT_RDWR);
   log(fmt::format("connection from {} ended: {} ({} modules served)", peer, end, served));
@@ -588,6 +622,9 @@ void BootServer::Impl::stop() {
     for (auto& c : conns_) ::shutdown(c->fd, SHUT_RDWR);
   }
   reap(true);
+  // After every connection handed over its last report: the nodes are written before stop
+  // returns.
+  if (recorder_) recorder_->stop();
   for (int* fd : {&udp_fd_, &listen_fd_, &wake_[0], &wake_[1]}) {
     if (*fd >= 0) ::close(*fd);
     *fd = -1;

@@ -654,6 +654,11 @@ Answer FileService::answer(const protocol::Request& request, std::uint32_t peer)
   }
   a.source = resolved->source;
   if (!resolved->channel.empty()) a.log += " [channel " + resolved->channel + "]";
+  a.client_root = std::move(resolved->client_root);
+  if (resolved->kind == Resolved::Kind::kStoreRelease && request.command == Command::kGet && a.body &&
+      resolved->release) {
+    a.release = resolved->release->release.id;
+  }
   return a;
 }
 

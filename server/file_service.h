@@ -88,6 +88,11 @@ struct Answer {
   // A get's file or module bytes, sent after `reply` from where they are (the image
   // cache) rather than copied into it.
   Bytes body = nullptr;
+  // What the request tells about the node that sent it (the server records nodes,
+  // node_recorder.h): the client root its path was under ("" none), and the release a get
+  // read a file of (a client root's bin/start.boot or releases/<vsn>/...).
+  std::string client_root{};
+  std::optional<ReleaseId> release = std::nullopt;
 };
 
 class FileService {

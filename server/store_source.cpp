@@ -34,6 +34,9 @@ Result<ModuleSource::ReleaseRef> ModuleSource::release(const ReleaseId& id) {
 Result<ModuleSource::ImageBytes> ModuleSource::file(std::string_view sha256) {
   return error(Code::kNotFound, fmt::format("no file {}", sha256));
 }
+Result<std::vector<std::int64_t>> ModuleSource::record_nodes(const std::vector<NodeReport>& /*reports*/) {
+  return error(Code::kNotSupported, fmt::format("{} keeps no nodes", describe()));
+}
 
 namespace {
 
@@ -49,8 +52,8 @@ ServedModule from_version(const ModuleVersion& v, std::int64_t since) {
 }
 
 // Thread safety: the StoreReader is safe for concurrent use; the release snapshot is
-// immutable after open; mu_ guards the cache of application versions and releases. So every
-// method may be called concurrently.
+// immutable after open; mu_ guards the cache of application versions and releases, writer_mu_
+// the handle record_nodes writes with. So every method may be called concurrently.
 class StoreSource final : public ModuleSource {
  public:
   StoreSource(std::shared_ptr<Store> store, std::string release, std::optional<Release> snapshot)
@@ -201,6 +204,27 @@ class StoreSource final : public ModuleSource {
 
   Result<ImageBytes> file(std::string_view sha256) override { return reader_.store().blob(sha256); }
 
+  std::string channel() const override {
+    return release_.empty() ? reader_.store().channel() : std::string();
+  }
+  bool records_nodes() const override { return true; }
+
+  // Through a Store handle of its own, so that a write (and a wait for another process's
+  // write lock) never holds the serving handle's mutex: only the recording thread waits.
+  Result<std::vector<std::int64_t>> record_nodes(const std::vector<NodeReport>& reports) override {
+    std::lock_guard<std::mutex> lock(writer_mu_);
+    if (!writer_) {
+      StoreOptions options;
+      options.create = false;
+      options.channel = reader_.store().channel();
+      options.image_cache_bytes = 0;  // it reads no image
+      auto store = Store::open(reader_.store().path(), options);
+      if (!store) return tl::unexpected(store.error());
+      writer_ = std::move(*store);
+    }
+    return writer_->record_nodes(reports);
+  }
+
  private:
   static tl::unexpected<Status> not_found_or(const Status& status, std::string message) {
     if (status.code() == Code::kNotFound) return error(Code::kNotFound, std::move(message));
@@ -234,6 +258,8 @@ class StoreSource final : public ModuleSource {
   std::int64_t release_created_ = 0;
   std::map<std::string, std::vector<std::string>> release_libs_;  // lib -> modules, fixed at open
   std::map<std::string, ReleaseEntry> release_modules_;           // fixed at open
+  std::mutex writer_mu_;                                          // guards writer_
+  std::unique_ptr<Store> writer_;  // record_nodes's own handle, opened at its first call
 };
 
 }  // namespace

@@ -222,7 +222,7 @@ Store::Impl::BlobRef Store::Impl::find_blob(const Prepared& p) {
 std::int64_t Store::Impl::insert_blob(const Prepared& p) {
   auto& s = stmt(
       "INSERT INTO blobs (sha256, raw_size, stored_size, level, dictionary_id, data, load_verdict, "
-      "frame_checksum, layout, layout_size) VALUES (?, ?, ?, ?, ?, ?, ?, substr(?6, -4), ?, ?)");
+      "frame_checksum, layout, layout_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind_blob(1, p.sha);
   s.bind(2, static_cast<std::int64_t>(p.raw_size));
   s.bind(3, static_cast<std::int64_t>(p.frame.size()));
@@ -234,8 +234,11 @@ std::int64_t Store::Impl::insert_blob(const Prepared& p) {
   } else {
     s.bind_null(7);  // not a module image: no loader reads it as code
   }
-  s.bind(8, p.layout);
-  s.bind(9, static_cast<std::int64_t>(p.layout_size));
+  // The frame's last 4 bytes (its content checksum), bound rather than computed in SQL:
+  // SQLite's substr(x, -4) counts from the end, PostgreSQL's does not.
+  s.bind_blob_no_copy(8, std::span(p.frame).last(std::min<std::size_t>(p.frame.size(), 4)));
+  s.bind(9, p.layout);
+  s.bind(10, static_cast<std::int64_t>(p.layout_size));
   s.exec();
   const std::int64_t id = db->last_insert_id();
   if (p.layout == 1) insert_chunks(id, p, /*repair=*/false);

@@ -658,7 +658,7 @@ Status Store::record_served(std::string_view module, std::int64_t version, std::
         impl_->require_writable("record served");
         auto& s = impl_->stmt(
             "INSERT INTO served (module, version, count, last_served, last_peer) VALUES (?, ?, 1, ?, ?) "
-            "ON CONFLICT (module, version) DO UPDATE SET count = count + 1, last_served = "
+            "ON CONFLICT (module, version) DO UPDATE SET count = served.count + 1, last_served = "
             "excluded.last_served, "
             "last_peer = excluded.last_peer");
         s.bind(1, module);

@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 
+#include "base/hex.h"
 #include "store_impl.h"
 
 namespace codestore {
@@ -18,15 +19,9 @@ namespace {
 // "ab01..." (64 hex digits) -> 32 bytes; nullopt for anything else.
 std::optional<std::vector<std::uint8_t>> sha256_bytes(std::string_view hex) {
   if (hex.size() != 64) return std::nullopt;
-  auto digit = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
   std::vector<std::uint8_t> out(32);
   for (std::size_t i = 0; i < 32; ++i) {
-    int hi = digit(hex[2 * i]), lo = digit(hex[2 * i + 1]);
+    int hi = base::hex_digit(hex[2 * i]), lo = base::hex_digit(hex[2 * i + 1]);
     if (hi < 0 || lo < 0) return std::nullopt;
     out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
   }
@@ -36,26 +31,21 @@ std::optional<std::vector<std::uint8_t>> sha256_bytes(std::string_view hex) {
 }  // namespace
 
 Result<ChannelApps> Store::channel_apps(const std::string& channel, std::int64_t number) {
-  return impl_->call(
-      [&] { return fmt::format("channel apps {} generation {}", channel, number); },
-      [&]() -> Result<ChannelApps> {
-        ChannelApps out;
-        out.channel = channel;
-        const Impl::ChannelRow row = impl_->require_channel(channel);
-        out.generation = number == 0 ? row.generation : number;
-        std::set<std::int64_t> pinned;
-        for (const auto& [app, id] : impl_->generation_app_pins(channel, out.generation)) {
-          out.apps.push_back(impl_->app_version_info(id).summary);
-          pinned.insert(id);
-        }
-        if (const std::int64_t rid = impl_->generation_release(channel, out.generation, pinned); rid != 0) {
-          auto& s = impl_->stmt("SELECT name, vsn FROM releases WHERE id = ?");
-          Impl::Done done{s};
-          s.bind(1, rid);
-          if (s.step()) out.release = ReleaseId{s.text(0), s.text(1)};
-        }
-        return out;
-      });
+  return impl_->call([&] { return fmt::format("channel apps {} generation {}", channel, number); },
+                     [&]() -> Result<ChannelApps> {
+                       ChannelApps out;
+                       out.channel = channel;
+                       const Impl::ChannelRow row = impl_->require_channel(channel);
+                       out.generation = number == 0 ? row.generation : number;
+                       std::set<std::int64_t> pinned;
+                       for (const auto& [app, id] : impl_->generation_app_pins(channel, out.generation)) {
+                         out.apps.push_back(impl_->app_version_info(id).summary);
+                         pinned.insert(id);
+                       }
+                       out.release =
+                           impl_->release_name(impl_->generation_release(channel, out.generation, pinned));
+                       return out;
+                     });
 }
 
 Result<AppVersionInfo> Store::app_version_for(const std::string& channel, std::string_view app,
@@ -153,6 +143,20 @@ std::int64_t Store::Impl::generation_release(std::string_view channel, std::int6
     if (apps == pinned) return rid;
   }
   return 0;
+}
+
+std::int64_t Store::Impl::generation_release(std::string_view channel, std::int64_t number) {
+  std::set<std::int64_t> pinned;
+  for (const auto& [app, id] : generation_app_pins(channel, number)) pinned.insert(id);
+  return generation_release(channel, number, pinned);
+}
+
+ReleaseId Store::Impl::release_name(std::int64_t id) {
+  if (id == 0) return {};
+  auto& s = stmt("SELECT name, vsn FROM releases WHERE id = ?");
+  Done done{s};
+  s.bind(1, id);
+  return s.step() ? ReleaseId{s.text(0), s.text(1)} : ReleaseId{};
 }
 
 }  // namespace codestore

@@ -5,6 +5,7 @@
 #include <codestore/store.h>
 
 #include "db/migrations.h"
+#include "db/pg_connection.h"
 #include "db/sqlite_connection.h"
 #include "store_impl.h"
 
@@ -71,7 +72,11 @@ std::int64_t Store::schema_version() {
   return m.empty() ? 0 : m.back().number;
 }
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& path, const StoreOptions& given) {
+Result<std::unique_ptr<Store>> Store::open(const std::string& location, const StoreOptions& given) {
+  // A PostgreSQL URI names a database on a server (its password never shown); anything
+  // else is a SQLite file (docs/store.md, "Backends").
+  const bool postgresql = db::is_postgresql_uri(location);
+  const std::string path = postgresql ? db::redact_uri(location) : location;
   return db::guard("store " + path, [&]() -> Result<std::unique_ptr<Store>> {
     StoreOptions options = given;
     options.read_only = options.read_only || options.snapshot;
@@ -80,7 +85,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, const StoreO
     impl->path = path;
     impl->options = options;
     impl->image_cache = db::ImageCache(options.image_cache_bytes);
-    impl->db = db::open_sqlite(path, options);
+    impl->db = postgresql ? db::open_postgresql(location, options) : db::open_sqlite(path, options);
     return std::unique_ptr<Store>(new Store(std::move(impl)));
   });
 }

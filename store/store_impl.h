@@ -15,6 +15,8 @@
 //   materialize.cpp     a node's local root from a channel's generation (with file_tree.h,
 //                       the files of application versions and releases, which export shares)
 //   maintenance.cpp  gc, verify, stats, dictionary training, compact, checkpoint, events
+//   nodes.cpp        the nodes a boot server served: record_nodes (batched), nodes (behind or not),
+//                    forget_nodes
 // The database is reached only through db::Connection (db/connection.h); zstd only through
 // db/codec.h. Walking directories is the planner's (import_plan.cpp).
 //
@@ -361,8 +363,8 @@ struct Store::Impl {
   // active version and rollback target the row reports (the statement binds it first).
   static constexpr const char* kVersionColumns =
       "v.module, v.version, v.lib, v.md5, v.vsn, b.sha256, b.raw_size, b.stored_size, v.origin, v.note, "
-      "v.warning, v.imported_at, coalesce(cm.version = v.version, 0), coalesce(cm.since, 0), "
-      "coalesce(cm.previous = v.version, 0), coalesce(b.load_verdict, -1) "
+      "v.warning, v.imported_at, CASE WHEN cm.version = v.version THEN 1 ELSE 0 END, coalesce(cm.since, 0), "
+      "CASE WHEN cm.previous = v.version THEN 1 ELSE 0 END, coalesce(b.load_verdict, -1) "
       "FROM versions v JOIN blobs b ON b.id = v.blob_id "
       "LEFT JOIN channel_modules cm ON cm.channel = ?1 AND cm.module = v.module ";
   static ModuleVersion version_of(db::Statement& s);
@@ -396,6 +398,10 @@ struct Store::Impl {
   // none). One rule for what `serve` boots a node with and what `materialize` writes beside it.
   std::int64_t generation_release(std::string_view channel, std::int64_t number,
                                   const std::set<std::int64_t>& pinned);
+  // The same, for a caller that has not read the generation's application pins.
+  std::int64_t generation_release(std::string_view channel, std::int64_t number);
+  // A release's name and version by its releases.id (empty for 0 or an unknown id).
+  ReleaseId release_name(std::int64_t id);
   // The generation labelled `label` (a snapshot): its channel and number; kNotFound
   // "unknown release L" when no generation has the label.
   std::pair<std::string, std::int64_t> labelled_generation(std::string_view label);

@@ -19,6 +19,10 @@
 // before the rounds: ~650 get/list_dir/read_file_info), replayed on one connection; the
 // first replay also compares each answer's ok/error between the two servers.
 //
+// First, without a node or discovery: the app's modules fetched by 10 connections from a server
+// that records nodes (served counts in its batches) and from one that does not (one served
+// count written per module sent), in turns: what recording nodes costs serving.
+//
 //   bench_server [--rounds N] [--warmup N] [--modules N] [--keep DIR]
 //
 // Needs erl and erlc on PATH and UDP port 4368 free (no other boot server on the host).
@@ -320,6 +324,41 @@ int main(int argc, char** argv) {
   }
   std::string problem;
   const char* names[3] = {"codestore serve", "OTP erl_boot_server", "plain files"};
+
+  // Recording nodes (docs/model.md, "Nodes"): the app's modules fetched ({get, File}) by 10
+  // connections in a row (10 nodes) from a server that records them and from one that does
+  // not, in turns; the recording thread writes while the next connections are served. No node
+  // and no discovery: this part runs even when port 4368 is taken.
+  {
+    std::vector<double> recorded, unrecorded;
+    for (int r = 0; r < std::max(7, rounds) && problem.empty(); ++r) {
+      for (bool record : {r % 2 == 0, r % 2 != 0}) {
+        codestore::server::BootServerOptions o;
+        o.log_every_answer = false;
+        o.udp_port = -1;
+        o.record_nodes = record;
+        auto server = codestore::server::BootServer::start(o, **source);
+        if (!server) {
+          std::cerr << "bench_server: " << server.error().to_string() << "\n";
+          return 1;
+        }
+        double ms = 0;
+        for (int c = 0; c < 10 && problem.empty(); ++c)
+          ms += raw_gets_ms((*server)->tcp_port(), store_files, &problem);
+        (record ? recorded : unrecorded).push_back(ms);
+      }
+    }
+    if (!problem.empty()) {
+      std::cerr << "bench_server: node recording: " << problem << "\n";
+      return 1;
+    }
+    std::cout << fmt::format(
+        "node recording: {} modules fetched by 10 connections in a row, median of {} rounds (ms): recorded "
+        "{:.1f} (min {:.1f}), not recorded {:.1f} (min {:.1f}): {:.3f}x\n",
+        modules, recorded.size(), median(recorded), *std::min_element(recorded.begin(), recorded.end()),
+        median(unrecorded), *std::min_element(unrecorded.begin(), unrecorded.end()),
+        median(recorded) / std::max(0.001, median(unrecorded)));
+  }
 
   // The requests of one node's boot and load, as codestore's answer log lists them, to be
   // replayed to both servers without a node: each server's own cost for the whole

@@ -7,8 +7,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 #include "base/file.h"
+#include "support/files.h"
 
 namespace codestore::bench {
 
@@ -48,3 +50,37 @@ std::vector<std::uint8_t> renamed(const std::vector<std::uint8_t>& image, const 
 }
 
 }  // namespace codestore::bench
+
+// tests/support/files.h without gtest, for the tests' helpers the benches reuse (real_releases.cpp,
+// the erl harness): a file that cannot be read or written ends the program with a message naming
+// it, as bench::read_file does, where the tests' version adds a test failure.
+namespace codestore::testing {
+
+namespace fs = std::filesystem;
+
+std::vector<std::uint8_t> read_file(const fs::path& path) {
+  return bench::read_file(path.string());
+}
+
+std::string read_text(const fs::path& path) {
+  const std::vector<std::uint8_t> bytes = bench::read_file(path.string());
+  return {bytes.begin(), bytes.end()};
+}
+
+void write_file(const fs::path& path, std::string_view text) {
+  std::error_code ec;
+  if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  out.close();
+  if (!out) {
+    std::fprintf(stderr, "bench: cannot write %s\n", path.string().c_str());
+    std::exit(1);
+  }
+}
+
+void write_file(const fs::path& path, std::span<const std::uint8_t> bytes) {
+  write_file(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+}
+
+}  // namespace codestore::testing

@@ -1,6 +1,8 @@
-// What every bench program shares: the tests' one TempDir and real-image corpus listing
-// (tests/support/temp_dir.h, tests/support/corpus.h, compiled here without gtest), a whole
-// file read, and the timing helpers the figures are made of (thread CPU time, medians).
+// What every bench program shares: the tests' one TempDir, real-image corpus listing and real
+// releases built by rebar3, mix and systools (tests/support/temp_dir.h, corpus.h,
+// real_releases.h, compiled here without gtest: tests/support/files.h is defined in
+// bench_support.cpp, ending the program where a test would fail), a whole file read, and the
+// timing helpers the figures are made of (thread CPU time, medians).
 //
 // Thread safety: free functions; thread-safe.
 #pragma once

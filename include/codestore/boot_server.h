@@ -47,11 +47,14 @@
 // `..` in a path under P is refused when it climbs out of P (a mix node asks for
 // P/lib/../releases/...).
 //
+// Every connection is recorded as a node (BootServerOptions::record_nodes; `codestore nodes`).
+//
 // Thread safety: BootServer is safe for concurrent use: stop(), wait() and the accessors
 // may be called from any thread. A ModuleSource must be safe for concurrent calls: the
 // server calls it from one thread per connection.
 #pragma once
 
+#include <codestore/node_types.h>
 #include <codestore/release_types.h>
 #include <codestore/status.h>
 
@@ -134,6 +137,20 @@ class ModuleSource {
   }
   // A stored file's (or module byte form's) bytes by its SHA-256 (Store::blob).
   virtual Result<ImageBytes> file(std::string_view sha256);
+
+  // --- Nodes (node_types.h, docs/model.md "Nodes") -------------------------------------------
+  // The channel this source serves, as nodes are recorded with it ("" none: a snapshot, a
+  // source without channels, the default).
+  virtual std::string channel() const { return {}; }
+  // Whether record_nodes keeps nodes. When it does (and BootServerOptions::record_nodes), the
+  // server counts the modules it serves in the nodes' batches (NodeReport::served) instead of
+  // one record_served call per module sent.
+  virtual bool records_nodes() const { return false; }
+  // Records what the server learned about some nodes (Store::record_nodes: one transaction),
+  // returning each report's node id. Called by the server's one recording thread, about once
+  // per BootServerOptions::node_report_interval, never from a connection's thread. The
+  // default, kNotSupported: the source keeps no nodes (the server then stops reporting).
+  virtual Result<std::vector<std::int64_t>> record_nodes(const std::vector<NodeReport>& reports);
 };
 
 // A source over the store in `db_path`: the active versions of `channel` (StoreOptions::channel,
@@ -206,6 +223,15 @@ struct BootServerOptions {
     std::string where;
   };
   std::vector<ChannelRule> channel_rules;
+
+  // Nodes (docs/model.md, "Nodes"): each connection is recorded as a node (its address, client
+  // root, channel, release, the module versions it fetched) through the source given to
+  // start() (ModuleSource::record_nodes), when it records nodes (records_nodes()). Connection
+  // threads only hand what they learned to one recording thread, which writes every node that
+  // changed, and the served counts, in one transaction per `node_report_interval`, and what is
+  // left when the server stops: serving itself never writes to the store then.
+  bool record_nodes = true;
+  std::chrono::milliseconds node_report_interval{1000};
 };
 
 // A running boot server: one thread for discovery and accepting, one per connection.

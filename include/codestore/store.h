@@ -33,6 +33,7 @@
 #pragma once
 
 #include <codestore/import_plan.h>
+#include <codestore/node_types.h>
 #include <codestore/release_content.h>
 #include <codestore/release_types.h>
 #include <codestore/status.h>
@@ -53,17 +54,23 @@ namespace codestore {
 
 class Store {
  public:
-  // Opens (or with options.create, creates) the store in `path`. Applies pending migrations
-  // (each in one transaction, after a `VACUUM INTO` backup beside the file). Refuses with
-  // kNotSupported a schema newer than this library, with kCorruption a database whose
-  // applied migration differs from ours (edited), with kInvalidArgument a SQLite file that
-  // is not a codestore database, with kNotFound a missing file when !create.
-  [[nodiscard]] static Result<std::unique_ptr<Store>> open(const std::string& path,
+  // Opens (or with options.create, creates) the store in `location`: a SQLite file's path,
+  // or a PostgreSQL URI `postgresql://[user[:password]@][host][:port]/dbname[?param=value]`
+  // (libpq's syntax; `?host=/dir` names a Unix socket directory; docs/store.md "Backends"),
+  // whose database must exist (the schema is created in it). Applies pending migrations
+  // (each in one transaction; a SQLite file gets a `VACUUM INTO` backup beside it first).
+  // Refuses with kNotSupported a schema newer than this library, with kCorruption a database
+  // whose applied migration differs from ours (edited), with kInvalidArgument a SQLite file
+  // or PostgreSQL database that is not a codestore database or a malformed URI, with
+  // kNotFound a missing file (or a database without our schema) when !create, with
+  // kPermissionDenied refused credentials, with kIOError a server that cannot be reached.
+  [[nodiscard]] static Result<std::unique_ptr<Store>> open(const std::string& location,
                                                            const StoreOptions& options = {});
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
+  // The location given to open(), a URI's password shown as "***".
   const std::string& path() const;
   // The channel this handle works on (StoreOptions::channel).
   const std::string& channel() const;
@@ -350,6 +357,24 @@ class Store {
   // Counts one serving of module@version (shown by stats()).
   [[nodiscard]] Status record_served(std::string_view module, std::int64_t version,
                                      std::string_view peer = "");
+
+  // --- Nodes a boot server served (node_types.h; docs/model.md, "Nodes") ------------------------
+  // Writes what a server learned about some nodes, all in ONE write transaction (a server
+  // batches every node that changed since its last call: never one transaction per module
+  // served). A report with id 0 is a new node; otherwise its empty fields keep what is
+  // recorded, its counts are added, last_seen moves forward, and each module fetched replaces
+  // that module's row; its `served` counts are added to what record_served counts (last peer:
+  // the report's address). A report whose node was forgotten meanwhile becomes a new node. Returns
+  // each report's node id, in order. Does not move generation() (no reader's cache is
+  // invalidated). kPermissionDenied on a read-only store.
+  [[nodiscard]] Result<std::vector<std::int64_t>> record_nodes(const std::vector<NodeReport>& reports);
+  // The recorded nodes (of query.channel, seen since query.seen_since), oldest first, each
+  // compared with its channel's current generation (NodeInfo::runs_generation, behind), in
+  // one read transaction.
+  [[nodiscard]] Result<std::vector<NodeInfo>> nodes(const NodeQuery& query = {});
+  // Removes the nodes last seen before `last_seen_before` (Unix seconds) with their modules;
+  // returns how many. Does not move generation().
+  [[nodiscard]] Result<std::size_t> forget_nodes(std::int64_t last_seen_before);
 
   struct Impl;
 

@@ -1,7 +1,8 @@
 // The SQL seam: everything the store's logic asks of a database, so that the store's files
-// (store/*.cpp) name no driver. SQLite is the one backend today (db/sqlite_connection.cpp);
-// a second one (PostgreSQL) implements these two classes and an open function beside it,
-// and touches nothing outside store/db/.
+// (store/*.cpp) name no driver. Two backends implement these two classes with an open
+// function each: SQLite (db/sqlite_connection.cpp, the reference) and PostgreSQL
+// (db/pg_connection.cpp, libpq: how it maps what follows is in its header); Store::open
+// chooses by the location (a postgresql:// URI or a file).
 //
 // What a backend must provide:
 // - Connection: one session on the database, used by one thread at a time (the store

@@ -30,10 +30,7 @@ bool has_table(SQLite::Database& db, const char* name) {
   return q.executeStep();
 }
 
-struct Applied {
-  std::string name;
-  std::string checksum;
-};
+using Applied = AppliedMigration;
 
 std::map<std::int64_t, Applied> read_applied(SQLite::Database& db) {
   std::map<std::int64_t, Applied> applied;
@@ -57,6 +54,17 @@ Status check_state(SQLite::Database& db, const std::map<std::int64_t, Applied>& 
   if (app_id == kApplicationId && !has_table(db, "schema_migrations")) {
     return Status(Code::kCorruption, "codestore database without its schema_migrations table");
   }
+  return check_applied(known, applied);
+}
+
+bool is_fresh(SQLite::Database& db) {
+  return db.execAndGet("SELECT count(*) FROM sqlite_master").getInt64() == 0;
+}
+
+}  // namespace
+
+Status check_applied(const std::vector<Migration>& known,
+                     const std::map<std::int64_t, AppliedMigration>& applied) {
   const std::int64_t newest = known.empty() ? 0 : known.back().number;
   for (const auto& [number, row] : applied) {
     if (number > newest) {
@@ -82,11 +90,21 @@ Status check_state(SQLite::Database& db, const std::map<std::int64_t, Applied>& 
   return Status::ok();
 }
 
-bool is_fresh(SQLite::Database& db) {
-  return db.execAndGet("SELECT count(*) FROM sqlite_master").getInt64() == 0;
+Result<std::vector<const Migration*>> pending_migrations(
+    const std::vector<Migration>& known, const std::map<std::int64_t, AppliedMigration>& applied,
+    bool read_only, bool apply) {
+  std::vector<const Migration*> pending;
+  for (const auto& m : known) {
+    if (!applied.count(m.number)) pending.push_back(&m);
+  }
+  if (!pending.empty() && (read_only || !apply)) {
+    return error(read_only ? Code::kPermissionDenied : Code::kFailedPrecondition,
+                 fmt::format("schema version {} needs migration to {} ({}), which a {} store cannot apply",
+                             applied.empty() ? 0 : applied.rbegin()->first, known.back().number,
+                             pending.front()->name, read_only ? "read-only" : "non-migrating"));
+  }
+  return pending;
 }
-
-}  // namespace
 
 std::int64_t applied_schema_version(SQLite::Database& db) {
   if (!has_table(db, "schema_migrations")) return 0;
@@ -99,17 +117,10 @@ Status migrate(SQLite::Database& db, const std::string& path, const MigrateOptio
   auto applied = read_applied(db);
   if (Status s = check_state(db, applied, fresh); !s) return s;
 
-  std::vector<const Migration*> pending;
-  for (const auto& m : known) {
-    if (!applied.count(m.number)) pending.push_back(&m);
-  }
+  auto planned = pending_migrations(known, applied, options.read_only, options.apply);
+  if (!planned) return planned.error();
+  const std::vector<const Migration*>& pending = *planned;
   if (pending.empty()) return Status::ok();
-  if (options.read_only || !options.apply) {
-    return Status(options.read_only ? Code::kPermissionDenied : Code::kFailedPrecondition,
-                  fmt::format("schema version {} needs migration to {} ({}), which a {} store cannot apply",
-                              applied.empty() ? 0 : applied.rbegin()->first, known.back().number,
-                              pending.front()->name, options.read_only ? "read-only" : "non-migrating"));
-  }
 
   if (!fresh && options.backup) {
     // Beside the file, named after the steps, so an operator can go back by copying it.

@@ -8,6 +8,7 @@
 #include <codestore/status.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,28 @@ struct Migration {
 
 // In number order (generated from migrations/ by embed_migrations.cmake).
 const std::vector<Migration>& embedded_migrations();
+// The PostgreSQL twins, in number order (migrations/postgresql/NNNN_*.sql): the same steps
+// in PostgreSQL's dialect, one for each of embedded_migrations() with its number
+// (docs/store.md "Adding a migration"; tests/store/migration_test.cpp checks the pairs).
+const std::vector<Migration>& embedded_postgresql_migrations();
+
+// A migration as a database records it (schema_migrations).
+struct AppliedMigration {
+  std::string name;
+  std::string checksum;
+};
+
+// The refusals both backends share, given what `known` (this library's steps) and
+// `applied` (the database's schema_migrations) say: a step newer than ours (kNotSupported),
+// one unknown to us or edited after it was applied (kCorruption).
+Status check_applied(const std::vector<Migration>& known,
+                     const std::map<std::int64_t, AppliedMigration>& applied);
+
+// The steps of `known` not in `applied`, in order; a Status refusing them when `options`
+// forbid applying (read-only: kPermissionDenied; migrate off: kFailedPrecondition).
+Result<std::vector<const Migration*>> pending_migrations(
+    const std::vector<Migration>& known, const std::map<std::int64_t, AppliedMigration>& applied,
+    bool read_only, bool apply);
 
 // Hex SHA-256 of a migration's text: what the runner records and compares.
 std::string migration_checksum(std::string_view sql);

@@ -1,12 +1,14 @@
 // The channel commands and the global --channel (docs/model.md), driven in-process through
 // cli::run on real temporary databases: every store command works in the channel --channel
-// names; `channel list/show/history/rollback` with --json and their errors.
+// names; `channel list/show/history/rollback` with --json and their errors. On both backends
+// (store/backend.h): `--db FILE` and `--db postgresql://...`.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "store/backend.h"
 #include "store/store_test_util.h"
 
 namespace codestore {
@@ -20,7 +22,7 @@ using store_testing::TempDir;
 using store_testing::variant;
 using store_testing::write_file;
 
-class ChannelCli : public ::testing::Test {
+class ChannelCli : public store_testing::BackendTest {
  protected:
   CliResult cs(const std::vector<std::string>& args) { return run_cli(db_, args); }
   Json json(const std::vector<std::string>& args, int code = 0) {
@@ -33,16 +35,18 @@ class ChannelCli : public ::testing::Test {
     return j;
   }
   void SetUp() override {
+    db_ = store_at(dir_);
     ASSERT_EQ(cs({"init"}).code, 0);
     write_file(dir_ / "h1.beam", variant("hello.beam", 0));
     write_file(dir_ / "h2.beam", variant("hello.beam", 1));
   }
 
   TempDir dir_;
-  std::string db_ = dir_ / "s.db";
+  std::string db_;
 };
+CODESTORE_BOTH_BACKENDS(ChannelCli);
 
-TEST_F(ChannelCli, StoreCommandsWorkInTheChannelNamed) {
+TEST_P(ChannelCli, StoreCommandsWorkInTheChannelNamed) {
   ASSERT_EQ(cs({"import", dir_ / "h1.beam"}).code, 0);
   auto r = cs({"--channel", "blue", "import", dir_ / "h2.beam"});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -60,7 +64,7 @@ TEST_F(ChannelCli, StoreCommandsWorkInTheChannelNamed) {
   EXPECT_EQ(json({"--channel", "../x", "ls"}, 1)["error"]["kind"], "invalid_argument");
 }
 
-TEST_F(ChannelCli, DiffComparesTwoGenerationsOfOneChannelOrTwo) {
+TEST_P(ChannelCli, DiffComparesTwoGenerationsOfOneChannelOrTwo) {
   ASSERT_EQ(cs({"--channel", "blue", "import", dir_ / "h1.beam"}).code, 0);
   ASSERT_EQ(cs({"--channel", "blue", "import", dir_ / "h2.beam"}).code, 0);
   const Json versions = json({"versions", "hello"})["versions"];
@@ -96,7 +100,7 @@ TEST_F(ChannelCli, DiffComparesTwoGenerationsOfOneChannelOrTwo) {
     EXPECT_EQ(cs({"channel", "diff", bad, "blue"}).code, 2) << bad;
 }
 
-TEST_F(ChannelCli, ListShowHistoryAndRollback) {
+TEST_P(ChannelCli, ListShowHistoryAndRollback) {
   ASSERT_EQ(cs({"--channel", "blue", "import", dir_ / "h1.beam"}).code, 0);
   auto lonely = json({"channel", "rollback", "blue"}, 1);
   EXPECT_EQ(lonely["error"]["kind"], "failed_precondition");

@@ -61,8 +61,10 @@ class ReadOnlyUse : public ::testing::Test {
                                    fs::perms::group_read | fs::perms::others_read);
     }
     ASSERT_EQ(as(kReader, {"--help"}, false).code, 0) << "the unprivileged user cannot run " << binary_;
-    ASSERT_EQ(owner({"init"}).code, 0);
-    ASSERT_EQ(owner({"import", tmp_ / "in/hello.beam"}).code, 0);
+    auto init = owner({"init"});
+    ASSERT_EQ(init.code, 0) << init.err;
+    auto first = owner({"import", tmp_ / "in/hello.beam"});
+    ASSERT_EQ(first.code, 0) << first.err;
     auto second = owner({"import", tmp_ / "in/v2/hello.beam"});
     ASSERT_EQ(second.code, 0) << second.err;
   }

@@ -1,23 +1,29 @@
 // What the erl tests share: `codestore serve` as a child process, a node booted over the
-// boot-server protocol, the CLI run as an operator runs it, and the Erlang that prints a
-// loaded module's MD5.
+// boot-server protocol (with Debian's root, or a release's root of its own), the CLI run as an
+// operator runs it, the Erlang that prints loaded modules' MD5s, and their check against the
+// store.
 //
 // Thread safety: thread-compatible (one owner per object).
 #pragma once
 
+#include <codestore/store.h>
 #include <signal.h>
+#include <stdlib.h>
 
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "subprocess.h"
 #include "support/files.h"
+#include "support/real_releases.h"
 
 namespace codestore::server::testing {
 
@@ -73,15 +79,133 @@ class ServeProcess {
   int status_ = -1;
 };
 
-// `erl -loader inet -hosts 127.0.0.1 -id ID -noshell -eval EVAL`, stdin and stdout piped.
+// `erl -loader inet -hosts HOSTS... -id ID -noshell -eval EVAL`, stdin and stdout piped.
+// `hosts` is one list after one `-hosts` (a second `-hosts` would leave the node none).
 inline std::unique_ptr<Subprocess> start_node(const std::string& id, const std::string& eval,
                                               const std::string& log,
-                                              const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> argv = {find_program("erl"), "-loader", "inet", "-hosts",
-                                   "127.0.0.1",         "-id",     id,     "-noshell"};
+                                              const std::vector<std::string>& extra = {},
+                                              const std::vector<std::string>& hosts = {"127.0.0.1"}) {
+  std::vector<std::string> argv = {find_program("erl"), "-loader", "inet", "-hosts"};
+  argv.insert(argv.end(), hosts.begin(), hosts.end());
+  argv.insert(argv.end(), {"-id", id, "-noshell"});
   argv.insert(argv.end(), extra.begin(), extra.end());
   argv.insert(argv.end(), {"-eval", eval});
   return std::make_unique<Subprocess>(argv, log, true);
+}
+
+// erts's erlexec with the node's root set to `root` (its ROOTDIR), as a release's own start
+// script runs it (Debian's `erl` fixes ROOTDIR at /usr/lib/erlang); its boot servers are
+// `hosts` (one `-hosts` list: OTP ignores all but the last `-hosts`). `env` (NAME=VALUE) is
+// added to its environment; it runs in `cwd` when given, so that what a node writes beside it
+// (a crash dump) stays in a test's directory.
+inline std::unique_ptr<Subprocess> start_release_node(const std::string& root, const std::string& id,
+                                                      const std::string& eval, const std::string& log,
+                                                      const std::vector<std::string>& extra = {},
+                                                      const std::vector<std::string>& hosts = {"127.0.0.1"},
+                                                      const std::vector<std::string>& env = {},
+                                                      const std::string& cwd = "") {
+  const auto otp = codestore::testing::otp_versions();
+  const std::string bindir = otp.root.string() + "/erts-" + otp.erts + "/bin";
+  std::vector<std::string> argv = {"/usr/bin/env"};
+  if (!cwd.empty()) argv.insert(argv.end(), {"-C", cwd});
+  argv.insert(argv.end(), env.begin(), env.end());
+  argv.insert(argv.end(), {"ROOTDIR=" + root, "BINDIR=" + bindir, "EMU=beam", "PROGNAME=erl",
+                           bindir + "/erlexec", "-loader", "inet", "-hosts"});
+  argv.insert(argv.end(), hosts.begin(), hosts.end());
+  argv.insert(argv.end(), {"-id", id, "-noshell"});
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.insert(argv.end(), {"-eval", eval});
+  return std::make_unique<Subprocess>(argv, log, true);
+}
+
+// What every node a test starts inherits: epmd (nodes are not distributed, but anything that
+// starts one) listens on loopback only, and a node that crashes writes no erl_crash.dump into
+// the test's working directory.
+inline void node_environment() {
+  ::setenv("ERL_EPMD_ADDRESS", "127.0.0.1", 1);
+  ::setenv("ERL_CRASH_DUMP_SECONDS", "0", 1);
+}
+
+// Erlang: prints "loaded=M PATH MD5;M PATH MD5;..." for every module loaded from under `root`.
+inline std::string loaded_line(const std::string& root) {
+  return "io:format(\"loaded=~s~n\", [lists:join(\";\", [lists:flatten([atom_to_list(M), \" \", F, \" \", "
+         "[io_lib:format(\"~2.16.0b\", [B]) || <<B>> <= M:module_info(md5)]]) || {M, F} <- "
+         "code:all_loaded(), "
+         "is_list(F), lists:prefix(\"" +
+         root + "/\", F)])]), ";
+}
+
+// What check_loaded found: how many modules it checked, by the directory their path names
+// ("myrel-0.1.0", "releases/0.1.0/consolidated"), and each disagreement with the store.
+struct LoadedCheck {
+  std::size_t checked = 0;
+  std::map<std::string, std::size_t> by_dir;
+  std::vector<std::string> problems;
+};
+// Checks a loaded_line() answer (without "loaded=") against the store `db`: each module loaded
+// from `root`/lib/<app>-<vsn>/ebin/<m>.beam has the MD5 the store keeps for <m> in that
+// application version; from `root`/releases/<vsn>/consolidated/<m>.beam (a mix release's
+// consolidated protocols, reached as lib/../releases/...), the MD5 release `release`@<vsn> keeps.
+inline LoadedCheck check_loaded(const std::string& db, const std::string& root, const std::string& release,
+                                const std::string& list) {
+  LoadedCheck out;
+  auto store = Store::open(db);
+  if (!store) {
+    out.problems.push_back(store.error().to_string());
+    return out;
+  }
+  std::map<std::string, std::map<std::string, std::string>> md5s;  // dir -> module -> md5
+  auto known = [&](const std::string& dir, const std::vector<ContentModule>& modules) {
+    for (const ContentModule& m : modules) md5s[dir][m.module] = m.md5;
+  };
+  std::stringstream entries(list);
+  std::string entry;
+  while (std::getline(entries, entry, ';')) {
+    const std::size_t sp1 = entry.find(' '), sp2 = entry.rfind(' ');
+    if (sp1 == std::string::npos || sp2 <= sp1) {
+      out.problems.push_back("unreadable entry: " + entry);
+      continue;
+    }
+    const std::string module = entry.substr(0, sp1), md5 = entry.substr(sp2 + 1);
+    const std::string path = std::filesystem::path(entry.substr(sp1 + 1, sp2 - sp1 - 1)).lexically_normal();
+    const std::string rel = std::filesystem::path(path).lexically_relative(root).string();
+    static const std::regex app_beam(R"(lib/([^/-]+)-([^/]+)/ebin/([^/]+)\.beam)");
+    static const std::regex consolidated(R"(releases/([^/]+)/consolidated/([^/]+)\.beam)");
+    std::smatch m;
+    std::string dir;
+    if (std::regex_match(rel, m, app_beam) && m[3] == module) {
+      dir = m[1].str() + "-" + m[2].str();
+      if (md5s.count(dir) == 0) {
+        auto info = (*store)->app_show(m[1].str(), m[2].str());
+        if (!info) {
+          out.problems.push_back(module + " from " + path + ": " + info.error().to_string());
+          continue;
+        }
+        known(dir, info->modules);
+      }
+    } else if (std::regex_match(rel, m, consolidated) && m[2] == module) {
+      dir = "releases/" + m[1].str() + "/consolidated";
+      if (md5s.count(dir) == 0) {
+        auto info = (*store)->erl_release_info(ReleaseId{release, m[1].str()});
+        if (!info) {
+          out.problems.push_back(module + " from " + path + ": " + info.error().to_string());
+          continue;
+        }
+        known(dir, info->consolidated);
+      }
+    } else {
+      out.problems.push_back(module + " from " + path + ": no application's or release's path");
+      continue;
+    }
+    if (md5s[dir][module] != md5) {
+      out.problems.push_back(module + " from " + path + ": md5 " + md5 + ", the store's " +
+                             md5s[dir][module]);
+      continue;
+    }
+    ++out.checked;
+    ++out.by_dir[dir];
+  }
+  return out;
 }
 
 // `codestore --db DB ARGS...` as an operator runs it; its exit code (-1: did not finish).

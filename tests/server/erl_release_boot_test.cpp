@@ -12,7 +12,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <map>
 
 #include "erl_node.h"
 #include "server_test_util.h"
@@ -30,34 +29,10 @@ using testing::md5_line;
 using testing::RawClient;
 using testing::run_cli;
 using testing::ServeProcess;
+using testing::start_release_node;
 using testing::Subprocess;
 using testing::TempDir;
 using namespace std::chrono_literals;
-
-// erts's erlexec with the node's root set to `root`, as a release's own start script runs it
-// (Debian's `erl` fixes ROOTDIR at /usr/lib/erlang).
-std::unique_ptr<Subprocess> start_release_node(const std::string& root, const std::string& id,
-                                               const std::string& eval, const std::string& log,
-                                               const std::vector<std::string>& extra = {}) {
-  const auto otp = codestore::testing::otp_versions();
-  const std::string bindir = otp.root.string() + "/erts-" + otp.erts + "/bin";
-  std::vector<std::string> argv = {"/usr/bin/env",
-                                   "ROOTDIR=" + root,
-                                   "BINDIR=" + bindir,
-                                   "EMU=beam",
-                                   "PROGNAME=erl",
-                                   bindir + "/erlexec",
-                                   "-loader",
-                                   "inet",
-                                   "-hosts",
-                                   "127.0.0.1",
-                                   "-id",
-                                   id,
-                                   "-noshell"};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  argv.insert(argv.end(), {"-eval", eval});
-  return std::make_unique<Subprocess>(argv, log, true);
-}
 
 class ErlReleaseBootTest : public ::testing::Test {
  protected:
@@ -133,16 +108,11 @@ TEST_F(ErlReleaseBootTest, ANodeRunsTheChannelsReleaseAndItsVersionedPathsNeverL
       "io:format(\"vsn=~p~n\", [application:get_key(myrel, vsn)]), "
       "io:format(\"running=~p~n\", [[A || {A, _, _} <- application:which_applications(), A =:= myrel]]), "
       "io:format(\"kernel=~s~n\", [code:which(kernel)]), ";
-  // Every module loaded from under the root: "M PATH MD5" joined by ';'.
-  const std::string loaded =
-      "io:format(\"loaded=~s~n\", [lists:join(\";\", [lists:flatten([atom_to_list(M), \" \", F, \" \", "
-      "[io_lib:format(\"~2.16.0b\", [B]) || <<B>> <= M:module_info(md5)]]) || {M, F} <- code:all_loaded(), "
-      "is_list(F), lists:prefix(\"" +
-      root + "/\", F)])]), ";
-  auto node = start_release_node(root, "n1",
-                                 report + loaded + "io:get_line(\"\"), code:purge(" + server +
-                                     "), {module, _} = code:load_file(" + server + "), " + report + "halt().",
-                                 log("node"), {"-config", root + "/releases/0.1.0/sys"});
+  auto node =
+      start_release_node(root, "n1",
+                         report + testing::loaded_line(root) + "io:get_line(\"\"), code:purge(" + server +
+                             "), {module, _} = code:load_file(" + server + "), " + report + "halt().",
+                         log("node"), {"-config", root + "/releases/0.1.0/sys"});
   EXPECT_EQ(node->read_until("which=", 90s).value_or("the node did not boot"),
             "which=" + root + "/lib/myrel-0.1.0/ebin/" + server + ".beam");
   EXPECT_EQ(node->read_until("md5=", 20s).value_or("no md5"), "md5=" + want_x->md5);
@@ -152,38 +122,12 @@ TEST_F(ErlReleaseBootTest, ANodeRunsTheChannelsReleaseAndItsVersionedPathsNeverL
   EXPECT_EQ(kernel.rfind("kernel=" + root + "/lib/kernel-", 0), 0u) << kernel;
 
   // Every loaded module's MD5 is the store's for the application version its path names.
-  std::string list = node->read_until("loaded=", 20s).value_or("loaded=");
-  list = list.substr(7);
-  std::size_t checked = 0;
-  auto store = Store::open(db);
-  ASSERT_TRUE(store) << store.error().to_string();
-  std::map<std::string, std::map<std::string, std::string>> md5s;  // "app-vsn" -> module -> md5
-  for (std::size_t at = 0; at < list.size();) {
-    std::size_t end = list.find(';', at);
-    if (end == std::string::npos) end = list.size();
-    std::string entry = list.substr(at, end - at);
-    at = end + 1;
-    std::size_t sp1 = entry.find(' '), sp2 = entry.rfind(' ');
-    ASSERT_TRUE(sp1 != std::string::npos && sp2 > sp1) << entry;
-    const std::string module = entry.substr(0, sp1), path = entry.substr(sp1 + 1, sp2 - sp1 - 1),
-                      md5 = entry.substr(sp2 + 1);
-    const std::string prefix = root + "/lib/";
-    ASSERT_EQ(path.rfind(prefix, 0), 0u) << entry;
-    const std::string dir = path.substr(prefix.size(), path.find('/', prefix.size()) - prefix.size());
-    EXPECT_EQ(path, prefix + dir + "/ebin/" + module + ".beam");
-    if (md5s.count(dir) == 0) {
-      const std::size_t dash = dir.find('-');
-      auto info = (*store)->app_show(dir.substr(0, dash), dir.substr(dash + 1));
-      ASSERT_TRUE(info) << info.error().to_string();
-      for (const ContentModule& m : info->modules) md5s[dir][m.module] = m.md5;
-    }
-    EXPECT_EQ(md5, md5s[dir][module]) << module << " from " << path;
-    ++checked;
-  }
-  store->reset();
+  std::string list = node->read_until("loaded=", 20s).value_or("loaded=").substr(7);
+  const testing::LoadedCheck loaded = testing::check_loaded(db, root, "myrel", list);
+  EXPECT_TRUE(loaded.problems.empty()) << ::testing::PrintToString(loaded.problems);
   // kernel's, stdlib's and myrel's modules that a boot loads: many, all checked.
-  EXPECT_GE(checked, 50u) << list;
-  EXPECT_EQ(md5s.count("myrel-0.1.0"), 1u) << list;
+  EXPECT_GE(loaded.checked, 50u) << list;
+  EXPECT_EQ(loaded.by_dir.count("myrel-0.1.0"), 1u) << list;
 
   // X' deployed: the node still running X gets X's code for its versioned paths.
   ASSERT_EQ(run_cli(db, {"--channel", "prod", "deploy", "myrel@0.2.0"}, log("deploy-x2")), 0);

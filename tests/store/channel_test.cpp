@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <set>
 
+#include "backend.h"
 #include "store_test_util.h"
 
 namespace codestore {
@@ -20,6 +21,23 @@ using namespace store_testing;
 // Every row that belongs to `channel` in the channel tables, as text: what another channel's
 // changes must leave exactly as it was.
 std::vector<std::string> rows_of_channel(const std::string& db, const std::string& channel) {
+  if (db.starts_with("postgresql://")) {
+    std::vector<std::string> out;
+    for (
+        const char* sql :
+        {"SELECT 'channels', name, generation, previous, created_at FROM channels WHERE name = $1",
+         "SELECT 'generations', number, created_at, action, release, label, reason FROM generations WHERE "
+         "channel = $1 ORDER BY number",
+         "SELECT 'generation_modules', module, version, first, until FROM generation_modules WHERE channel = "
+         "$1 ORDER BY module, first",
+         "SELECT 'generation_apps', app, app_version, first, until FROM generation_apps WHERE channel = $1 "
+         "ORDER BY app, first",
+         "SELECT 'channel_modules', module, version, since, previous FROM channel_modules WHERE channel = $1 "
+         "ORDER BY module"}) {
+      for (auto& row : testing::pg_rows(db, sql, {channel})) out.push_back(std::move(row));
+    }
+    return out;
+  }
   sqlite3* raw = nullptr;
   EXPECT_EQ(sqlite3_open_v2(db.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
   std::vector<std::string> out;
@@ -59,13 +77,13 @@ std::int64_t active_version(Store& s, const std::string& module) {
   return v ? v->version : 0;
 }
 
-class StoreChannels : public ::testing::Test {
+class StoreChannels : public BackendTest {
  protected:
   void SetUp() override {
     main_ = open_or_die(db());
     blue_ = open_or_die(db(), {.channel = "blue"});
   }
-  std::string db() const { return dir_ / "s.db"; }
+  std::string db() { return store_at(dir_); }
   std::int64_t imp(Store& s, int n) { return import_bytes(s, variant("hello.beam", n)); }
   std::int64_t generation_of(Store& s, const std::string& channel) {
     auto g = s.channel_generation(channel);
@@ -76,8 +94,9 @@ class StoreChannels : public ::testing::Test {
   TempDir dir_;
   std::unique_ptr<Store> main_, blue_;
 };
+CODESTORE_BOTH_BACKENDS(StoreChannels);
 
-TEST_F(StoreChannels, TwoChannelsNeverAffectEachOther) {
+TEST_P(StoreChannels, TwoChannelsNeverAffectEachOther) {
   ASSERT_EQ(imp(*main_, 0), 1);
   ASSERT_EQ(imp(*main_, 1), 2);
   ASSERT_TRUE(main_->release_create("main-snap"));
@@ -110,7 +129,7 @@ TEST_F(StoreChannels, TwoChannelsNeverAffectEachOther) {
   EXPECT_TRUE(main_->verify()->ok());
 }
 
-TEST_F(StoreChannels, ANewChannelStartsEmptyAndAnUnknownOneIsNotFound) {
+TEST_P(StoreChannels, ANewChannelStartsEmptyAndAnUnknownOneIsNotFound) {
   ASSERT_EQ(imp(*main_, 0), 1);
   auto a = blue_->active_info("hello");
   ASSERT_FALSE(a);
@@ -147,7 +166,7 @@ TEST_F(StoreChannels, ANewChannelStartsEmptyAndAnUnknownOneIsNotFound) {
   }
 }
 
-TEST_F(StoreChannels, HistorySaysWhatChangedAndChannelRollbackSwitchesBack) {
+TEST_P(StoreChannels, HistorySaysWhatChangedAndChannelRollbackSwitchesBack) {
   ASSERT_EQ(imp(*main_, 0), 1);                                                          // g1: hello +1
   ASSERT_TRUE(main_->import(read_file(fixture("attrs.beam")), "attrs", {.note = "n"}));  // g2: attrs +1
   ASSERT_EQ(imp(*main_, 1), 2);                                                          // g3: hello 1->2
@@ -200,7 +219,7 @@ TEST_F(StoreChannels, HistorySaysWhatChangedAndChannelRollbackSwitchesBack) {
   EXPECT_TRUE(main_->verify()->ok());
 }
 
-TEST_F(StoreChannels, AnImportBatchIsOneGenerationAndNoChangeIsNone) {
+TEST_P(StoreChannels, AnImportBatchIsOneGenerationAndNoChangeIsNone) {
   // Real files nobody here wrote: OTP's syntax_tools.
   const auto ebin =
       fs::path(*std::find_if(fs::directory_iterator("/usr/lib/erlang/lib"), fs::directory_iterator(),
@@ -234,7 +253,7 @@ TEST_F(StoreChannels, AnImportBatchIsOneGenerationAndNoChangeIsNone) {
   EXPECT_EQ((*h)[0].modules, (*h)[1].modules + 2);
 }
 
-TEST_F(StoreChannels, SnapshotsAreLabelledGenerationsOfTheirChannel) {
+TEST_P(StoreChannels, SnapshotsAreLabelledGenerationsOfTheirChannel) {
   ASSERT_EQ(imp(*main_, 0), 1);
   ASSERT_EQ(imp(*main_, 1), 2);
   auto snap = main_->release_create("r1", Reason("before the change"));
@@ -267,7 +286,7 @@ TEST_F(StoreChannels, SnapshotsAreLabelledGenerationsOfTheirChannel) {
   EXPECT_TRUE(main_->release_create("r1"));
 }
 
-TEST_F(StoreChannels, GenerationDiffNamesAddedRemovedAndChangedModules) {
+TEST_P(StoreChannels, GenerationDiffNamesAddedRemovedAndChangedModules) {
   ASSERT_EQ(imp(*main_, 0), 1);
   ASSERT_TRUE(main_->import(read_file(fixture("attrs.beam")), "attrs"));
   ASSERT_EQ(imp(*blue_, 1), 2);
@@ -295,7 +314,7 @@ TEST_F(StoreChannels, GenerationDiffNamesAddedRemovedAndChangedModules) {
   EXPECT_EQ(main_->generation_diff("default", 0, "green", 0).error().code(), Code::kNotFound);
 }
 
-TEST_F(StoreChannels, GcAndDeleteKeepWhatAnyChannelNeeds) {
+TEST_P(StoreChannels, GcAndDeleteKeepWhatAnyChannelNeeds) {
   ASSERT_EQ(imp(*main_, 0), 1);
   ASSERT_TRUE(blue_->activate("hello", 1));     // blue pins 1
   for (int i = 1; i <= 4; ++i) imp(*main_, i);  // default: 2..5, active 5, target 4
@@ -321,7 +340,7 @@ TEST_F(StoreChannels, GcAndDeleteKeepWhatAnyChannelNeeds) {
   EXPECT_TRUE(main_->delete_version("hello", 1));
 }
 
-TEST_F(StoreChannels, ThePreviousGenerationIsKeptForChannelRollback) {
+TEST_P(StoreChannels, ThePreviousGenerationIsKeptForChannelRollback) {
   ASSERT_EQ(imp(*main_, 0), 1);  // generation 1: hello 1
   // Two files of hello in one batch: 2 then 3 (OTP's order of x-1.0 and x-2.0), one generation
   // whose rollback target is 2 and whose previous generation pins 1.

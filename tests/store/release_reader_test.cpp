@@ -309,6 +309,37 @@ TEST(ReleaseReader, LinksInsideAreKeptLinksOutsideFollowedDanglingOnesWarned) {
   EXPECT_EQ(config->bytes, read_file(tmp / "config/sys.config"));
 }
 
+// Debian's ejabberd: priv/img is a link to ../../../../share/ejabberd/img, out of the
+// application's directory. Its images are ejabberd's (code:priv_dir(ejabberd) ++ "/img" serves
+// the web admin's), and a node's root that has only what materialize writes must hold them:
+// the import reads the files behind the link, each as a file, and says nothing.
+TEST(ReleaseReader, DebiansEjabberdPrivImgLinkIsReadAsTheFilesBehindIt) {
+  fs::path dir;
+  for (const auto& arch : fs::directory_iterator("/usr/lib")) {
+    if (!arch.is_directory()) continue;
+    std::error_code ec;
+    for (fs::directory_iterator it(arch.path(), ec), end; !ec && it != end; it.increment(ec)) {
+      if (it->path().filename().string().rfind("ejabberd-", 0) == 0 &&
+          fs::is_symlink(it->path() / "priv/img"))
+        dir = it->path();
+    }
+  }
+  if (dir.empty()) GTEST_SKIP() << "Debian's ejabberd is not installed (apt-get install ejabberd)";
+  auto r = read_app(dir.string());
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_FALSE(any_warning(r->warnings, "img")) << r->warnings.front();
+  std::size_t images = 0;
+  for (const auto& e : fs::directory_iterator(fs::canonical(dir / "priv/img"))) {
+    const ContentFile* f = find(r->app.files, "priv/img/" + e.path().filename().string());
+    ASSERT_TRUE(f) << e.path();
+    EXPECT_TRUE(f->link.empty());
+    EXPECT_EQ(f->bytes, read_file(e.path()));
+    ++images;
+  }
+  EXPECT_GT(images, 0u);
+  EXPECT_FALSE(find(r->app.files, "priv/img")) << "the link itself is not kept";
+}
+
 TEST(ReleaseReader, OtpsOwnRootIsARelease) {
   // /usr/lib/erlang (code:root_dir()) has releases/<otp>/ with four .rel files.
   auto several = read_release(otp().root.string());

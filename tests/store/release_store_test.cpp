@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "backend.h"
 #include "release_test_util.h"
 #include "store_test_util.h"
 #include "support/files.h"
@@ -56,8 +57,16 @@ AppContent otp(const std::string& app) {
 }
 
 // Rows of every table an import writes: an import that fails must leave them as they were.
-std::map<std::string, std::int64_t> row_counts(const fs::path& db) {
+std::map<std::string, std::int64_t> row_counts(const std::string& db) {
   std::map<std::string, std::int64_t> counts;
+  if (db.starts_with("postgresql://")) {
+    for (const char* t : {"blobs", "modules", "versions", "app_versions", "app_modules", "app_files",
+                          "releases", "release_apps", "release_files", "release_modules", "events"}) {
+      const auto rows = testing::pg_rows(db, fmt::format("SELECT count(*) FROM {}", t));
+      counts[t] = std::stoll(rows.at(0));
+    }
+    return counts;
+  }
   sqlite3* h = nullptr;
   if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
     ADD_FAILURE() << "cannot open " << db;
@@ -155,20 +164,21 @@ bool any_contains(const std::vector<std::string>& v, std::string_view what) {
                      [&](const std::string& s) { return s.find(what) != std::string::npos; });
 }
 
-class ReleaseStore : public ::testing::Test {
+class ReleaseStore : public store_testing::BackendTest {
  protected:
   void SetUp() override {
     if (!have_erl()) GTEST_SKIP() << "erl is not installed";
-    auto s = Store::open(db().string(), {});
+    auto s = Store::open(db(), {});
     ASSERT_TRUE(s.has_value()) << s.error().to_string();
     store = std::move(*s);
   }
-  fs::path db() const { return dir / "s.db"; }
+  std::string db() { return store_at(dir); }
   TempDir dir;
   std::unique_ptr<Store> store;
 };
+CODESTORE_BOTH_BACKENDS(ReleaseStore);
 
-TEST_F(ReleaseStore, ImportsAnOtpApplicationAsItsAppVersion) {
+TEST_P(ReleaseStore, ImportsAnOtpApplicationAsItsAppVersion) {
   const AppContent app = otp("parsetools");
   ASSERT_EQ(app.app, "parsetools");
   auto r = store->import_app(app);
@@ -246,7 +256,7 @@ AppContent small_app(const std::string& name, const std::string& vsn, const std:
   return a;
 }
 
-TEST_F(ReleaseStore, ImportAppsActivatesThemInTheHandlesChannelInOneGeneration) {
+TEST_P(ReleaseStore, ImportAppsActivatesThemInTheHandlesChannelInOneGeneration) {
   auto blue = open_channel(db(), "blue");
   ASSERT_NE(blue, nullptr);
   const std::vector<AppContent> apps{otp("parsetools"), otp("syntax_tools")};
@@ -295,7 +305,7 @@ TEST_F(ReleaseStore, ImportAppsActivatesThemInTheHandlesChannelInOneGeneration) 
   EXPECT_FALSE(green.has_value());
 }
 
-TEST_F(ReleaseStore, ANewRevisionTakesItsPlaceAndTheModulesItDroppedLeaveTheChannel) {
+TEST_P(ReleaseStore, ANewRevisionTakesItsPlaceAndTheModulesItDroppedLeaveTheChannel) {
   auto blue = open_channel(db(), "blue");
   ASSERT_NE(blue, nullptr);
   const AppContent app = otp("parsetools");
@@ -339,7 +349,7 @@ TEST_F(ReleaseStore, ANewRevisionTakesItsPlaceAndTheModulesItDroppedLeaveTheChan
   EXPECT_EQ(leex_back->version, leex->version);
 }
 
-TEST_F(ReleaseStore, AModuleOfTwoApplicationsIsRefusedNamingBothAndWritesNothing) {
+TEST_P(ReleaseStore, AModuleOfTwoApplicationsIsRefusedNamingBothAndWritesNothing) {
   auto blue = open_channel(db(), "blue");
   ASSERT_NE(blue, nullptr);
   const AppContent parsetools = otp("parsetools");
@@ -382,7 +392,7 @@ TEST_F(ReleaseStore, AModuleOfTwoApplicationsIsRefusedNamingBothAndWritesNothing
   EXPECT_TRUE(green->import_apps({mine, mine2}).has_value());
 }
 
-TEST_F(ReleaseStore, AnotherByteFormOfTheSameCodeKeepsItsVersionAndItsBytes) {
+TEST_P(ReleaseStore, AnotherByteFormOfTheSameCodeKeepsItsVersionAndItsBytes) {
   AppContent app = otp("parsetools");
   ASSERT_TRUE(store->import_app(app).has_value());
   // rebar3's prod build: the same code stripped and gzip-wrapped, under another vsn.
@@ -427,7 +437,7 @@ TEST_F(ReleaseStore, AnotherByteFormOfTheSameCodeKeepsItsVersionAndItsBytes) {
   EXPECT_TRUE(any_contains(u->warnings, "other byte forms"));
 }
 
-TEST_F(ReleaseStore, OtherContentIsANewRevisionNamingWhatDiffers) {
+TEST_P(ReleaseStore, OtherContentIsANewRevisionNamingWhatDiffers) {
   AppContent app = otp("parsetools");
   ASSERT_TRUE(store->import_app(app).has_value());
   AppContent changed = app;
@@ -466,7 +476,7 @@ TEST_F(ReleaseStore, OtherContentIsANewRevisionNamingWhatDiffers) {
   EXPECT_EQ(back->revision, 1);
 }
 
-TEST_F(ReleaseStore, TheAppIsCheckedAsSystoolsChecksItAndABadOneWritesNothing) {
+TEST_P(ReleaseStore, TheAppIsCheckedAsSystoolsChecksItAndABadOneWritesNothing) {
   ASSERT_TRUE(store->import_app(otp("ftp")).has_value());
   const auto before = row_counts(db());
   const AppContent app = otp("parsetools");
@@ -529,7 +539,7 @@ TEST_F(ReleaseStore, TheAppIsCheckedAsSystoolsChecksItAndABadOneWritesNothing) {
   }
 }
 
-TEST_F(ReleaseStore, ABeamTheAppDoesNotListIsAWarning) {
+TEST_P(ReleaseStore, ABeamTheAppDoesNotListIsAWarning) {
   AppContent app = otp("parsetools");
   ContentFile extra;
   extra.path = "ebin/ftp_sup.beam";
@@ -540,7 +550,7 @@ TEST_F(ReleaseStore, ABeamTheAppDoesNotListIsAWarning) {
   EXPECT_TRUE(any_contains(r->warnings, "ftp_sup")) << ::testing::PrintToString(r->warnings);
 }
 
-TEST_F(ReleaseStore, AReleaseImportsExportsAndUnpacksByteForByte) {
+TEST_P(ReleaseStore, AReleaseImportsExportsAndUnpacksByteForByte) {
   const ReleaseContent rel = start_sasl();
   ASSERT_EQ(rel.rel_apps.size(), 3u);
   auto r = store->import_release(rel);
@@ -603,7 +613,7 @@ TEST_F(ReleaseStore, AReleaseImportsExportsAndUnpacksByteForByte) {
   EXPECT_EQ(row_counts(db()), before);
 }
 
-TEST_F(ReleaseStore, AReleaseIsImmutableUnlessReplaced) {
+TEST_P(ReleaseStore, AReleaseIsImmutableUnlessReplaced) {
   ReleaseContent rel = start_sasl();
   ASSERT_TRUE(store->import_release(rel).has_value());
   const auto before = row_counts(db());
@@ -624,7 +634,7 @@ TEST_F(ReleaseStore, AReleaseIsImmutableUnlessReplaced) {
   EXPECT_TRUE(testing::read_file(dir / "out/releases/start_erl.data") == rel.files[2].bytes);
 }
 
-TEST_F(ReleaseStore, ABadReleaseIsAClearErrorAndWritesNothing) {
+TEST_P(ReleaseStore, ABadReleaseIsAClearErrorAndWritesNothing) {
   ASSERT_TRUE(store->import_app(otp("parsetools")).has_value());
   const auto before = row_counts(db());
   {
@@ -665,7 +675,7 @@ TEST_F(ReleaseStore, ABadReleaseIsAClearErrorAndWritesNothing) {
   }
 }
 
-TEST_F(ReleaseStore, DiffNamesApplicationsModulesAndFiles) {
+TEST_P(ReleaseStore, DiffNamesApplicationsModulesAndFiles) {
   ASSERT_TRUE(store->import_release(start_sasl()).has_value());
   // 26: sasl in a second revision (one module's code changed), ftp added, another boot file.
   ReleaseContent b = start_sasl("start_sasl", "26");
@@ -718,7 +728,7 @@ TEST_F(ReleaseStore, DiffNamesApplicationsModulesAndFiles) {
   EXPECT_NE(none.error().message().find("25, 26"), std::string::npos) << none.error().message();
 }
 
-TEST_F(ReleaseStore, GcAndDeleteKeepWhatApplicationVersionsHold) {
+TEST_P(ReleaseStore, GcAndDeleteKeepWhatApplicationVersionsHold) {
   const AppContent app = otp("parsetools");
   ASSERT_TRUE(store->import_app(app).has_value());
   auto gc = store->gc({});
@@ -736,11 +746,11 @@ TEST_F(ReleaseStore, GcAndDeleteKeepWhatApplicationVersionsHold) {
   EXPECT_TRUE(v->ok());
 }
 
-TEST_F(ReleaseStore, TheCommandLineShowsApplicationsAndReleasesBesideSnapshots) {
+TEST_P(ReleaseStore, TheCommandLineShowsApplicationsAndReleasesBesideSnapshots) {
   using store_testing::run_cli;
   ASSERT_TRUE(store->import_release(start_sasl()).has_value());
   ASSERT_TRUE(store->release_create("snap1").has_value());  // a snapshot: names without '@'
-  const std::string db_path = db().string();
+  const std::string db_path = db();
   {
     const auto r = run_cli(db_path, {"--json", "release", "list"});
     ASSERT_EQ(r.code, 0) << r.err;

@@ -4,6 +4,7 @@
 // bug) or a number reused cannot pass.
 #include <gtest/gtest.h>
 
+#include "backend.h"
 #include "store_test_util.h"
 
 namespace codestore {
@@ -28,9 +29,9 @@ State state_of(Store& store, const std::string& module) {
   return s;
 }
 
-class StoreStateMachine : public ::testing::Test {
+class StoreStateMachine : public BackendTest {
  protected:
-  void SetUp() override { store_ = open_or_die(dir_ / "s.db"); }
+  void SetUp() override { store_ = open_or_die(store_at(dir_)); }
   // Imports hello variant n; returns its version.
   std::int64_t imp(int n) { return import_bytes(*store_, variant("hello.beam", n)); }
   State st() { return state_of(*store_, "hello"); }
@@ -39,8 +40,9 @@ class StoreStateMachine : public ::testing::Test {
   TempDir dir_;
   std::unique_ptr<Store> store_;
 };
+CODESTORE_BOTH_BACKENDS(StoreStateMachine);
 
-TEST_F(StoreStateMachine, ImportMakesTheNewVersionActiveAndTheOldOneTheRollbackTarget) {
+TEST_P(StoreStateMachine, ImportMakesTheNewVersionActiveAndTheOldOneTheRollbackTarget) {
   EXPECT_EQ(imp(0), 1);
   EXPECT_EQ(st(), (State{1, {1}}));
   EXPECT_EQ(imp(1), 2);
@@ -51,7 +53,7 @@ TEST_F(StoreStateMachine, ImportMakesTheNewVersionActiveAndTheOldOneTheRollbackT
   EXPECT_EQ(rb->to_version, 1);
 }
 
-TEST_F(StoreStateMachine, RollbackWithoutPreviousIsRefused) {
+TEST_P(StoreStateMachine, RollbackWithoutPreviousIsRefused) {
   imp(0);
   auto rb = store_->rollback("hello");
   ASSERT_FALSE(rb);
@@ -59,7 +61,7 @@ TEST_F(StoreStateMachine, RollbackWithoutPreviousIsRefused) {
   EXPECT_EQ(st(), (State{1, {1}}));
 }
 
-TEST_F(StoreStateMachine, RollbackTogglesLikeCdDashAndNeverStepsTwice) {
+TEST_P(StoreStateMachine, RollbackTogglesLikeCdDashAndNeverStepsTwice) {
   imp(0);
   imp(1);
   imp(2);
@@ -74,7 +76,7 @@ TEST_F(StoreStateMachine, RollbackTogglesLikeCdDashAndNeverStepsTwice) {
   EXPECT_EQ(st().active, 2);
 }
 
-TEST_F(StoreStateMachine, ActivateAnyVersionSetsTheRollbackTarget) {
+TEST_P(StoreStateMachine, ActivateAnyVersionSetsTheRollbackTarget) {
   imp(0);
   imp(1);
   imp(2);
@@ -86,7 +88,7 @@ TEST_F(StoreStateMachine, ActivateAnyVersionSetsTheRollbackTarget) {
   EXPECT_EQ(store_->rollback("hello")->to_version, 3);
 }
 
-TEST_F(StoreStateMachine, ActivatingTheActiveVersionChangesNothing) {
+TEST_P(StoreStateMachine, ActivatingTheActiveVersionChangesNothing) {
   imp(0);
   imp(1);
   const auto events = store_->history()->size();
@@ -101,7 +103,7 @@ TEST_F(StoreStateMachine, ActivatingTheActiveVersionChangesNothing) {
   EXPECT_EQ(store_->rollback("hello")->to_version, 1);
 }
 
-TEST_F(StoreStateMachine, RollbackToAVersionGoesAnywhere) {
+TEST_P(StoreStateMachine, RollbackToAVersionGoesAnywhere) {
   imp(0);
   imp(1);
   imp(2);
@@ -114,7 +116,7 @@ TEST_F(StoreStateMachine, RollbackToAVersionGoesAnywhere) {
   EXPECT_EQ(store_->rollback("hello", 9).error().code(), Code::kNotFound);
 }
 
-TEST_F(StoreStateMachine, DeleteIsRefusedForActiveRollbackTargetAndReleaseVersions) {
+TEST_P(StoreStateMachine, DeleteIsRefusedForActiveRollbackTargetAndReleaseVersions) {
   imp(0);
   imp(1);
   imp(2);
@@ -142,7 +144,7 @@ TEST_F(StoreStateMachine, DeleteIsRefusedForActiveRollbackTargetAndReleaseVersio
   EXPECT_EQ(st(), (State{5, {3, 4, 5}}));
 }
 
-TEST_F(StoreStateMachine, ReleaseRollbackRestoresExactlyTheSnapshot) {
+TEST_P(StoreStateMachine, ReleaseRollbackRestoresExactlyTheSnapshot) {
   import_bytes(*store_, variant("attrs.beam", 0));  // attrs 1
   imp(0);                                           // hello 1
   ASSERT_TRUE(store_->release_create("r1", Reason("first")));
@@ -184,7 +186,7 @@ TEST_F(StoreStateMachine, ReleaseRollbackRestoresExactlyTheSnapshot) {
   EXPECT_EQ(store_->release_create("r1").error().code(), Code::kAlreadyExists);
 }
 
-TEST_F(StoreStateMachine, GcKeepsWhatIsNeededAndFreesTheRest) {
+TEST_P(StoreStateMachine, GcKeepsWhatIsNeededAndFreesTheRest) {
   for (int i = 0; i < 6; ++i) imp(i);         // 1..6, active 6, target 5
   ASSERT_TRUE(store_->activate("hello", 2));  // active 2, target 6
   ASSERT_TRUE(store_->release_create("r"));   // names 2
@@ -206,7 +208,7 @@ TEST_F(StoreStateMachine, GcKeepsWhatIsNeededAndFreesTheRest) {
   EXPECT_TRUE(store_->gc({3, false})->deleted.empty());
 }
 
-TEST_F(StoreStateMachine, GcDeletesVersionsAndUnreferencedBlobs) {
+TEST_P(StoreStateMachine, GcDeletesVersionsAndUnreferencedBlobs) {
   for (int i = 0; i < 5; ++i) imp(i);                          // 1..5, active 5, target 4
   ASSERT_TRUE(store_->import(variant("hello.beam", 0), "x"));  // 6 shares blob with 1
   // active 6, target 5; keep_last 0: delete 1, 2, 3, 4. Blob of 1 is still used by 6.
@@ -229,7 +231,7 @@ TEST_F(StoreStateMachine, GcDeletesVersionsAndUnreferencedBlobs) {
   EXPECT_TRUE(store_->verify()->ok());
 }
 
-TEST_F(StoreStateMachine, VersionZeroOrNegativeIsAnInvalidArgumentNotADeactivation) {
+TEST_P(StoreStateMachine, VersionZeroOrNegativeIsAnInvalidArgumentNotADeactivation) {
   // Version numbers start at 1; 0 means "none" inside the store and must never reach it
   // from a caller (it used to deactivate the module).
   imp(0);

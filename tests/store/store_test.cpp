@@ -1,13 +1,16 @@
-// The store's import, read and maintenance paths on real temporary databases and real images.
+// The store's import, read and maintenance paths on real temporary databases and real images,
+// on both backends (backend.h: each test once on a SQLite file, once on PostgreSQL).
 #include <codestore/term.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <set>
 #include <thread>
 
+#include "backend.h"
 #include "store_test_util.h"
 
 namespace codestore {
@@ -15,9 +18,14 @@ namespace {
 
 using namespace store_testing;
 
-TEST(Store, ImportGivesVersionOneActiveAndGetReturnsTheBytes) {
+class StoreTest : public BackendTest {};
+CODESTORE_BOTH_BACKENDS(StoreTest);
+class StoreCli : public BackendTest {};
+CODESTORE_BOTH_BACKENDS(StoreCli);
+
+TEST_P(StoreTest, ImportGivesVersionOneActiveAndGetReturnsTheBytes) {
   TempDir dir;
-  auto store = open_or_die(dir / "s.db");
+  auto store = open_or_die(store_at(dir));
   const auto bytes = read_file(fixture("hello.beam"));
   auto r = store->import(bytes, "hello.beam", {.lib = "demo", .note = "first"});
   ASSERT_TRUE(r) << r.error().to_string();
@@ -50,9 +58,9 @@ TEST(Store, ImportGivesVersionOneActiveAndGetReturnsTheBytes) {
   EXPECT_EQ(active->info.sha256.size(), 64u);
 }
 
-TEST(Store, VersionsCountUpAndIdenticalToActiveIsANoOp) {
+TEST_P(StoreTest, VersionsCountUpAndIdenticalToActiveIsANoOp) {
   TempDir dir;
-  auto store = open_or_die(dir / "s.db");
+  auto store = open_or_die(store_at(dir));
   EXPECT_EQ(import_bytes(*store, variant("hello.beam", 0)), 1);
   EXPECT_EQ(import_bytes(*store, variant("hello.beam", 1)), 2);
   const auto gen = *store->generation();
@@ -67,9 +75,9 @@ TEST(Store, VersionsCountUpAndIdenticalToActiveIsANoOp) {
   EXPECT_EQ(store->versions("hello")->size(), 2u);
 }
 
-TEST(Store, BytesOfAnOlderVersionMakeANewVersionSharingTheBlob) {
+TEST_P(StoreTest, BytesOfAnOlderVersionMakeANewVersionSharingTheBlob) {
   TempDir dir;
-  auto store = open_or_die(dir / "s.db");
+  auto store = open_or_die(store_at(dir));
   import_bytes(*store, variant("hello.beam", 0));
   import_bytes(*store, variant("hello.beam", 1));
   auto r = store->import(variant("hello.beam", 0), "old again");
@@ -86,9 +94,9 @@ TEST(Store, BytesOfAnOlderVersionMakeANewVersionSharingTheBlob) {
   EXPECT_EQ(*store->get("hello", 3), variant("hello.beam", 0));
 }
 
-TEST(Store, SameBytesUnderAnotherLibAreANewVersionInThatLib) {
+TEST_P(StoreTest, SameBytesUnderAnotherLibAreANewVersionInThatLib) {
   TempDir dir;
-  auto store = open_or_die(dir / "s.db");
+  auto store = open_or_die(store_at(dir));
   import_bytes(*store, variant("hello.beam", 0), "a", "app1");
   EXPECT_EQ(import_bytes(*store, variant("hello.beam", 0), "b", "app2"), 2);
   EXPECT_EQ(store->active_info("hello")->lib, "app2");
@@ -97,7 +105,7 @@ TEST(Store, SameBytesUnderAnotherLibAreANewVersionInThatLib) {
   EXPECT_EQ(*store->libs(), std::vector<std::string>{"app2"});
 }
 
-TEST(Store, LibOfPathFollowsOtpsAppNameRule) {
+TEST(StorePaths, LibOfPathFollowsOtpsAppNameRule) {
   EXPECT_EQ(lib_of_path("/usr/lib/erlang/lib/stdlib-4.2/ebin/lists.beam"), "stdlib");
   EXPECT_EQ(lib_of_path("/x/foo-1.0-rc1/ebin/m.beam"), "foo");
   EXPECT_EQ(lib_of_path("/usr/lib/elixir/lib/elixir/ebin/Elixir.Enum.beam"), "elixir");
@@ -105,12 +113,12 @@ TEST(Store, LibOfPathFollowsOtpsAppNameRule) {
   EXPECT_EQ(lib_of_path("/tmp/m.beam"), "");
 }
 
-TEST(Store, ImportTreeWalksDirectoriesAndDerivesTheLib) {
+TEST_P(StoreTest, ImportTreeWalksDirectoriesAndDerivesTheLib) {
   TempDir dir;
   write_file(dir / "tree/myapp-1.2/ebin/hello.beam", read_file(fixture("hello.beam")));
   write_file(dir / "tree/other/ebin/attrs.beam", read_file(fixture("attrs.beam")));
   write_file(dir / "tree/other/ebin/README", "x");  // not a .beam: skipped
-  auto store = open_or_die(dir / "s.db");
+  auto store = open_or_die(store_at(dir));
   auto r = store->import_tree({dir / "tree"}, {});
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_EQ(r->files, 2u);
@@ -130,9 +138,9 @@ TEST(Store, ImportTreeWalksDirectoriesAndDerivesTheLib) {
   EXPECT_EQ(same->unchanged, 1u);
 }
 
-TEST(Store, DryRunWritesNothing) {
+TEST_P(StoreTest, DryRunWritesNothing) {
   TempDir dir;
-  auto store = open_or_die(dir / "s.db");
+  auto store = open_or_die(store_at(dir));
   ImportOptions o;
   o.dry_run = true;
   auto r = store->import_tree({fixture("hello.beam")}, o);
@@ -146,18 +154,18 @@ TEST(Store, DryRunWritesNothing) {
   EXPECT_TRUE(store->list()->empty());
 }
 
-TEST(Store, GzipWrappedImageIsKeptAsGiven) {
+TEST_P(StoreTest, GzipWrappedImageIsKeptAsGiven) {
   TempDir dir;
-  auto store = open_or_die(dir / "s.db");
+  auto store = open_or_die(store_at(dir));
   const auto gz = read_file(fixture("loader/gz/m.beam"));
   ASSERT_EQ(gz[0], 0x1f);
   const auto v = import_bytes(*store, gz);
   EXPECT_EQ(*store->get("m", v, true), gz);
 }
 
-TEST(Store, UnknownModuleOrVersionIsNotFoundNamingIt) {
+TEST_P(StoreTest, UnknownModuleOrVersionIsNotFoundNamingIt) {
   TempDir dir;
-  auto store = open_or_die(dir / "s.db");
+  auto store = open_or_die(store_at(dir));
   import_bytes(*store, read_file(fixture("hello.beam")));
   auto a = store->get("nosuch", 1);
   ASSERT_FALSE(a);
@@ -174,9 +182,9 @@ TEST(Store, UnknownModuleOrVersionIsNotFoundNamingIt) {
   EXPECT_EQ(store->release_show("r9").error().code(), Code::kNotFound);
 }
 
-TEST(Store, GenerationGrowsWithChangesOnly) {
+TEST_P(StoreTest, GenerationGrowsWithChangesOnly) {
   TempDir dir;
-  auto store = open_or_die(dir / "s.db");
+  auto store = open_or_die(store_at(dir));
   const auto g0 = *store->generation();
   import_bytes(*store, variant("hello.beam", 0));
   const auto g1 = *store->generation();
@@ -190,13 +198,13 @@ TEST(Store, GenerationGrowsWithChangesOnly) {
   EXPECT_EQ(*store->generation(), g1 + 2);
 
   // Another connection sees it too (the loader's sync() in another process).
-  auto other = open_or_die(dir / "s.db");
+  auto other = open_or_die(store_at(dir));
   EXPECT_EQ(*other->generation(), g1 + 2);
 }
 
-TEST(Store, LoaderEventsAndServedCounts) {
+TEST_P(StoreTest, LoaderEventsAndServedCounts) {
   TempDir dir;
-  auto store = open_or_die(dir / "s.db");
+  auto store = open_or_die(store_at(dir));
   import_bytes(*store, variant("hello.beam", 0));
   ASSERT_TRUE(store->record_event("kill", "hello", Reason("process 7 lingered in old code"), 1, 0));
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(store->record_served("hello", 1, "127.0.0.1:4000"));
@@ -217,9 +225,9 @@ TEST(Store, LoaderEventsAndServedCounts) {
   EXPECT_EQ((*last)[0].action, "kill");
 }
 
-TEST(Store, DictionaryAndCompactKeepEveryImageExact) {
+TEST_P(StoreTest, DictionaryAndCompactKeepEveryImageExact) {
   TempDir dir;
-  auto store = open_or_die(dir / "s.db");
+  auto store = open_or_die(store_at(dir));
   // Enough real samples for ZDICT: the stdlib images.
   const std::string stdlib_dir = [] {
     for (const auto& e : fs::directory_iterator("/usr/lib/erlang/lib")) {
@@ -256,7 +264,7 @@ TEST(Store, DictionaryAndCompactKeepEveryImageExact) {
   EXPECT_TRUE(v->ok());
 }
 
-TEST(Store, OpcodeOnlyFailureIsAcceptedWithAWarning) {
+TEST_P(StoreTest, OpcodeOnlyFailureIsAcceptedWithAWarning) {
   // An opcode number beyond OTP 25's table in the first instruction of Code: the only
   // complaint of the loader check is the unknown opcode.
   auto bytes = read_file(fixture("hello.beam"));
@@ -273,18 +281,18 @@ TEST(Store, OpcodeOnlyFailureIsAcceptedWithAWarning) {
   if (verdict.loadable || !verdict.opcode_only)
     GTEST_SKIP() << "could not build an opcode-only image: " << verdict.reason;
   TempDir dir;
-  auto store = open_or_die(dir / "s.db");
+  auto store = open_or_die(store_at(dir));
   auto r = store->import(bytes, "newer.beam");
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_FALSE(r->warning.empty());
   EXPECT_EQ(store->active_info("hello")->warning, r->warning);
 }
 
-TEST(Store, ActiveInfoIsOneSnapshotWhileAnotherConnectionRollsBack) {
+TEST_P(StoreTest, ActiveInfoIsOneSnapshotWhileAnotherConnectionRollsBack) {
   // active_info reads the module row and then the version: without one read transaction
   // around both, a rollback committed in between gave a version marked inactive.
   TempDir dir;
-  const std::string db = dir / "s.db";
+  const std::string db = store_at(dir);
   auto reader = open_or_die(db);
   import_bytes(*reader, variant("hello.beam", 1));
   import_bytes(*reader, variant("hello.beam", 2));
@@ -306,9 +314,40 @@ TEST(Store, ActiveInfoIsOneSnapshotWhileAnotherConnectionRollsBack) {
   writer.join();
 }
 
-TEST(StoreCli, CommandsPrintJsonAndUseExitCodes) {
+// Many writers (issue 16): two importers of one module, each on its own connection (two hosts
+// on PostgreSQL, two processes on a SQLite file), get versions n and n + 1, never the same one,
+// and each import commits one generation of the channel.
+TEST_P(StoreTest, TwoImportersOfOneModuleOnTwoConnectionsGetDistinctVersions) {
   TempDir dir;
-  const std::string db = dir / "c.db";
+  const std::string db = store_at(dir);
+  auto first = open_or_die(db);
+  constexpr int kEach = 12;
+  std::vector<std::vector<std::uint8_t>> images[2];
+  for (int t = 0; t < 2; ++t) {
+    for (int i = 0; i < kEach; ++i) images[t].push_back(variant("hello.beam", t * 100 + i + 1));
+  }
+  std::vector<std::int64_t> got[2];
+  std::vector<std::thread> importers;
+  for (int t = 0; t < 2; ++t) {
+    importers.emplace_back([&, t] {
+      auto store = open_or_die(db);
+      for (const auto& image : images[t]) got[t].push_back(import_bytes(*store, image));
+    });
+  }
+  for (auto& t : importers) t.join();
+  std::vector<std::int64_t> all = got[0];
+  all.insert(all.end(), got[1].begin(), got[1].end());
+  std::sort(all.begin(), all.end());
+  std::vector<std::int64_t> expected(2 * kEach);
+  std::iota(expected.begin(), expected.end(), 1);
+  EXPECT_EQ(all, expected);
+  EXPECT_EQ(first->versions("hello")->size(), 2u * kEach);
+  EXPECT_EQ(first->channel_generation("default")->number, 2 * kEach);
+}
+
+TEST_P(StoreCli, CommandsPrintJsonAndUseExitCodes) {
+  TempDir dir;
+  const std::string db = store_at(dir, "c.db");
   write_file(dir / "v1/app-1/ebin/hello.beam", variant("hello.beam", 0));
   write_file(dir / "v2/app-1/ebin/hello.beam", variant("hello.beam", 1));
   ASSERT_EQ(run_cli(db, {"init"}).code, 0);

@@ -1,0 +1,87 @@
+// The nodes a boot server served (docs/model.md, "Nodes"): what `codestore serve` reports
+// (NodeReport, through Store::record_nodes) and what Store::nodes returns (NodeInfo).
+//
+// A node is one TCP connection: the boot-server protocol carries no node name, so a node that
+// reconnects (its loader does after 60 s idle, or after a server restart) is a new node.
+//
+// Thread safety: plain values.
+#pragma once
+
+#include <codestore/release_types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace codestore {
+
+// One module version a node fetched: the last of each module it asked for.
+struct NodeModule {
+  std::string module{};
+  std::int64_t version = 0;     // the store's version number
+  std::string md5{};            // beam_lib:md5/1 of the code sent, 32 hex digits ("" unknown)
+  std::string app{};            // the application (or store lib) it was served as part of
+  std::int64_t fetched_at = 0;  // Unix seconds
+};
+
+// How often a node was sent one module version since the last report: counted into `served`
+// (what Store::record_served counts, for `codestore stats`).
+struct NodeServed {
+  std::string module{};
+  std::int64_t version = 0;
+  std::uint64_t count = 0;
+};
+
+// What a boot server learned about one node since it last reported it. Fields left empty (or
+// 0) keep what is recorded; a new node (id 0) gets them as given.
+struct NodeReport {
+  std::int64_t id = 0;              // nodes.id; 0: a node not recorded yet (record_nodes assigns one)
+  std::string address;              // the client's "ip:port"
+  std::string server;               // the server's "ip:port" the connection came in on
+  std::string client_root;          // the client root its paths are under ("" none or not known yet)
+  std::string channel;              // the channel serving it ("" none known)
+  std::string erts_vsn;             // erlang:system_info(version) of the node
+  ReleaseId release;                // the release whose files it read last ({} none)
+  std::int64_t generation = 0;      // the channel's generation when it was first served (0: not known)
+  std::int64_t first_seen = 0;      // Unix seconds; for a new node (0: seen_at)
+  std::int64_t seen_at = 0;         // Unix seconds of the last request in this report
+  std::uint64_t requests = 0;       // requests answered since the last report (added)
+  std::uint64_t modules_sent = 0;   // module images sent since the last report (added)
+  std::vector<NodeModule> modules;  // fetched since the last report (each replaces the module's row)
+  std::vector<NodeServed> served;   // every module version sent since the last report, with counts
+};
+
+// Which nodes Store::nodes lists. Every member has a default initializer, so that
+// `{.channel = "prod"}` names only what it sets.
+struct NodeQuery {
+  std::string channel{};        // "" every channel
+  bool with_modules = false;    // fill NodeInfo::modules
+  std::int64_t seen_since = 0;  // only nodes last seen at or after (Unix seconds; 0 all)
+};
+
+// One recorded node, and whether it is behind its channel.
+struct NodeInfo {
+  std::int64_t id = 0;
+  std::string address, server, client_root, channel, erts_vsn;
+  ReleaseId release;            // the release whose files it read last ({} none)
+  std::int64_t generation = 0;  // the channel's generation when it was first served
+  std::int64_t first_seen = 0, last_seen = 0;
+  std::uint64_t requests = 0;
+  std::uint64_t modules_fetched = 0;  // module images sent (every fetch counted)
+  std::size_t module_count = 0;       // distinct modules fetched (NodeModule rows)
+  std::vector<NodeModule> modules;    // by module name, with NodeQuery::with_modules
+
+  // Against the channel now (docs/model.md, "Nodes"; all 0/{}/false without a channel):
+  std::int64_t channel_generation = 0;  // the channel's current generation
+  ReleaseId channel_release;            // the release the current generation runs ({} none)
+  // The newest generation of the channel that pins every module the node fetched, each at the
+  // MD5 it fetched: the generation its code is. 0: none does (it fetched code the channel never
+  // ran together: mixed, or from another channel or an undeployed release). Equal to
+  // `channel_generation` when the node fetched no module.
+  std::int64_t runs_generation = 0;
+  // runs_generation < channel_generation (its code is not the current generation's), or its
+  // release and the channel's current release are both known and differ.
+  bool behind = false;
+};
+
+}  // namespace codestore

@@ -1,0 +1,277 @@
+// The nodes a boot server served (docs/model.md, "Nodes"; migrations/0005_nodes.sql):
+// record_nodes writes what `serve` learned in one transaction for many nodes, nodes() lists
+// them with whether each is behind its channel, forget_nodes prunes.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+#include <map>
+
+#include "store_impl.h"
+
+namespace codestore {
+
+using store_internal::fail;
+using store_internal::now;
+
+namespace {
+
+// The generations [first, last] of a channel in which a module had the code a node fetched.
+struct Span {
+  std::int64_t first = 0, last = 0;
+};
+
+// The newest generation <= `current` covered by a span of every module (intersection of
+// unions): start at `current`; while some module does not cover K, move K down to the newest
+// generation <= K that module covers; stop when all cover K (the answer) or K < 1 (none: 0).
+// K only decreases, and each step lands on a span's end, so it ends.
+std::int64_t newest_common(const std::map<std::string, std::vector<Span>>& spans, std::int64_t current) {
+  std::int64_t k = current;
+  while (k >= 1) {
+    std::int64_t next = k;
+    for (const auto& [module, list] : spans) {
+      std::int64_t best = 0;
+      for (const Span& s : list) {
+        if (s.first <= k) best = std::max(best, std::min(s.last, k));
+      }
+      next = std::min(next, best);
+    }
+    if (next == k) return k;
+    k = next;
+  }
+  return 0;
+}
+
+}  // namespace
+
+Result<std::vector<std::int64_t>> Store::record_nodes(const std::vector<NodeReport>& reports) {
+  return impl_->call(
+      [&] { return fmt::format("record {} nodes", reports.size()); },
+      [&]() -> Result<std::vector<std::int64_t>> {
+        impl_->require_writable("record nodes");
+        std::vector<std::int64_t> ids;
+        ids.reserve(reports.size());
+        if (reports.empty()) return ids;
+        Impl::WriteTx tx(*impl_);
+        for (const NodeReport& r : reports) {
+          const std::int64_t seen = r.seen_at != 0 ? r.seen_at : now();
+          std::int64_t id = r.id;
+          if (id != 0) {
+            // A node forgotten meanwhile (`nodes --forget-older-than`) comes back as a new row.
+            auto& s = impl_->stmt("SELECT 1 FROM nodes WHERE id = ?");
+            Impl::Done done{s};
+            s.bind(1, id);
+            if (!s.step()) id = 0;
+          }
+          if (id == 0) {
+            auto& s = impl_->stmt(
+                "INSERT INTO nodes (address, server, client_root, channel, erts_vsn, release_name, "
+                "release_vsn, "
+                "generation, first_seen, last_seen, requests, modules) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "?, ?)");
+            s.bind(1, r.address);
+            s.bind(2, r.server);
+            s.bind(3, r.client_root);
+            s.bind(4, r.channel);
+            s.bind(5, r.erts_vsn);
+            s.bind(6, r.release.name);
+            s.bind(7, r.release.vsn);
+            s.bind(8, r.generation);
+            s.bind(9, r.first_seen != 0 ? r.first_seen : seen);
+            s.bind(10, seen);
+            s.bind(11, static_cast<std::int64_t>(r.requests));
+            s.bind(12, static_cast<std::int64_t>(r.modules_sent));
+            s.exec();
+            id = impl_->db->last_insert_id();
+          } else {
+            // Empty fields keep what is recorded: a report carries only what changed.
+            auto& s = impl_->stmt(
+                "UPDATE nodes SET "
+                "client_root = CASE WHEN ?2 = '' THEN client_root ELSE ?2 END, "
+                "channel = CASE WHEN ?3 = '' THEN channel ELSE ?3 END, "
+                "erts_vsn = CASE WHEN ?4 = '' THEN erts_vsn ELSE ?4 END, "
+                "release_name = CASE WHEN ?5 = '' THEN release_name ELSE ?5 END, "
+                "release_vsn = CASE WHEN ?5 = '' THEN release_vsn ELSE ?6 END, "
+                "generation = CASE WHEN ?7 = 0 THEN generation ELSE ?7 END, "
+                "last_seen = CASE WHEN ?8 > last_seen THEN ?8 ELSE last_seen END, "
+                "requests = requests + ?9, modules = modules + ?10 WHERE id = ?1");
+            s.bind(1, id);
+            s.bind(2, r.client_root);
+            s.bind(3, r.channel);
+            s.bind(4, r.erts_vsn);
+            s.bind(5, r.release.name);
+            s.bind(6, r.release.vsn);
+            s.bind(7, r.generation);
+            s.bind(8, seen);
+            s.bind(9, static_cast<std::int64_t>(r.requests));
+            s.bind(10, static_cast<std::int64_t>(r.modules_sent));
+            s.exec();
+          }
+          auto& m = impl_->stmt(
+              "INSERT INTO node_modules (node, module, version, md5, app, fetched_at) VALUES (?, ?, ?, ?, ?, "
+              "?) "
+              "ON CONFLICT (node, module) DO UPDATE SET version = excluded.version, md5 = excluded.md5, "
+              "app = excluded.app, fetched_at = excluded.fetched_at");
+          for (const NodeModule& nm : r.modules) {
+            if (nm.module.empty()) fail(Code::kInvalidArgument, "a node's module needs a name");
+            m.reset();
+            m.clear_bindings();
+            m.bind(1, id);
+            m.bind(2, nm.module);
+            m.bind(3, nm.version);
+            m.bind(4, nm.md5);
+            m.bind(5, nm.app);
+            m.bind(6, nm.fetched_at != 0 ? nm.fetched_at : seen);
+            m.exec();
+          }
+          auto& sv = impl_->stmt(
+              "INSERT INTO served (module, version, count, last_served, last_peer) VALUES (?, ?, ?, ?, ?) "
+              "ON CONFLICT (module, version) DO UPDATE SET count = count + excluded.count, "
+              "last_served = excluded.last_served, last_peer = excluded.last_peer");
+          for (const NodeServed& x : r.served) {
+            sv.reset();
+            sv.clear_bindings();
+            sv.bind(1, x.module);
+            sv.bind(2, x.version);
+            sv.bind(3, static_cast<std::int64_t>(x.count));
+            sv.bind(4, seen);
+            sv.bind(5, r.address);
+            sv.exec();
+          }
+          ids.push_back(id);
+        }
+        // Not a change of code: readers' caches (keyed by the generation) stay valid.
+        tx.commit(false);
+        return ids;
+      });
+}
+
+Result<std::vector<NodeInfo>> Store::nodes(const NodeQuery& query) {
+  return impl_->call(
+      [&] { return query.channel.empty() ? std::string("nodes") : "nodes of channel " + query.channel; },
+      [&]() -> Result<std::vector<NodeInfo>> {
+        // One read transaction: the nodes and the channels they are compared with are one state.
+        db::Transaction tx(*impl_->db, db::TxKind::kRead);
+        std::vector<NodeInfo> out;
+        {
+          auto& s = impl_->stmt(
+              "SELECT n.id, n.address, n.server, n.client_root, n.channel, n.erts_vsn, n.release_name, "
+              "n.release_vsn, n.generation, n.first_seen, n.last_seen, n.requests, n.modules, "
+              "(SELECT count(*) FROM node_modules nm WHERE nm.node = n.id) "
+              "FROM nodes n WHERE (?1 = '' OR n.channel = ?1) AND n.last_seen >= ?2 ORDER BY n.id");
+          Impl::Done done{s};
+          s.bind(1, query.channel);
+          s.bind(2, query.seen_since);
+          while (s.step()) {
+            NodeInfo n;
+            n.id = s.int64(0);
+            n.address = s.text(1);
+            n.server = s.text(2);
+            n.client_root = s.text(3);
+            n.channel = s.text(4);
+            n.erts_vsn = s.text(5);
+            n.release = {s.text(6), s.text(7)};
+            n.generation = s.int64(8);
+            n.first_seen = s.int64(9);
+            n.last_seen = s.int64(10);
+            n.requests = static_cast<std::uint64_t>(s.int64(11));
+            n.modules_fetched = static_cast<std::uint64_t>(s.int64(12));
+            n.module_count = static_cast<std::size_t>(s.int64(13));
+            out.push_back(std::move(n));
+          }
+        }
+        // Each channel's current generation and release, once.
+        struct Current {
+          bool exists = false;
+          std::int64_t generation = 0;
+          ReleaseId release;
+        };
+        std::map<std::string, Current> channels;
+        for (const NodeInfo& n : out) {
+          if (n.channel.empty() || channels.count(n.channel) != 0) continue;
+          Current c;
+          if (auto row = impl_->channel_row(n.channel)) {
+            c.exists = true;
+            c.generation = row->generation;
+            if (c.generation != 0)
+              c.release = impl_->release_name(impl_->generation_release(n.channel, c.generation));
+          }
+          channels.emplace(n.channel, std::move(c));
+        }
+        for (NodeInfo& n : out) {
+          if (query.with_modules) {
+            auto& s = impl_->stmt(
+                "SELECT module, version, md5, app, fetched_at FROM node_modules WHERE node = ? ORDER BY "
+                "module");
+            Impl::Done done{s};
+            s.bind(1, n.id);
+            while (s.step()) {
+              n.modules.push_back({s.text(0), s.int64(1), s.text(2), s.text(3), s.int64(4)});
+            }
+          }
+          auto it = channels.find(n.channel);
+          if (it == channels.end() || !it->second.exists) continue;
+          const Current& c = it->second;
+          n.channel_generation = c.generation;
+          n.channel_release = c.release;
+          // docs/model.md, "Nodes": the generations in which each fetched module had the code
+          // the node has (by MD5: another byte form of the same code is the same code; by
+          // version where the MD5 is not known).
+          std::map<std::string, std::vector<Span>> spans;
+          {
+            auto& s = impl_->stmt(
+                "SELECT nm.module, gm.first, coalesce(gm.until, 0) FROM node_modules nm "
+                "JOIN generation_modules gm ON gm.channel = ?2 AND gm.module = nm.module "
+                "JOIN versions v ON v.module = gm.module AND v.version = gm.version "
+                "WHERE nm.node = ?1 AND (v.md5 = nm.md5 OR (nm.md5 = '' AND v.version = nm.version))");
+            Impl::Done done{s};
+            s.bind(1, n.id);
+            s.bind(2, n.channel);
+            while (s.step()) {
+              const std::int64_t until = s.int64(2);
+              spans[s.text(0)].push_back({s.int64(1), until == 0 ? c.generation : until - 1});
+            }
+          }
+          if (n.module_count == 0) {
+            n.runs_generation = c.generation;
+          } else if (spans.size() < n.module_count) {
+            n.runs_generation = 0;  // a module the channel never ran with that code
+          } else {
+            n.runs_generation = newest_common(spans, c.generation);
+          }
+          const bool other_release =
+              !n.release.name.empty() && !c.release.name.empty() && !(n.release == c.release);
+          n.behind = n.runs_generation < c.generation || other_release;
+        }
+        tx.commit();
+        return out;
+      });
+}
+
+Result<std::size_t> Store::forget_nodes(std::int64_t last_seen_before) {
+  return impl_->call(
+      [&] { return fmt::format("forget nodes last seen before {}", last_seen_before); },
+      [&]() -> Result<std::size_t> {
+        impl_->require_writable("forget nodes");
+        Impl::WriteTx tx(*impl_);
+        std::size_t n = 0;
+        {
+          auto& s = impl_->stmt("SELECT count(*) FROM nodes WHERE last_seen < ?");
+          Impl::Done done{s};
+          s.bind(1, last_seen_before);
+          if (s.step()) n = static_cast<std::size_t>(s.int64(0));
+        }
+        // node_modules first: a backend without ON DELETE CASCADE leaves none behind either.
+        auto& m =
+            impl_->stmt("DELETE FROM node_modules WHERE node IN (SELECT id FROM nodes WHERE last_seen < ?)");
+        m.bind(1, last_seen_before);
+        m.exec();
+        auto& d = impl_->stmt("DELETE FROM nodes WHERE last_seen < ?");
+        d.bind(1, last_seen_before);
+        d.exec();
+        tx.commit(false);
+        return n;
+      });
+}
+
+}  // namespace codestore
