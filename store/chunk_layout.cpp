@@ -86,7 +86,9 @@ std::optional<SplitImage> split_image(ByteSpan image, std::size_t inline_max) {
     flush_raw(pos);
     const std::uint8_t* id = image.data() + pos;
     const ByteSpan data = image.subspan(pos + 8, size);
-    if (size >= inline_max) {
+    // Only a debug chunk is kept apart: the loader's chunks stay in the recipe, so that a read
+    // for loading decompresses one frame (the recipe's) and runs no second query.
+    if (size >= inline_max && debug_chunk(std::string_view(reinterpret_cast<const char*>(id), 4))) {
       r.push_back(RecipeOp::kRef);
       put_id(r, id);
       put_varint(r, size);

@@ -82,9 +82,16 @@ Status Store::Impl::decode_chunked(const BlobRow& row, std::span<const std::uint
   auto ops = store_internal::parse_recipe(recipe);
   if (!ops) return ops.error();
   std::size_t refs = 0;
-  for (const auto& op : *ops) refs += op.kind == store_internal::RecipeOp::kRef;
+  bool fetch = false;  // whether the read needs any chunk row
+  for (const auto& op : *ops) {
+    if (op.kind != store_internal::RecipeOp::kRef) continue;
+    ++refs;
+    fetch = fetch || !loading || !store_internal::debug_chunk(std::string_view(op.id.data(), 4));
+  }
   std::vector<std::vector<std::uint8_t>> data(refs);
-  {
+  // A layout split since the loader's chunks stay in the recipe (split_image) has only debug
+  // chunks apart: a read for loading then needs no second query.
+  if (fetch) {
     static const std::string all = fmt::format(
         "SELECT bc.seq, {} FROM blob_chunks bc JOIN chunks c ON c.id = bc.chunk_id WHERE bc.blob_id = ? "
         "ORDER BY "
