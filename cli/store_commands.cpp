@@ -1075,12 +1075,13 @@ void cmd_dict_train(Context& ctx, std::size_t size) {
   }
 }
 
-void cmd_compact(Context& ctx, int level) {
+void cmd_compact(Context& ctx, int level, bool keep_deflated) {
   InterruptScope interrupt;
   auto store = open_store(ctx, true);
   if (!store) return;
   CompactOptions o;
   o.level = level;
+  o.inflate = !keep_deflated;
   o.interrupted = InterruptScope::check();
   const bool progress = show_progress(ctx, o.progress, "compacting");
   auto r = store->compact(o);
@@ -1121,6 +1122,7 @@ void add_store_commands(CLI::App& app, Context& ctx) {
     std::int64_t to = 0, keep = 0;
     std::size_t limit = 0, dict_size = 0;
     int level = 19;
+    bool keep_deflated = false;
     bool dry_run = false;
   };
   auto o = std::make_shared<Options>();
@@ -1245,7 +1247,10 @@ train->callback([&ctx, o] { cmd_dict_train(ctx, o->dict_size); });
 
 auto* compact = app.add_subcommand("compact", "Re-encode every blob (higher level, newest dictionary)");
 compact->add_option("--level", o->level, "zstd level (default 19)")->check(in_range(1, 22));
-compact->callback([&ctx, o] { cmd_compact(ctx, o->level); });
+compact->add_flag(
+    "--keep-deflated", o->keep_deflated,
+    "Keep Dbgi/Docs deflated as they came (larger; a whole get, as serving does, never deflates)");
+compact->callback([&ctx, o] { cmd_compact(ctx, o->level, o->keep_deflated); });
 }  // namespace codestore::cli
 
 }  // namespace codestore::cli

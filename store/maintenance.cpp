@@ -566,9 +566,14 @@ Result<CompactReport> Store::compact(const CompactOptions& options) {
             auto data = store_internal::deflate_chunk(content, static_cast<std::uint32_t>(c.head), c.deflate);
             if (!data || c.sha.size() != 32 || std::memcmp(db::sha256(*data).data(), c.sha.data(), 32) != 0)
               return error(Code::kCorruption, "deflating it again does not give its bytes");
-            out.deflate = c.deflate;
-            out.head = c.head;
-          } else if (auto inflated = store_internal::debug_chunk(c.kind)
+            if (options.inflate) {
+              out.deflate = c.deflate;
+              out.head = c.head;
+            } else {
+              content = std::move(*data);  // back as it came: a whole get deflates nothing
+              out.kept_deflated = true;
+            }
+          } else if (auto inflated = options.inflate && store_internal::debug_chunk(c.kind)
                                          ? store_internal::inflate_chunk(c.kind, content, max_inflated)
                                          : std::nullopt) {
             // Only the debug chunks: a chunk the loader reads (LitT) stays deflated, so a read

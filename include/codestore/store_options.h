@@ -85,6 +85,12 @@ struct DictionaryOptions {
 
 struct CompactOptions {
   int level = 19;
+  // true: a debug chunk (Dbgi, Docs, ExCk) whose zlib stream deflates again exactly is stored
+  // inflated (docs/store.md, "Chunks"): the smallest store, but a whole get (export, the boot
+  // protocol, which reads each .beam whole) deflates it again on every read the image cache
+  // misses. false: every chunk is kept as it came (an inflated one deflated back): for a store
+  // that serves nodes, a whole get then only decompresses. A read for loading never deflates.
+  bool inflate = true;
   // Called after each blob (done, total).
   std::function<void(std::size_t done, std::size_t total)> progress;
   // Asked between blobs: true stops with kCancelled and writes nothing (a Ctrl-C).
