@@ -1,4 +1,5 @@
-// bench_store: the store on the real corpus (every .beam under /usr/lib/erlang/lib and
+// bench_store: the store on the real corpus (the .beam files of Debian's Erlang/OTP and Elixir
+// packages, copied under DIR/corpus; without dpkg, every .beam under /usr/lib/erlang/lib and
 // /usr/lib/elixir/lib), each figure next to its baseline measured in the same run
 // (the machines are noisy: compare side by side, report medians and ratios).
 //
@@ -58,23 +59,74 @@ struct File {
   std::vector<std::uint8_t> bytes;
 };
 
-std::vector<File> corpus() {
-  std::vector<File> files;
-  for (const char* root : {"/usr/lib/erlang/lib", "/usr/lib/elixir/lib"}) {
-    std::error_code ec;
-    for (const auto& e : fs::recursive_directory_iterator(root, ec)) {
-      if (e.is_regular_file() && e.path().extension() == ".beam") {
-        File f;
-        f.path = e.path().string();
-        f.dir = e.path().parent_path().string();
-        f.module = e.path().stem().string();
-        std::ifstream in(f.path, std::ios::binary);
-        f.bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-        files.push_back(std::move(f));
+// The lines a command prints (empty when it cannot run).
+std::vector<std::string> command_lines(const std::string& command) {
+  std::vector<std::string> out;
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return out;
+  std::string line;
+  for (int c = std::fgetc(p); c != EOF; c = std::fgetc(p)) {
+    if (c != '\n') {
+      line.push_back(static_cast<char>(c));
+    } else {
+      out.push_back(line);
+      line.clear();
+    }
+  }
+  pclose(p);
+  return out;
+}
+
+// The fixed list (issue 17): the .beam files of Debian's Erlang/OTP and Elixir packages (the
+// binary packages built from the sources `erlang` and `elixir-lang`; other packages add
+// applications to /usr/lib/erlang/lib), copied under `dir`/corpus with their paths, so that
+// import_tree imports exactly them. Without dpkg: every .beam under the two roots, as found.
+std::vector<File> corpus(const std::string& dir, std::vector<std::string>& roots, std::string& what) {
+  std::vector<std::string> paths;
+  for (const auto& line : command_lines(
+           "dpkg-query -W -f='${db:Status-Abbrev} ${binary:Package} ${source:Package}\\n' 2>/dev/null")) {
+    char status[8], package[256], source[256];
+    if (std::sscanf(line.c_str(), "%7s %255s %255s", status, package, source) != 3) continue;
+    if (std::string(status) != "ii" ||
+        (std::string(source) != "erlang" && std::string(source) != "elixir-lang"))
+      continue;
+    for (auto& path : command_lines(std::string("dpkg-query -L ") + package)) {
+      if (path.size() > 5 && path.ends_with(".beam") &&
+          (path.starts_with("/usr/lib/erlang/lib/") || path.starts_with("/usr/lib/elixir/lib/")))
+        paths.push_back(path);
+    }
+  }
+  const std::string copy = dir + "/corpus";
+  if (!paths.empty()) {
+    what = "the .beam files of Debian's packages from the sources erlang and elixir-lang";
+    fs::remove_all(copy);
+    roots = {copy + "/usr/lib/erlang/lib", copy + "/usr/lib/elixir/lib"};
+  } else {
+    what = "every .beam under /usr/lib/erlang/lib and /usr/lib/elixir/lib (no dpkg here)";
+    roots = {"/usr/lib/erlang/lib", "/usr/lib/elixir/lib"};
+    for (const char* root : {"/usr/lib/erlang/lib", "/usr/lib/elixir/lib"}) {
+      std::error_code ec;
+      for (const auto& e : fs::recursive_directory_iterator(root, ec)) {
+        if (e.is_regular_file() && e.path().extension() == ".beam") paths.push_back(e.path().string());
       }
     }
   }
-  std::sort(files.begin(), files.end(), [](const File& a, const File& b) { return a.path < b.path; });
+  std::sort(paths.begin(), paths.end());
+  paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+  std::vector<File> files;
+  for (const auto& original : paths) {
+    File f;
+    f.path = what.starts_with("the") ? copy + original : original;
+    if (f.path != original) {
+      fs::create_directories(fs::path(f.path).parent_path());
+      fs::copy_file(original, f.path, fs::copy_options::overwrite_existing);
+    }
+    f.dir = fs::path(f.path).parent_path().string();
+    f.module = fs::path(f.path).stem().string();
+    std::ifstream in(f.path, std::ios::binary);
+    f.bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    files.push_back(std::move(f));
+  }
   return files;
 }
 
@@ -327,8 +379,11 @@ int main(int argc, char** argv) {
     }
   }
   fs::create_directories(dir);
-  const auto files = corpus();
+  std::vector<std::string> roots;
+  std::string what;
+  const auto files = corpus(dir, roots, what);
   if (files.empty()) die("no images under /usr/lib/erlang/lib");
+  std::printf("corpus: %s\n", what.c_str());
   std::uint64_t raw_total = 0, gzip_total = 0;
   for (const auto& f : files) {
     raw_total += f.bytes.size();
@@ -336,7 +391,6 @@ int main(int argc, char** argv) {
   }
   std::printf("corpus: %zu images, %llu bytes; %u cores\n", files.size(),
               static_cast<unsigned long long>(raw_total), std::thread::hardware_concurrency());
-  const std::vector<std::string> roots{"/usr/lib/erlang/lib", "/usr/lib/elixir/lib"};
 
   // --- 1. import -------------------------------------------------------------------------
   std::vector<double> ours, whole_rate, floor;
@@ -498,6 +552,28 @@ int main(int argc, char** argv) {
   print_get("get after compact", bench_get(*cold, *store, samples, version, code_path));
   bench_load(*cold, *whole, warm, version);
   print_load("read for loading after compact", bench_load(*cold, *whole, samples, version));
+  // A store that serves whole files (the boot protocol: erl_prim_loader reads each .beam
+  // whole): compact keeping Dbgi/Docs deflated as they came (CompactOptions::inflate = false).
+  {
+    codestore::CompactOptions keep;
+    keep.inflate = false;
+    const auto t0 = Clock::now();
+    auto c = must(store->compact(keep), "compact");
+    std::printf(
+        "\nchunks: compact keeping every chunk as it came (level 19): %lld chunks (%lld deflated back) in "
+        "%.1f s\n",
+        static_cast<long long>(c.chunks), static_cast<long long>(c.chunks_kept_deflated),
+        seconds(Clock::now() - t0));
+  }
+  size_line("after compact keeping chunks deflated, chunks", *store, db);
+  store.reset();
+  store = must(codestore::Store::open(db), "open");
+  bench_get(*cold, *store, warm, version, code_path);
+  print_get("get after compact keeping chunks deflated",
+            bench_get(*cold, *store, samples, version, code_path));
+  bench_load(*cold, *whole, warm, version);
+  print_load("read for loading after compact keeping chunks deflated",
+             bench_load(*cold, *whole, samples, version));
 
   // --- a second build: a few modules changed ----------------------------------------------
   {
