@@ -992,6 +992,14 @@ void cmd_stats(Context& ctx) {
                         {"count", s.count},
                         {"last_served", s.last_served}});
     }
+    Json kinds = Json::array();
+    for (const auto& k : r->chunk_kinds) {
+      kinds.push_back({{"kind", k.kind},
+                       {"chunks", k.chunks},
+                       {"raw_bytes", k.raw_bytes},
+                       {"stored_bytes", k.stored_bytes},
+                       {"inflated", k.inflated}});
+    }
     *ctx.out << Json{{"modules", r->modules},
                      {"active_modules", r->active_modules},
                      {"versions", r->versions},
@@ -1007,6 +1015,8 @@ void cmd_stats(Context& ctx) {
                      {"blobs_with_dictionary", r->blobs_with_dictionary},
                      {"served_total", r->served_total},
                      {"served", served},
+                     {"chunks", r->chunks},
+                     {"chunk_kinds", kinds},
                      {"schema_version", r->schema_version}}
                     .dump()
              << "\n";
@@ -1027,6 +1037,14 @@ void cmd_stats(Context& ctx) {
          {"events:", std::to_string(r->events)},
          {"served:", std::to_string(r->served_total)},
          {"schema:", std::to_string(r->schema_version)}});
+  if (!r->chunk_kinds.empty()) {
+    std::vector<std::vector<std::string>> t{{"KIND", "ROWS", "RAW", "STORED", "RATIO", "INFLATED"}};
+    for (const auto& k : r->chunk_kinds) {
+      t.push_back({k.kind, std::to_string(k.chunks), human_bytes(k.raw_bytes), human_bytes(k.stored_bytes),
+                   fmt::format("{:.3f}", ratio(k.stored_bytes, k.raw_bytes)), std::to_string(k.inflated)});
+    }
+    table(*ctx.out, t);
+  }
   const std::size_t top = std::min<std::size_t>(r->served.size(), 10);
   if (top > 0) {
     std::vector<std::vector<std::string>> t{{"SERVED", "MODULE", "VERSION", "LAST"}};
@@ -1057,12 +1075,13 @@ void cmd_dict_train(Context& ctx, std::size_t size) {
   }
 }
 
-void cmd_compact(Context& ctx, int level) {
+void cmd_compact(Context& ctx, int level, bool keep_deflated) {
   InterruptScope interrupt;
   auto store = open_store(ctx, true);
   if (!store) return;
   CompactOptions o;
   o.level = level;
+  o.inflate = !keep_deflated;
   o.interrupted = InterruptScope::check();
   const bool progress = show_progress(ctx, o.progress, "compacting");
   auto r = store->compact(o);
@@ -1103,6 +1122,7 @@ void add_store_commands(CLI::App& app, Context& ctx) {
     std::int64_t to = 0, keep = 0;
     std::size_t limit = 0, dict_size = 0;
     int level = 19;
+    bool keep_deflated = false;
     bool dry_run = false;
   };
   auto o = std::make_shared<Options>();
@@ -1227,7 +1247,10 @@ train->callback([&ctx, o] { cmd_dict_train(ctx, o->dict_size); });
 
 auto* compact = app.add_subcommand("compact", "Re-encode every blob (higher level, newest dictionary)");
 compact->add_option("--level", o->level, "zstd level (default 19)")->check(in_range(1, 22));
-compact->callback([&ctx, o] { cmd_compact(ctx, o->level); });
+compact->add_flag(
+    "--keep-deflated", o->keep_deflated,
+    "Keep Dbgi/Docs deflated as they came (larger; a whole get, as serving does, never deflates)");
+compact->callback([&ctx, o] { cmd_compact(ctx, o->level, o->keep_deflated); });
 }  // namespace codestore::cli
 
 }  // namespace codestore::cli

@@ -278,7 +278,8 @@ Status Store::Impl::prepare_files(const std::vector<PreparedFile*>& files) {
         PreparedFile& f = *files[i];
         const ContentFile& src = *f.source;
         if (f.module) {
-          auto p = store_internal::prepare(src.bytes, f.origin, w.compressor, level, dict.get());
+          auto p =
+              store_internal::prepare(src.bytes, f.origin, w.compressor, level, dict.get(), options.chunks);
           if (!p) return p.error();
           if (p->module != f.expected_module) {
             return Status(Code::kInvalidArgument,

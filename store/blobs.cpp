@@ -17,8 +17,12 @@ using store_internal::mv;
 namespace store_internal {
 
 BlobRow blob_row(db::Statement& s, int first) {
-  return {s.blob(first), static_cast<std::uint64_t>(s.int64(first + 1)), s.int64(first + 2),
-          s.blob(first + 3), s.blob(first + 4)};
+  BlobRow row{s.blob(first), static_cast<std::uint64_t>(s.int64(first + 1)), s.int64(first + 2),
+              s.blob(first + 3), s.blob(first + 4)};
+  row.id = s.int64(first + 5);
+  row.layout = s.int64(first + 6);
+  row.layout_size = static_cast<std::uint64_t>(s.int64(first + 7));
+  return row;
 }
 
 Status decode_blob(db::Decompressor& decompressor, const BlobRow& row, const db::Dictionary* dict,
@@ -30,8 +34,8 @@ Status decode_blob(db::Decompressor& decompressor, const BlobRow& row, const db:
     return Status(Code::kCorruption,
                   "the frame is not the blob's: its content checksum differs from the one recorded");
   }
-  if (Status st = decompressor.decompress(row.frame, row.raw_size, dict, out); !st) return st;
-  if (check_sha256 &&
+  if (Status st = decompressor.decompress(row.frame, row.frame_content_size(), dict, out); !st) return st;
+  if (check_sha256 && row.layout == 0 &&
       (row.sha256.size() != 32 || std::memcmp(row.sha256.data(), db::sha256(out).data(), 32) != 0)) {
     return Status(Code::kCorruption, "SHA-256 mismatch");
   }
@@ -69,7 +73,12 @@ Status Store::Impl::decode(const BlobRow& row, bool check_sha256, std::vector<st
   } catch (const db::StatusError& e) {
     return e.status();  // its dictionary is missing
   }
-  return store_internal::decode_blob(decompressor, row, dict.get(), check_sha256, out);
+  if (row.layout == 0) return store_internal::decode_blob(decompressor, row, dict.get(), check_sha256, out);
+  std::vector<std::uint8_t> recipe;
+  if (Status st = store_internal::decode_blob(decompressor, row, dict.get(), false, recipe); !st) {
+    return Status(st.code(), "chunk layout: " + st.message());
+  }
+  return decode_chunked(row, recipe, check_sha256, /*loading=*/false, out);
 }
 
 std::shared_ptr<std::vector<std::uint8_t>> Store::Impl::shared_bytes(std::string_view name,
@@ -136,6 +145,11 @@ Result<std::vector<std::uint8_t>> Store::get(std::string_view module, std::int64
   return impl_->call(
       [&] { return fmt::format("get {}", store_internal::mv(module, version)); },
       [&]() -> Result<std::vector<std::uint8_t>> { return impl_->bytes(module, version, verify_sha256); });
+}
+
+Result<Store::SharedBytes> Store::get_for_loading(std::string_view module, std::int64_t version) {
+  return impl_->call([&] { return fmt::format("get for loading {}", store_internal::mv(module, version)); },
+                     [&]() -> Result<SharedBytes> { return impl_->loading_bytes(module, version); });
 }
 
 Result<Store::SharedBytes> Store::get_shared(std::string_view module, std::int64_t version,

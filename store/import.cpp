@@ -10,6 +10,7 @@
 
 #include "base/file.h"
 #include "base/hex.h"
+#include "chunk_layout.h"
 #include "parallel.h"
 #include "store_impl.h"
 
@@ -79,7 +80,7 @@ std::optional<std::string> not_an_image(std::span<const std::uint8_t> bytes, boo
 }  // namespace
 
 Result<Prepared> prepare(std::span<const std::uint8_t> bytes, std::string_view origin,
-                         db::Compressor& compressor, int level, const db::Dictionary* dict) {
+                         db::Compressor& compressor, int level, const db::Dictionary* dict, bool chunks) {
   const std::string name = origin.empty() ? "<binary>" : std::string(origin);
   auto img = image::Image::parse(bytes, image::Strictness::kStrict, name);
   if (!img) {
@@ -118,8 +119,38 @@ Result<Prepared> prepare(std::span<const std::uint8_t> bytes, std::string_view o
   p.md5 = image::md5_hex(*md5);
   auto vsn = img->vsn();
   if (vsn) p.vsn = etf::format_w(*vsn);
-  if (Status st = compress_into(p, bytes, name, compressor, level, dict); !st) return error(st);
+  if (Status st = chunks ? compress_chunks(p, bytes, name, compressor, level, dict)
+                         : compress_into(p, bytes, name, compressor, level, dict);
+      !st)
+    return error(st);
   return p;
+}
+
+Status compress_chunks(Prepared& p, std::span<const std::uint8_t> bytes, std::string_view name,
+                       db::Compressor& compressor, int level, const db::Dictionary* dict) {
+  auto split = split_image(bytes);
+  if (!split) return compress_into(p, bytes, name, compressor, level, dict);  // gzip-wrapped: whole
+  p.raw_size = bytes.size();
+  p.sha = db::sha256(bytes);
+  auto frame = compressor.compress(split->recipe, level, dict);
+  if (!frame) return frame.error().with_context(name);
+  p.frame = std::move(*frame);
+  p.level = level;
+  p.dictionary_id = dict != nullptr ? dict->id() : 0;
+  p.layout = 1;
+  p.layout_size = split->recipe.size();
+  p.chunks.reserve(split->chunks.size());
+  for (const auto& c : split->chunks) {
+    PreparedChunk pc;
+    pc.kind = chunk_kind(c.id);
+    pc.sha = db::sha256(c.data);
+    pc.raw_size = c.data.size();
+    auto f = compressor.compress(c.data, level, dict);
+    if (!f) return f.error().with_context(name);
+    pc.frame = std::move(*f);
+    p.chunks.push_back(std::move(pc));
+  }
+  return Status::ok();
 }
 
 Status compress_into(Prepared& p, std::span<const std::uint8_t> bytes, std::string_view name,
@@ -157,13 +188,25 @@ Store::Impl::BlobRef Store::Impl::find_blob(const Prepared& p, std::optional<std
   }
   if (b.id == 0) return b;
   if (blob_damaged(b.id)) {
-    auto& s = stmt("UPDATE blobs SET data = ?, stored_size = ?, level = ?, dictionary_id = ? WHERE id = ?");
+    // The blob takes p's form (whole or chunks); its damaged chunks are replaced, sound ones
+    // (maybe shared, maybe compacted) are kept.
+    auto& s = stmt(
+        "UPDATE blobs SET data = ?, stored_size = ?, level = ?, dictionary_id = ?, layout = ?, layout_size = "
+        "?, "
+        "frame_checksum = ? WHERE id = ?");
     s.bind_blob_no_copy(1, p.frame);
     s.bind(2, static_cast<std::int64_t>(p.frame.size()));
     s.bind(3, p.level);
     store_internal::bind_dictionary(s, 4, p.dictionary_id);
-    s.bind(5, b.id);
+    s.bind(5, p.layout);
+    s.bind(6, static_cast<std::int64_t>(p.layout_size));
+    s.bind_blob(7, store_internal::last4(p.frame));
+    s.bind(8, b.id);
     s.exec();
+    auto& d = stmt("DELETE FROM blob_chunks WHERE blob_id = ?");
+    d.bind(1, b.id);
+    d.exec();
+    if (p.layout == 1) insert_chunks(b.id, p, /*repair=*/true);
     b.repaired = true;
     event("repair", p.module, 0, 0, fmt::format("blob {} restored from {}", base::hex(p.sha), p.origin));
   }
@@ -181,7 +224,7 @@ Store::Impl::BlobRef Store::Impl::find_blob(const Prepared& p, std::optional<std
 std::int64_t Store::Impl::insert_blob(const Prepared& p, bool want_id) {
   auto& s = stmt(
       "INSERT INTO blobs (sha256, raw_size, stored_size, level, dictionary_id, data, load_verdict, "
-      "frame_checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+      "frame_checksum, layout, layout_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind_blob(1, p.sha);
   s.bind(2, static_cast<std::int64_t>(p.raw_size));
   s.bind(3, static_cast<std::int64_t>(p.frame.size()));
@@ -196,8 +239,15 @@ std::int64_t Store::Impl::insert_blob(const Prepared& p, bool want_id) {
   // The frame's last 4 bytes (its content checksum), bound rather than computed in SQL:
   // SQLite's substr(x, -4) counts from the end, PostgreSQL's does not.
   s.bind_blob_no_copy(8, std::span(p.frame).last(std::min<std::size_t>(p.frame.size(), 4)));
+  s.bind(9, p.layout);
+  s.bind(10, static_cast<std::int64_t>(p.layout_size));
   s.exec();
-  return want_id ? db->last_insert_id() : 0;
+  // A chunked image's rows name the blob by id, so it is read back (its chunk lookups wait
+  // for the server anyway); a whole image need not wait.
+  if (!want_id && p.layout != 1) return 0;
+  const std::int64_t id = db->last_insert_id();
+  if (p.layout == 1) insert_chunks(id, p, /*repair=*/false);
+  return id;
 }
 
 std::int64_t Store::Impl::new_version(const Prepared& p, std::int64_t blob_id, const std::string& note,
@@ -372,8 +422,8 @@ Result<ImportResult> Store::import(std::span<const std::uint8_t> bytes, std::str
         if (!options.dry_run) impl_->require_writable("import");
         Impl::WriteTx tx(*impl_);
         auto dict = impl_->newest_dictionary();
-        auto p =
-            store_internal::prepare(bytes, origin, impl_->compressor, impl_->options.zstd_level, dict.get());
+        auto p = store_internal::prepare(bytes, origin, impl_->compressor, impl_->options.zstd_level,
+                                         dict.get(), impl_->options.chunks);
         if (!p) return error(p.error());
         p->lib = options.lib;
         Impl::ChannelChange change(*impl_, impl_->options.channel);
@@ -402,7 +452,8 @@ Result<ImportSummary> Store::import_files(const ImportPlan& plan, const ImportOp
         [&](std::size_t i, WorkerState& w) -> Result<Prepared> {
           auto bytes = base::read_file(files[i].path, image::Limits().max_image_bytes);
           if (!bytes) return error(bytes.error().status(files[i].path));
-          return store_internal::prepare(*bytes, files[i].path, w.compressor, level, dict.get());
+          return store_internal::prepare(*bytes, files[i].path, w.compressor, level, dict.get(),
+                                         impl_->options.chunks);
         },
         [&](std::size_t i, Result<Prepared>& p) {
           if (interrupted()) {

@@ -1,9 +1,14 @@
 // Maintenance: gc, verify, stats, dictionary training, compact, checkpoint, and the events
 // and served counts the loader and the boot server record.
+#include <codestore/image.h>
+
 #include <algorithm>
+#include <cstring>
 #include <map>
+#include <set>
 
 #include "base/hex.h"
+#include "chunk_layout.h"
 #include "parallel.h"
 #include "store_impl.h"
 
@@ -83,8 +88,23 @@ Result<GcReport> Store::gc(const GcOptions& options) {
       report.blobs_deleted = s.int64(0);
       report.bytes_freed = static_cast<std::uint64_t>(s.int64(1));
     }
+    impl_->db->exec(std::string("DELETE FROM blob_chunks WHERE blob_id IN (SELECT b.id FROM blobs b WHERE ") +
+                    kUnreferencedBlob + ")");
     impl_->db->exec(std::string("DELETE FROM blobs AS b WHERE ") + kUnreferencedBlob);
-    if (!options.dry_run) tx.commit(!report.deleted.empty() || report.blobs_deleted > 0);
+    // A chunk no blob uses any more (schema 6).
+    {
+      auto& s = impl_->stmt(
+          "SELECT count(*), coalesce(sum(stored_size), 0) FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM "
+          "blob_chunks bc WHERE bc.chunk_id = c.id)");
+      Impl::Done done{s};
+      s.step();
+      report.chunks_deleted = s.int64(0);
+      report.bytes_freed += static_cast<std::uint64_t>(s.int64(1));
+    }
+    impl_->db->exec(
+        "DELETE FROM chunks WHERE NOT EXISTS (SELECT 1 FROM blob_chunks bc WHERE bc.chunk_id = chunks.id)");
+    if (!options.dry_run)
+      tx.commit(!report.deleted.empty() || report.blobs_deleted > 0 || report.chunks_deleted > 0);
     return report;
   });
 }
@@ -95,12 +115,47 @@ Result<VerifyReport> Store::verify() {
     VerifyReport report;
     auto& refs =
         impl_->stmt("SELECT module, version FROM versions WHERE blob_id = ? ORDER BY module, version");
+    // Every chunk first: a damaged one is named once, with every version whose image uses it
+    // (a chunk is shared by the versions a build did not change); their blobs are not
+    // reported again below.
+    std::set<std::int64_t> blobs_of_damaged_chunks;
+    {
+      auto s = impl_->db->prepare(
+          fmt::format("SELECT {} FROM chunks c ORDER BY c.id", store_internal::kChunkColumns));
+      auto& blobs_of = impl_->stmt("SELECT DISTINCT blob_id FROM blob_chunks WHERE chunk_id = ?");
+      std::vector<std::uint8_t> out;
+      while (s->step()) {
+        report.chunks_checked++;
+        const std::int64_t id = s->int64(0);
+        const Status st = impl_->decode_chunk(*s, 0, /*check_sha256=*/true, out);
+        if (st) continue;
+        const std::string msg = fmt::format("{} (used by {})", st.to_string(), impl_->users_of_chunk(id));
+        refs.reset();
+        refs.clear_bindings();
+        bool any = false;
+        blobs_of.reset();
+        blobs_of.bind(1, id);
+        while (blobs_of.step()) {
+          blobs_of_damaged_chunks.insert(blobs_of.int64(0));
+          refs.reset();
+          refs.bind(1, blobs_of.int64(0));
+          while (refs.step()) {
+            any = true;
+            report.damage.push_back({refs.text(0), refs.int64(1), msg});
+          }
+          refs.reset();
+        }
+        blobs_of.reset();
+        if (!any) report.damage.push_back({"", 0, msg});
+      }
+    }
     {
       auto s = impl_->db->prepare(fmt::format("SELECT b.id, {} FROM blobs b ORDER BY b.id", kBlobColumns));
       std::vector<std::uint8_t> out;
       while (s->step()) {
         report.blobs_checked++;
         const std::int64_t id = s->int64(0);
+        if (blobs_of_damaged_chunks.count(id)) continue;
         const BlobRow row = store_internal::blob_row(*s, 1);
         const Status st = impl_->decode(row, /*check_sha256=*/true, out);
         if (st) continue;
@@ -179,6 +234,22 @@ Result<VerifyReport> Store::verify() {
         n > 0) {
       report.damage.push_back({"", 0, fmt::format("{} blobs name a missing dictionary", n)});
     }
+    if (const auto n = impl_->scalar(
+            "SELECT count(*) FROM chunks c WHERE c.dictionary_id IS NOT NULL AND NOT EXISTS (SELECT 1 "
+            "FROM dictionaries d WHERE d.id = c.dictionary_id)");
+        n > 0) {
+      report.damage.push_back({"", 0, fmt::format("{} chunks name a missing dictionary", n)});
+    }
+    {
+      auto s = impl_->db->prepare(
+          "SELECT v.module, v.version, bc.seq FROM blob_chunks bc JOIN versions v ON v.blob_id = bc.blob_id "
+          "WHERE "
+          "NOT EXISTS (SELECT 1 FROM chunks c WHERE c.id = bc.chunk_id) ORDER BY v.module, v.version, "
+          "bc.seq");
+      while (s->step())
+        report.damage.push_back(
+            {s->text(0), s->int64(1), fmt::format("its chunk {} is missing", s->int64(2))});
+    }
     report.integrity = impl_->db->integrity_check();
     if (!(report.integrity.size() == 1 && report.integrity[0] == "ok")) {
       for (const auto& line : report.integrity) report.damage.push_back({"", 0, "integrity_check: " + line});
@@ -206,6 +277,35 @@ Result<StoreStats> Store::stats() {
       st.raw_bytes = static_cast<std::uint64_t>(s.int64(1));
       st.stored_bytes = static_cast<std::uint64_t>(s.int64(2));
       st.blobs_with_dictionary = s.int64(3);
+    }
+    {
+      // Bytes by chunk kind (schema 6): the chunk rows, then the layouts (recipes: the IFF
+      // headers and the small chunks) and the images kept whole.
+      auto& s = impl.stmt(
+          "SELECT kind, count(*), coalesce(sum(raw_size), 0), coalesce(sum(stored_size), 0), "
+          "coalesce(sum(CASE WHEN deflate > 0 THEN 1 ELSE 0 END), 0) FROM chunks GROUP BY kind ORDER BY 4 "
+          "DESC, "
+          "kind");
+      Impl::Done done{s};
+      while (s.step()) {
+        StoreStats::ChunkKind k{s.text(0), s.int64(1), static_cast<std::uint64_t>(s.int64(2)),
+                                static_cast<std::uint64_t>(s.int64(3)), s.int64(4)};
+        st.chunks += k.chunks;
+        st.stored_bytes += k.stored_bytes;
+        st.chunk_kinds.push_back(std::move(k));
+      }
+    }
+    {
+      auto& s = impl.stmt(
+          "SELECT layout, count(*), coalesce(sum(CASE WHEN layout = 1 THEN layout_size ELSE raw_size END), "
+          "0), "
+          "coalesce(sum(stored_size), 0) FROM blobs GROUP BY layout ORDER BY layout");
+      Impl::Done done{s};
+      while (s.step()) {
+        st.chunk_kinds.push_back({s.int64(0) == 1 ? "(layouts)" : "(whole files)", s.int64(1),
+                                  static_cast<std::uint64_t>(s.int64(2)),
+                                  static_cast<std::uint64_t>(s.int64(3)), 0});
+      }
     }
     st.releases = impl.scalar("SELECT count(*) FROM generations WHERE label IS NOT NULL");
     st.channels = impl.scalar("SELECT count(*) FROM channels");
@@ -238,7 +338,8 @@ Result<StoreStats> Store::stats() {
 Result<DictionaryInfo> Store::train_dictionary(const DictionaryOptions& options) {
   return impl_->call("dict train", [&]() -> Result<DictionaryInfo> {
     impl_->require_writable("dict train");
-    std::vector<std::vector<std::uint8_t>> samples;
+    std::vector<std::vector<std::uint8_t>> samples;  // an image's chunks are samples of their own
+    std::int64_t images = 0;
     {
       db::Transaction read(*impl_->db, db::TxKind::kRead);
       std::int64_t total = impl_->scalar("SELECT count(*) FROM blobs");
@@ -251,13 +352,29 @@ Result<DictionaryInfo> Store::train_dictionary(const DictionaryOptions& options)
                  total, kMinDictionarySamples));
       }
       auto s = impl_->db->prepare(fmt::format("SELECT {} FROM blobs b ORDER BY b.id", kBlobColumns));
-      while (s->step() && static_cast<std::int64_t>(samples.size()) < total) {
+      while (s->step() && images < total) {
+        ++images;
         if (options.interrupted && options.interrupted())
           fail(Code::kCancelled, "interrupted: no dictionary trained");
         std::vector<std::uint8_t> out;
-        db::check(impl_->decode(store_internal::blob_row(*s, 0), /*check_sha256=*/false, out));
-        samples.push_back(std::move(out));
-        if (options.progress) options.progress(samples.size(), static_cast<std::size_t>(total));
+        const BlobRow row = store_internal::blob_row(*s, 0);
+        db::check(impl_->decode(row, /*check_sha256=*/false, out));
+        auto split = row.layout == 1 ? store_internal::split_image(out) : std::nullopt;
+        if (!split) {
+          samples.push_back(std::move(out));
+        } else {
+          // What the chunk frames hold after compact: each chunk inflated where it is deflated,
+          // and the layout.
+          for (const auto& c : split->chunks) {
+            const std::string kind = store_internal::chunk_kind(c.id);
+            auto inflated = store_internal::inflate_only(kind, c.data, image::Limits().max_inflated_bytes);
+            samples.push_back(inflated ? std::move(*inflated)
+                                       : std::vector<std::uint8_t>(c.data.begin(), c.data.end()));
+          }
+          samples.push_back(std::move(split->recipe));
+        }
+        if (options.progress)
+          options.progress(static_cast<std::size_t>(images), static_cast<std::size_t>(total));
       }
     }
     auto bytes = db::train(samples, options.size);
@@ -269,11 +386,10 @@ Result<DictionaryInfo> Store::train_dictionary(const DictionaryOptions& options)
         impl_->stmt("INSERT INTO dictionaries (zstd_id, created_at, samples, bytes) VALUES (?, ?, ?, ?)");
     s.bind(1, static_cast<std::int64_t>(db::dictionary_zstd_id(*bytes)));
     s.bind(2, now());
-    s.bind(3, static_cast<std::int64_t>(samples.size()));
+    s.bind(3, images);
     s.bind_blob(4, *bytes);
     s.exec();
-    DictionaryInfo info{impl_->db->last_insert_id(), bytes->size(),
-                        static_cast<std::int64_t>(samples.size())};
+    DictionaryInfo info{impl_->db->last_insert_id(), bytes->size(), images};
     impl_->event("dict-train", "", 0, 0,
                  fmt::format("dictionary {}: {} bytes from {} images", info.id, info.size, info.samples));
     tx.commit();
@@ -285,88 +401,236 @@ Result<CompactReport> Store::compact(const CompactOptions& options) {
   return impl_->call("compact", [&]() -> Result<CompactReport> {
     impl_->require_writable("compact");
     Impl::WriteTx tx(*impl_);
-    // Copies of the rows: workers must not touch the connection.
-    struct Row {
-      std::int64_t id, raw_size, dictionary_id;
-      std::vector<std::uint8_t> frame, sha, frame_checksum;
-      BlobRow blob() const {
-        return {sha, static_cast<std::uint64_t>(raw_size), dictionary_id, frame, frame_checksum};
-      }
-    };
-    std::vector<Row> rows;
-    {
-      auto s = impl_->db->prepare(fmt::format("SELECT b.id, {} FROM blobs b ORDER BY b.id", kBlobColumns));
-      while (s->step()) {
-        const BlobRow b = store_internal::blob_row(*s, 1);
-        rows.push_back({s->int64(0), static_cast<std::int64_t>(b.raw_size), b.dictionary_id,
-                        std::vector<std::uint8_t>(b.frame.begin(), b.frame.end()),
-                        std::vector<std::uint8_t>(b.sha256.begin(), b.sha256.end()),
-                        std::vector<std::uint8_t>(b.frame_checksum.begin(), b.frame_checksum.end())});
-      }
-    }
-    // Every dictionary a row names, loaded here: workers must not touch the connection.
-    std::map<std::int64_t, std::shared_ptr<db::Dictionary>> dicts;
-    for (const auto& r : rows) {
-      if (dicts.count(r.dictionary_id)) continue;
-      try {
-        dicts[r.dictionary_id] = impl_->dictionary(r.dictionary_id);
-      } catch (const db::StatusError&) {
-        dicts[r.dictionary_id] = nullptr;  // missing: its blobs fail to decompress and are skipped
-      }
-    }
     const auto newest = impl_->newest_dictionary();
     CompactReport report;
     report.dictionary_id = newest ? newest->id() : 0;
     Status failure;
-    store_internal::parallel_ordered<Result<std::vector<std::uint8_t>>, WorkerState>(
+    // Every dictionary a row names, loaded here: workers must not touch the connection.
+    std::map<std::int64_t, std::shared_ptr<db::Dictionary>> dicts;
+    auto load_dictionary = [&](std::int64_t id) {
+      if (dicts.count(id)) return;
+      try {
+        dicts[id] = impl_->dictionary(id);
+      } catch (const db::StatusError&) {
+        dicts[id] = nullptr;  // missing: its rows fail to decompress and are skipped
+      }
+    };
+    auto skip = [&](std::string what, const Status& st) {
+      report.skipped.push_back(fmt::format("{}: {}: left as it is; re-import its original bytes to repair it",
+                                           what, st.message()));
+    };
+    auto interrupted = [&] {
+      if (options.interrupted && options.interrupted()) {
+        failure = Status(Code::kCancelled, "interrupted: nothing compacted");
+        return true;
+      }
+      return false;
+    };
+    // Copies of the rows: workers must not touch the connection.
+    struct Row {
+      std::int64_t id, raw_size, dictionary_id, layout, layout_size;
+      std::vector<std::uint8_t> frame, sha, frame_checksum;
+      BlobRow blob() const {
+        BlobRow b{sha, static_cast<std::uint64_t>(raw_size), dictionary_id, frame, frame_checksum};
+        b.id = id;
+        b.layout = layout;
+        b.layout_size = static_cast<std::uint64_t>(layout_size);
+        return b;
+      }
+    };
+    std::vector<Row> rows;
+    {
+      auto s = impl_->db->prepare(fmt::format("SELECT {} FROM blobs b ORDER BY b.id", kBlobColumns));
+      while (s->step()) {
+        const BlobRow b = store_internal::blob_row(*s, 0);
+        rows.push_back({b.id, static_cast<std::int64_t>(b.raw_size), b.dictionary_id, b.layout,
+                        static_cast<std::int64_t>(b.layout_size),
+                        std::vector<std::uint8_t>(b.frame.begin(), b.frame.end()),
+                        std::vector<std::uint8_t>(b.sha256.begin(), b.sha256.end()),
+                        std::vector<std::uint8_t>(b.frame_checksum.begin(), b.frame_checksum.end())});
+        load_dictionary(b.dictionary_id);
+      }
+    }
+    // 1. Blobs: a whole module image (stored before schema 6) becomes its layout and chunks;
+    // every frame (whole file or layout) is re-encoded at the level with the newest dictionary.
+    struct BlobWork {
+      store_internal::Prepared p;  // layout 1: chunks at this level (recompressed in step 2 if new)
+      std::vector<std::uint8_t> frame;
+    };
+    store_internal::parallel_ordered<Result<BlobWork>, WorkerState>(
         rows.size(),
-        [&](std::size_t i, WorkerState& w) -> Result<std::vector<std::uint8_t>> {
+        [&](std::size_t i, WorkerState& w) -> Result<BlobWork> {
           std::vector<std::uint8_t> raw;
-          if (Status st = store_internal::decode_blob(w.decompressor, rows[i].blob(),
-                                                      dicts.at(rows[i].dictionary_id).get(), true, raw);
+          const BlobRow row = rows[i].blob();
+          if (Status st = store_internal::decode_blob(w.decompressor, row, dicts.at(row.dictionary_id).get(),
+                                                      true, raw);
               !st) {
             return error(Code::kCorruption, st.message());
           }
-          return w.compressor.compress(raw, options.level, newest.get());  // kInternal on failure: not damage
-        },
-        [&](std::size_t i, Result<std::vector<std::uint8_t>>& frame) {
-          if (options.interrupted && options.interrupted()) {
-            failure = Status(Code::kCancelled, "interrupted: nothing compacted");
-            return false;
+          BlobWork out;
+          if (row.layout == 0 && impl_->options.chunks) {
+            if (auto split = store_internal::split_image(raw)) {
+              // The chunks at a fast level: step 2 re-encodes every chunk row anyway.
+              if (Status st = store_internal::compress_chunks(out.p, raw, "", w.compressor, 1, nullptr); !st)
+                return error(Code::kInternal, st.message());
+              auto frame = w.compressor.compress(split->recipe, options.level, newest.get());
+              if (!frame) return error(frame.error());
+              out.frame = std::move(*frame);
+              return out;
+            }
           }
-          if (!frame && frame.error().code() == Code::kCorruption) {
+          auto frame = w.compressor.compress(raw, options.level, newest.get());  // kInternal: not damage
+          if (!frame) return error(frame.error());
+          out.frame = std::move(*frame);
+          return out;
+        },
+        [&](std::size_t i, Result<BlobWork>& work) {
+          if (interrupted()) return false;
+          if (!work && work.error().code() == Code::kCorruption) {
             // Damaged (verify reports it): left as it is, for a re-import of its original bytes to repair.
-            report.skipped.push_back(fmt::format(
-                "blob {} ({}): {}: left as it is; re-import its original bytes to repair it",
-                base::hex(rows[i].sha), impl_->users_of_blob(rows[i].id), frame.error().message()));
+            skip(fmt::format("blob {} ({})", base::hex(rows[i].sha), impl_->users_of_blob(rows[i].id)),
+                 work.error());
             if (options.progress) options.progress(i + 1, rows.size());
             return true;
           }
-          if (!frame) {
-            failure = frame.error();
+          if (!work) {
+            failure = work.error();
             return false;
           }
           report.blobs++;
           report.bytes_before += rows[i].frame.size();
-          report.bytes_after += frame->size();
+          report.bytes_after += work->frame.size();
+          const bool chunked = work->p.layout == 1;
           auto& s = impl_->stmt(
-              "UPDATE blobs SET data = ?, stored_size = ?, level = ?, dictionary_id = ? WHERE id = ?");
-          s.bind_blob_no_copy(1, *frame);
-          s.bind(2, static_cast<std::int64_t>(frame->size()));
+              "UPDATE blobs SET data = ?, stored_size = ?, level = ?, dictionary_id = ?, layout = ?, "
+              "layout_size = ?, "
+              "frame_checksum = ? WHERE id = ?");
+          s.bind_blob_no_copy(1, work->frame);
+          s.bind(2, static_cast<std::int64_t>(work->frame.size()));
           s.bind(3, options.level);
           store_internal::bind_dictionary(s, 4, newest ? newest->id() : 0);
-          s.bind(5, rows[i].id);
+          s.bind(5, chunked ? 1 : rows[i].layout);
+          s.bind(6, chunked ? static_cast<std::int64_t>(work->p.layout_size) : rows[i].layout_size);
+          s.bind_blob(7, store_internal::last4(work->frame));
+          s.bind(8, rows[i].id);
           s.exec();
+          if (chunked) {
+            report.blobs_chunked++;
+            impl_->insert_chunks(rows[i].id, work->p, /*repair=*/false);
+          }
           if (options.progress) options.progress(i + 1, rows.size());
+          return true;
+        });
+    if (!failure) return error(failure);
+    rows.clear();
+    // 2. Chunks: each decoded and checked against its SHA-256; a deflated one (LitT, Dbgi,
+    // Docs...) is inflated when deflating it again gives exactly its bytes (docs/store.md);
+    // then re-encoded at the level with the newest dictionary.
+    struct ChunkRow {
+      std::int64_t id, raw_size, content_size, deflate, head, dictionary_id;
+      std::string kind;
+      std::vector<std::uint8_t> frame, sha, frame_checksum;
+    };
+    std::vector<ChunkRow> chunks;
+    {
+      auto s = impl_->db->prepare(
+          fmt::format("SELECT {} FROM chunks c ORDER BY c.id", store_internal::kChunkColumns));
+      while (s->step()) {
+        const auto sha = s->blob(1), frame = s->blob(8), checksum = s->blob(9);
+        chunks.push_back({s->int64(0), s->int64(3), s->int64(4), s->int64(5), s->int64(6), s->int64(7),
+                          s->text(2), std::vector<std::uint8_t>(frame.begin(), frame.end()),
+                          std::vector<std::uint8_t>(sha.begin(), sha.end()),
+                          std::vector<std::uint8_t>(checksum.begin(), checksum.end())});
+        load_dictionary(chunks.back().dictionary_id);
+      }
+    }
+    struct ChunkWork {
+      std::vector<std::uint8_t> frame;
+      std::int64_t content_size = 0, deflate = 0, head = 0;
+      bool kept_deflated = false;
+    };
+    const std::size_t max_inflated = image::Limits().max_inflated_bytes;
+    store_internal::parallel_ordered<Result<ChunkWork>, WorkerState>(
+        chunks.size(),
+        [&](std::size_t i, WorkerState& w) -> Result<ChunkWork> {
+          const ChunkRow& c = chunks[i];
+          const BlobRow frame_row{c.sha, static_cast<std::uint64_t>(c.content_size), c.dictionary_id, c.frame,
+                                  c.frame_checksum};
+          std::vector<std::uint8_t> content;
+          if (Status st = store_internal::decode_blob(
+                  w.decompressor, frame_row, dicts.at(c.dictionary_id).get(), c.deflate == 0, content);
+              !st)
+            return error(Code::kCorruption, st.message());
+          ChunkWork out;
+          if (c.deflate != 0) {
+            auto data = store_internal::deflate_chunk(content, static_cast<std::uint32_t>(c.head), c.deflate);
+            if (!data || c.sha.size() != 32 || std::memcmp(db::sha256(*data).data(), c.sha.data(), 32) != 0)
+              return error(Code::kCorruption, "deflating it again does not give its bytes");
+            if (options.inflate) {
+              out.deflate = c.deflate;
+              out.head = c.head;
+            } else {
+              content = std::move(*data);  // back as it came: a whole get deflates nothing
+              out.kept_deflated = true;
+            }
+          } else if (auto inflated = options.inflate && store_internal::debug_chunk(c.kind)
+                                         ? store_internal::inflate_chunk(c.kind, content, max_inflated)
+                                         : std::nullopt) {
+            // Only the debug chunks: a chunk the loader reads (LitT) stays deflated, so a read
+            // for loading never deflates (bench_store: re-deflating LitT doubled its time).
+            content = std::move(inflated->content);
+            out.deflate = inflated->params;
+            out.head = inflated->head;
+          } else {
+            out.kept_deflated = store_internal::looks_deflated(c.kind, content);
+          }
+          out.content_size = static_cast<std::int64_t>(content.size());
+          auto frame = w.compressor.compress(content, options.level, newest.get());
+          if (!frame) return error(frame.error());
+          out.frame = std::move(*frame);
+          return out;
+        },
+        [&](std::size_t i, Result<ChunkWork>& work) {
+          if (interrupted()) return false;
+          if (!work && work.error().code() == Code::kCorruption) {
+            skip(fmt::format("chunk {} {} ({})", chunks[i].kind, base::hex(chunks[i].sha),
+                             impl_->users_of_chunk(chunks[i].id)),
+                 work.error());
+            return true;
+          }
+          if (!work) {
+            failure = work.error();
+            return false;
+          }
+          report.chunks++;
+          report.chunks_inflated += work->deflate != 0;
+          report.chunks_kept_deflated += work->kept_deflated;
+          report.bytes_before += chunks[i].frame.size();
+          report.bytes_after += work->frame.size();
+          auto& s = impl_->stmt(
+              "UPDATE chunks SET content_size = ?, deflate = ?, head = ?, stored_size = ?, level = ?, "
+              "dictionary_id = ?, "
+              "data = ?, frame_checksum = ? WHERE id = ?");
+          s.bind(1, work->content_size);
+          s.bind(2, work->deflate);
+          s.bind(3, work->head);
+          s.bind(4, static_cast<std::int64_t>(work->frame.size()));
+          s.bind(5, options.level);
+          store_internal::bind_dictionary(s, 6, newest ? newest->id() : 0);
+          s.bind_blob_no_copy(7, work->frame);
+          s.bind_blob(8, store_internal::last4(work->frame));
+          s.bind(9, chunks[i].id);
+          s.exec();
           return true;
         });
     if (!failure) return error(failure);
     impl_->event(
         "compact", "", 0, 0,
         fmt::format(
-            "{} blobs at level {}: {} -> {} bytes{}", report.blobs, options.level, report.bytes_before,
-            report.bytes_after,
-            report.skipped.empty() ? "" : fmt::format("; {} damaged blobs skipped", report.skipped.size())));
+            "{} blobs ({} split into chunks) and {} chunks ({} inflated) at level {}: {} -> {} bytes{}",
+            report.blobs, report.blobs_chunked, report.chunks, report.chunks_inflated, options.level,
+            report.bytes_before, report.bytes_after,
+            report.skipped.empty() ? "" : fmt::format("; {} damaged rows skipped", report.skipped.size())));
     tx.commit(false);
     // Return the pages the old frames held (compact is the rare, slow maintenance step).
     impl_->db->reclaim_space();

@@ -162,7 +162,9 @@ Result<std::shared_ptr<const CheckedImage>> StoreReader::checked_image(const Mod
   const bool recorded = v.load_verdict == Recorded::kLoadable || v.load_verdict == Recorded::kLoadableOnLoad;
   // The zstd frame checksum, checked on every decompression, proves the bytes the ones the
   // blob was made of, so the ones its recorded verdict is of (see the header): no SHA-256 here.
-  auto bytes = store_->get_shared(v.module, v.version);
+  // Only the chunks the loader reads (Store::get_for_loading): the debug chunks stay in the
+  // database; the MD5 and what erlang:load_module/2 reads are the imported image's.
+  auto bytes = store_->get_for_loading(v.module, v.version);
   if (!bytes) return tl::unexpected(bytes.error());
   auto img = image::Image::parse_shared(std::move(*bytes), image::Strictness::kStrict, file);
   if (!img) {

@@ -63,6 +63,14 @@ inline std::string mv(std::string_view module, std::int64_t version) {
   return fmt::format("{}@{}", module, version);
 }
 
+// A chunk of an image split for storing (chunk_layout.h): its chunks row but the id.
+struct PreparedChunk {
+  std::string kind;  // chunk_kind(id)
+  db::Sha256 sha{};  // of the chunk's data as in the image
+  std::uint64_t raw_size = 0;
+  std::vector<std::uint8_t> frame;  // zstd of the data as it is (deflate 0: import's fast form)
+};
+
 // A validated image ready to insert: everything but the database work.
 struct Prepared {
   std::string origin;
@@ -70,10 +78,15 @@ struct Prepared {
   db::Sha256 sha{};
   std::string module, md5, vsn, warning;
   std::uint64_t raw_size = 0;
-  std::vector<std::uint8_t> frame;
+  std::vector<std::uint8_t> frame;  // layout 0: the whole file's; layout 1: the recipe's
   int level = 0;
   std::int64_t dictionary_id = 0;
   std::int64_t load_verdict = 0;  // blobs.load_verdict (migrations/0002_load_verdict.sql)
+  // blobs.layout (migrations/0006_chunks.sql): 1 when the image is kept as its chunks (then
+  // layout_size is the recipe's size and `chunks` its REFs in order).
+  int layout = 0;
+  std::uint64_t layout_size = 0;
+  std::vector<PreparedChunk> chunks;
 };
 // Prepared::load_verdict of a file that is not a module image (stored as NULL).
 inline constexpr std::int64_t kNoLoadVerdict = -1;
@@ -102,25 +115,44 @@ struct BlobRow {
   std::int64_t dictionary_id = 0;  // 0: none
   std::span<const std::uint8_t> frame;
   std::span<const std::uint8_t> frame_checksum;  // the frame's last 4 bytes, as recorded (empty: none)
+  std::int64_t id = 0;
+  std::int64_t layout = 0;  // 1: `frame` is a recipe of layout_size bytes (migrations/0006_chunks.sql)
+  std::uint64_t layout_size = 0;
+  // The size of what `frame` holds: the image's, or the recipe's.
+  std::uint64_t frame_content_size() const { return layout == 1 ? layout_size : raw_size; }
 };
-inline constexpr const char* kBlobColumns = "b.sha256, b.raw_size, b.dictionary_id, b.data, b.frame_checksum";
+inline constexpr const char* kBlobColumns =
+    "b.sha256, b.raw_size, b.dictionary_id, b.data, b.frame_checksum, b.id, b.layout, b.layout_size";
 // Reads a BlobRow from `s`, whose columns from `first` on are kBlobColumns. The spans are
 // valid until the statement steps again or is reset.
 BlobRow blob_row(db::Statement& s, int first);
 
-// Decompresses a blob with its dictionary (null: none) into `out`: the frame must end with
-// the recorded frame_checksum (migrations/0003_applications_releases.sql), the zstd frame
-// checksum always, the SHA-256 with `check_sha256`. kCorruption (or the codec's code) when it fails.
+// Decompresses a blob's frame with its dictionary (null: none) into `out`: the frame must end
+// with the recorded frame_checksum (migrations/0003_applications_releases.sql), the zstd frame
+// checksum always, the SHA-256 with `check_sha256` (layout 0 only: a layout-1 frame is a
+// recipe, which Impl::decode rebuilds the image from). kCorruption (or the codec's code) when it fails.
 Status decode_blob(db::Decompressor& decompressor, const BlobRow& row, const db::Dictionary* dict,
                    bool check_sha256, std::vector<std::uint8_t>& out);
 
 // Strict validation (the VM loader's judgement), then the blob frame. Pure: no database.
+// `chunks`: as its chunks (StoreOptions::chunks), else whole.
 Result<Prepared> prepare(std::span<const std::uint8_t> bytes, std::string_view origin,
-                         db::Compressor& compressor, int level, const db::Dictionary* dict);
+                         db::Compressor& compressor, int level, const db::Dictionary* dict,
+                         bool chunks = true);
 // The blob of any file (a .app, priv/x.so, start.boot): SHA-256 and zstd frame, no module
 // fields, load_verdict kNoLoadVerdict. Pure: no database.
 Result<Prepared> prepare_blob(std::span<const std::uint8_t> bytes, std::string_view origin,
                               db::Compressor& compressor, int level, const db::Dictionary* dict);
+// A module image's blob as its chunks (chunk_layout.h's split_image: layout 1, p.chunks at
+// import's level, deflated chunks as they came); an image that is no IFF (gzip-wrapped) whole.
+Status compress_chunks(Prepared& p, std::span<const std::uint8_t> bytes, std::string_view name,
+                       db::Compressor& compressor, int level, const db::Dictionary* dict);
+// The columns of a chunk row that Impl::decode_chunk reads, in its order (alias c).
+inline constexpr const char* kChunkColumns =
+    "c.id, c.sha256, c.kind, c.raw_size, c.content_size, c.deflate, c.head, c.dictionary_id, c.data, "
+    "c.frame_checksum";
+// The last 4 bytes of a zstd frame (its content checksum): blobs/chunks.frame_checksum.
+std::vector<std::uint8_t> last4(std::span<const std::uint8_t> frame);
 // The blob part both share: raw_size, sha, frame, level, dictionary_id of `p`.
 Status compress_into(Prepared& p, std::span<const std::uint8_t> bytes, std::string_view name,
                      db::Compressor& compressor, int level, const db::Dictionary* dict);
@@ -275,8 +307,29 @@ struct Store::Impl {
   // --- blobs, dictionaries, image cache (blobs.cpp) ------------------------------------------
   std::shared_ptr<db::Dictionary> dictionary(std::int64_t id);
   std::shared_ptr<db::Dictionary> newest_dictionary();
-  // decode_blob with the row's dictionary (a missing one is kCorruption).
+  // decode_blob with the row's dictionary (a missing one is kCorruption); a layout-1 blob is
+  // rebuilt from its recipe and chunks (chunks.cpp), each chunk's checksums checked.
   Status decode(const store_internal::BlobRow& row, bool check_sha256, std::vector<std::uint8_t>& out);
+
+  // --- chunks (chunks.cpp, migrations/0006_chunks.sql) ------------------------------------------
+  // The image of a layout-1 blob from its recipe (already decompressed) and its chunk rows.
+  // `loading`: only the chunks a loader needs, as chunk_layout.h's loading_image; the debug
+  // chunks are not read at all.
+  Status decode_chunked(const store_internal::BlobRow& row, std::span<const std::uint8_t> recipe,
+                        bool check_sha256, bool loading, std::vector<std::uint8_t>& out);
+  // One chunk row's data as in the image (the deflate layer put back), its frame checksums
+  // always and its SHA-256 with `check_sha256`. kCorruption saying what failed.
+  Status decode_chunk(db::Statement& s, int first, bool check_sha256, std::vector<std::uint8_t>& out);
+  // The chunk rows and blob_chunks rows of a layout-1 blob `blob_id` (import, repair):
+  // each chunk found by its SHA-256 or inserted; one that is damaged is replaced by `p`'s
+  // frame when `repair` (returns how many were).
+  std::int64_t insert_chunks(std::int64_t blob_id, const store_internal::Prepared& p, bool repair);
+  // Whether chunk `id` no longer gives its SHA-256.
+  bool chunk_damaged(std::int64_t id);
+  // The bytes a loader needs of name@version (Store::get_for_loading).
+  std::shared_ptr<const std::vector<std::uint8_t>> loading_bytes(std::string_view name, std::int64_t version);
+  // "hello@2, hello@3": every version whose blob uses chunk `id`.
+  std::string users_of_chunk(std::int64_t id);
   // The bytes of name@version; the zstd checksum always, the SHA-256 on request (which
   // reads the stored blob even when the image cache has it: it checks the disk).
   // Shared: the cache may hold it too (then it must not be changed); a caller that finds

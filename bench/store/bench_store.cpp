@@ -1,4 +1,5 @@
-// bench_store: the store on the real corpus (every .beam under /usr/lib/erlang/lib and
+// bench_store: the store on the real corpus (the .beam files of Debian's Erlang/OTP and Elixir
+// packages, copied under DIR/corpus; without dpkg, every .beam under /usr/lib/erlang/lib and
 // /usr/lib/elixir/lib), each figure next to its baseline measured in the same run
 // (the machines are noisy: compare side by side, report medians and ratios).
 //
@@ -17,6 +18,12 @@
 // 3. size: stored blob bytes and the database file (after a checkpoint) against raw and
 //    against gzip -6 of each file; then after train_dictionary + compact (level 19). Also
 //    how much of the corpus is already deflated (Dbgi, LitT) and what zstd makes of it.
+// Issue 17 (images as their chunks, docs/store.md "Chunks"), each beside today's whole-image
+// storage (a second store opened with StoreOptions::chunks = false) in the same run:
+// import rate (target >= 0.8x whole), a read for loading (get_for_loading, image cache off)
+// against a plain file read at a known path (target <=, median), stored bytes after dict
+// train + compact (target <= 0.62 of raw, <= 0.75 of gzip -6) with bytes by chunk kind, and
+// the bytes a second build adds per changed module.
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
@@ -52,23 +59,74 @@ struct File {
   std::vector<std::uint8_t> bytes;
 };
 
-std::vector<File> corpus() {
-  std::vector<File> files;
-  for (const char* root : {"/usr/lib/erlang/lib", "/usr/lib/elixir/lib"}) {
-    std::error_code ec;
-    for (const auto& e : fs::recursive_directory_iterator(root, ec)) {
-      if (e.is_regular_file() && e.path().extension() == ".beam") {
-        File f;
-        f.path = e.path().string();
-        f.dir = e.path().parent_path().string();
-        f.module = e.path().stem().string();
-        std::ifstream in(f.path, std::ios::binary);
-        f.bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-        files.push_back(std::move(f));
+// The lines a command prints (empty when it cannot run).
+std::vector<std::string> command_lines(const std::string& command) {
+  std::vector<std::string> out;
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return out;
+  std::string line;
+  for (int c = std::fgetc(p); c != EOF; c = std::fgetc(p)) {
+    if (c != '\n') {
+      line.push_back(static_cast<char>(c));
+    } else {
+      out.push_back(line);
+      line.clear();
+    }
+  }
+  pclose(p);
+  return out;
+}
+
+// The fixed list (issue 17): the .beam files of Debian's Erlang/OTP and Elixir packages (the
+// binary packages built from the sources `erlang` and `elixir-lang`; other packages add
+// applications to /usr/lib/erlang/lib), copied under `dir`/corpus with their paths, so that
+// import_tree imports exactly them. Without dpkg: every .beam under the two roots, as found.
+std::vector<File> corpus(const std::string& dir, std::vector<std::string>& roots, std::string& what) {
+  std::vector<std::string> paths;
+  for (const auto& line : command_lines(
+           "dpkg-query -W -f='${db:Status-Abbrev} ${binary:Package} ${source:Package}\\n' 2>/dev/null")) {
+    char status[8], package[256], source[256];
+    if (std::sscanf(line.c_str(), "%7s %255s %255s", status, package, source) != 3) continue;
+    if (std::string(status) != "ii" ||
+        (std::string(source) != "erlang" && std::string(source) != "elixir-lang"))
+      continue;
+    for (auto& path : command_lines(std::string("dpkg-query -L ") + package)) {
+      if (path.size() > 5 && path.ends_with(".beam") &&
+          (path.starts_with("/usr/lib/erlang/lib/") || path.starts_with("/usr/lib/elixir/lib/")))
+        paths.push_back(path);
+    }
+  }
+  const std::string copy = dir + "/corpus";
+  if (!paths.empty()) {
+    what = "the .beam files of Debian's packages from the sources erlang and elixir-lang";
+    fs::remove_all(copy);
+    roots = {copy + "/usr/lib/erlang/lib", copy + "/usr/lib/elixir/lib"};
+  } else {
+    what = "every .beam under /usr/lib/erlang/lib and /usr/lib/elixir/lib (no dpkg here)";
+    roots = {"/usr/lib/erlang/lib", "/usr/lib/elixir/lib"};
+    for (const char* root : {"/usr/lib/erlang/lib", "/usr/lib/elixir/lib"}) {
+      std::error_code ec;
+      for (const auto& e : fs::recursive_directory_iterator(root, ec)) {
+        if (e.is_regular_file() && e.path().extension() == ".beam") paths.push_back(e.path().string());
       }
     }
   }
-  std::sort(files.begin(), files.end(), [](const File& a, const File& b) { return a.path < b.path; });
+  std::sort(paths.begin(), paths.end());
+  paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+  std::vector<File> files;
+  for (const auto& original : paths) {
+    File f;
+    f.path = what.starts_with("the") ? copy + original : original;
+    if (f.path != original) {
+      fs::create_directories(fs::path(f.path).parent_path());
+      fs::copy_file(original, f.path, fs::copy_options::overwrite_existing);
+    }
+    f.dir = fs::path(f.path).parent_path().string();
+    f.module = fs::path(f.path).stem().string();
+    std::ifstream in(f.path, std::ios::binary);
+    f.bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    files.push_back(std::move(f));
+  }
   return files;
 }
 
@@ -210,6 +268,97 @@ void print_get(const char* label, const GetFigures& g) {
       g.walk_us, g.walk_us / g.cold_us, g.walk_us / g.cached_us, g.walk_us / g.shared_us);
 }
 
+struct LoadFigures {
+  double load_us, whole_us, file_us, load_p90;
+};
+
+// Interleaved: a read for loading from the chunk store with the image cache off, today's
+// get from the whole-image store with the cache off, a plain file read at a known path.
+LoadFigures bench_load(codestore::Store& chunks, codestore::Store& whole,
+                       const std::vector<const File*>& samples,
+                       const std::map<const File*, std::int64_t>& version) {
+  std::vector<double> t_load, t_whole, t_file;
+  std::size_t sink = 0;
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    const File* f = samples[i];
+    for (std::size_t k = 0; k < 3; ++k) {
+      const std::size_t which = (i + k) % 3;
+      const auto t0 = Clock::now();
+      if (which == 0) {
+        auto b = chunks.get_for_loading(f->module, version.at(f));
+        const auto t1 = Clock::now();
+        if (!b || (*b)->empty()) die("get_for_loading " + f->module);
+        t_load.push_back(micros(t1 - t0));
+      } else if (which == 1) {
+        auto b = whole.get(f->module, version.at(f));
+        const auto t1 = Clock::now();
+        if (!b || b->size() != f->bytes.size()) die("get " + f->module + ": wrong bytes");
+        t_whole.push_back(micros(t1 - t0));
+      } else {
+        auto b = read_path(f->path);
+        const auto t1 = Clock::now();
+        sink += b.size();
+        t_file.push_back(micros(t1 - t0));
+      }
+    }
+  }
+  if (sink == 0) die("nothing read");
+  return {median(t_load), median(t_whole), median(t_file), percentile(t_load, 0.9)};
+}
+
+void print_load(const char* label, const LoadFigures& g) {
+  std::printf("%s (image cache off)\n", label);
+  std::printf("  get_for_loading, chunks        %8.1f us   (p90 %.1f us)\n", g.load_us, g.load_p90);
+  std::printf("  get, whole images (today)      %8.1f us\n", g.whole_us);
+  std::printf(
+      "  plain file, known path         %8.1f us   loading/file = %.2f (target <= 1), whole/file = %.2f\n",
+      g.file_us, g.load_us / g.file_us, g.whole_us / g.file_us);
+}
+
+// A second build of a module, as a rebuild with a small change makes it: StrT grows, the
+// debug info's term changes (inflated, one byte changed, deflated again at level 6 as
+// term_to_binary does) and a chunk is added; Code, LitT, Line and the tables stay. Empty
+// when the image has no StrT or no compressed Dbgi.
+std::vector<std::uint8_t> second_build(const std::vector<std::uint8_t>& bytes) {
+  namespace image = codestore::image;
+  auto img = image::Image::parse(bytes, image::Strictness::kStrict);
+  if (!img) return {};
+  std::vector<std::vector<std::uint8_t>> keep;
+  std::vector<image::ChunkData> chunks;
+  bool strt = false, dbgi = false;
+  for (const auto& c : img->chunks()) {
+    const auto d = img->data(c);
+    if (c.id_view() == "StrT") {
+      keep.emplace_back(d.begin(), d.end());
+      const std::string more = "second build";
+      keep.back().insert(keep.back().end(), more.begin(), more.end());
+      chunks.push_back({"StrT", keep.back()});
+      strt = true;
+    } else if (c.id_view() == "Dbgi" && d.size() > 6 && d[0] == 131 && d[1] == 80) {
+      std::vector<std::uint8_t> term((std::size_t{d[2]} << 24) | (std::size_t{d[3]} << 16) |
+                                     (std::size_t{d[4]} << 8) | d[5]);
+      uLongf n = static_cast<uLongf>(term.size());
+      if (::uncompress(term.data(), &n, d.data() + 6, static_cast<uLong>(d.size() - 6)) != Z_OK) return {};
+      term.back() ^= 1;
+      std::vector<std::uint8_t> out(d.begin(), d.begin() + 6);
+      std::vector<std::uint8_t> z(compressBound(static_cast<uLong>(term.size())));
+      uLongf zn = static_cast<uLongf>(z.size());
+      if (::compress2(z.data(), &zn, term.data(), static_cast<uLong>(term.size()), 6) != Z_OK) return {};
+      out.insert(out.end(), z.begin(), z.begin() + static_cast<std::ptrdiff_t>(zn));
+      keep.push_back(std::move(out));
+      chunks.push_back({"Dbgi", keep.back()});
+      dbgi = true;
+    } else {
+      chunks.push_back({std::string(c.id_view()), d});
+    }
+  }
+  if (!strt || !dbgi) return {};
+  static const std::string extra = "a chunk of the second build";
+  chunks.push_back({"XBld", image::Bytes(reinterpret_cast<const std::uint8_t*>(extra.data()), extra.size())});
+  auto built = image::build_module(chunks);
+  return built ? *built : std::vector<std::uint8_t>{};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -230,8 +379,11 @@ int main(int argc, char** argv) {
     }
   }
   fs::create_directories(dir);
-  const auto files = corpus();
+  std::vector<std::string> roots;
+  std::string what;
+  const auto files = corpus(dir, roots, what);
   if (files.empty()) die("no images under /usr/lib/erlang/lib");
+  std::printf("corpus: %s\n", what.c_str());
   std::uint64_t raw_total = 0, gzip_total = 0;
   for (const auto& f : files) {
     raw_total += f.bytes.size();
@@ -239,15 +391,23 @@ int main(int argc, char** argv) {
   }
   std::printf("corpus: %zu images, %llu bytes; %u cores\n", files.size(),
               static_cast<unsigned long long>(raw_total), std::thread::hardware_concurrency());
-  const std::vector<std::string> roots{"/usr/lib/erlang/lib", "/usr/lib/elixir/lib"};
 
   // --- 1. import -------------------------------------------------------------------------
-  std::vector<double> ours, floor;
+  std::vector<double> ours, whole_rate, floor;
   const std::string db = dir + "/store.db";
+  const std::string whole_db = dir + "/whole.db";  // today's whole-image storage
+  codestore::StoreOptions whole_options;
+  whole_options.chunks = false;
   for (int r = 0; r < runs; ++r) {
-    for (const auto& p :
-         {db, db + "-wal", db + "-shm", dir + "/floor.db", dir + "/floor.db-wal", dir + "/floor.db-shm"}) {
+    for (const auto& p : {db, db + "-wal", db + "-shm", whole_db, whole_db + "-wal", whole_db + "-shm",
+                          dir + "/floor.db", dir + "/floor.db-wal", dir + "/floor.db-shm"}) {
       fs::remove(p);
+    }
+    {
+      auto store = must(codestore::Store::open(whole_db, whole_options), "open");
+      const auto t0 = Clock::now();
+      auto s = must(store->import_tree(roots, {}), "import");
+      whole_rate.push_back(static_cast<double>(s.files) / seconds(Clock::now() - t0));
     }
     {
       auto store = must(codestore::Store::open(db), "open");
@@ -276,6 +436,8 @@ int main(int argc, char** argv) {
   }
   std::printf("\nimport of the whole set (median of %d runs)\n", runs);
   std::printf("  store import_tree             %8.0f images/s   (target >= 3000)\n", median(ours));
+  std::printf("  whole images (before chunks)  %8.0f images/s   chunks/whole = %.2f (target >= 0.8)\n",
+              median(whole_rate), median(ours) / median(whole_rate));
   std::printf("  floor: plain SQLite insert    %8.0f images/s   store/floor = %.2f\n", median(floor),
               median(ours) / median(floor));
 
@@ -284,6 +446,9 @@ int main(int argc, char** argv) {
   codestore::StoreOptions no_cache;
   no_cache.image_cache_bytes = 0;
   auto cold = must(codestore::Store::open(db, no_cache), "open");
+  codestore::StoreOptions whole_no_cache = whole_options;
+  whole_no_cache.image_cache_bytes = 0;
+  auto whole = must(codestore::Store::open(whole_db, whole_no_cache), "open");
   std::map<std::string, std::int64_t> by_module;
   for (const auto& m : must(store->list(), "list")) by_module[m.module] = m.active_version;
   // The code path: 25 ebin directories (sorted); samples are modules that live in them.
@@ -312,12 +477,14 @@ int main(int argc, char** argv) {
       samples.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(2000, samples.size())));
   bench_get(*cold, *store, warm, version, code_path);
   print_get("default level (zstd 3, no dictionary)", bench_get(*cold, *store, samples, version, code_path));
+  bench_load(*cold, *whole, warm, version);
+  print_load("read for loading, default level", bench_load(*cold, *whole, samples, version));
 
   // --- 3. size ---------------------------------------------------------------------------
-  auto size_line = [&](const char* label) {
-    auto st = must(store->stats(), "stats");
-    if (auto s = store->checkpoint(); !s) die(s.to_string());
-    const auto file_size = fs::file_size(db);
+  auto size_line = [&](const char* label, codestore::Store& which, const std::string& path) {
+    auto st = must(which.stats(), "stats");
+    if (auto s = which.checkpoint(); !s) die(s.to_string());
+    const auto file_size = fs::file_size(path);
     std::printf("%s\n", label);
     std::printf("  stored blob bytes   %10llu   /raw %.3f   /gzip-6 %.3f\n",
                 static_cast<unsigned long long>(st.stored_bytes),
@@ -331,23 +498,102 @@ int main(int argc, char** argv) {
   std::printf("\nsize: raw %llu bytes; gzip -6 of each file %llu bytes (%.3f of raw)\n",
               static_cast<unsigned long long>(raw_total), static_cast<unsigned long long>(gzip_total),
               static_cast<double>(gzip_total) / static_cast<double>(raw_total));
-  size_line("default level (zstd 3)");
+  auto whole_store = must(codestore::Store::open(whole_db, whole_options), "open");
+  size_line("default level (zstd 3), chunks", *store, db);
+  size_line("default level (zstd 3), whole images", *whole_store, whole_db);
 
-  const auto t_train = Clock::now();
-  auto dict = must(store->train_dictionary({}), "train");
-  const double train_s = seconds(Clock::now() - t_train);
-  const auto t_compact = Clock::now();
-  auto c = must(store->compact({}), "compact");
-  std::printf(
-      "\ntrain_dictionary: %llu bytes from %lld images in %.1f s; compact (level 19): %lld blobs in %.1f s\n",
-      static_cast<unsigned long long>(dict.size), static_cast<long long>(dict.samples), train_s,
-      static_cast<long long>(c.blobs), seconds(Clock::now() - t_compact));
-  size_line("after compact (zstd 19 + dictionary)");
+  for (auto* which : {whole_store.get(), store.get()}) {
+    const auto t_train = Clock::now();
+    auto dict = must(which->train_dictionary({}), "train");
+    const double train_s = seconds(Clock::now() - t_train);
+    const auto t_compact = Clock::now();
+    auto c = must(which->compact({}), "compact");
+    std::printf(
+        "\n%s: train_dictionary: %llu bytes from %lld images in %.1f s; compact (level 19): %lld blobs, %lld "
+        "chunks (%lld inflated, %lld deflated kept as they came, %zu skipped) in %.1f s\n",
+        which == store.get() ? "chunks" : "whole images", static_cast<unsigned long long>(dict.size),
+        static_cast<long long>(dict.samples), train_s, static_cast<long long>(c.blobs),
+        static_cast<long long>(c.chunks), static_cast<long long>(c.chunks_inflated),
+        static_cast<long long>(c.chunks_kept_deflated), c.skipped.size(), seconds(Clock::now() - t_compact));
+  }
+  size_line("after compact (zstd 19 + dictionary), chunks", *store, db);
+  size_line("after compact (zstd 19 + dictionary), whole images", *whole_store, whole_db);
+  {
+    auto st = must(store->stats(), "stats");
+    std::printf("  bytes by chunk kind (chunks store):\n  %-14s %7s %12s %12s %6s %8s\n", "kind", "rows",
+                "raw", "stored", "ratio", "inflated");
+    for (const auto& k : st.chunk_kinds) {
+      std::printf("  %-14s %7lld %12llu %12llu %6.3f %8lld\n", k.kind.c_str(),
+                  static_cast<long long>(k.chunks), static_cast<unsigned long long>(k.raw_bytes),
+                  static_cast<unsigned long long>(k.stored_bytes),
+                  k.raw_bytes ? static_cast<double>(k.stored_bytes) / static_cast<double>(k.raw_bytes) : 0.0,
+                  static_cast<long long>(k.inflated));
+    }
+  }
+  // Exact: every image of both stores, by SHA-256 (get with verify_sha256 compares it).
+  {
+    std::size_t checked = 0;
+    for (const auto& f : files) {
+      if (!by_module.count(f.module) || version.count(&f) == 0) continue;
+      for (auto* which : {store.get(), whole_store.get()}) {
+        auto b = must(which->get(f.module, version.at(&f), true), "get");
+        if (b != f.bytes) die("get " + f.module + ": not the imported bytes");
+      }
+      ++checked;
+    }
+    std::printf(
+        "  exact after compact: %zu active images of the code path checked by SHA-256 in both stores\n",
+        checked);
+  }
   // A new cached store: the one above holds the images from before compact.
   store.reset();
   store = must(codestore::Store::open(db), "open");
   bench_get(*cold, *store, warm, version, code_path);
   print_get("get after compact", bench_get(*cold, *store, samples, version, code_path));
+  bench_load(*cold, *whole, warm, version);
+  print_load("read for loading after compact", bench_load(*cold, *whole, samples, version));
+  // A store that serves whole files (the boot protocol: erl_prim_loader reads each .beam
+  // whole): compact keeping Dbgi/Docs deflated as they came (CompactOptions::inflate = false).
+  {
+    codestore::CompactOptions keep;
+    keep.inflate = false;
+    const auto t0 = Clock::now();
+    auto c = must(store->compact(keep), "compact");
+    std::printf(
+        "\nchunks: compact keeping every chunk as it came (level 19): %lld chunks (%lld deflated back) in "
+        "%.1f s\n",
+        static_cast<long long>(c.chunks), static_cast<long long>(c.chunks_kept_deflated),
+        seconds(Clock::now() - t0));
+  }
+  size_line("after compact keeping chunks deflated, chunks", *store, db);
+  store.reset();
+  store = must(codestore::Store::open(db), "open");
+  bench_get(*cold, *store, warm, version, code_path);
+  print_get("get after compact keeping chunks deflated",
+            bench_get(*cold, *store, samples, version, code_path));
+  bench_load(*cold, *whole, warm, version);
+  print_load("read for loading after compact keeping chunks deflated",
+             bench_load(*cold, *whole, samples, version));
+
+  // --- a second build: a few modules changed ----------------------------------------------
+  {
+    std::vector<std::vector<std::uint8_t>> changed;
+    for (std::size_t i = 0; i < files.size() && changed.size() < 20; i += files.size() / 20) {
+      auto b = second_build(files[i].bytes);
+      if (!b.empty()) changed.push_back(std::move(b));
+    }
+    std::printf("\na second build: %zu modules changed (StrT grows, Dbgi's term changes, a new chunk)\n",
+                changed.size());
+    for (auto* which : {store.get(), whole_store.get()}) {
+      const auto before = must(which->stats(), "stats").stored_bytes;
+      for (std::size_t i = 0; i < changed.size(); ++i)
+        must(which->import(changed[i], "second build"), "import");
+      const auto after = must(which->stats(), "stats").stored_bytes;
+      std::printf("  %-13s bytes added per changed module (import level 3, newest dictionary): %.0f\n",
+                  which == store.get() ? "chunks:" : "whole images:",
+                  static_cast<double>(after - before) / static_cast<double>(changed.size()));
+    }
+  }
 
   // --- already-deflated chunks ------------------------------------------------------------
   std::uint64_t deflated = 0, deflated_zstd = 0, rest = 0, rest_zstd = 0;

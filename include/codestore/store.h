@@ -109,6 +109,14 @@ class Store {
   using SharedBytes = std::shared_ptr<const std::vector<std::uint8_t>>;
   [[nodiscard]] Result<SharedBytes> get_shared(std::string_view module, std::int64_t version,
                                                bool verify_sha256 = false);
+  // What a loader needs of module@version: an image (IFF, form BEAM) of the chunks the VM
+  // loader reads, in their order, without the debug chunks (Dbgi, Abst, Docs, ExDc, ExCk),
+  // which are not even read from the database (docs/store.md, "Chunks"). Its module MD5
+  // (beam_lib:md5/1) and everything erlang:load_module/2 uses are the imported image's; its
+  // bytes are not (get is for that). An image stored whole (before schema 6, or
+  // gzip-wrapped) is returned whole; the image cache's copy is used when it has one. The
+  // chunks' zstd checksums are checked; not the image's SHA-256 (the view has another).
+  [[nodiscard]] Result<SharedBytes> get_for_loading(std::string_view module, std::int64_t version);
   // The reads of "the active version" (active, active_info, list, lib_modules, libs, and the
   // active/rollback_target flags of ModuleVersion) are of this handle's channel; kNotFound
   // "unknown channel C" when it was never made.

@@ -30,7 +30,11 @@ struct StoreOptions {
   // from 0, so 0 is the start of a wait), before it waits again within busy_timeout_ms;
   // false gives up at once (kBusy). Unset: SQLite's own busy timeout.
   std::function<bool(int attempt)> on_busy = nullptr;
-  int zstd_level = 3;   // level of new blobs (compact() takes its own)
+  int zstd_level = 3;  // level of new blobs (compact() takes its own)
+  // Module images are stored as their chunks (docs/store.md, "Chunks"); false stores them
+  // whole, as before schema 6, and compact leaves them whole: the baseline bench_store
+  // measures chunks against. Both kinds of blob are read by every store.
+  bool chunks = true;
   bool migrate = true;  // apply pending migrations (after a backup); false: refuse a stale schema
   bool backup_before_migrate = true;  // VACUUM INTO "<db>.backup-<from>-<to>-<unix time>" first
   // Decompressed images kept in memory for get/active, keyed by their SHA-256 (so never
@@ -81,6 +85,12 @@ struct DictionaryOptions {
 
 struct CompactOptions {
   int level = 19;
+  // true: a debug chunk (Dbgi, Docs, ExCk) whose zlib stream deflates again exactly is stored
+  // inflated (docs/store.md, "Chunks"): the smallest store, but a whole get (export, the boot
+  // protocol, which reads each .beam whole) deflates it again on every read the image cache
+  // misses. false: every chunk is kept as it came (an inflated one deflated back): for a store
+  // that serves nodes, a whole get then only decompresses. A read for loading never deflates.
+  bool inflate = true;
   // Called after each blob (done, total).
   std::function<void(std::size_t done, std::size_t total)> progress;
   // Asked between blobs: true stops with kCancelled and writes nothing (a Ctrl-C).

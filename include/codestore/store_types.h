@@ -195,11 +195,13 @@ struct ReleaseDiff {
 struct GcReport {
   std::vector<ModuleVersion> deleted;  // versions deleted (or that would be)
   std::int64_t blobs_deleted = 0;
-  std::uint64_t bytes_freed = 0;  // stored bytes of the deleted blobs
+  std::int64_t chunks_deleted = 0;  // chunks no blob uses any more (docs/store.md, "Chunks")
+  std::uint64_t bytes_freed = 0;    // stored bytes of the deleted blobs and chunks
 };
 
 struct VerifyReport {
   std::int64_t blobs_checked = 0;
+  std::int64_t chunks_checked = 0;  // a damaged chunk is one Damage per version using it
   std::int64_t versions_checked = 0;
   struct Damage {
     std::string module;  // "" for damage not tied to a version (orphans, integrity_check)
@@ -217,7 +219,7 @@ struct StoreStats {
   std::int64_t versions = 0;
   std::int64_t blobs = 0;
   std::uint64_t raw_bytes = 0;     // sum of raw sizes of the blobs
-  std::uint64_t stored_bytes = 0;  // sum of stored sizes of the blobs
+  std::uint64_t stored_bytes = 0;  // sum of stored sizes of the blobs and the chunks
   std::int64_t releases = 0;       // snapshots (labelled generations)
   std::int64_t channels = 0;
   std::int64_t events = 0;
@@ -234,6 +236,20 @@ struct StoreStats {
   };
   std::vector<Served> served;  // most served first
   std::int64_t schema_version = 0;
+  // Images kept as their chunks (docs/store.md, "Chunks"): distinct chunks, and bytes by
+  // chunk kind ("Code", "Dbgi", ...; raw: as in the images, once per distinct chunk), most
+  // stored bytes first, then "(layouts)" (the recipes: headers and small chunks, raw = their
+  // size) and "(whole files)" (blobs kept whole: other files, gzip-wrapped images, blobs
+  // stored before schema 6 until compact).
+  std::int64_t chunks = 0;
+  struct ChunkKind {
+    std::string kind;
+    std::int64_t chunks = 0;  // rows (blobs for the two last)
+    std::uint64_t raw_bytes = 0;
+    std::uint64_t stored_bytes = 0;
+    std::int64_t inflated = 0;  // stored inflated, re-deflated exactly on read (compact)
+  };
+  std::vector<ChunkKind> chunk_kinds;
 };
 
 struct DictionaryInfo {
@@ -250,6 +266,15 @@ struct CompactReport {
   std::uint64_t bytes_before = 0;
   std::uint64_t bytes_after = 0;
   std::int64_t dictionary_id = 0;  // the dictionary they use now (0: none)
+  // Chunks (docs/store.md, "Chunks"): whole images split into chunks (blobs stored before
+  // schema 6), chunk rows re-encoded, and of those the ones stored inflated (their zlib
+  // layer deflates again to exactly the bytes they came with: debug chunks only) and the
+  // deflated ones kept as they came (LitT, which the loader reads; a stream no zlib level
+  // reproduces, or one damaged or truncated).
+  std::int64_t blobs_chunked = 0;
+  std::int64_t chunks = 0;
+  std::int64_t chunks_inflated = 0;
+  std::int64_t chunks_kept_deflated = 0;
 };
 
 }  // namespace codestore
