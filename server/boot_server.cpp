@@ -206,7 +206,7 @@ class BootServer::Impl {
        std::vector<Subnet> allowed, Routing routing)
       : options_(options),
         source_(source),
-        files_(root, source, options.max_file_bytes, std::move(routing)),
+        files_(root, source, options.max_file_bytes, std::move(routing), options.agent_port),
         version_(std::move(version)),
         allowed_(std::move(allowed)) {}
 
