@@ -103,8 +103,8 @@ class FileService {
   // requests no rule of `routing` matches.
   // `agent_port`: the agent port announced in lib/codestore_agent/priv/agent.config (0: no
   // agent listener, no priv directory).
-  FileService(const std::string& root, ModuleSource& source, std::size_t max_file_bytes,
-              Routing routing = {}, std::uint16_t agent_port = 0);
+  FileService(const std::string& root, ModuleSource& source, std::size_t max_file_bytes, Routing routing = {},
+              std::uint16_t agent_port = 0);
 
   const std::string& root() const { return root_; }
 
