@@ -23,7 +23,7 @@
 -export([start_link/0, status/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 %% Exposed for tests and for the apply module's callers: what the hello says.
--export([hello/2, server_address/0]).
+-export([hello/2, server_address/0, vocabulary/0]).
 
 -define(PROTOCOL, 1).
 -define(DEFAULT_PORT, 4380).
@@ -123,12 +123,28 @@ consult_tokens(Text, Acc) ->
         _ -> {ok, lists:reverse(Acc)}
     end.
 
+%% Every atom a server's frame may hold (docs/agent-protocol.md, "Atoms"). Frames are decoded
+%% with binary_to_term(B, [safe]), which refuses an atom the node does not have yet: naming them
+%% here makes them exist wherever this module is loaded. Names from the store (modules,
+%% applications, releases, channels) travel as binaries.
+-spec vocabulary() -> [atom()].
+vocabulary() ->
+    [welcome, refused, generation, ping, pong, hello, report,
+     %% the plan term (format codestore_plan_v0)
+     format, codestore_plan_v0, channel, from, to, down, from_release, to_release, brutal_purge,
+     needs_restart, warnings, modules, module, change, added, removed, changed, app,
+     from_app_vsn, to_app_vsn, from_md5, to_md5, instruction, load_module, update, add_module,
+     delete_module, update_kind, advanced, soft, supervisor, behaviour, code_change, old_vsn,
+     extra, depends_on, on_load, vsn_trap, binary, kind, subject, message, undefined, true,
+     false, generation, server_time].
+
 %% The hello's body: who this node is.
 -spec hello(binary() | undefined, non_neg_integer()) -> map().
 hello(Channel, Generation) ->
     {ok, Vsn} = application:get_key(codestore_agent, vsn),
     #{protocol => ?PROTOCOL,
       node => node(),
+      name => node_name(),
       agent_vsn => list_to_binary(Vsn),
       otp_release => list_to_binary(erlang:system_info(otp_release)),
       erts_vsn => list_to_binary(erlang:system_info(version)),
@@ -136,6 +152,18 @@ hello(Channel, Generation) ->
       channel => Channel,
       generation => Generation,
       modules => loaded_md5s()}.
+
+%% What the node is called in the store: node() on a distributed node; else the application's
+%% `name` when set; else nonode@Host/OsPid (a node that is not alive has no name of its own, and
+%% all of them are nonode@nohost).
+node_name() ->
+    case {is_alive(), application:get_env(codestore_agent, name)} of
+        {true, _} -> atom_to_binary(node());
+        {false, {ok, Name}} -> unicode:characters_to_binary(Name);
+        {false, undefined} ->
+            {ok, Host} = inet:gethostname(),
+            unicode:characters_to_binary(["nonode@", Host, "/", os:getpid()])
+    end.
 
 %% The release the node runs: release_handler's current one when it runs (sasl), else the boot
 %% script's id ({Name, Vsn} of the .rel a boot script was made from), else undefined.
