@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <ctime>
@@ -189,6 +190,47 @@ std::vector<NodeUpgradeModule> report_modules(const Term* t) {
   }
   std::erase_if(out, [](const NodeUpgradeModule& m) { return m.module.empty(); });
   return out;
+}
+
+// A report as text for people: Erlang's ~tw, but a binary of printable text shows as
+// <<"text">> (the reasons the agent gives are binaries), as ~tp would show it.
+void report_text(const Term& t, std::string& out) {
+  if (const auto* b = t.as_binary(); b != nullptr && b->bits == 8 && !b->bytes.empty() &&
+                                     std::all_of(b->bytes.begin(), b->bytes.end(), [](std::uint8_t c) {
+                                       return (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') || c >= 0x80 ||
+                                              c == '\n';
+                                     })) {
+    out += "<<\"";
+    for (std::uint8_t c : b->bytes)
+      out += c == '\n' ? std::string("\\n") : std::string(1, static_cast<char>(c));
+    out += "\">>";
+  } else if (const auto* tuple = t.as_tuple()) {
+    out += '{';
+    for (std::size_t i = 0; i < tuple->elements.size(); ++i) {
+      if (i != 0) out += ',';
+      report_text(tuple->elements[i], out);
+    }
+    out += '}';
+  } else if (const auto* map = std::get_if<etf::Map>(&t.value())) {
+    out += "#{";
+    for (std::size_t i = 0; i < map->pairs.size(); ++i) {
+      if (i != 0) out += ',';
+      report_text(map->pairs[i].first, out);
+      out += " => ";
+      report_text(map->pairs[i].second, out);
+    }
+    out += '}';
+  } else if (const auto* list = t.as_list(); list != nullptr && !list->tail && text_of(&t) == std::nullopt) {
+    out += '[';
+    for (std::size_t i = 0; i < list->elements.size(); ++i) {
+      if (i != 0) out += ',';
+      report_text(list->elements[i], out);
+    }
+    out += ']';
+  } else {
+    out += etf::format_w(t);
+  }
+  if (out.size() > kMaxReportText) out.resize(kMaxReportText);
 }
 
 std::string local_text(int fd) {
@@ -481,6 +523,13 @@ void AgentService::Impl::on_hello(Conn& c, const Term& body) {
   c.info.channel = channel;
   c.info.node = ids ? ids->front() : 0;
   c.info.generation = r.generation;
+  // A plan this node refused or failed (reported to this server or another): not sent again
+  // until the channel moves on.
+  if (auto last = store_->node_upgrades(hello->node, channel, 1); last && !last->empty()) {
+    const NodeUpgrade& u = last->front();
+    if ((u.outcome == "refused" || u.outcome == "failed") && u.from_generation == c.info.generation)
+      c.info.announced = u.to_generation;
+  }
   const Term welcome = Term::tuple(
       {Term::atom("welcome"), Term(etf::Map{{{Term::atom("channel"), bin(channel)},
                                              {Term::atom("generation"), Term::integer(gen->number)},
@@ -520,11 +569,8 @@ void AgentService::Impl::on_report(Conn& c, const Term& body) {
   u.blocking = count_of(field(*report, "blocking"));
   u.killed = count_of(field(*report, "killed"));
   u.modules = report_modules(field(*report, "modules"));
-  u.report = etf::format_w(*report);
-  if (u.report.size() > kMaxReportText) {
-    u.report.resize(kMaxReportText);
-    u.report += "...";
-  }
+  report_text(*report, u.report);
+  if (u.report.size() >= kMaxReportText) u.report += "...";
   auto id = store_->record_node_upgrade(u);
   if (!id)
     log(fmt::format("agent {} ({}): recording its report failed: {}", c.peer, c.info.name,

@@ -35,6 +35,11 @@ status() ->
     codestore_agent_conn:status().
 
 start(_Type, _Args) ->
+    %% The applier is loaded now, while the code path is surely reachable (the agent itself was
+    %% just loaded from it): a plan is applied without asking the code server or the boot
+    %% server for anything, so that a server restart or a network failure during a plan cannot
+    %% block it. Absent (not built in), the agent refuses every plan, saying so.
+    _ = code:ensure_loaded(codestore_agent_apply),
     codestore_agent_sup:start_link().
 
 stop(_State) ->

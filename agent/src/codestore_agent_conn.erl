@@ -288,15 +288,15 @@ start_waiting(S = #st{waiting = {Ch, G, Plan}, generation = From}) ->
 %% The contract with the applier (docs/agent-protocol.md, "Reports"):
 %% codestore_agent_apply:apply(PlanTerm, Opts) -> {ok, Report} | {error, Report}.
 apply_plan(Plan, Opts) ->
-    case code:ensure_loaded(codestore_agent_apply) of
-        {module, _} ->
-            case erlang:function_exported(codestore_agent_apply, apply, 2) of
-                true -> codestore_agent_apply:apply(Plan, Opts);
-                false -> {error, #{outcome => refused, reason => <<"codestore_agent_apply:apply/2 is not exported">>}}
-            end;
-        {error, Why} ->
+    %% Loaded when the application started (codestore_agent:start/2): never loaded here, which
+    %% could wait for a boot server that is gone.
+    case erlang:module_loaded(codestore_agent_apply) andalso
+         erlang:function_exported(codestore_agent_apply, apply, 2) of
+        true -> codestore_agent_apply:apply(Plan, Opts);
+        false ->
             {error, #{outcome => refused,
-                      reason => iolist_to_binary(io_lib:format("codestore_agent_apply is not loaded: ~p", [Why]))}}
+                      reason => <<"codestore_agent_apply is not loaded: this agent has no applier "
+                                  "(codestore_agent_apply:apply/2)">>}}
     end.
 
 %% The applier's result as {Outcome, Report}: the report's own `outcome` when it names one of
