@@ -207,7 +207,7 @@ void add_serve_command(CLI::App& app, Context& ctx) {
   cmd->add_option(
          "--agent-port", args->agent_port,
          "TCP port of the agent listener, where nodes running codestore_agent connect to follow their "
-         "channel (docs/agent-protocol.md; 0: any free port, announced to the agents served)")
+         "channel (docs/agent-protocol.md), 0: any free port, announced to the agents served")
       ->check(in_range(0, 65535))
       ->capture_default_str();
   cmd->add_flag("--no-agents", args->no_agents, "Run no agent listener (nodes are still offered the agent)");

@@ -1,5 +1,5 @@
 -- codestore schema 8: nodes that run the agent, and the outcomes of the plans they applied
--- (docs/agent-protocol.md; docs/model.md, "Nodes"; docs/schema.md).
+-- (docs/agent-protocol.md, docs/model.md "Nodes", docs/schema.md).
 --
 -- An agent's connection says who its node is (its Erlang node name), so an agent node is one
 -- row per node name, found again when it reconnects (to this server or another sharing the
