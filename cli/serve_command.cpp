@@ -97,10 +97,13 @@ int serve(Context& ctx, const ServeArgs& args) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
 
-  // The agent listener first: the boot server announces its port to the agents it serves
-  // (lib/codestore_agent/priv/agent.config).
+  // The agent listener: the boot server announces its port to the agents it serves
+  // (lib/codestore_agent/priv/agent.config). A port given is announced as given, and the
+  // listener starts once the boot server's options are known good (so a bad rule is reported as
+  // such, whoever holds that port); any free port (0) must be bound first to be announced.
   std::unique_ptr<server::AgentService> agents;
-  if (!args.no_agents) {
+  auto start_agents = [&]() -> Status {
+    if (args.no_agents) return Status::ok();
     server::AgentServiceOptions aopts;
     aopts.db_path = ctx.db_path();
     aopts.default_channel = default_channel;
@@ -109,18 +112,24 @@ int serve(Context& ctx, const ServeArgs& args) {
     aopts.allow = args.allow;
     aopts.log = opts.log;
     auto a = server::AgentService::start(aopts);
-    if (!a) {
-      pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-      report_error(ctx, a.error().with_context("serve"));
-      return kExitError;
-    }
+    if (!a) return a.error();
     agents = std::move(*a);
     opts.agent_port = agents->port();
-  }
-  auto started = server::BootServer::start(opts, **source, channels);
-  if (!started) {
+    return Status::ok();
+  };
+  const bool agents_first = args.agent_port == 0;
+  Status agents_started = agents_first ? start_agents() : Status::ok();
+  if (!agents_started) {
     pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-    report_error(ctx, started.error().with_context("serve"));
+    report_error(ctx, agents_started.with_context("serve"));
+    return kExitError;
+  }
+  if (!agents_first && !args.no_agents) opts.agent_port = static_cast<std::uint16_t>(args.agent_port);
+  auto started = server::BootServer::start(opts, **source, channels);
+  if (started && !agents_first) agents_started = start_agents();
+  if (!started || !agents_started) {
+    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+    report_error(ctx, (started ? agents_started : started.error()).with_context("serve"));
     return kExitError;
   }
   auto& srv = *started;
