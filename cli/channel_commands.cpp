@@ -10,7 +10,7 @@
 //                                          channel or two (C alone: its current generation):
 //                                          modules added, removed, changed (version, MD5), and
 //                                          applications (APP@VSN#REV pinned)
-//   nodes [--channel C] [--modules]        the nodes `serve` served (docs/model.md, "Nodes"): address,
+//   nodes [--channel C] [--modules]        the nodes `serve` served (docs/model.md, "Nodes"): name, address,
 //         [--forget-older-than D]          client root, channel, release, erts, first and last seen,
 //                                          and whether each is behind its channel's current
 //                                          generation; --forget-older-than removes those not seen
@@ -360,7 +360,22 @@ void cmd_nodes(Context& ctx, std::string channel, bool modules, const std::strin
                 {"channel_generation", version_or_null(n.channel_generation)},
                 {"channel_release", release_json(n.channel_release)},
                 {"runs_generation", version_or_null(n.runs_generation)},
-                {"behind", n.behind}};
+                {"behind", n.behind},
+                {"name", text_or_null(n.name)},
+                {"agent_vsn", text_or_null(n.agent_vsn)}};
+      if (n.last_upgrade.id != 0) {
+        const NodeUpgrade& u = n.last_upgrade;
+        node["last_outcome"] = {{"outcome", u.outcome},
+                                {"from_generation", u.from_generation},
+                                {"to_generation", u.to_generation},
+                                {"reported_at", u.reported_at},
+                                {"duration_ms", u.duration_ms},
+                                {"suspended", u.suspended},
+                                {"blocking", u.blocking},
+                                {"killed", u.killed}};
+      } else {
+        node["last_outcome"] = nullptr;
+      }
       if (modules) {
         Json m = Json::array();
         for (const NodeModule& x : n.modules) {
@@ -377,8 +392,9 @@ void cmd_nodes(Context& ctx, std::string channel, bool modules, const std::strin
     *ctx.out << Json{{"nodes", j}}.dump() << "\n";
     return;
   }
-  std::vector<std::vector<std::string>> t{{"ID", "ADDRESS", "CLIENT ROOT", "CHANNEL", "RELEASE", "ERTS",
-                                           "GEN", "MODULES", "FIRST SEEN", "LAST SEEN", "BEHIND"}};
+  std::vector<std::vector<std::string>> t{{"ID", "NAME", "ADDRESS", "CLIENT ROOT", "CHANNEL", "RELEASE",
+                                           "ERTS", "GEN", "MODULES", "FIRST SEEN", "LAST SEEN", "BEHIND",
+                                           "LAST OUTCOME"}};
   for (const NodeInfo& n : *r) {
     std::string behind = "-";
     if (!n.channel.empty() && n.channel_generation != 0) {
@@ -391,15 +407,23 @@ void cmd_nodes(Context& ctx, std::string channel, bool modules, const std::strin
                                           : ", release " + release_text(n.channel_release))
                         : "no";
     }
-    t.push_back({std::to_string(n.id), n.address, n.client_root.empty() ? "-" : n.client_root,
-                 n.channel.empty() ? "-" : n.channel, release_text(n.release),
-                 n.erts_vsn.empty() ? "-" : n.erts_vsn,
+    // An agent's last report: "applied 3->4 (12 ms)".
+    const std::string outcome =
+        n.last_upgrade.id == 0
+            ? "-"
+            : fmt::format(
+                  "{} {}->{} ({} ms{})", n.last_upgrade.outcome, n.last_upgrade.from_generation,
+                  n.last_upgrade.to_generation, n.last_upgrade.duration_ms,
+                  n.last_upgrade.blocking != 0 ? fmt::format(", {} blocking", n.last_upgrade.blocking) : "");
+    t.push_back({std::to_string(n.id), n.name.empty() ? "-" : n.name, n.address,
+                 n.client_root.empty() ? "-" : n.client_root, n.channel.empty() ? "-" : n.channel,
+                 release_text(n.release), n.erts_vsn.empty() ? "-" : n.erts_vsn,
                  n.generation == 0 ? "-" : std::to_string(n.generation), std::to_string(n.module_count),
-                 when(n.first_seen), when(n.last_seen), behind});
+                 when(n.first_seen), when(n.last_seen), behind, outcome});
     if (modules) {
       for (const NodeModule& x : n.modules) {
-        t.push_back({"", fmt::format("  {}@{}", x.module, x.version), x.md5.empty() ? "-" : x.md5,
-                     x.app.empty() ? "-" : x.app, "", "", "", "", when(x.fetched_at), "", ""});
+        t.push_back({"", "", fmt::format("  {}@{}", x.module, x.version), x.md5.empty() ? "-" : x.md5,
+                     x.app.empty() ? "-" : x.app, "", "", "", "", when(x.fetched_at), "", "", ""});
       }
     }
   }

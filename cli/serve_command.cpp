@@ -1,6 +1,7 @@
 // `codestore serve`: Erlang's boot server (erl_boot_server) over the store, so that nodes
 // started with `erl -loader inet -hosts IP` boot and load their modules from it. Runs
 // until SIGINT or SIGTERM; the log goes to stderr, one line per event.
+#include <codestore/agent_service.h>
 #include <codestore/boot_server.h>
 #include <fmt/format.h>
 #include <pthread.h>
@@ -31,6 +32,8 @@ struct ServeArgs {
   bool quiet = false;
   std::vector<std::string> client_roots;
   std::vector<std::string> channels;  // NAME (the default) or NAME=WHERE (a rule)
+  int agent_port = server::kDefaultAgentPort;
+  bool no_agents = false;
 };
 
 int serve(Context& ctx, const ServeArgs& args) {
@@ -94,10 +97,39 @@ int serve(Context& ctx, const ServeArgs& args) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
 
-  auto started = server::BootServer::start(opts, **source, channels);
-  if (!started) {
+  // The agent listener: the boot server announces its port to the agents it serves
+  // (lib/codestore_agent/priv/agent.config). A port given is announced as given, and the
+  // listener starts once the boot server's options are known good (so a bad rule is reported as
+  // such, whoever holds that port); any free port (0) must be bound first to be announced.
+  std::unique_ptr<server::AgentService> agents;
+  auto start_agents = [&]() -> Status {
+    if (args.no_agents) return Status::ok();
+    server::AgentServiceOptions aopts;
+    aopts.db_path = ctx.db_path();
+    aopts.default_channel = default_channel;
+    aopts.bind_address = args.bind;
+    aopts.port = static_cast<std::uint16_t>(args.agent_port);
+    aopts.allow = args.allow;
+    aopts.log = opts.log;
+    auto a = server::AgentService::start(aopts);
+    if (!a) return a.error();
+    agents = std::move(*a);
+    opts.agent_port = agents->port();
+    return Status::ok();
+  };
+  const bool agents_first = args.agent_port == 0;
+  Status agents_started = agents_first ? start_agents() : Status::ok();
+  if (!agents_started) {
     pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-    report_error(ctx, started.error().with_context("serve"));
+    report_error(ctx, agents_started.with_context("serve"));
+    return kExitError;
+  }
+  if (!agents_first && !args.no_agents) opts.agent_port = static_cast<std::uint16_t>(args.agent_port);
+  auto started = server::BootServer::start(opts, **source, channels);
+  if (started && !agents_first) agents_started = start_agents();
+  if (!started || !agents_started) {
+    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+    report_error(ctx, (started ? agents_started : started.error()).with_context("serve"));
     return kExitError;
   }
   auto& srv = *started;
@@ -106,6 +138,7 @@ int serve(Context& ctx, const ServeArgs& args) {
   }
   *ctx.err << "codestore serve: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ": stopping" << std::endl;
   srv->stop();
+  if (agents) agents->stop();
   pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   if (ctx.json) {
     auto s = srv->stats();
@@ -127,6 +160,12 @@ int serve(Context& ctx, const ServeArgs& args) {
                              {"read_file_info", kind(s.read_file_info)},
                              {"read_link_info", kind(s.read_link_info)},
                              {"get_cwd", kind(s.get_cwd)}};
+    if (agents) {
+      auto a = agents->stats();
+      j["agents"] = {{"port", agents->port()}, {"accepted", a.accepted}, {"refused", a.refused},
+                     {"hellos", a.hellos},     {"dropped", a.dropped},   {"announcements", a.announcements},
+                     {"reports", a.reports}};
+    }
     *ctx.out << j.dump() << "\n";
   }
   return kExitOk;
@@ -174,6 +213,13 @@ void add_serve_command(CLI::App& app, Context& ctx) {
                   "The channel served (NAME; default: the global --channel), or a rule NAME=CLIENT_ROOT or "
                   "NAME=ADDRESS[/LEN] choosing channel NAME for the requests under that client root or from "
                   "those clients (repeatable; the first rule that matches wins)");
+  cmd->add_option(
+         "--agent-port", args->agent_port,
+         "TCP port of the agent listener, where nodes running codestore_agent connect to follow their "
+         "channel (docs/agent-protocol.md), 0: any free port, announced to the agents served")
+      ->check(in_range(0, 65535))
+      ->capture_default_str();
+  cmd->add_flag("--no-agents", args->no_agents, "Run no agent listener (nodes are still offered the agent)");
   cmd->add_flag("--quiet", args->quiet, "Log served modules, refusals and errors only, not every answer");
   cmd->callback([&ctx, args] { ctx.exit_code = serve(ctx, *args); });
 }

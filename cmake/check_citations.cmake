@@ -4,7 +4,7 @@
 # A citation resolves beside the citing file, at the top of the source tree, or in docs/.
 # Web addresses are not citations. Input: SOURCE_DIR.
 set(globs README.md)
-foreach(dir include docs base etf archive image otp cli loader store server tests bench fuzz examples scripts cmake migrations .ci)
+foreach(dir include docs base etf archive image otp cli loader store server agent tests bench fuzz examples scripts cmake migrations .ci)
   foreach(ext h cpp md txt cmake in sh sql erl escript py)
     list(APPEND globs ${dir}/*.${ext})
   endforeach()

@@ -32,40 +32,11 @@
 #include "file_service.h"
 #include "node_recorder.h"
 #include "protocol.h"
+#include "socket_io.h"
 
 namespace codestore::server {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-std::string errno_text(int err) {
-  return std::strerror(err);
-}
-
-std::string peer_text(const sockaddr_in& a) {
-  char buf[INET_ADDRSTRLEN] = {};
-  ::inet_ntop(AF_INET, &a.sin_addr, buf, sizeof buf);
-  return fmt::format("{}:{}", buf, ntohs(a.sin_port));
-}
-
-std::string utc_now() {
-  auto now = std::chrono::system_clock::now();
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-}
-
-int remaining_ms(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30));
-}
-
-// Why a read stopped short.
-enum class IoEnd { kDone, kClosed, kTimeout, kError };
 
 // A connection's incoming bytes. A request frame (a path, ~60 bytes) usually arrives in
 // one segment, so one poll and one recv take the whole frame; bytes past the frame (a
@@ -118,48 +89,6 @@ class FrameReader {
   std::size_t start_ = 0, end_ = 0;  // the unread bytes are buf_[start_, end_)
 };
 
-// Sends one frame (length header, payload, then `body`) before `deadline`, in one sendmsg
-// when the socket takes it all: a module image goes out from the cache as it is.
-IoEnd send_frame(int fd, std::span<const std::uint8_t> payload, Clock::time_point deadline,
-                 std::span<const std::uint8_t> body = {}) {
-  auto n = static_cast<std::uint32_t>(payload.size() + body.size());
-  std::uint8_t header[4] = {static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
-                            static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
-  const std::span<const std::uint8_t> parts[3] = {std::span<const std::uint8_t>(header, 4), payload, body};
-  std::size_t total = 4 + payload.size() + body.size();
-  std::size_t sent = 0;
-  while (sent < total) {
-    iovec iov[3];
-    int count = 0;
-    std::size_t skip = sent;
-    for (const auto& part : parts) {
-      if (skip >= part.size()) {
-        skip -= part.size();
-        continue;
-      }
-      iov[count++] = {const_cast<std::uint8_t*>(part.data()) + skip, part.size() - skip};
-      skip = 0;
-    }
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = static_cast<std::size_t>(count);
-    ssize_t w = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
-    if (w > 0) {
-      sent += static_cast<std::size_t>(w);
-      continue;
-    }
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return IoEnd::kError;
-    pollfd p{fd, POLLOUT, 0};
-    int left = remaining_ms(deadline);
-    if (left == 0) return IoEnd::kTimeout;
-    int pr = ::poll(&p, 1, left);
-    if (pr == 0) return IoEnd::kTimeout;
-    if (pr < 0 && errno != EINTR) return IoEnd::kError;
-  }
-  return IoEnd::kDone;
-}
-
 // Compares dot-separated version strings numerically ("13.10" > "13.9").
 bool version_less(const std::string& a, const std::string& b) {
   std::size_t i = 0, j = 0;
@@ -206,7 +135,7 @@ class BootServer::Impl {
        std::vector<Subnet> allowed, Routing routing)
       : options_(options),
         source_(source),
-        files_(root, source, options.max_file_bytes, std::move(routing)),
+        files_(root, source, options.max_file_bytes, std::move(routing), options.agent_port),
         version_(std::move(version)),
         allowed_(std::move(allowed)) {}
 

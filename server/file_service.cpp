@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <set>
 
+#include "agent_files.h"
 #include "base/app_dir.h"
 #include "base/file.h"
 
@@ -181,11 +182,19 @@ std::string store_lib_for(std::string_view dir_name, const std::vector<std::stri
 }
 
 FileService::FileService(const std::string& root, ModuleSource& source, std::size_t max_file_bytes,
-                         Routing routing)
+                         Routing routing, std::uint16_t agent_port)
     : root_(normalize_path(root, "/")),
       source_(source),
       max_file_bytes_(max_file_bytes),
-      routing_(std::move(routing)) {}
+      routing_(std::move(routing)) {
+  if (agent_port != 0) {
+    std::string text = fmt::format(
+        "%% codestore serve: the agent port (docs/agent-protocol.md). Read by codestore_agent.\n"
+        "{{agent_port, {}}}.\n",
+        agent_port);
+    agent_config_ = std::make_shared<const std::vector<std::uint8_t>>(text.begin(), text.end());
+  }
+}
 
 Result<Subnet> parse_subnet(const std::string& text, std::string_view what) {
   std::string host = text;
@@ -378,6 +387,14 @@ Result<Resolved> FileService::resolve_under(Resolved r, std::string_view rel) co
       }
     }
   }
+  if (c.size() >= 2 && c[0] == "lib" &&
+      (c[1] == "codestore_agent" || c[1] == fmt::format("codestore_agent-{}", agent_vsn()))) {
+    // The agent shipped with this server, for every channel (docs/agent-protocol.md): a stored
+    // application of that name and vsn is never served instead.
+    r.kind = Resolved::Kind::kAgent;
+    r.store_path = join_components(c, 2);
+    return r;
+  }
   if (c.size() >= 2 && c[0] == "lib") {
     std::string app = base::app_name(c[1]);
     auto has = source.has_app_versions(app);
@@ -474,6 +491,7 @@ static Answer module_failure(Command cmd, const std::string& lib, const std::str
 Answer FileService::get(const protocol::Request& request, const Resolved& r) const {
   const Command cmd = request.command;
   switch (r.kind) {
+    case Resolved::Kind::kAgent: return agent_answer(request, r);
     case Resolved::Kind::kOutside: return enoent(cmd, r.why);
     case Resolved::Kind::kSecret: return posix(cmd, EACCES, r.why);
     case Resolved::Kind::kNoAppVersion: return enoent(cmd, r.why);
@@ -524,6 +542,7 @@ Answer FileService::list_dir(const protocol::Request& request, const Resolved& r
     return names;
   };
   switch (r.kind) {
+    case Resolved::Kind::kAgent: return agent_answer(request, r);
     case Resolved::Kind::kOutside: return enoent(cmd, r.why);
     case Resolved::Kind::kSecret: return posix(cmd, EACCES, r.why);
     case Resolved::Kind::kNoAppVersion: return enoent(cmd, r.why);
@@ -601,6 +620,7 @@ Answer FileService::file_info(const protocol::Request& request, const Resolved& 
     return {protocol::file_info_reply(cmd, from_stat(st)), std::string(where)};
   };
   switch (r.kind) {
+    case Resolved::Kind::kAgent: return agent_answer(request, r);
     case Resolved::Kind::kOutside: return enoent(cmd, r.why);
     case Resolved::Kind::kSecret: return posix(cmd, EACCES, r.why);
     case Resolved::Kind::kNoAppVersion: return enoent(cmd, r.why);
@@ -660,6 +680,57 @@ Answer FileService::answer(const protocol::Request& request, std::uint32_t peer)
     a.release = resolved->release->release.id;
   }
   return a;
+}
+
+Answer FileService::agent_answer(const protocol::Request& request, const Resolved& r) const {
+  const Command cmd = request.command;
+  auto directory = [&](const std::vector<std::string>& names, std::string what) -> Answer {
+    switch (cmd) {
+      case Command::kGet: return {protocol::command_error(cmd, "eisdir"), "eisdir (" + what + ")"};
+      case Command::kListDir:
+        return {protocol::list_dir_reply(names), fmt::format("{} ({} entries)", what, names.size())};
+      default: return {protocol::file_info_reply(cmd, synthetic_dir(0)), what + " (directory)"};
+    }
+  };
+  auto file = [&](const Answer::Bytes& bytes, std::string what) -> Answer {
+    switch (cmd) {
+      case Command::kGet: return get_answer(bytes, what);
+      case Command::kListDir: return {protocol::command_error(cmd, "enotdir"), "enotdir (" + what + ")"};
+      default: {
+        FileInfo info;
+        info.size = bytes->size();
+        info.mode = S_IFREG | 0444;
+        return {protocol::file_info_reply(cmd, info), what + " (file)"};
+      }
+    }
+  };
+  const std::string what = fmt::format("agent codestore_agent-{}", agent_vsn());
+  const std::string& path = r.store_path;
+  if (path.empty()) {
+    std::vector<std::string> names = {"ebin"};
+    if (agent_config_) names.emplace_back("priv");
+    return directory(names, what);
+  }
+  if (path == "ebin") {
+    std::vector<std::string> names;
+    for (const AgentFile& f : agent_ebin()) names.emplace_back(f.name);
+    return directory(names, what + " ebin");
+  }
+  if (agent_config_ && path == "priv") return directory({"agent.config"}, what + " priv");
+  if (agent_config_ && path == "priv/agent.config") return file(agent_config_, what + " priv/agent.config");
+  if (path.starts_with("ebin/")) {
+    // The embedded bytes, copied once per process into shared buffers the answers point at.
+    static const std::map<std::string, Answer::Bytes, std::less<>> bytes = [] {
+      std::map<std::string, Answer::Bytes, std::less<>> m;
+      for (const AgentFile& f : agent_ebin())
+        m.emplace(std::string(f.name),
+                  std::make_shared<const std::vector<std::uint8_t>>(f.bytes.begin(), f.bytes.end()));
+      return m;
+    }();
+    auto it = bytes.find(std::string_view(path).substr(5));
+    if (it != bytes.end()) return file(it->second, what + " " + path);
+  }
+  return enoent(cmd, what + ": no " + path);
 }
 
 namespace {

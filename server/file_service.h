@@ -61,6 +61,7 @@ struct Resolved {
     kClientLib,     // <client root>/lib: the channel's applications
     kReleases,      // <client root>/releases: the vsns of the channel's release, fallback entries
     kStoreRelease,  // <client root>/releases/<vsn>/<path>, bin/start.boot: a stored release's file
+    kAgent,         // lib/codestore_agent[-<vsn>]/<path>: the embedded agent (agent_files.h)
   };
   Kind kind = Kind::kOutside;
   std::string fs_path;               // the normalized absolute path under the root (the fallback's file)
@@ -72,7 +73,8 @@ struct Resolved {
   std::string why;                   // kOutside, kSecret, kNoAppVersion: what to log
   ModuleSource::AppVersionRef app;   // kStoreApp
   ModuleSource::ReleaseRef release;  // kStoreRelease
-  std::string store_path;            // kStoreApp: in the app's directory; kStoreRelease: in the release root
+  std::string store_path;            // kStoreApp: in the app's directory; kStoreRelease: in the release root;
+                                     // kAgent: in the agent's directory ("" the directory itself)
 };
 
 struct Answer {
@@ -99,8 +101,10 @@ class FileService {
  public:
   // `root` must be an absolute, existing directory (normalized here). `source` serves the
   // requests no rule of `routing` matches.
-  FileService(const std::string& root, ModuleSource& source, std::size_t max_file_bytes,
-              Routing routing = {});
+  // `agent_port`: the agent port announced in lib/codestore_agent/priv/agent.config (0: no
+  // agent listener, no priv directory).
+  FileService(const std::string& root, ModuleSource& source, std::size_t max_file_bytes, Routing routing = {},
+              std::uint16_t agent_port = 0);
 
   const std::string& root() const { return root_; }
 
@@ -116,6 +120,8 @@ class FileService {
   Answer file_info(const protocol::Request& request, const Resolved& r) const;
   // The store's own trees (kStoreApp, kStoreRelease, kClientLib, kReleases).
   Answer store_answer(const protocol::Request& request, const Resolved& r) const;
+  // The embedded agent's tree (kAgent): ebin/ (its beams and .app), priv/agent.config.
+  Answer agent_answer(const protocol::Request& request, const Resolved& r) const;
   // The rest of resolve once the path is known to be `rel` under the root or a client root.
   Result<Resolved> resolve_under(Resolved r, std::string_view rel) const;
 
@@ -123,6 +129,7 @@ class FileService {
   ModuleSource& source_;
   std::size_t max_file_bytes_;
   Routing routing_;
+  Answer::Bytes agent_config_;  // priv/agent.config's bytes; null without an agent listener
 };
 
 // Lexically normalizes `path` against `base` (for a relative path): collapses "//", "."

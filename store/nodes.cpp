@@ -42,6 +42,27 @@ std::int64_t newest_common(const std::map<std::string, std::vector<Span>>& spans
   return 0;
 }
 
+// A node_upgrades row, selected as record_node_upgrade writes it (id, node, node_name, channel,
+// from_generation, to_generation, outcome, reported_at, duration_ms, suspended, blocking,
+// killed, report).
+NodeUpgrade upgrade_row(db::Statement& s) {
+  NodeUpgrade u;
+  u.id = s.int64(0);
+  u.node = s.int64(1);
+  u.node_name = s.text(2);
+  u.channel = s.text(3);
+  u.from_generation = s.int64(4);
+  u.to_generation = s.int64(5);
+  u.outcome = s.text(6);
+  u.reported_at = s.int64(7);
+  u.duration_ms = s.int64(8);
+  u.suspended = static_cast<std::uint64_t>(s.int64(9));
+  u.blocking = static_cast<std::uint64_t>(s.int64(10));
+  u.killed = static_cast<std::uint64_t>(s.int64(11));
+  u.report = s.text(12);
+  return u;
+}
+
 }  // namespace
 
 Result<std::vector<std::int64_t>> Store::record_nodes(const std::vector<NodeReport>& reports) {
@@ -63,12 +84,20 @@ Result<std::vector<std::int64_t>> Store::record_nodes(const std::vector<NodeRepo
             s.bind(1, id);
             if (!s.step()) id = 0;
           }
+          if (id == 0 && !r.name.empty()) {
+            // An agent's node is one node per Erlang node name, across connections and servers.
+            auto& s = impl_->stmt("SELECT id FROM nodes WHERE name = ? ORDER BY id DESC LIMIT 1");
+            Impl::Done done{s};
+            s.bind(1, r.name);
+            if (s.step()) id = s.int64(0);
+          }
           if (id == 0) {
             auto& s = impl_->stmt(
                 "INSERT INTO nodes (address, server, client_root, channel, erts_vsn, release_name, "
                 "release_vsn, "
-                "generation, first_seen, last_seen, requests, modules) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?)");
+                "generation, first_seen, last_seen, requests, modules, name, agent_vsn) VALUES (?, ?, ?, ?, "
+                "?, "
+                "?, ?, ?, ?, ?, ?, ?, ?, ?)");
             s.bind(1, r.address);
             s.bind(2, r.server);
             s.bind(3, r.client_root);
@@ -81,6 +110,8 @@ Result<std::vector<std::int64_t>> Store::record_nodes(const std::vector<NodeRepo
             s.bind(10, seen);
             s.bind(11, static_cast<std::int64_t>(r.requests));
             s.bind(12, static_cast<std::int64_t>(r.modules_sent));
+            s.bind(13, r.name);
+            s.bind(14, r.agent_vsn);
             s.exec();
             id = impl_->db->last_insert_id();
           } else {
@@ -94,7 +125,10 @@ Result<std::vector<std::int64_t>> Store::record_nodes(const std::vector<NodeRepo
                 "release_vsn = CASE WHEN ?5 = '' THEN release_vsn ELSE ?6 END, "
                 "generation = CASE WHEN ?7 = 0 THEN generation ELSE ?7 END, "
                 "last_seen = CASE WHEN ?8 > last_seen THEN ?8 ELSE last_seen END, "
-                "requests = requests + ?9, modules = modules + ?10 WHERE id = ?1");
+                "requests = requests + ?9, modules = modules + ?10, "
+                "address = CASE WHEN ?11 = '' THEN address ELSE ?12 END, "
+                "server = CASE WHEN ?11 = '' THEN server ELSE ?13 END, "
+                "agent_vsn = CASE WHEN ?14 = '' THEN agent_vsn ELSE ?14 END WHERE id = ?1");
             s.bind(1, id);
             s.bind(2, r.client_root);
             s.bind(3, r.channel);
@@ -105,7 +139,17 @@ Result<std::vector<std::int64_t>> Store::record_nodes(const std::vector<NodeRepo
             s.bind(8, seen);
             s.bind(9, static_cast<std::int64_t>(r.requests));
             s.bind(10, static_cast<std::int64_t>(r.modules_sent));
+            // An agent's node that reconnected: its new connection's addresses.
+            s.bind(11, r.name);
+            s.bind(12, r.address);
+            s.bind(13, r.server);
+            s.bind(14, r.agent_vsn);
             s.exec();
+          }
+          if (r.replace_modules) {
+            auto& d = impl_->stmt("DELETE FROM node_modules WHERE node = ?");
+            d.bind(1, id);
+            d.exec();
           }
           auto& m = impl_->stmt(
               "INSERT INTO node_modules (node, module, version, md5, app, fetched_at) VALUES (?, ?, ?, ?, ?, "
@@ -157,11 +201,14 @@ Result<std::vector<NodeInfo>> Store::nodes(const NodeQuery& query) {
           auto& s = impl_->stmt(
               "SELECT n.id, n.address, n.server, n.client_root, n.channel, n.erts_vsn, n.release_name, "
               "n.release_vsn, n.generation, n.first_seen, n.last_seen, n.requests, n.modules, "
-              "(SELECT count(*) FROM node_modules nm WHERE nm.node = n.id) "
-              "FROM nodes n WHERE (?1 = '' OR n.channel = ?1) AND n.last_seen >= ?2 ORDER BY n.id");
+              "(SELECT count(*) FROM node_modules nm WHERE nm.node = n.id), n.name, n.agent_vsn "
+              "FROM nodes n WHERE (?1 = '' OR n.channel = ?1) AND n.last_seen >= ?2 AND (?3 = '' OR n.name = "
+              "?3) "
+              "ORDER BY n.id");
           Impl::Done done{s};
           s.bind(1, query.channel);
           s.bind(2, query.seen_since);
+          s.bind(3, query.name);
           while (s.step()) {
             NodeInfo n;
             n.id = s.int64(0);
@@ -177,6 +224,8 @@ Result<std::vector<NodeInfo>> Store::nodes(const NodeQuery& query) {
             n.requests = static_cast<std::uint64_t>(s.int64(11));
             n.modules_fetched = static_cast<std::uint64_t>(s.int64(12));
             n.module_count = static_cast<std::size_t>(s.int64(13));
+            n.name = s.text(14);
+            n.agent_vsn = s.text(15);
             out.push_back(std::move(n));
           }
         }
@@ -199,6 +248,16 @@ Result<std::vector<NodeInfo>> Store::nodes(const NodeQuery& query) {
           channels.emplace(n.channel, std::move(c));
         }
         for (NodeInfo& n : out) {
+          if (!n.name.empty()) {
+            auto& s = impl_->stmt(
+                "SELECT id, node, node_name, channel, from_generation, to_generation, outcome, reported_at, "
+                "duration_ms, "
+                "suspended, blocking, killed, report FROM node_upgrades WHERE node = ? ORDER BY id DESC "
+                "LIMIT 1");
+            Impl::Done done{s};
+            s.bind(1, n.id);
+            if (s.step()) n.last_upgrade = upgrade_row(s);
+          }
           if (query.with_modules) {
             auto& s = impl_->stmt(
                 "SELECT module, version, md5, app, fetched_at FROM node_modules WHERE node = ? ORDER BY "
@@ -271,6 +330,111 @@ Result<std::size_t> Store::forget_nodes(std::int64_t last_seen_before) {
         d.exec();
         tx.commit(false);
         return n;
+      });
+}
+
+Result<std::int64_t> Store::record_node_upgrade(const NodeUpgrade& u) {
+  return impl_->call(
+      [&] {
+        return fmt::format("record the upgrade of node {} ({}#{} -> #{})",
+                           u.node_name.empty() ? "?" : u.node_name, u.channel, u.from_generation,
+                           u.to_generation);
+      },
+      [&]() -> Result<std::int64_t> {
+        impl_->require_writable("record a node's upgrade");
+        static constexpr std::string_view kOutcomes[] = {"applied", "reverted", "refused", "failed"};
+        if (std::find(std::begin(kOutcomes), std::end(kOutcomes), u.outcome) == std::end(kOutcomes))
+          fail(Code::kInvalidArgument,
+               fmt::format("outcome '{}': applied, reverted, refused or failed", u.outcome));
+        const std::int64_t at = u.reported_at != 0 ? u.reported_at : now();
+        Impl::WriteTx tx(*impl_);
+        auto& s = impl_->stmt(
+            "INSERT INTO node_upgrades (node, node_name, channel, from_generation, to_generation, outcome, "
+            "reported_at, duration_ms, suspended, blocking, killed, report) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, "
+            "?, ?)");
+        s.bind(1, u.node);
+        s.bind(2, u.node_name);
+        s.bind(3, u.channel);
+        s.bind(4, u.from_generation);
+        s.bind(5, u.to_generation);
+        s.bind(6, u.outcome);
+        s.bind(7, at);
+        s.bind(8, u.duration_ms);
+        s.bind(9, static_cast<std::int64_t>(u.suspended));
+        s.bind(10, static_cast<std::int64_t>(u.blocking));
+        s.bind(11, static_cast<std::int64_t>(u.killed));
+        s.bind(12, u.report);
+        s.exec();
+        const std::int64_t id = impl_->db->last_insert_id();
+        auto& m = impl_->stmt(
+            "INSERT INTO node_upgrade_modules (upgrade, module, outcome, detail) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (upgrade, module) DO UPDATE SET outcome = excluded.outcome, detail = "
+            "excluded.detail");
+        for (const NodeUpgradeModule& x : u.modules) {
+          if (x.module.empty()) fail(Code::kInvalidArgument, "an upgrade's module needs a name");
+          m.reset();
+          m.clear_bindings();
+          m.bind(1, id);
+          m.bind(2, x.module);
+          m.bind(3, x.outcome);
+          m.bind(4, x.detail);
+          m.exec();
+        }
+        // The node now runs the generation the outcome left it at.
+        const std::int64_t runs = u.outcome == "applied"    ? u.to_generation
+                                  : u.outcome == "reverted" ? u.from_generation
+                                                            : 0;
+        if (u.node != 0 && runs != 0) {
+          auto& n = impl_->stmt(
+              "UPDATE nodes SET generation = ?2, last_seen = CASE WHEN ?3 > last_seen THEN ?3 ELSE last_seen "
+              "END "
+              "WHERE id = ?1");
+          n.bind(1, u.node);
+          n.bind(2, runs);
+          n.bind(3, at);
+          n.exec();
+        }
+        impl_->event("node-upgrade", "", u.from_generation, u.to_generation,
+                     fmt::format("{} {}: generation {} -> {} ({} ms, {} modules, processes: {} suspended, {} "
+                                 "blocking, {} killed)",
+                                 u.node_name, u.outcome, u.from_generation, u.to_generation, u.duration_ms,
+                                 u.modules.size(), u.suspended, u.blocking, u.killed),
+                     u.channel);
+        // A report is no change of code: readers' caches stay valid.
+        tx.commit(false);
+        return id;
+      });
+}
+
+Result<std::vector<NodeUpgrade>> Store::node_upgrades(const std::string& node_name,
+                                                      const std::string& channel, std::size_t limit) {
+  return impl_->call(
+      [&] { return fmt::format("node upgrades{}", node_name.empty() ? "" : " of " + node_name); },
+      [&]() -> Result<std::vector<NodeUpgrade>> {
+        db::Transaction tx(*impl_->db, db::TxKind::kRead);
+        std::vector<NodeUpgrade> out;
+        {
+          auto& s = impl_->stmt(
+              "SELECT id, node, node_name, channel, from_generation, to_generation, outcome, reported_at, "
+              "duration_ms, "
+              "suspended, blocking, killed, report FROM node_upgrades "
+              "WHERE (?1 = '' OR node_name = ?1) AND (?2 = '' OR channel = ?2) ORDER BY id DESC LIMIT ?3");
+          Impl::Done done{s};
+          s.bind(1, node_name);
+          s.bind(2, channel);
+          s.bind(3, limit == 0 ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(limit));
+          while (s.step()) out.push_back(upgrade_row(s));
+        }
+        for (NodeUpgrade& u : out) {
+          auto& s = impl_->stmt(
+              "SELECT module, outcome, detail FROM node_upgrade_modules WHERE upgrade = ? ORDER BY module");
+          Impl::Done done{s};
+          s.bind(1, u.id);
+          while (s.step()) u.modules.push_back({s.text(0), s.text(1), s.text(2)});
+        }
+        tx.commit();
+        return out;
       });
 }
 

@@ -232,6 +232,12 @@ struct BootServerOptions {
   // left when the server stops: serving itself never writes to the store then.
   bool record_nodes = true;
   std::chrono::milliseconds node_report_interval{1000};
+
+  // The agent port (AgentService, agent_service.h) that lib/codestore_agent/priv/agent.config
+  // announces to nodes; 0: no agent listener, no priv directory. The agent's ebin is served
+  // under lib/codestore_agent-<vsn>/ and lib/codestore_agent/ of the root and every client root
+  // whatever this is (docs/agent-protocol.md).
+  std::uint16_t agent_port = 0;
 };
 
 // A running boot server: one thread for discovery and accepting, one per connection.

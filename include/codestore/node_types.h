@@ -2,7 +2,9 @@
 // (NodeReport, through Store::record_nodes) and what Store::nodes returns (NodeInfo).
 //
 // A node is one TCP connection: the boot-server protocol carries no node name, so a node that
-// reconnects (its loader does after 60 s idle, or after a server restart) is a new node.
+// reconnects (its loader does after 60 s idle, or after a server restart) is a new node. A node
+// that runs the agent (docs/agent-protocol.md) says its Erlang node name, and is one node per
+// name: NodeReport::name finds its row again.
 //
 // Thread safety: plain values.
 #pragma once
@@ -49,6 +51,37 @@ struct NodeReport {
   std::uint64_t modules_sent = 0;   // module images sent since the last report (added)
   std::vector<NodeModule> modules;  // fetched since the last report (each replaces the module's row)
   std::vector<NodeServed> served;   // every module version sent since the last report, with counts
+  // An agent's node (docs/agent-protocol.md): its Erlang node name, which finds the node's row
+  // when id is 0 (the newest row of that name), and the agent's vsn. "" for a boot-server
+  // connection.
+  std::string name;
+  std::string agent_vsn;
+  // `modules` is everything the node has loaded (an agent's hello): the node's other module
+  // rows are removed.
+  bool replace_modules = false;
+};
+
+// One module's outcome in a node's upgrade, as its agent reported it.
+struct NodeUpgradeModule {
+  std::string module{};
+  std::string outcome{};  // loaded, reverted, refused, skipped, ... (the agent's word)
+  std::string detail{};   // "" none
+};
+
+// One outcome an agent reported for a generation of its channel (Store::record_node_upgrade,
+// Store::node_upgrades): what the history keeps of a live upgrade.
+struct NodeUpgrade {
+  std::int64_t id = 0;    // node_upgrades.id (0: not recorded yet)
+  std::int64_t node = 0;  // nodes.id (0 none; the node may have been forgotten since)
+  std::string node_name{};
+  std::string channel{};
+  std::int64_t from_generation = 0, to_generation = 0;
+  std::string outcome{};         // applied, reverted, refused, failed
+  std::int64_t reported_at = 0;  // Unix seconds (0: now, when recording)
+  std::int64_t duration_ms = 0;
+  std::uint64_t suspended = 0, blocking = 0, killed = 0;  // processes
+  std::vector<NodeUpgradeModule> modules{};
+  std::string report{};  // the agent's report as Erlang term text (~tw)
 };
 
 // Which nodes Store::nodes lists. Every member has a default initializer, so that
@@ -56,6 +89,7 @@ struct NodeReport {
 struct NodeQuery {
   std::string channel{};        // "" every channel
   bool with_modules = false;    // fill NodeInfo::modules
+  std::string name{};           // "" every node; else only the agent nodes of this Erlang node name
   std::int64_t seen_since = 0;  // only nodes last seen at or after (Unix seconds; 0 all)
 };
 
@@ -70,6 +104,8 @@ struct NodeInfo {
   std::uint64_t modules_fetched = 0;  // module images sent (every fetch counted)
   std::size_t module_count = 0;       // distinct modules fetched (NodeModule rows)
   std::vector<NodeModule> modules;    // by module name, with NodeQuery::with_modules
+  std::string name, agent_vsn;        // an agent's node: its Erlang node name ("" none)
+  NodeUpgrade last_upgrade;           // the newest outcome its agent reported (id 0: none), no modules
 
   // Against the channel now (docs/model.md, "Nodes"; all 0/{}/false without a channel):
   std::int64_t channel_generation = 0;  // the channel's current generation

@@ -375,6 +375,17 @@ class Store {
   // Removes the nodes last seen before `last_seen_before` (Unix seconds) with their modules;
   // returns how many. Does not move generation().
   [[nodiscard]] Result<std::size_t> forget_nodes(std::int64_t last_seen_before);
+  // Records an outcome an agent reported (node_types.h NodeUpgrade; docs/agent-protocol.md,
+  // "Reports"), in one transaction: the outcome with its modules, an event "node-upgrade" in the
+  // history (channel, generations, outcome, node name), and the node's generation (`upgrade.node`:
+  // to_generation when applied, from_generation when reverted). Returns its id. Does not move
+  // generation(). kInvalidArgument for an outcome not applied, reverted, refused or failed.
+  [[nodiscard]] Result<std::int64_t> record_node_upgrade(const NodeUpgrade& upgrade);
+  // The recorded outcomes, newest first: of `node_name` ("" every node) in `channel` ("" every
+  // channel); `limit` 0 all. With their modules.
+  [[nodiscard]] Result<std::vector<NodeUpgrade>> node_upgrades(const std::string& node_name = "",
+                                                               const std::string& channel = "",
+                                                               std::size_t limit = 0);
 
   struct Impl;
 

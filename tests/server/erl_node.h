@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -30,12 +31,17 @@ namespace codestore::server::testing {
 using namespace std::chrono_literals;
 using codestore::testing::read_text;
 
-// `codestore --db DB serve ARGS...`, stderr (the log) to a file.
+// `codestore --db DB serve ARGS...`, stderr (the log) to a file. Its agent listener on any free
+// port (`--agent-port 0`) unless ARGS say otherwise: the default port, 4380, is one per host,
+// and test runs of several build directories may share the host.
 class ServeProcess {
  public:
   ServeProcess(const std::string& db, const std::vector<std::string>& args, const std::string& log)
       : log_(log), argv_({CODESTORE_BINARY, "--db", db, "serve"}) {
     argv_.insert(argv_.end(), args.begin(), args.end());
+    if (std::find(args.begin(), args.end(), "--agent-port") == args.end() &&
+        std::find(args.begin(), args.end(), "--no-agents") == args.end())
+      argv_.insert(argv_.end(), {"--agent-port", "0"});
     proc_ = std::make_unique<Subprocess>(argv_, log, false);
   }
   ~ServeProcess() { stop(); }

@@ -315,14 +315,16 @@ TEST(StoreMigrations, FreshDatabaseNeedsNoBackup) {
     EXPECT_EQ(e.path().filename().string().find("backup"), std::string::npos) << e.path();
   }
   RawDb raw(dir / "s.db");
-  // Every step, one row each: one per migrations/NNNN_*.sql (numbers may be reserved, unused).
+  // Every step, one row each: one per migrations/NNNN_*.sql, the newest the schema version.
   std::size_t files = 0;
-  for (const auto& e : fs::directory_iterator(std::string(CODESTORE_SOURCE_DIR) + "/migrations")) {
-    files += e.is_regular_file() && e.path().extension() == ".sql" ? 1 : 0;
-  }
+  for (const auto& e : fs::directory_iterator(fs::path(CODESTORE_SOURCE_DIR) / "migrations"))
+    files += e.is_regular_file() && e.path().extension() == ".sql";
   const std::string steps = std::to_string(files);
   EXPECT_EQ(raw.blob("SELECT CAST(count(*) AS BLOB) FROM schema_migrations"),
             std::vector<std::uint8_t>(steps.begin(), steps.end()));
+  const std::string newest = std::to_string(Store::schema_version());
+  EXPECT_EQ(raw.blob("SELECT CAST(max(number) AS BLOB) FROM schema_migrations"),
+            std::vector<std::uint8_t>(newest.begin(), newest.end()));
 }
 
 }  // namespace

@@ -300,5 +300,85 @@ TEST(StoreNodesMigration, ASchema4DatabaseGetsTheNodesTablesAfterABackup) {
   EXPECT_TRUE(store->verify()->ok());
 }
 
+// Agents' nodes and their reported upgrades (migration 0008; docs/agent-protocol.md), on both
+// backends.
+class StoreAgentNodes : public BackendTest {};
+
+TEST_P(StoreAgentNodes, AnAgentIsOneNodeByNameAndItsOutcomesAreItsHistory) {
+  TempDir dir;
+  auto store = open_or_die(store_at(dir));
+  ASSERT_TRUE(store);
+  ASSERT_EQ(import_bytes(*store, variant("hello.beam", 0), "h", "hello_app"), 1);
+  ASSERT_EQ(import_bytes(*store, read_file(fixture("attrs.beam")), "a", "attrs_app"), 1);
+  NodeReport hello = report("127.0.0.1:5001", "default",
+                            {fetched(*store, "hello", 1), fetched(*store, "attrs", 1)}, 1700000100);
+  hello.name = "a1@host";
+  hello.agent_vsn = "0.1.0";
+  hello.replace_modules = true;
+  auto first = store->record_nodes({hello});
+  ASSERT_TRUE(first) << first.error().to_string();
+  // It reconnects from another port, with one module less loaded: the same node, its modules replaced.
+  hello.address = "127.0.0.1:5002";
+  hello.modules = {fetched(*store, "hello", 1)};
+  hello.seen_at = 1700000200;
+  auto second = store->record_nodes({hello});
+  ASSERT_TRUE(second) << second.error().to_string();
+  EXPECT_EQ(first->front(), second->front());
+  auto nodes = store->nodes({.with_modules = true, .name = "a1@host"});
+  ASSERT_TRUE(nodes) << nodes.error().to_string();
+  ASSERT_EQ(nodes->size(), 1u);
+  EXPECT_EQ(nodes->front().address, "127.0.0.1:5002");
+  EXPECT_EQ(nodes->front().agent_vsn, "0.1.0");
+  ASSERT_EQ(nodes->front().modules.size(), 1u);
+  EXPECT_EQ(nodes->front().modules[0].module, "hello");
+  EXPECT_EQ(nodes->front().last_upgrade.id, 0);
+
+  NodeUpgrade u;
+  u.node = first->front();
+  u.node_name = "a1@host";
+  u.channel = "default";
+  u.from_generation = 2;
+  u.to_generation = 7;
+  u.outcome = "sideways";
+  EXPECT_EQ(store->record_node_upgrade(u).error().code(), Code::kInvalidArgument);
+  u.outcome = "applied";
+  u.duration_ms = 40;
+  u.suspended = 3;
+  u.blocking = 1;
+  u.modules = {{"hello", "loaded", ""}, {"attrs", "refused", "old code lingers"}};
+  u.report = "#{outcome => applied}";
+  auto id = store->record_node_upgrade(u);
+  ASSERT_TRUE(id) << id.error().to_string();
+  auto ups = store->node_upgrades("a1@host");
+  ASSERT_TRUE(ups) << ups.error().to_string();
+  ASSERT_EQ(ups->size(), 1u);
+  EXPECT_EQ(ups->front().id, *id);
+  EXPECT_EQ(ups->front().outcome, "applied");
+  EXPECT_EQ(ups->front().suspended, 3u);
+  EXPECT_EQ(ups->front().blocking, 1u);
+  ASSERT_EQ(ups->front().modules.size(), 2u);
+  EXPECT_EQ(ups->front().modules[0].module, "attrs");  // by module
+  EXPECT_EQ(ups->front().modules[0].detail, "old code lingers");
+  nodes = store->nodes({.name = "a1@host"});
+  ASSERT_TRUE(nodes);
+  EXPECT_EQ(nodes->front().generation, 7);  // applied: it runs the plan's target
+  EXPECT_EQ(nodes->front().last_upgrade.id, *id);
+  auto history = store->history();
+  ASSERT_TRUE(history);
+  EXPECT_EQ(history->back().action, "node-upgrade");
+  EXPECT_EQ(history->back().channel, "default");
+  EXPECT_EQ(history->back().from_version, 2);
+  EXPECT_EQ(history->back().to_version, 7);
+  // Forgotten, the node goes; its history stays.
+  auto forgot = store->forget_nodes(1800000000);
+  ASSERT_TRUE(forgot);
+  EXPECT_EQ(*forgot, 1u);
+  ups = store->node_upgrades("", "default");
+  ASSERT_TRUE(ups);
+  EXPECT_EQ(ups->size(), 1u);
+}
+
+CODESTORE_BOTH_BACKENDS(StoreAgentNodes);
+
 }  // namespace
 }  // namespace codestore

@@ -1,0 +1,342 @@
+%% The agent's connection to `codestore serve` (docs/agent-protocol.md has the frames, the
+%% handshake and the rules this follows).
+%%
+%% Frames are {packet, 4}: a 32-bit big-endian length, then term_to_binary(Term). The server's
+%% terms are decoded with binary_to_term(B, [safe]): a server cannot make this node create atoms
+%% (or funs) it does not already have. Anything that does not decode, or is no frame of the
+%% protocol, ends the connection, and the agent connects again as after a network failure.
+%%
+%% States: not connected (a timer for the next attempt), connected (hello sent), welcomed (the
+%% server answered the hello). A dropped connection or a refused attempt waits with backoff,
+%% 200 ms doubling up to 5 s, then tries again; a welcome resets the backoff.
+%%
+%% A generation announcement {generation, Channel, G, PlanTerm} is handed to a separate process
+%% that calls codestore_agent_apply:apply(PlanTerm, Opts), so that the connection keeps reading
+%% (and notices the server going away) while a plan runs. Its report is sent when it ends;
+%% when the connection is down then, the report waits and goes out after the next welcome. One
+%% plan runs at a time: an announcement that comes while one runs replaces any earlier waiting
+%% one (only the newest generation matters) and starts when the running one ends.
+-module(codestore_agent_conn).
+-vsn(?VSN).
+-behaviour(gen_server).
+
+-export([start_link/0, status/0]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+%% Exposed for tests and for the apply module's callers: what the hello says.
+-export([hello/2, server_address/0, vocabulary/0]).
+
+-define(PROTOCOL, 1).
+-define(DEFAULT_PORT, 4380).
+-define(BACKOFF_MIN, 200).
+-define(BACKOFF_MAX, 5000).
+-define(CONNECT_TIMEOUT, 5000).
+
+-record(st, {
+    server :: {string(), inet:port_number()} | {error, term()},
+    sock = undefined :: gen_tcp:socket() | undefined,
+    welcomed = false :: boolean(),
+    backoff = ?BACKOFF_MIN :: pos_integer(),
+    timer = undefined :: reference() | undefined,
+    channel = undefined :: binary() | undefined,    % as the server named it
+    generation = 0 :: non_neg_integer(),            % the last generation applied (or welcomed at)
+    running = undefined :: {pid(), reference(), binary(), integer(), integer()} | undefined,
+    waiting = undefined :: {binary(), integer(), term()} | undefined,
+    reports = [] :: [term()],                       % reports not sent yet, oldest first
+    connects = 0 :: non_neg_integer(),              % welcomes so far
+    last_error = undefined :: term()
+}).
+
+start_link() ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+
+status() ->
+    gen_server:call(?MODULE, status).
+
+init([]) ->
+    Server = server_address(),
+    case Server of
+        {error, Why} -> logger:error("codestore_agent: no server: ~tp", [Why]);
+        _ -> ok
+    end,
+    self() ! connect,
+    {ok, #st{server = Server}}.
+
+%% The server's address: the application's `server` ("HOST:PORT"), else the boot server's host
+%% (init's -hosts, the first one) on the agent port: the application's `port`, else the one the
+%% boot server announces in this application's priv/agent.config, else ?DEFAULT_PORT.
+-spec server_address() -> {string(), inet:port_number()} | {error, term()}.
+server_address() ->
+    case application:get_env(codestore_agent, server) of
+        {ok, Text} -> parse_server(Text);
+        undefined ->
+            case init:get_argument(hosts) of
+                {ok, [[Host | _] | _]} -> {Host, agent_port()};
+                _ -> {error, "no server: set codestore_agent's `server` (\"HOST:PORT\") or start the node with -hosts"}
+            end
+    end.
+
+parse_server(Text) when is_binary(Text) -> parse_server(unicode:characters_to_list(Text));
+parse_server(Text) when is_list(Text) ->
+    case string:split(Text, ":", trailing) of
+        [Host, PortText] when Host =/= [] ->
+            case catch list_to_integer(PortText) of
+                P when is_integer(P), P > 0, P < 65536 -> {Host, P};
+                _ -> {error, {bad_server, Text}}
+            end;
+        _ -> {error, {bad_server, Text}}
+    end;
+parse_server(Other) -> {error, {bad_server, Other}}.
+
+agent_port() ->
+    case application:get_env(codestore_agent, port) of
+        {ok, P} when is_integer(P), P > 0, P < 65536 -> P;
+        _ -> announced_port()
+    end.
+
+%% serve answers lib/codestore_agent[-Vsn]/priv/agent.config with {agent_port, Port}. Read
+%% through erl_prim_loader, so that it comes from the boot server when the node loads from one.
+announced_port() ->
+    case code:priv_dir(codestore_agent) of
+        {error, _} -> ?DEFAULT_PORT;
+        Priv ->
+            case erl_prim_loader:get_file(filename:join(Priv, "agent.config")) of
+                {ok, Bin, _} ->
+                    case consult_bin(Bin) of
+                        {ok, Terms} -> proplists:get_value(agent_port, Terms, ?DEFAULT_PORT);
+                        _ -> ?DEFAULT_PORT
+                    end;
+                error -> ?DEFAULT_PORT
+            end
+    end.
+
+consult_bin(Bin) ->
+    try
+        consult_tokens(unicode:characters_to_list(Bin), [])
+    catch _:_ -> error
+    end.
+
+consult_tokens(Text, Acc) ->
+    case erl_scan:tokens([], Text, 1) of
+        {done, {ok, Tokens, _}, Rest} ->
+            {ok, Term} = erl_parse:parse_term(Tokens),
+            consult_tokens(Rest, [Term | Acc]);
+        _ -> {ok, lists:reverse(Acc)}
+    end.
+
+%% Every atom a server's frame may hold (docs/agent-protocol.md, "Atoms"). Frames are decoded
+%% with binary_to_term(B, [safe]), which refuses an atom the node does not have yet: naming them
+%% here makes them exist wherever this module is loaded. Names from the store (modules,
+%% applications, releases, channels) travel as binaries.
+-spec vocabulary() -> [atom()].
+vocabulary() ->
+    [welcome, refused, generation, ping, pong, hello, report,
+     %% the plan term (format codestore_plan_v0)
+     format, codestore_plan_v0, channel, from, to, down, from_release, to_release, brutal_purge,
+     needs_restart, warnings, modules, module, change, added, removed, changed, app,
+     from_app_vsn, to_app_vsn, from_md5, to_md5, instruction, load_module, update, add_module,
+     delete_module, update_kind, advanced, soft, supervisor, behaviour, code_change, old_vsn,
+     extra, depends_on, on_load, vsn_trap, binary, kind, subject, message, undefined, true,
+     false, generation, server_time].
+
+%% The hello's body: who this node is.
+-spec hello(binary() | undefined, non_neg_integer()) -> map().
+hello(Channel, Generation) ->
+    {ok, Vsn} = application:get_key(codestore_agent, vsn),
+    #{protocol => ?PROTOCOL,
+      node => node(),
+      name => node_name(),
+      agent_vsn => list_to_binary(Vsn),
+      otp_release => list_to_binary(erlang:system_info(otp_release)),
+      erts_vsn => list_to_binary(erlang:system_info(version)),
+      release => release(),
+      channel => Channel,
+      generation => Generation,
+      modules => loaded_md5s()}.
+
+%% What the node is called in the store: node() on a distributed node; else the application's
+%% `name` when set; else nonode@Host/OsPid (a node that is not alive has no name of its own, and
+%% all of them are nonode@nohost).
+node_name() ->
+    case {is_alive(), application:get_env(codestore_agent, name)} of
+        {true, _} -> atom_to_binary(node());
+        {false, {ok, Name}} -> unicode:characters_to_binary(Name);
+        {false, undefined} ->
+            {ok, Host} = inet:gethostname(),
+            unicode:characters_to_binary(["nonode@", Host, "/", os:getpid()])
+    end.
+
+%% The release the node runs: release_handler's current one when it runs (sasl), else the boot
+%% script's id ({Name, Vsn} of the .rel a boot script was made from), else undefined.
+release() ->
+    Rh = case whereis(release_handler) of
+             undefined -> [];
+             _ -> try release_handler:which_releases(current) catch _:_ -> [] end
+         end,
+    case Rh of
+        [{Name, Vsn, _, _} | _] -> {list_to_binary(Name), list_to_binary(Vsn)};
+        [] ->
+            case init:script_id() of
+                {Name, Vsn} when is_list(Name), is_list(Vsn) ->
+                    {unicode:characters_to_binary(Name), unicode:characters_to_binary(Vsn)};
+                _ -> undefined
+            end
+    end.
+
+%% Every loaded module with the MD5 of its loaded code (Mod:module_info(md5), what
+%% beam_lib:md5/1 gives for its file), sorted.
+loaded_md5s() ->
+    lists:sort([{M, MD5} || {M, _} <- code:all_loaded(), MD5 <- [md5_of(M)], is_binary(MD5)]).
+
+md5_of(M) ->
+    try M:module_info(md5) catch _:_ -> undefined end.
+
+handle_call(status, _From, S) ->
+    Reply = #{server => S#st.server,
+              connected => S#st.sock =/= undefined,
+              welcomed => S#st.welcomed,
+              channel => S#st.channel,
+              generation => S#st.generation,
+              applying => S#st.running =/= undefined,
+              pending_reports => length(S#st.reports),
+              connects => S#st.connects,
+              last_error => S#st.last_error},
+    {reply, Reply, S};
+handle_call(_, _From, S) ->
+    {reply, {error, unknown_call}, S}.
+
+handle_cast(_, S) ->
+    {noreply, S}.
+
+handle_info(connect, S = #st{server = {error, _}}) ->
+    {noreply, S};
+handle_info(connect, S = #st{server = {Host, Port}}) ->
+    S1 = S#st{timer = undefined},
+    Opts = [binary, {packet, 4}, {active, once}, {keepalive, true}, {nodelay, true}],
+    case gen_tcp:connect(Host, Port, Opts, ?CONNECT_TIMEOUT) of
+        {ok, Sock} ->
+            Hello = {hello, hello(S#st.channel, S#st.generation)},
+            case gen_tcp:send(Sock, term_to_binary(Hello)) of
+                ok -> {noreply, S1#st{sock = Sock, welcomed = false}};
+                {error, Why} ->
+                    gen_tcp:close(Sock),
+                    {noreply, retry(S1, {send, Why})}
+            end;
+        {error, Why} ->
+            {noreply, retry(S1, {connect, Why})}
+    end;
+handle_info({tcp, Sock, Bin}, S = #st{sock = Sock}) ->
+    Decoded = try {ok, binary_to_term(Bin, [safe])} catch _:_ -> bad end,
+    case Decoded of
+        {ok, Term} ->
+            case frame(Term, S) of
+                {ok, S1} ->
+                    ok = inet:setopts(Sock, [{active, once}]),
+                    {noreply, S1};
+                {drop, Why, S1} ->
+                    {noreply, drop(S1, Why)}
+            end;
+        bad ->
+            {noreply, drop(S, undecodable_frame)}
+    end;
+handle_info({tcp_closed, Sock}, S = #st{sock = Sock}) ->
+    {noreply, drop(S, closed)};
+handle_info({tcp_error, Sock, Why}, S = #st{sock = Sock}) ->
+    {noreply, drop(S, Why)};
+handle_info({'DOWN', Ref, process, Pid, Result}, S = #st{running = {Pid, Ref, Ch, From, To}}) ->
+    {Outcome, Report} = outcome(Result),
+    S1 = S#st{running = undefined},
+    S2 = case Outcome of
+             applied -> S1#st{generation = To};
+             _ -> S1
+         end,
+    S3 = queue_report({report, #{channel => Ch, from => From, to => To, outcome => Outcome,
+                                 report => Report}}, S2),
+    {noreply, start_waiting(S3)};
+handle_info(_, S) ->
+    {noreply, S}.
+
+terminate(_, #st{sock = Sock}) ->
+    Sock =/= undefined andalso gen_tcp:close(Sock),
+    ok.
+
+%% One frame from the server.
+frame({welcome, #{channel := Ch, generation := G}}, S) when is_binary(Ch), is_integer(G) ->
+    logger:notice("codestore_agent: connected to ~s:~p, channel ~s generation ~p",
+                  [element(1, S#st.server), element(2, S#st.server), Ch, G]),
+    S1 = S#st{welcomed = true, backoff = ?BACKOFF_MIN, channel = Ch,
+              generation = case S#st.generation of 0 -> G; Mine -> Mine end,
+              connects = S#st.connects + 1},
+    {ok, flush_reports(S1)};
+frame({refused, Why}, S) ->
+    {drop, {refused, Why}, S};
+frame({generation, Ch, G, Plan}, S = #st{welcomed = true}) when is_binary(Ch), is_integer(G) ->
+    S1 = S#st{waiting = {Ch, G, Plan}},
+    {ok, case S1#st.running of undefined -> start_waiting(S1); _ -> S1 end};
+frame(ping, S = #st{sock = Sock}) ->
+    _ = gen_tcp:send(Sock, term_to_binary(pong)),
+    {ok, S};
+frame(Other, S) ->
+    {drop, {unexpected_frame, Other}, S}.
+
+%% Runs the waiting plan, if any, in its own process.
+start_waiting(S = #st{waiting = undefined}) -> S;
+start_waiting(S = #st{waiting = {Ch, G, Plan}, generation = From}) ->
+    Opts = #{channel => Ch, from => From, to => G, node => node()},
+    {Pid, Ref} = spawn_monitor(fun() -> exit({codestore_agent_result, apply_plan(Plan, Opts)}) end),
+    S#st{waiting = undefined, running = {Pid, Ref, Ch, From, G}}.
+
+%% The contract with the applier (docs/agent-protocol.md, "Reports"):
+%% codestore_agent_apply:apply(PlanTerm, Opts) -> {ok, Report} | {error, Report}.
+apply_plan(Plan, Opts) ->
+    %% Loaded when the application started (codestore_agent:start/2): never loaded here, which
+    %% could wait for a boot server that is gone.
+    case erlang:module_loaded(codestore_agent_apply) andalso
+         erlang:function_exported(codestore_agent_apply, apply, 2) of
+        true -> codestore_agent_apply:apply(Plan, Opts);
+        false ->
+            {error, #{outcome => refused,
+                      reason => <<"codestore_agent_apply is not loaded: this agent has no applier "
+                                  "(codestore_agent_apply:apply/2)">>}}
+    end.
+
+%% The applier's result as {Outcome, Report}: the report's own `outcome` when it names one of
+%% applied, reverted, refused, failed; else applied for {ok, _} and failed for the rest.
+outcome({codestore_agent_result, {ok, Report}}) -> {report_outcome(Report, applied), Report};
+outcome({codestore_agent_result, {error, Report}}) -> {report_outcome(Report, failed), Report};
+outcome({codestore_agent_result, Other}) ->
+    {failed, #{reason => <<"codestore_agent_apply:apply/2 returned neither {ok, _} nor {error, _}">>,
+               returned => Other}};
+outcome(Crash) ->
+    {failed, #{reason => <<"the applying process exited">>, exit => Crash}}.
+
+report_outcome(Report, Default) ->
+    Given = if is_map(Report) -> maps:get(outcome, Report, Default);
+               is_list(Report) -> proplists:get_value(outcome, Report, Default);
+               true -> Default
+            end,
+    case lists:member(Given, [applied, reverted, refused, failed]) of
+        true -> Given;
+        false -> Default
+    end.
+
+queue_report(Report, S) ->
+    flush_reports(S#st{reports = S#st.reports ++ [Report]}).
+
+flush_reports(S = #st{sock = undefined}) -> S;
+flush_reports(S = #st{welcomed = false}) -> S;
+flush_reports(S = #st{reports = []}) -> S;
+flush_reports(S = #st{sock = Sock, reports = [R | Rest]}) ->
+    case gen_tcp:send(Sock, term_to_binary(R)) of
+        ok -> flush_reports(S#st{reports = Rest});
+        {error, Why} -> drop(S, {send, Why})
+    end.
+
+%% The connection is gone (or must go): close it and try again later.
+drop(S = #st{sock = Sock}, Why) ->
+    Sock =/= undefined andalso gen_tcp:close(Sock),
+    logger:notice("codestore_agent: connection to ~p dropped: ~tp", [S#st.server, Why]),
+    retry(S#st{sock = undefined, welcomed = false}, Why).
+
+retry(S = #st{backoff = B}, Why) ->
+    Timer = erlang:send_after(B, self(), connect),
+    S#st{timer = Timer, backoff = min(B * 2, ?BACKOFF_MAX), last_error = Why}.

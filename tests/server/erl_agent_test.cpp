@@ -1,0 +1,200 @@
+// The real agent on a real node (issue 15 items 1 and 4): a node booted by `codestore serve`
+// over the boot-server protocol runs `-pa /usr/lib/erlang/lib/codestore_agent/ebin -s
+// codestore_agent`, so the agent's code, and the agent port it connects to (priv/agent.config),
+// come from serve itself, and the server from -hosts. Its hello is recorded as a node whose
+// modules carry the MD5s the node itself reports; a peer sending garbage is dropped while the
+// agent stays connected; a change committed by another process (`codestore import`, `channel rollback`)
+// is announced and the agent's report recorded; a restarted serve is reconnected to and announces
+// the next change. One node, one serve at a time; UDP port 4368 (RESOURCE_LOCK boot_server_port).
+#include <arpa/inet.h>
+#include <codestore/store.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "erl_node.h"
+#include "store_ops.h"
+#include "subprocess.h"
+#include "support/files.h"
+#include "support/temp_dir.h"
+
+namespace codestore::server {
+namespace {
+
+using codestore::testing::TempDir;
+using testing::find_program;
+using testing::ServeProcess;
+using testing::start_node;
+using namespace std::chrono_literals;
+
+std::string compile_agt(const std::filesystem::path& dir, int v) {
+  const auto d = dir / ("v" + std::to_string(v));
+  std::filesystem::create_directories(d);
+  codestore::testing::write_file((d / "agt.erl").string(),
+                                 "-module(agt).\n-export([v/0]).\nv() -> " + std::to_string(v) + ".\n");
+  testing::Subprocess erlc({find_program("erlc"), "-o", d.string(), (d / "agt.erl").string()}, "", false);
+  erlc.read_rest(60s);
+  erlc.wait(60s);
+  return (d / "agt.beam").string();
+}
+
+// The agent port serve's log names ("agent listener on 0.0.0.0:PORT"), or 0.
+std::uint16_t agent_port(const ServeProcess& serve) {
+  static const std::regex re(R"(agent listener on [0-9.]+:([0-9]+))");
+  std::smatch m;
+  const std::string text = serve.log();
+  return std::regex_search(text, m, re) ? static_cast<std::uint16_t>(std::stoi(m[1])) : 0;
+}
+
+// Polls `f` every 20 ms for up to `wait`; its last answer.
+template <typename F>
+bool eventually(F f, std::chrono::milliseconds wait = 30s) {
+  for (auto end = std::chrono::steady_clock::now() + wait; std::chrono::steady_clock::now() < end;) {
+    if (f()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return f();
+}
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST(ErlAgentTest, AgentFollowsItsChannelAcrossAServerRestart) {
+  if (find_program("erl").empty()) GTEST_SKIP() << "erl is not installed: no node to boot";
+  testing::node_environment();
+  TempDir dir;
+  const std::string db = dir.path().string() + "/store.db";
+  auto log = [&](const std::string& name) { return dir.path().string() + "/" + name + ".log"; };
+  const std::string v1 = compile_agt(dir.path(), 1), v2 = compile_agt(dir.path(), 2);
+  ASSERT_TRUE(store_ops::import_otp_libs(db, "/usr/lib/erlang", {"kernel", "stdlib"}));
+  ASSERT_TRUE(store_ops::import_file(db, v1, "agt"));
+  // With the applier built (agent/src/codestore_agent_apply.erl) the agent applies the plan;
+  // without it the agent refuses, saying so.
+  const bool applier =
+      std::filesystem::exists(std::string(CODESTORE_AGENT_EBIN) + "/codestore_agent_apply.beam");
+
+  auto serve = std::make_unique<ServeProcess>(
+      db, std::vector<std::string>{"--port", "0", "--agent-port", "0"}, log("serve1"));
+  ASSERT_NE(serve->wait_ready(), 0) << serve->log();
+  std::uint16_t port = 0;
+  ASSERT_TRUE(eventually([&] { return (port = agent_port(*serve)) != 0; }, 10s)) << serve->log();
+
+  // agt loaded before the agent starts, so that the hello lists it; the node then prints its
+  // name and every loaded module's MD5, and waits.
+  auto node =
+      start_node("a1",
+                 "F = fun() -> lists:join(\",\", [[atom_to_list(M), $:, [io_lib:format(\"~2.16.0b\", [B]) "
+                 "|| <<B>> <= M:module_info(md5)]] || {M, _} <- lists:sort(code:all_loaded())]) end, "
+                 "_ = F(), io:format(\"mods=~s~n\", [F()]), "
+                 "io:format(\"name=~s~n\", [maps:get(name, codestore_agent_conn:hello(undefined, 0))]), "
+                 "receive after infinity -> ok end.",
+                 log("node"),
+                 {"-pa", "/usr/lib/erlang/lib/agt/ebin", "-pa", "/usr/lib/erlang/lib/codestore_agent/ebin",
+                  "-eval", "agt:v()", "-s", "codestore_agent"});
+  auto mods = node->read_until("mods=", 60s);
+  ASSERT_TRUE(mods) << "the node did not boot\n" << serve->log();
+  auto name_line = node->read_until("name=", 20s);
+  ASSERT_TRUE(name_line);
+  const std::string name = name_line->substr(5);
+  std::map<std::string, std::string> loaded;
+  std::istringstream in(mods->substr(5));
+  for (std::string item; std::getline(in, item, ',');)
+    loaded[item.substr(0, item.find(':'))] = item.substr(item.find(':') + 1);
+
+  auto store = Store::open(db);
+  ASSERT_TRUE(store);
+  NodeInfo n;
+  auto node_info = [&] {
+    auto r = (*store)->nodes({.with_modules = true, .name = name});
+    if (!r || r->size() != 1) return false;
+    n = r->front();
+    return true;
+  };
+  ASSERT_TRUE(eventually(node_info)) << serve->log();
+  // Its hello: the channel's modules it has loaded, each with the node's own MD5.
+  EXPECT_EQ(n.channel, "default");
+  EXPECT_EQ(n.agent_vsn, CODESTORE_VERSION_TEXT);
+  ASSERT_GT(n.modules.size(), 20u);
+  std::size_t agt = 0;
+  for (const NodeModule& m : n.modules) {
+    ASSERT_EQ(loaded.count(m.module), 1u) << m.module;
+    EXPECT_EQ(m.md5, loaded[m.module]) << m.module;
+    agt += m.module == "agt";
+  }
+  EXPECT_EQ(agt, 1u);
+  EXPECT_FALSE(n.behind) << n.runs_generation << " " << n.channel_generation;
+
+  // Garbage from another peer: dropped; the agent keeps its connection (one welcome so far).
+  {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    const char junk[] = {0, 0, 0, 3, 'b', 'a', 'd'};
+    ASSERT_EQ(::send(fd, junk, sizeof junk, MSG_NOSIGNAL), static_cast<ssize_t>(sizeof junk));
+    pollfd p{fd, POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 10000), 1);
+    char c;
+    EXPECT_EQ(::recv(fd, &c, 1, 0), 0);  // closed by the server
+    ::close(fd);
+  }
+
+  // A deploy in another process: the agent is sent generation G2 and reports.
+  ASSERT_EQ(testing::run_cli(db, {"import", "--lib", "agt", v2}, log("import2")), 0)
+      << codestore::testing::read_text(log("import2"));
+  auto g2 = (*store)->channel_generation("default");
+  ASSERT_TRUE(g2);
+  std::vector<NodeUpgrade> ups;
+  auto reported = [&](std::int64_t g) {
+    return [&, g] {
+      auto r = (*store)->node_upgrades(name);
+      ups = r ? *r : std::vector<NodeUpgrade>{};
+      return !ups.empty() && ups.front().to_generation == g;
+    };
+  };
+  ASSERT_TRUE(eventually(reported(g2->number))) << serve->log();
+  if (applier) {
+    EXPECT_EQ(ups.front().outcome, "applied") << ups.front().report;
+  } else {
+    EXPECT_EQ(ups.front().outcome, "refused") << ups.front().report;
+    EXPECT_NE(ups.front().report.find("codestore_agent_apply is not loaded"), std::string::npos)
+        << ups.front().report;
+  }
+  EXPECT_EQ(count(serve->log(), "(" + name + "): welcome"), 1u) << serve->log();
+
+  // serve stops and starts again on the same agent port: the agent connects again, and the
+  // next change reaches it through the new server.
+  ASSERT_EQ(serve->stop(), 0) << serve->log();
+  serve = std::make_unique<ServeProcess>(
+      db, std::vector<std::string>{"--port", "0", "--agent-port", std::to_string(port)}, log("serve2"));
+  ASSERT_NE(serve->wait_ready(), 0) << serve->log();
+  ASSERT_TRUE(eventually([&] { return count(serve->log(), "(" + name + "): welcome") == 1; }))
+      << serve->log();
+  ASSERT_EQ(testing::run_cli(db, {"channel", "rollback", "default"}, log("rollback")), 0)
+      << codestore::testing::read_text(log("rollback"));
+  auto g3 = (*store)->channel_generation("default");
+  ASSERT_TRUE(g3);
+  ASSERT_GT(g3->number, g2->number);
+  ASSERT_TRUE(eventually(reported(g3->number))) << serve->log();
+  // The new server did not send again what the node had refused (the history says it did).
+  EXPECT_EQ(count(serve->log(), "sent generation " + std::to_string(g2->number)), 0u) << serve->log();
+  ASSERT_TRUE(node_info());
+  EXPECT_EQ(n.last_upgrade.to_generation, g3->number);
+  node.reset();
+  EXPECT_EQ(serve->stop(), 0) << serve->log();
+}
+
+}  // namespace
+}  // namespace codestore::server
