@@ -1,0 +1,256 @@
+#!/usr/bin/env escript
+%% The live-apply tests' Erlang side (tests/server/plan_apply_test.cpp):
+%%   build SRC DIR    `live` 0.1.0 and 0.2.0 (SRC/v1, SRC/v2: tests/fixtures/live) compiled and laid
+%%                    out as two releases DIR/rel1 and DIR/rel2 (.app, .rel, start.boot by
+%%                    systools:make_script), and a node root DIR/root whose lib/ holds both
+%%                    versions of `live` (links to the releases' own).
+%%   run SCENARIO DIR AGENT_EBIN UP DOWN
+%%                    this node (an escript is one) runs live 0.1.0 from DIR/root, with the agent's
+%%                    ebin on its path, and applies the plan terms in the files UP and DOWN
+%%                    (term_to_binary, written by the test from the store) with
+%%                    codestore_agent_apply:apply/2; it prints what it saw as KEY=VALUE lines.
+%%     load     a client calls live_srv about 1,000 times a second: up, then down
+%%     linger   a process lingers in live_loop's old code: up, down (refused), down brutal
+%%     kill     the applier killed at points spread over the plan, 30 rounds: what is left
+-mode(compile).
+
+main(["build", Src, Dir]) ->
+    Erts = erlang:system_info(version),
+    Otp = [{kernel, vsn(kernel)}, {stdlib, vsn(stdlib)}],
+    [build(Src, Dir, N, Vsn, Erts, Otp) || {N, Vsn} <- [{1, "0.1.0"}, {2, "0.2.0"}]],
+    ok = filelib:ensure_dir(filename:join([Dir, "root", "lib", "x"])),
+    [ok = file:make_symlink(filename:join([Dir, "rel" ++ N, "lib", "live-" ++ V]),
+                            filename:join([Dir, "root", "lib", "live-" ++ V]))
+     || {N, V} <- [{"1", "0.1.0"}, {"2", "0.2.0"}]],
+    io:format("built~n"),
+    halt(0);
+main(["run", Scenario, Dir, Agent, UpFile, DownFile]) ->
+    Root = filename:join(Dir, "root"),
+    true = code:add_patha(Agent),
+    true = code:add_patha(filename:join([Root, "lib", "live-0.1.0", "ebin"])),
+    [{module, M} = code:ensure_loaded(M) || M <- [live_srv, live_lib, live_loop, codestore_agent_apply]],
+    {ok, _} = live_srv:start(),
+    Up = plan(UpFile),
+    Down = plan(DownFile),
+    try scenario(Scenario, Root, Up, Down)
+    catch C:R:St -> out("crash", "~0p", [{C, R, St}])
+    end,
+    halt(0).
+
+%% --- Scenarios ---------------------------------------------------------------------------------
+
+scenario("load", Root, Up, Down) ->
+    Srv = whereis(live_srv),
+    Client = start_client(),
+    wait_calls(Client, 200),
+    R1 = applied("up", codestore_agent_apply:apply(Up, #{root => Root})),
+    out("up_code_change", "~0p", [[{M, V, E, Res} || #{module := M, old_vsn := V, extra := E, result := Res}
+                                                      <- maps:get(code_change, R1)]]),
+    out("up_suspended", "~0p", [[P =:= Srv || P <- maps:get(suspended, R1)]]),
+    out("state_up", "~0p", [sys:get_state(live_srv)]),
+    loaded(Root),
+    wait_calls(Client, 200),
+    R2 = applied("down", codestore_agent_apply:apply(Down, #{root => Root})),
+    out("down_code_change", "~0p", [[{M, V, E, Res} || #{module := M, old_vsn := V, extra := E, result := Res}
+                                                        <- maps:get(code_change, R2)]]),
+    out("state_down", "~0p", [sys:get_state(live_srv)]),
+    loaded(Root),
+    wait_calls(Client, 200),
+    stop_client(Client),
+    out("same_pid", "~0p", [whereis(live_srv) =:= Srv]);
+scenario("linger", Root, Up, Down) ->
+    L = live_loop:start(),
+    R1 = applied("up", codestore_agent_apply:apply(Up, #{root => Root})),
+    out("up_lingering", "~0p", [[{P =:= L, F} || #{pid := P, current_function := F} <- maps:get(lingering, R1)]]),
+    out("ping_up", "~0p", [ping(L)]),
+    {error, R2} = codestore_agent_apply:apply(Down, #{root => Root}),
+    out("soft_outcome", "~0p", [maps:get(outcome, R2)]),
+    out("soft_reason", "~0p", [maps:get(reason, R2)]),
+    out("soft_blocking", "~0p", [[{P =:= L, F} || #{pid := P, current_function := F} <- maps:get(blocking, R2)]]),
+    out("soft_suspended", "~0p", [maps:get(suspended, R2)]),
+    loaded(Root),
+    R3 = applied("brutal", codestore_agent_apply:apply(Down, #{root => Root, brutal => true})),
+    out("brutal_killed", "~0p", [[{P =:= L, F} || #{pid := P, current_function := F} <- maps:get(killed, R3)]]),
+    out("loop_alive", "~0p", [is_process_alive(L)]),
+    out("state_down", "~0p", [sys:get_state(live_srv)]),
+    loaded(Root);
+scenario("kill", Root, Up, Down) ->
+    Srv = whereis(live_srv),
+    Client = start_client(),
+    wait_calls(Client, 100),
+    {T, {ok, _}} = timer:tc(codestore_agent_apply, apply, [Up, #{root => Root}]),
+    {ok, _} = codestore_agent_apply:apply(Down, #{root => Root}),
+    Rounds = 30,
+    Self = self(),
+    Tally = lists:foldl(
+              fun(I, Acc) ->
+                      Delay = I * T * 6 div (5 * Rounds),
+                      A = spawn(fun() -> codestore_agent_apply:apply(Up, #{root => Root, notify => Self}) end),
+                      spin(Delay),
+                      exit(A, kill),
+                      quiet(),
+                      Where = where(Up),
+                      Status = sys_status(live_srv),
+                      Shape = tuple_size(sys:get_state(live_srv)),
+                      Bad = case {Where, Shape} of {from, 2} -> []; {to, 3} -> []; _ -> [{I, Where, Shape}] end,
+                      case Where of
+                          to -> applied("kill_down", codestore_agent_apply:apply(Down, #{root => Root}), quiet);
+                          _ -> ok
+                      end,
+                      Acc#{Where => maps:get(Where, Acc, 0) + 1, Status => maps:get(Status, Acc, 0) + 1,
+                           bad => maps:get(bad, Acc) ++ Bad}
+              end, #{bad => []}, lists:seq(0, Rounds - 1)),
+    out("kill_rounds", "~0p", [Rounds]),
+    out("kill_from", "~0p", [maps:get(from, Tally, 0)]),
+    out("kill_to", "~0p", [maps:get(to, Tally, 0)]),
+    out("kill_mixed", "~0p", [maps:get(mixed, Tally, 0)]),
+    out("kill_running", "~0p", [maps:get(running, Tally, 0)]),
+    out("kill_bad", "~0p", [maps:get(bad, Tally)]),
+    loaded(Root),
+    wait_calls(Client, 100),
+    stop_client(Client),
+    out("same_pid", "~0p", [whereis(live_srv) =:= Srv]).
+
+applied(Key, Result) ->
+    applied(Key, Result, loud).
+
+applied(Key, {Tag, R}, How) ->
+    case How of
+        loud ->
+            out(Key ++ "_outcome", "~0p", [{Tag, maps:get(outcome, R)}]),
+            out(Key ++ "_report", "~0p", [R]);
+        quiet ->
+            case Tag of
+                ok -> ok;
+                _ -> out(Key ++ "_report", "~0p", [R])
+            end
+    end,
+    R.
+
+%% --- The client: gen_server:call about 1,000 times a second --------------------------------------
+
+start_client() ->
+    spawn(fun() -> client(0, 0, none) end).
+
+client(Ok, Failed, First) ->
+    receive
+        {stop, From} -> From ! {client, Ok, Failed, First};
+        {count, From} -> From ! {count, Ok + Failed}, client(Ok, Failed, First)
+    after 1 ->
+        case catch gen_server:call(live_srv, bump, 10000) of
+            {_, N} when is_integer(N) -> client(Ok + 1, Failed, First);
+            Other when First =:= none -> client(Ok, Failed + 1, Other);
+            _ -> client(Ok, Failed + 1, First)
+        end
+    end.
+
+%% Until the client made N more calls.
+wait_calls(Client, N) ->
+    Start = count(Client),
+    wait_calls(Client, Start + N, Start).
+
+wait_calls(Client, Target, _) ->
+    case count(Client) >= Target of
+        true -> ok;
+        false -> receive after 5 -> wait_calls(Client, Target, x) end
+    end.
+
+count(Client) ->
+    Client ! {count, self()},
+    receive {count, C} -> C end.
+
+stop_client(Client) ->
+    Client ! {stop, self()},
+    receive
+        {client, Ok, Failed, First} ->
+            out("client_ok", "~0p", [Ok]),
+            out("client_failed", "~0p", [Failed]),
+            out("client_first_failure", "~0p", [First])
+    end.
+
+%% --- What the node runs ----------------------------------------------------------------------------
+
+ping(P) ->
+    P ! {self(), ping},
+    receive {pong, V} -> V after 5000 -> no_answer end.
+
+%% from, to or mixed: the plan's modules by MD5.
+where(#{modules := Mods}) ->
+    Md5 = fun(M) -> case erlang:module_loaded(M) of true -> erlang:get_module_info(M, md5); false -> none end end,
+    States = [case Md5(M) of F -> from; T -> to; _ -> other end
+              || #{module := M, from_md5 := F, to_md5 := T} <- Mods],
+    case lists:usort(States) of
+        [One] -> One;
+        _ -> mixed
+    end.
+
+sys_status(Name) ->
+    {status, _, _, [_, Status | _]} = sys:get_status(Name),
+    Status.
+
+%% Until no process runs the applier's code (the guardian finished).
+quiet() ->
+    Busy = [P || P <- erlang:processes(), P =/= self(),
+                 {current_stacktrace, St} <- [erlang:process_info(P, current_stacktrace)],
+                 lists:keymember(codestore_agent_apply, 1, St)],
+    case Busy of
+        [] -> flush();
+        _ -> receive after 1 -> quiet() end
+    end.
+
+flush() ->
+    receive {codestore_agent_apply, _} -> flush() after 0 -> ok end.
+
+spin(Us) ->
+    End = erlang:monotonic_time(microsecond) + Us,
+    spin_until(End).
+
+spin_until(End) ->
+    case erlang:monotonic_time(microsecond) >= End of
+        true -> ok;
+        false -> spin_until(End)
+    end.
+
+%% "loaded=M PATH MD5;..." for the modules loaded from under Root (tests/server/erl_node.h's
+%% loaded_line, which check_loaded reads).
+loaded(Root) ->
+    L = [lists:flatten([atom_to_list(M), " ", F, " ", [io_lib:format("~2.16.0b", [B]) || <<B>> <= M:module_info(md5)]])
+         || {M, F} <- code:all_loaded(), is_list(F), lists:prefix(Root ++ "/", F)],
+    io:format("loaded=~s~n", [lists:join(";", L)]).
+
+out(Key, Fmt, Args) ->
+    io:format("~s=" ++ Fmt ++ "~n", [Key | Args]).
+
+plan(File) ->
+    {ok, B} = file:read_file(File),
+    binary_to_term(B).
+
+%% --- The releases ----------------------------------------------------------------------------------
+
+vsn(App) ->
+    _ = application:load(App),
+    {ok, V} = application:get_key(App, vsn),
+    V.
+
+build(Src, Dir, N, Vsn, Erts, Otp) ->
+    Root = filename:join(Dir, "rel" ++ integer_to_list(N)),
+    Ebin = filename:join([Root, "lib", "live-" ++ Vsn, "ebin"]),
+    ok = filelib:ensure_dir(filename:join(Ebin, "x")),
+    Files = filelib:wildcard(filename:join([Src, "v" ++ integer_to_list(N), "*.erl"])),
+    Mods = [begin {ok, M} = compile:file(F, [{outdir, Ebin}, report]), M end || F <- Files],
+    write(filename:join(Ebin, "live.app"),
+          {application, live, [{description, "live upgrade fixture"}, {vsn, Vsn}, {modules, Mods},
+                               {registered, [live_srv]}, {applications, [kernel, stdlib]}]}),
+    [ok = file:make_symlink(code:lib_dir(A), filename:join([Root, "lib", atom_to_list(A) ++ "-" ++ V]))
+     || {A, V} <- Otp],
+    RelDir = filename:join([Root, "releases", Vsn]),
+    ok = filelib:ensure_dir(filename:join(RelDir, "x")),
+    write(filename:join(RelDir, "live.rel"), {release, {"live", Vsn}, {erts, Erts}, Otp ++ [{live, Vsn}]}),
+    {ok, _, _} = systools:make_script(filename:join(RelDir, "live"),
+                                      [{path, [filename:join([Root, "lib", "*", "ebin"])]}, {outdir, RelDir},
+                                       silent]),
+    ok = file:rename(filename:join(RelDir, "live.boot"), filename:join(RelDir, "start.boot")),
+    ok = file:delete(filename:join(RelDir, "live.script")).
+
+write(File, Term) ->
+    ok = file:write_file(File, io_lib:format("~p.~n", [Term])).
