@@ -10,8 +10,9 @@
 %%                    (term_to_binary, written by the test from the store) with
 %%                    codestore_agent_apply:apply/2; it prints what it saw as KEY=VALUE lines.
 %%     load     a client calls live_srv about 1,000 times a second: up, then down
-%%     linger   a process lingers in live_loop's old code: up, down (refused), down brutal
-%%     kill     the applier killed at points spread over the plan, 30 rounds: what is left
+%%     linger   a process lingers in live_loop's old code: up, down (refused), down brutal;
+%%              then up with a failing probe (reverted), up with a failing code_change (reverted)
+%%     kill     the applier killed at points spread over the plan (rounds): what is left
 -mode(compile).
 
 main(["build", Src, Dir]) ->
@@ -73,43 +74,74 @@ scenario("linger", Root, Up, Down) ->
     out("brutal_killed", "~0p", [[{P =:= L, F} || #{pid := P, current_function := F} <- maps:get(killed, R3)]]),
     out("loop_alive", "~0p", [is_process_alive(L)]),
     out("state_down", "~0p", [sys:get_state(live_srv)]),
+    loaded(Root),
+    %% A health probe that fails after the switch: the reverse plan takes the node back.
+    {error, R4} = codestore_agent_apply:apply(Up, #{root => Root, probe => {erlang, is_atom, [1]}}),
+    out("probe_outcome", "~0p", [maps:get(outcome, R4)]),
+    out("probe_reason", "~0p", [maps:get(reason, R4)]),
+    out("probe_reverse", "~0p", [maps:get(outcome, maps:get(reverse, R4))]),
+    out("state_probe", "~0p", [sys:get_state(live_srv)]),
+    loaded(Root),
+    %% A code_change that fails after the switch (Extra it does not match): the old code goes
+    %% back inside the critical section, before anything is resumed.
+    Bad = Up#{modules => [case M of
+                              #{module := live_srv} -> M#{extra => {"0.1.0", "9.9.9"}};
+                              _ -> M
+                          end || M <- maps:get(modules, Up)]},
+    {error, R5} = codestore_agent_apply:apply(Bad, #{root => Root}),
+    out("cc_outcome", "~0p", [maps:get(outcome, R5)]),
+    out("cc_back", "~0p", [element(2, maps:get(reason, R5))]),
+    out("cc_suspended", "~0p", [length(maps:get(suspended, R5))]),
+    out("state_cc", "~0p", [sys:get_state(live_srv)]),
+    out("answers", "~0p", [catch gen_server:call(live_srv, bump)]),
     loaded(Root);
 scenario("kill", Root, Up, Down) ->
     Srv = whereis(live_srv),
     Client = start_client(),
     wait_calls(Client, 100),
+    %% How long a whole apply takes here (the second one: the first loads what it calls).
+    {ok, _} = codestore_agent_apply:apply(Up, #{root => Root}),
+    {ok, _} = codestore_agent_apply:apply(Down, #{root => Root}),
     {T, {ok, _}} = timer:tc(codestore_agent_apply, apply, [Up, #{root => Root}]),
     {ok, _} = codestore_agent_apply:apply(Down, #{root => Root}),
-    Rounds = 30,
-    Self = self(),
-    Tally = lists:foldl(
-              fun(I, Acc) ->
-                      Delay = I * T * 6 div (5 * Rounds),
-                      A = spawn(fun() -> codestore_agent_apply:apply(Up, #{root => Root, notify => Self}) end),
-                      spin(Delay),
-                      exit(A, kill),
-                      quiet(),
-                      Where = where(Up),
-                      Status = sys_status(live_srv),
-                      Shape = tuple_size(sys:get_state(live_srv)),
-                      Bad = case {Where, Shape} of {from, 2} -> []; {to, 3} -> []; _ -> [{I, Where, Shape}] end,
-                      case Where of
-                          to -> applied("kill_down", codestore_agent_apply:apply(Down, #{root => Root}), quiet);
-                          _ -> ok
-                      end,
-                      Acc#{Where => maps:get(Where, Acc, 0) + 1, Status => maps:get(Status, Acc, 0) + 1,
-                           bad => maps:get(bad, Acc) ++ Bad}
-              end, #{bad => []}, lists:seq(0, Rounds - 1)),
-    out("kill_rounds", "~0p", [Rounds]),
+    Tally = kill_rounds(0, max(1, T div 20), Up, Down, Root, #{bad => [], guarded => []}),
+    out("kill_rounds", "~0p", [maps:get(rounds, Tally)]),
     out("kill_from", "~0p", [maps:get(from, Tally, 0)]),
     out("kill_to", "~0p", [maps:get(to, Tally, 0)]),
     out("kill_mixed", "~0p", [maps:get(mixed, Tally, 0)]),
     out("kill_running", "~0p", [maps:get(running, Tally, 0)]),
     out("kill_bad", "~0p", [maps:get(bad, Tally)]),
+    %% The rounds where the guardian outlived the killed caller: what it did ({Outcome, Count}).
+    out("kill_guarded", "~0p", [count_each(maps:get(guarded, Tally))]),
     loaded(Root),
     wait_calls(Client, 100),
     stop_client(Client),
     out("same_pid", "~0p", [whereis(live_srv) =:= Srv]).
+
+%% Round I kills the applier I * Step microseconds after it started (Step: a twentieth of a whole
+%% apply), until five rounds ended on each side of the switch (at most 100 rounds: 5 applies' time).
+kill_rounds(I, Step, Up, Down, Root, Acc) ->
+    Done = maps:get(from, Acc, 0) >= 5 andalso maps:get(to, Acc, 0) >= 5,
+    case Done orelse I =:= 100 of
+        true -> Acc#{rounds => I};
+        false ->
+            Self = self(),
+            A = spawn(fun() -> codestore_agent_apply:apply(Up, #{root => Root, notify => Self}) end),
+            spin(I * Step),
+            exit(A, kill),
+            Guarded = quiet(),
+            Where = where(Up),
+            Status = sys_status(live_srv),
+            Shape = tuple_size(sys:get_state(live_srv)),
+            Bad = case {Where, Shape} of {from, 2} -> []; {to, 3} -> []; _ -> [{I, Where, Shape}] end,
+            case Where of
+                to -> applied("kill_down", codestore_agent_apply:apply(Down, #{root => Root}), quiet);
+                _ -> ok
+            end,
+            kill_rounds(I + 1, Step, Up, Down, Root,
+                        Acc#{Where => maps:get(Where, Acc, 0) + 1, Status => maps:get(Status, Acc, 0) + 1,
+                             bad => maps:get(bad, Acc) ++ Bad, guarded => maps:get(guarded, Acc) ++ Guarded})
+    end.
 
 applied(Key, Result) ->
     applied(Key, Result, loud).
@@ -198,8 +230,12 @@ quiet() ->
         _ -> receive after 1 -> quiet() end
     end.
 
+%% The guardians' reports to the killed callers' notify: their outcomes.
 flush() ->
-    receive {codestore_agent_apply, _} -> flush() after 0 -> ok end.
+    receive {codestore_agent_apply, #{outcome := O}} -> [O | flush()] after 0 -> [] end.
+
+count_each(L) ->
+    [{X, length([Y || Y <- L, Y =:= X])} || X <- lists:usort(L)].
 
 spin(Us) ->
     End = erlang:monotonic_time(microsecond) + Us,

@@ -151,8 +151,9 @@ TEST_F(PlanApplyTest, UpgradeAndDowngradeUnderLoad) {
 
 // The three-version rule: after the upgrade a process lingers in live_loop's old code; the
 // downgrade's soft purge refuses (nothing changes, nothing stays suspended) and names it; with
-// brutal it is killed and the report says so.
-TEST_F(PlanApplyTest, ALingeringProcessBlocksTheSoftPurgeAndBrutalKillsIt) {
+// brutal it is killed and the report says so. Then the two failures after the switch: a health
+// probe (the reverse plan) and a code_change (the old code back inside the critical section).
+TEST_F(PlanApplyTest, ALingeringProcessBlocksTheSoftPurgeAndFailuresAfterTheSwitchRevert) {
   auto out = run("linger");
   EXPECT_EQ(out["up_outcome"], "{ok,applied}") << output_;
   EXPECT_EQ(out["up_lingering"], "[{true,{live_loop,loop,0}}]") << output_;
@@ -165,19 +166,33 @@ TEST_F(PlanApplyTest, ALingeringProcessBlocksTheSoftPurgeAndBrutalKillsIt) {
   EXPECT_EQ(out["brutal_killed"], "[{true,{live_loop,loop,0}}]") << output_;
   EXPECT_EQ(out["loop_alive"], "false");
   EXPECT_EQ(std::count(out["state_down"].begin(), out["state_down"].end(), ','), 1) << out["state_down"];
-  ASSERT_EQ(loaded_.size(), 2u) << output_;
+  // A failing health probe: the reverse plan applied, the node back at 0.1.0.
+  EXPECT_EQ(out["probe_outcome"], "reverted") << output_;
+  EXPECT_EQ(out["probe_reason"], "{probe,{erlang,is_atom,[1],false}}") << output_;
+  EXPECT_EQ(out["probe_reverse"], "applied") << output_;
+  EXPECT_EQ(std::count(out["state_probe"].begin(), out["state_probe"].end(), ','), 1) << out["state_probe"];
+  // A failing code_change after the switch: the old code back before the resume.
+  EXPECT_EQ(out["cc_outcome"], "reverted") << output_;
+  EXPECT_EQ(out["cc_back"], "{reverted,ok}") << output_;
+  EXPECT_EQ(out["cc_suspended"], "1") << output_;
+  EXPECT_EQ(std::count(out["state_cc"].begin(), out["state_cc"].end(), ','), 1) << out["state_cc"];
+  EXPECT_EQ(out["answers"].rfind("{v1,", 0), 0u) << out["answers"];
+  ASSERT_EQ(loaded_.size(), 4u) << output_;
   expect_loaded(0, "live-0.2.0");  // the refused downgrade changed nothing
   expect_loaded(1, "live-0.1.0");
+  expect_loaded(2, "live-0.1.0");
+  expect_loaded(3, "live-0.1.0");
 }
 
-// The process applying the plan killed at 30 points spread over the plan: every time the
+// The process applying the plan killed at points spread over the plan (a twentieth of a whole apply
+// apart, until five rounds ended on each side of the switch, at most 100): every time the
 // suspended gen_server is resumed and answers, its state's shape is its code's, the node's code
 // is all of one side (MD5s), no call fails and nothing is killed.
 TEST_F(PlanApplyTest, TheApplierKilledMidPlanLeavesNoSuspendedProcessAndNoMixedCode) {
   auto out = run("kill");
-  EXPECT_EQ(out["kill_rounds"], "30") << output_;
+  const std::string rounds = out["kill_rounds"];
   EXPECT_EQ(out["kill_mixed"], "0") << output_;
-  EXPECT_EQ(out["kill_running"], "30") << output_;
+  EXPECT_EQ(out["kill_running"], rounds) << output_;
   EXPECT_EQ(out["kill_bad"], "[]") << output_;
   // The kills landed on both sides of the switch.
   EXPECT_GT(std::stoi(out["kill_from"]), 0) << output_;
