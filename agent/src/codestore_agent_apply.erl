@@ -227,10 +227,9 @@ supervised_procs(Deadline) ->
 app_procs(App, Deadline) ->
     try application_controller:get_master(App) of
         Master when is_pid(Master) ->
-            {Root, Mod} = application_master:get_child(Master),
+            {Root, _AppMod} = application_master:get_child(Master),
             case is_pid(Root) of
-                true -> [{Root, [M || M <- [callback_module(Root), Mod], is_atom(M)]}
-                         | children(Root, Deadline)];
+                true -> [{Root, [callback_module(Root)]} | children(Root, Deadline)];
                 false -> []
             end;
         _ -> []

@@ -10,7 +10,8 @@
 %%                    (term_to_binary, written by the test from the store) with
 %%                    codestore_agent_apply:apply/2; it prints what it saw as KEY=VALUE lines.
 %%     load     a client calls live_srv about 1,000 times a second: up, then down
-%%     linger   a process lingers in live_loop's old code: up, down (refused), down brutal;
+%%     linger   live_srv too busy to be suspended within the deadline (aborted);
+%%              a process lingers in live_loop's old code: up, down (refused), down brutal;
 %%              then up with a failing probe (reverted), up with a failing code_change (reverted)
 %%     kill     the applier killed at points spread over the plan (rounds): what is left
 -mode(compile).
@@ -41,6 +42,11 @@ main(["run", Scenario, Dir, Agent, UpFile, DownFile]) ->
 %% --- Scenarios ---------------------------------------------------------------------------------
 
 scenario("load", Root, Up, Down) ->
+    %% The plan's object code is what its MD5s say (beam_lib's MD5).
+    out("md5s", "~0p", [lists:usort([beam_lib:md5(C) =:= {ok, {M, Md5}}
+                                      || P <- [Up, Down], #{module := M} = Mod <- maps:get(modules, P),
+                                         {CodeKey, Md5Key} <- [{from_code, from_md5}, {to_code, to_md5}],
+                                         C <- [maps:get(CodeKey, Mod)], Md5 <- [maps:get(Md5Key, Mod)]])]),
     Srv = whereis(live_srv),
     Client = start_client(),
     wait_calls(Client, 200),
@@ -60,6 +66,17 @@ scenario("load", Root, Up, Down) ->
     stop_client(Client),
     out("same_pid", "~0p", [whereis(live_srv) =:= Srv]);
 scenario("linger", Root, Up, Down) ->
+    %% Bounded in time: live_srv busy for longer than the deadline cannot be suspended; the plan
+    %% stops, nothing changes, and the process is resumed once it answers.
+    Self = self(),
+    spawn(fun() -> Self ! {busy, gen_server:call(live_srv, {busy, 1500}, 5000)} end),
+    receive after 100 -> ok end,
+    {error, R0} = codestore_agent_apply:apply(Up, #{root => Root, deadline => 300}),
+    out("busy_outcome", "~0p", [maps:get(outcome, R0)]),
+    out("busy_reason", "~0p", [element(1, maps:get(reason, R0))]),
+    receive {busy, ok} -> ok end,
+    out("busy_status", "~0p", [sys_status(live_srv)]),
+    out("busy_where", "~0p", [where(Up)]),
     L = live_loop:start(),
     R1 = applied("up", codestore_agent_apply:apply(Up, #{root => Root})),
     out("up_lingering", "~0p", [[{P =:= L, F} || #{pid := P, current_function := F} <- maps:get(lingering, R1)]]),

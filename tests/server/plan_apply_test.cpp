@@ -133,6 +133,7 @@ TEST_F(PlanApplyTest, ThePlanIsWhatTheFixtureSays) {
 // killed, the state has the new shape and back, code_change got OldVsn and Extra both ways.
 TEST_F(PlanApplyTest, UpgradeAndDowngradeUnderLoad) {
   auto out = run("load");
+  EXPECT_EQ(out["md5s"], "[true]") << output_;
   EXPECT_EQ(out["up_outcome"], "{ok,applied}") << output_;
   EXPECT_EQ(out["up_suspended"], "[true]") << output_;
   EXPECT_EQ(out["up_code_change"], R"([{live_srv,"1",{"0.1.0","0.2.0"},ok}])") << output_;
@@ -149,12 +150,19 @@ TEST_F(PlanApplyTest, UpgradeAndDowngradeUnderLoad) {
   expect_loaded(1, "live-0.1.0");
 }
 
-// The three-version rule: after the upgrade a process lingers in live_loop's old code; the
-// downgrade's soft purge refuses (nothing changes, nothing stays suspended) and names it; with
-// brutal it is killed and the report says so. Then the two failures after the switch: a health
-// probe (the reverse plan) and a code_change (the old code back inside the critical section).
+// A process busy past the deadline: the plan stops before the switch. The three-version rule: after the
+// upgrade a process lingers in live_loop's old code; the downgrade's soft purge refuses (nothing changes,
+// nothing stays suspended) and names it; with brutal it is killed and the report says so. Then the two
+// failures after the switch: a health probe (the reverse plan) and a code_change (the old code back inside
+// the critical section).
 TEST_F(PlanApplyTest, ALingeringProcessBlocksTheSoftPurgeAndFailuresAfterTheSwitchRevert) {
   auto out = run("linger");
+  // Bounded in time: a process that cannot be suspended within the deadline stops the plan
+  // before the switch; it is resumed once it answers.
+  EXPECT_EQ(out["busy_outcome"], "aborted") << output_;
+  EXPECT_EQ(out["busy_reason"], "suspend_failed") << output_;
+  EXPECT_EQ(out["busy_status"], "running") << output_;
+  EXPECT_EQ(out["busy_where"], "from") << output_;
   EXPECT_EQ(out["up_outcome"], "{ok,applied}") << output_;
   EXPECT_EQ(out["up_lingering"], "[{true,{live_loop,loop,0}}]") << output_;
   EXPECT_EQ(out["ping_up"], "1");  // still the old code
