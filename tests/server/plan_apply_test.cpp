@@ -6,9 +6,9 @@
 // codestore_agent_apply:apply/2 while its processes run, and says what it saw. After each step
 // every loaded module's MD5 is checked against the store (erl_node.h's check_loaded).
 //
-// Each test case is its own process (gtest_discover_tests) and builds the fixture once (erlc of
-// six small modules, two systools boot scripts, two imports): about a second. No boot server:
-// the node loads from its own root.
+// One test case (gtest_discover_tests makes each its own process): the fixture (erlc of six
+// small modules, two systools boot scripts, two imports) is built once, and each part runs its
+// own node. No boot server: the node loads from its own root.
 #include <codestore/plan_term.h>
 #include <codestore/store.h>
 #include <codestore/upgrade_plan.h>
@@ -76,6 +76,7 @@ class PlanApplyTest : public ::testing::Test {
                              sh_quote((d / "up.plan").string()) + " " + sh_quote((d / "down.plan").string()),
                          d, d / "home");
     output_ = r.output;
+    loaded_.clear();
     std::map<std::string, std::string> out;
     std::istringstream lines(r.output);
     std::string line;
@@ -103,6 +104,11 @@ class PlanApplyTest : public ::testing::Test {
     EXPECT_EQ(check.by_dir.size(), 1u) << loaded_[index];
   }
 
+  void ThePlanIsWhatTheFixtureSays();
+  void UpgradeAndDowngradeUnderLoad();
+  void ALingeringProcessBlocksTheSoftPurgeAndFailuresAfterTheSwitchRevert();
+  void TheApplierKilledMidPlanLeavesNoSuspendedProcessAndNoMixedCode();
+
   TempDir dir_;
   std::string db_;
   std::map<std::string, UpgradePlan> plans_;
@@ -110,7 +116,7 @@ class PlanApplyTest : public ::testing::Test {
   std::string output_;
 };
 
-TEST_F(PlanApplyTest, ThePlanIsWhatTheFixtureSays) {
+void PlanApplyTest::ThePlanIsWhatTheFixtureSays() {
   const UpgradePlan& up = plans_.at("up.plan");
   ASSERT_EQ(up.modules.size(), 3u);
   EXPECT_FALSE(up.needs_restart());
@@ -131,7 +137,7 @@ TEST_F(PlanApplyTest, ThePlanIsWhatTheFixtureSays) {
 
 // A gen_server called about 1,000 times a second: up and down, no call fails, no process is
 // killed, the state has the new shape and back, code_change got OldVsn and Extra both ways.
-TEST_F(PlanApplyTest, UpgradeAndDowngradeUnderLoad) {
+void PlanApplyTest::UpgradeAndDowngradeUnderLoad() {
   auto out = run("load");
   EXPECT_EQ(out["md5s"], "[true]") << output_;
   EXPECT_EQ(out["up_outcome"], "{ok,applied}") << output_;
@@ -155,7 +161,7 @@ TEST_F(PlanApplyTest, UpgradeAndDowngradeUnderLoad) {
 // nothing stays suspended) and names it; with brutal it is killed and the report says so. Then the two
 // failures after the switch: a health probe (the reverse plan) and a code_change (the old code back inside
 // the critical section).
-TEST_F(PlanApplyTest, ALingeringProcessBlocksTheSoftPurgeAndFailuresAfterTheSwitchRevert) {
+void PlanApplyTest::ALingeringProcessBlocksTheSoftPurgeAndFailuresAfterTheSwitchRevert() {
   auto out = run("linger");
   // Bounded in time: a process that cannot be suspended within the deadline stops the plan
   // before the switch; it is resumed once it answers.
@@ -196,7 +202,7 @@ TEST_F(PlanApplyTest, ALingeringProcessBlocksTheSoftPurgeAndFailuresAfterTheSwit
 // apart, until five rounds ended on each side of the switch, at most 100): every time the
 // suspended gen_server is resumed and answers, its state's shape is its code's, the node's code
 // is all of one side (MD5s), no call fails and nothing is killed.
-TEST_F(PlanApplyTest, TheApplierKilledMidPlanLeavesNoSuspendedProcessAndNoMixedCode) {
+void PlanApplyTest::TheApplierKilledMidPlanLeavesNoSuspendedProcessAndNoMixedCode() {
   auto out = run("kill");
   const std::string rounds = out["kill_rounds"];
   EXPECT_EQ(out["kill_mixed"], "0") << output_;
@@ -209,6 +215,28 @@ TEST_F(PlanApplyTest, TheApplierKilledMidPlanLeavesNoSuspendedProcessAndNoMixedC
   EXPECT_EQ(out["same_pid"], "true");
   ASSERT_EQ(loaded_.size(), 1u) << output_;
   expect_loaded(0, "live-0.1.0");
+}
+
+// One test: ctest runs each test in a process of its own, and the fixture (two releases built,
+// the applier compiled, two imports) costs seconds; each part runs its own node and says its
+// name on failure.
+TEST_F(PlanApplyTest, LiveNodeAppliesThePlan) {
+  {
+    SCOPED_TRACE("ThePlanIsWhatTheFixtureSays");
+    ThePlanIsWhatTheFixtureSays();
+  }
+  {
+    SCOPED_TRACE("UpgradeAndDowngradeUnderLoad");
+    UpgradeAndDowngradeUnderLoad();
+  }
+  {
+    SCOPED_TRACE("ALingeringProcessBlocksTheSoftPurgeAndFailuresAfterTheSwitchRevert");
+    ALingeringProcessBlocksTheSoftPurgeAndFailuresAfterTheSwitchRevert();
+  }
+  {
+    SCOPED_TRACE("TheApplierKilledMidPlanLeavesNoSuspendedProcessAndNoMixedCode");
+    TheApplierKilledMidPlanLeavesNoSuspendedProcessAndNoMixedCode();
+  }
 }
 
 }  // namespace
