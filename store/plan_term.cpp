@@ -59,17 +59,13 @@ Result<Term> code_term(Store& store, const std::string& module, std::int64_t ver
   return Term::binary(*bytes);
 }
 
-Term pair(std::string_view key, Term value) {
-  return Term::tuple({Term::atom(key), std::move(value)});
+std::pair<Term, Term> pair(std::string_view key, Term value) {
+  return {Term::atom(key), std::move(value)};
 }
 
-Term map_of(etf::TermList pairs) {
-  etf::Map m;
-  for (auto& p : pairs) {
-    auto& t = std::get<etf::Tuple>(p.value()).elements;
-    m.pairs.emplace_back(t[0], t[1]);
-  }
-  return Term(std::move(m));
+// A map with atom keys, in the order given.
+Term map_of(std::vector<std::pair<Term, Term>> pairs) {
+  return Term(etf::Map{std::move(pairs)});
 }
 
 const char* change_name(PlanModule::Change c) {
