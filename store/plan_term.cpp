@@ -20,8 +20,10 @@ Term bin(std::string_view s) {
       std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()));
 }
 
-Term atom_or_undefined(const std::string& s) {
-  return Term::atom(s.empty() ? "undefined" : s);
+// A name from the store (a module, an application, a behaviour) as a binary: the node turns
+// it into an atom, so that binary_to_term(B, [safe]) accepts the term (docs/plan-apply.md).
+Term name_or_undefined(const std::string& s) {
+  return s.empty() ? Term::atom("undefined") : bin(s);
 }
 
 Term string_or_undefined(const std::string& s) {
@@ -88,16 +90,15 @@ Result<Term> module_term(Store& store, const UpgradePlan& plan, const PlanModule
   auto to_code = code_term(store, m.module, m.to_version);
   if (!to_code) return error(to_code.error());
   // DepMods as the plan's instruction carries them (its last element).
-  Term deps = Term::list({});
-  const Term instruction = plan_instruction(plan, m);
-  if (const auto* t = instruction.as_tuple(); t != nullptr && !t->elements.empty()) deps = t->elements.back();
+  etf::TermList deps;
+  for (const auto& d : m.depends_on) deps.push_back(bin(d));
   return map_of({
-      pair("module", Term::atom(m.module)),
+      pair("module", bin(m.module)),
       pair("change", Term::atom(change_name(m.change))),
       pair("instruction", Term::atom(m.instruction)),
       pair("update_kind", Term::atom(m.update_kind.empty() ? "none" : m.update_kind)),
-      pair("behaviour", atom_or_undefined(m.behaviour)),
-      pair("app", atom_or_undefined(m.app)),
+      pair("behaviour", name_or_undefined(m.behaviour)),
+      pair("app", name_or_undefined(m.app)),
       pair("from_md5", std::move(*from_md5)),
       pair("to_md5", std::move(*to_md5)),
       pair("from_file", m.from_version == 0 ? Term::atom("undefined") : file_term(m, m.from_app_vsn)),
@@ -106,7 +107,7 @@ Result<Term> module_term(Store& store, const UpgradePlan& plan, const PlanModule
       pair("to_code", std::move(*to_code)),
       pair("old_vsn", nil_or_undefined(m.old_vsn)),
       pair("extra", nil_or_undefined(m.extra)),
-      pair("dep_mods", std::move(deps)),
+      pair("dep_mods", Term::list(std::move(deps))),
       pair("on_load", Term::atom(m.on_load ? "true" : "false")),
       pair("vsn_trap", Term::atom(m.vsn_trap ? "true" : "false")),
   });
@@ -123,8 +124,7 @@ Result<Term> plan_term(Store& store, const UpgradePlan& plan, const PlanTermOpti
   }
   etf::TermList apps, restart, warnings;
   for (const auto& a : plan.apps)
-    apps.push_back(
-        Term::tuple({Term::atom(a.app), string_or_undefined(a.from_vsn), string_or_undefined(a.to_vsn)}));
+    apps.push_back(Term::tuple({bin(a.app), string_or_undefined(a.from_vsn), string_or_undefined(a.to_vsn)}));
   for (const auto& r : plan.restart)
     restart.push_back(map_of({pair("kind", Term::atom(r.kind)), pair("app", bin(r.app)),
                               pair("subject", bin(r.subject)), pair("message", bin(r.message))}));

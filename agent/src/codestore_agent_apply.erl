@@ -29,7 +29,7 @@
 -endif.
 -vsn(?VSN).
 
--export([apply/2, reverse/1]).
+-export([apply/2, reverse/1, vocabulary/0]).
 -compile({no_auto_import, [apply/2]}).
 
 -define(STEP_TIMEOUT, 5000).
@@ -87,14 +87,39 @@ reverse_vsn(V) -> {down, V}.
 reverse_extra({A, B}) -> {B, A};
 reverse_extra(E) -> E.
 
+%% Names from the store (modules, applications) come as binaries, so that the term decodes
+%% with binary_to_term(B, [safe]) on a node that has never seen a new module's name; they
+%% become atoms here, as many as the plan has modules. Atoms are accepted as well.
+normalize(Plan) ->
+    Mods = [M#{module => to_atom(maps:get(module, M)), app => to_atom(maps:get(app, M, undefined)),
+               dep_mods => [to_atom(D) || D <- maps:get(dep_mods, M, [])]}
+            || M <- maps:get(modules, Plan, [])],
+    Plan#{modules => Mods, apps => [{to_atom(A), F, T} || {A, F, T} <- maps:get(apps, Plan, [])]}.
+
+to_atom(A) when is_atom(A) -> A;
+to_atom(B) when is_binary(B) -> binary_to_atom(B, utf8).
+
+%% Every atom a plan term holds besides {M, F, A} of a probe and atoms in a module's own -vsn:
+%% they exist once this module is loaded, so binary_to_term(B, [safe]) accepts a plan term.
+vocabulary() ->
+    [format, from, to, direction, purge, apps, needs_restart, warnings, probe, modules,
+     module, change, instruction, update_kind, behaviour, app, from_md5, to_md5, from_file, to_file,
+     from_code, to_code, old_vsn, extra, dep_mods, on_load, vsn_trap, kind, subject, message,
+     up, down, soft_purge, brutal_purge, added, removed, changed,
+     load_module, update, add_module, delete_module, none, advanced, soft, supervisor,
+     nif, config, erts, default, undefined, true, false].
+
 %% --- Before the critical section: nothing changes -------------------------------------------
 
-run(Plan, O, Deadline, R0) ->
-    case maps:get(format, Plan, undefined) of
+run(Plan0, O, Deadline, R0) ->
+    case maps:get(format, Plan0, undefined) of
         1 -> ok;
         F -> throw({stop, refused, {bad_plan, {format, F}}, R0})
     end,
-    Mods = maps:get(modules, Plan, []),
+    Plan = try normalize(Plan0)
+           catch _:Bad -> throw({stop, refused, {bad_plan, Bad}, R0})
+           end,
+    Mods = maps:get(modules, Plan),
     case {maps:get(needs_restart, Plan, []), maps:get(force, O)} of
         {[_ | _] = Why, false} -> throw({stop, refused, {needs_restart, Why}, R0});
         _ -> ok

@@ -13,20 +13,25 @@
 //
 //   #{format => 1, from => <<"myrel@0.1.0">>, to => <<"myrel@0.2.0">>, direction => up | down,
 //     purge => soft_purge | brutal_purge,
-//     apps => [{App, FromVsn, ToVsn}],                 % strings, or undefined when absent
-//     needs_restart => [#{kind => atom(), app => binary(), subject => binary(), message => binary()}],
+//     apps => [{App, FromVsn, ToVsn}],                 % App a binary; strings, or undefined when absent
+//     needs_restart => [#{kind => supervisor | nif | config | erts, app => binary(),
+//                         subject => binary(), message => binary()}],
 //     warnings => [binary()], probe => default | {M, F, A},
-//     modules => [#{module => M, change => added | removed | changed,
+//     modules => [#{module => binary(), change => added | removed | changed,
 //                   instruction => load_module | update | add_module | delete_module,
 //                   update_kind => none | advanced | soft | supervisor,
-//                   behaviour => atom() | undefined, app => atom() | undefined,
+//                   behaviour => binary() | undefined, app => binary() | undefined,
 //                   from_md5, to_md5 => <<16 bytes>> | undefined,
 //                   from_file, to_file => "lib/App-Vsn/ebin/M.beam" | undefined,
 //                   from_code, to_code => binary() | undefined,      % object code, as imported
 //                   old_vsn => OldVsn | {down, Vsn} | undefined,     % what code_change gets
 //                   extra => {FromAppVsn, ToAppVsn} | undefined,
-//                   dep_mods => [atom()], on_load => boolean(), vsn_trap => boolean()}]}
+//                   dep_mods => [binary()], on_load => boolean(), vsn_trap => boolean()}]}
 //
+// Names from the store (modules, applications, behaviours) are binaries and every atom is one
+// of codestore_agent_apply:vocabulary/0, so that a node decodes the term with
+// binary_to_term(B, [safe]) before it has seen a new module's name; the applier makes the
+// atoms it needs.
 // `modules` is in the plan's order (release_handler's). Files are relative to the node's root
 // (where lib/ is), as a release's boot script names them; a module of no application has none.
 //

@@ -44,7 +44,8 @@ main(["run", Scenario, Dir, Agent, UpFile, DownFile]) ->
 scenario("load", Root, Up, Down) ->
     %% The plan's object code is what its MD5s say (beam_lib's MD5).
     out("md5s", "~0p", [lists:usort([beam_lib:md5(C) =:= {ok, {M, Md5}}
-                                      || P <- [Up, Down], #{module := M} = Mod <- maps:get(modules, P),
+                                      || P <- [Up, Down], #{module := MB} = Mod <- maps:get(modules, P),
+                                         M <- [binary_to_atom(MB, utf8)],
                                          {CodeKey, Md5Key} <- [{from_code, from_md5}, {to_code, to_md5}],
                                          C <- [maps:get(CodeKey, Mod)], Md5 <- [maps:get(Md5Key, Mod)]])]),
     Srv = whereis(live_srv),
@@ -102,7 +103,7 @@ scenario("linger", Root, Up, Down) ->
     %% A code_change that fails after the switch (Extra it does not match): the old code goes
     %% back inside the critical section, before anything is resumed.
     Bad = Up#{modules => [case M of
-                              #{module := live_srv} -> M#{extra => {"0.1.0", "9.9.9"}};
+                              #{module := <<"live_srv">>} -> M#{extra => {"0.1.0", "9.9.9"}};
                               _ -> M
                           end || M <- maps:get(modules, Up)]},
     {error, R5} = codestore_agent_apply:apply(Bad, #{root => Root}),
@@ -226,7 +227,7 @@ ping(P) ->
 %% from, to or mixed: the plan's modules by MD5.
 where(#{modules := Mods}) ->
     Md5 = fun(M) -> case erlang:module_loaded(M) of true -> erlang:get_module_info(M, md5); false -> none end end,
-    States = [case Md5(M) of F -> from; T -> to; _ -> other end
+    States = [case Md5(binary_to_atom(M, utf8)) of F -> from; T -> to; _ -> other end
               || #{module := M, from_md5 := F, to_md5 := T} <- Mods],
     case lists:usort(States) of
         [One] -> One;

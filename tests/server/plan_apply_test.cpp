@@ -133,6 +133,19 @@ void PlanApplyTest::ThePlanIsWhatTheFixtureSays() {
   auto back = etf::decode(etf::encode(*term));
   ASSERT_TRUE(back);
   EXPECT_TRUE(*back == *term);
+  // A node that has loaded only the applier decodes both plans with binary_to_term(B, [safe]):
+  // no atom it has not seen (the modules' names are binaries).
+  const fs::path& d = dir_.path();
+  const std::string eval =
+      "{module, _} = code:ensure_loaded(codestore_agent_apply), "
+      "[begin {ok, B} = file:read_file(F), #{format := 1} = binary_to_term(B, [safe]) end "
+      "|| F <- [\"" +
+      (d / "up.plan").string() + "\", \"" + (d / "down.plan").string() +
+      "\"]], "
+      "io:format(\"safe~n\"), halt().";
+  auto r = run_command("erl -noshell -pa " + sh_quote((d / "agent").string()) + " -eval " + sh_quote(eval), d,
+                       d / "home");
+  EXPECT_EQ(r.output, "safe\n");
 }
 
 // A gen_server called about 1,000 times a second: up and down, no call fails, no process is
