@@ -67,6 +67,13 @@ scenario("load", Root, Up, Down) ->
     stop_client(Client),
     out("same_pid", "~0p", [whereis(live_srv) =:= Srv]);
 scenario("linger", Root, Up, Down) ->
+    %% What is refused before anything is touched, and what is already done.
+    NeedsRestart = Up#{needs_restart => [#{kind => config, app => <<"live">>, subject => <<"env">>,
+                                           message => <<"env changed">>}]},
+    {error, RN} = codestore_agent_apply:apply(NeedsRestart, #{root => Root}),
+    out("restart_refused", "~0p", [{maps:get(outcome, RN), element(1, maps:get(reason, RN))}]),
+    {ok, RA} = codestore_agent_apply:apply(Down, #{root => Root}),
+    out("down_at_from", "~0p", [maps:get(outcome, RA)]),
     %% Bounded in time: live_srv busy for longer than the deadline cannot be suspended; the plan
     %% stops, nothing changes, and the process is resumed once it answers.
     Self = self(),

@@ -176,6 +176,8 @@ void PlanApplyTest::UpgradeAndDowngradeUnderLoad() {
 // the critical section).
 void PlanApplyTest::ALingeringProcessBlocksTheSoftPurgeAndFailuresAfterTheSwitchRevert() {
   auto out = run("linger");
+  EXPECT_EQ(out["restart_refused"], "{refused,needs_restart}") << output_;
+  EXPECT_EQ(out["down_at_from"], "already") << output_;  // the node already runs its TO
   // Bounded in time: a process that cannot be suspended within the deadline stops the plan
   // before the switch; it is resumed once it answers.
   EXPECT_EQ(out["busy_outcome"], "aborted") << output_;
