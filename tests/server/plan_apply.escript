@@ -77,9 +77,9 @@ scenario("linger", Root, Up, Down) ->
     %% Bounded in time: live_srv busy for longer than the deadline cannot be suspended; the plan
     %% stops, nothing changes, and the process is resumed once it answers.
     Self = self(),
-    spawn(fun() -> Self ! {busy, gen_server:call(live_srv, {busy, 1500}, 5000)} end),
+    spawn(fun() -> Self ! {busy, gen_server:call(live_srv, {busy, 800}, 5000)} end),
     receive after 100 -> ok end,
-    {error, R0} = codestore_agent_apply:apply(Up, #{root => Root, deadline => 300}),
+    {error, R0} = codestore_agent_apply:apply(Up, #{root => Root, deadline => 200}),
     out("busy_outcome", "~0p", [maps:get(outcome, R0)]),
     out("busy_reason", "~0p", [element(1, maps:get(reason, R0))]),
     receive {busy, ok} -> ok end,
