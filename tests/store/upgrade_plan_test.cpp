@@ -5,6 +5,7 @@
 // systools:make_relup for the .appup. The 34 .appup files OTP ships parse as file:consult/1
 // reads them: tests/etf/consult_erl_test.cpp (ConsultErl.EveryInstalledAppAppupAndRelReadsAsErlangReadsIt)
 // and tests/otp/otp_files_test.cpp (OtpAppup.EveryInstalledAppupParses) prove it; not repeated here.
+#include <codestore/plan_term.h>
 #include <codestore/store.h>
 #include <codestore/upgrade_plan.h>
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "base/hex.h"
 #include "etf/consult.h"
 #include "otp/otp_files.h"
 #include "upgrade_fixture.h"
@@ -67,6 +69,7 @@ class UpgradePlanTest : public ::testing::Test {
   void TheAppupIsAcceptedBySystoolsMakeRelup();
   void GenerationsPlanAsTheirReleases();
   void UnknownReleasesAreNotFound();
+  void ThePlanTermCarriesBothSidesCode();
 
   static testing::UpgradeFixture* fixture_;
   std::unique_ptr<Store> store_;
@@ -300,6 +303,77 @@ void UpgradePlanTest::UnknownReleasesAreNotFound() {
   EXPECT_NE(p.error().message().find("pa@9.9.9"), std::string::npos) << p.error().message();
 }
 
+Term bin(std::string_view s) {
+  return Term::binary(
+      std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()));
+}
+
+// plan_term (include/codestore/plan_term.h, docs/plan-apply.md): each module's entry as the
+// plan says, with the store's bytes of each side; the term survives term_to_binary.
+void UpgradePlanTest::ThePlanTermCarriesBothSidesCode() {
+  const auto p = plan("0.1.0", "0.2.0");
+  auto t = plan_term(*store_, p, {Term::tuple({Term::atom("pa_probe"), Term::atom("ok"), Term::list({})})});
+  ASSERT_TRUE(t.has_value()) << t.error().to_string();
+  auto back = etf::decode(etf::encode(*t));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_TRUE(*back == *t);
+  const auto* top = std::get_if<etf::Map>(&t->value());
+  ASSERT_NE(top, nullptr);
+  auto get = [](const etf::Map& m, const std::string& key) -> Term {
+    for (const auto& [k, v] : m.pairs)
+      if (k.is_atom(key)) return v;
+    ADD_FAILURE() << "no key " << key;
+    return Term();
+  };
+  EXPECT_TRUE(get(*top, "format") == Term::integer(1));
+  EXPECT_TRUE(get(*top, "direction").is_atom("up"));
+  EXPECT_TRUE(get(*top, "purge").is_atom("soft_purge"));
+  EXPECT_TRUE(get(*top, "probe") == Term::tuple({Term::atom("pa_probe"), Term::atom("ok"), Term::list({})}));
+  auto restart = get(*top, "needs_restart").list_elements();
+  ASSERT_TRUE(restart.has_value());
+  EXPECT_EQ(restart->size(), p.restart.size());
+  auto mods = get(*top, "modules").list_elements();
+  ASSERT_TRUE(mods.has_value());
+  ASSERT_EQ(mods->size(), p.modules.size());
+  for (std::size_t i = 0; i < mods->size(); ++i) {
+    const PlanModule& pm = p.modules[i];
+    SCOPED_TRACE(pm.module);
+    const auto* m = std::get_if<etf::Map>(&(*mods)[i].value());
+    ASSERT_NE(m, nullptr);
+    EXPECT_TRUE(get(*m, "module") == bin(pm.module)) << "in the plan's order (names as binaries)";
+    EXPECT_TRUE(get(*m, "instruction").is_atom(pm.instruction));
+    EXPECT_TRUE(get(*m, "update_kind").is_atom(pm.update_kind.empty() ? "none" : pm.update_kind));
+    EXPECT_TRUE(get(*m, "on_load").is_atom(pm.on_load ? "true" : "false"));
+    EXPECT_TRUE(get(*m, "vsn_trap").is_atom(pm.vsn_trap ? "true" : "false"));
+    EXPECT_TRUE(get(*m, "old_vsn") == (pm.old_vsn.is_nil() ? Term::atom("undefined") : pm.old_vsn));
+    for (auto [side, version, md5, vsn] : {std::tuple{"from", pm.from_version, pm.from_md5, pm.from_app_vsn},
+                                           std::tuple{"to", pm.to_version, pm.to_md5, pm.to_app_vsn}}) {
+      const Term code = get(*m, std::string(side) + "_code");
+      const Term file = get(*m, std::string(side) + "_file");
+      const Term md5_term = get(*m, std::string(side) + "_md5");
+      if (version == 0) {
+        EXPECT_TRUE(code.is_atom("undefined")) << side;
+        EXPECT_TRUE(file.is_atom("undefined")) << side;
+        EXPECT_TRUE(md5_term.is_atom("undefined")) << side;
+        continue;
+      }
+      auto bytes = store_->get(pm.module, version);
+      ASSERT_TRUE(bytes.has_value());
+      ASSERT_NE(code.as_binary(), nullptr) << side;
+      EXPECT_EQ(code.as_binary()->bytes, *bytes) << side;
+      EXPECT_TRUE(file == Term::string("lib/pa-" + vsn + "/ebin/" + pm.module + ".beam")) << side;
+      ASSERT_NE(md5_term.as_binary(), nullptr) << side;
+      EXPECT_EQ(base::hex(md5_term.as_binary()->bytes), md5) << side;
+    }
+  }
+  // DepMods as the .appup's: pa_a_caller calls pa_z_lib's new export.
+  for (const auto& e : *mods) {
+    const auto& m = std::get<etf::Map>(e.value());
+    if (get(m, "module") == bin("pa_a_caller"))
+      EXPECT_TRUE(get(m, "dep_mods") == Term::list({bin("pa_z_lib")}));
+  }
+}
+
 // One test: ctest runs each test in a process of its own, and the fixture (an Erlang run and
 // an import of kernel, stdlib and sasl) costs seconds; each part says its name on failure.
 TEST_F(UpgradePlanTest, PlanOfTwoRealReleases) {
@@ -334,6 +408,10 @@ TEST_F(UpgradePlanTest, PlanOfTwoRealReleases) {
   {
     SCOPED_TRACE("TheAppupIsAcceptedBySystoolsMakeRelup");
     TheAppupIsAcceptedBySystoolsMakeRelup();
+  }
+  {
+    SCOPED_TRACE("ThePlanTermCarriesBothSidesCode");
+    ThePlanTermCarriesBothSidesCode();
   }
   {
     SCOPED_TRACE("GenerationsPlanAsTheirReleases");
