@@ -75,7 +75,24 @@ const Table kBlobs{"blobs",
                     {"dictionary_id", 'I'},
                     {"data", 'b'},
                     {"load_verdict", 'I'},
-                    {"frame_checksum", 'B'}}};
+                    {"frame_checksum", 'B'},
+                    {"layout", 'i'},
+                    {"layout_size", 'i'}}};
+// A layout-1 blob's chunks (schema 6): the chunk rows it names, copied like blobs.
+const Table kChunks{"chunks",
+                    {{"id", 'i'},
+                     {"sha256", 'b'},
+                     {"kind", 't'},
+                     {"raw_size", 'i'},
+                     {"content_size", 'i'},
+                     {"deflate", 'i'},
+                     {"head", 'i'},
+                     {"stored_size", 'i'},
+                     {"level", 'i'},
+                     {"dictionary_id", 'I'},
+                     {"data", 'b'},
+                     {"frame_checksum", 'B'}}};
+const Table kBlobChunks{"blob_chunks", {{"blob_id", 'i'}, {"seq", 'i'}, {"chunk_id", 'i'}}};
 const Table kVersions{"versions",
                       {{"module", 't'},
                        {"version", 'i'},
@@ -294,7 +311,7 @@ struct GenerationRows {
   std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> closed_modules;  // module, version, first
   std::vector<std::pair<std::string, std::int64_t>> opened_apps;                    // app, app_version
   std::vector<std::pair<std::string, std::int64_t>> closed_apps;                    // app, first
-  std::vector<Row> dictionaries, blobs, versions, app_versions, app_modules, app_files, releases,
+  std::vector<Row> dictionaries, chunks, blobs, blob_chunks, versions, app_versions, app_modules, app_files, releases,
       release_apps, release_files, release_modules;
   std::vector<std::pair<std::string, std::int64_t>> modules;  // name, high_water
   std::int64_t channel_created_at = 0;
@@ -404,12 +421,13 @@ struct Follower::Impl {
       bind_params(*s, ck);
       while (s->step()) g.closed_apps.emplace_back(s->text(0), s->int64(1));
     }
-    // Blobs: their SHA-256 first; the frames only of those the replica lacks.
-    {
-      auto s = ps(fmt::format("SELECT id, sha256 FROM blobs WHERE id IN ({})", blobs_named()));
+    // Blobs, and the chunks of layout-1 blobs: their SHA-256 first; the frames only of those the
+    // replica lacks.
+    const auto lacking = [&](const char* table, const std::string& ids) {
+      auto s = ps(fmt::format("SELECT id, sha256 FROM {} WHERE id IN ({})", table, ids));
       bind_params(*s, ck);
       std::vector<std::int64_t> missing;
-      auto local = rs("SELECT id FROM blobs WHERE sha256 = ?");
+      auto local = rs(fmt::format("SELECT id FROM {} WHERE sha256 = ?", table));
       while (s->step()) {
         const std::int64_t id = s->int64(0);
         const auto sha = s->blob(1);
@@ -422,19 +440,35 @@ struct Follower::Impl {
         }
         if (local->int64(0) != id) {
           fail(Code::kFailedPrecondition,
-               fmt::format("replica {} holds blob {} as id {} where {} has id {}: it has rows of its own",
-                           replica_path, base::hex(sha), local->int64(0), shown, id));
+               fmt::format("replica {} holds {} {} as id {} where {} has id {}: it has rows of its own",
+                           replica_path, table, base::hex(sha), local->int64(0), shown, id));
         }
-        g.blobs_present++;
+        if (std::string_view(table) == "blobs") g.blobs_present++;
       }
       local->reset();
+      return missing;
+    };
+    {
       std::set<std::int64_t> dictionaries;
-      for (const std::int64_t id : missing) {
+      for (const std::int64_t id : lacking("blobs", blobs_named())) {
         auto rows = read_rows(ps, kBlobs, "t.id = ?1", {id});
         for (auto& r : rows) {
           if (const auto* d = std::get_if<std::int64_t>(&r[5])) dictionaries.insert(*d);
           g.bytes_fetched += std::get<std::vector<std::uint8_t>>(r[6]).size();
+          if (int_at(r, 9) == 1) {
+            for (auto& c : read_rows(ps, kBlobChunks, "t.blob_id = ?1", {id})) g.blob_chunks.push_back(std::move(c));
+          }
           g.blobs.push_back(std::move(r));
+        }
+      }
+      if (!g.blob_chunks.empty()) {
+        for (const std::int64_t id :
+             lacking("chunks", fmt::format("SELECT chunk_id FROM blob_chunks WHERE blob_id IN ({})", blobs_named()))) {
+          for (auto& r : read_rows(ps, kChunks, "t.id = ?1", {id})) {
+            if (const auto* d = std::get_if<std::int64_t>(&r[9])) dictionaries.insert(*d);
+            g.bytes_fetched += std::get<std::vector<std::uint8_t>>(r[10]).size();
+            g.chunks.push_back(std::move(r));
+          }
         }
       }
       for (const std::int64_t d : dictionaries) {
@@ -491,7 +525,9 @@ struct Follower::Impl {
                        g.channel, last, g.number - 1));
     }
     write_rows(rs, kDictionaries, g.dictionaries);
+    write_rows(rs, kChunks, g.chunks);
     write_rows(rs, kBlobs, g.blobs);
+    write_rows(rs, kBlobChunks, g.blob_chunks);
     {
       auto s =
           rs("INSERT INTO modules (name, high_water) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET "

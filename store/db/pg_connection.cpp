@@ -476,6 +476,9 @@ class PgConnection final : public Connection {
   // NOTIFY in the current transaction: PostgreSQL delivers it at commit, never for a rollback
   // (its payload must stay under 8000 bytes; the store's is a generation number).
   void notify(std::string_view topic, std::string_view payload) override {
+    // A synchronous call: the pipelined writes before it are collected first (once per
+    // generation, so the round trip is not worth a pipelined form).
+    pipeline_.finish();
     const std::string t(topic), p(payload);
     const char* values[] = {t.c_str(), p.c_str()};
     ResultPtr res(
