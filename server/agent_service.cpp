@@ -6,6 +6,7 @@
 // (send_timeout), so a stuck agent delays the others by at most that much, then is dropped.
 #include <arpa/inet.h>
 #include <codestore/agent_service.h>
+#include <codestore/plan_term.h>
 #include <codestore/store.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -162,7 +163,9 @@ Result<Hello> parse_hello(const Term& body) {
 
 // A report's modules (docs/agent-protocol.md, "Reports"): a list of maps (or proplists) with
 // module and outcome (and detail), or of {Module, Outcome} / {Module, Outcome, Detail}; or a
-// map Module => Outcome.
+// map Module => Outcome. codestore_agent_apply's entries say the code the node runs after it
+// all, #{module, md5 => <<"hex">> | not_loaded, file}: outcome "loaded" with the MD5 as detail,
+// or "not_loaded".
 std::vector<NodeUpgradeModule> report_modules(const Term* t) {
   std::vector<NodeUpgradeModule> out;
   if (t == nullptr) return out;
@@ -180,6 +183,13 @@ std::vector<NodeUpgradeModule> report_modules(const Term* t) {
       out.push_back({text(&tuple->elements[0]), text(&tuple->elements[1]),
                      tuple->elements.size() > 2 ? text(&tuple->elements[2]) : std::string()});
     } else if (const Term* mod = field(*e, "module")) {
+      if (field(*e, "outcome") == nullptr) {
+        if (const Term* md5 = field(*e, "md5")) {
+          const bool loaded = md5->as_atom() == nullptr;
+          out.push_back({text(mod), loaded ? "loaded" : "not_loaded", loaded ? text(md5) : std::string()});
+          continue;
+        }
+      }
       std::string detail;
       if (const Term* d = field(*e, "detail"))
         detail = text(d);
@@ -248,7 +258,9 @@ class AgentService::Impl {
  public:
   Impl(AgentServiceOptions options, std::unique_ptr<Store> store, std::vector<Subnet> allowed)
       : options_(std::move(options)), store_(std::move(store)), allowed_(std::move(allowed)) {
-    if (!options_.plan_term) options_.plan_term = agent_plan_term;
+    if (!options_.plan_term) {
+      options_.plan_term = [](Store& store, const UpgradePlan& plan) { return codestore::plan_term(store, plan); };
+    }
   }
   ~Impl() { stop(); }
 
@@ -527,7 +539,8 @@ void AgentService::Impl::on_hello(Conn& c, const Term& body) {
   // until the channel moves on.
   if (auto last = store_->node_upgrades(hello->node, channel, 1); last && !last->empty()) {
     const NodeUpgrade& u = last->front();
-    if ((u.outcome == "refused" || u.outcome == "failed") && u.from_generation == c.info.generation)
+    if ((u.outcome == "refused" || u.outcome == "aborted" || u.outcome == "failed") &&
+        u.from_generation == c.info.generation)
       c.info.announced = u.to_generation;
   }
   const Term welcome = Term::tuple(
@@ -554,13 +567,16 @@ void AgentService::Impl::on_report(Conn& c, const Term& body) {
   u.from_generation = int_of(map_get(body, "from")).value_or(0);
   u.to_generation = int_of(map_get(body, "to")).value_or(0);
   u.outcome = text_of(map_get(body, "outcome")).value_or("");
-  if (u.outcome != "applied" && u.outcome != "reverted" && u.outcome != "refused" && u.outcome != "failed")
-    return drop(
-        c, fmt::format("a report whose outcome '{}' is not applied, reverted, refused or failed", u.outcome));
+  if (std::find(std::begin(kUpgradeOutcomes), std::end(kUpgradeOutcomes), u.outcome) == std::end(kUpgradeOutcomes))
+    return drop(c, fmt::format("a report whose outcome '{}' is not one of {}", u.outcome,
+                               fmt::join(kUpgradeOutcomes, ", ")));
   const Term nil;
   const Term* report = map_get(body, "report");
   if (report == nullptr) report = &nil;
-  if (auto ms = int_of(field(*report, "duration_ms"))) {
+  // The applier's time_ms (docs/plan-apply.md); duration_ms/_us from other appliers.
+  if (auto t = int_of(field(*report, "time_ms"))) {
+    u.duration_ms = *t;
+  } else if (auto ms = int_of(field(*report, "duration_ms"))) {
     u.duration_ms = *ms;
   } else if (auto us = int_of(field(*report, "duration_us"))) {
     u.duration_ms = *us / 1000;
@@ -581,8 +597,8 @@ void AgentService::Impl::on_report(Conn& c, const Term& body) {
       "{} killed)",
       c.peer, c.info.name, u.outcome, u.from_generation, u.to_generation, u.duration_ms, u.modules.size(),
       u.suspended, u.blocking, u.killed));
-  if (u.outcome == "applied") c.info.generation = u.to_generation;
-  if (u.outcome == "reverted") c.info.generation = u.from_generation;
+  if (u.outcome == "applied" || u.outcome == "already") c.info.generation = u.to_generation;
+  if (u.outcome == "reverted" || u.outcome == "aborted") c.info.generation = u.from_generation;
   if (u.to_generation == c.info.announced) c.awaiting_report = false;
   maybe_announce(c);
   publish();

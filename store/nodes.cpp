@@ -342,10 +342,10 @@ Result<std::int64_t> Store::record_node_upgrade(const NodeUpgrade& u) {
       },
       [&]() -> Result<std::int64_t> {
         impl_->require_writable("record a node's upgrade");
-        static constexpr std::string_view kOutcomes[] = {"applied", "reverted", "refused", "failed"};
-        if (std::find(std::begin(kOutcomes), std::end(kOutcomes), u.outcome) == std::end(kOutcomes))
-          fail(Code::kInvalidArgument,
-               fmt::format("outcome '{}': applied, reverted, refused or failed", u.outcome));
+        if (std::find(std::begin(kUpgradeOutcomes), std::end(kUpgradeOutcomes), u.outcome) ==
+            std::end(kUpgradeOutcomes))
+          fail(Code::kInvalidArgument, fmt::format("outcome '{}': not one of {}", u.outcome,
+                                                   fmt::join(kUpgradeOutcomes, ", ")));
         const std::int64_t at = u.reported_at != 0 ? u.reported_at : now();
         Impl::WriteTx tx(*impl_);
         auto& s = impl_->stmt(
@@ -381,10 +381,37 @@ Result<std::int64_t> Store::record_node_upgrade(const NodeUpgrade& u) {
           m.bind(4, x.detail);
           m.exec();
         }
+        // The code the node says it runs after it all (codestore_agent_apply's modules: "loaded"
+        // with the MD5, or "not_loaded"), so that "behind" judges the node by its code now and
+        // not by what its hello said before the upgrade.
+        if (u.node != 0) {
+          auto& up = impl_->stmt(
+              "INSERT INTO node_modules (node, module, version, md5, app, fetched_at) VALUES (?, ?, 0, ?, '', "
+              "?) ON CONFLICT (node, module) DO UPDATE SET version = 0, md5 = excluded.md5, fetched_at = "
+              "excluded.fetched_at");
+          auto& gone = impl_->stmt("DELETE FROM node_modules WHERE node = ? AND module = ?");
+          for (const NodeUpgradeModule& x : u.modules) {
+            if (x.outcome == "loaded" && x.detail.size() == 32) {
+              up.reset();
+              up.clear_bindings();
+              up.bind(1, u.node);
+              up.bind(2, x.module);
+              up.bind(3, x.detail);
+              up.bind(4, at);
+              up.exec();
+            } else if (x.outcome == "not_loaded") {
+              gone.reset();
+              gone.clear_bindings();
+              gone.bind(1, u.node);
+              gone.bind(2, x.module);
+              gone.exec();
+            }
+          }
+        }
         // The node now runs the generation the outcome left it at.
-        const std::int64_t runs = u.outcome == "applied"    ? u.to_generation
-                                  : u.outcome == "reverted" ? u.from_generation
-                                                            : 0;
+        const std::int64_t runs = u.outcome == "applied" || u.outcome == "already"   ? u.to_generation
+                                  : u.outcome == "reverted" || u.outcome == "aborted" ? u.from_generation
+                                                                                      : 0;
         if (u.node != 0 && runs != 0) {
           auto& n = impl_->stmt(
               "UPDATE nodes SET generation = ?2, last_seen = CASE WHEN ?3 > last_seen THEN ?3 ELSE last_seen "

@@ -79,7 +79,7 @@ const char* change_name(PlanModule::Change c) {
   return "changed";
 }
 
-Result<Term> module_term(Store& store, const UpgradePlan& plan, const PlanModule& m) {
+Result<Term> module_term(Store& store, const PlanModule& m) {
   const std::string what = fmt::format("{} ({} -> {})", m.module, m.from_version, m.to_version);
   auto from_md5 = md5_term(m.from_md5, what);
   if (!from_md5) return error(from_md5.error());
@@ -118,7 +118,7 @@ Result<Term> module_term(Store& store, const UpgradePlan& plan, const PlanModule
 Result<Term> plan_term(Store& store, const UpgradePlan& plan, const PlanTermOptions& options) {
   etf::TermList modules;
   for (const auto& m : plan.modules) {
-    auto t = module_term(store, plan, m);
+    auto t = module_term(store, m);
     if (!t) return error(t.error().with_context(fmt::format("plan term {} -> {}", plan.from, plan.to)));
     modules.push_back(std::move(*t));
   }

@@ -123,20 +123,14 @@ consult_tokens(Text, Acc) ->
         _ -> {ok, lists:reverse(Acc)}
     end.
 
-%% Every atom a server's frame may hold (docs/agent-protocol.md, "Atoms"). Frames are decoded
-%% with binary_to_term(B, [safe]), which refuses an atom the node does not have yet: naming them
-%% here makes them exist wherever this module is loaded. Names from the store (modules,
-%% applications, releases, channels) travel as binaries.
+%% Every atom a server's frame may hold outside the plan term (docs/agent-protocol.md, "Atoms").
+%% Frames are decoded with binary_to_term(B, [safe]), which refuses an atom the node does not
+%% have yet: naming them here makes them exist wherever this module is loaded. The plan term's
+%% atoms are codestore_agent_apply:vocabulary/0's (the applier is loaded when the application
+%% starts). Names from the store (modules, applications, releases, channels) travel as binaries.
 -spec vocabulary() -> [atom()].
 vocabulary() ->
-    [welcome, refused, generation, ping, pong, hello, report,
-     %% the plan term (format codestore_plan_v0)
-     format, codestore_plan_v0, channel, from, to, down, from_release, to_release, brutal_purge,
-     needs_restart, warnings, modules, module, change, added, removed, changed, app,
-     from_app_vsn, to_app_vsn, from_md5, to_md5, instruction, load_module, update, add_module,
-     delete_module, update_kind, advanced, soft, supervisor, behaviour, code_change, old_vsn,
-     extra, depends_on, on_load, vsn_trap, binary, kind, subject, message, undefined, true,
-     false, generation, server_time].
+    [welcome, refused, generation, ping, pong, hello, report, channel, server_time].
 
 %% The hello's body: who this node is.
 -spec hello(binary() | undefined, non_neg_integer()) -> map().
@@ -247,6 +241,7 @@ handle_info({'DOWN', Ref, process, Pid, Result}, S = #st{running = {Pid, Ref, Ch
     S1 = S#st{running = undefined},
     S2 = case Outcome of
              applied -> S1#st{generation = To};
+             already -> S1#st{generation = To};
              _ -> S1
          end,
     S3 = queue_report({report, #{channel => Ch, from => From, to => To, outcome => Outcome,
@@ -300,7 +295,7 @@ apply_plan(Plan, Opts) ->
     end.
 
 %% The applier's result as {Outcome, Report}: the report's own `outcome` when it names one of
-%% applied, reverted, refused, failed; else applied for {ok, _} and failed for the rest.
+%% the six (docs/plan-apply.md); else applied for {ok, _} and failed for the rest.
 outcome({codestore_agent_result, {ok, Report}}) -> {report_outcome(Report, applied), Report};
 outcome({codestore_agent_result, {error, Report}}) -> {report_outcome(Report, failed), Report};
 outcome({codestore_agent_result, Other}) ->
@@ -314,7 +309,7 @@ report_outcome(Report, Default) ->
                is_list(Report) -> proplists:get_value(outcome, Report, Default);
                true -> Default
             end,
-    case lists:member(Given, [applied, reverted, refused, failed]) of
+    case lists:member(Given, [applied, already, refused, aborted, reverted, failed]) of
         true -> Given;
         false -> Default
     end.

@@ -14,7 +14,7 @@
 // channel and that channel's current generation), and whenever the channel's current
 // generation changes (a deploy or rollback committed by any process: the store's generation()
 // is polled every poll_interval) sends each of its agents the new generation with the plan from
-// the generation the agent runs (plan_generation_upgrade, as a term by agent_plan_term). The
+// the generation the agent runs (plan_generation_upgrade, as the term plan_term.h writes). The
 // outcome each agent reports goes into the store (Store::record_node_upgrade: the history and
 // `codestore nodes`). An agent that sends what is no frame of the protocol is dropped; the
 // others never notice.
@@ -45,14 +45,6 @@ namespace codestore::server {
 // `codestore serve --agent-port`'s default.
 inline constexpr std::uint16_t kDefaultAgentPort = 4380;
 
-// The plan term an agent is sent for `plan` (docs/agent-protocol.md, "The plan term"): the plan's
-// ends, every module in the plan's order with what an .appup says for it, and the new code
-// (the module's bytes as stored) of each module added or changed. Names from the store (modules,
-// applications, releases) are binaries: the agent decodes with binary_to_term(B, [safe]), which
-// creates no atom; the atoms are the protocol's own. kCorruption/kNotFound from the store when a
-// module's bytes cannot be read.
-Result<etf::Term> agent_plan_term(Store& store, const UpgradePlan& plan);
-
 struct AgentServiceOptions {
   // The store (a path or a postgresql:// URI) whose channels the agents follow.
   std::string db_path;
@@ -73,7 +65,7 @@ struct AgentServiceOptions {
   // One line per event (agents connecting, announcements, reports, refusals). Called from the
   // service's thread. Empty: no log.
   std::function<void(std::string_view line)> log;
-  // The plan term for a generation change; empty: agent_plan_term.
+  // The plan term for a generation change; empty: codestore::plan_term (plan_term.h).
   std::function<Result<etf::Term>(Store&, const UpgradePlan&)> plan_term;
 };
 

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace codestore {
@@ -68,6 +69,13 @@ struct NodeUpgradeModule {
   std::string detail{};   // "" none
 };
 
+// The outcomes of a plan on a node, as codestore_agent_apply:apply/2 reports them
+// (docs/plan-apply.md, "The report"): applied (switched, probe passed), already (the node ran
+// the plan's TO), refused (nothing touched), aborted (stopped before the switch, nothing
+// changed), reverted (back at FROM after a failure past the switch), failed (could not be undone).
+inline constexpr std::string_view kUpgradeOutcomes[] = {"applied", "already",  "refused",
+                                                        "aborted", "reverted", "failed"};
+
 // One outcome an agent reported for a generation of its channel (Store::record_node_upgrade,
 // Store::node_upgrades): what the history keeps of a live upgrade.
 struct NodeUpgrade {
@@ -76,7 +84,7 @@ struct NodeUpgrade {
   std::string node_name{};
   std::string channel{};
   std::int64_t from_generation = 0, to_generation = 0;
-  std::string outcome{};         // applied, reverted, refused, failed
+  std::string outcome{};         // one of kUpgradeOutcomes
   std::int64_t reported_at = 0;  // Unix seconds (0: now, when recording)
   std::int64_t duration_ms = 0;
   std::uint64_t suspended = 0, blocking = 0, killed = 0;  // processes

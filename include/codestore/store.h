@@ -377,9 +377,11 @@ class Store {
   [[nodiscard]] Result<std::size_t> forget_nodes(std::int64_t last_seen_before);
   // Records an outcome an agent reported (node_types.h NodeUpgrade; docs/agent-protocol.md,
   // "Reports"), in one transaction: the outcome with its modules, an event "node-upgrade" in the
-  // history (channel, generations, outcome, node name), and the node's generation (`upgrade.node`:
-  // to_generation when applied, from_generation when reverted). Returns its id. Does not move
-  // generation(). kInvalidArgument for an outcome not applied, reverted, refused or failed.
+  // history (channel, generations, outcome, node name), the node's generation (`upgrade.node`:
+  // to_generation when applied or already, from_generation when reverted or aborted) and its
+  // modules as the report says them (a module "loaded" with its MD5 as detail replaces the
+  // node's row; "not_loaded" removes it), so that `behind` judges its code now. Returns its
+  // id. Does not move generation(). kInvalidArgument for an outcome not in kUpgradeOutcomes.
   [[nodiscard]] Result<std::int64_t> record_node_upgrade(const NodeUpgrade& upgrade);
   // The recorded outcomes, newest first: of `node_name` ("" every node) in `channel` ("" every
   // channel); `limit` 0 all. With their modules.

@@ -9,6 +9,7 @@
 #include <codestore/agent_service.h>
 #include <codestore/boot_server.h>
 #include <codestore/store.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -195,16 +196,21 @@ TEST(AgentServiceTest, HelloAnnouncementReportAndGarbage) {
   ASSERT_TRUE(a != nullptr && a->elements.size() == 4 && a->elements[0].is_atom("generation"))
       << etf::format_w(*announced);
   EXPECT_EQ(*a->elements[2].as_int(), g2->number);
+  // plan_term's term (docs/plan-apply.md) from the generation the agent runs.
   const Term& plan = a->elements[3];
-  EXPECT_EQ(*get(plan, "from")->as_int(), g1->number);
-  EXPECT_EQ(*get(plan, "to")->as_int(), g2->number);
+  ASSERT_NE(get(plan, "format"), nullptr) << etf::format_w(plan);
+  EXPECT_EQ(*get(plan, "format")->as_int(), 1);
+  EXPECT_EQ(text(get(plan, "from")), fmt::format("default#{}", g1->number));
+  EXPECT_EQ(text(get(plan, "to")), fmt::format("default#{}", g2->number));
+  EXPECT_TRUE(get(plan, "direction")->is_atom("up"));
   auto mods = get(plan, "modules")->list_elements();
   ASSERT_TRUE(mods);
   ASSERT_EQ(mods->size(), 1u);
   EXPECT_EQ(text(get((*mods)[0], "module")), "agt");
   EXPECT_TRUE(get((*mods)[0], "change")->is_atom("changed"));
-  // The new code, as stored: v2's bytes.
-  EXPECT_EQ(get((*mods)[0], "binary")->as_binary()->bytes, codestore::testing::read_file(v2));
+  // Both sides' code, as stored: v1's bytes and v2's.
+  EXPECT_EQ(get((*mods)[0], "from_code")->as_binary()->bytes, codestore::testing::read_file(v1));
+  EXPECT_EQ(get((*mods)[0], "to_code")->as_binary()->bytes, codestore::testing::read_file(v2));
 
   // The report: recorded in the history and shown with the node.
   ASSERT_TRUE(good.send(Term::tuple(

@@ -369,13 +369,37 @@ TEST_P(StoreAgentNodes, AnAgentIsOneNodeByNameAndItsOutcomesAreItsHistory) {
   EXPECT_EQ(history->back().channel, "default");
   EXPECT_EQ(history->back().from_version, 2);
   EXPECT_EQ(history->back().to_version, 7);
+
+  // The applier's word on the node's code after a plan: "loaded" with an MD5 replaces what the
+  // hello said, so that the node is judged by the code it runs now.
+  ASSERT_EQ(import_bytes(*store, variant("hello.beam", 1), "h", "hello_app"), 2);
+  auto gen = store->channel_generation("default");
+  ASSERT_TRUE(gen);
+  nodes = store->nodes({.name = "a1@host"});
+  ASSERT_TRUE(nodes);
+  EXPECT_TRUE(nodes->front().behind);  // its hello said hello v1
+  auto versions = store->versions("hello");
+  ASSERT_TRUE(versions);
+  const std::string md5_v2 = versions->back().md5;
+  NodeUpgrade already = u;
+  already.from_generation = 7;
+  already.to_generation = gen->number;
+  already.outcome = "already";
+  already.modules = {{"hello", "loaded", md5_v2}};
+  ASSERT_TRUE(store->record_node_upgrade(already));
+  nodes = store->nodes({.with_modules = true, .name = "a1@host"});
+  ASSERT_TRUE(nodes);
+  EXPECT_EQ(nodes->front().generation, gen->number);  // already: it runs the plan's target
+  ASSERT_EQ(nodes->front().modules.size(), 1u);
+  EXPECT_EQ(nodes->front().modules[0].md5, md5_v2);
+  EXPECT_FALSE(nodes->front().behind) << nodes->front().runs_generation;
   // Forgotten, the node goes; its history stays.
   auto forgot = store->forget_nodes(1800000000);
   ASSERT_TRUE(forgot);
   EXPECT_EQ(*forgot, 1u);
   ups = store->node_upgrades("", "default");
   ASSERT_TRUE(ups);
-  EXPECT_EQ(ups->size(), 1u);
+  EXPECT_EQ(ups->size(), 2u);
 }
 
 CODESTORE_BOTH_BACKENDS(StoreAgentNodes);

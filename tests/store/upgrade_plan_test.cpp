@@ -369,8 +369,9 @@ void UpgradePlanTest::ThePlanTermCarriesBothSidesCode() {
   // DepMods as the .appup's: pa_a_caller calls pa_z_lib's new export.
   for (const auto& e : *mods) {
     const auto& m = std::get<etf::Map>(e.value());
-    if (get(m, "module") == bin("pa_a_caller"))
+    if (get(m, "module") == bin("pa_a_caller")) {
       EXPECT_TRUE(get(m, "dep_mods") == Term::list({bin("pa_z_lib")}));
+    }
   }
 }
 
