@@ -259,7 +259,9 @@ class AgentService::Impl {
   Impl(AgentServiceOptions options, std::unique_ptr<Store> store, std::vector<Subnet> allowed)
       : options_(std::move(options)), store_(std::move(store)), allowed_(std::move(allowed)) {
     if (!options_.plan_term) {
-      options_.plan_term = [](Store& store, const UpgradePlan& plan) { return codestore::plan_term(store, plan); };
+      options_.plan_term = [](Store& store, const UpgradePlan& plan) {
+        return codestore::plan_term(store, plan);
+      };
     }
   }
   ~Impl() { stop(); }
@@ -567,7 +569,8 @@ void AgentService::Impl::on_report(Conn& c, const Term& body) {
   u.from_generation = int_of(map_get(body, "from")).value_or(0);
   u.to_generation = int_of(map_get(body, "to")).value_or(0);
   u.outcome = text_of(map_get(body, "outcome")).value_or("");
-  if (std::find(std::begin(kUpgradeOutcomes), std::end(kUpgradeOutcomes), u.outcome) == std::end(kUpgradeOutcomes))
+  if (std::find(std::begin(kUpgradeOutcomes), std::end(kUpgradeOutcomes), u.outcome) ==
+      std::end(kUpgradeOutcomes))
     return drop(c, fmt::format("a report whose outcome '{}' is not one of {}", u.outcome,
                                fmt::join(kUpgradeOutcomes, ", ")));
   const Term nil;

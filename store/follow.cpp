@@ -311,8 +311,8 @@ struct GenerationRows {
   std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> closed_modules;  // module, version, first
   std::vector<std::pair<std::string, std::int64_t>> opened_apps;                    // app, app_version
   std::vector<std::pair<std::string, std::int64_t>> closed_apps;                    // app, first
-  std::vector<Row> dictionaries, chunks, blobs, blob_chunks, versions, app_versions, app_modules, app_files, releases,
-      release_apps, release_files, release_modules;
+  std::vector<Row> dictionaries, chunks, blobs, blob_chunks, versions, app_versions, app_modules, app_files,
+      releases, release_apps, release_files, release_modules;
   std::vector<std::pair<std::string, std::int64_t>> modules;  // name, high_water
   std::int64_t channel_created_at = 0;
   // head only: the channel's row and its whole active set, as the primary has them.
@@ -456,14 +456,16 @@ struct Follower::Impl {
           if (const auto* d = std::get_if<std::int64_t>(&r[5])) dictionaries.insert(*d);
           g.bytes_fetched += std::get<std::vector<std::uint8_t>>(r[6]).size();
           if (int_at(r, 9) == 1) {
-            for (auto& c : read_rows(ps, kBlobChunks, "t.blob_id = ?1", {id})) g.blob_chunks.push_back(std::move(c));
+            for (auto& c : read_rows(ps, kBlobChunks, "t.blob_id = ?1", {id}))
+              g.blob_chunks.push_back(std::move(c));
           }
           g.blobs.push_back(std::move(r));
         }
       }
       if (!g.blob_chunks.empty()) {
         for (const std::int64_t id :
-             lacking("chunks", fmt::format("SELECT chunk_id FROM blob_chunks WHERE blob_id IN ({})", blobs_named()))) {
+             lacking("chunks",
+                     fmt::format("SELECT chunk_id FROM blob_chunks WHERE blob_id IN ({})", blobs_named()))) {
           for (auto& r : read_rows(ps, kChunks, "t.id = ?1", {id})) {
             if (const auto* d = std::get_if<std::int64_t>(&r[9])) dictionaries.insert(*d);
             g.bytes_fetched += std::get<std::vector<std::uint8_t>>(r[10]).size();

@@ -344,8 +344,8 @@ Result<std::int64_t> Store::record_node_upgrade(const NodeUpgrade& u) {
         impl_->require_writable("record a node's upgrade");
         if (std::find(std::begin(kUpgradeOutcomes), std::end(kUpgradeOutcomes), u.outcome) ==
             std::end(kUpgradeOutcomes))
-          fail(Code::kInvalidArgument, fmt::format("outcome '{}': not one of {}", u.outcome,
-                                                   fmt::join(kUpgradeOutcomes, ", ")));
+          fail(Code::kInvalidArgument,
+               fmt::format("outcome '{}': not one of {}", u.outcome, fmt::join(kUpgradeOutcomes, ", ")));
         const std::int64_t at = u.reported_at != 0 ? u.reported_at : now();
         Impl::WriteTx tx(*impl_);
         auto& s = impl_->stmt(
@@ -386,7 +386,8 @@ Result<std::int64_t> Store::record_node_upgrade(const NodeUpgrade& u) {
         // not by what its hello said before the upgrade.
         if (u.node != 0) {
           auto& up = impl_->stmt(
-              "INSERT INTO node_modules (node, module, version, md5, app, fetched_at) VALUES (?, ?, 0, ?, '', "
+              "INSERT INTO node_modules (node, module, version, md5, app, fetched_at) VALUES (?, ?, 0, ?, "
+              "'', "
               "?) ON CONFLICT (node, module) DO UPDATE SET version = 0, md5 = excluded.md5, fetched_at = "
               "excluded.fetched_at");
           auto& gone = impl_->stmt("DELETE FROM node_modules WHERE node = ? AND module = ?");
@@ -409,7 +410,7 @@ Result<std::int64_t> Store::record_node_upgrade(const NodeUpgrade& u) {
           }
         }
         // The node now runs the generation the outcome left it at.
-        const std::int64_t runs = u.outcome == "applied" || u.outcome == "already"   ? u.to_generation
+        const std::int64_t runs = u.outcome == "applied" || u.outcome == "already"    ? u.to_generation
                                   : u.outcome == "reverted" || u.outcome == "aborted" ? u.from_generation
                                                                                       : 0;
         if (u.node != 0 && runs != 0) {
