@@ -42,6 +42,25 @@ std::int64_t newest_common(const std::map<std::string, std::vector<Span>>& spans
   return 0;
 }
 
+// A node's module as it says it runs it (a fetch, a hello, an agent's report): its row, replaced;
+// an app of '' keeps the one known.
+void put_node_module(Store::Impl& impl, std::int64_t node, const NodeModule& nm, std::int64_t at) {
+  auto& m = impl.stmt(
+      "INSERT INTO node_modules (node, module, version, md5, app, fetched_at) VALUES (?, ?, ?, ?, ?, ?) "
+      "ON CONFLICT (node, module) DO UPDATE SET version = excluded.version, md5 = excluded.md5, "
+      "app = CASE WHEN excluded.app = '' THEN node_modules.app ELSE excluded.app END, "
+      "fetched_at = excluded.fetched_at");
+  m.reset();
+  m.clear_bindings();
+  m.bind(1, node);
+  m.bind(2, nm.module);
+  m.bind(3, nm.version);
+  m.bind(4, nm.md5);
+  m.bind(5, nm.app);
+  m.bind(6, nm.fetched_at != 0 ? nm.fetched_at : at);
+  m.exec();
+}
+
 // A node_upgrades row, selected as record_node_upgrade writes it (id, node, node_name, channel,
 // from_generation, to_generation, outcome, reported_at, duration_ms, suspended, blocking,
 // killed, report).
@@ -151,22 +170,9 @@ Result<std::vector<std::int64_t>> Store::record_nodes(const std::vector<NodeRepo
             d.bind(1, id);
             d.exec();
           }
-          auto& m = impl_->stmt(
-              "INSERT INTO node_modules (node, module, version, md5, app, fetched_at) VALUES (?, ?, ?, ?, ?, "
-              "?) "
-              "ON CONFLICT (node, module) DO UPDATE SET version = excluded.version, md5 = excluded.md5, "
-              "app = excluded.app, fetched_at = excluded.fetched_at");
           for (const NodeModule& nm : r.modules) {
             if (nm.module.empty()) fail(Code::kInvalidArgument, "a node's module needs a name");
-            m.reset();
-            m.clear_bindings();
-            m.bind(1, id);
-            m.bind(2, nm.module);
-            m.bind(3, nm.version);
-            m.bind(4, nm.md5);
-            m.bind(5, nm.app);
-            m.bind(6, nm.fetched_at != 0 ? nm.fetched_at : seen);
-            m.exec();
+            put_node_module(*impl_, id, nm, seen);
           }
           auto& sv = impl_->stmt(
               "INSERT INTO served (module, version, count, last_served, last_peer) VALUES (?, ?, ?, ?, ?) "
@@ -385,21 +391,10 @@ Result<std::int64_t> Store::record_node_upgrade(const NodeUpgrade& u) {
         // with the MD5, or "not_loaded"), so that "behind" judges the node by its code now and
         // not by what its hello said before the upgrade.
         if (u.node != 0) {
-          auto& up = impl_->stmt(
-              "INSERT INTO node_modules (node, module, version, md5, app, fetched_at) VALUES (?, ?, 0, ?, "
-              "'', "
-              "?) ON CONFLICT (node, module) DO UPDATE SET version = 0, md5 = excluded.md5, fetched_at = "
-              "excluded.fetched_at");
           auto& gone = impl_->stmt("DELETE FROM node_modules WHERE node = ? AND module = ?");
           for (const NodeUpgradeModule& x : u.modules) {
             if (x.outcome == "loaded" && x.detail.size() == 32) {
-              up.reset();
-              up.clear_bindings();
-              up.bind(1, u.node);
-              up.bind(2, x.module);
-              up.bind(3, x.detail);
-              up.bind(4, at);
-              up.exec();
+              put_node_module(*impl_, u.node, {.module = x.module, .version = 0, .md5 = x.detail}, at);
             } else if (x.outcome == "not_loaded") {
               gone.reset();
               gone.clear_bindings();

@@ -2,7 +2,7 @@
 // between its reads (store/follow.cpp, docs/fleet.md). A listener is a libpq session of its own,
 // apart from the db::Connection that reads, so that a long wait never holds a transaction.
 //
-// What PostgreSQL guarantees, and what it does not (../shared RELEASES.md, measured): NOTIFY is
+// What PostgreSQL guarantees, and what it does not (measured on our machines): NOTIFY is
 // delivered at commit, never for a transaction that rolled back; notifications sent while a
 // listener is disconnected are lost, silently. So a listener is only a hint to read now: its
 // owner reads everything newer than what it has after every (re)connect, and on a timer.
