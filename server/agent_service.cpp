@@ -569,8 +569,7 @@ void AgentService::Impl::on_report(Conn& c, const Term& body) {
   u.from_generation = int_of(map_get(body, "from")).value_or(0);
   u.to_generation = int_of(map_get(body, "to")).value_or(0);
   u.outcome = text_of(map_get(body, "outcome")).value_or("");
-  if (std::find(std::begin(kUpgradeOutcomes), std::end(kUpgradeOutcomes), u.outcome) ==
-      std::end(kUpgradeOutcomes))
+  if (!is_upgrade_outcome(u.outcome))
     return drop(c, fmt::format("a report whose outcome '{}' is not one of {}", u.outcome,
                                fmt::join(kUpgradeOutcomes, ", ")));
   const Term nil;
@@ -600,8 +599,8 @@ void AgentService::Impl::on_report(Conn& c, const Term& body) {
       "{} killed)",
       c.peer, c.info.name, u.outcome, u.from_generation, u.to_generation, u.duration_ms, u.modules.size(),
       u.suspended, u.blocking, u.killed));
-  if (u.outcome == "applied" || u.outcome == "already") c.info.generation = u.to_generation;
-  if (u.outcome == "reverted" || u.outcome == "aborted") c.info.generation = u.from_generation;
+  if (const std::int64_t runs = generation_after(u.outcome, u.from_generation, u.to_generation); runs != 0)
+    c.info.generation = runs;
   if (u.to_generation == c.info.announced) c.awaiting_report = false;
   maybe_announce(c);
   publish();

@@ -423,7 +423,8 @@ struct Follower::Impl {
     }
     // Blobs, and the chunks of layout-1 blobs: their SHA-256 first; the frames only of those the
     // replica lacks.
-    const auto lacking = [&](const char* table, const std::string& ids) {
+    // The ids of `table`'s rows named by `ids` that the replica lacks; `present` counts the others.
+    const auto lacking = [&](const char* table, const std::string& ids, std::uint64_t& present) {
       auto s = ps(fmt::format("SELECT id, sha256 FROM {} WHERE id IN ({})", table, ids));
       bind_params(*s, ck);
       std::vector<std::int64_t> missing;
@@ -443,14 +444,14 @@ struct Follower::Impl {
                fmt::format("replica {} holds {} {} as id {} where {} has id {}: it has rows of its own",
                            replica_path, table, base::hex(sha), local->int64(0), shown, id));
         }
-        if (std::string_view(table) == "blobs") g.blobs_present++;
+        present++;
       }
       local->reset();
       return missing;
     };
     {
       std::set<std::int64_t> dictionaries;
-      for (const std::int64_t id : lacking("blobs", blobs_named())) {
+      for (const std::int64_t id : lacking("blobs", blobs_named(), g.blobs_present)) {
         auto rows = read_rows(ps, kBlobs, "t.id = ?1", {id});
         for (auto& r : rows) {
           if (const auto* d = std::get_if<std::int64_t>(&r[5])) dictionaries.insert(*d);
@@ -463,9 +464,11 @@ struct Follower::Impl {
         }
       }
       if (!g.blob_chunks.empty()) {
+        std::uint64_t chunks_present = 0;
         for (const std::int64_t id :
              lacking("chunks",
-                     fmt::format("SELECT chunk_id FROM blob_chunks WHERE blob_id IN ({})", blobs_named()))) {
+                     fmt::format("SELECT chunk_id FROM blob_chunks WHERE blob_id IN ({})", blobs_named()),
+                     chunks_present)) {
           for (auto& r : read_rows(ps, kChunks, "t.id = ?1", {id})) {
             if (const auto* d = std::get_if<std::int64_t>(&r[9])) dictionaries.insert(*d);
             g.bytes_fetched += std::get<std::vector<std::uint8_t>>(r[10]).size();

@@ -348,8 +348,7 @@ Result<std::int64_t> Store::record_node_upgrade(const NodeUpgrade& u) {
       },
       [&]() -> Result<std::int64_t> {
         impl_->require_writable("record a node's upgrade");
-        if (std::find(std::begin(kUpgradeOutcomes), std::end(kUpgradeOutcomes), u.outcome) ==
-            std::end(kUpgradeOutcomes))
+        if (!is_upgrade_outcome(u.outcome))
           fail(Code::kInvalidArgument,
                fmt::format("outcome '{}': not one of {}", u.outcome, fmt::join(kUpgradeOutcomes, ", ")));
         const std::int64_t at = u.reported_at != 0 ? u.reported_at : now();
@@ -405,9 +404,7 @@ Result<std::int64_t> Store::record_node_upgrade(const NodeUpgrade& u) {
           }
         }
         // The node now runs the generation the outcome left it at.
-        const std::int64_t runs = u.outcome == "applied" || u.outcome == "already"    ? u.to_generation
-                                  : u.outcome == "reverted" || u.outcome == "aborted" ? u.from_generation
-                                                                                      : 0;
+        const std::int64_t runs = generation_after(u.outcome, u.from_generation, u.to_generation);
         if (u.node != 0 && runs != 0) {
           auto& n = impl_->stmt(
               "UPDATE nodes SET generation = ?2, last_seen = CASE WHEN ?3 > last_seen THEN ?3 ELSE last_seen "

@@ -76,6 +76,21 @@ struct NodeUpgradeModule {
 inline constexpr std::string_view kUpgradeOutcomes[] = {"applied", "already",  "refused",
                                                         "aborted", "reverted", "failed"};
 
+inline bool is_upgrade_outcome(std::string_view outcome) {
+  for (std::string_view o : kUpgradeOutcomes) {
+    if (o == outcome) return true;
+  }
+  return false;
+}
+
+// The generation a node runs after a plan from `from` to `to` ended with `outcome`: `to` when
+// applied or already, `from` when reverted or aborted; 0 (not known) when refused or failed.
+inline std::int64_t generation_after(std::string_view outcome, std::int64_t from, std::int64_t to) {
+  if (outcome == "applied" || outcome == "already") return to;
+  if (outcome == "reverted" || outcome == "aborted") return from;
+  return 0;
+}
+
 // One outcome an agent reported for a generation of its channel (Store::record_node_upgrade,
 // Store::node_upgrades): what the history keeps of a live upgrade.
 struct NodeUpgrade {
