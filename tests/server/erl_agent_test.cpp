@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -34,15 +35,19 @@ using testing::ServeProcess;
 using testing::start_node;
 using namespace std::chrono_literals;
 
-std::string compile_agt(const std::filesystem::path& dir, int v) {
+// Compiles `source` as module `module` into DIR/v<v>/; the .beam's path.
+std::string compile(const std::filesystem::path& dir, const std::string& module, int v, const std::string& source) {
   const auto d = dir / ("v" + std::to_string(v));
   std::filesystem::create_directories(d);
-  codestore::testing::write_file((d / "agt.erl").string(),
-                                 "-module(agt).\n-export([v/0]).\nv() -> " + std::to_string(v) + ".\n");
-  testing::Subprocess erlc({find_program("erlc"), "-o", d.string(), (d / "agt.erl").string()}, "", false);
+  codestore::testing::write_file((d / (module + ".erl")).string(), source);
+  testing::Subprocess erlc({find_program("erlc"), "-o", d.string(), (d / (module + ".erl")).string()}, "", false);
   erlc.read_rest(60s);
   erlc.wait(60s);
-  return (d / "agt.beam").string();
+  return (d / (module + ".beam")).string();
+}
+
+std::string compile_agt(const std::filesystem::path& dir, int v) {
+  return compile(dir, "agt", v, "-module(agt).\n-export([v/0]).\nv() -> " + std::to_string(v) + ".\n");
 }
 
 // The agent port serve's log names ("agent listener on 0.0.0.0:PORT"), or 0.
@@ -198,6 +203,130 @@ TEST(ErlAgentTest, AgentFollowsItsChannelAcrossAServerRestart) {
   ASSERT_TRUE(node_info());
   EXPECT_EQ(n.last_upgrade.to_generation, g3->number);
   EXPECT_FALSE(n.behind) << n.runs_generation << " " << n.channel_generation;
+  node.reset();
+  EXPECT_EQ(serve->stop(), 0) << serve->log();
+}
+
+// Issue 15's faults: the server dies (SIGKILL: no goodbye) while a plan is in flight on the
+// node, here held in its suspend step by a gen_server busy in a call. The node does not depend
+// on the server to finish: the plan completes once the call returns, the process is resumed
+// (same pid, the new code's state), and the report, queued while no server was there, reaches
+// the next serve and the store's history. The connection dropping mid-plan is the same event
+// seen from the node.
+TEST(ErlAgentTest, APlanInFlightWhenTheServerDiesFinishesAndIsReportedToTheNextServer) {
+  if (find_program("erl").empty()) GTEST_SKIP() << "erl is not installed: no node to boot";
+  testing::node_environment();
+  TempDir dir;
+  const std::string db = dir.path().string() + "/store.db";
+  const std::string release = dir.path().string() + "/release-the-call";
+  auto log = [&](const std::string& name) { return dir.path().string() + "/" + name + ".log"; };
+  // A gen_server whose `hold` call returns only once a file exists: while it holds, the
+  // applier's sys:suspend waits (within the plan's deadline), so the plan is mid-flight for as
+  // long as the test wants.
+  auto busy = [&](int v) {
+    const std::string V = std::to_string(v);
+    return compile(dir.path(), "busy", v,
+                   "-module(busy).\n-behaviour(gen_server).\n-vsn(\"" + V +
+                       "\").\n"
+                       "-export([start/0, v/0, hold/1, init/1, handle_call/3, handle_cast/2, code_change/3]).\n"
+                       "start() -> {ok, _} = gen_server:start({local, busy}, ?MODULE, [], []), ok.\n"
+                       "v() -> gen_server:call(busy, v, infinity).\n"
+                       "hold(File) -> gen_server:call(busy, {hold, File}, infinity).\n"
+                       "init([]) -> {ok, #{vsn => " + V + "}}.\n"
+                       "handle_call(v, _From, S) -> {reply, " + V + ", S};\n"
+                       "handle_call({hold, File}, _From, S) -> {reply, wait_for(File), S}.\n"
+                       "handle_cast(_, S) -> {noreply, S}.\n"
+                       "code_change(_Old, S, _Extra) -> {ok, S#{vsn => " + V + "}}.\n"
+                       "wait_for(File) -> case filelib:is_file(File) of true -> ok; "
+                       "false -> timer:sleep(20), wait_for(File) end.\n");
+  };
+  const std::string v1 = busy(1), v2 = busy(2);
+  ASSERT_TRUE(store_ops::import_otp_libs(db, "/usr/lib/erlang", {"kernel", "stdlib"}));
+  ASSERT_TRUE(store_ops::import_file(db, v1, "busy"));
+
+  auto serve = std::make_unique<ServeProcess>(
+      db, std::vector<std::string>{"--port", "0", "--agent-port", "0"}, log("serve1"));
+  ASSERT_NE(serve->wait_ready(), 0) << serve->log();
+  std::uint16_t port = 0;
+  ASSERT_TRUE(eventually([&] { return (port = agent_port(*serve)) != 0; }, 10s)) << serve->log();
+
+  // busy runs before the agent starts (so the hello lists it); then one process holds it and a
+  // loop calls it, printing what it answers, its pid and state, whenever the answer changes.
+  auto node = start_node(
+      "f1",
+      "io:format(\"pid=~p~n\", [whereis(busy)]), "
+      "io:format(\"name=~s~n\", [maps:get(name, codestore_agent_conn:hello(undefined, 0))]), "
+      "io:format(\"v=~p~n\", [busy:v()]), "
+      "spawn(fun() -> busy:hold(\"" + release + "\") end), timer:sleep(200), io:format(\"holding~n\"), "
+      "Loop = fun L(Last) -> V = busy:v(), _ = V =:= Last orelse "
+      "io:format(\"v=~p pid=~p state=~p~n\", [V, whereis(busy), sys:get_state(busy)]), "
+      "timer:sleep(20), L(V) end, Loop(1).",
+      log("node"),
+      {"-pa", "/usr/lib/erlang/lib/busy/ebin", "-pa", "/usr/lib/erlang/lib/codestore_agent/ebin", "-eval",
+       "busy:start()", "-s", "codestore_agent"});
+  auto pid = node->read_until("pid=", 60s);
+  ASSERT_TRUE(pid) << "the node did not boot\n" << serve->log();
+  auto name_line = node->read_until("name=", 20s);
+  ASSERT_TRUE(name_line);
+  const std::string name = name_line->substr(5);
+  ASSERT_TRUE(node->read_until("v=1", 20s));
+  ASSERT_TRUE(node->read_until("holding", 20s));
+  auto store = Store::open(db);
+  ASSERT_TRUE(store);
+  auto known = [&] {
+    auto r = (*store)->nodes({.name = name});
+    return r && r->size() == 1;
+  };
+  ASSERT_TRUE(eventually(known)) << serve->log();
+
+  ASSERT_EQ(testing::run_cli(db, {"import", "--lib", "busy", v2}, log("import2")), 0)
+      << codestore::testing::read_text(log("import2"));
+  auto g2 = (*store)->channel_generation("default");
+  ASSERT_TRUE(g2);
+  const std::string sent = "(" + name + "): sent generation " + std::to_string(g2->number);
+  ASSERT_TRUE(eventually([&] { return serve->log().find(sent) != std::string::npos; })) << serve->log();
+  // The server dies with the plan on the node, which is still held before its switch.
+  std::this_thread::sleep_for(200ms);
+  serve->kill();
+  EXPECT_FALSE(node->read_until("v=2", 500ms)) << "the plan was not in flight when the server died";
+
+  serve = std::make_unique<ServeProcess>(
+      db, std::vector<std::string>{"--port", "0", "--agent-port", std::to_string(port)}, log("serve2"));
+  ASSERT_NE(serve->wait_ready(), 0) << serve->log();
+  ASSERT_TRUE(eventually([&] { return count(serve->log(), "(" + name + "): welcome") == 1; })) << serve->log();
+  // The call returns: the applier's suspend goes through, the switch, code_change, resume.
+  codestore::testing::write_file(release, "");
+  auto after = node->read_until("v=2", 30s);
+  ASSERT_TRUE(after) << serve->log();
+  // The same process, resumed, in the new code's state.
+  EXPECT_NE(after->find("pid=" + pid->substr(4) + " "), std::string::npos) << *after << " vs " << *pid;
+  EXPECT_NE(after->find("vsn => 2"), std::string::npos) << *after;
+
+  // The history: the plan's report, sent to the second server, says applied; nothing failed.
+  std::vector<NodeUpgrade> ups;
+  auto applied = [&] {
+    auto r = (*store)->node_upgrades(name);
+    ups = r ? *r : std::vector<NodeUpgrade>{};
+    return std::any_of(ups.begin(), ups.end(), [&](const NodeUpgrade& u) {
+      return u.to_generation == g2->number && u.outcome == "applied";
+    });
+  };
+  ASSERT_TRUE(eventually(applied)) << serve->log();
+  for (const NodeUpgrade& u : ups)
+    EXPECT_TRUE(u.outcome == "applied" || u.outcome == "already") << u.outcome << ": " << u.report;
+  // No mixed code: the node's busy is v2's, and the store says the node is not behind.
+  auto versions = (*store)->versions("busy");
+  ASSERT_TRUE(versions);
+  NodeInfo n;
+  auto current = [&] {
+    auto r = (*store)->nodes({.with_modules = true, .name = name});
+    if (!r || r->size() != 1) return false;
+    n = r->front();
+    for (const NodeModule& m : n.modules)
+      if (m.module == "busy") return m.md5 == versions->back().md5 && !n.behind;
+    return false;
+  };
+  EXPECT_TRUE(eventually(current, 10s)) << n.runs_generation << " " << n.channel_generation;
   node.reset();
   EXPECT_EQ(serve->stop(), 0) << serve->log();
 }

@@ -75,6 +75,12 @@ class ServeProcess {
     proc_->kill_group();
     return status_;
   }
+  // SIGKILL, as a crash or the OOM killer ends it: no goodbye to anyone connected.
+  void kill() {
+    stopped_ = true;
+    status_ = -1;
+    proc_->kill_group();
+  }
   std::string log() const { return read_text(log_); }
 
  private:
