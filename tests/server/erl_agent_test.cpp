@@ -36,11 +36,13 @@ using testing::start_node;
 using namespace std::chrono_literals;
 
 // Compiles `source` as module `module` into DIR/v<v>/; the .beam's path.
-std::string compile(const std::filesystem::path& dir, const std::string& module, int v, const std::string& source) {
+std::string compile(const std::filesystem::path& dir, const std::string& module, int v,
+                    const std::string& source) {
   const auto d = dir / ("v" + std::to_string(v));
   std::filesystem::create_directories(d);
   codestore::testing::write_file((d / (module + ".erl")).string(), source);
-  testing::Subprocess erlc({find_program("erlc"), "-o", d.string(), (d / (module + ".erl")).string()}, "", false);
+  testing::Subprocess erlc({find_program("erlc"), "-o", d.string(), (d / (module + ".erl")).string()}, "",
+                           false);
   erlc.read_rest(60s);
   erlc.wait(60s);
   return (d / (module + ".beam")).string();
@@ -225,20 +227,27 @@ TEST(ErlAgentTest, APlanInFlightWhenTheServerDiesFinishesAndIsReportedToTheNextS
   // long as the test wants.
   auto busy = [&](int v) {
     const std::string V = std::to_string(v);
-    return compile(dir.path(), "busy", v,
-                   "-module(busy).\n-behaviour(gen_server).\n-vsn(\"" + V +
-                       "\").\n"
-                       "-export([start/0, v/0, hold/1, init/1, handle_call/3, handle_cast/2, code_change/3]).\n"
-                       "start() -> {ok, _} = gen_server:start({local, busy}, ?MODULE, [], []), ok.\n"
-                       "v() -> gen_server:call(busy, v, infinity).\n"
-                       "hold(File) -> gen_server:call(busy, {hold, File}, infinity).\n"
-                       "init([]) -> {ok, #{vsn => " + V + "}}.\n"
-                       "handle_call(v, _From, S) -> {reply, " + V + ", S};\n"
-                       "handle_call({hold, File}, _From, S) -> {reply, wait_for(File), S}.\n"
-                       "handle_cast(_, S) -> {noreply, S}.\n"
-                       "code_change(_Old, S, _Extra) -> {ok, S#{vsn => " + V + "}}.\n"
-                       "wait_for(File) -> case filelib:is_file(File) of true -> ok; "
-                       "false -> timer:sleep(20), wait_for(File) end.\n");
+    return compile(
+        dir.path(), "busy", v,
+        "-module(busy).\n-behaviour(gen_server).\n-vsn(\"" + V +
+            "\").\n"
+            "-export([start/0, v/0, hold/1, init/1, handle_call/3, handle_cast/2, code_change/3]).\n"
+            "start() -> {ok, _} = gen_server:start({local, busy}, ?MODULE, [], []), ok.\n"
+            "v() -> gen_server:call(busy, v, infinity).\n"
+            "hold(File) -> gen_server:call(busy, {hold, File}, infinity).\n"
+            "init([]) -> {ok, #{vsn => " +
+            V +
+            "}}.\n"
+            "handle_call(v, _From, S) -> {reply, " +
+            V +
+            ", S};\n"
+            "handle_call({hold, File}, _From, S) -> {reply, wait_for(File), S}.\n"
+            "handle_cast(_, S) -> {noreply, S}.\n"
+            "code_change(_Old, S, _Extra) -> {ok, S#{vsn => " +
+            V +
+            "}}.\n"
+            "wait_for(File) -> case filelib:is_file(File) of true -> ok; "
+            "false -> timer:sleep(20), wait_for(File) end.\n");
   };
   const std::string v1 = busy(1), v2 = busy(2);
   ASSERT_TRUE(store_ops::import_otp_libs(db, "/usr/lib/erlang", {"kernel", "stdlib"}));
@@ -252,18 +261,20 @@ TEST(ErlAgentTest, APlanInFlightWhenTheServerDiesFinishesAndIsReportedToTheNextS
 
   // busy runs before the agent starts (so the hello lists it); then one process holds it and a
   // loop calls it, printing what it answers, its pid and state, whenever the answer changes.
-  auto node = start_node(
-      "f1",
-      "io:format(\"pid=~p~n\", [whereis(busy)]), "
-      "io:format(\"name=~s~n\", [maps:get(name, codestore_agent_conn:hello(undefined, 0))]), "
-      "io:format(\"v=~p~n\", [busy:v()]), "
-      "spawn(fun() -> busy:hold(\"" + release + "\") end), timer:sleep(200), io:format(\"holding~n\"), "
-      "Loop = fun L(Last) -> V = busy:v(), _ = V =:= Last orelse "
-      "io:format(\"v=~p pid=~p state=~p~n\", [V, whereis(busy), sys:get_state(busy)]), "
-      "timer:sleep(20), L(V) end, Loop(1).",
-      log("node"),
-      {"-pa", "/usr/lib/erlang/lib/busy/ebin", "-pa", "/usr/lib/erlang/lib/codestore_agent/ebin", "-eval",
-       "busy:start()", "-s", "codestore_agent"});
+  auto node =
+      start_node("f1",
+                 "io:format(\"pid=~p~n\", [whereis(busy)]), "
+                 "io:format(\"name=~s~n\", [maps:get(name, codestore_agent_conn:hello(undefined, 0))]), "
+                 "io:format(\"v=~p~n\", [busy:v()]), "
+                 "spawn(fun() -> busy:hold(\"" +
+                     release +
+                     "\") end), timer:sleep(200), io:format(\"holding~n\"), "
+                     "Loop = fun L(Last) -> V = busy:v(), _ = V =:= Last orelse "
+                     "io:format(\"v=~p pid=~p state=~p~n\", [V, whereis(busy), sys:get_state(busy)]), "
+                     "timer:sleep(20), L(V) end, Loop(1).",
+                 log("node"),
+                 {"-pa", "/usr/lib/erlang/lib/busy/ebin", "-pa", "/usr/lib/erlang/lib/codestore_agent/ebin",
+                  "-eval", "busy:start()", "-s", "codestore_agent"});
   auto pid = node->read_until("pid=", 60s);
   ASSERT_TRUE(pid) << "the node did not boot\n" << serve->log();
   auto name_line = node->read_until("name=", 20s);
@@ -293,7 +304,8 @@ TEST(ErlAgentTest, APlanInFlightWhenTheServerDiesFinishesAndIsReportedToTheNextS
   serve = std::make_unique<ServeProcess>(
       db, std::vector<std::string>{"--port", "0", "--agent-port", std::to_string(port)}, log("serve2"));
   ASSERT_NE(serve->wait_ready(), 0) << serve->log();
-  ASSERT_TRUE(eventually([&] { return count(serve->log(), "(" + name + "): welcome") == 1; })) << serve->log();
+  ASSERT_TRUE(eventually([&] { return count(serve->log(), "(" + name + "): welcome") == 1; }))
+      << serve->log();
   // The call returns: the applier's suspend goes through, the switch, code_change, resume.
   codestore::testing::write_file(release, "");
   auto after = node->read_until("v=2", 30s);
