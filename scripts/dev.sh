@@ -194,11 +194,9 @@ case "$cmd" in
     install_all
     build build-asan -DCODESTORE_SANITIZE=ON -DCODESTORE_BUILD_BENCH=OFF "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
     # Not the checks of the source tree (labels docs, tests, build): they run no code of ours
-    # and the plain pass has run them already. Nor the tests of real Erlang nodes (erlang):
-    # their time is erl's, and the code of ours they drive (the boot server, the agent
-    # listener) runs in-process under the sanitizers in the server suites.
+    # and the plain pass has run them already.
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-      suite build-asan -LE 'install|slow|docs|tests|build|erlang' ;;
+      suite build-asan -LE 'install|slow|docs|tests|build' ;;
   test-tsan)
     # Only the threaded suites (label `threads`) run under TSan: build just those.
     install_all
