@@ -51,8 +51,11 @@ using namespace std::chrono_literals;
 
 const std::string kAgentVsn = CODESTORE_VERSION_TEXT;
 
-// myrel_server in X ("1": state {state, Count}) and in X' ("2": {state, Count, LastCaller}); each
-// version's code_change/3 converts the other's state, as release_handler would call it.
+// myrel_server in X ("1": state {state, Count}) and in X' ("2": {state, Count, LastCaller}). X''s
+// code_change/3 converts both ways, and only when given exactly what release_handler passes
+// (OldVsn "1" up, {down, "1"} down, Extra the application's versions): anything else crashes
+// the gen_server, and the client sees it. X's keeps the state as it is (were it called on the
+// way down, which release_handler never does, X's code would get X''s state: the calls fail).
 const char* const kServerV1 = R"(-module(myrel_server).
 -behaviour(gen_server).
 -vsn("1").
@@ -63,7 +66,6 @@ start_link() -> gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
 init([]) -> {ok, #state{}}.
 handle_call(bump, _From, S = #state{count = C}) -> {reply, C + 1, S#state{count = C + 1}}.
 handle_cast(_Msg, S) -> {noreply, S}.
-%% X' going back to X: never called in X's own code (the newer code converts, before the switch).
 code_change(_OldVsn, S, _Extra) -> {ok, S}.
 )";
 const char* const kServerV2 = R"(-module(myrel_server).
@@ -235,8 +237,9 @@ TEST_F(ErlLiveReleaseTest, ARunningReleaseFollowsItsChannelUpAndBackWithNoFailed
   cli({"--channel", "prod", "import", x.string()}, "import-x");
   const std::string root = (d / "node-root").string();
   fs::create_directories(root);
-  ServeProcess serve(db_, {"--port", "0", "--client-root", root, "--channel", "prod"}, log("serve"));
-  ASSERT_NE(serve.wait_ready(), 0) << serve.log();
+  auto serve = std::make_unique<ServeProcess>(
+      db_, std::vector<std::string>{"--port", "0", "--client-root", root, "--channel", "prod"}, log("serve"));
+  ASSERT_NE(serve->wait_ready(), 0) << serve->log();
 
   // The release's own boot: relx's start script runs `-mode embedded -boot releases/VSN/start
   // -config releases/VSN/sys`.
@@ -248,7 +251,7 @@ TEST_F(ErlLiveReleaseTest, ARunningReleaseFollowsItsChannelUpAndBackWithNoFailed
   ASSERT_EQ(pid.rfind("pid=<", 0), 0u) << pid;
   EXPECT_EQ(node->read_until("state=", 20s).value_or("no state"), "state={state,0}");
   EXPECT_EQ(node->read_until("mode=", 20s).value_or("no mode"), "mode=embedded");
-  ASSERT_EQ(node->read_until("welcomed=", 60s).value_or("no welcome"), "welcomed=true") << serve.log();
+  ASSERT_EQ(node->read_until("welcomed=", 60s).value_or("no welcome"), "welcomed=true") << serve->log();
   const std::string name = node->read_until("name=", 20s).value_or("name=").substr(5);
   ASSERT_FALSE(name.empty());
   ASSERT_TRUE(node->read_until("calls=", 20s));
@@ -338,7 +341,7 @@ TEST_F(ErlLiveReleaseTest, ARunningReleaseFollowsItsChannelUpAndBackWithNoFailed
   cli({"--channel", "prod", "deploy", "myrel@0.2.0"}, "deploy-x2");
   auto g2 = (*store)->channel_generation("prod");
   ASSERT_TRUE(g2) << g2.error().to_string();
-  ASSERT_TRUE(reported(g2->number)) << serve.log();
+  ASSERT_TRUE(reported(g2->number)) << serve->log();
   // code_change got what release_handler passes: OldVsn the old module's -vsn, Extra the
   // application's versions.
   expect_report("0.2.0", "code_change => [#{extra => {" + w("0.1.0") + "," + w("0.2.0") +
@@ -352,7 +355,7 @@ TEST_F(ErlLiveReleaseTest, ARunningReleaseFollowsItsChannelUpAndBackWithNoFailed
   auto g3 = (*store)->channel_generation("prod");
   ASSERT_TRUE(g3) << g3.error().to_string();
   ASSERT_GT(g3->number, g2->number);
-  ASSERT_TRUE(reported(g3->number)) << serve.log();
+  ASSERT_TRUE(reported(g3->number)) << serve->log();
   expect_report("0.1.0", "code_change => [#{extra => {" + w("0.2.0") + "," + w("0.1.0") +
                              "},module => myrel_server,old_vsn => {down," + w("1") + "},pid => " +
                              pid.substr(4) + ",result => ok}]");
@@ -370,7 +373,7 @@ TEST_F(ErlLiveReleaseTest, ARunningReleaseFollowsItsChannelUpAndBackWithNoFailed
   // `codestore nodes` shows the node on prod at the rollback's generation.
   const std::string nodes = cli({"nodes", "--channel", "prod"}, "nodes");
   EXPECT_NE(nodes.find(name), std::string::npos) << nodes;
-  EXPECT_EQ(serve.stop(), 0);
+  EXPECT_EQ(serve->stop(), 0);
 
   // The same two releases as an operator's .appup: `codestore plan --appup`, written where
   // systools:make_relup reads it (X''s ebin), accepted, its relup with code_change both ways.
