@@ -414,6 +414,21 @@ Result<std::int64_t> Store::record_node_upgrade(const NodeUpgrade& u) {
           n.bind(2, runs);
           n.bind(3, at);
           n.exec();
+          // ... and that generation's Erlang release, when it has one: after a live upgrade the
+          // node runs X''s code while its hello (release_handler, the boot script) still names
+          // X, which would leave it "behind" for good.
+          // (A report may name a generation the store does not have: the agent's word is kept.)
+          const auto channel = impl_->channel_row(u.channel);
+          const ReleaseId release = channel && runs <= channel->generation
+                                        ? impl_->release_name(impl_->generation_release(u.channel, runs))
+                                        : ReleaseId{};
+          if (!release.name.empty()) {
+            auto& r = impl_->stmt("UPDATE nodes SET release_name = ?2, release_vsn = ?3 WHERE id = ?1");
+            r.bind(1, u.node);
+            r.bind(2, release.name);
+            r.bind(3, release.vsn);
+            r.exec();
+          }
         }
         impl_->event("node-upgrade", "", u.from_generation, u.to_generation,
                      fmt::format("{} {}: generation {} -> {} ({} ms, {} modules, processes: {} suspended, {} "

@@ -212,6 +212,29 @@ Result<Side> generation_side(Store& store, const std::string& channel, std::int6
   return s;
 }
 
+// Whether going from generation `from` to `to` is a downgrade. As release_handler judges it, by
+// what runs and not by when it was deployed: a channel rollback makes a newer generation whose
+// content is older, and its plan must be the relup's down path (code_change({down, Vsn}) in the
+// newer code, before the switch), or the older code gets the newer state. So: by the release's
+// vsn when both generations run releases of one name; else by the applications whose vsn moves,
+// when they all move the same way; else (no vsn moves, or they move both ways) by the numbers.
+bool generations_go_down(const Side& from, const Side& to, std::int64_t from_number, std::int64_t to_number) {
+  if (from.release && to.release && from.release->release.id.name == to.release->release.id.name) {
+    const int c = compare_vsn(to.release->release.id.vsn, from.release->release.id.vsn);
+    if (c != 0) return c < 0;
+  }
+  bool up = false, down = false;
+  for (const auto& [app, f] : from.apps) {
+    auto t = to.apps.find(app);
+    if (t == to.apps.end() || f.vsn.empty() || t->second.vsn.empty()) continue;
+    const int c = compare_vsn(t->second.vsn, f.vsn);
+    up |= c > 0;
+    down |= c < 0;
+  }
+  if (up != down) return down;
+  return to_number < from_number;
+}
+
 std::string release_app(const std::string& app) {
   return app == "<release>" ? "" : app;  // erl_release_diff's name for consolidated modules
 }
@@ -689,16 +712,16 @@ Result<UpgradePlan> plan_generation_upgrade(Store& store, const std::string& cha
   plan.to_generation = gen_to->number;
   plan.from = fmt::format("{}#{}", channel, plan.from_generation);
   plan.to = fmt::format("{}#{}", channel, plan.to_generation);
-  plan.down = plan.to_generation < plan.from_generation;
+  auto side_from = generation_side(store, channel, gen_from->number);
+  if (!side_from) return context(side_from.error());
+  auto side_to = generation_side(store, channel, gen_to->number);
+  if (!side_to) return context(side_to.error());
+  plan.down = generations_go_down(*side_from, *side_to, plan.from_generation, plan.to_generation);
   const Generation& g_older = plan.down ? *gen_to : *gen_from;
   const Generation& g_newer = plan.down ? *gen_from : *gen_to;
   Ends ends;
-  auto older = generation_side(store, channel, g_older.number);
-  if (!older) return context(older.error());
-  auto newer = generation_side(store, channel, g_newer.number);
-  if (!newer) return context(newer.error());
-  ends.older = std::move(*older);
-  ends.newer = std::move(*newer);
+  ends.older = std::move(plan.down ? *side_to : *side_from);
+  ends.newer = std::move(plan.down ? *side_from : *side_to);
   if (ends.older.release) (plan.down ? plan.to_release : plan.from_release) = ends.older.release->release.id;
   if (ends.newer.release) (plan.down ? plan.from_release : plan.to_release) = ends.newer.release->release.id;
   auto diff = store.generation_diff(channel, g_older.number, channel, g_newer.number);

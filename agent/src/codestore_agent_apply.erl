@@ -482,8 +482,10 @@ revert_in_section(Done, S, Sec, Why) ->
 after_section(G = #{switched := true, outcome := applied}, Plan, Mods, O, R0) ->
     R1 = merge(R0, G),
     Paths = replace_paths(maps:get(apps, Plan, []), maps:get(root, O)),
+    AppData = change_app_data(maps:get(apps, Plan, []), maps:get(root, O)),
     Lingering = lists:append([blockers(M) || #{module := M} <- Mods, not code:soft_purge(M)]),
-    R2 = R1#{paths => Paths, lingering => Lingering, on_load => maps:get(on_load, G, [])},
+    R2 = R1#{paths => Paths, app_data => AppData, lingering => Lingering,
+             on_load => maps:get(on_load, G, [])},
     case probe(O, Plan, maps:get(suspended, G)) of
         ok ->
             R3 = case {Lingering, maps:get(brutal, O)} of
@@ -517,6 +519,38 @@ replace_paths(Apps, Root) ->
      || {App, From, To} <- Apps, is_list(To), From =/= To,
         Dir <- [filename:join([Root, "lib", atom_to_list(App) ++ "-" ++ To, "ebin"])],
         is_list(code:lib_dir(App))].
+
+%% The application controller's view of each loaded application whose vsn moved, as
+%% release_handler's change_appl_data/3 changes it: the new .app's keys (vsn, description,
+%% modules, ...), so that application:which_applications/0 and get_key/2 name the version that
+%% runs. The env stays what the node has (a changed env needs a restart, and the plan says so):
+%% every loaded application's env is passed as the configuration, which the controller keeps
+%% for applications loaded later. The .app is read where the new code path points, like the
+%% code path itself (code:replace_path/2).
+change_app_data(Apps, Root) ->
+    Loaded = [A || {A, _, _} <- application:loaded_applications()],
+    Moved = [{App, To} || {App, From, To} <- Apps, is_list(To), From =/= To, lists:member(App, Loaded)],
+    case Moved of
+        [] -> [];
+        _ ->
+            Config = [{A, application:get_all_env(A)} || A <- Loaded],
+            [{App, case app_spec(App, To, Root) of
+                       {ok, Spec} ->
+                           catch application_controller:change_application_data([Spec], Config);
+                       Error -> Error
+                   end} || {App, To} <- Moved]
+    end.
+
+app_spec(App, Vsn, Root) ->
+    File = filename:join([Root, "lib", atom_to_list(App) ++ "-" ++ Vsn, "ebin", atom_to_list(App) ++ ".app"]),
+    try
+        {ok, Bin, _} = erl_prim_loader:get_file(File),
+        {ok, Tokens, _} = erl_scan:string(unicode:characters_to_list(Bin)),
+        {ok, {application, App, Props} = Spec} = erl_parse:parse_term(Tokens),
+        Vsn = proplists:get_value(vsn, Props),
+        {ok, Spec}
+    catch _:Why -> {error, {File, Why}}
+    end.
 
 probe(O, Plan, Suspended) ->
     Probe = case maps:get(probe, O) of

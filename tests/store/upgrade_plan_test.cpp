@@ -289,6 +289,26 @@ void UpgradePlanTest::GenerationsPlanAsTheirReleases() {
     }
     EXPECT_EQ(g->restart.size(), by_release.restart.size());
   }
+  // A channel rollback: a newer generation with the older content. Its plan is the downgrade
+  // (release_handler's down path: code_change({down, Vsn}) in the newer code, before the switch),
+  // and going from it to the generation it rolled back is the upgrade.
+  auto d3 = (*w)->channel_rollback();
+  ASSERT_TRUE(d3.has_value()) << d3.error().to_string();
+  const auto down_by_release = plan("0.2.0", "0.1.0");
+  for (bool back : {false, true}) {
+    auto g = back ? plan_generation_upgrade(*store_, "plan-test", d3->number, d2->generation)
+                  : plan_generation_upgrade(*store_, "plan-test", d2->generation, d3->number);
+    ASSERT_TRUE(g.has_value()) << g.error().to_string();
+    EXPECT_EQ(g->down, !back);
+    const auto& want = back ? by_release : down_by_release;
+    ASSERT_EQ(g->modules.size(), want.modules.size());
+    for (std::size_t i = 0; i < g->modules.size(); ++i) {
+      EXPECT_EQ(g->modules[i].module, want.modules[i].module);
+      EXPECT_EQ(g->modules[i].instruction, want.modules[i].instruction);
+      EXPECT_TRUE(g->modules[i].old_vsn == want.modules[i].old_vsn) << g->modules[i].module;
+      EXPECT_TRUE(g->modules[i].extra == want.modules[i].extra) << g->modules[i].module;
+    }
+  }
   auto bad = plan_generation_upgrade(*store_, "plan-test", 1, 99);
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(bad.error().code(), Code::kNotFound);
