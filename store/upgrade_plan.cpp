@@ -689,16 +689,25 @@ Result<UpgradePlan> plan_generation_upgrade(Store& store, const std::string& cha
   plan.to_generation = gen_to->number;
   plan.from = fmt::format("{}#{}", channel, plan.from_generation);
   plan.to = fmt::format("{}#{}", channel, plan.to_generation);
-  plan.down = plan.to_generation < plan.from_generation;
+  auto side_from = generation_side(store, channel, gen_from->number);
+  if (!side_from) return context(side_from.error());
+  auto side_to = generation_side(store, channel, gen_to->number);
+  if (!side_to) return context(side_to.error());
+  // The direction is the content's, not the generations' order: a channel rollback (or a deploy
+  // of an older release) is a newer generation holding older code, whose gen_servers must get
+  // code_change({down, Vsn}, ...) in the code they run, as release_handler does. Two releases
+  // of one name: by their vsns, as plan_release_upgrade decides; otherwise (loose applications)
+  // by the generations' numbers.
+  if (side_from->release && side_to->release &&
+      side_from->release->release.id.name == side_to->release->release.id.name)
+    plan.down = compare_vsn(side_to->release->release.id.vsn, side_from->release->release.id.vsn) < 0;
+  else
+    plan.down = plan.to_generation < plan.from_generation;
   const Generation& g_older = plan.down ? *gen_to : *gen_from;
   const Generation& g_newer = plan.down ? *gen_from : *gen_to;
   Ends ends;
-  auto older = generation_side(store, channel, g_older.number);
-  if (!older) return context(older.error());
-  auto newer = generation_side(store, channel, g_newer.number);
-  if (!newer) return context(newer.error());
-  ends.older = std::move(*older);
-  ends.newer = std::move(*newer);
+  ends.older = std::move(plan.down ? *side_to : *side_from);
+  ends.newer = std::move(plan.down ? *side_from : *side_to);
   if (ends.older.release) (plan.down ? plan.to_release : plan.from_release) = ends.older.release->release.id;
   if (ends.newer.release) (plan.down ? plan.from_release : plan.to_release) = ends.newer.release->release.id;
   auto diff = store.generation_diff(channel, g_older.number, channel, g_newer.number);

@@ -130,8 +130,10 @@ struct UpgradePlan {
 [[nodiscard]] Result<UpgradePlan> plan_release_upgrade(Store& store, const ReleaseId& from,
                                                        const ReleaseId& to,
                                                        const UpgradePlanOptions& options = {});
-// The plan from generation `from` to generation `to` of `channel` (0: the current one; a
-// downgrade when `to` < `from`).
+// The plan from generation `from` to generation `to` of `channel` (0: the current one). A
+// downgrade when both generations are releases of one name and `to`'s vsn is the older (so a
+// channel rollback, a newer generation with older content, is one); for other generations,
+// when `to` < `from`.
 [[nodiscard]] Result<UpgradePlan> plan_generation_upgrade(Store& store, const std::string& channel,
                                                           std::int64_t from, std::int64_t to,
                                                           const UpgradePlanOptions& options = {});

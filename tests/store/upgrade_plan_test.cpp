@@ -264,7 +264,8 @@ void UpgradePlanTest::TheAppupIsAcceptedBySystoolsMakeRelup() {
   }
 }
 
-// A channel's generations: deploying pa@0.1.0 then pa@0.2.0 makes the same plan.
+// A channel's generations: deploying pa@0.1.0 then pa@0.2.0 makes the same plan; rolling the
+// channel back makes the releases' downgrade.
 void UpgradePlanTest::GenerationsPlanAsTheirReleases() {
   auto w = Store::open(fixture_->db.string(), {.channel = "plan-test"});
   ASSERT_TRUE(w.has_value()) << w.error().to_string();
@@ -288,6 +289,31 @@ void UpgradePlanTest::GenerationsPlanAsTheirReleases() {
       EXPECT_TRUE(g->modules[i].extra == by_release.modules[i].extra) << g->modules[i].module;
     }
     EXPECT_EQ(g->restart.size(), by_release.restart.size());
+  }
+  // A channel rollback is a newer generation with the older release: a downgrade, as the
+  // releases' own plan says ({down, Vsn} to code_change in the code the node runs), and the
+  // step after it (a second rollback) an upgrade again.
+  auto r3 = (*w)->channel_rollback();
+  ASSERT_TRUE(r3.has_value()) << r3.error().to_string();
+  auto r4 = (*w)->channel_rollback();
+  ASSERT_TRUE(r4.has_value()) << r4.error().to_string();
+  ASSERT_GT(r3->number, d2->generation);
+  const auto release_down = plan("0.2.0", "0.1.0");
+  for (auto [from, to, down] :
+       {std::tuple{d2->generation, r3->number, true}, std::tuple{r3->number, r4->number, false}}) {
+    auto g = plan_generation_upgrade(*store_, "plan-test", from, to);
+    ASSERT_TRUE(g.has_value()) << g.error().to_string();
+    EXPECT_EQ(g->down, down) << from << " -> " << to;
+    EXPECT_EQ(g->from_release, (ReleaseId{"pa", down ? "0.2.0" : "0.1.0"}));
+    EXPECT_EQ(g->to_release, (ReleaseId{"pa", down ? "0.1.0" : "0.2.0"}));
+    const auto& want = down ? release_down : by_release;
+    ASSERT_EQ(g->modules.size(), want.modules.size());
+    for (std::size_t i = 0; i < g->modules.size(); ++i) {
+      EXPECT_EQ(g->modules[i].module, want.modules[i].module);
+      EXPECT_EQ(g->modules[i].instruction, want.modules[i].instruction);
+      EXPECT_TRUE(g->modules[i].old_vsn == want.modules[i].old_vsn) << g->modules[i].module;
+      EXPECT_TRUE(g->modules[i].extra == want.modules[i].extra) << g->modules[i].module;
+    }
   }
   auto bad = plan_generation_upgrade(*store_, "plan-test", 1, 99);
   ASSERT_FALSE(bad.has_value());
