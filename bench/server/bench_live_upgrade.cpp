@@ -346,7 +346,10 @@ int main(int argc, char** argv) {
                            "-codestore_agent", "name", "\"" + id + "\""})});
   }
   Node rh{"rh", rh_root, boot(rh_root, "rh", (work / "rh.log").string(), work, {})};
-  for (Node* n : {&nodes[0], &nodes[1], &nodes[2], &rh}) {
+  std::vector<Node*> all;  // the agents' nodes and release_handler's
+  for (Node& n : nodes) all.push_back(&n);
+  all.push_back(&rh);
+  for (Node* n : all) {
     if (!n->proc->read_until("ready", 120s)) return failed(n->id + " did not boot");
   }
   auto store = codestore::Store::open(db);
@@ -364,7 +367,7 @@ int main(int argc, char** argv) {
   if (!unpacked || *unpacked != "unpack {ok,\"0.2.0\"}")
     return failed("unpack_release: " + unpacked.value_or("no answer"));
   std::string why;
-  for (Node* n : {&nodes[0], &nodes[1], &nodes[2], &rh}) {
+  for (Node* n : all) {
     if (!check_node(*n, db, kX.vsn, &why)) return failed(why);
   }
   std::cerr << fmt::format("bench_live_upgrade: {} agent nodes and a release_handler node run X\n",
@@ -453,7 +456,7 @@ int main(int argc, char** argv) {
     if (!line || !std::regex_match(*line, m, installed))
       return failed("release_handler:install_release(\"" + to.vsn + "\"): " + line.value_or("no answer"));
     c.rh_inner_ms = std::stod(m[1]) / 1000.0;
-    for (Node* n : {&nodes[0], &nodes[1], &nodes[2], &rh}) {
+    for (Node* n : all) {
       if (!check_node(*n, db, to.vsn, &why)) return failed(why);
     }
     std::cerr << fmt::format(
@@ -503,8 +506,8 @@ int main(int argc, char** argv) {
       agents / std::max(0.001, rh_ms));
   std::cout << fmt::format("  target: channel change -> 3 nodes applied <= 1000 ms (median of {} >= 5): {}\n",
                            changes.size(), changes.size() >= 5 && agents <= 1000 ? "met" : "NOT met");
-  for (Node* n : {&nodes[0], &nodes[1], &nodes[2], &rh}) n->proc->write("halt\n");
-  for (Node* n : {&nodes[0], &nodes[1], &nodes[2], &rh}) {
+  for (Node* n : all) n->proc->write("halt\n");
+  for (Node* n : all) {
     if (!n->proc->wait(10s)) n->proc->kill_group();
   }
   serve.stop();
