@@ -130,8 +130,11 @@ struct UpgradePlan {
 [[nodiscard]] Result<UpgradePlan> plan_release_upgrade(Store& store, const ReleaseId& from,
                                                        const ReleaseId& to,
                                                        const UpgradePlanOptions& options = {});
-// The plan from generation `from` to generation `to` of `channel` (0: the current one; a
-// downgrade when `to` < `from`).
+// The plan from generation `from` to generation `to` of `channel` (0: the current one). A
+// downgrade by what the generations run, not by their numbers (a channel rollback, a newer
+// generation with older content, is one): by the release's vsn when both run releases of one
+// name; else by the applications whose vsn moves, when they all move the same way; else when
+// `to` < `from`.
 [[nodiscard]] Result<UpgradePlan> plan_generation_upgrade(Store& store, const std::string& channel,
                                                           std::int64_t from, std::int64_t to,
                                                           const UpgradePlanOptions& options = {});

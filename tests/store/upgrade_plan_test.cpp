@@ -264,7 +264,8 @@ void UpgradePlanTest::TheAppupIsAcceptedBySystoolsMakeRelup() {
   }
 }
 
-// A channel's generations: deploying pa@0.1.0 then pa@0.2.0 makes the same plan.
+// A channel's generations: deploying pa@0.1.0 then pa@0.2.0 makes the same plan; rolling the
+// channel back makes the releases' downgrade.
 void UpgradePlanTest::GenerationsPlanAsTheirReleases() {
   auto w = Store::open(fixture_->db.string(), {.channel = "plan-test"});
   ASSERT_TRUE(w.has_value()) << w.error().to_string();
@@ -289,18 +290,23 @@ void UpgradePlanTest::GenerationsPlanAsTheirReleases() {
     }
     EXPECT_EQ(g->restart.size(), by_release.restart.size());
   }
-  // A channel rollback: a newer generation with the older content. Its plan is the downgrade
-  // (release_handler's down path: code_change({down, Vsn}) in the newer code, before the switch),
-  // and going from it to the generation it rolled back is the upgrade.
-  auto d3 = (*w)->channel_rollback();
-  ASSERT_TRUE(d3.has_value()) << d3.error().to_string();
-  const auto down_by_release = plan("0.2.0", "0.1.0");
-  for (bool back : {false, true}) {
-    auto g = back ? plan_generation_upgrade(*store_, "plan-test", d3->number, d2->generation)
-                  : plan_generation_upgrade(*store_, "plan-test", d2->generation, d3->number);
+  // A channel rollback is a newer generation with the older release: a downgrade, as the
+  // releases' own plan says ({down, Vsn} to code_change in the code the node runs), and the
+  // step after it (a second rollback) an upgrade again.
+  auto r3 = (*w)->channel_rollback();
+  ASSERT_TRUE(r3.has_value()) << r3.error().to_string();
+  auto r4 = (*w)->channel_rollback();
+  ASSERT_TRUE(r4.has_value()) << r4.error().to_string();
+  ASSERT_GT(r3->number, d2->generation);
+  const auto release_down = plan("0.2.0", "0.1.0");
+  for (auto [from, to, down] :
+       {std::tuple{d2->generation, r3->number, true}, std::tuple{r3->number, r4->number, false}}) {
+    auto g = plan_generation_upgrade(*store_, "plan-test", from, to);
     ASSERT_TRUE(g.has_value()) << g.error().to_string();
-    EXPECT_EQ(g->down, !back);
-    const auto& want = back ? by_release : down_by_release;
+    EXPECT_EQ(g->down, down) << from << " -> " << to;
+    EXPECT_EQ(g->from_release, (ReleaseId{"pa", down ? "0.2.0" : "0.1.0"}));
+    EXPECT_EQ(g->to_release, (ReleaseId{"pa", down ? "0.1.0" : "0.2.0"}));
+    const auto& want = down ? release_down : by_release;
     ASSERT_EQ(g->modules.size(), want.modules.size());
     for (std::size_t i = 0; i < g->modules.size(); ++i) {
       EXPECT_EQ(g->modules[i].module, want.modules[i].module);
