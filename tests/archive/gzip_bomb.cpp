@@ -17,7 +17,7 @@ Bytes deflate_zeros_mib(z_stream& zs, const Bytes& mib) {
   zs.next_out = out.data();
   zs.avail_out = static_cast<uInt>(out.size());
   EXPECT_EQ(deflate(&zs, Z_FULL_FLUSH), Z_OK);
-  out.resize(out.size() - zs.avail_out);
+  out.resize(static_cast<std::size_t>(zs.next_out - out.data()));  // what deflate wrote
   return out;
 }
 
@@ -33,7 +33,7 @@ Bytes gzip_bomb(const Bytes& prefix, std::uint64_t mib, BombEnd end) {
   zs.next_out = out.data();
   zs.avail_out = static_cast<uInt>(out.size());
   EXPECT_EQ(deflate(&zs, Z_FULL_FLUSH), Z_OK);
-  out.resize(out.size() - zs.avail_out);
+  out.resize(static_cast<std::size_t>(zs.next_out - out.data()));  // what deflate wrote
   const Bytes block = deflate_zeros_mib(zs, zeros);
   deflateEnd(&zs);
   for (std::uint64_t i = 0; i < mib; ++i) out.insert(out.end(), block.begin(), block.end());

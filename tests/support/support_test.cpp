@@ -106,7 +106,9 @@ TEST(Corpus, EveryBeamInAnEbinDirectorySorted) {
     });
   };
   EXPECT_TRUE(has("/ebin/lists.beam"));
-  if (fs::is_directory("/usr/lib/elixir/lib")) EXPECT_TRUE(has("/ebin/Elixir.Enum.beam"));
+  if (fs::is_directory("/usr/lib/elixir/lib")) {
+    EXPECT_TRUE(has("/ebin/Elixir.Enum.beam"));
+  }
   // OTP's examples are real images too; two of the three listings left them out.
   if (fs::exists("/usr/lib/erlang/lib") && !fs::is_empty("/usr/lib/erlang/lib")) {
     std::vector<std::string> examples;
