@@ -208,15 +208,14 @@ std::shared_ptr<const std::vector<std::uint8_t>> Store::Impl::loading_bytes(std:
   if (row.layout == 0) {
     st = decode(row, false, *out);
   } else {
-    std::vector<std::uint8_t> recipe;
     std::shared_ptr<db::Dictionary> dict;
     try {
       dict = dictionary(row.dictionary_id);
     } catch (const db::StatusError& e) {
       st = e.status();
     }
-    if (st) st = store_internal::decode_blob(decompressor, row, dict.get(), false, recipe);
-    if (st) st = decode_chunked(row, recipe, false, /*loading=*/true, *out);
+    if (st) st = store_internal::decode_blob(decompressor, row, dict.get(), false, recipe_scratch);
+    if (st) st = decode_chunked(row, recipe_scratch, false, /*loading=*/true, *out);
   }
   if (!st) fail(Code::kCorruption, fmt::format("module {} version {}: {}", name, version, st.message()));
   return out;

@@ -258,6 +258,9 @@ struct Store::Impl {
   db::Compressor compressor;
   db::Decompressor decompressor;
   db::ImageCache image_cache{0};
+  // A layout's recipe, decompressed by a read (decode, loading_bytes) and used before the read
+  // returns: kept between reads so that a read allocates (and faults in) no buffer for it.
+  std::vector<std::uint8_t> recipe_scratch;
 
   std::string context() const { return "store " + path; }
 
