@@ -74,11 +74,10 @@ Status Store::Impl::decode(const BlobRow& row, bool check_sha256, std::vector<st
     return e.status();  // its dictionary is missing
   }
   if (row.layout == 0) return store_internal::decode_blob(decompressor, row, dict.get(), check_sha256, out);
-  std::vector<std::uint8_t> recipe;
-  if (Status st = store_internal::decode_blob(decompressor, row, dict.get(), false, recipe); !st) {
+  if (Status st = store_internal::decode_blob(decompressor, row, dict.get(), false, recipe_scratch); !st) {
     return Status(st.code(), "chunk layout: " + st.message());
   }
-  return decode_chunked(row, recipe, check_sha256, /*loading=*/false, out);
+  return decode_chunked(row, recipe_scratch, check_sha256, /*loading=*/false, out);
 }
 
 std::shared_ptr<std::vector<std::uint8_t>> Store::Impl::shared_bytes(std::string_view name,

@@ -130,20 +130,33 @@ Status Store::Impl::decode_chunked(const BlobRow& row, std::span<const std::uint
   return Status::ok();
 }
 
-std::int64_t Store::Impl::insert_chunks(std::int64_t blob_id, const store_internal::Prepared& p,
-                                        bool repair) {
+std::int64_t Store::Impl::insert_chunks(std::int64_t blob_id, const store_internal::Prepared& p, bool repair,
+                                        std::map<db::Sha256, std::int64_t>* known) {
+  // The blob_chunks row names the blob and the chunk by id when known, else by SHA-256 (the
+  // subquery finds the row this import inserted; none found is a NULL the NOT NULL refuses).
+  static constexpr const char* kRowSql[2][2] = {
+      {"INSERT INTO blob_chunks (blob_id, seq, chunk_id) VALUES (?, ?, ?)",
+       "INSERT INTO blob_chunks (blob_id, seq, chunk_id) VALUES (?, ?, (SELECT id FROM chunks WHERE sha256 = "
+       "?))"},
+      {"INSERT INTO blob_chunks (blob_id, seq, chunk_id) VALUES ((SELECT id FROM blobs WHERE sha256 = ?), ?, "
+       "?)",
+       "INSERT INTO blob_chunks (blob_id, seq, chunk_id) VALUES ((SELECT id FROM blobs WHERE sha256 = ?), ?, "
+       "(SELECT id FROM chunks WHERE sha256 = ?))"}};
   std::int64_t repaired = 0;
   for (std::size_t i = 0; i < p.chunks.size(); ++i) {
     const auto& c = p.chunks[i];
-    std::int64_t id = 0;
-    {
+    std::int64_t id = 0;  // kChunkInserted: this import's, named by its SHA-256
+    const auto it = known ? known->find(c.sha) : std::map<db::Sha256, std::int64_t>::iterator{};
+    if (known && it != known->end()) {
+      id = it->second;
+    } else {
       auto& s = stmt("SELECT id FROM chunks WHERE sha256 = ?");
       Done done{s};
       s.bind_blob(1, c.sha);
       if (s.step()) id = s.int64(0);
     }
     const auto checksum = store_internal::last4(c.frame);
-    if (id != 0 && repair && chunk_damaged(id)) {
+    if (id > 0 && repair && chunk_damaged(id)) {
       auto& s = stmt(
           "UPDATE chunks SET content_size = ?, deflate = 0, head = 0, stored_size = ?, level = ?, "
           "dictionary_id = ?, "
@@ -171,12 +184,21 @@ std::int64_t Store::Impl::insert_chunks(std::int64_t blob_id, const store_intern
       s.bind_blob_no_copy(8, c.frame);
       s.bind_blob(9, checksum);
       s.exec();
-      id = db->last_insert_id();
+      id = kChunkInserted;
+      if (known) (*known)[c.sha] = kChunkInserted;
     }
-    auto& s = stmt("INSERT INTO blob_chunks (blob_id, seq, chunk_id) VALUES (?, ?, ?)");
-    s.bind(1, blob_id);
+    auto& s = stmt(kRowSql[blob_id == 0][id == kChunkInserted]);
+    if (blob_id == 0) {
+      s.bind_blob(1, p.sha);
+    } else {
+      s.bind(1, blob_id);
+    }
     s.bind(2, static_cast<std::int64_t>(i));
-    s.bind(3, id);
+    if (id == kChunkInserted) {
+      s.bind_blob(3, c.sha);
+    } else {
+      s.bind(3, id);
+    }
     s.exec();
   }
   return repaired;
@@ -208,15 +230,14 @@ std::shared_ptr<const std::vector<std::uint8_t>> Store::Impl::loading_bytes(std:
   if (row.layout == 0) {
     st = decode(row, false, *out);
   } else {
-    std::vector<std::uint8_t> recipe;
     std::shared_ptr<db::Dictionary> dict;
     try {
       dict = dictionary(row.dictionary_id);
     } catch (const db::StatusError& e) {
       st = e.status();
     }
-    if (st) st = store_internal::decode_blob(decompressor, row, dict.get(), false, recipe);
-    if (st) st = decode_chunked(row, recipe, false, /*loading=*/true, *out);
+    if (st) st = store_internal::decode_blob(decompressor, row, dict.get(), false, recipe_scratch);
+    if (st) st = decode_chunked(row, recipe_scratch, false, /*loading=*/true, *out);
   }
   if (!st) fail(Code::kCorruption, fmt::format("module {} version {}: {}", name, version, st.message()));
   return out;

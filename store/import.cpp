@@ -221,7 +221,7 @@ Store::Impl::BlobRef Store::Impl::find_blob(const Prepared& p, std::optional<std
   return b;
 }
 
-std::int64_t Store::Impl::insert_blob(const Prepared& p, bool want_id) {
+std::int64_t Store::Impl::insert_blob(const Prepared& p, bool want_id, ImportLookups* known) {
   auto& s = stmt(
       "INSERT INTO blobs (sha256, raw_size, stored_size, level, dictionary_id, data, load_verdict, "
       "frame_checksum, layout, layout_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -242,11 +242,10 @@ std::int64_t Store::Impl::insert_blob(const Prepared& p, bool want_id) {
   s.bind(9, p.layout);
   s.bind(10, static_cast<std::int64_t>(p.layout_size));
   s.exec();
-  // A chunked image's rows name the blob by id, so it is read back (its chunk lookups wait
-  // for the server anyway); a whole image need not wait.
-  if (!want_id && p.layout != 1) return 0;
-  const std::int64_t id = db->last_insert_id();
-  if (p.layout == 1) insert_chunks(id, p, /*repair=*/false);
+  // Without want_id nothing is read back: a chunked image's blob_chunks rows name the blob by
+  // its SHA-256 (insert_chunks with 0).
+  const std::int64_t id = want_id ? db->last_insert_id() : 0;
+  if (p.layout == 1) insert_chunks(id, p, /*repair=*/false, known ? &known->chunks : nullptr);
   return id;
 }
 
@@ -328,12 +327,16 @@ Store::Impl::ImportLookups Store::Impl::lookup_batch(const std::vector<Prepared>
       in_list(kChunk, 2));
   static const std::string blobs_sql =
       fmt::format("SELECT sha256, id FROM blobs WHERE sha256 IN ({})", in_list(kChunk, 1));
+  static const std::string chunks_sql =
+      fmt::format("SELECT sha256, id FROM chunks WHERE sha256 IN ({})", in_list(kChunk, 1));
   ImportLookups out;
   std::vector<std::string> names;
-  std::vector<const db::Sha256*> shas;
+  std::vector<const db::Sha256*> shas, chunk_shas;
   for (const Prepared& p : batch) {
     if (out.rows.try_emplace(p.module).second) names.push_back(p.module);
     if (out.blobs.try_emplace(p.sha, 0).second) shas.push_back(&p.sha);
+    for (const auto& c : p.chunks)
+      if (out.chunks.try_emplace(c.sha, 0).second) chunk_shas.push_back(&c.sha);
   }
   for (std::size_t at = 0; at < names.size(); at += kChunk) {
     auto& s = stmt(rows_sql.c_str());
@@ -348,24 +351,30 @@ Store::Impl::ImportLookups Store::Impl::lookup_batch(const std::vector<Prepared>
     }
     while (s.step()) out.rows[s.text(0)] = ModuleRow{s.int64(1), s.int64(2), s.int64(3), s.int64(4)};
   }
-  for (std::size_t at = 0; at < shas.size(); at += kChunk) {
-    auto& s = stmt(blobs_sql.c_str());
-    Done done{s};
-    for (int i = 0; i < kChunk; ++i) {
-      if (at + i < shas.size()) {
-        s.bind_blob(i + 1, *shas[at + i]);
-      } else {
-        s.bind_null(i + 1);
+  // Blobs and chunks alike: the ids of the rows whose SHA-256 is among `keys`.
+  auto ids = [&](const std::string& sql, const std::vector<const db::Sha256*>& keys,
+                 std::map<db::Sha256, std::int64_t>& found) {
+    for (std::size_t at = 0; at < keys.size(); at += kChunk) {
+      auto& s = stmt(sql.c_str());
+      Done done{s};
+      for (int i = 0; i < kChunk; ++i) {
+        if (at + i < keys.size()) {
+          s.bind_blob(i + 1, *keys[at + i]);
+        } else {
+          s.bind_null(i + 1);
+        }
+      }
+      while (s.step()) {
+        const auto sha = s.blob(0);
+        db::Sha256 key{};
+        if (sha.size() != key.size()) continue;  // not a SHA-256: no bytes have it
+        std::copy(sha.begin(), sha.end(), key.begin());
+        found[key] = s.int64(1);
       }
     }
-    while (s.step()) {
-      const auto sha = s.blob(0);
-      db::Sha256 key{};
-      if (sha.size() != key.size()) continue;  // not a SHA-256: no image's bytes have it
-      std::copy(sha.begin(), sha.end(), key.begin());
-      out.blobs[key] = s.int64(1);
-    }
-  }
+  };
+  ids(blobs_sql, shas, out.blobs);
+  ids(chunks_sql, chunk_shas, out.chunks);
   return out;
 }
 
@@ -401,7 +410,7 @@ ImportResult Store::Impl::insert(const Prepared& p, const std::string& note, boo
     }
   }
   if (blob_id == 0) {
-    insert_blob(p, /*want_id=*/false);  // new_version names it by p.sha
+    insert_blob(p, /*want_id=*/false, known);  // new_version names it by p.sha
     r.new_blob = true;
     r.stored_size = p.frame.size();
   }

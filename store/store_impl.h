@@ -258,6 +258,9 @@ struct Store::Impl {
   db::Compressor compressor;
   db::Decompressor decompressor;
   db::ImageCache image_cache{0};
+  // A layout's recipe, decompressed by a read (decode, loading_bytes) and used before the read
+  // returns: kept between reads so that a read allocates (and faults in) no buffer for it.
+  std::vector<std::uint8_t> recipe_scratch;
 
   std::string context() const { return "store " + path; }
 
@@ -320,10 +323,18 @@ struct Store::Impl {
   // One chunk row's data as in the image (the deflate layer put back), its frame checksums
   // always and its SHA-256 with `check_sha256`. kCorruption saying what failed.
   Status decode_chunk(db::Statement& s, int first, bool check_sha256, std::vector<std::uint8_t>& out);
-  // The chunk rows and blob_chunks rows of a layout-1 blob `blob_id` (import, repair):
-  // each chunk found by its SHA-256 or inserted; one that is damaged is replaced by `p`'s
-  // frame when `repair` (returns how many were).
-  std::int64_t insert_chunks(std::int64_t blob_id, const store_internal::Prepared& p, bool repair);
+  // The chunk rows and blob_chunks rows of a layout-1 blob `blob_id` (0: the blob of p.sha,
+  // named by its SHA-256) (import, compact, repair): each chunk found by its SHA-256 or
+  // inserted; one that is damaged is replaced by `p`'s frame when `repair` (returns how many
+  // were). `known`: the chunk ids a batch import read beforehand (ImportLookups::chunks),
+  // kept true as this inserts; a chunk not in it is looked up here. Nothing is read back
+  // after an INSERT: a new chunk (and a blob given as 0) is named by its SHA-256 in the
+  // blob_chunks row, so that a server receives an import's writes without answering between
+  // them (db/pg_connection.cpp's pipeline).
+  std::int64_t insert_chunks(std::int64_t blob_id, const store_internal::Prepared& p, bool repair,
+                             std::map<db::Sha256, std::int64_t>* known = nullptr);
+  // ImportLookups::chunks's value for a chunk the import itself inserted (its id unread).
+  static constexpr std::int64_t kChunkInserted = -1;
   // Whether chunk `id` no longer gives its SHA-256.
   bool chunk_damaged(std::int64_t id);
   // The bytes a loader needs of name@version (Store::get_for_loading).
@@ -515,9 +526,12 @@ struct Store::Impl {
   // Each entry answers once: after insert() used it, the import's own writes (a new version
   // of that module, a blob with those bytes) have changed the truth, and a second image of
   // the same module or bytes asks the database again.
+  // The chunks (by the SHA-256 of each chunk apart of every layout-1 image of the batch) are
+  // read once too, and stay true: insert_chunks marks those it inserts.
   struct ImportLookups {
     std::map<std::string, std::optional<ModuleRow>, std::less<>> rows;
-    std::map<db::Sha256, std::int64_t> blobs;  // 0: not stored
+    std::map<db::Sha256, std::int64_t> blobs;   // 0: not stored
+    std::map<db::Sha256, std::int64_t> chunks;  // 0: not stored; kChunkInserted: by this import
   };
   ImportLookups lookup_batch(const std::vector<store_internal::Prepared>& batch, std::string_view channel);
 
@@ -532,7 +546,9 @@ struct Store::Impl {
   BlobRef find_blob(const store_internal::Prepared& p, std::optional<std::int64_t> known_id = std::nullopt);
   // The new blob's id; `want_id` false: 0, and the caller names the blob by p.sha (no read
   // after the INSERT, so that a server need not answer before the next write is sent).
-  std::int64_t insert_blob(const store_internal::Prepared& p, bool want_id = true);
+  // `known`: a batch import's lookups (its chunks).
+  std::int64_t insert_blob(const store_internal::Prepared& p, bool want_id = true,
+                           ImportLookups* known = nullptr);
   // A new version of p.module (p.lib, p.md5...) with blob `blob_id` (0: the blob of p.sha),
   // numbered after `row`'s high-water mark (a new module row when none). Not made active: a
   // channel change does that.

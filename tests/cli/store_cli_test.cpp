@@ -28,6 +28,7 @@
 
 #include "store/backend.h"
 #include "store/store_test_util.h"
+#include "support/corpus.h"
 
 extern char** environ;
 
@@ -618,6 +619,44 @@ TEST_P(StoreCommands, DictTrainWithTooFewImagesSaysSo) {
   EXPECT_TRUE(contains(r.err, "too few")) << r.err;
   EXPECT_TRUE(contains(r.err, "1 distinct image")) << r.err;
   EXPECT_EQ(open_or_die(db_)->stats()->dictionaries, 0);
+}
+
+// Issue 17: `compact` inflates a deflated debug chunk (stats counts Dbgi inflated);
+// `compact --keep-deflated` deflates it back as it came (verified), so that a whole read
+// never deflates; export gives the imported bytes after each. A real OTP image: stdlib's lists.
+TEST_P(StoreCommands, CompactKeepDeflatedKeepsDebugChunksAsTheyCame) {
+  std::string lists;
+  for (const auto& path : testing::real_images())
+    if (path.ends_with("/ebin/lists.beam") && contains(path, "/stdlib-")) lists = path;
+  if (lists.empty()) GTEST_SKIP() << "no Erlang/OTP stdlib here";
+  const auto original = read_file(lists);
+  ASSERT_EQ(cli({"import", lists}).code, 0);
+  // stats --json: the Dbgi row's count of inflated chunks (-1: no Dbgi row).
+  auto dbgi_inflated = [&]() -> std::int64_t {
+    const auto r = cli({"--json", "stats"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    const auto stats = Json::parse(r.out);
+    for (const auto& k : stats["chunk_kinds"])
+      if (k["kind"] == "Dbgi") return k["inflated"].get<std::int64_t>();
+    return -1;
+  };
+  auto exported = [&] {
+    const std::string out = dir_ / "out.beam";
+    const auto r = cli({"export", "lists", "-o", out});
+    EXPECT_EQ(r.code, 0) << r.err;
+    return read_file(out);
+  };
+  EXPECT_EQ(dbgi_inflated(), 0);  // import stores chunks as they came
+  auto r = cli({"compact", "--level", "3"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(dbgi_inflated(), 1);
+  EXPECT_EQ(exported(), original);
+  r = cli({"compact", "--level", "3", "--keep-deflated"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "compacted 1 blobs at level 3")) << r.out;
+  EXPECT_EQ(dbgi_inflated(), 0);
+  EXPECT_EQ(exported(), original);
+  EXPECT_EQ(cli({"verify"}).code, 0);
 }
 
 // --- item 11: long work --------------------------------------------------------------------

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "backend.h"
 #include "base/hex.h"
 #include "chunk_layout.h"
 #include "common/gzip_util.h"
@@ -345,7 +346,28 @@ TEST(StoreChunks, VersionsShareChunksAndEveryReadIsExact) {
   EXPECT_TRUE(store->verify()->ok());
 }
 
-TEST(StoreChunks, DeflatedChunksThatDoNotDeflateAgainExactlyAreKeptAsTheyCame) {
+// The damage suites run on both backends (backend.h): the damage is made through SQL, as
+// another program with access to the database might (sqlite3 on the file, libpq on the server).
+class StoreChunkDamage : public BackendTest {
+ protected:
+  // Flips byte 21 of the frame of every Dbgi chunk row; returns how many rows it changed.
+  std::int64_t damage_dbgi(const std::string& location) {
+    if (postgresql()) {
+      return static_cast<std::int64_t>(
+          testing::pg_rows(location,
+                           "UPDATE chunks SET data = substring(data from 1 for 20) || '\\xff'::bytea || "
+                           "substring(data from 22) WHERE kind = 'Dbgi' RETURNING id")
+              .size());
+    }
+    RawDb raw(location);
+    const std::int64_t n = raw.scalar("SELECT count(*) FROM chunks WHERE kind = 'Dbgi'");
+    raw.exec("UPDATE chunks SET data = substr(data, 1, 20) || X'FF' || substr(data, 22) WHERE kind = 'Dbgi'");
+    return n;
+  }
+};
+CODESTORE_BOTH_BACKENDS(StoreChunkDamage);
+
+TEST_P(StoreChunkDamage, DeflatedChunksThatDoNotDeflateAgainExactlyAreKeptAsTheyCame) {
   const auto lists = otp_image("stdlib", "lists");
   REQUIRE_OTP(lists);
   const auto dbgi = chunk_data(lists, "Dbgi");
@@ -358,7 +380,7 @@ TEST(StoreChunks, DeflatedChunksThatDoNotDeflateAgainExactlyAreKeptAsTheyCame) {
   const auto a = with_chunk(lists, "Dbgi", odd);
   const auto b = with_chunk(variant_of(lists, "lists.beam", 1), "Dbgi", truncated);
   TempDir dir;
-  auto store = open_or_die(dir / "s.db");
+  auto store = open_or_die(store_at(dir));
   ASSERT_EQ(import_bytes(*store, a), 1);
   ASSERT_EQ(import_bytes(*store, b), 2);
   CompactOptions co;
@@ -374,11 +396,11 @@ TEST(StoreChunks, DeflatedChunksThatDoNotDeflateAgainExactlyAreKeptAsTheyCame) {
   EXPECT_TRUE(v->ok());
 }
 
-TEST(StoreChunks, ADamagedSharedChunkIsNamedForEveryVersionAndRepairedByReimport) {
+TEST_P(StoreChunkDamage, ADamagedSharedChunkIsNamedForEveryVersionAndRepairedByReimport) {
   const auto lists = otp_image("stdlib", "lists");
   REQUIRE_OTP(lists);
   TempDir dir;
-  const std::string db = dir / "s.db";
+  const std::string db = store_at(dir);
   std::vector<std::vector<std::uint8_t>> builds;
   {
     auto store = open_or_die(db);
@@ -388,11 +410,7 @@ TEST(StoreChunks, ADamagedSharedChunkIsNamedForEveryVersionAndRepairedByReimport
     }
     ASSERT_TRUE(store->checkpoint());
   }
-  {
-    RawDb raw(db);
-    ASSERT_EQ(raw.scalar("SELECT count(*) FROM chunks WHERE kind = 'Dbgi'"), 1);
-    raw.exec("UPDATE chunks SET data = substr(data, 1, 20) || X'FF' || substr(data, 22) WHERE kind = 'Dbgi'");
-  }
+  ASSERT_EQ(damage_dbgi(db), 1);  // one Dbgi row, which the three builds share
   StoreOptions o;
   o.image_cache_bytes = 0;
   auto store = open_or_die(db, o);
