@@ -5,7 +5,10 @@
 //   channel show C [--generation N]        a generation (default: the current one) and its modules
 //   channel history C [--limit N]          generations, newest first, with what changed in each
 //   channel rollback C [--reason R]        C's content becomes its previous generation's (a new
-//                                          generation; a second rollback switches back)
+//         [--wait[=S]] [--deadline MS]     generation; a second rollback switches back); the
+//         [--brutal] [--force] [--probe M:F]  agents' options and --wait as deploy's (deploy_wait.h)
+//   channel canary C [--promote|--drop]    C's canary rollouts (deploy --canary), newest first;
+//                                          --promote/--drop end the pending one by hand
 //   channel diff C[#G] C[#G]               what differs from one generation to another, of one
 //                                          channel or two (C alone: its current generation):
 //                                          modules added, removed, changed (version, MD5), and
@@ -15,6 +18,8 @@
 //                                          and whether each is behind its channel's current
 //                                          generation; --forget-older-than removes those not seen
 //                                          for D (30d, 12h, 90m, 45s)
+//   nodes exclude NAME / nodes include NAME   an agent node (its Erlang node name) is never
+//                                          upgraded automatically, nor a canary / follows again
 //
 // Every command takes --json (one JSON document; an error is {"error": {...}} too). The other
 // store commands work in the channel the global --channel names (default: default).
@@ -31,6 +36,7 @@
 #include <vector>
 
 #include "cli.h"
+#include "deploy_wait.h"
 #include "json_util.h"
 #include "store_cli.h"
 
@@ -68,6 +74,11 @@ Json generation_json(const Generation& g) {
          {"release", text_or_null(g.release)},
          {"modules", g.modules},
          {"changes", changes_json(g)}};
+  j["upgrade"] = {{"deadline_ms", version_or_null(g.upgrade.deadline_ms)},
+                  {"brutal", g.upgrade.brutal},
+                  {"force", g.upgrade.force},
+                  {"probe", text_or_null(g.upgrade.probe)}};
+  if (g.candidate) j["candidate"] = true;
   return j;
 }
 
@@ -178,20 +189,31 @@ void cmd_history(Context& ctx, const std::string& channel, std::size_t limit) {
   table(*ctx.out, t);
 }
 
-void cmd_rollback(Context& ctx, const std::string& channel, const std::string& reason) {
+void cmd_rollback(Context& ctx, const std::string& channel, const std::string& reason,
+                  const UpgradeArgs& args) {
   if (ctx.channel != "default" && ctx.channel != channel) {
     return report_usage(
         ctx, fmt::format("channel rollback {}: --channel {} names another channel", channel, ctx.channel));
   }
+  const auto up = check_upgrade_args(ctx, args);
+  if (!up) return;
   ctx.channel = channel;
   auto store = open_store(ctx, true);
   if (!store) return;
-  auto g = store->channel_rollback(Reason(reason));
+  const std::int64_t since = up->wait ? newest_outcome_id(*store, channel) : 0;
+  auto g = store->channel_rollback(Reason(reason), up->options);
   if (!g) return report_error(ctx, g.error());
   if (ctx.json) {
-    *ctx.out << generation_json(*g).dump() << "\n";
+    Json doc = generation_json(*g);
+    if (up->wait) wait_for_outcomes(ctx, *store, channel, g->number, false, since, *up->wait, &doc);
+    *ctx.out << doc.dump() << "\n";
     return;
   }
+  auto wait = [&] {
+    if (!up->wait) return;
+    ctx.out->flush();
+    wait_for_outcomes(ctx, *store, channel, g->number, false, since, *up->wait, nullptr);
+  };
   *ctx.out << fmt::format("channel {}: generation {} ({}): {}\n", channel, g->number, g->reason,
                           change_counts(*g));
   for (const auto& c : g->changes) {
@@ -199,6 +221,72 @@ void cmd_rollback(Context& ctx, const std::string& channel, const std::string& r
                             c.from_version == 0 ? "-" : std::to_string(c.from_version),
                             c.to_version == 0 ? "-" : std::to_string(c.to_version));
   }
+  wait();
+}
+
+Json rollout_json(const Rollout& r) {
+  Json nodes = Json::array();
+  for (const auto& n : r.nodes)
+    nodes.push_back({{"node", text_to_json_string(n.node_name)}, {"outcome", text_or_null(n.outcome)}});
+  return {{"id", r.id},
+          {"channel", text_to_json_string(r.channel)},
+          {"base", r.base},
+          {"candidate", r.candidate},
+          {"canaries", r.canaries},
+          {"release", text_or_null(r.release)},
+          {"state", r.state},
+          {"reason", text_or_null(r.reason)},
+          {"created_at", r.created_at},
+          {"ended_at", version_or_null(r.ended_at)},
+          {"nodes", nodes}};
+}
+
+void cmd_canary(Context& ctx, const std::string& channel, bool promote, bool drop,
+                const std::string& reason) {
+  if (promote && drop) return report_usage(ctx, "channel canary: --promote or --drop, not both");
+  auto store = open_store(ctx, promote || drop);
+  if (!store) return;
+  std::vector<Rollout> shown;
+  if (promote || drop) {
+    auto r = store->end_rollout(channel, promote, Reason(reason));
+    if (!r) return report_error(ctx, r.error());
+    shown.push_back(*r);
+  } else {
+    auto r = store->rollouts(channel);
+    if (!r) return report_error(ctx, r.error());
+    shown = std::move(*r);
+  }
+  if (ctx.json) {
+    Json a = Json::array();
+    for (const auto& r : shown) a.push_back(rollout_json(r));
+    *ctx.out << Json{{"rollouts", a}}.dump() << "\n";
+    return;
+  }
+  std::vector<std::vector<std::string>> t{
+      {"CANDIDATE", "BASE", "RELEASE", "STATE", "CANARIES", "CREATED", "ENDED", "REASON"}};
+  for (const auto& r : shown) {
+    std::vector<std::string> nodes;
+    for (const auto& n : r.nodes) nodes.push_back(n.node_name + (n.outcome.empty() ? "" : " " + n.outcome));
+    t.push_back({std::to_string(r.candidate), std::to_string(r.base), r.release.empty() ? "-" : r.release,
+                 r.state,
+                 fmt::format("{} of {}{}", r.nodes.size(), r.canaries,
+                             nodes.empty() ? "" : fmt::format(": {}", fmt::join(nodes, ", "))),
+                 when(r.created_at), when(r.ended_at), r.reason.empty() ? "-" : r.reason});
+  }
+  table(*ctx.out, t);
+}
+
+void cmd_exclude(Context& ctx, const std::string& name, bool excluded) {
+  auto store = open_store(ctx, true);
+  if (!store) return;
+  if (Status st = store->exclude_node(name, excluded); !st) return report_error(ctx, st);
+  if (ctx.json) {
+    *ctx.out << Json{{"node", text_to_json_string(name)}, {"excluded", excluded}}.dump() << "\n";
+    return;
+  }
+  *ctx.out << fmt::format("{}: {}\n", name,
+                          excluded ? "excluded: never upgraded automatically, never a canary"
+                                   : "included: follows its channel again");
 }
 
 // CHANNEL or CHANNEL#GEN (a channel name has no '#'); GEN a whole number from 1. nullopt when
@@ -362,7 +450,9 @@ void cmd_nodes(Context& ctx, std::string channel, bool modules, const std::strin
                 {"runs_generation", version_or_null(n.runs_generation)},
                 {"behind", n.behind},
                 {"name", text_or_null(n.name)},
-                {"agent_vsn", text_or_null(n.agent_vsn)}};
+                {"agent_vsn", text_or_null(n.agent_vsn)},
+                {"excluded", n.excluded},
+                {"agent_connected", n.agent_connected}};
       if (n.last_upgrade.id != 0) {
         const NodeUpgrade& u = n.last_upgrade;
         node["last_outcome"] = {{"outcome", u.outcome},
@@ -372,7 +462,8 @@ void cmd_nodes(Context& ctx, std::string channel, bool modules, const std::strin
                                 {"duration_ms", u.duration_ms},
                                 {"suspended", u.suspended},
                                 {"blocking", u.blocking},
-                                {"killed", u.killed}};
+                                {"killed", u.killed},
+                                {"reason", text_or_null(u.reason)}};
       } else {
         node["last_outcome"] = nullptr;
       }
@@ -415,8 +506,8 @@ void cmd_nodes(Context& ctx, std::string channel, bool modules, const std::strin
                   "{} {}->{} ({} ms{})", n.last_upgrade.outcome, n.last_upgrade.from_generation,
                   n.last_upgrade.to_generation, n.last_upgrade.duration_ms,
                   n.last_upgrade.blocking != 0 ? fmt::format(", {} blocking", n.last_upgrade.blocking) : "");
-    t.push_back({std::to_string(n.id), n.name.empty() ? "-" : n.name, n.address,
-                 n.client_root.empty() ? "-" : n.client_root, n.channel.empty() ? "-" : n.channel,
+    t.push_back({std::to_string(n.id), n.name.empty() ? "-" : n.name + (n.excluded ? " (excluded)" : ""),
+                 n.address, n.client_root.empty() ? "-" : n.client_root, n.channel.empty() ? "-" : n.channel,
                  release_text(n.release), n.erts_vsn.empty() ? "-" : n.erts_vsn,
                  n.generation == 0 ? "-" : std::to_string(n.generation), std::to_string(n.module_count),
                  when(n.first_seen), when(n.last_seen), behind, outcome});
@@ -461,7 +552,22 @@ void add_channel_commands(CLI::App& app, Context& ctx) {
       "Return a channel to its previous generation (a new generation; a second rollback switches back)");
   rollback->add_option("CHANNEL", o->channel, "Channel name")->required();
   rollback->add_option("--reason", o->reason, "Kept in the history");
-  rollback->callback([&ctx, o] { cmd_rollback(ctx, o->channel, o->reason); });
+  auto rb = std::make_shared<UpgradeArgs>();
+  add_upgrade_options(rollback, *rb);
+  rollback->callback([&ctx, o, rb] { cmd_rollback(ctx, o->channel, o->reason, *rb); });
+  struct CanaryArgs {
+    std::string channel, reason;
+    bool promote = false, drop = false;
+  };
+  auto ca = std::make_shared<CanaryArgs>();
+  auto* canary = channel->add_subcommand(
+      "canary",
+      "A channel's canary rollouts (deploy --canary), newest first; --promote or --drop the pending one");
+  canary->add_option("CHANNEL", ca->channel, "Channel name")->required();
+  canary->add_flag("--promote", ca->promote, "Make the pending candidate the current generation now");
+  canary->add_flag("--drop", ca->drop, "Drop the pending candidate: the channel stays at its generation");
+  canary->add_option("--reason", ca->reason, "Kept in the history");
+  canary->callback([&ctx, ca] { cmd_canary(ctx, ca->channel, ca->promote, ca->drop, ca->reason); });
   auto* diff = channel->add_subcommand(
       "diff",
       "What differs between two generations, of one channel or two: modules (version, MD5), applications");
@@ -483,7 +589,17 @@ void add_channel_commands(CLI::App& app, Context& ctx) {
                   "Also list the module versions each node fetched (module@version, MD5)");
   nodes->add_option("--forget-older-than", n->forget,
                     "Remove the nodes not seen for this long (45s, 90m, 12h, 30d) instead of listing");
-  nodes->callback([&ctx, n] { cmd_nodes(ctx, n->channel, n->modules, n->forget); });
+  auto name = std::make_shared<std::string>();
+  auto* exclude = nodes->add_subcommand(
+      "exclude", "Never upgrade this agent node automatically, nor choose it as a canary");
+  exclude->add_option("NAME", *name, "The node's Erlang node name (NAME in `codestore nodes`)")->required();
+  exclude->callback([&ctx, name] { cmd_exclude(ctx, *name, true); });
+  auto* include = nodes->add_subcommand("include", "An excluded agent node follows its channel again");
+  include->add_option("NAME", *name, "The node's Erlang node name")->required();
+  include->callback([&ctx, name] { cmd_exclude(ctx, *name, false); });
+  nodes->callback([&ctx, n, nodes] {
+    if (nodes->get_subcommands().empty()) cmd_nodes(ctx, n->channel, n->modules, n->forget);
+  });
 }
 
 }  // namespace codestore::cli

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "cli.h"
+#include "deploy_wait.h"
 #include "json_util.h"
 #include "store_cli.h"
 
@@ -188,40 +189,69 @@ void cmd_release_export(Context& ctx, const std::string& ref, const std::string&
                           x->files, x->bytes, x->links, x->directories);
 }
 
+Json deploy_json(const std::string& ref, const DeployResult& d) {
+  Json changed = Json::array();
+  for (const auto& c : d.changed) {
+    changed.push_back({{"module", text_to_json_string(c.module)},
+                       {"from", version_or_null(c.from_version)},
+                       {"to", version_or_null(c.to_version)}});
+  }
+  Json j{{"release", text_to_json_string(ref)},
+         {"channel", text_to_json_string(d.channel)},
+         {"generation", d.generation == 0 ? Json(nullptr) : Json(d.generation)},
+         {"modules", d.modules},
+         {"apps", d.apps},
+         {"changed", changed}};
+  if (d.candidate) {
+    j["candidate"] = true;
+    j["base"] = d.base;
+    j["canaries"] = d.canaries;
+  }
+  return j;
+}
+
 void print_deploy(Context& ctx, const std::string& ref, const DeployResult& d) {
   if (ctx.json) {
-    Json changed = Json::array();
-    for (const auto& c : d.changed) {
-      changed.push_back({{"module", text_to_json_string(c.module)},
-                         {"from", version_or_null(c.from_version)},
-                         {"to", version_or_null(c.to_version)}});
-    }
-    *ctx.out << Json{{"release", text_to_json_string(ref)},
-                     {"channel", text_to_json_string(d.channel)},
-                     {"generation", d.generation == 0 ? Json(nullptr) : Json(d.generation)},
-                     {"modules", d.modules},
-                     {"apps", d.apps},
-                     {"changed", changed}}
-                    .dump()
-             << "\n";
+    *ctx.out << deploy_json(ref, d).dump() << "\n";
     return;
   }
   if (d.generation == 0) {
     *ctx.out << fmt::format("{}: channel {} has its content already; nothing changed\n", ref, d.channel);
     return;
   }
+  if (d.candidate) {
+    *ctx.out << fmt::format(
+        "{} -> channel {} candidate generation {} for {} canaries (the channel stays at generation {} until "
+        "they apply it): {} applications, {} modules, {} changed\n",
+        ref, d.channel, d.generation, d.canaries, d.base, d.apps, d.modules, d.changed.size());
+    return;
+  }
   *ctx.out << fmt::format("{} -> channel {} generation {}: {} applications, {} modules, {} changed\n", ref,
                           d.channel, d.generation, d.apps, d.modules, d.changed.size());
 }
 
-void cmd_deploy(Context& ctx, const std::string& ref, const std::string& reason) {
+void cmd_deploy(Context& ctx, const std::string& ref, const std::string& reason, const UpgradeArgs& args,
+                std::int64_t canary) {
   const auto r = parse_name_vsn(ref, false);
   if (!r) return report_usage(ctx, fmt::format("{}: a release is NAME@VSN", ref));
+  const auto up = check_upgrade_args(ctx, args);
+  if (!up) return;
+  if (canary < 0) return report_usage(ctx, fmt::format("--canary {}: a number of nodes, from 1", canary));
   auto store = open_store(ctx, true);
   if (!store) return;
-  auto d = store->deploy({r->name, r->vsn}, Reason(reason));
+  const std::int64_t since = up->wait ? newest_outcome_id(*store, ctx.channel) : 0;
+  auto d = store->deploy({r->name, r->vsn}, Reason(reason), {.upgrade = up->options, .canary = canary});
   if (!d) return report_error(ctx, d.error());
+  if (!up->wait || d->generation == 0) return print_deploy(ctx, ref, *d);
+  if (ctx.json) {
+    Json doc = deploy_json(ref, *d);
+    wait_for_outcomes(ctx, *store, d->channel, d->generation, d->candidate, since, *up->wait, &doc);
+    *ctx.out << doc.dump() << "\n";
+    return;
+  }
   print_deploy(ctx, ref, *d);
+  ctx.out->flush();
+  wait_for_outcomes(ctx, *store, d->channel, d->generation, d->candidate, since, *up->wait, nullptr);
 }
 
 void cmd_materialize(Context& ctx, const std::string& dir, bool force, bool dry_run) {
@@ -627,12 +657,24 @@ void add_release_commands(CLI::App& app, Context& ctx) {
       ->required();
   exp->callback([&ctx, o] { cmd_release_export(ctx, o->ref, o->output); });
 
+  struct DeployArgs {
+    std::string ref, reason;
+    UpgradeArgs upgrade;
+    std::int64_t canary = 0;
+  };
+  auto da = std::make_shared<DeployArgs>();
   auto* deploy = app.add_subcommand(
       "deploy",
-      "Make an Erlang release the content of a channel (--channel, default: default): a new generation");
-  deploy->add_option("NAME@VSN", o->ref, "The release")->required();
-  deploy->add_option("--reason", o->output, "Why (kept in the channel's history)");
-  deploy->callback([&ctx, o] { cmd_deploy(ctx, o->ref, o->output); });
+      "Make an Erlang release the content of a channel (--channel, default: default): a new generation, "
+      "which the channel's agent nodes apply live");
+  deploy->add_option("NAME@VSN", da->ref, "The release")->required();
+  deploy->add_option("--reason", da->reason, "Why (kept in the channel's history)");
+  add_upgrade_options(deploy, da->upgrade);
+  deploy->add_option(
+      "--canary", da->canary,
+      "A canary rollout: N connected agent nodes apply a candidate generation first; it becomes "
+      "current when all of them applied it, and is dropped (the channel stays) when one did not");
+  deploy->callback([&ctx, da] { cmd_deploy(ctx, da->ref, da->reason, da->upgrade, da->canary); });
 
   struct MaterializeArgs {
     std::string dir;

@@ -114,6 +114,7 @@ std::vector<const Term*> elements(const Term* t) {
 
 // The hello's body (docs/agent-protocol.md, "Hello"), as far as the service uses it.
 struct Hello {
+  int protocol = 1;
   std::string node, agent_vsn, erts_vsn, channel;
   ReleaseId release;
   std::int64_t generation = 0;
@@ -126,8 +127,10 @@ Result<Hello> parse_hello(const Term& body) {
     return error(Code::kInvalidArgument, fmt::format("hello: {}", why));
   };
   if (std::get_if<etf::Map>(&body.value()) == nullptr) return bad("not a map");
+  // 1: announcements are {generation, C, G, Plan}; 2: {generation, C, G, Plan, Opts}.
   auto protocol = int_of(map_get(body, "protocol"));
-  if (!protocol || *protocol != 1) return bad("protocol: not 1");
+  if (!protocol || (*protocol != 1 && *protocol != 2)) return bad("protocol: not 1 or 2");
+  h.protocol = static_cast<int>(*protocol);
   // `name` (what the agent calls its node: node() when alive, else made unique) over `node`
   // (node(), nonode@nohost on every node that is not alive).
   auto node = text_of(map_get(body, "name"));
@@ -310,6 +313,12 @@ class AgentService::Impl {
   void publish();  // agents_ from conns_
   // The failure of a plan the service could not make, into the history.
   void record_failure(Conn& c, std::int64_t to, const Status& why);
+  // The canary rollout of each channel that has one pending (Store::rollouts), as last read;
+  // chooses canaries among this service's agents when it lacks some.
+  void check_rollout(const std::string& channel);
+  // What an announcement of generation `to` tells apply/2 (protocol 2): the generation's
+  // UpgradeOptions, and whether it is a canary's candidate.
+  Result<Term> apply_options(const std::string& channel, std::int64_t to);
 
   AgentServiceOptions options_;
   std::unique_ptr<Store> store_;
@@ -326,9 +335,12 @@ class AgentService::Impl {
   std::list<Conn> conns_;
   std::uint64_t store_generation_ = 0;
   std::map<std::string, std::int64_t> current_;  // channel -> its current generation, as last read
+  std::map<std::string, Rollout> rollouts_;      // channel -> its pending rollout, as last read
+  std::set<std::string> excluded_;               // excluded node names, as last read
   // Announcement frames made this round, by (channel, from, to): agents on the same generation
   // share one plan.
-  std::map<std::tuple<std::string, std::int64_t, std::int64_t>, std::vector<std::uint8_t>> frames_;
+  // (channel, from, to, protocol) -> the frame.
+  std::map<std::tuple<std::string, std::int64_t, std::int64_t, int>, std::vector<std::uint8_t>> frames_;
 
   mutable std::mutex info_mu_;
   std::vector<AgentInfo> agents_;  // guarded by info_mu_
@@ -411,7 +423,10 @@ void AgentService::Impl::run() {
     }
     if (changed) publish();
   }
-  for (Conn& c : conns_) ::close(c.fd);
+  for (Conn& c : conns_) {
+    if (c.welcomed && !c.closed && c.info.node != 0) (void)store_->set_agent_connected(c.info.node, false);
+    ::close(c.fd);
+  }
   conns_.clear();
   publish();
 }
@@ -537,6 +552,18 @@ void AgentService::Impl::on_hello(Conn& c, const Term& body) {
   c.info.channel = channel;
   c.info.node = ids ? ids->front() : 0;
   c.info.generation = r.generation;
+  c.info.protocol = hello->protocol;
+  if (auto ex = store_->excluded_nodes()) {
+    excluded_ = std::set<std::string>(ex->begin(), ex->end());
+  } else {
+    log("agent listener: excluded nodes: " + ex.error().to_string());
+  }
+  c.info.excluded = excluded_.count(c.info.name) != 0;
+  if (c.info.node != 0) {
+    if (Status st = store_->set_agent_connected(c.info.node, true); !st)
+      log(fmt::format("agent {} ({}): recording its connection failed: {}", c.peer, hello->node,
+                      st.to_string()));
+  }
   // A plan this node refused or failed (reported to this server or another): not sent again
   // until the channel moves on.
   if (auto last = store_->node_upgrades(hello->node, channel, 1); last && !last->empty()) {
@@ -557,6 +584,7 @@ void AgentService::Impl::on_hello(Conn& c, const Term& body) {
       "channel, release {}",
       c.peer, hello->node, channel, gen->number, c.info.generation, r.modules.size(), hello->modules.size(),
       hello->release.name.empty() ? "-" : hello->release.name + "@" + hello->release.vsn));
+  check_rollout(channel);
   maybe_announce(c);
   publish();
 }
@@ -589,6 +617,7 @@ void AgentService::Impl::on_report(Conn& c, const Term& body) {
   u.modules = report_modules(field(*report, "modules"));
   report_text(*report, u.report);
   if (u.report.size() >= kMaxReportText) u.report += "...";
+  if (const Term* why = field(*report, "reason")) report_text(*why, u.reason);
   auto id = store_->record_node_upgrade(u);
   if (!id)
     log(fmt::format("agent {} ({}): recording its report failed: {}", c.peer, c.info.name,
@@ -626,6 +655,13 @@ void AgentService::Impl::check_generations(bool force) {
     }
     current_[ch] = cg->number;
   }
+  if (auto ex = store_->excluded_nodes()) {
+    excluded_ = std::set<std::string>(ex->begin(), ex->end());
+    for (Conn& c : conns_) c.info.excluded = excluded_.count(c.info.name) != 0;
+  } else {
+    log("agent listener: excluded nodes: " + ex.error().to_string());
+  }
+  for (const std::string& ch : channels) check_rollout(ch);
   frames_.clear();
   for (Conn& c : conns_) {
     if (c.welcomed && !c.closed) maybe_announce(c);
@@ -633,28 +669,107 @@ void AgentService::Impl::check_generations(bool force) {
   frames_.clear();
 }
 
+void AgentService::Impl::check_rollout(const std::string& ch) {
+  auto r = store_->rollouts(ch, 1);
+  if (!r) {
+    log(fmt::format("agent listener: channel {}: rollouts: {}", ch, r.error().to_string()));
+    return;
+  }
+  if (r->empty() || r->front().state != "pending") {
+    if (auto was = rollouts_.find(ch); was != rollouts_.end()) {
+      // A dropped candidate's number is the channel's next one: not "announced already" then.
+      for (Conn& c : conns_) {
+        if (c.info.channel == ch && c.info.announced == was->second.candidate &&
+            c.info.generation != was->second.candidate)
+          c.info.announced = 0;
+      }
+    }
+    rollouts_.erase(ch);
+    for (Conn& c : conns_) {
+      if (c.info.channel == ch) c.info.canary = false;
+    }
+    return;
+  }
+  Rollout ro = r->front();
+  if (static_cast<std::int64_t>(ro.nodes.size()) < ro.canaries) {
+    // Canaries: this service's agents of the channel that run the base, are not excluded and
+    // have no plan under way, by name (the store takes as many as the rollout still wants).
+    std::vector<std::string> names;
+    for (const Conn& c : conns_) {
+      if (c.welcomed && !c.closed && c.info.channel == ch && c.info.generation == ro.base &&
+          !c.info.excluded && !c.awaiting_report && c.info.protocol >= 2)
+        names.push_back(c.info.name);
+    }
+    std::sort(names.begin(), names.end());
+    if (!names.empty()) {
+      auto added = store_->add_canaries(ch, ro.candidate, names);
+      if (!added) {
+        log(fmt::format("agent listener: channel {}: choosing canaries: {}", ch, added.error().to_string()));
+      } else {
+        if (added->nodes.size() != ro.nodes.size())
+          log(fmt::format("agent listener: channel {}: canaries for generation {}: {}", ch, ro.candidate,
+                          fmt::join(
+                              [&] {
+                                std::vector<std::string> v;
+                                for (const RolloutCanary& n : added->nodes) v.push_back(n.node_name);
+                                return v;
+                              }(),
+                              ", ")));
+        ro = *added;
+      }
+    }
+  }
+  for (Conn& c : conns_) {
+    if (c.info.channel != ch) continue;
+    c.info.canary = std::any_of(ro.nodes.begin(), ro.nodes.end(),
+                                [&](const RolloutCanary& n) { return n.node_name == c.info.name; });
+  }
+  rollouts_[ch] = std::move(ro);
+}
+
+Result<Term> AgentService::Impl::apply_options(const std::string& channel, std::int64_t to) {
+  auto g = store_->channel_generation(channel, to);
+  if (!g) return tl::unexpected(g.error());
+  const UpgradeOptions& u = g->upgrade;
+  std::vector<std::pair<Term, Term>> pairs;
+  if (u.deadline_ms > 0) pairs.emplace_back(Term::atom("deadline"), Term::integer(u.deadline_ms));
+  pairs.emplace_back(Term::atom("brutal"), Term::atom(u.brutal ? "true" : "false"));
+  pairs.emplace_back(Term::atom("force"), Term::atom(u.force ? "true" : "false"));
+  if (auto probe = parse_probe(u.probe))
+    pairs.emplace_back(Term::atom("probe"), Term::tuple({bin(probe->first), bin(probe->second)}));
+  pairs.emplace_back(Term::atom("canary"), Term::atom(g->candidate ? "true" : "false"));
+  return Term(etf::Map{std::move(pairs)});
+}
+
 void AgentService::Impl::maybe_announce(Conn& c) {
   auto it = current_.find(c.info.channel);
   if (it == current_.end() || c.closed || !c.welcomed) return;
-  const std::int64_t to = it->second;
+  // An excluded node is never upgraded automatically.
+  if (c.info.excluded) return;
+  std::int64_t to = it->second;
+  // A canary of a pending rollout is sent the candidate (once: a report for it ends that).
+  if (auto r = rollouts_.find(c.info.channel); r != rollouts_.end() && c.info.canary)
+    to = r->second.candidate;
   // One plan at a time per agent; never the same target twice (a refused or failed one stays
   // refused until the channel moves again).
   if (to == 0 || to == c.info.generation || to == c.info.announced || c.awaiting_report) return;
-  const auto key = std::make_tuple(c.info.channel, c.info.generation, to);
+  const auto key = std::make_tuple(c.info.channel, c.info.generation, to, c.info.protocol);
   auto f = frames_.find(key);
   if (f == frames_.end()) {
     auto plan = plan_generation_upgrade(*store_, c.info.channel, c.info.generation, to);
     Result<Term> term =
         plan ? options_.plan_term(*store_, *plan) : Result<Term>(tl::unexpected(plan.error()));
-    if (!term) {
+    Result<Term> opts = term ? apply_options(c.info.channel, to) : Result<Term>(tl::unexpected(term.error()));
+    if (!opts) {
       c.info.announced = to;
-      record_failure(c, to, term.error());
+      record_failure(c, to, opts.error());
       return;
     }
-    f = frames_
-            .emplace(key, etf::encode(Term::tuple({Term::atom("generation"), bin(c.info.channel),
-                                                   Term::integer(to), std::move(*term)})))
-            .first;
+    std::vector<Term> frame{Term::atom("generation"), bin(c.info.channel), Term::integer(to),
+                            std::move(*term)};
+    // Protocol 1's agents know only the 4-tuple: the deploy's options do not reach them.
+    if (c.info.protocol >= 2) frame.push_back(std::move(*opts));
+    f = frames_.emplace(key, etf::encode(Term::tuple(std::move(frame)))).first;
   }
   if (send_frame(c.fd, f->second, Clock::now() + options_.send_timeout) != IoEnd::kDone)
     return drop(c, "sending a generation failed or timed out");
@@ -695,6 +810,10 @@ void AgentService::Impl::drop(Conn& c, std::string_view why) {
   if (!orderly) ++dropped_;
   log(fmt::format("agent {}{}: {}: {}", c.peer, c.info.name.empty() ? "" : " (" + c.info.name + ")",
                   orderly ? "gone" : "dropped", why));
+  if (c.welcomed && c.info.node != 0) {
+    if (Status st = store_->set_agent_connected(c.info.node, false); !st)
+      log(fmt::format("agent {}: recording its disconnection failed: {}", c.peer, st.to_string()));
+  }
 }
 
 void AgentService::Impl::publish() {

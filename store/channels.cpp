@@ -55,11 +55,11 @@ void Store::Impl::require_channel_name(std::string_view channel) {
 }
 
 std::optional<Store::Impl::ChannelRow> Store::Impl::channel_row(std::string_view channel) {
-  auto& s = stmt("SELECT generation, previous, created_at FROM channels WHERE name = ?");
+  auto& s = stmt("SELECT generation, previous, created_at, candidate FROM channels WHERE name = ?");
   Done done{s};
   s.bind(1, channel);
   if (!s.step()) return std::nullopt;
-  return ChannelRow{s.int64(0), s.int64(1), s.int64(2)};
+  return ChannelRow{s.int64(0), s.int64(1), s.int64(2), s.int64(3)};
 }
 
 Store::Impl::ChannelRow Store::Impl::require_channel(std::string_view channel) {
@@ -71,7 +71,7 @@ Store::Impl::ChannelRow Store::Impl::require_channel(std::string_view channel) {
 std::vector<Store::Impl::Pin> Store::Impl::generation_pins(std::string_view channel, std::int64_t number) {
   const ChannelRow row = require_channel(channel);
   if (number == 0) number = row.generation;
-  if (number < 0 || number > row.generation)
+  if (number < 0 || (number > row.generation && number != row.candidate))
     fail(Code::kNotFound, fmt::format("channel {} has no generation {}", channel, number));
   std::vector<Pin> out;
   const bool current = number == row.generation;
@@ -97,7 +97,7 @@ std::map<std::string, std::int64_t> Store::Impl::generation_app_pins(std::string
                                                                      std::int64_t number) {
   const ChannelRow row = require_channel(channel);
   if (number == 0) number = row.generation;
-  if (number < 0 || number > row.generation)
+  if (number < 0 || (number > row.generation && number != row.candidate))
     fail(Code::kNotFound, fmt::format("channel {} has no generation {}", channel, number));
   auto& s = stmt(
       "SELECT app, app_version FROM generation_apps WHERE channel = ?1 AND first <= ?2 AND (until IS NULL "
@@ -168,7 +168,9 @@ Generation Store::Impl::generation_info(std::string_view channel, std::int64_t n
   {
     auto& s = stmt(
         "SELECT g.created_at, g.action, coalesce(g.release, 0), coalesce(g.label, ''), g.reason, "
-        "coalesce(r.name || '@' || r.vsn, '') FROM generations g LEFT JOIN releases r ON r.id = g.release "
+        "coalesce(r.name || '@' || r.vsn, ''), g.apply_deadline_ms, g.apply_brutal, g.apply_force, "
+        "g.apply_probe, CASE WHEN c.candidate = g.number THEN 1 ELSE 0 END FROM generations g "
+        "JOIN channels c ON c.name = g.channel LEFT JOIN releases r ON r.id = g.release "
         "WHERE g.channel = ? AND g.number = ?");
     Done done{s};
     s.bind(1, channel);
@@ -180,6 +182,9 @@ Generation Store::Impl::generation_info(std::string_view channel, std::int64_t n
     g.label = s.text(3);
     g.reason = s.text(4);
     g.release = s.text(5);
+    g.upgrade = {
+        .deadline_ms = s.int64(6), .brutal = s.int64(7) != 0, .force = s.int64(8) != 0, .probe = s.text(9)};
+    g.candidate = s.int64(10) != 0;
   }
   // What changed from number-1: the rows this generation opened and those it closed.
   std::map<std::string, std::int64_t> opened, closed;
@@ -324,6 +329,13 @@ std::int64_t Store::Impl::ChannelChange::commit(const GenerationMeta& meta, bool
   if (modules.empty() && apps.empty() && !force) return 0;
   ensure_channel();
   const ChannelRow row = impl_.require_channel(channel_);
+  if (row.candidate != 0) {
+    // The candidate's rows are the channel's open ones: no other change until it ends.
+    fail(Code::kFailedPrecondition,
+         fmt::format("channel {} has a canary candidate (generation {}) pending: no other change until it is "
+                     "promoted or dropped (codestore channel canary {} --promote or --drop)",
+                     channel_, row.candidate, channel_));
+  }
   const std::int64_t number = row.generation + 1;
   std::vector<const Moved*> opened;
   for (const auto& m : modules) {
@@ -405,6 +417,7 @@ std::int64_t Store::Impl::ChannelChange::commit(const GenerationMeta& meta, bool
     s.bind(7, meta.reason);
     s.exec();
   }
+  if (!(meta.upgrade == UpgradeOptions{})) impl_.set_generation_upgrade(channel_, number, meta.upgrade);
   auto& s = impl_.stmt("UPDATE channels SET generation = ?, previous = ? WHERE name = ?");
   s.bind(1, number);
   s.bind(2, meta.keep_previous ? row.previous : row.generation);
@@ -414,6 +427,21 @@ std::int64_t Store::Impl::ChannelChange::commit(const GenerationMeta& meta, bool
   // they read what they lack themselves (docs/fleet.md).
   impl_.db->notify(db::kGenerationTopic, std::to_string(number));
   return number;
+}
+
+void Store::Impl::set_generation_upgrade(std::string_view channel, std::int64_t number,
+                                         const UpgradeOptions& upgrade) {
+  auto& s = stmt(
+      "UPDATE generations SET apply_deadline_ms = ?, apply_brutal = ?, apply_force = ?, apply_probe = ? "
+      "WHERE "
+      "channel = ? AND number = ?");
+  s.bind(1, upgrade.deadline_ms);
+  s.bind(2, std::int64_t{upgrade.brutal ? 1 : 0});
+  s.bind(3, std::int64_t{upgrade.force ? 1 : 0});
+  s.bind(4, upgrade.probe);
+  s.bind(5, channel);
+  s.bind(6, number);
+  s.exec();
 }
 
 // --- whole-content changes -----------------------------------------------------------------------
@@ -504,8 +532,12 @@ Result<std::vector<Generation>> Store::channel_history(const std::string& channe
                        out.reserve(numbers.size());
                        for (const std::int64_t n : numbers) {
                          Generation g = impl_->generation_info(channel, n);
-                         g.modules = count;
-                         count = count - g.added + g.removed;
+                         if (g.candidate) {  // after the current one: its count from the current's
+                           g.modules = count + g.added - g.removed;
+                         } else {
+                           g.modules = count;
+                           count = count - g.added + g.removed;
+                         }
                          out.push_back(std::move(g));
                        }
                        return out;
@@ -532,7 +564,7 @@ Result<Generation> Store::channel_generation(const std::string& channel, std::in
                      });
 }
 
-Result<Generation> Store::channel_rollback(Reason reason) {
+Result<Generation> Store::channel_rollback(Reason reason, const UpgradeOptions& upgrade) {
   const std::string& channel = impl_->options.channel;
   return impl_->call([&] { return "channel rollback " + channel; },
                      [&]() -> Result<Generation> {
@@ -556,7 +588,8 @@ Result<Generation> Store::channel_rollback(Reason reason) {
                        impl_->event("channel-rollback", "", row.generation, row.previous, why, channel);
                        // Always a generation, so that `previous` moves and a second rollback returns.
                        const std::int64_t number =
-                           change.commit({.action = "channel-rollback", .reason = why}, /*force=*/true);
+                           change.commit({.action = "channel-rollback", .reason = why, .upgrade = upgrade},
+                                         /*force=*/true);
                        Generation g = impl_->generation_info(channel, number);
                        g.modules = impl_->active_count(channel);
                        tx.commit();

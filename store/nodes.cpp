@@ -63,7 +63,7 @@ void put_node_module(Store::Impl& impl, std::int64_t node, const NodeModule& nm,
 
 // A node_upgrades row, selected as record_node_upgrade writes it (id, node, node_name, channel,
 // from_generation, to_generation, outcome, reported_at, duration_ms, suspended, blocking,
-// killed, report).
+// killed, report, reason).
 NodeUpgrade upgrade_row(db::Statement& s) {
   NodeUpgrade u;
   u.id = s.int64(0);
@@ -79,6 +79,7 @@ NodeUpgrade upgrade_row(db::Statement& s) {
   u.blocking = static_cast<std::uint64_t>(s.int64(10));
   u.killed = static_cast<std::uint64_t>(s.int64(11));
   u.report = s.text(12);
+  u.reason = s.text(13);
   return u;
 }
 
@@ -207,7 +208,8 @@ Result<std::vector<NodeInfo>> Store::nodes(const NodeQuery& query) {
           auto& s = impl_->stmt(
               "SELECT n.id, n.address, n.server, n.client_root, n.channel, n.erts_vsn, n.release_name, "
               "n.release_vsn, n.generation, n.first_seen, n.last_seen, n.requests, n.modules, "
-              "(SELECT count(*) FROM node_modules nm WHERE nm.node = n.id), n.name, n.agent_vsn "
+              "(SELECT count(*) FROM node_modules nm WHERE nm.node = n.id), n.name, n.agent_vsn, n.excluded, "
+              "n.agent_connected "
               "FROM nodes n WHERE (?1 = '' OR n.channel = ?1) AND n.last_seen >= ?2 AND (?3 = '' OR n.name = "
               "?3) "
               "ORDER BY n.id");
@@ -232,6 +234,8 @@ Result<std::vector<NodeInfo>> Store::nodes(const NodeQuery& query) {
             n.module_count = static_cast<std::size_t>(s.int64(13));
             n.name = s.text(14);
             n.agent_vsn = s.text(15);
+            n.excluded = s.int64(16) != 0;
+            n.agent_connected = s.int64(17) != 0;
             out.push_back(std::move(n));
           }
         }
@@ -258,7 +262,8 @@ Result<std::vector<NodeInfo>> Store::nodes(const NodeQuery& query) {
             auto& s = impl_->stmt(
                 "SELECT id, node, node_name, channel, from_generation, to_generation, outcome, reported_at, "
                 "duration_ms, "
-                "suspended, blocking, killed, report FROM node_upgrades WHERE node = ? ORDER BY id DESC "
+                "suspended, blocking, killed, report, reason FROM node_upgrades WHERE node = ? ORDER BY id "
+                "DESC "
                 "LIMIT 1");
             Impl::Done done{s};
             s.bind(1, n.id);
@@ -355,9 +360,9 @@ Result<std::int64_t> Store::record_node_upgrade(const NodeUpgrade& u) {
         Impl::WriteTx tx(*impl_);
         auto& s = impl_->stmt(
             "INSERT INTO node_upgrades (node, node_name, channel, from_generation, to_generation, outcome, "
-            "reported_at, duration_ms, suspended, blocking, killed, report) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-            "?, ?, "
-            "?, ?)");
+            "reported_at, duration_ms, suspended, blocking, killed, report, reason) VALUES (?, ?, ?, ?, ?, "
+            "?, "
+            "?, ?, ?, ?, ?, ?, ?)");
         s.bind(1, u.node);
         s.bind(2, u.node_name);
         s.bind(3, u.channel);
@@ -370,6 +375,7 @@ Result<std::int64_t> Store::record_node_upgrade(const NodeUpgrade& u) {
         s.bind(10, static_cast<std::int64_t>(u.blocking));
         s.bind(11, static_cast<std::int64_t>(u.killed));
         s.bind(12, u.report);
+        s.bind(13, u.reason);
         s.exec();
         const std::int64_t id = impl_->db->last_insert_id();
         auto& m = impl_->stmt(
@@ -436,8 +442,10 @@ Result<std::int64_t> Store::record_node_upgrade(const NodeUpgrade& u) {
                                  u.node_name, u.outcome, u.from_generation, u.to_generation, u.duration_ms,
                                  u.modules.size(), u.suspended, u.blocking, u.killed),
                      u.channel);
-        // A report is no change of code: readers' caches stay valid.
-        tx.commit(false);
+        // A canary's report may end its rollout (deploy.cpp says why the decision is made here).
+        const bool decided = impl_->rollout_report(u);
+        // A report is no change of code (readers' caches stay valid), unless it ended a rollout.
+        tx.commit(decided);
         return id;
       });
 }
@@ -453,7 +461,7 @@ Result<std::vector<NodeUpgrade>> Store::node_upgrades(const std::string& node_na
           auto& s = impl_->stmt(
               "SELECT id, node, node_name, channel, from_generation, to_generation, outcome, reported_at, "
               "duration_ms, "
-              "suspended, blocking, killed, report FROM node_upgrades "
+              "suspended, blocking, killed, report, reason FROM node_upgrades "
               "WHERE (?1 = '' OR node_name = ?1) AND (?2 = '' OR channel = ?2) ORDER BY id DESC LIMIT ?3");
           Impl::Done done{s};
           s.bind(1, node_name);
@@ -471,6 +479,57 @@ Result<std::vector<NodeUpgrade>> Store::node_upgrades(const std::string& node_na
         tx.commit();
         return out;
       });
+}
+
+Status Store::exclude_node(const std::string& name, bool excluded) {
+  auto r = impl_->call([&] { return fmt::format("{} node {}", excluded ? "exclude" : "include", name); },
+                       [&]() -> Result<bool> {
+                         impl_->require_writable("exclude a node");
+                         Impl::WriteTx tx(*impl_);
+                         {
+                           auto& s = impl_->stmt("SELECT count(*) FROM nodes WHERE name = ? AND name != ''");
+                           Impl::Done done{s};
+                           s.bind(1, name);
+                           s.step();
+                           if (s.int64(0) == 0)
+                             fail(Code::kNotFound,
+                                  fmt::format("no agent node named {} (codestore nodes lists them)", name));
+                         }
+                         auto& s = impl_->stmt("UPDATE nodes SET excluded = ? WHERE name = ?");
+                         s.bind(1, std::int64_t{excluded ? 1 : 0});
+                         s.bind(2, name);
+                         s.exec();
+                         impl_->event(excluded ? "node-exclude" : "node-include", "", 0, 0, name);
+                         tx.commit();
+                         return true;
+                       });
+  return r ? Status::ok() : r.error();
+}
+
+Result<std::vector<std::string>> Store::excluded_nodes() {
+  return impl_->call("excluded nodes", [&]() -> Result<std::vector<std::string>> {
+    auto& s = impl_->stmt("SELECT DISTINCT name FROM nodes WHERE excluded != 0 AND name != '' ORDER BY name");
+    Impl::Done done{s};
+    std::vector<std::string> out;
+    while (s.step()) out.push_back(s.text(0));
+    return out;
+  });
+}
+
+Status Store::set_agent_connected(std::int64_t id, bool connected) {
+  auto r =
+      impl_->call([&] { return fmt::format("node {} {}", id, connected ? "connected" : "disconnected"); },
+                  [&]() -> Result<bool> {
+                    impl_->require_writable_local("record a node's connection");
+                    Impl::WriteTx tx(*impl_);
+                    auto& s = impl_->stmt("UPDATE nodes SET agent_connected = ? WHERE id = ?");
+                    s.bind(1, std::int64_t{connected ? 1 : 0});
+                    s.bind(2, id);
+                    s.exec();
+                    tx.commit(false);
+                    return true;
+                  });
+  return r ? Status::ok() : r.error();
 }
 
 }  // namespace codestore

@@ -391,6 +391,7 @@ struct Store::Impl {
   // --- channels and generations (channels.cpp) ------------------------------------------------
   struct ChannelRow {
     std::int64_t generation = 0, previous = 0, created_at = 0;
+    std::int64_t candidate = 0;  // a canary deploy's pending candidate (0: none)
   };
   std::optional<ChannelRow> channel_row(std::string_view channel);
   // kNotFound "unknown channel C" when the channel has never been changed.
@@ -405,7 +406,8 @@ struct Store::Impl {
     std::string md5, lib;  // "" when gc deleted the version (only an old, unlabelled generation)
   };
   // The module versions generation `number` of `channel` pins, sorted by module; number 0
-  // (or the current one) reads channel_modules. kNotFound for a generation the channel lacks.
+  // (or the current one) reads channel_modules; a pending candidate is read from its interval
+  // rows like an older generation. kNotFound for a generation the channel lacks.
   std::vector<Pin> generation_pins(std::string_view channel, std::int64_t number);
   // The application revisions (app -> app_versions.id) generation `number` pins.
   std::map<std::string, std::int64_t> generation_app_pins(std::string_view channel, std::int64_t number);
@@ -435,7 +437,10 @@ struct Store::Impl {
     std::string_view label{};     // a snapshot's name ("": none)
     std::int64_t release_id = 0;  // releases.id of the Erlang release a deploy made the content (0: none)
     bool keep_previous = false;   // a snapshot: channels.previous stays (the content is the same)
+    UpgradeOptions upgrade{};     // how the agents apply it (generations.apply_*)
   };
+  // Writes `meta.upgrade` into generation `number`'s row.
+  void set_generation_upgrade(std::string_view channel, std::int64_t number, const UpgradeOptions& upgrade);
 
   // The one way a channel's content changes. Inside a WriteTx: set_module() moves modules
   // (channel_modules at once, so that later steps of the same change see it), set_app() pins
@@ -510,6 +515,24 @@ struct Store::Impl {
   // changed: no generation unless `force`. Events: one per moved module (`meta.action`).
   ChannelWrite replace_channel(std::string_view channel, const ChannelContent& content,
                                const GenerationMeta& meta, bool force = false);
+
+  // --- canary rollouts (deploy.cpp, migrations/0009_deploy.sql) ---------------------------------
+  // Inside a WriteTx: writes `content` as generation current+1 of `channel` without making it
+  // current (its interval rows and generations row; channel_modules and channels.generation
+  // stay), sets channels.candidate and a pending rollouts row wanting `canaries`. Nothing
+  // changed: no candidate (generation 0).
+  ChannelWrite write_candidate(std::string_view channel, const ChannelContent& content,
+                               const GenerationMeta& meta, std::int64_t canaries);
+  // Ends rollout `id` of `channel`: promotes its candidate (channel_modules, channels.generation
+  // and previous, as a commit would have moved them, an event per moved module) or drops it
+  // (its rows deleted, the rows it closed opened again). Its state, reason, ended_at; an event.
+  void end_rollout(std::int64_t id, std::string_view channel, bool promote, std::string_view why);
+  // The pending rollout of `channel` (id 0: none), with its canaries.
+  Rollout pending_rollout(std::string_view channel);
+  // A canary's report for the candidate: recorded on the rollout; a report other than applied
+  // or already drops the candidate; the last canary applying it promotes it. True when it
+  // ended the rollout (then generation() must move).
+  bool rollout_report(const NodeUpgrade& u);
 
   // --- import (import.cpp) --------------------------------------------------------------------
   // Inserts a prepared image (the blob if new), as the next version, made active; unless it

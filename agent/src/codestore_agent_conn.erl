@@ -10,8 +10,10 @@
 %% server answered the hello). A dropped connection or a refused attempt waits with backoff,
 %% 200 ms doubling up to 5 s, then tries again; a welcome resets the backoff.
 %%
-%% A generation announcement {generation, Channel, G, PlanTerm} is handed to a separate process
-%% that calls codestore_agent_apply:apply(PlanTerm, Opts), so that the connection keeps reading
+%% A generation announcement {generation, Channel, G, PlanTerm, ApplyOpts} (protocol 2; protocol
+%% 1's {generation, Channel, G, PlanTerm} is read too, with no options) is handed to a separate
+%% process that calls codestore_agent_apply:apply(PlanTerm, Opts), Opts the deploy's options
+%% (deadline, brutal, force, probe) over the connection's own, so that the connection keeps reading
 %% (and notices the server going away) while a plan runs. Its report is sent when it ends;
 %% when the connection is down then, the report waits and goes out after the next welcome. One
 %% plan runs at a time: an announcement that comes while one runs replaces any earlier waiting
@@ -25,7 +27,7 @@
 %% Exposed for tests and for the apply module's callers: what the hello says.
 -export([hello/2, server_address/0, vocabulary/0]).
 
--define(PROTOCOL, 1).
+-define(PROTOCOL, 2).
 -define(DEFAULT_PORT, 4380).
 -define(BACKOFF_MIN, 200).
 -define(BACKOFF_MAX, 5000).
@@ -40,7 +42,7 @@
     channel = undefined :: binary() | undefined,    % as the server named it
     generation = 0 :: non_neg_integer(),            % the last generation applied (or welcomed at)
     running = undefined :: {pid(), reference(), binary(), integer(), integer()} | undefined,
-    waiting = undefined :: {binary(), integer(), term()} | undefined,
+    waiting = undefined :: {binary(), integer(), term(), map()} | undefined,
     reports = [] :: [term()],                       % reports not sent yet, oldest first
     connects = 0 :: non_neg_integer(),              % welcomes so far
     last_error = undefined :: term()
@@ -130,7 +132,8 @@ consult_tokens(Text, Acc) ->
 %% starts). Names from the store (modules, applications, releases, channels) travel as binaries.
 -spec vocabulary() -> [atom()].
 vocabulary() ->
-    [welcome, refused, generation, ping, pong, hello, report, channel, server_time].
+    [welcome, refused, generation, ping, pong, hello, report, channel, server_time,
+     deadline, brutal, force, probe, canary].
 
 %% The hello's body: who this node is.
 -spec hello(binary() | undefined, non_neg_integer()) -> map().
@@ -264,8 +267,11 @@ frame({welcome, #{channel := Ch, generation := G}}, S) when is_binary(Ch), is_in
     {ok, flush_reports(S1)};
 frame({refused, Why}, S) ->
     {drop, {refused, Why}, S};
-frame({generation, Ch, G, Plan}, S = #st{welcomed = true}) when is_binary(Ch), is_integer(G) ->
-    S1 = S#st{waiting = {Ch, G, Plan}},
+frame({generation, Ch, G, Plan}, S) ->
+    frame({generation, Ch, G, Plan, #{}}, S);
+frame({generation, Ch, G, Plan, ApplyOpts}, S = #st{welcomed = true})
+  when is_binary(Ch), is_integer(G), is_map(ApplyOpts) ->
+    S1 = S#st{waiting = {Ch, G, Plan, ApplyOpts}},
     {ok, case S1#st.running of undefined -> start_waiting(S1); _ -> S1 end};
 frame(ping, S = #st{sock = Sock}) ->
     _ = gen_tcp:send(Sock, term_to_binary(pong)),
@@ -275,10 +281,22 @@ frame(Other, S) ->
 
 %% Runs the waiting plan, if any, in its own process.
 start_waiting(S = #st{waiting = undefined}) -> S;
-start_waiting(S = #st{waiting = {Ch, G, Plan}, generation = From}) ->
-    Opts = #{channel => Ch, from => From, to => G, node => node()},
+start_waiting(S = #st{waiting = {Ch, G, Plan, ApplyOpts}, generation = From}) ->
+    Opts = maps:merge(#{channel => Ch, from => From, to => G, node => node()}, apply_opts(ApplyOpts)),
     {Pid, Ref} = spawn_monitor(fun() -> exit({codestore_agent_result, apply_plan(Plan, Opts)}) end),
     S#st{waiting = undefined, running = {Pid, Ref, Ch, From, G}}.
+
+%% The deploy's options as apply/2 takes them (docs/agent-protocol.md, "Announcements"): deadline
+%% (ms), brutal, force, and probe {<<"M">>, <<"F">>} as {M, F, []}. The probe's two names are the
+%% only atoms a server's frame makes on this node: the deploy names a function the node has. An
+%% option of another type is left out (apply/2's default).
+apply_opts(O) ->
+    maps:from_list(
+      [{deadline, D} || D <- [maps:get(deadline, O, undefined)], is_integer(D), D > 0] ++
+      [{K, V} || K <- [brutal, force], V <- [maps:get(K, O, undefined)], is_boolean(V)] ++
+      [{probe, {binary_to_atom(M), binary_to_atom(F), []}}
+       || {M, F} <- [maps:get(probe, O, undefined)], is_binary(M), is_binary(F),
+          byte_size(M) > 0, byte_size(M) < 256, byte_size(F) > 0, byte_size(F) < 256]).
 
 %% The contract with the applier (docs/agent-protocol.md, "Reports"):
 %% codestore_agent_apply:apply(PlanTerm, Opts) -> {ok, Report} | {error, Report}.

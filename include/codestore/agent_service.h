@@ -77,6 +77,9 @@ struct AgentInfo {
   std::int64_t node = 0;        // nodes.id
   std::int64_t generation = 0;  // the generation it runs, as far as the service knows
   std::int64_t announced = 0;   // the last generation it was sent (0: none)
+  int protocol = 1;             // the protocol its hello said (docs/agent-protocol.md)
+  bool excluded = false;        // `nodes exclude`: sent no generation
+  bool canary = false;          // a canary of its channel's pending rollout
 };
 
 struct AgentServiceStats {

@@ -105,6 +105,29 @@ struct NodeUpgrade {
   std::uint64_t suspended = 0, blocking = 0, killed = 0;  // processes
   std::vector<NodeUpgradeModule> modules{};
   std::string report{};  // the agent's report as Erlang term text (~tw)
+  std::string reason{};  // the report's `reason` as Erlang term text ("" none: applied, already)
+};
+
+// One canary of a rollout, and what it reported for the candidate ("" nothing yet).
+struct RolloutCanary {
+  std::string node_name{};
+  std::string outcome{};
+};
+
+// A canary rollout (`deploy --canary N`; Store::rollouts). The decision is the store's: the
+// report of the last canary to apply the candidate promotes it (in the transaction that records
+// that report), a canary's report of anything else drops it.
+struct Rollout {
+  std::int64_t id = 0;
+  std::string channel{};
+  std::int64_t base = 0;                      // the channel's current generation when the candidate was made
+  std::int64_t candidate = 0;                 // the candidate generation
+  std::int64_t canaries = 0;                  // how many canaries it wants
+  std::string release{};                      // NAME@VSN deployed ("" none)
+  std::string state{};                        // pending, promoted or dropped
+  std::string reason{};                       // why it ended ("" while pending)
+  std::int64_t created_at = 0, ended_at = 0;  // Unix seconds (ended_at 0 while pending)
+  std::vector<RolloutCanary> nodes{};         // the canaries chosen so far, by name
 };
 
 // Which nodes Store::nodes lists. Every member has a default initializer, so that
@@ -128,6 +151,8 @@ struct NodeInfo {
   std::size_t module_count = 0;       // distinct modules fetched (NodeModule rows)
   std::vector<NodeModule> modules;    // by module name, with NodeQuery::with_modules
   std::string name, agent_vsn;        // an agent's node: its Erlang node name ("" none)
+  bool excluded = false;              // `nodes exclude`: never upgraded automatically
+  bool agent_connected = false;       // its agent is connected to a serve (as the serves said)
   NodeUpgrade last_upgrade;           // the newest outcome its agent reported (id 0: none), no modules
 
   // Against the channel now (docs/model.md, "Nodes"; all 0/{}/false without a channel):

@@ -210,12 +210,28 @@ struct ReleaseExportReport {
 
 // What Store::deploy did: the channel's new generation (0 when the channel already had exactly
 // the release's content, and nothing was written) and each module whose version moved.
+//
+// With DeployOptions::canary, `generation` is the candidate (Rollout in node_types.h) and the
+// channel's current generation is still `base`.
 struct DeployResult {
   std::string channel;
   std::int64_t generation = 0;
-  std::int64_t modules = 0;  // in the channel now
+  std::int64_t base = 0;      // the channel's current generation before (a candidate's base)
+  bool candidate = false;     // `generation` is a canary candidate, not the current generation
+  std::int64_t canaries = 0;  // the canaries it waits for (DeployOptions::canary)
+  std::int64_t modules = 0;   // in the channel now
   std::int64_t apps = 0;
   std::vector<Activation> changed;
+};
+
+// How Store::deploy deploys (every member has a default initializer).
+struct DeployOptions {
+  UpgradeOptions upgrade{};  // recorded with the generation, passed to the agents that apply it
+  // 0: the release becomes the channel's current generation at once. N > 0: a canary rollout
+  // (docs/operator-guide.md, "Canary deploys"): a candidate generation that N connected agent
+  // nodes of the channel apply first, while the channel's current generation (what every other
+  // node runs and boots) stays; promoted when every canary applied it, dropped when one did not.
+  std::int64_t canary = 0;
 };
 
 // What Store::materialize does (store.h). Every member has a default initializer.

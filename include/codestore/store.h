@@ -193,8 +193,10 @@ class Store {
   // content, whose `previous` is the generation it left, so a second channel_rollback switches
   // back. Each moved module's rollback target is its version before (as an activation).
   // kFailedPrecondition when the channel has no previous generation; kNotFound when the
-  // channel does not exist. Returns the new generation.
-  [[nodiscard]] Result<Generation> channel_rollback(Reason reason = {});
+  // channel does not exist. Returns the new generation. `upgrade` is recorded with it: how the
+  // agents apply it (store_types.h UpgradeOptions). kFailedPrecondition while a canary candidate
+  // is pending (end_rollout first).
+  [[nodiscard]] Result<Generation> channel_rollback(Reason reason = {}, const UpgradeOptions& upgrade = {});
   // What differs from generation gen_a of channel_a to gen_b of channel_b (0: the current
   // one): modules added, removed, changed (by version, with both MD5s), applications.
   // kNotFound for an unknown channel or generation.
@@ -277,8 +279,35 @@ class Store {
   // module versions, then the release's own (consolidated) modules over them. Modules and
   // applications the release does not carry become inactive in the channel; other channels
   // are not touched. kNotFound for an unknown release; kFailedPrecondition when two of its
-  // applications carry one module.
-  [[nodiscard]] Result<DeployResult> deploy(const ReleaseId& id, Reason reason = {});
+  // applications carry one module. `options.upgrade` is recorded with the generation (how the
+  // agents apply it). With `options.canary` N > 0 the generation is a canary candidate instead
+  // (release_types.h DeployOptions; Rollout): written after the current one, which stays
+  // current; a pending rollout of the channel is kept (Store::rollouts). kFailedPrecondition for
+  // a canary deploy to a channel with no current generation or a pending candidate already (and
+  // for any other change of a channel whose candidate is pending).
+  [[nodiscard]] Result<DeployResult> deploy(const ReleaseId& id, Reason reason = {},
+                                            const DeployOptions& options = {});
+  // The canary rollouts of `channel`, newest first (`limit` 0 all), with their canaries.
+  [[nodiscard]] Result<std::vector<Rollout>> rollouts(const std::string& channel, std::size_t limit = 0);
+  // Adds canaries to the pending rollout of `channel` whose candidate is `candidate`, from
+  // `names` in order, until it has as many as it wants; names already chosen, unknown or
+  // excluded nodes are skipped. Returns the rollout (kNotFound when no such rollout is pending:
+  // it ended meanwhile). Moves generation() when it added one (so every serve announces).
+  [[nodiscard]] Result<Rollout> add_canaries(const std::string& channel, std::int64_t candidate,
+                                             const std::vector<std::string>& names);
+  // Ends the pending rollout of `channel` by an operator's word: `promote` makes the candidate
+  // the current generation, else it is dropped (the channel stays at its base; the candidate's
+  // rows go and its number is used again by the next change). kNotFound when none is pending.
+  [[nodiscard]] Result<Rollout> end_rollout(const std::string& channel, bool promote, Reason reason = {});
+  // `nodes exclude/include NAME`: an excluded agent node is never sent a generation by the agent
+  // listener and never chosen as a canary. Every node row of that Erlang node name; kNotFound
+  // when there is none. Moves generation() (so that every serve reads it again).
+  [[nodiscard]] Status exclude_node(const std::string& name, bool excluded);
+  // The Erlang node names of the excluded agent nodes, sorted.
+  [[nodiscard]] Result<std::vector<std::string>> excluded_nodes();
+  // The agent listener's word on whether node `id`'s agent is connected (what `deploy --wait`
+  // waits for). Does not move generation().
+  [[nodiscard]] Status set_agent_connected(std::int64_t id, bool connected);
   // Makes `dir`, a node's local root (its ROOTDIR), hold what a node following this handle's
   // channel must find on local disk for the channel's current generation, and nothing else
   // (docs/operator-guide.md, "A node's local root"): `lib/<app>-<vsn>/priv/**` of each

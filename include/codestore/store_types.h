@@ -5,7 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace codestore {
@@ -141,6 +144,25 @@ struct AppChange {
 };
 
 // One immutable generation of a channel (Store::channel_history, Store::generation).
+// What the agents that apply a generation pass to codestore_agent_apply:apply/2
+// (docs/plan-apply.md, "apply/2"): a deploy's or channel rollback's --deadline, --brutal,
+// --force, --probe, recorded with the generation (migration 0009) and sent with its plan
+// (docs/agent-protocol.md). Every member has a default initializer.
+struct UpgradeOptions {
+  std::int64_t deadline_ms = 0;  // for everything before the switch; 0: the agent's default (30 s)
+  bool brutal = false;           // kill processes that linger in old code that must go
+  bool force = false;            // apply a plan that needs a restart
+  // The health probe after the switch, "Module:Function" (called with no arguments; must return
+  // ok or true); "": the default (every suspended process is alive and answers sys:get_state).
+  std::string probe{};
+  bool operator==(const UpgradeOptions&) const = default;
+};
+
+// UpgradeOptions::probe as {Module, Function}: "M:F" or "M:F/0", each an Erlang atom written
+// without quotes; nullopt for "" or anything else (Store::deploy refuses that with
+// kInvalidArgument).
+std::optional<std::pair<std::string, std::string>> parse_probe(std::string_view probe);
+
 struct Generation {
   std::string channel;
   std::int64_t number = 0;
@@ -158,6 +180,11 @@ struct Generation {
   std::vector<Activation> changes;
   std::int64_t added = 0, removed = 0, changed = 0;
   std::vector<AppChange> app_changes;  // by app
+  UpgradeOptions upgrade;              // how its agents apply it
+  // A canary deploy's candidate (Store::deploy with DeployOptions::canary): written after the
+  // channel's current generation, applied by its canaries only, until it is promoted (then it
+  // is the current one) or dropped.
+  bool candidate = false;
   // Store::generation() only: every module version it pins, sorted by module.
   std::vector<ReleaseEntry> content;
 };
