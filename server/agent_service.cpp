@@ -262,8 +262,8 @@ class AgentService::Impl {
   Impl(AgentServiceOptions options, std::unique_ptr<Store> store, std::vector<Subnet> allowed)
       : options_(std::move(options)), store_(std::move(store)), allowed_(std::move(allowed)) {
     if (!options_.plan_term) {
-      options_.plan_term = [](Store& store, const UpgradePlan& plan) {
-        return codestore::plan_term(store, plan);
+      options_.plan_term = [](Store& from, const UpgradePlan& plan) {
+        return codestore::plan_term(from, plan);
       };
     }
   }
@@ -534,6 +534,12 @@ void AgentService::Impl::on_hello(Conn& c, const Term& body) {
   r.channel = channel;
   r.erts_vsn = hello->erts_vsn;
   r.release = hello->release;
+  // After a live upgrade a node's hello still names the release it booted (the boot script's);
+  // one that reconnects runs the release of the generation it last applied, when that has one.
+  if (hello->generation != 0 && hello->generation <= gen->number) {
+    if (auto apps = store_->channel_apps(channel, hello->generation); apps && !apps->release.name.empty())
+      r.release = apps->release;
+  }
   // A new agent takes the channel's current generation as its own (the welcome says it); one
   // that reconnects says the generation it last applied.
   r.generation = hello->generation != 0 ? hello->generation : gen->number;

@@ -61,7 +61,17 @@ init([]) ->
         _ -> ok
     end,
     self() ! connect,
-    {ok, #st{server = Server}}.
+    {ok, #st{server = Server, channel = configured_channel()}}.
+
+%% The channel to follow, as the first hello names it: the application's `channel`, else
+%% undefined (the server's default channel, which its welcome names and later hellos repeat).
+configured_channel() ->
+    case application:get_env(codestore_agent, channel) of
+        {ok, C} when is_binary(C) -> C;
+        {ok, C} when is_list(C) -> unicode:characters_to_binary(C);
+        {ok, C} when is_atom(C) -> atom_to_binary(C, utf8);
+        _ -> undefined
+    end.
 
 %% The server's address: the application's `server` ("HOST:PORT"), else the boot server's host
 %% (init's -hosts, the first one) on the agent port: the application's `port`, else the one the
