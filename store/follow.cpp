@@ -801,6 +801,11 @@ Result<std::unique_ptr<Follower>> Follower::open(const std::string& primary_uri,
   return db::guard(
       fmt::format("follow: replica {}", replica_path), [&]() -> Result<std::unique_ptr<Follower>> {
         for (const auto& c : options.channels) Store::Impl::require_channel_name(c);
+        if (db::is_postgresql_uri(replica_path)) {
+          fail(Code::kInvalidArgument,
+               fmt::format("a replica is a local SQLite file, not a store on PostgreSQL ({}): give its path",
+                           db::redact_uri(replica_path)));
+        }
         auto impl = std::make_unique<Impl>();
         impl->replica_path = replica_path;
         impl->options = std::move(options);

@@ -484,6 +484,15 @@ TEST_P(Follow, AReplicaRefusesChangesAndNamesItsPrimary) {
   // Reads work; what is the host's own (served counts, the nodes served) it still records.
   EXPECT_TRUE(r->active("hello"));
   EXPECT_TRUE(r->record_served("hello", 1, "127.0.0.1"));
+  // And what its nodes' agents report (serve --follow: the agents report to the host's replica).
+  NodeUpgrade u;
+  u.node_name = "a@host";
+  u.channel = "default";
+  u.from_generation = 0;
+  u.to_generation = 1;
+  u.outcome = "applied";
+  auto reported = r->record_node_upgrade(u);
+  EXPECT_TRUE(reported) << reported.error().to_string();
 
   // The command line says the same, exit 1.
   write_file(dir / "m.beam", variant("hello.beam", 3));
@@ -497,6 +506,13 @@ TEST_P(Follow, BadInputIsRefusedSayingWhy) {
   const std::string uri = fresh();
   const std::string replica = dir / "replica.db";
   import_bytes(*open_or_die(uri), variant("hello.beam", 1));
+  {
+    // A replica is a SQLite file, never a store on PostgreSQL.
+    auto f = Follower::open(uri, fresh());
+    ASSERT_FALSE(f);
+    EXPECT_EQ(f.error().code(), Code::kInvalidArgument) << f.error().to_string();
+    EXPECT_NE(f.error().message().find("a replica is a local SQLite file"), std::string::npos);
+  }
   {
     auto f = Follower::open("postgresql://[::1/db", replica);
     ASSERT_FALSE(f);
