@@ -1,6 +1,8 @@
 // `codestore serve`: Erlang's boot server (erl_boot_server) over the store, so that nodes
 // started with `erl -loader inet -hosts IP` boot and load their modules from it. Runs
-// until SIGINT or SIGTERM; the log goes to stderr, one line per event.
+// until SIGINT or SIGTERM; the log goes to stderr, one line per event. With --follow URI the
+// --db file is a replica of a store on PostgreSQL that serve keeps following while it serves
+// from it (serve_follow.h, docs/fleet.md).
 #include <codestore/agent_service.h>
 #include <codestore/boot_server.h>
 #include <fmt/format.h>
@@ -14,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
+#include "serve_follow.h"
 
 namespace codestore::cli {
 
@@ -34,6 +37,33 @@ struct ServeArgs {
   std::vector<std::string> channels;  // NAME (the default) or NAME=WHERE (a rule)
   int agent_port = server::kDefaultAgentPort;
   bool no_agents = false;
+  std::string follow;  // the primary's URI: keep --db following it
+};
+
+// Blocks the stop signals for the life of the object, so that the threads started meanwhile
+// (the boot server's, the agent listener's, the follower's) inherit the mask and only serve's
+// sigwait sees them; restores the mask the thread had.
+class StopSignalsBlocked {
+ public:
+  StopSignalsBlocked() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+  }
+  ~StopSignalsBlocked() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  StopSignalsBlocked(const StopSignalsBlocked&) = delete;
+  StopSignalsBlocked& operator=(const StopSignalsBlocked&) = delete;
+  // Waits for SIGINT or SIGTERM; which.
+  int wait() const {
+    int sig = 0;
+    while (sigwait(&set_, &sig) != 0) {
+    }
+    return sig;
+  }
+
+ private:
+  sigset_t set_, old_;
 };
 
 int serve(Context& ctx, const ServeArgs& args) {
@@ -49,6 +79,29 @@ int serve(Context& ctx, const ServeArgs& args) {
     } else {
       rules.push_back({c.substr(0, eq), c.substr(eq + 1)});
     }
+  }
+  std::ostream* err = ctx.err;
+  // The boot server serializes its own calls to the log, but the agent listener and the
+  // follower log from threads of their own: one line at a time, flushed so that a supervisor
+  // (or a test) reading the pipe sees it at once.
+  auto log_mutex = std::make_shared<std::mutex>();
+  auto log = [err, log_mutex](std::string_view line) {
+    std::lock_guard lock(*log_mutex);
+    *err << "codestore serve: " << line << std::endl;
+  };
+  // Before the first thread starts (the follower's, the servers').
+  StopSignalsBlocked stop_signals;
+  // The follower first: a new replica gets what it serves from it.
+  std::unique_ptr<ServeFollower> follower;
+  if (!args.follow.empty()) {
+    std::vector<std::string> followed{default_channel};
+    for (const auto& rule : rules) followed.push_back(rule.channel);
+    auto f = ServeFollower::start(args.follow, ctx.db_path(), followed, log);
+    if (!f) {
+      report_error(ctx, f.error().with_context("serve --follow"));
+      return kExitError;
+    }
+    follower = std::move(*f);
   }
   auto source = server::open_store_source(ctx.db_path(), args.release, default_channel);
   if (!source) {
@@ -84,18 +137,7 @@ int serve(Context& ctx, const ServeArgs& args) {
   opts.max_request_bytes = args.max_request_bytes;
   opts.request_timeout = std::chrono::milliseconds(args.request_timeout_ms);
   opts.log_every_answer = !args.quiet;
-  std::ostream* err = ctx.err;
-  // The server serializes its own calls; flush each line so a supervisor (or a test)
-  // reading the pipe sees it at once.
-  opts.log = [err](std::string_view line) { *err << "codestore serve: " << line << std::endl; };
-
-  // Block the stop signals before the server's threads exist, so that they inherit the
-  // mask and the signals reach only the sigwait below.
-  sigset_t stop_signals, old_mask;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
+  opts.log = log;
 
   // The agent listener: the boot server announces its port to the agents it serves
   // (lib/codestore_agent/priv/agent.config). A port given is announced as given, and the
@@ -120,7 +162,6 @@ int serve(Context& ctx, const ServeArgs& args) {
   const bool agents_first = args.agent_port == 0;
   Status agents_started = agents_first ? start_agents() : Status::ok();
   if (!agents_started) {
-    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
     report_error(ctx, agents_started.with_context("serve"));
     return kExitError;
   }
@@ -128,18 +169,20 @@ int serve(Context& ctx, const ServeArgs& args) {
   auto started = server::BootServer::start(opts, **source, channels);
   if (started && !agents_first) agents_started = start_agents();
   if (!started || !agents_started) {
-    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
     report_error(ctx, (started ? agents_started : started.error()).with_context("serve"));
     return kExitError;
   }
   auto& srv = *started;
-  int sig = 0;
-  while (sigwait(&stop_signals, &sig) != 0) {
-  }
-  *ctx.err << "codestore serve: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ": stopping" << std::endl;
+  const int sig = stop_signals.wait();
+  log(fmt::format("{}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM"));
   srv->stop();
   if (agents) agents->stop();
-  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  if (follower) {
+    follower->stop();
+    const auto t = follower->totals();
+    log(fmt::format("follow: stopping: {} generations applied, {} blobs fetched ({} bytes)", t.generations,
+                    t.blobs_fetched, t.bytes_fetched));
+  }
   if (ctx.json) {
     auto s = srv->stats();
     nlohmann::json j = {{"tcp_port", srv->tcp_port()},
@@ -165,6 +208,14 @@ int serve(Context& ctx, const ServeArgs& args) {
       j["agents"] = {{"port", agents->port()}, {"accepted", a.accepted}, {"refused", a.refused},
                      {"hellos", a.hellos},     {"dropped", a.dropped},   {"announcements", a.announcements},
                      {"reports", a.reports}};
+    }
+    if (follower) {
+      const auto t = follower->totals();
+      j["follow"] = {{"primary", follower->primary()},
+                     {"generations", t.generations},
+                     {"blobs_fetched", t.blobs_fetched},
+                     {"blobs_present", t.blobs_present},
+                     {"bytes_fetched", t.bytes_fetched}};
     }
     *ctx.out << j.dump() << "\n";
   }
@@ -219,6 +270,11 @@ void add_serve_command(CLI::App& app, Context& ctx) {
          "channel (docs/agent-protocol.md), 0: any free port, announced to the agents served")
       ->check(in_range(0, 65535))
       ->capture_default_str();
+  cmd->add_option(
+      "--follow", args->follow,
+      "Keep the --db file a replica of the store at this postgresql:// URI while serving from it, as "
+      "`codestore follow` does (the channels served; docs/fleet.md): while PostgreSQL is away serve keeps "
+      "serving the replica as it is and catches up when it is back; the log says what the follower does");
   cmd->add_flag("--no-agents", args->no_agents, "Run no agent listener (nodes are still offered the agent)");
   cmd->add_flag("--quiet", args->quiet, "Log served modules, refusals and errors only, not every answer");
   cmd->callback([&ctx, args] { ctx.exit_code = serve(ctx, *args); });

@@ -10,7 +10,9 @@
 //     application revisions (app_versions, app_modules, app_files), the Erlang release a deploy
 //     made it (releases, release_apps, release_files, release_modules), and every blob those
 //     name that the replica lacks by SHA-256 (with its dictionary), copied as the stored zstd
-//     frame it is; ids are the primary's (a replica takes no rows from anywhere else);
+//     frame it is; a replica takes no rows from anywhere else, and its ids are the primary's
+//     but for blobs and chunks, matched by SHA-256 (place(): the primary's gc may have deleted
+//     one the replica keeps, and stored the same bytes again under a new id);
 //   - channel_modules and the channel's row: for the primary's current generation copied as
 //     they are; for an older one (a follower catching up several) made as the primary's
 //     ChannelChange made them (each moved module's rollback target is the version before, since
@@ -230,16 +232,17 @@ std::vector<Row> read_rows(Statements& from, const Table& table, const std::stri
   return rows;
 }
 
-// Inserts `rows` into `table`, leaving rows already there (same key) as they are.
-void write_rows(Statements& to, const Table& table, const std::vector<Row>& rows) {
+// Inserts `rows` into `table`, leaving rows already there (same key) as they are; with
+// `or_ignore` false a row already there is an error (the blobs and chunks apply places).
+void write_rows(Statements& to, const Table& table, const std::vector<Row>& rows, bool or_ignore = true) {
   if (rows.empty()) return;
   std::string names, marks;
   for (const auto& c : table.columns) {
     names += names.empty() ? c.name : fmt::format(", {}", c.name);
     marks += marks.empty() ? "?" : ", ?";
   }
-  auto s =
-      to(fmt::format("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING", table.name, names, marks));
+  auto s = to(fmt::format("INSERT INTO {} ({}) VALUES ({}){}", table.name, names, marks,
+                          or_ignore ? " ON CONFLICT DO NOTHING" : ""));
   for (const auto& row : rows) {
     s->reset();
     s->clear_bindings();
@@ -263,6 +266,25 @@ void write_rows(Statements& to, const Table& table, const std::vector<Row>& rows
 std::int64_t int_at(const Row& row, std::size_t i) {
   const auto* n = std::get_if<std::int64_t>(&row[i]);
   return n != nullptr ? *n : 0;
+}
+
+// A primary's id -> the replica's id of the same row (blobs, chunks: matched by SHA-256).
+using IdMap = std::map<std::int64_t, std::int64_t>;
+
+// `rows` with the ids in column `column` translated by `ids` (a NULL stays NULL).
+std::vector<Row> with_local_ids(std::vector<Row> rows, std::size_t column, const IdMap& ids,
+                                const char* what) {
+  for (auto& row : rows) {
+    auto* id = std::get_if<std::int64_t>(&row[column]);
+    if (id == nullptr) continue;
+    const auto it = ids.find(*id);
+    if (it == ids.end()) {
+      fail(Code::kInternal,
+           fmt::format("a row names {} {} which its generation's list of {}s lacks", what, *id, what));
+    }
+    *id = it->second;
+  }
+  return rows;
 }
 
 std::int64_t scalar(Statements& c, const std::string& sql, const std::vector<Param>& params = {}) {
@@ -318,6 +340,9 @@ struct GenerationRows {
   // head only: the channel's row and its whole active set, as the primary has them.
   std::int64_t channel_generation = 0, channel_previous = 0;
   std::vector<Row> channel_modules;
+  // Every blob the generation names and every chunk of those that are layout-1, by the
+  // primary's id: their SHA-256 (apply matches them with the replica's rows by it).
+  std::vector<std::pair<std::int64_t, std::vector<std::uint8_t>>> blob_shas, chunk_shas;
   std::uint64_t blobs_present = 0, bytes_fetched = 0;
 };
 
@@ -423,35 +448,33 @@ struct Follower::Impl {
     }
     // Blobs, and the chunks of layout-1 blobs: their SHA-256 first; the frames only of those the
     // replica lacks.
-    // The ids of `table`'s rows named by `ids` that the replica lacks; `present` counts the others.
-    const auto lacking = [&](const char* table, const std::string& ids, std::uint64_t& present) {
+    // The ids of `table`'s rows named by `ids` that the replica lacks (by SHA-256: its id for
+    // the same bytes may differ, see apply); `present` counts the others; `shas` gets them all.
+    const auto lacking = [&](const char* table, const std::string& ids, std::uint64_t& present,
+                             std::vector<std::pair<std::int64_t, std::vector<std::uint8_t>>>& shas) {
       auto s = ps(fmt::format("SELECT id, sha256 FROM {} WHERE id IN ({})", table, ids));
       bind_params(*s, ck);
       std::vector<std::int64_t> missing;
-      auto local = rs(fmt::format("SELECT id FROM {} WHERE sha256 = ?", table));
+      auto local = rs(fmt::format("SELECT 1 FROM {} WHERE sha256 = ?", table));
       while (s->step()) {
         const std::int64_t id = s->int64(0);
         const auto sha = s->blob(1);
+        shas.emplace_back(id, std::vector<std::uint8_t>(sha.begin(), sha.end()));
         local->reset();
         local->clear_bindings();
         local->bind_blob(1, sha);
-        if (!local->step()) {
+        if (local->step()) {
+          present++;
+        } else {
           missing.push_back(id);
-          continue;
         }
-        if (local->int64(0) != id) {
-          fail(Code::kFailedPrecondition,
-               fmt::format("replica {} holds {} {} as id {} where {} has id {}: it has rows of its own",
-                           replica_path, table, base::hex(sha), local->int64(0), shown, id));
-        }
-        present++;
       }
       local->reset();
       return missing;
     };
     {
       std::set<std::int64_t> dictionaries;
-      for (const std::int64_t id : lacking("blobs", blobs_named(), g.blobs_present)) {
+      for (const std::int64_t id : lacking("blobs", blobs_named(), g.blobs_present, g.blob_shas)) {
         auto rows = read_rows(ps, kBlobs, "t.id = ?1", {id});
         for (auto& r : rows) {
           if (const auto* d = std::get_if<std::int64_t>(&r[5])) dictionaries.insert(*d);
@@ -468,7 +491,7 @@ struct Follower::Impl {
         for (const std::int64_t id :
              lacking("chunks",
                      fmt::format("SELECT chunk_id FROM blob_chunks WHERE blob_id IN ({})", blobs_named()),
-                     chunks_present)) {
+                     chunks_present, g.chunk_shas)) {
           for (auto& r : read_rows(ps, kChunks, "t.id = ?1", {id})) {
             if (const auto* d = std::get_if<std::int64_t>(&r[9])) dictionaries.insert(*d);
             g.bytes_fetched += std::get<std::vector<std::uint8_t>>(r[10]).size();
@@ -519,6 +542,49 @@ struct Follower::Impl {
     return g;
   }
 
+  // The replica's id of each row of `table` (blobs, chunks) that `named` (the primary's id, the
+  // SHA-256) names, matched by SHA-256: a row the replica has keeps its id here, which differs
+  // from the primary's when the primary deleted the row (gc) and stored the same bytes again
+  // under a new id; a row it lacks is inserted from `fetched` (the primary's rows, id first)
+  // under the primary's id when that is free here (the common case: ids as the primary's),
+  // else under a new one. Inside apply's transaction.
+  IdMap place(const Table& table,
+              const std::vector<std::pair<std::int64_t, std::vector<std::uint8_t>>>& named,
+              const std::vector<Row>& fetched) {
+    std::map<std::int64_t, const Row*> rows;
+    for (const Row& r : fetched) rows[int_at(r, 0)] = &r;
+    IdMap ids;
+    auto by_sha = rs(fmt::format("SELECT id FROM {} WHERE sha256 = ?", table.name));
+    for (const auto& [id, sha] : named) {
+      by_sha->reset();
+      by_sha->clear_bindings();
+      by_sha->bind_blob(1, sha);
+      if (by_sha->step()) {
+        ids[id] = by_sha->int64(0);
+        continue;
+      }
+      by_sha->reset();
+      const auto it = rows.find(id);
+      if (it == rows.end()) {
+        fail(Code::kInternal, fmt::format("replica {} lacks {} {} (id {} on {}), which it held when the "
+                                          "generation was read",
+                                          replica_path, table.name, base::hex(sha), id, shown));
+      }
+      Row row = *it->second;
+      const bool free =
+          scalar(rs, fmt::format("SELECT count(*) FROM {} WHERE id = ?", table.name), {id}) == 0;
+      if (!free) row[0] = std::monostate{};  // NULL: SQLite gives the row a new id
+      write_rows(rs, table, {row}, /*or_ignore=*/false);
+      ids[id] = free ? id : replica->last_insert_id();
+      if (!free) {
+        log(fmt::format("{} {}: stored here as id {}: {}'s id {} is another row's here", table.name,
+                        base::hex(sha), ids[id], shown, id));
+      }
+    }
+    by_sha->reset();
+    return ids;
+  }
+
   // Writes generation `g` in one local transaction; false when it was applied already.
   bool apply(const GenerationRows& g) {
     db::Transaction tx(*replica, db::TxKind::kWrite);
@@ -530,9 +596,10 @@ struct Follower::Impl {
                        g.channel, last, g.number - 1));
     }
     write_rows(rs, kDictionaries, g.dictionaries);
-    write_rows(rs, kChunks, g.chunks);
-    write_rows(rs, kBlobs, g.blobs);
-    write_rows(rs, kBlobChunks, g.blob_chunks);
+    const IdMap chunk_ids = place(kChunks, g.chunk_shas, g.chunks);
+    const IdMap blob_ids = place(kBlobs, g.blob_shas, g.blobs);
+    write_rows(rs, kBlobChunks,
+               with_local_ids(with_local_ids(g.blob_chunks, 0, blob_ids, "blob"), 2, chunk_ids, "chunk"));
     {
       auto s =
           rs("INSERT INTO modules (name, high_water) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET "
@@ -558,14 +625,14 @@ struct Follower::Impl {
         none->exec();
       }
     }
-    write_rows(rs, kVersions, g.versions);
+    write_rows(rs, kVersions, with_local_ids(g.versions, 2, blob_ids, "blob"));
     write_rows(rs, kAppVersions, g.app_versions);
-    write_rows(rs, kAppModules, g.app_modules);
-    write_rows(rs, kAppFiles, g.app_files);
+    write_rows(rs, kAppModules, with_local_ids(g.app_modules, 3, blob_ids, "blob"));
+    write_rows(rs, kAppFiles, with_local_ids(g.app_files, 2, blob_ids, "blob"));
     write_rows(rs, kReleases, g.releases);
     write_rows(rs, kReleaseApps, g.release_apps);
-    write_rows(rs, kReleaseFiles, g.release_files);
-    write_rows(rs, kReleaseModules, g.release_modules);
+    write_rows(rs, kReleaseFiles, with_local_ids(g.release_files, 2, blob_ids, "blob"));
+    write_rows(rs, kReleaseModules, with_local_ids(g.release_modules, 3, blob_ids, "blob"));
     {
       auto s = rs(
           "INSERT INTO channels (name, generation, previous, created_at) VALUES (?, 0, 0, ?) ON CONFLICT DO "
@@ -734,6 +801,11 @@ Result<std::unique_ptr<Follower>> Follower::open(const std::string& primary_uri,
   return db::guard(
       fmt::format("follow: replica {}", replica_path), [&]() -> Result<std::unique_ptr<Follower>> {
         for (const auto& c : options.channels) Store::Impl::require_channel_name(c);
+        if (db::is_postgresql_uri(replica_path)) {
+          fail(Code::kInvalidArgument,
+               fmt::format("a replica is a local SQLite file, not a store on PostgreSQL ({}): give its path",
+                           db::redact_uri(replica_path)));
+        }
         auto impl = std::make_unique<Impl>();
         impl->replica_path = replica_path;
         impl->options = std::move(options);

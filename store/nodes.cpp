@@ -352,7 +352,9 @@ Result<std::int64_t> Store::record_node_upgrade(const NodeUpgrade& u) {
                            u.to_generation);
       },
       [&]() -> Result<std::int64_t> {
-        impl_->require_writable("record a node's upgrade");
+        // What a node reported is the host's own, like the nodes it served: a replica records
+        // it (the agents of a `serve --follow` report to their host's replica).
+        impl_->require_writable_local("record a node's upgrade");
         if (!is_upgrade_outcome(u.outcome))
           fail(Code::kInvalidArgument,
                fmt::format("outcome '{}': not one of {}", u.outcome, fmt::join(kUpgradeOutcomes, ", ")));

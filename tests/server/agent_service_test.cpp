@@ -22,6 +22,7 @@
 #include <set>
 #include <thread>
 
+#include "erl_node.h"
 #include "file_service.h"
 #include "store_ops.h"
 #include "subprocess.h"
@@ -33,6 +34,7 @@ namespace {
 
 using codestore::testing::TempDir;
 using etf::Term;
+using testing::compile_agt;
 using namespace std::chrono_literals;
 
 Term bin(std::string_view s) {
@@ -113,19 +115,6 @@ class Peer {
   bool connected_ = false;
   bool closed_ = false;
 };
-
-// agt.erl in two versions, compiled by erlc: the module a deploy changes.
-std::string compile_agt(const std::filesystem::path& dir, int v) {
-  const auto d = dir / ("v" + std::to_string(v));
-  std::filesystem::create_directories(d);
-  codestore::testing::write_file((d / "agt.erl").string(),
-                                 "-module(agt).\n-export([v/0]).\nv() -> " + std::to_string(v) + ".\n");
-  testing::Subprocess erlc({testing::find_program("erlc"), "-o", d.string(), (d / "agt.erl").string()}, "",
-                           false);
-  erlc.read_rest(60s);
-  erlc.wait(60s);
-  return (d / "agt.beam").string();
-}
 
 TEST(AgentServiceTest, HelloAnnouncementReportAndGarbage) {
   if (testing::find_program("erlc").empty()) GTEST_SKIP() << "erlc is not installed";

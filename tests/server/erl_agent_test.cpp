@@ -30,51 +30,14 @@ namespace codestore::server {
 namespace {
 
 using codestore::testing::TempDir;
+using testing::agent_port;
+using testing::compile_agt;
+using testing::count;
+using testing::eventually;
 using testing::find_program;
 using testing::ServeProcess;
 using testing::start_node;
 using namespace std::chrono_literals;
-
-// Compiles `source` as module `module` into DIR/v<v>/; the .beam's path.
-std::string compile(const std::filesystem::path& dir, const std::string& module, int v,
-                    const std::string& source) {
-  const auto d = dir / ("v" + std::to_string(v));
-  std::filesystem::create_directories(d);
-  codestore::testing::write_file((d / (module + ".erl")).string(), source);
-  testing::Subprocess erlc({find_program("erlc"), "-o", d.string(), (d / (module + ".erl")).string()}, "",
-                           false);
-  erlc.read_rest(60s);
-  erlc.wait(60s);
-  return (d / (module + ".beam")).string();
-}
-
-std::string compile_agt(const std::filesystem::path& dir, int v) {
-  return compile(dir, "agt", v, "-module(agt).\n-export([v/0]).\nv() -> " + std::to_string(v) + ".\n");
-}
-
-// The agent port serve's log names ("agent listener on 0.0.0.0:PORT"), or 0.
-std::uint16_t agent_port(const ServeProcess& serve) {
-  static const std::regex re(R"(agent listener on [0-9.]+:([0-9]+))");
-  std::smatch m;
-  const std::string text = serve.log();
-  return std::regex_search(text, m, re) ? static_cast<std::uint16_t>(std::stoi(m[1])) : 0;
-}
-
-// Polls `f` every 20 ms for up to `wait`; its last answer.
-template <typename F>
-bool eventually(F f, std::chrono::milliseconds wait = 30s) {
-  for (auto end = std::chrono::steady_clock::now() + wait; std::chrono::steady_clock::now() < end;) {
-    if (f()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return f();
-}
-
-std::size_t count(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
 
 TEST(ErlAgentTest, AgentFollowsItsChannelAcrossAServerRestart) {
   if (find_program("erl").empty()) GTEST_SKIP() << "erl is not installed: no node to boot";

@@ -236,6 +236,49 @@ inline std::string md5_line(const std::string& module) {
          ":module_info(md5)]]), ";
 }
 
+// `source`, module `module`'s version `v`, compiled by erlc into dir/v<v>/. The .beam's path.
+inline std::string compile(const std::filesystem::path& dir, const std::string& module, int v,
+                           const std::string& source) {
+  const auto d = dir / ("v" + std::to_string(v));
+  std::filesystem::create_directories(d);
+  codestore::testing::write_file((d / (module + ".erl")).string(), source);
+  Subprocess erlc({find_program("erlc"), "-o", d.string(), (d / (module + ".erl")).string()}, "", false);
+  erlc.read_rest(60s);
+  erlc.wait(60s);
+  return (d / (module + ".beam")).string();
+}
+
+// agt.erl in version `v` (agt:v() -> v): the module a deploy or a rollback changes in the agent
+// and follower tests. The .beam's path.
+inline std::string compile_agt(const std::filesystem::path& dir, int v) {
+  return compile(dir, "agt", v, "-module(agt).\n-export([v/0]).\nv() -> " + std::to_string(v) + ".\n");
+}
+
+// The agent port serve's log names ("agent listener on 0.0.0.0:PORT"), or 0.
+inline std::uint16_t agent_port(const ServeProcess& serve) {
+  static const std::regex re(R"(agent listener on [0-9.]+:([0-9]+))");
+  std::smatch m;
+  const std::string text = serve.log();
+  return std::regex_search(text, m, re) ? static_cast<std::uint16_t>(std::stoi(m[1])) : 0;
+}
+
+// Polls `f` every 20 ms for up to `wait`; its last answer (a bounded wait, not a timing).
+template <typename F>
+bool eventually(F f, std::chrono::milliseconds wait = 30s) {
+  for (auto end = std::chrono::steady_clock::now() + wait; std::chrono::steady_clock::now() < end;) {
+    if (f()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return f();
+}
+
+// How many times `what` occurs in `text`.
+inline std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 // Prints the end (the last `tail` bytes) of every *.log in `dir`, the server's and the nodes':
 // called when a test failed, to say where it stopped.
 inline void dump_logs(const std::filesystem::path& dir, std::size_t tail) {

@@ -244,6 +244,111 @@ TEST_P(Follow, FetchesOnlyTheBlobsItLacks) {
   expect_replica_equal(uri, replica);
 }
 
+// What each of the primary's module versions is, by SHA-256: its image's and, in order, its
+// chunks' (the ids behind them are each database's own).
+const std::string kVersionShas =
+    "SELECT v.module, v.version, HEX(b.sha256) FROM versions v JOIN blobs b ON b.id = v.blob_id ORDER BY 1, "
+    "2";
+const std::string kVersionChunkShas =
+    "SELECT v.module, v.version, bc.seq, HEX(c.sha256) FROM versions v JOIN blob_chunks bc ON bc.blob_id = "
+    "v.blob_id JOIN chunks c ON c.id = bc.chunk_id ORDER BY 1, 2, 3";
+
+// Every row of the primary's `sql` is a row of the replica's (the replica also keeps what the
+// primary's gc deleted since).
+void expect_replica_holds(const std::string& uri, const std::string& replica, const std::string& sql) {
+  const auto local = sqlite_rows(replica, for_sqlite(sql));
+  const std::set<std::string> have(local.begin(), local.end());
+  const auto primary = testing::pg_rows(uri, for_postgresql(sql));
+  ASSERT_FALSE(primary.empty()) << sql;
+  for (const auto& row : primary) EXPECT_EQ(have.count(row), 1u) << row << " of " << sql;
+}
+
+// How many rows of `table` the replica holds under another id than the primary's (same SHA-256).
+std::size_t ids_differing(const std::string& uri, const std::string& replica, const std::string& table) {
+  const std::string sql = "SELECT HEX(sha256), id FROM " + table + " ORDER BY 1";
+  const auto local = sqlite_rows(replica, for_sqlite(sql));
+  const std::set<std::string> have(local.begin(), local.end());
+  std::size_t n = 0;
+  for (const auto& row : testing::pg_rows(uri, for_postgresql(sql))) n += have.count(row) == 0;
+  return n;
+}
+
+// hello.beam's variant n (store_test_util.h) with a Docs chunk of its own: the store keeps a
+// debug chunk of 64 bytes or more apart, as a chunk row (store/chunk_layout.h), so version n has
+// a blob and a chunk no other version shares.
+std::vector<std::uint8_t> with_docs(int n) {
+  const auto bytes = variant("hello.beam", n);
+  auto img = image::Image::parse(bytes, image::Strictness::kStrict, "hello.beam");
+  EXPECT_TRUE(img.has_value());
+  const std::string docs = std::string(100, 'd') + " of variant " + std::to_string(n);
+  std::vector<image::ChunkData> chunks;
+  for (const auto& c : img->chunks()) chunks.push_back({std::string(c.id_view()), img->data(c)});
+  chunks.push_back({"Docs", image::Bytes(reinterpret_cast<const std::uint8_t*>(docs.data()), docs.size())});
+  auto built = image::build_module(chunks);
+  EXPECT_TRUE(built.has_value());
+  return *built;
+}
+
+// The primary's gc deletes a blob and chunks the replica keeps; the same bytes imported again
+// get new ids there, and an id the primary hands out again (its identity restarted) names
+// other bytes than the replica's row of that id. The follower matches rows by SHA-256: it
+// converges, and every version reads as on the primary.
+TEST_P(Follow, RowsTheReplicaHoldsUnderOtherIdsAreMatchedBySha256) {
+  TempDir dir;
+  const std::string uri = fresh();
+  const std::string replica = dir / "replica.db";
+  const std::string db = db_name(uri);
+  auto primary = open_or_die(uri);
+  for (int i = 1; i <= 3; ++i) import_bytes(*primary, with_docs(i));
+  auto f = follower_or_die(uri, replica);
+  ASSERT_TRUE(f->catch_up());
+  const auto v1_blob =
+      testing::pg_rows(uri, "SELECT blob_id FROM versions WHERE module = 'hello' AND version = 1");
+  ASSERT_EQ(v1_blob.size(), 1u);
+  // Version 1 is neither active, nor a rollback target, nor the previous generation's.
+  auto gc = primary->gc({});
+  ASSERT_TRUE(gc) << gc.error().to_string();
+  ASSERT_EQ(gc->blobs_deleted, 1);
+  ASSERT_EQ(gc->chunks_deleted, 1);  // its Docs
+
+  // Version 1's blob id handed out again, to other bytes.
+  testing::pg_exec(
+      db, "ALTER TABLE blobs ALTER COLUMN id RESTART WITH " + v1_blob[0].substr(0, v1_blob[0].size() - 1));
+  import_bytes(*primary, with_docs(4));
+  testing::pg_exec(db, "SELECT setval(pg_get_serial_sequence('blobs', 'id'), (SELECT max(id) FROM blobs))");
+  // Version 1's bytes again: a new blob id on the primary, new chunk ids for the chunks gc
+  // deleted.
+  import_bytes(*primary, with_docs(1));
+  auto caught = f->catch_up();
+  ASSERT_TRUE(caught) << caught.error().to_string();
+  EXPECT_EQ(caught->generations, 2u);
+  EXPECT_EQ(caught->blobs_fetched, 1u);  // variant 4's; variant 1's the replica has
+  EXPECT_EQ(caught->blobs_present, 1u);
+  EXPECT_EQ(ids_differing(uri, replica, "blobs"), 2u);   // variant 4's (id taken) and 1's (kept its id)
+  EXPECT_EQ(ids_differing(uri, replica, "chunks"), 1u);  // variant 1's Docs (kept its id)
+  expect_replica_holds(uri, replica, kVersionShas);
+  expect_replica_holds(uri, replica, kVersionChunkShas);
+  EXPECT_EQ(count_rows(replica, "SELECT count(*) FROM blobs"), 4);
+
+  // The store reads the replica as the primary: every version's bytes, and the active one.
+  auto local = open_or_die(replica);
+  for (std::int64_t v = 2; v <= 5; ++v) {
+    auto p = primary->get("hello", v, /*verify_sha256=*/true);
+    auto r = local->get("hello", v, /*verify_sha256=*/true);
+    ASSERT_TRUE(p && r) << v << ": " << (p ? r.error().to_string() : p.error().to_string());
+    EXPECT_EQ(*p, *r) << v;
+  }
+  auto active = local->active("hello");
+  ASSERT_TRUE(active) << active.error().to_string();
+  EXPECT_EQ(active->bytes, with_docs(1));
+  auto verified = local->verify();
+  ASSERT_TRUE(verified) << verified.error().to_string();
+  EXPECT_TRUE(verified->damage.empty());
+  auto again = f->catch_up();
+  ASSERT_TRUE(again) << again.error().to_string();
+  EXPECT_EQ(again->generations, 0u);
+}
+
 TEST_P(Follow, OnlyTheChannelsAskedFor) {
   TempDir dir;
   const std::string uri = fresh();
@@ -379,6 +484,15 @@ TEST_P(Follow, AReplicaRefusesChangesAndNamesItsPrimary) {
   // Reads work; what is the host's own (served counts, the nodes served) it still records.
   EXPECT_TRUE(r->active("hello"));
   EXPECT_TRUE(r->record_served("hello", 1, "127.0.0.1"));
+  // And what its nodes' agents report (serve --follow: the agents report to the host's replica).
+  NodeUpgrade u;
+  u.node_name = "a@host";
+  u.channel = "default";
+  u.from_generation = 0;
+  u.to_generation = 1;
+  u.outcome = "applied";
+  auto reported = r->record_node_upgrade(u);
+  EXPECT_TRUE(reported) << reported.error().to_string();
 
   // The command line says the same, exit 1.
   write_file(dir / "m.beam", variant("hello.beam", 3));
@@ -392,6 +506,13 @@ TEST_P(Follow, BadInputIsRefusedSayingWhy) {
   const std::string uri = fresh();
   const std::string replica = dir / "replica.db";
   import_bytes(*open_or_die(uri), variant("hello.beam", 1));
+  {
+    // A replica is a SQLite file, never a store on PostgreSQL.
+    auto f = Follower::open(uri, fresh());
+    ASSERT_FALSE(f);
+    EXPECT_EQ(f.error().code(), Code::kInvalidArgument) << f.error().to_string();
+    EXPECT_NE(f.error().message().find("a replica is a local SQLite file"), std::string::npos);
+  }
   {
     auto f = Follower::open("postgresql://[::1/db", replica);
     ASSERT_FALSE(f);

@@ -98,10 +98,10 @@ inline const std::vector<std::string>& replicated_queries() {
 }
 
 inline std::string for_postgresql(const std::string& sql) {
-  return std::regex_replace(sql, std::regex(R"(HEX\((\w+)\))"), "encode($1, 'hex')");
+  return std::regex_replace(sql, std::regex(R"(HEX\(([\w.]+)\))"), "encode($1, 'hex')");
 }
 inline std::string for_sqlite(const std::string& sql) {
-  return std::regex_replace(sql, std::regex(R"(HEX\((\w+)\))"), "lower(hex($1))");
+  return std::regex_replace(sql, std::regex(R"(HEX\(([\w.]+)\))"), "lower(hex($1))");
 }
 
 // Every table a follower writes holds on `replica` what it holds on the primary `uri`.

@@ -121,6 +121,31 @@ TEST_P(PgStore, AFreshDatabaseGetsTheSchemaUnlessCreateIsOffAndAForeignOneIsRefu
             std::vector<std::string>{"1|"});
 }
 
+// Schema 10: the zstd frames of blobs and chunks are stored out of line uncompressed
+// (EXTERNAL), not offered to TOAST's pglz, which a zstd frame never rewards; what the
+// dictionaries hold keeps the default. The server's own catalog says so; and a stored frame
+// reads back whole.
+TEST_P(PgStore, BlobAndChunkFramesAreStoredExternalNotCompressedAgain) {
+  const std::string uri = fresh(true);
+  auto store = open_or_die(uri);
+  const std::string storage =
+      "SELECT c.relname, a.attname, a.attstorage FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+      "WHERE c.relname IN ('blobs', 'chunks', 'dictionaries') AND a.attname IN ('data', 'bytes') ORDER BY 1";
+  EXPECT_EQ(testing::pg_rows(uri, storage),
+            (std::vector<std::string>{"blobs|data|e|", "chunks|data|e|", "dictionaries|bytes|x|"}));
+  // stdlib's lists.beam: its recipe and its Dbgi chunk are well over TOAST's ~2 kB.
+  std::vector<std::uint8_t> lists;
+  for (const auto& e : std::filesystem::directory_iterator("/usr/lib/erlang/lib")) {
+    if (e.path().filename().string().rfind("stdlib-", 0) == 0)
+      lists = read_file(e.path() / "ebin/lists.beam");
+  }
+  ASSERT_FALSE(lists.empty());
+  ASSERT_GT(import_bytes(*store, lists), 0);
+  auto back = store->get("lists", 1, /*verify_sha256=*/true);
+  ASSERT_TRUE(back) << back.error().to_string();
+  EXPECT_EQ(*back, lists);
+}
+
 TEST_P(PgStore, ADatabaseWithANewerSchemaIsRefused) {
   TempDir dir;
   const std::string uri = store_at(dir);

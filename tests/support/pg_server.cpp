@@ -110,6 +110,19 @@ void stop_when_we_die(const std::string& dir) {
   ::close(fds[0]);  // the write end stays open, never written, and closes with this process
 }
 
+// pg_ctl start of the server initdb made in `dir`: its Unix socket there, no TCP.
+void launch(const fs::path& dir, bool durable) {
+  const std::string options = "-k " + dir.string() + " -c listen_addresses='' -c synchronous_commit=off" +
+                              (durable ? "" : " -c fsync=off -c full_page_writes=off") +
+                              " -c max_connections=200";
+  std::string out;
+  if (!run(as_server_user(bindir() + "/pg_ctl -D " + (dir / "data").string() + " -l " +
+                          (dir / "log").string() + " -w -s -o \"" + options + "\" start"),
+           out)) {
+    throw std::runtime_error("pg_ctl start in " + dir.string() + " failed: " + out + read_log(dir));
+  }
+}
+
 // The process's own server, when CTest's is not there.
 struct OwnServer {
   std::mutex mutex;
@@ -143,15 +156,7 @@ void PgServer::start(const fs::path& dir, bool durable) {
     std::ofstream hba(dir / "data/pg_hba.conf", std::ios::trunc);
     hba << "local all codestore_test_user scram-sha-256\nlocal all all trust\n";
   }
-  const std::string options = "-k " + dir.string() + " -c listen_addresses='' -c synchronous_commit=off" +
-                              (durable ? "" : " -c fsync=off -c full_page_writes=off") +
-                              " -c max_connections=200";
-  out.clear();
-  if (!run(as_server_user(bin + "/pg_ctl -D " + (dir / "data").string() + " -l " + (dir / "log").string() +
-                          " -w -s -o \"" + options + "\" start"),
-           out)) {
-    throw std::runtime_error("pg_ctl start in " + dir.string() + " failed: " + out + read_log(dir));
-  }
+  launch(dir, durable);
   exec_on(conninfo(dir.string(), "postgres"), "CREATE ROLE codestore_test_user LOGIN PASSWORD 'right'");
   exec_on(conninfo(dir.string(), "postgres"), "CREATE DATABASE codestore_template");
   auto store = Store::open(pg_uri_in(dir.string(), "codestore_template"), {});
@@ -178,6 +183,16 @@ void PgServer::restart(const fs::path& dir) {
            out)) {
     throw std::runtime_error("pg_ctl restart in " + dir.string() + " failed: " + out + read_log(dir));
   }
+}
+
+void PgServer::halt(const fs::path& dir) {
+  std::string out;
+  if (!run(as_server_user(bindir() + "/pg_ctl -D " + (dir / "data").string() + " -m fast -w -s stop"), out))
+    throw std::runtime_error("pg_ctl stop in " + dir.string() + " failed: " + out + read_log(dir));
+}
+
+void PgServer::resume(const fs::path& dir, bool durable) {
+  launch(dir, durable);
 }
 
 std::string pg_uri_in(const std::string& dir, const std::string& name) {

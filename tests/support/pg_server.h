@@ -48,6 +48,12 @@ class PgServer {
   // is flushed first), keeping its data and options, and waits until it accepts connections
   // again (the followers' chaos test). Throws std::runtime_error with the server's log.
   static void restart(const std::filesystem::path& dir);
+  // Stops the server of `dir` (fast mode: sessions end, data kept) and, later, starts it again
+  // with the options start() gave it (`durable` as given there), waiting until it accepts
+  // connections: a primary away for a while (serve --follow keeps serving). Throw
+  // std::runtime_error with the server's log.
+  static void halt(const std::filesystem::path& dir);
+  static void resume(const std::filesystem::path& dir, bool durable = false);
 };
 
 // The directory (the socket's) of the server this process's tests use (see above).

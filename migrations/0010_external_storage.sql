@@ -1,0 +1,6 @@
+-- codestore schema 10: nothing on SQLite. Its PostgreSQL twin
+-- (migrations/postgresql/0010_external_storage.sql) stores blobs.data and chunks.data
+-- uncompressed out of line (SET STORAGE EXTERNAL): they are zstd frames already, which
+-- PostgreSQL's TOAST would try to compress again with pglz, spending CPU on every write for
+-- nothing. SQLite stores a BLOB as it is given: no step here; the file keeps the numbers of
+-- both schemas in step.
