@@ -31,6 +31,7 @@ namespace {
 
 using codestore::testing::TempDir;
 using testing::agent_port;
+using testing::compile;
 using testing::compile_agt;
 using testing::count;
 using testing::eventually;
@@ -38,6 +39,17 @@ using testing::find_program;
 using testing::ServeProcess;
 using testing::start_node;
 using namespace std::chrono_literals;
+
+// `codestore serve` on an ephemeral boot port and agent port `port` (0: an ephemeral one, which
+// `port` then names), ready to serve; null when it did not start (its log says why).
+std::unique_ptr<ServeProcess> start_serve(const std::string& db, const std::string& log,
+                                          std::uint16_t& port) {
+  auto serve = std::make_unique<ServeProcess>(
+      db, std::vector<std::string>{"--port", "0", "--agent-port", std::to_string(port)}, log);
+  if (serve->wait_ready() == 0) return nullptr;
+  if (port == 0 && !eventually([&] { return (port = agent_port(*serve)) != 0; }, 10s)) return nullptr;
+  return serve;
+}
 
 TEST(ErlAgentTest, AgentFollowsItsChannelAcrossAServerRestart) {
   if (find_program("erl").empty()) GTEST_SKIP() << "erl is not installed: no node to boot";
@@ -49,11 +61,9 @@ TEST(ErlAgentTest, AgentFollowsItsChannelAcrossAServerRestart) {
   ASSERT_TRUE(store_ops::import_otp_libs(db, "/usr/lib/erlang", {"kernel", "stdlib"}));
   ASSERT_TRUE(store_ops::import_file(db, v1, "agt"));
 
-  auto serve = std::make_unique<ServeProcess>(
-      db, std::vector<std::string>{"--port", "0", "--agent-port", "0"}, log("serve1"));
-  ASSERT_NE(serve->wait_ready(), 0) << serve->log();
   std::uint16_t port = 0;
-  ASSERT_TRUE(eventually([&] { return (port = agent_port(*serve)) != 0; }, 10s)) << serve->log();
+  auto serve = start_serve(db, log("serve1"), port);
+  ASSERT_TRUE(serve) << codestore::testing::read_text(log("serve1"));
 
   // agt loaded before the agent starts, so that the hello lists it; the node then prints its
   // name and every loaded module's MD5, then what agt:v() answers each time it changes (the
@@ -149,9 +159,8 @@ TEST(ErlAgentTest, AgentFollowsItsChannelAcrossAServerRestart) {
   // serve stops and starts again on the same agent port: the agent connects again, and the
   // next change reaches it through the new server.
   ASSERT_EQ(serve->stop(), 0) << serve->log();
-  serve = std::make_unique<ServeProcess>(
-      db, std::vector<std::string>{"--port", "0", "--agent-port", std::to_string(port)}, log("serve2"));
-  ASSERT_NE(serve->wait_ready(), 0) << serve->log();
+  serve = start_serve(db, log("serve2"), port);
+  ASSERT_TRUE(serve) << codestore::testing::read_text(log("serve2"));
   ASSERT_TRUE(eventually([&] { return count(serve->log(), "(" + name + "): welcome") == 1; }))
       << serve->log();
   ASSERT_EQ(testing::run_cli(db, {"channel", "rollback", "default"}, log("rollback")), 0)
@@ -216,11 +225,9 @@ TEST(ErlAgentTest, APlanInFlightWhenTheServerDiesFinishesAndIsReportedToTheNextS
   ASSERT_TRUE(store_ops::import_otp_libs(db, "/usr/lib/erlang", {"kernel", "stdlib"}));
   ASSERT_TRUE(store_ops::import_file(db, v1, "busy"));
 
-  auto serve = std::make_unique<ServeProcess>(
-      db, std::vector<std::string>{"--port", "0", "--agent-port", "0"}, log("serve1"));
-  ASSERT_NE(serve->wait_ready(), 0) << serve->log();
   std::uint16_t port = 0;
-  ASSERT_TRUE(eventually([&] { return (port = agent_port(*serve)) != 0; }, 10s)) << serve->log();
+  auto serve = start_serve(db, log("serve1"), port);
+  ASSERT_TRUE(serve) << codestore::testing::read_text(log("serve1"));
 
   // busy runs before the agent starts (so the hello lists it); then one process holds it and a
   // loop calls it, printing what it answers, its pid and state, whenever the answer changes.
@@ -264,9 +271,8 @@ TEST(ErlAgentTest, APlanInFlightWhenTheServerDiesFinishesAndIsReportedToTheNextS
   serve->kill();
   EXPECT_FALSE(node->read_until("v=2", 500ms)) << "the plan was not in flight when the server died";
 
-  serve = std::make_unique<ServeProcess>(
-      db, std::vector<std::string>{"--port", "0", "--agent-port", std::to_string(port)}, log("serve2"));
-  ASSERT_NE(serve->wait_ready(), 0) << serve->log();
+  serve = start_serve(db, log("serve2"), port);
+  ASSERT_TRUE(serve) << codestore::testing::read_text(log("serve2"));
   ASSERT_TRUE(eventually([&] { return count(serve->log(), "(" + name + "): welcome") == 1; }))
       << serve->log();
   // The call returns: the applier's suspend goes through, the switch, code_change, resume.
