@@ -396,28 +396,7 @@ std::int64_t Store::Impl::ChannelChange::commit(const GenerationMeta& meta, bool
     s.bind(4, number);
     s.exec();
   }
-  {
-    auto& s = impl_.stmt(
-        "INSERT INTO generations (channel, number, created_at, action, release, label, reason) VALUES (?, ?, "
-        "?, ?, ?, ?, ?)");
-    s.bind(1, channel_);
-    s.bind(2, number);
-    s.bind(3, now());
-    s.bind(4, meta.action);
-    if (meta.release_id != 0) {
-      s.bind(5, meta.release_id);
-    } else {
-      s.bind_null(5);
-    }
-    if (!meta.label.empty()) {
-      s.bind(6, meta.label);
-    } else {
-      s.bind_null(6);
-    }
-    s.bind(7, meta.reason);
-    s.exec();
-  }
-  if (!(meta.upgrade == UpgradeOptions{})) impl_.set_generation_upgrade(channel_, number, meta.upgrade);
+  impl_.insert_generation(channel_, number, meta);
   auto& s = impl_.stmt("UPDATE channels SET generation = ?, previous = ? WHERE name = ?");
   s.bind(1, number);
   s.bind(2, meta.keep_previous ? row.previous : row.generation);
@@ -429,18 +408,31 @@ std::int64_t Store::Impl::ChannelChange::commit(const GenerationMeta& meta, bool
   return number;
 }
 
-void Store::Impl::set_generation_upgrade(std::string_view channel, std::int64_t number,
-                                         const UpgradeOptions& upgrade) {
+void Store::Impl::insert_generation(std::string_view channel, std::int64_t number,
+                                    const GenerationMeta& meta) {
   auto& s = stmt(
-      "UPDATE generations SET apply_deadline_ms = ?, apply_brutal = ?, apply_force = ?, apply_probe = ? "
-      "WHERE "
-      "channel = ? AND number = ?");
-  s.bind(1, upgrade.deadline_ms);
-  s.bind(2, std::int64_t{upgrade.brutal ? 1 : 0});
-  s.bind(3, std::int64_t{upgrade.force ? 1 : 0});
-  s.bind(4, upgrade.probe);
-  s.bind(5, channel);
-  s.bind(6, number);
+      "INSERT INTO generations (channel, number, created_at, action, release, label, reason, "
+      "apply_deadline_ms, "
+      "apply_brutal, apply_force, apply_probe) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  s.bind(1, channel);
+  s.bind(2, number);
+  s.bind(3, now());
+  s.bind(4, meta.action);
+  if (meta.release_id != 0) {
+    s.bind(5, meta.release_id);
+  } else {
+    s.bind_null(5);
+  }
+  if (!meta.label.empty()) {
+    s.bind(6, meta.label);
+  } else {
+    s.bind_null(6);
+  }
+  s.bind(7, meta.reason);
+  s.bind(8, meta.upgrade.deadline_ms);
+  s.bind(9, std::int64_t{meta.upgrade.brutal ? 1 : 0});
+  s.bind(10, std::int64_t{meta.upgrade.force ? 1 : 0});
+  s.bind(11, meta.upgrade.probe);
   s.exec();
 }
 

@@ -210,23 +210,7 @@ Store::Impl::ChannelWrite Store::Impl::write_candidate(std::string_view channel,
            a, to);
   });
   if (out.changed.empty() && !apps_moved) return out;  // the channel has this content: no candidate
-  {
-    auto& s = stmt(
-        "INSERT INTO generations (channel, number, created_at, action, release, reason) VALUES (?, ?, ?, ?, "
-        "?, ?)");
-    s.bind(1, channel);
-    s.bind(2, number);
-    s.bind(3, now());
-    s.bind(4, meta.action);
-    if (meta.release_id != 0) {
-      s.bind(5, meta.release_id);
-    } else {
-      s.bind_null(5);
-    }
-    s.bind(6, meta.reason);
-    s.exec();
-  }
-  set_generation_upgrade(channel, number, meta.upgrade);
+  insert_generation(channel, number, meta);
   {
     auto& s = stmt("UPDATE channels SET candidate = ? WHERE name = ?");
     s.bind(1, number);

@@ -439,8 +439,8 @@ struct Store::Impl {
     bool keep_previous = false;   // a snapshot: channels.previous stays (the content is the same)
     UpgradeOptions upgrade{};     // how the agents apply it (generations.apply_*)
   };
-  // Writes `meta.upgrade` into generation `number`'s row.
-  void set_generation_upgrade(std::string_view channel, std::int64_t number, const UpgradeOptions& upgrade);
+  // Writes generation `number`'s row of `channel`: what made it, and how agents apply it.
+  void insert_generation(std::string_view channel, std::int64_t number, const GenerationMeta& meta);
 
   // The one way a channel's content changes. Inside a WriteTx: set_module() moves modules
   // (channel_modules at once, so that later steps of the same change see it), set_app() pins
