@@ -192,7 +192,9 @@ case "$cmd" in
     # -O1 -g1 (line tables, enough for ASan's reports): the sanitizer build compiles and
     # links much faster than at -O2 -g, and -O1 is what ASan's documentation recommends.
     install_all
-    build build-asan -DCODESTORE_SANITIZE=ON -DCODESTORE_BUILD_BENCH=OFF "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
+    # The slow tests are not run here (below), so not built either.
+    build build-asan -DCODESTORE_SANITIZE=ON -DCODESTORE_BUILD_BENCH=OFF -DCODESTORE_BUILD_SLOW_TESTS=OFF \
+      "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
     # Not the checks of the source tree (labels docs, tests, build): they run no code of ours
     # and the plain pass has run them already.
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

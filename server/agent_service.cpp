@@ -10,6 +10,7 @@
 #include <codestore/store.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -205,18 +206,31 @@ std::vector<NodeUpgradeModule> report_modules(const Term* t) {
   return out;
 }
 
-// A report as text for people: Erlang's ~tw, but a binary of printable text shows as
-// <<"text">> (the reasons the agent gives are binaries), as ~tp would show it.
+// Printable as ~tp prints it in quotes: no control character but newline, and no quote or
+// backslash (those would need escaping; such text shows as ~tw shows it). `utf8`: bytes from
+// 0x80 up are taken as UTF-8 (a binary's); a list's characters are code points, kept to ASCII.
+bool printable_text(const std::string& bytes, bool utf8) {
+  return !bytes.empty() && std::all_of(bytes.begin(), bytes.end(), [utf8](char ch) {
+    const auto c = static_cast<std::uint8_t>(ch);
+    return (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') || (utf8 && c >= 0x80) || c == '\n';
+  });
+}
+
+std::string quoted(const std::string& bytes) {
+  std::string out = "\"";
+  for (char c : bytes) out += c == '\n' ? std::string("\\n") : std::string(1, c);
+  return out + '"';
+}
+
+// A report as text for people: Erlang's ~tw, but printable text shows as ~tp would show it: a
+// binary as <<"text">> (the reasons the agent gives are binaries), a list of characters as
+// "text" (a -vsn, a version in code_change's Extra).
 void report_text(const Term& t, std::string& out) {
-  if (const auto* b = t.as_binary(); b != nullptr && b->bits == 8 && !b->bytes.empty() &&
-                                     std::all_of(b->bytes.begin(), b->bytes.end(), [](std::uint8_t c) {
-                                       return (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') || c >= 0x80 ||
-                                              c == '\n';
-                                     })) {
-    out += "<<\"";
-    for (std::uint8_t c : b->bytes)
-      out += c == '\n' ? std::string("\\n") : std::string(1, static_cast<char>(c));
-    out += "\">>";
+  const auto* b = t.as_binary();
+  const bool is_binary = b != nullptr && b->bits == 8;
+  const auto text = is_binary || t.as_list() != nullptr ? text_of(&t) : std::nullopt;
+  if (text && printable_text(*text, is_binary)) {
+    out += is_binary ? "<<" + quoted(*text) + ">>" : quoted(*text);
   } else if (const auto* tuple = t.as_tuple()) {
     out += '{';
     for (std::size_t i = 0; i < tuple->elements.size(); ++i) {
@@ -270,6 +284,7 @@ class AgentService::Impl {
   ~Impl() { stop(); }
 
   Status open_socket();
+  void forget_stale_connections();
   void start() {
     thread_ = std::thread([this] { run(); });
   }
@@ -374,7 +389,39 @@ Status AgentService::Impl::open_socket() {
   auto g = store_->generation();
   if (!g) return g.error().with_context("agent listener");
   store_generation_ = *g;
+  forget_stale_connections();
   return Status::ok();
+}
+
+// Nodes the store says are connected to this address and port were connected to a serve that is
+// gone without saying so (SIGKILL, a crash, a power cut): no serve can listen here while another
+// does, so they are not connected now. Their agents reconnect here, which sets it again.
+void AgentService::Impl::forget_stale_connections() {
+  std::vector<std::string> here;
+  if (options_.bind_address == "0.0.0.0") {
+    // Every local IPv4 address: an agent's row names the one it connected to.
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) == 0) {
+      for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+        if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
+        sockaddr_in a = *reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+        a.sin_port = htons(port_);
+        here.push_back(peer_text(a));
+      }
+      ::freeifaddrs(list);
+    }
+  } else {
+    here.push_back(fmt::format("{}:{}", options_.bind_address, port_));
+  }
+  auto n = store_->forget_agent_connections(here);
+  if (!n) {
+    log("agent listener: forgetting the connections of a serve that stopped here: " + n.error().to_string());
+  } else if (*n > 0) {
+    log(
+        fmt::format("agent listener: {} node(s) recorded as connected here by a serve that stopped without "
+                    "saying so: not connected until their agents connect again",
+                    *n));
+  }
 }
 
 void AgentService::Impl::run() {

@@ -188,11 +188,21 @@ FileService::FileService(const std::string& root, ModuleSource& source, std::siz
       max_file_bytes_(max_file_bytes),
       routing_(std::move(routing)) {
   if (agent_port != 0) {
-    std::string text = fmt::format(
-        "%% codestore serve: the agent port (docs/agent-protocol.md). Read by codestore_agent.\n"
-        "{{agent_port, {}}}.\n",
-        agent_port);
-    agent_config_ = std::make_shared<const std::vector<std::uint8_t>>(text.begin(), text.end());
+    // One agent.config per channel: a node a rule gives another channel reads that channel's
+    // name here, and its agent follows it (a hello that names no channel gets the default).
+    auto config = [agent_port](const std::string& channel) {
+      std::string text = fmt::format(
+          "%% codestore serve: the agent port and the channel of the nodes that read this file\n"
+          "%% (docs/agent-protocol.md). Read by codestore_agent.\n"
+          "{{agent_port, {}}}.\n",
+          agent_port);
+      // Channel names are letters, digits, '.', '_' and '-' (the store's rule): no escaping.
+      if (!channel.empty()) text += fmt::format("{{channel, \"{}\"}}.\n", channel);
+      return std::make_shared<const std::vector<std::uint8_t>>(text.begin(), text.end());
+    };
+    agent_configs_.emplace("", config(""));
+    for (const Routing::Rule& rule : routing_.rules)
+      agent_configs_.try_emplace(rule.channel, config(rule.channel));
   }
 }
 
@@ -706,9 +716,11 @@ Answer FileService::agent_answer(const protocol::Request& request, const Resolve
   };
   const std::string what = fmt::format("agent codestore_agent-{}", agent_vsn());
   const std::string& path = r.store_path;
+  const auto config_it = agent_configs_.find(r.channel);
+  const Answer::Bytes agent_config = config_it == agent_configs_.end() ? nullptr : config_it->second;
   if (path.empty()) {
     std::vector<std::string> names = {"ebin"};
-    if (agent_config_) names.emplace_back("priv");
+    if (agent_config) names.emplace_back("priv");
     return directory(names, what);
   }
   if (path == "ebin") {
@@ -716,8 +728,8 @@ Answer FileService::agent_answer(const protocol::Request& request, const Resolve
     for (const AgentFile& f : agent_ebin()) names.emplace_back(f.name);
     return directory(names, what + " ebin");
   }
-  if (agent_config_ && path == "priv") return directory({"agent.config"}, what + " priv");
-  if (agent_config_ && path == "priv/agent.config") return file(agent_config_, what + " priv/agent.config");
+  if (agent_config && path == "priv") return directory({"agent.config"}, what + " priv");
+  if (agent_config && path == "priv/agent.config") return file(agent_config, what + " priv/agent.config");
   if (path.starts_with("ebin/")) {
     // The embedded bytes, copied once per process into shared buffers the answers point at.
     static const std::map<std::string, Answer::Bytes, std::less<>> bytes = [] {

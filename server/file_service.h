@@ -101,8 +101,8 @@ class FileService {
  public:
   // `root` must be an absolute, existing directory (normalized here). `source` serves the
   // requests no rule of `routing` matches.
-  // `agent_port`: the agent port announced in lib/codestore_agent/priv/agent.config (0: no
-  // agent listener, no priv directory).
+  // `agent_port`: the agent port announced in lib/codestore_agent/priv/agent.config, with the
+  // channel a rule gives the node that reads it (0: no agent listener, no priv directory).
   FileService(const std::string& root, ModuleSource& source, std::size_t max_file_bytes, Routing routing = {},
               std::uint16_t agent_port = 0);
 
@@ -129,7 +129,9 @@ class FileService {
   ModuleSource& source_;
   std::size_t max_file_bytes_;
   Routing routing_;
-  Answer::Bytes agent_config_;  // priv/agent.config's bytes; null without an agent listener
+  // priv/agent.config's bytes by the channel a rule serves ("": the default's); empty without an
+  // agent listener.
+  std::map<std::string, Answer::Bytes> agent_configs_;
 };
 
 // Lexically normalizes `path` against `base` (for a relative path): collapses "//", "."

@@ -534,4 +534,28 @@ Status Store::set_agent_connected(std::int64_t id, bool connected) {
   return r ? Status::ok() : r.error();
 }
 
+Result<std::int64_t> Store::forget_agent_connections(const std::vector<std::string>& servers) {
+  return impl_->call(
+      [&] { return fmt::format("agent connections at {}", fmt::join(servers, ", ")); },
+      [&]() -> Result<std::int64_t> {
+        impl_->require_writable_local("record a node's connection");
+        Impl::WriteTx tx(*impl_);
+        std::int64_t changed = 0;
+        for (const std::string& server : servers) {
+          {
+            auto& q = impl_->stmt("SELECT count(*) FROM nodes WHERE agent_connected <> 0 AND server = ?");
+            Impl::Done done{q};
+            q.bind(1, server);
+            if (q.step()) changed += q.int64(0);
+          }
+          auto& s =
+              impl_->stmt("UPDATE nodes SET agent_connected = 0 WHERE agent_connected <> 0 AND server = ?");
+          s.bind(1, server);
+          s.exec();
+        }
+        tx.commit(false);
+        return changed;
+      });
+}
+
 }  // namespace codestore

@@ -63,15 +63,19 @@ init([]) ->
     self() ! connect,
     {ok, #st{server = Server, channel = configured_channel()}}.
 
-%% The channel to follow, as the first hello names it: the application's `channel`, else
-%% undefined (the server's default channel, which its welcome names and later hellos repeat).
+%% The channel to follow, as the first hello names it: the application's `channel`, else the
+%% one serve's agent.config names (a `--channel NAME=WHERE` rule gives this node that channel),
+%% else undefined (the server's default channel, which its welcome names and later hellos repeat).
 configured_channel() ->
     case application:get_env(codestore_agent, channel) of
-        {ok, C} when is_binary(C) -> C;
-        {ok, C} when is_list(C) -> unicode:characters_to_binary(C);
-        {ok, C} when is_atom(C) -> atom_to_binary(C, utf8);
-        _ -> undefined
+        {ok, C} -> channel_name(C);
+        undefined -> channel_name(proplists:get_value(channel, announced(), undefined))
     end.
+
+channel_name(C) when is_binary(C), C =/= <<>> -> C;
+channel_name(C) when is_list(C), C =/= [] -> unicode:characters_to_binary(C);
+channel_name(C) when is_atom(C), C =/= undefined -> atom_to_binary(C, utf8);
+channel_name(_) -> undefined.
 
 %% The server's address: the application's `server` ("HOST:PORT"), else the boot server's host
 %% (init's -hosts, the first one) on the agent port: the application's `port`, else the one the
@@ -102,22 +106,27 @@ parse_server(Other) -> {error, {bad_server, Other}}.
 agent_port() ->
     case application:get_env(codestore_agent, port) of
         {ok, P} when is_integer(P), P > 0, P < 65536 -> P;
-        _ -> announced_port()
+        _ ->
+            case proplists:get_value(agent_port, announced(), ?DEFAULT_PORT) of
+                P when is_integer(P), P > 0, P < 65536 -> P;
+                _ -> ?DEFAULT_PORT
+            end
     end.
 
-%% serve answers lib/codestore_agent[-Vsn]/priv/agent.config with {agent_port, Port}. Read
-%% through erl_prim_loader, so that it comes from the boot server when the node loads from one.
-announced_port() ->
+%% What serve announces in lib/codestore_agent[-Vsn]/priv/agent.config: {agent_port, Port} and,
+%% for a node a channel rule serves, {channel, Name}. Read through erl_prim_loader, so that it
+%% comes from the boot server when the node loads from one; [] when there is none.
+announced() ->
     case code:priv_dir(codestore_agent) of
-        {error, _} -> ?DEFAULT_PORT;
+        {error, _} -> [];
         Priv ->
             case erl_prim_loader:get_file(filename:join(Priv, "agent.config")) of
                 {ok, Bin, _} ->
                     case consult_bin(Bin) of
-                        {ok, Terms} -> proplists:get_value(agent_port, Terms, ?DEFAULT_PORT);
-                        _ -> ?DEFAULT_PORT
+                        {ok, Terms} -> Terms;
+                        _ -> []
                     end;
-                error -> ?DEFAULT_PORT
+                error -> []
             end
     end.
 
@@ -357,8 +366,27 @@ flush_reports(S = #st{sock = Sock, reports = [R | Rest]}) ->
 %% The connection is gone (or must go): close it and try again later.
 drop(S = #st{sock = Sock}, Why) ->
     Sock =/= undefined andalso gen_tcp:close(Sock),
+    reset_loader(),
     logger:notice("codestore_agent: connection to ~p dropped: ~tp", [S#st.server, Why]),
     retry(S#st{sock = undefined, welcomed = false}, Why).
+
+%% On a node that loads from a boot server (-loader inet), the server that went away is most
+%% likely the boot server too (serve is both). OTP 25's erl_prim_loader drops the tcp_closed of
+%% an idle connection (its loop's catch-all) and notices only when a request on the dead socket
+%% times out, 60 s later (INET_IDLE_TIMEOUT): the next plan's reads (a moved application's .app
+%% and code path) would wait that long. Closing its port now makes the loader connect again at
+%% its next request (it traps exits: the port's 'EXIT' sets it to no port). A request in flight
+%% on it is sent again on the new connection, as the loader does after tcp_closed.
+reset_loader() ->
+    case {init:get_argument(loader), whereis(erl_prim_loader)} of
+        {{ok, [["inet"] | _]}, Loader} when is_pid(Loader) ->
+            [catch erlang:port_close(P)
+             || P <- erlang:ports(),
+                erlang:port_info(P, connected) =:= {connected, Loader},
+                erlang:port_info(P, name) =:= {name, "tcp_inet"}],
+            ok;
+        _ -> ok
+    end.
 
 retry(S = #st{backoff = B}, Why) ->
     Timer = erlang:send_after(B, self(), connect),

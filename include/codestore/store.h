@@ -308,6 +308,10 @@ class Store {
   // The agent listener's word on whether node `id`'s agent is connected (what `deploy --wait`
   // waits for). Does not move generation().
   [[nodiscard]] Status set_agent_connected(std::int64_t id, bool connected);
+  // An agent listener starting at one of `servers` ("ADDRESS:PORT", as node rows name the server
+  // their agent connected to): every node recorded as connected there is not (a serve that
+  // stopped without saying so, SIGKILL or a crash, left them set). The number of nodes changed.
+  [[nodiscard]] Result<std::int64_t> forget_agent_connections(const std::vector<std::string>& servers);
   // Makes `dir`, a node's local root (its ROOTDIR), hold what a node following this handle's
   // channel must find on local disk for the channel's current generation, and nothing else
   // (docs/operator-guide.md, "A node's local root"): `lib/<app>-<vsn>/priv/**` of each

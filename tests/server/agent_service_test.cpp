@@ -309,5 +309,51 @@ TEST(AgentServiceTest, TheBootServerOffersTheAgentBuiltWithIt) {
   EXPECT_FALSE(ask(protocol::Command::kGet, "lib/codestore_agent-0.0.0/ebin/codestore_agent.app").body);
 }
 
+// A serve killed without a goodbye leaves its agents' nodes recorded as connected (what
+// `deploy --wait` waits for). The next agent listener on that address and port says they are
+// not, until their agents connect again; a node connected to another server keeps its flag.
+TEST(AgentServiceTest, AListenerForgetsTheConnectionsAServeThatDiedLeftAtItsAddress) {
+  TempDir dir;
+  const std::string db = dir.path().string() + "/store.db";
+  auto store = Store::open(db);
+  ASSERT_TRUE(store) << store.error().to_string();
+
+  // A free port for the listener (bound, read, released).
+  std::uint16_t port = 0;
+  {
+    AgentServiceOptions probe;
+    probe.db_path = db;
+    probe.port = 0;
+    auto s = AgentService::start(probe);
+    ASSERT_TRUE(s) << s.error().to_string();
+    port = (*s)->port();
+    (*s)->stop();
+  }
+  NodeReport here, elsewhere;
+  here.address = "127.0.0.1:50001";
+  here.server = fmt::format("127.0.0.1:{}", port);
+  here.name = "a1@test";
+  elsewhere.address = "127.0.0.1:50002";
+  elsewhere.server = fmt::format("10.99.0.1:{}", port);
+  elsewhere.name = "a2@test";
+  auto ids = (*store)->record_nodes({here, elsewhere});
+  ASSERT_TRUE(ids) << ids.error().to_string();
+  for (std::int64_t id : *ids) ASSERT_TRUE((*store)->set_agent_connected(id, true));
+  auto connected = [&](const std::string& name) {
+    auto n = (*store)->nodes({.name = name});
+    return n && n->size() == 1 && n->front().agent_connected;
+  };
+  ASSERT_TRUE(connected("a1@test") && connected("a2@test"));
+
+  AgentServiceOptions opts;
+  opts.db_path = db;
+  opts.port = port;
+  auto service = AgentService::start(opts);
+  ASSERT_TRUE(service) << service.error().to_string();
+  EXPECT_FALSE(connected("a1@test"));
+  EXPECT_TRUE(connected("a2@test"));
+  (*service)->stop();
+}
+
 }  // namespace
 }  // namespace codestore::server

@@ -181,6 +181,71 @@ TEST(ErlAgentTest, AgentFollowsItsChannelAcrossAServerRestart) {
   EXPECT_EQ(serve->stop(), 0) << serve->log();
 }
 
+// A node that a `--channel b=ADDRESS` rule serves boots from channel b, and its agent follows b:
+// the agent.config serve answers it names b, the hello says b, and a change to b (not to the
+// default channel) is applied on the running node.
+TEST(ErlAgentTest, ANodeAChannelRuleServesFollowsThatChannel) {
+  if (find_program("erl").empty()) GTEST_SKIP() << "erl is not installed: no node to boot";
+  testing::node_environment();
+  TempDir dir;
+  const std::string db = dir.path().string() + "/store.db";
+  auto log = [&](const std::string& name) { return dir.path().string() + "/" + name + ".log"; };
+  const std::string v1 = compile_agt(dir.path(), 1), v2 = compile_agt(dir.path(), 2),
+                    v3 = compile_agt(dir.path(), 3);
+  // The default channel: kernel, stdlib, agt 1. Channel b: the same libraries, agt 2.
+  ASSERT_TRUE(store_ops::import_otp_libs(db, "/usr/lib/erlang", {"kernel", "stdlib"}));
+  ASSERT_TRUE(store_ops::import_file(db, v1, "agt"));
+  const std::string kernel = store_ops::otp_lib_dir("/usr/lib/erlang", "kernel"),
+                    stdlib = store_ops::otp_lib_dir("/usr/lib/erlang", "stdlib");
+  ASSERT_EQ(
+      testing::run_cli(db, {"--channel", "b", "import", kernel + "/ebin", stdlib + "/ebin"}, log("import-b")),
+      0)
+      << codestore::testing::read_text(log("import-b"));
+  ASSERT_EQ(testing::run_cli(db, {"--channel", "b", "import", "--lib", "agt", v2}, log("import-b2")), 0)
+      << codestore::testing::read_text(log("import-b2"));
+
+  ServeProcess serve(db, {"--port", "0", "--channel", "b=127.0.0.0/8"}, log("serve"));
+  ASSERT_NE(serve.wait_ready(), 0) << serve.log();
+  auto node =
+      start_node("r1",
+                 "io:format(\"channel=~s~n\", [maps:get(channel, codestore_agent_conn:status())]), "
+                 "io:format(\"name=~s~n\", [maps:get(name, codestore_agent_conn:hello(undefined, 0))]), "
+                 "Loop = fun L(Last) -> V = agt:v(), _ = V =:= Last orelse io:format(\"v=~p~n\", [V]), "
+                 "timer:sleep(20), L(V) end, Loop(0).",
+                 log("node"),
+                 {"-pa", "/usr/lib/erlang/lib/agt/ebin", "-pa", "/usr/lib/erlang/lib/codestore_agent/ebin",
+                  "-s", "codestore_agent"});
+  // Before the welcome, the channel the agent read from agent.config.
+  EXPECT_EQ(node->read_until("channel=", 60s).value_or("the node did not boot"), "channel=b") << serve.log();
+  auto name_line = node->read_until("name=", 20s);
+  ASSERT_TRUE(name_line);
+  const std::string name = name_line->substr(5);
+  EXPECT_TRUE(node->read_until("v=2", 20s)) << "not booted from channel b\n" << serve.log();
+
+  auto store = Store::open(db);
+  ASSERT_TRUE(store);
+  auto on_b = [&] {
+    auto r = (*store)->nodes({.name = name});
+    return r && r->size() == 1 && r->front().channel == "b";
+  };
+  ASSERT_TRUE(eventually(on_b)) << serve.log();
+  ASSERT_EQ(testing::run_cli(db, {"--channel", "b", "import", "--lib", "agt", v3}, log("import-b3")), 0)
+      << codestore::testing::read_text(log("import-b3"));
+  EXPECT_TRUE(node->read_until("v=3", 30s)) << serve.log();
+  auto g = (*store)->channel_generation("b");
+  ASSERT_TRUE(g);
+  std::vector<NodeUpgrade> ups;
+  ASSERT_TRUE(eventually([&] {
+    auto r = (*store)->node_upgrades(name);
+    ups = r ? *r : std::vector<NodeUpgrade>{};
+    return !ups.empty() && ups.front().to_generation == g->number;
+  })) << serve.log();
+  EXPECT_EQ(ups.front().channel, "b");
+  EXPECT_EQ(ups.front().outcome, "applied") << ups.front().report;
+  node.reset();
+  EXPECT_EQ(serve.stop(), 0) << serve.log();
+}
+
 // Issue 15's faults: the server dies (SIGKILL: no goodbye) while a plan is in flight on the
 // node, here held in its suspend step by a gen_server busy in a call. The node does not depend
 // on the server to finish: the plan completes once the call returns, the process is resumed

@@ -7,8 +7,10 @@
 // (nothing killed), sys:get_state in the new shape, every loaded module's MD5 the store's for
 // the application version its path names, and the store's report for the node `applied`.
 // `codestore channel rollback` returns it (code_change({down, "1"}, ...)), again with no failed
-// call. And `codestore plan myrel@0.1.0 myrel@0.2.0 --appup` on these two releases is accepted
-// by systools:make_relup.
+// call, through a serve restarted between the two: the rollback moves the application's version
+// back (its .app and code path, read through the node's boot-server loader), which the agent's
+// reconnect makes the loader do at once, not after OTP's 60 s loader idle timeout. And `codestore plan
+// myrel@0.1.0 myrel@0.2.0 --appup` on these two releases is accepted by systools:make_relup.
 //
 // How the release gets the agent: rebar3 knows only its deps and OTP's libraries, and the agent
 // is neither. relx's `lib_dirs` names where more applications are: here a directory laid out as
@@ -198,11 +200,9 @@ halt().
 )";
 }
 
-// A string as the report's text has it (Erlang's ~w of a list of characters): "1" is [49].
-std::string w(const std::string& s) {
-  std::string out = "[";
-  for (char ch : s) out += (out.size() > 1 ? "," : "") + std::to_string(static_cast<unsigned char>(ch));
-  return out + "]";
+// A string as the report's text has it (a list of characters, shown as ~tp shows it): "1".
+std::string q(const std::string& s) {
+  return '"' + s + '"';
 }
 
 std::size_t commas(const std::string& s) {
@@ -260,7 +260,9 @@ TEST_F(ErlLiveReleaseTest, ARunningReleaseFollowsItsChannelUpAndBackWithNoFailed
   ASSERT_TRUE(store) << store.error().to_string();
   std::vector<NodeUpgrade> ups;
   auto reported = [&](std::int64_t g) {
-    for (auto end = std::chrono::steady_clock::now() + 60s; std::chrono::steady_clock::now() < end;) {
+    // Less than erl_prim_loader's 60 s idle timeout (INET_IDLE_TIMEOUT): a report that waited for
+    // it would be a loader left on a dead connection.
+    for (auto end = std::chrono::steady_clock::now() + 40s; std::chrono::steady_clock::now() < end;) {
       auto r = (*store)->node_upgrades(name);
       ups = r ? *r : std::vector<NodeUpgrade>{};
       if (!ups.empty() && ups.front().to_generation == g) return true;
@@ -344,11 +346,28 @@ TEST_F(ErlLiveReleaseTest, ARunningReleaseFollowsItsChannelUpAndBackWithNoFailed
   ASSERT_TRUE(reported(g2->number)) << serve->log();
   // code_change got what release_handler passes: OldVsn the old module's -vsn, Extra the
   // application's versions.
-  expect_report("0.2.0", "code_change => [#{extra => {" + w("0.1.0") + "," + w("0.2.0") +
-                             "},module => myrel_server,old_vsn => " + w("1") + ",pid => " + pid.substr(4) +
+  expect_report("0.2.0", "code_change => [#{extra => {" + q("0.1.0") + "," + q("0.2.0") +
+                             "},module => myrel_server,old_vsn => " + q("1") + ",pid => " + pid.substr(4) +
                              ",result => ok}]");
   ASSERT_TRUE(node->write("go\n"));
   const std::size_t up_calls = expect_at("up", "0.2.0", 2, 0);
+
+  // serve restarts (same agent port, a new boot port): the node's loader connection to the old
+  // one is dead, and OTP 25's erl_prim_loader drops the tcp_closed of an idle connection; the
+  // agent, seeing its own connection drop, closes the loader's port so that it connects again
+  // at its next request (codestore_agent_conn:reset_loader/0).
+  const std::uint16_t agent_port = testing::agent_port(*serve);
+  ASSERT_NE(agent_port, 0) << serve->log();
+  ASSERT_EQ(serve->stop(), 0) << serve->log();
+  serve = std::make_unique<ServeProcess>(
+      db_,
+      std::vector<std::string>{"--port", "0", "--client-root", root, "--channel", "prod", "--agent-port",
+                               std::to_string(agent_port)},
+      log("serve2"));
+  ASSERT_NE(serve->wait_ready(), 0) << serve->log();
+  ASSERT_TRUE(testing::eventually(
+      [&] { return serve->log().find("(" + name + "): welcome") != std::string::npos; }, 30s))
+      << serve->log();
 
   // Rolled back: the same node returns to X, X''s code converting the state before the switch.
   cli({"channel", "rollback", "prod"}, "rollback");
@@ -356,8 +375,8 @@ TEST_F(ErlLiveReleaseTest, ARunningReleaseFollowsItsChannelUpAndBackWithNoFailed
   ASSERT_TRUE(g3) << g3.error().to_string();
   ASSERT_GT(g3->number, g2->number);
   ASSERT_TRUE(reported(g3->number)) << serve->log();
-  expect_report("0.1.0", "code_change => [#{extra => {" + w("0.2.0") + "," + w("0.1.0") +
-                             "},module => myrel_server,old_vsn => {down," + w("1") + "},pid => " +
+  expect_report("0.1.0", "code_change => [#{extra => {" + q("0.2.0") + "," + q("0.1.0") +
+                             "},module => myrel_server,old_vsn => {down," + q("1") + "},pid => " +
                              pid.substr(4) + ",result => ok}]");
   ASSERT_TRUE(node->write("go\n"));
   expect_at("down", "0.1.0", 1, up_calls);
