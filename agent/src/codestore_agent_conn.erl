@@ -32,6 +32,7 @@
 -define(BACKOFF_MIN, 200).
 -define(BACKOFF_MAX, 5000).
 -define(CONNECT_TIMEOUT, 5000).
+-define(WATCH_LOADER, 1000).
 
 -record(st, {
     server :: {string(), inet:port_number()} | {error, term()},
@@ -45,6 +46,7 @@
     waiting = undefined :: {binary(), integer(), term(), map()} | undefined,
     reports = [] :: [term()],                       % reports not sent yet, oldest first
     connects = 0 :: non_neg_integer(),              % welcomes so far
+    loader_ports = #{} :: #{port() => reference()}, % erl_prim_loader's, monitored (watch_loader/1)
     last_error = undefined :: term()
 }).
 
@@ -61,6 +63,7 @@ init([]) ->
         _ -> ok
     end,
     self() ! connect,
+    self() ! watch_loader,
     {ok, #st{server = Server, channel = configured_channel()}}.
 
 %% The channel to follow, as the first hello names it: the application's `channel`, else the
@@ -269,6 +272,16 @@ handle_info({'DOWN', Ref, process, Pid, Result}, S = #st{running = {Pid, Ref, Ch
     S3 = queue_report({report, #{channel => Ch, from => From, to => To, outcome => Outcome,
                                  report => Report}}, S2),
     {noreply, start_waiting(S3)};
+handle_info(watch_loader, S) ->
+    erlang:send_after(?WATCH_LOADER, self(), watch_loader),
+    {noreply, watch_loader(S)};
+handle_info({'DOWN', Ref, port, P, _}, S = #st{loader_ports = Watched})
+  when is_map_key(P, Watched), map_get(P, Watched) =:= Ref ->
+    case whereis(erl_prim_loader) of
+        Loader when is_pid(Loader) -> Loader ! {'EXIT', P, normal};
+        _ -> ok
+    end,
+    {noreply, S#st{loader_ports = maps:remove(P, Watched)}};
 handle_info(_, S) ->
     {noreply, S}.
 
@@ -366,27 +379,29 @@ flush_reports(S = #st{sock = Sock, reports = [R | Rest]}) ->
 %% The connection is gone (or must go): close it and try again later.
 drop(S = #st{sock = Sock}, Why) ->
     Sock =/= undefined andalso gen_tcp:close(Sock),
-    reset_loader(),
     logger:notice("codestore_agent: connection to ~p dropped: ~tp", [S#st.server, Why]),
     retry(S#st{sock = undefined, welcomed = false}, Why).
 
-%% On a node that loads from a boot server (-loader inet), the server that went away is most
-%% likely the boot server too (serve is both). OTP 25's erl_prim_loader drops the tcp_closed of
-%% an idle connection (its loop's catch-all) and notices only when a request on the dead socket
-%% times out, 60 s later (INET_IDLE_TIMEOUT): the next plan's reads (a moved application's .app
-%% and code path) would wait that long. Closing its port now makes the loader connect again at
-%% its next request (it traps exits: the port's 'EXIT' sets it to no port). A request in flight
-%% on it is sent again on the new connection, as the loader does after tcp_closed.
-reset_loader() ->
-    case {init:get_argument(loader), whereis(erl_prim_loader)} of
-        {{ok, [["inet"] | _]}, Loader} when is_pid(Loader) ->
-            [catch erlang:port_close(P)
-             || P <- erlang:ports(),
-                erlang:port_info(P, connected) =:= {connected, Loader},
-                erlang:port_info(P, name) =:= {name, "tcp_inet"}],
-            ok;
-        _ -> ok
-    end.
+%% On a node that loads from a boot server (-loader inet), OTP 25's erl_prim_loader keeps the
+%% port of its connection in its state and learns of its end only from an 'EXIT' message. When
+%% the server goes away (a serve restart), the port receives tcp_closed, which the loader's idle
+%% loop drops, and exits without the loader being told; its next request is sent on the dead
+%% port and waits for its 60 s timeout (INET_IDLE_TIMEOUT) before it connects again, so the next
+%% plan's reads (a moved application's .app and code path) would wait a minute. The agent
+%% monitors the loader's TCP ports and, when one ends, sends the loader the 'EXIT' message it
+%% would have had: its loop takes it as the end of that connection (one that is not its current
+%% connection is ignored), and its next request connects at once. New ports (the loader connects
+%% again after its idle timeout) are found every ?WATCH_LOADER ms.
+watch_loader(S = #st{loader_ports = Watched}) ->
+    Ports = case {init:get_argument(loader), whereis(erl_prim_loader)} of
+                {{ok, [["inet"] | _]}, Loader} when is_pid(Loader) ->
+                    [P || P <- erlang:ports(),
+                          erlang:port_info(P, connected) =:= {connected, Loader},
+                          erlang:port_info(P, name) =:= {name, "tcp_inet"},
+                          not maps:is_key(P, Watched)];
+                _ -> []
+            end,
+    S#st{loader_ports = lists:foldl(fun(P, M) -> M#{P => erlang:monitor(port, P)} end, Watched, Ports)}.
 
 retry(S = #st{backoff = B}, Why) ->
     Timer = erlang:send_after(B, self(), connect),

@@ -8,8 +8,8 @@
 // the application version its path names, and the store's report for the node `applied`.
 // `codestore channel rollback` returns it (code_change({down, "1"}, ...)), again with no failed
 // call, through a serve restarted between the two: the rollback moves the application's version
-// back (its .app and code path, read through the node's boot-server loader), which the agent's
-// reconnect makes the loader do at once, not after OTP's 60 s loader idle timeout. And `codestore plan
+// back (its .app and code path, read through the node's boot-server loader), which the agent
+// makes the loader do at once, not after OTP's 60 s loader idle timeout. And `codestore plan
 // myrel@0.1.0 myrel@0.2.0 --appup` on these two releases is accepted by systools:make_relup.
 //
 // How the release gets the agent: rebar3 knows only its deps and OTP's libraries, and the agent
@@ -353,9 +353,9 @@ TEST_F(ErlLiveReleaseTest, ARunningReleaseFollowsItsChannelUpAndBackWithNoFailed
   const std::size_t up_calls = expect_at("up", "0.2.0", 2, 0);
 
   // serve restarts (same agent port, a new boot port): the node's loader connection to the old
-  // one is dead, and OTP 25's erl_prim_loader drops the tcp_closed of an idle connection; the
-  // agent, seeing its own connection drop, closes the loader's port so that it connects again
-  // at its next request (codestore_agent_conn:reset_loader/0).
+  // one is dead, and OTP 25's erl_prim_loader is not told; the agent, which monitors the
+  // loader's port, tells it, so that it connects again at its next request
+  // (codestore_agent_conn:watch_loader/1).
   const std::uint16_t agent_port = testing::agent_port(*serve);
   ASSERT_NE(agent_port, 0) << serve->log();
   ASSERT_EQ(serve->stop(), 0) << serve->log();
