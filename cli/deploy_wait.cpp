@@ -214,9 +214,17 @@ void wait_for_outcomes(Context& ctx, Store& store, const std::string& channel, s
       if (!co.empty()) print_outcomes(ctx, co);
     }
     if (r.state == "dropped") {
-      if (!ctx.json)
+      // Dropped with a canary on it: rolled back, as a new generation with the base's content.
+      const auto current = store.channel_generation(channel);
+      const std::int64_t at = current ? current->number : r.base;
+      if (!ctx.json && at == r.base) {
         *ctx.out << fmt::format("candidate generation {} dropped ({}): channel {} stays at generation {}\n",
                                 to, r.reason, channel, r.base);
+      } else if (!ctx.json) {
+        *ctx.out << fmt::format(
+            "candidate generation {} dropped ({}): channel {} is at generation {}, generation {}'s content\n",
+            to, r.reason, channel, at, r.base);
+      }
       ctx.exit_code = kExitNotApplied;
     } else if (r.state == "pending") {
       if (!ctx.json)

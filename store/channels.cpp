@@ -556,32 +556,31 @@ Result<Generation> Store::channel_generation(const std::string& channel, std::in
                      });
 }
 
+std::int64_t Store::Impl::roll_back_channel(const std::string& channel, std::string_view reason,
+                                            const UpgradeOptions& upgrade) {
+  const auto row = require_channel(channel);
+  if (row.previous == 0)
+    fail(Code::kFailedPrecondition,
+         fmt::format("channel {} has no previous generation to roll back to", channel));
+  std::map<std::string, std::int64_t> modules;
+  for (auto& p : generation_pins(channel, row.previous)) modules[p.module] = p.version;
+  const auto apps = generation_app_pins(channel, row.previous);
+  const std::string why = reason.empty() ? fmt::format("to generation {}", row.previous)
+                                         : fmt::format("to generation {}: {}", row.previous, reason);
+  ChannelChange change(*this, channel);
+  apply_content(change, modules, &apps, "channel-rollback", why);
+  event("channel-rollback", "", row.generation, row.previous, why, channel);
+  // Always a generation, so that `previous` moves and a second rollback returns.
+  return change.commit({.action = "channel-rollback", .reason = why, .upgrade = upgrade}, /*force=*/true);
+}
+
 Result<Generation> Store::channel_rollback(Reason reason, const UpgradeOptions& upgrade) {
   const std::string& channel = impl_->options.channel;
   return impl_->call([&] { return "channel rollback " + channel; },
                      [&]() -> Result<Generation> {
                        impl_->require_writable("channel rollback");
                        Impl::WriteTx tx(*impl_);
-                       const auto row = impl_->require_channel(channel);
-                       if (row.previous == 0) {
-                         fail(Code::kFailedPrecondition,
-                              fmt::format("channel {} has no previous generation to roll back to", channel));
-                       }
-                       std::map<std::string, std::int64_t> modules;
-                       for (auto& p : impl_->generation_pins(channel, row.previous))
-                         modules[p.module] = p.version;
-                       const auto apps = impl_->generation_app_pins(channel, row.previous);
-                       const std::string why =
-                           reason.text.empty()
-                               ? fmt::format("to generation {}", row.previous)
-                               : fmt::format("to generation {}: {}", row.previous, reason.text);
-                       Impl::ChannelChange change(*impl_, channel);
-                       impl_->apply_content(change, modules, &apps, "channel-rollback", why);
-                       impl_->event("channel-rollback", "", row.generation, row.previous, why, channel);
-                       // Always a generation, so that `previous` moves and a second rollback returns.
-                       const std::int64_t number =
-                           change.commit({.action = "channel-rollback", .reason = why, .upgrade = upgrade},
-                                         /*force=*/true);
+                       const std::int64_t number = impl_->roll_back_channel(channel, reason.text, upgrade);
                        Generation g = impl_->generation_info(channel, number);
                        g.modules = impl_->active_count(channel);
                        tx.commit();

@@ -267,12 +267,29 @@ Rollout Store::Impl::pending_rollout(std::string_view channel) {
   return r;
 }
 
-void Store::Impl::end_rollout(std::int64_t id, std::string_view channel, bool promote, std::string_view why) {
+std::string Store::Impl::end_rollout(std::int64_t id, std::string_view channel, bool promote,
+                                     std::string_view why) {
   const ChannelRow row = require_channel(channel);
   const std::int64_t base = row.generation, number = row.candidate;
   if (number == 0)
     fail(Code::kInternal, fmt::format("channel {}: a pending rollout without a candidate", channel));
-  if (promote) {
+  // The canaries that run the candidate, or may yet (chosen, no report: a plan in flight
+  // finishes). Deleting its rows under them would leave them on code no generation describes,
+  // and the channel's next change would take its number: they would pass for current. So a
+  // candidate they hold is dropped by promoting it and rolling it back at once: a new
+  // generation with the base's content, which the agent listener sends them (and which changes
+  // nothing on the nodes that stayed at the base).
+  std::vector<std::string> on_candidate;
+  if (!promote) {
+    auto& s = stmt(
+        "SELECT node_name FROM rollout_canaries WHERE rollout = ? AND outcome IN ('applied', 'already', '') "
+        "ORDER BY node_name");
+    Done done{s};
+    s.bind(1, id);
+    while (s.step()) on_candidate.push_back(s.text(0));
+  }
+  std::string recorded(why);
+  if (promote || !on_candidate.empty()) {
     // channel_modules as ChannelChange::set_module would have moved it, then the channel's row.
     const auto before = pin_map(generation_pins(channel, base));
     const auto after = pin_map(generation_pins(channel, number));
@@ -296,6 +313,13 @@ void Store::Impl::end_rollout(std::int64_t id, std::string_view channel, bool pr
     s.bind(3, channel);
     s.exec();
     db->notify(db::kGenerationTopic, std::to_string(number));
+    if (!promote) {
+      const std::int64_t back = roll_back_channel(
+          std::string(channel), fmt::format("canary rollout to generation {} dropped: {}", number, why),
+          generation_info(channel, number).upgrade);
+      recorded += fmt::format("; generation {} (generation {}'s content) takes back the canaries on it ({})",
+                              back, base, fmt::join(on_candidate, ", "));
+    }
   } else {
     // The candidate's rows go, the rows it closed are the current generation's open ones again.
     for (const char* sql : {"DELETE FROM generation_modules WHERE channel = ?1 AND first = ?2",
@@ -312,11 +336,12 @@ void Store::Impl::end_rollout(std::int64_t id, std::string_view channel, bool pr
   }
   auto& s = stmt("UPDATE rollouts SET state = ?, reason = ?, ended_at = ? WHERE id = ?");
   s.bind(1, promote ? "promoted" : "dropped");
-  s.bind(2, why);
+  s.bind(2, recorded);
   s.bind(3, now());
   s.bind(4, id);
   s.exec();
-  event(promote ? "rollout-promoted" : "rollout-dropped", "", base, number, why, channel);
+  event(promote ? "rollout-promoted" : "rollout-dropped", "", base, number, recorded, channel);
+  return recorded;
 }
 
 bool Store::Impl::rollout_report(const NodeUpgrade& u) {
@@ -441,9 +466,8 @@ Result<Rollout> Store::end_rollout(const std::string& channel, bool promote, Rea
         const std::string why =
             reason.text.empty() ? std::string(promote ? "promoted by an operator" : "dropped by an operator")
                                 : std::string(reason.text);
-        impl_->end_rollout(r.id, channel, promote, why);
+        r.reason = impl_->end_rollout(r.id, channel, promote, why);
         r.state = promote ? "promoted" : "dropped";
-        r.reason = why;
         r.ended_at = now();
         tx.commit();
         return r;

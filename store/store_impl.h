@@ -524,9 +524,16 @@ struct Store::Impl {
   ChannelWrite write_candidate(std::string_view channel, const ChannelContent& content,
                                const GenerationMeta& meta, std::int64_t canaries);
   // Ends rollout `id` of `channel`: promotes its candidate (channel_modules, channels.generation
-  // and previous, as a commit would have moved them, an event per moved module) or drops it
-  // (its rows deleted, the rows it closed opened again). Its state, reason, ended_at; an event.
-  void end_rollout(std::int64_t id, std::string_view channel, bool promote, std::string_view why);
+  // and previous, as a commit would have moved them, an event per moved module) or drops it:
+  // its rows deleted, the rows it closed opened again; but when a canary applied it or may still
+  // (no report yet), promoted and at once rolled back (roll_back_channel), so that a generation
+  // with the base's content takes that node back. Its state, reason, ended_at; an event.
+  // Returns the reason recorded.
+  std::string end_rollout(std::int64_t id, std::string_view channel, bool promote, std::string_view why);
+  // Inside a WriteTx: a new generation of `channel` with its previous generation's content
+  // (`channel rollback`), recorded with `why` and `upgrade`. Returns its number.
+  std::int64_t roll_back_channel(const std::string& channel, std::string_view why,
+                                 const UpgradeOptions& upgrade);
   // The pending rollout of `channel` (id 0: none), with its canaries.
   Rollout pending_rollout(std::string_view channel);
   // A canary's report for the candidate: recorded on the rollout; a report other than applied

@@ -190,17 +190,17 @@ TEST_P(StoreRollouts, ACandidateIsPromotedWhenEveryCanaryAppliedIt) {
 
 TEST_P(StoreRollouts, ACanaryThatDidNotApplyDropsTheCandidateAndTheChannelStays) {
   const std::int64_t v1 = m_version();
-  auto d = store_->deploy({"rel", "2.0"}, {}, {.canary = 2});
+  auto d = store_->deploy({"rel", "2.0"}, {}, {.canary = 1});
   ASSERT_TRUE(d) << d.error().to_string();
   const std::int64_t cand = d->generation;
-  ASSERT_TRUE(store_->add_canaries("prod", cand, {"a1@h", "a2@h"}));
-  ASSERT_TRUE(report("a1@h", cand, "applied"));
+  ASSERT_TRUE(store_->add_canaries("prod", cand, {"a2@h"}));
+  ASSERT_TRUE(report("a1@h", cand, "applied"));  // not a canary: decides nothing
   ASSERT_TRUE(report("a2@h", cand, "reverted", "{probe,{m,ok,[],error}}"));
   const Rollout r = newest();
   EXPECT_EQ(r.state, "dropped");
   EXPECT_NE(r.reason.find("a2@h reverted"), std::string::npos) << r.reason;
-  ASSERT_EQ(r.nodes.size(), 2u);
-  EXPECT_EQ(r.nodes[1].outcome, "reverted");
+  ASSERT_EQ(r.nodes.size(), 1u);
+  EXPECT_EQ(r.nodes[0].outcome, "reverted");
   auto ups = store_->node_upgrades("a2@h");
   ASSERT_TRUE(ups && !ups->empty());
   EXPECT_EQ(ups->front().reason, "{probe,{m,ok,[],error}}");
@@ -219,6 +219,43 @@ TEST_P(StoreRollouts, ACanaryThatDidNotApplyDropsTheCandidateAndTheChannelStays)
   auto diff = store_->generation_diff("prod", base_, "prod", cand);
   ASSERT_TRUE(diff);
   EXPECT_EQ(diff->changed.size(), 1u);
+}
+
+// Two canaries: a1 applies the candidate, then a2 fails it. Deleting the candidate would leave
+// a1 on code no generation describes (and the next change would take its number, so a1 would
+// pass for current): the candidate is promoted and rolled back at once, a new generation with
+// the base's content that takes a1 back, while the candidate stays readable for that plan.
+TEST_P(StoreRollouts, ACanaryThatFailsAfterAnotherAppliedTakesThatOneBack) {
+  const std::int64_t v1 = m_version();
+  auto d = store_->deploy({"rel", "2.0"}, {}, {.canary = 2});
+  ASSERT_TRUE(d) << d.error().to_string();
+  const std::int64_t cand = d->generation;
+  const std::int64_t v2 = m_version(cand);
+  ASSERT_TRUE(store_->add_canaries("prod", cand, {"a1@h", "a2@h"}));
+  ASSERT_TRUE(report("a1@h", cand, "applied"));
+  ASSERT_TRUE(report("a2@h", cand, "reverted", "{probe,{m,ok,[],error}}"));
+  const Rollout r = newest();
+  EXPECT_EQ(r.state, "dropped");
+  EXPECT_NE(r.reason.find("a2@h reverted"), std::string::npos) << r.reason;
+  EXPECT_NE(r.reason.find("takes back the canaries on it (a1@h)"), std::string::npos) << r.reason;
+  // The channel: a generation after the candidate, with the base's content.
+  auto now_at = store_->channel_generation("prod");
+  ASSERT_TRUE(now_at) << now_at.error().to_string();
+  EXPECT_EQ(now_at->number, cand + 1);
+  EXPECT_FALSE(now_at->candidate);
+  EXPECT_EQ(m_version(), v1);
+  EXPECT_EQ(m_version(cand), v2);  // the candidate stays what a1 runs
+  auto back = store_->generation_diff("prod", cand, "prod", cand + 1);
+  ASSERT_TRUE(back) << back.error().to_string();
+  ASSERT_EQ(back->changed.size(), 1u);
+  auto same = store_->generation_diff("prod", base_, "prod", cand + 1);
+  ASSERT_TRUE(same);
+  EXPECT_TRUE(same->changed.empty());
+  // No number is used twice.
+  auto again = store_->deploy({"rel", "2.0"});
+  ASSERT_TRUE(again) << again.error().to_string();
+  EXPECT_EQ(again->generation, cand + 2);
+  EXPECT_EQ(m_version(), v2);
 }
 
 TEST_P(StoreRollouts, AnOperatorEndsAPendingRollout) {
