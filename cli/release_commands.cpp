@@ -237,13 +237,6 @@ void cmd_deploy(Context& ctx, const std::string& ref, const std::string& reason,
   const auto up = check_upgrade_args(ctx, args);
   if (!up) return;
   if (canary < 0) return report_usage(ctx, fmt::format("--canary {}: a number of nodes, from 1", canary));
-  if (canary > 1) {
-    *ctx.err << fmt::format(
-        "codestore: warning: --canary {}: if one canary fails after another applied the candidate, the one "
-        "that applied it is not taken back and stays on the dropped candidate's code until it restarts "
-        "(docs/operator-guide.md, \"Not yet: more than one canary\"); --canary 1 has no such case\n",
-        canary);
-  }
   auto store = open_store(ctx, true);
   if (!store) return;
   const std::int64_t since = up->wait ? newest_outcome_id(*store, ctx.channel) : 0;

@@ -82,13 +82,6 @@ TEST_F(ReleaseCli, ASystoolsTarballImportsIntoItsChannelAndNowhereElse) {
   // Deploying the same release again changes nothing, and says so.
   auto again = json({"--channel", "prod", "deploy", rel.name + "@" + rel.vsn});
   EXPECT_TRUE(again["generation"].is_null()) << again.dump();
-  // More than one canary: warned of the case it does not handle yet (one applies, another fails).
-  auto many = cs({"--channel", "prod", "deploy", rel.name + "@" + rel.vsn, "--canary", "2"});
-  EXPECT_EQ(many.code, 0) << many.err;
-  EXPECT_NE(many.err.find("warning: --canary 2"), std::string::npos) << many.err;
-  auto one = cs({"--channel", "prod", "deploy", rel.name + "@" + rel.vsn, "--canary", "1"});
-  EXPECT_EQ(one.code, 0) << one.err;
-  EXPECT_EQ(one.err.find("warning"), std::string::npos) << one.err;
   // Importing the same tarball again is unchanged; without --channel nothing is deployed.
   auto second = json({"import", rel.tar.string()});
   EXPECT_EQ(second["unchanged"], true) << second.dump();
