@@ -8,6 +8,8 @@
 #   bash scripts/dev.sh test-asan   the suite again, built with AddressSanitizer + UBSan
 #   bash scripts/dev.sh test-tsan   the threaded tests, built with ThreadSanitizer
 #   bash scripts/dev.sh fuzz [SECS] each libFuzzer target for SECS seconds (default 60)
+#   bash scripts/dev.sh build-checks  build what test-asan, test-tsan and fuzz run, run nothing
+#   bash scripts/dev.sh deps        install what everything here needs (Debian 12, as root)
 #   bash scripts/dev.sh bench       build and run the benchmarks in bench/
 #   bash scripts/dev.sh tidy        clang-tidy (the checks in .clang-tidy) over the production code
 #   bash scripts/dev.sh format-check  fails if clang-format would change a .cpp/.h file
@@ -175,6 +177,20 @@ format_check() {
 }
 
 test_flags=("-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG")
+
+# The AddressSanitizer + UBSan tree: -O1 -g1 (line tables, enough for ASan's reports) compiles
+# and links much faster than at -O2 -g, and -O1 is what ASan's documentation recommends. The
+# slow tests are not run under it (test-asan), so not built either.
+build_asan() {
+  build build-asan -DCODESTORE_SANITIZE=ON -DCODESTORE_BUILD_BENCH=OFF -DCODESTORE_BUILD_SLOW_TESTS=OFF \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
+}
+# The ThreadSanitizer tree: only the threaded suites (label `threads`) run under it.
+build_tsan() {
+  build build-tsan -DCODESTORE_TSAN=ON -DCODESTORE_BUILD_BENCH=OFF \
+    -- loader_threads_test loader_call_protocol_test server_boot_server_test server_store_source_test \
+    server_client_root_test server_nodes_test soak_test
+}
 cmd=${1:-}
 case "$cmd" in
   demo)
@@ -189,25 +205,23 @@ case "$cmd" in
   test) install_all; build build "${test_flags[@]}"; suite build ;;
   check) install_all; build build "${test_flags[@]}"; suite build -L fast ;;
   test-asan)
-    # -O1 -g1 (line tables, enough for ASan's reports): the sanitizer build compiles and
-    # links much faster than at -O2 -g, and -O1 is what ASan's documentation recommends.
     install_all
-    # The slow tests are not run here (below), so not built either.
-    build build-asan -DCODESTORE_SANITIZE=ON -DCODESTORE_BUILD_BENCH=OFF -DCODESTORE_BUILD_SLOW_TESTS=OFF \
-      "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
+    build_asan
     # Not the checks of the source tree (labels docs, tests, build): they run no code of ours
     # and the plain pass has run them already.
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
       suite build-asan -LE 'install|slow|docs|tests|build' ;;
   test-tsan)
-    # Only the threaded suites (label `threads`) run under TSan: build just those.
     install_all
-    build build-tsan -DCODESTORE_TSAN=ON -DCODESTORE_BUILD_BENCH=OFF \
-      -- loader_threads_test loader_call_protocol_test server_boot_server_test server_store_source_test server_client_root_test server_nodes_test soak_test
+    build_tsan
     TSAN_OPTIONS=halt_on_error=1 suite build-tsan -L threads ;;
+  # What test-asan, test-tsan and fuzz build, without running anything (CI runs it in the
+  # background, niced, while the test suite leaves CPU idle waiting for Erlang nodes).
+  build-checks) install_all; build_asan; build_tsan; bash scripts/fuzz.sh 0 ;;
+  deps) install_all ;;
   fuzz) install_all; bash scripts/fuzz.sh "${2:-60}" ;;
   bench) install_all; build build "${test_flags[@]}"; for b in build/bench/*/bench_*; do [ -x "$b" ] && "$b"; done ;;
   tidy) install_all; tidy ;;
   format-check) install_deps git clang-format; format_check ;;
-  *) echo "usage: bash scripts/dev.sh demo|test|check|test-asan|test-tsan|fuzz [SECS]|bench|tidy|format-check" >&2; exit 2 ;;
+  *) echo "usage: bash scripts/dev.sh demo|test|check|test-asan|test-tsan|fuzz [SECS]|build-checks|deps|bench|tidy|format-check" >&2; exit 2 ;;
 esac

@@ -6,6 +6,7 @@
 #
 #   bash scripts/fuzz.sh 60                 every target for 60 s (CI)
 #   bash scripts/fuzz.sh 900 image term     15 minutes each for two targets
+#   bash scripts/fuzz.sh 0                  build them, run nothing
 #
 # Environment: FUZZ_NICE (default 19), FUZZ_JOBS (build parallelism, default 2), FUZZ_PARALLEL
 # (fuzzers run at once, default one per core),
@@ -34,6 +35,7 @@ done
 seeds=()
 if [ -f tests/image/damage.cpp ]; then seeds=(damage_seeds); fi
 nice -n "$nice_level" cmake --build "$build" -j "${FUZZ_JOBS:-2}" --target "${built[@]}" "${seeds[@]}"
+((seconds > 0)) || exit 0  # 0: build only (dev.sh build-checks)
 
 # fuzz_one TARGET: runs it for SECONDS and prints one line (and the crash when it failed);
 # exits with the fuzzer's status.
