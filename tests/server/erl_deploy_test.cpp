@@ -1,6 +1,7 @@
 // `codestore deploy --wait` and canary rollouts with real nodes (issue 15 items 4 and 5): nodes
 // booted by `codestore serve` from a systools release in the store (kernel, stdlib and `agtapp`:
-// agt, whose v() says its version, and prb, a health probe: ok() -> ok, bad() -> error), each
+// agt, whose v() says its version, and prb, a health probe: ok() -> ok, bad() -> error, here()
+// -> error on a node started with -prb_fail, else ok), each
 // running the agent served by serve; the CLI run as an operator runs it, in another process.
 // Each node answers a line on stdin with the MD5 of its loaded agt ("md5=HEX"), so what it runs
 // is asked of the node itself. One serve at a time (RESOURCE_LOCK boot_server_port).
@@ -39,8 +40,10 @@ std::string build_app(const fs::path& dir, int v) {
   fs::create_directories(app / "src");
   codestore::testing::write_file((app / "src/agt.erl").string(),
                                  "-module(agt).\n-export([v/0]).\nv() -> " + std::to_string(v) + ".\n");
-  codestore::testing::write_file((app / "src/prb.erl").string(),
-                                 "-module(prb).\n-export([ok/0, bad/0]).\nok() -> ok.\nbad() -> error.\n");
+  codestore::testing::write_file(
+      (app / "src/prb.erl").string(),
+      "-module(prb).\n-export([ok/0, bad/0, here/0]).\nok() -> ok.\nbad() -> error.\n"
+      "here() -> case init:get_argument(prb_fail) of {ok, _} -> error; _ -> ok end.\n");
   codestore::testing::write_file(
       (app / "ebin/agtapp.app").string(),
       "{application, agtapp, [{description, \"agt\"}, {vsn, \"" + std::to_string(v) +
@@ -104,14 +107,19 @@ class ErlDeployTest : public ::testing::Test {
   std::string log(const std::string& name) const { return path(name + ".log"); }
 
   // Boots a node running rel@1 and the agent; waits until the store knows it connected.
-  std::string boot(const std::string& id) {
+  std::string boot(const std::string& id, const std::vector<std::string>& extra = {}) {
     auto node =
         start_node(id,
                    "io:format(\"name=~s~n\", [maps:get(name, codestore_agent_conn:hello(undefined, 0))]), "
                    "spawn(fun R() -> case io:get_line(\"\") of eof -> ok; _ -> io:format(\"md5=~s~n\", "
                    "[[io_lib:format(\"~2.16.0b\", [B]) || <<B>> <= agt:module_info(md5)]]), R() end end), "
                    "receive after infinity -> ok end.",
-                   log(id), {"-pa", "/usr/lib/erlang/lib/codestore_agent/ebin", "-s", "codestore_agent"});
+                   log(id), [&] {
+                     std::vector<std::string> args = {"-pa", "/usr/lib/erlang/lib/codestore_agent/ebin", "-s",
+                                                      "codestore_agent"};
+                     args.insert(args.end(), extra.begin(), extra.end());
+                     return args;
+                   }());
     auto line = node->read_until("name=", 60s);
     EXPECT_TRUE(line) << "node " << id << " did not boot\n" << serve_->log();
     if (!line) return "";
@@ -207,6 +215,44 @@ TEST_F(ErlDeployTest, ACanaryWhoseProbeFailsIsRevertedAndTheOthersNeverChange) {
   auto ups = store_->node_upgrades(other);
   ASSERT_TRUE(ups && ups->size() == 1);
   EXPECT_EQ(ups->front().outcome, "applied");
+}
+
+// Two canaries, the probe failing on one of them only: whichever reports first, the other
+// may have applied the candidate, so the drop rolls the candidate back as a new generation with
+// the base's content, which takes that canary back to rel@1. Both nodes end on rel@1 and the
+// channel on a generation after the candidate, with the base's content.
+TEST_F(ErlDeployTest, TwoCanariesOneFailsTheOneThatAppliedIsTakenBack) {
+  const std::string a = boot("d1"), b = boot("d2", {"-prb_fail"});
+  ASSERT_FALSE(a.empty());
+  ASSERT_FALSE(b.empty());
+  std::string out;
+  EXPECT_EQ(cli({"deploy", "rel@2", "--canary", "2", "--probe", "prb:here", "--wait=60"}, out, "canary-two"),
+            3)
+      << out;
+  auto ro = store_->rollouts("default");
+  ASSERT_TRUE(ro && ro->size() == 1);
+  EXPECT_EQ(ro->front().state, "dropped") << ro->front().reason;
+  const std::int64_t cand = ro->front().candidate;
+  EXPECT_NE(ro->front().reason.find(b + " reverted"), std::string::npos) << ro->front().reason;
+  auto g = store_->channel_generation("default");
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->number, cand + 1) << out;
+  auto same = store_->generation_diff("default", base_, "default", g->number);
+  ASSERT_TRUE(same);
+  EXPECT_TRUE(same->changed.empty() && same->added.empty() && same->removed.empty());
+  // The canary whose probe passed ran the candidate; the channel's new generation takes it back.
+  std::string md5_a;
+  for (auto end = std::chrono::steady_clock::now() + 30s; std::chrono::steady_clock::now() < end;) {
+    if ((md5_a = md5_of(a)) == md5_v1_) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_EQ(md5_a, md5_v1_) << serve_->log();
+  EXPECT_EQ(md5_of(b), md5_v1_);
+  auto ups = store_->node_upgrades(a);
+  ASSERT_TRUE(ups);
+  bool back = false;
+  for (const NodeUpgrade& u : *ups) back |= u.to_generation == cand + 1 && u.outcome == "applied";
+  EXPECT_TRUE(back) << serve_->log();
 }
 
 }  // namespace
