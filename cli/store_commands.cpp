@@ -1242,7 +1242,7 @@ app.add_subcommand("stats", "Counts, sizes, ratio, dictionary, served counts")->
 auto* dict = app.add_subcommand("dict", "zstd dictionaries");
 dict->require_subcommand(1);
 auto* train = dict->add_subcommand("train", "Train a dictionary from the stored images; new blobs use it");
-train->add_option("--size", o->dict_size, "Dictionary size in bytes (default 448 KiB)")->check(at_least(1));
+train->add_option("--size", o->dict_size, "Dictionary size in bytes (default 112 KiB)")->check(at_least(1));
 train->callback([&ctx, o] { cmd_dict_train(ctx, o->dict_size); });
 
 auto* compact = app.add_subcommand("compact", "Re-encode every blob (higher level, newest dictionary)");

@@ -75,10 +75,8 @@ struct GcOptions {
 };
 
 struct DictionaryOptions {
-  // Target dictionary size. 448 KiB: the OTP + Elixir set after compact is 4 % smaller than
-  // with 112 KiB (zstd's usual size), for 336 KiB more in the one dictionary row (bench_store).
-  std::size_t size = 448 * 1024;
-  int max_samples = 0;  // 0: every blob
+  std::size_t size = 112 * 1024;  // target dictionary size
+  int max_samples = 0;            // 0: every blob
   // Called after each image read (done, total); asked between images: true stops with
   // kCancelled and writes nothing.
   std::function<void(std::size_t done, std::size_t total)> progress;
