@@ -132,7 +132,8 @@ Status compress_chunks(Prepared& p, std::span<const std::uint8_t> bytes, std::st
   if (!split) return compress_into(p, bytes, name, compressor, level, dict);  // gzip-wrapped: whole
   p.raw_size = bytes.size();
   p.sha = db::sha256(bytes);
-  auto frame = compressor.compress(split->recipe, level, dict);
+  // Raw literals: the layout is what a read for loading decompresses (db::Literals).
+  auto frame = compressor.compress(split->recipe, level, dict, db::Literals::kRaw);
   if (!frame) return frame.error().with_context(name);
   p.frame = std::move(*frame);
   p.level = level;

@@ -1,3 +1,6 @@
+// ZSTD_c_literalCompressionMode is an experimental parameter (stable in zstd 1.4.5 through 1.5.x,
+// which codestore requires; a libzstd that refuses it makes compress fail, never a bad frame).
+#define ZSTD_STATIC_LINKING_ONLY
 #include "db/codec.h"
 
 #include <codestore/image.h>
@@ -44,11 +47,16 @@ Compressor::~Compressor() {
 }
 
 Result<std::vector<std::uint8_t>> Compressor::compress(std::span<const std::uint8_t> raw, int level,
-                                                       const Dictionary* dict) {
+                                                       const Dictionary* dict, Literals literals) {
   ZSTD_CCtx_reset(cctx_, ZSTD_reset_session_and_parameters);
   ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, level);
   ZSTD_CCtx_setParameter(cctx_, ZSTD_c_checksumFlag, 1);
   ZSTD_CCtx_setParameter(cctx_, ZSTD_c_contentSizeFlag, 1);
+  if (literals == Literals::kRaw) {
+    const std::size_t rc = ZSTD_CCtx_setParameter(cctx_, ZSTD_c_literalCompressionMode, ZSTD_ps_disable);
+    if (ZSTD_isError(rc))
+      return error(Code::kInternal, fmt::format("zstd raw literals: {}", ZSTD_getErrorName(rc)));
+  }
   if (dict != nullptr) ZSTD_CCtx_refCDict(cctx_, dict->cdict(level));
   std::vector<std::uint8_t> out(ZSTD_compressBound(raw.size()));
   const std::size_t n = ZSTD_compress2(cctx_, out.data(), out.size(), raw.data(), raw.size());

@@ -50,6 +50,15 @@ class Dictionary {
   mutable std::map<int, ZSTD_CDict_s*> cdicts_;  // guarded by mutex_
 };
 
+// How a frame codes its literals (the bytes no match covers). kRaw leaves them uncoded
+// (ZSTD_c_literalCompressionMode = ZSTD_ps_disable): no Huffman table to read and no Huffman
+// decoding. Measured on bench_store's layouts: at level 3 the frames decompress about twice as
+// fast for 11 % more bytes; at level 19 with a dictionary, about a fifth faster for 4 % more.
+// For the frames a read for loading decompresses (layouts); every other frame keeps kHuffman,
+// zstd's default. A changed literal byte then decodes without complaint: the frame checksum,
+// always checked, is what catches it.
+enum class Literals { kHuffman, kRaw };
+
 class Compressor {
  public:
   Compressor();
@@ -58,7 +67,7 @@ class Compressor {
   Compressor& operator=(const Compressor&) = delete;
   // One zstd frame with the content size and checksum; `dict` may be null.
   Result<std::vector<std::uint8_t>> compress(std::span<const std::uint8_t> raw, int level,
-                                             const Dictionary* dict);
+                                             const Dictionary* dict, Literals literals = Literals::kHuffman);
 
  private:
   ZSTD_CCtx_s* cctx_;

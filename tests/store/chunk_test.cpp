@@ -255,6 +255,17 @@ class RawDb {
     sqlite3_finalize(s);
     return v;
   }
+  std::vector<std::uint8_t> blob(const std::string& sql) {
+    sqlite3_stmt* s = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sql;
+    std::vector<std::uint8_t> out;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+      const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s, 0));
+      out.assign(p, p + sqlite3_column_bytes(s, 0));
+    }
+    sqlite3_finalize(s);
+    return out;
+  }
   void set_blob(const std::string& sql, ByteSpan bytes) {
     sqlite3_stmt* s = nullptr;
     EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sql;
@@ -443,6 +454,68 @@ TEST_P(StoreChunkDamage, ADamagedSharedChunkIsNamedForEveryVersionAndRepairedByR
   EXPECT_TRUE(r->repaired);
   for (int n = 0; n < 3; ++n) expect_exact(*store, "lists", n + 1, builds[static_cast<std::size_t>(n)]);
   EXPECT_TRUE(store->verify()->ok());
+}
+
+// A layout is the frame a read for loading decompresses, kept with raw literals (db::Literals:
+// faster to decode, a little larger). A changed literal byte then decodes without complaint, so
+// it is the frame's checksum that must catch it: a byte changed anywhere in the frame (but the
+// last four, which the row records apart) is kCorruption for a read for loading, never other
+// bytes, as imported (level 3) and after compact (level 19).
+TEST(StoreChunks, LayoutsHaveRawLiteralsAndAnyDamagedByteFailsAReadForLoading) {
+  const auto lists = otp_image("stdlib", "lists");
+  REQUIRE_OTP(lists);
+  const auto recipe = split_image(lists)->recipe;
+  db::Compressor zc;
+  auto huffman = zc.compress(recipe, 19, nullptr);
+  auto raw_literals = zc.compress(recipe, 19, nullptr, db::Literals::kRaw);
+  ASSERT_TRUE(huffman && raw_literals);
+  EXPECT_GT(raw_literals->size(), huffman->size());  // the parameter took effect
+  db::Decompressor zd;
+  std::vector<std::uint8_t> back;
+  ASSERT_TRUE(zd.decompress(*raw_literals, recipe.size(), nullptr, back));
+  EXPECT_EQ(back, recipe);
+
+  TempDir dir;
+  const std::string db = dir / "s.db";
+  StoreOptions o;
+  o.image_cache_bytes = 0;
+  auto store = open_or_die(db, o);
+  ASSERT_EQ(import_bytes(*store, lists), 1);
+  auto good = store->get_for_loading("lists", 1);
+  ASSERT_TRUE(good) << good.error().to_string();
+  for (int level : {3, 19}) {
+    if (level == 19) {
+      CompactOptions co;
+      co.level = 19;
+      ASSERT_TRUE(store->compact(co));
+    }
+    RawDb raw(db);
+    const std::string where = "WHERE layout = 1";
+    const auto frame = raw.blob("SELECT data FROM blobs " + where);
+    ASSERT_GT(frame.size(), 100u);
+    EXPECT_EQ(raw.scalar("SELECT level FROM blobs " + where), level);
+    int failed = 0, tried = 0;
+    for (std::size_t at = 0; at + 4 < frame.size(); at += frame.size() / 40 + 1) {
+      auto bad = frame;
+      bad[at] ^= 0x20;
+      raw.set_blob("UPDATE blobs SET data = ?1 " + where, bad);
+      ++tried;
+      auto view = store->get_for_loading("lists", 1);
+      if (!view) {
+        EXPECT_EQ(view.error().code(), Code::kCorruption)
+            << "byte " << at << ": " << view.error().to_string();
+        ++failed;
+      } else {
+        ADD_FAILURE() << "level " << level << ", byte " << at << " changed: read for loading gave "
+                      << ((**view == **good) ? "the same bytes" : "other bytes");
+      }
+    }
+    EXPECT_EQ(failed, tried);
+    raw.set_blob("UPDATE blobs SET data = ?1 " + where, frame);
+    auto again = store->get_for_loading("lists", 1);
+    ASSERT_TRUE(again) << again.error().to_string();
+    EXPECT_EQ(**again, **good);
+  }
 }
 
 TEST(StoreChunks, GcFreesTheChunksNoVersionUses) {
