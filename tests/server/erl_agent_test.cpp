@@ -67,18 +67,21 @@ TEST(ErlAgentTest, AgentFollowsItsChannelAcrossAServerRestart) {
 
   // agt loaded before the agent starts, so that the hello lists it; the node then prints its
   // name and every loaded module's MD5, then what agt:v() answers each time it changes (the
-  // agent's applier switches the code under this running loop).
-  auto node =
-      start_node("a1",
-                 "F = fun() -> lists:join(\",\", [[atom_to_list(M), $:, [io_lib:format(\"~2.16.0b\", [B]) "
-                 "|| <<B>> <= M:module_info(md5)]] || {M, _} <- lists:sort(code:all_loaded())]) end, "
-                 "_ = F(), io:format(\"mods=~s~n\", [F()]), "
-                 "io:format(\"name=~s~n\", [maps:get(name, codestore_agent_conn:hello(undefined, 0))]), "
-                 "Loop = fun L(Last) -> V = agt:v(), _ = V =:= Last orelse io:format(\"v=~p~n\", [V]), "
-                 "timer:sleep(20), L(V) end, Loop(0).",
-                 log("node"),
-                 {"-pa", "/usr/lib/erlang/lib/agt/ebin", "-pa", "/usr/lib/erlang/lib/codestore_agent/ebin",
-                  "-eval", "agt:v()", "-s", "codestore_agent"});
+  // agent's applier switches the code under this running loop). What the printing and the loop
+  // use is loaded before the list is made (else they would load after it, and a hello sent after
+  // that, on a busy machine, would list modules the printed list lacks).
+  auto node = start_node(
+      "a1",
+      "[{module, _} = code:ensure_loaded(M) || M <- [io, io_lib_format, io_lib_pretty, timer, maps]], "
+      "F = fun() -> lists:join(\",\", [[atom_to_list(M), $:, [io_lib:format(\"~2.16.0b\", [B]) "
+      "|| <<B>> <= M:module_info(md5)]] || {M, _} <- lists:sort(code:all_loaded())]) end, "
+      "_ = F(), io:format(\"mods=~s~n\", [F()]), "
+      "io:format(\"name=~s~n\", [maps:get(name, codestore_agent_conn:hello(undefined, 0))]), "
+      "Loop = fun L(Last) -> V = agt:v(), _ = V =:= Last orelse io:format(\"v=~p~n\", [V]), "
+      "timer:sleep(20), L(V) end, Loop(0).",
+      log("node"),
+      {"-pa", "/usr/lib/erlang/lib/agt/ebin", "-pa", "/usr/lib/erlang/lib/codestore_agent/ebin", "-eval",
+       "agt:v()", "-s", "codestore_agent"});
   auto mods = node->read_until("mods=", 60s);
   ASSERT_TRUE(mods) << "the node did not boot\n" << serve->log();
   auto name_line = node->read_until("name=", 20s);
