@@ -217,13 +217,11 @@ void wait_for_outcomes(Context& ctx, Store& store, const std::string& channel, s
       // Dropped with a canary on it: rolled back, as a new generation with the base's content.
       const auto current = store.channel_generation(channel);
       const std::int64_t at = current ? current->number : r.base;
-      if (!ctx.json && at == r.base) {
-        *ctx.out << fmt::format("candidate generation {} dropped ({}): channel {} stays at generation {}\n",
-                                to, r.reason, channel, r.base);
-      } else if (!ctx.json) {
+      if (!ctx.json) {
         *ctx.out << fmt::format(
-            "candidate generation {} dropped ({}): channel {} is at generation {}, generation {}'s content\n",
-            to, r.reason, channel, at, r.base);
+            "candidate generation {} dropped ({}): channel {} {}\n", to, r.reason, channel,
+            at == r.base ? fmt::format("stays at generation {}", r.base)
+                         : fmt::format("is at generation {}, generation {}'s content", at, r.base));
       }
       ctx.exit_code = kExitNotApplied;
     } else if (r.state == "pending") {

@@ -57,22 +57,29 @@ status() ->
     gen_server:call(?MODULE, status).
 
 init([]) ->
-    Server = server_address(),
+    %% serve's agent.config, read once (through the boot server) and only when the environment
+    %% leaves the server or the channel to it.
+    Announced = case {application:get_env(codestore_agent, server),
+                      application:get_env(codestore_agent, channel)} of
+                    {{ok, _}, {ok, _}} -> [];
+                    _ -> announced()
+                end,
+    Server = server_address(Announced),
     case Server of
         {error, Why} -> logger:error("codestore_agent: no server: ~tp", [Why]);
         _ -> ok
     end,
     self() ! connect,
     self() ! watch_loader,
-    {ok, #st{server = Server, channel = configured_channel()}}.
+    {ok, #st{server = Server, channel = configured_channel(Announced)}}.
 
 %% The channel to follow, as the first hello names it: the application's `channel`, else the
 %% one serve's agent.config names (a `--channel NAME=WHERE` rule gives this node that channel),
 %% else undefined (the server's default channel, which its welcome names and later hellos repeat).
-configured_channel() ->
+configured_channel(Announced) ->
     case application:get_env(codestore_agent, channel) of
         {ok, C} -> channel_name(C);
-        undefined -> channel_name(proplists:get_value(channel, announced(), undefined))
+        undefined -> channel_name(proplists:get_value(channel, Announced, undefined))
     end.
 
 channel_name(C) when is_binary(C), C =/= <<>> -> C;
@@ -85,11 +92,15 @@ channel_name(_) -> undefined.
 %% boot server announces in this application's priv/agent.config, else ?DEFAULT_PORT.
 -spec server_address() -> {string(), inet:port_number()} | {error, term()}.
 server_address() ->
+    server_address(announced()).
+
+%% `Announced`: agent.config's terms (announced/0).
+server_address(Announced) ->
     case application:get_env(codestore_agent, server) of
         {ok, Text} -> parse_server(Text);
         undefined ->
             case init:get_argument(hosts) of
-                {ok, [[Host | _] | _]} -> {Host, agent_port()};
+                {ok, [[Host | _] | _]} -> {Host, agent_port(Announced)};
                 _ -> {error, "no server: set codestore_agent's `server` (\"HOST:PORT\") or start the node with -hosts"}
             end
     end.
@@ -106,11 +117,11 @@ parse_server(Text) when is_list(Text) ->
     end;
 parse_server(Other) -> {error, {bad_server, Other}}.
 
-agent_port() ->
+agent_port(Announced) ->
     case application:get_env(codestore_agent, port) of
         {ok, P} when is_integer(P), P > 0, P < 65536 -> P;
         _ ->
-            case proplists:get_value(agent_port, announced(), ?DEFAULT_PORT) of
+            case proplists:get_value(agent_port, Announced, ?DEFAULT_PORT) of
                 P when is_integer(P), P > 0, P < 65536 -> P;
                 _ -> ?DEFAULT_PORT
             end

@@ -19,6 +19,7 @@
 #include "chunk_layout.h"
 #include "common/gzip_util.h"
 #include "db/codec.h"
+#include "raw_db.h"
 #include "store_test_util.h"
 
 namespace codestore {
@@ -233,50 +234,6 @@ TEST(ChunkLayout, InflatesOnlyWhatDeflatesAgainExactly) {
   // Past the inflate limit.
   EXPECT_FALSE(store_internal::inflate_chunk("Dbgi", dbgi, 100));
 }
-
-// A raw SQLite connection, to damage the file as another program might.
-class RawDb {
- public:
-  explicit RawDb(const std::string& path) {
-    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
-    sqlite3_busy_timeout(db_, 5000);
-  }
-  ~RawDb() { sqlite3_close(db_); }
-  void exec(const std::string& sql) {
-    char* msg = nullptr;
-    EXPECT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &msg), SQLITE_OK)
-        << sql << ": " << (msg ? msg : "");
-    sqlite3_free(msg);
-  }
-  std::int64_t scalar(const std::string& sql) {
-    sqlite3_stmt* s = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sql;
-    std::int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
-    sqlite3_finalize(s);
-    return v;
-  }
-  std::vector<std::uint8_t> blob(const std::string& sql) {
-    sqlite3_stmt* s = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sql;
-    std::vector<std::uint8_t> out;
-    if (sqlite3_step(s) == SQLITE_ROW) {
-      const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s, 0));
-      out.assign(p, p + sqlite3_column_bytes(s, 0));
-    }
-    sqlite3_finalize(s);
-    return out;
-  }
-  void set_blob(const std::string& sql, ByteSpan bytes) {
-    sqlite3_stmt* s = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sql;
-    sqlite3_bind_blob(s, 1, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
-    EXPECT_EQ(sqlite3_step(s), SQLITE_DONE);
-    sqlite3_finalize(s);
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-};
 
 void expect_exact(Store& store, const std::string& module, std::int64_t version,
                   const std::vector<std::uint8_t>& bytes) {

@@ -9,42 +9,13 @@
 #include <algorithm>
 #include <cstring>
 
+#include "raw_db.h"
 #include "store_test_util.h"
 
 namespace codestore {
 namespace {
 
 using namespace store_testing;
-
-// A raw SQLite connection, for doing to the file what a user or another program might.
-class RawDb {
- public:
-  explicit RawDb(const std::string& path, int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) {
-    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db_, flags, nullptr), SQLITE_OK);
-    sqlite3_busy_timeout(db_, 5000);
-  }
-  ~RawDb() { sqlite3_close(db_); }
-  void exec(const std::string& sql) {
-    char* msg = nullptr;
-    EXPECT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &msg), SQLITE_OK)
-        << sql << ": " << (msg ? msg : "");
-    sqlite3_free(msg);
-  }
-  std::vector<std::uint8_t> blob(const std::string& sql) {
-    sqlite3_stmt* s = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr), SQLITE_OK);
-    std::vector<std::uint8_t> out;
-    if (sqlite3_step(s) == SQLITE_ROW) {
-      const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s, 0));
-      out.assign(p, p + sqlite3_column_bytes(s, 0));
-    }
-    sqlite3_finalize(s);
-    return out;
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-};
 
 // Creates a store with hello (1 version) and attrs, fully checkpointed, closed.
 void make_store(const std::string& path) {
