@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace store_testing {
+namespace codestore::store_testing {
 
 class RawDb {
  public:
@@ -65,4 +65,4 @@ class RawDb {
   sqlite3* db_ = nullptr;
 };
 
-}  // namespace store_testing
+}  // namespace codestore::store_testing
