@@ -21,7 +21,8 @@
 // Issue 17 (images as their chunks, docs/store.md "Chunks"), each beside today's whole-image
 // storage (a second store opened with StoreOptions::chunks = false) in the same run:
 // import rate (target >= 0.8x whole), a read for loading (get_for_loading, image cache off)
-// against a plain file read at a known path (target <=, median), stored bytes after dict
+// against a plain file read at a known path (target <=, median) and the floor under it (zstd
+// alone decompressing the same layout frames from memory), stored bytes after dict
 // train + compact (target <= 0.62 of raw, <= 0.75 of gzip -6) with bytes by chunk kind, and
 // the bytes a second build adds per changed module.
 #include <SQLiteCpp/Database.h>
@@ -306,6 +307,89 @@ LoadFigures bench_load(codestore::Store& chunks, codestore::Store& whole,
   return {median(t_load), median(t_whole), median(t_file), percentile(t_load, 0.9)};
 }
 
+// The floor under a read for loading: zstd alone, decompressing the same layout frames from
+// memory (read from the database beforehand, each dictionary digested once, one reused
+// context), interleaved with the plain file read. Whatever the store does around it (the
+// query, the read transaction, the view) comes on top of this.
+struct FloorFigures {
+  double zstd_us, file_us, frame_bytes, out_bytes;  // medians; bytes per sample on average
+};
+
+FloorFigures bench_zstd_floor(const std::string& db, const std::vector<const File*>& samples,
+                              const std::map<const File*, std::int64_t>& version) {
+  SQLite::Database sql(db, SQLite::OPEN_READONLY);
+  struct Frame {
+    std::vector<std::uint8_t> data;
+    std::size_t size = 0;
+    ZSTD_DDict* dict = nullptr;
+  };
+  std::map<std::int64_t, ZSTD_DDict*> dicts;
+  std::vector<Frame> frames;
+  SQLite::Statement q(sql,
+                      "SELECT b.data, CASE b.layout WHEN 0 THEN b.raw_size ELSE b.layout_size END, "
+                      "COALESCE(b.dictionary_id, 0) FROM versions v JOIN blobs b ON b.id = v.blob_id "
+                      "WHERE v.module = ? AND v.version = ?");
+  double frame_total = 0, out_total = 0;
+  for (const File* f : samples) {
+    q.reset();
+    q.bind(1, f->module);
+    q.bind(2, static_cast<std::int64_t>(version.at(f)));
+    if (!q.executeStep()) die("floor: no blob for " + f->module);
+    const auto col = q.getColumn(0);
+    const auto* p = static_cast<const std::uint8_t*>(col.getBlob());
+    Frame fr{std::vector<std::uint8_t>(p, p + col.getBytes()),
+             static_cast<std::size_t>(q.getColumn(1).getInt64()), nullptr};
+    if (const std::int64_t id = q.getColumn(2).getInt64(); id != 0) {
+      if (!dicts.count(id)) {
+        SQLite::Statement d(sql, "SELECT bytes FROM dictionaries WHERE id = ?");
+        d.bind(1, static_cast<std::int64_t>(id));
+        if (!d.executeStep()) die("floor: no dictionary");
+        const auto bytes = d.getColumn(0);
+        dicts[id] = ZSTD_createDDict(bytes.getBlob(), static_cast<std::size_t>(bytes.getBytes()));
+      }
+      fr.dict = dicts[id];
+    }
+    frame_total += static_cast<double>(fr.data.size());
+    out_total += static_cast<double>(fr.size);
+    frames.push_back(std::move(fr));
+  }
+  ZSTD_DCtx* dctx = ZSTD_createDCtx();
+  std::vector<double> t_zstd, t_file;
+  std::size_t sink = 0;
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    for (std::size_t k = 0; k < 2; ++k) {
+      const auto t0 = Clock::now();
+      if ((i + k) % 2 == 0) {
+        const Frame& fr = frames[i];
+        std::vector<std::uint8_t> out(fr.size);
+        const std::size_t n =
+            fr.dict ? ZSTD_decompress_usingDDict(dctx, out.data(), out.size(), fr.data.data(), fr.data.size(),
+                                                 fr.dict)
+                    : ZSTD_decompressDCtx(dctx, out.data(), out.size(), fr.data.data(), fr.data.size());
+        const auto t1 = Clock::now();
+        if (ZSTD_isError(n) || n != fr.size) die("floor: zstd failed for " + samples[i]->module);
+        t_zstd.push_back(micros(t1 - t0));
+      } else {
+        auto b = read_path(samples[i]->path);
+        const auto t1 = Clock::now();
+        sink += b.size();
+        t_file.push_back(micros(t1 - t0));
+      }
+    }
+  }
+  ZSTD_freeDCtx(dctx);
+  for (auto& [id, d] : dicts) ZSTD_freeDDict(d);
+  if (sink == 0) die("nothing read");
+  const auto n = static_cast<double>(samples.size());
+  return {median(t_zstd), median(t_file), frame_total / n, out_total / n};
+}
+
+void print_floor(const FloorFigures& g) {
+  std::printf("  floor: zstd alone, from memory %8.1f us   zstd/file = %.2f (%.0f -> %.0f bytes per read)\n",
+              g.zstd_us, g.zstd_us / g.file_us, g.frame_bytes, g.out_bytes);
+  std::printf("         plain file, same run    %8.1f us\n", g.file_us);
+}
+
 void print_load(const char* label, const LoadFigures& g) {
   std::printf("%s (image cache off)\n", label);
   std::printf("  get_for_loading, chunks        %8.1f us   (p90 %.1f us)\n", g.load_us, g.load_p90);
@@ -479,6 +563,7 @@ int main(int argc, char** argv) {
   print_get("default level (zstd 3, no dictionary)", bench_get(*cold, *store, samples, version, code_path));
   bench_load(*cold, *whole, warm, version);
   print_load("read for loading, default level", bench_load(*cold, *whole, samples, version));
+  print_floor(bench_zstd_floor(db, samples, version));
 
   // --- 3. size ---------------------------------------------------------------------------
   auto size_line = [&](const char* label, codestore::Store& which, const std::string& path) {
@@ -552,6 +637,7 @@ int main(int argc, char** argv) {
   print_get("get after compact", bench_get(*cold, *store, samples, version, code_path));
   bench_load(*cold, *whole, warm, version);
   print_load("read for loading after compact", bench_load(*cold, *whole, samples, version));
+  print_floor(bench_zstd_floor(db, samples, version));
   // A store that serves whole files (the boot protocol: erl_prim_loader reads each .beam
   // whole): compact keeping Dbgi/Docs deflated as they came (CompactOptions::inflate = false).
   {
