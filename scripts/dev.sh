@@ -178,16 +178,21 @@ format_check() {
 
 test_flags=("-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG")
 
+# The sanitizer trees are built with clang (as the fuzzers are), the plain tree with g++: clang
+# compiles these sources with ASan in about two thirds of g++'s time (the whole ASan tree in
+# 600 s on 2 cores), CI builds both trees cold on every run, and a second compiler's warnings
+# and UBSan checks see what the first's do not.
+sanitizer_compiler=-DCMAKE_CXX_COMPILER=clang++
 # The AddressSanitizer + UBSan tree: -O1 -g1 (line tables, enough for ASan's reports) compiles
 # and links much faster than at -O2 -g, and -O1 is what ASan's documentation recommends. The
 # slow tests are not run under it (test-asan), so not built either.
 build_asan() {
-  build build-asan -DCODESTORE_SANITIZE=ON -DCODESTORE_BUILD_BENCH=OFF -DCODESTORE_BUILD_SLOW_TESTS=OFF \
-    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
+  build build-asan "$sanitizer_compiler" -DCODESTORE_SANITIZE=ON -DCODESTORE_BUILD_BENCH=OFF \
+    -DCODESTORE_BUILD_SLOW_TESTS=OFF "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
 }
 # The ThreadSanitizer tree: only the threaded suites (label `threads`) run under it.
 build_tsan() {
-  build build-tsan -DCODESTORE_TSAN=ON -DCODESTORE_BUILD_BENCH=OFF \
+  build build-tsan "$sanitizer_compiler" -DCODESTORE_TSAN=ON -DCODESTORE_BUILD_BENCH=OFF \
     -- loader_threads_test loader_call_protocol_test server_boot_server_test server_store_source_test \
     server_client_root_test server_nodes_test soak_test
 }
