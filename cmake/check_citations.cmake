@@ -1,7 +1,8 @@
 # Run by CTest (docs.citations): every document the repository's text cites by name
 # (`docs/store.md`, `image-format.md`, "see README.md") exists in the repository, so that
 # installed headers, docs and comments never send a reader to a file they do not have.
-# A citation resolves beside the citing file, at the top of the source tree, or in docs/.
+# A citation resolves beside the citing file, at the top of the source tree, or in docs/, and
+# never outside the tree.
 # Web addresses are not citations. Input: SOURCE_DIR.
 set(globs README.md)
 foreach(dir include docs base etf archive image otp cli loader store server agent tests bench fuzz examples scripts cmake migrations .ci)
@@ -28,8 +29,19 @@ foreach(file ${files})
   get_filename_component(dir ${file} DIRECTORY)
   foreach(doc ${cited})
     math(EXPR checked "${checked} + 1")
-    if(NOT EXISTS ${SOURCE_DIR}/${dir}/${doc} AND NOT EXISTS ${SOURCE_DIR}/${doc}
-       AND NOT EXISTS ${SOURCE_DIR}/docs/${doc})
+    # Found only inside the repository: a document beside one checkout (a path up and out of
+    # it) is not what a reader of the installed headers or of another clone has. A leading
+    # slash is the tree's top (`${SOURCE_DIR}/README.md` in a script).
+    string(REGEX REPLACE "^/+" "" relative "${doc}")
+    set(found FALSE)
+    foreach(base ${SOURCE_DIR}/${dir} ${SOURCE_DIR} ${SOURCE_DIR}/docs)
+      cmake_path(ABSOLUTE_PATH relative BASE_DIRECTORY ${base} NORMALIZE OUTPUT_VARIABLE candidate)
+      cmake_path(IS_PREFIX SOURCE_DIR "${candidate}" NORMALIZE inside)
+      if(inside AND EXISTS ${candidate})
+        set(found TRUE)
+      endif()
+    endforeach()
+    if(NOT found)
       string(APPEND missing "\n  ${file} cites ${doc}")
     endif()
   endforeach()

@@ -8,7 +8,7 @@
 //
 // A release is a directory (the root that holds `lib/` and `releases/`) or a tarball of one
 // (`rebar3 tar`, `systools:make_tar`, a mix release's tar; .tar.gz, .tgz or .tar). Its layout
-// is found from what is there (docs/model.md, "Releases"; ../shared/RELEASES.md):
+// is found from what is there (docs/model.md, "Releases"):
 //
 // * The .rel: `releases/<vsn>/<name>.rel` (relx, mix, systools), the version chosen by
 //   ReadOptions::vsn, else by `releases/start_erl.data` ("ERTS_VSN REL_VSN"), else the only

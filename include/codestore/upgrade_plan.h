@@ -79,7 +79,8 @@ struct PlanModule {
   // Extra ({FromAppVsn, ToAppVsn}, strings, `undefined` for no application). Nil otherwise.
   etf::Term old_vsn, extra;
   // The `-vsn` trap: an update with code_change whose OldVsn is the compiler's default integer,
-  // so a code_change that matches an application version never matches (../shared/RELEASES.md).
+  // so a code_change that matches an application version never matches
+  // (docs/upgrade-plan.md, "The -vsn trap").
   bool vsn_trap = false;
   bool on_load = false;   // the newer version has -on_load (loaded alone, as OTP requires)
   bool load_nif = false;  // the newer version calls erlang:load_nif/2
