@@ -336,8 +336,7 @@ std::int64_t Store::Impl::put_blob(const Prepared& p, Stored& stored) {
   if (found.id != 0) return found.id;
   stored.new_blobs++;
   stored.bytes_new += p.raw_size;
-  stored.bytes_stored += p.frame.size();
-  return insert_blob(p);
+  return insert_blob(p, /*want_id=*/true, nullptr, &stored.bytes_stored);
 }
 
 std::int64_t Store::Impl::module_version_for(const Prepared& p, std::int64_t blob_id, const std::string& note,

@@ -131,7 +131,8 @@ Status Store::Impl::decode_chunked(const BlobRow& row, std::span<const std::uint
 }
 
 std::int64_t Store::Impl::insert_chunks(std::int64_t blob_id, const store_internal::Prepared& p, bool repair,
-                                        std::map<db::Sha256, std::int64_t>* known) {
+                                        std::map<db::Sha256, std::int64_t>* known,
+                                        std::uint64_t* stored_bytes) {
   // The blob_chunks row names the blob and the chunk by id when known, else by SHA-256 (the
   // subquery finds the row this import inserted; none found is a NULL the NOT NULL refuses).
   static constexpr const char* kRowSql[2][2] = {
@@ -186,6 +187,7 @@ std::int64_t Store::Impl::insert_chunks(std::int64_t blob_id, const store_intern
       s.exec();
       id = kChunkInserted;
       if (known) (*known)[c.sha] = kChunkInserted;
+      if (stored_bytes) *stored_bytes += c.frame.size();
     }
     auto& s = stmt(kRowSql[blob_id == 0][id == kChunkInserted]);
     if (blob_id == 0) {

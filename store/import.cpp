@@ -222,7 +222,8 @@ Store::Impl::BlobRef Store::Impl::find_blob(const Prepared& p, std::optional<std
   return b;
 }
 
-std::int64_t Store::Impl::insert_blob(const Prepared& p, bool want_id, ImportLookups* known) {
+std::int64_t Store::Impl::insert_blob(const Prepared& p, bool want_id, ImportLookups* known,
+                                      std::uint64_t* stored_bytes) {
   auto& s = stmt(
       "INSERT INTO blobs (sha256, raw_size, stored_size, level, dictionary_id, data, load_verdict, "
       "frame_checksum, layout, layout_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -246,7 +247,8 @@ std::int64_t Store::Impl::insert_blob(const Prepared& p, bool want_id, ImportLoo
   // Without want_id nothing is read back: a chunked image's blob_chunks rows name the blob by
   // its SHA-256 (insert_chunks with 0).
   const std::int64_t id = want_id ? db->last_insert_id() : 0;
-  if (p.layout == 1) insert_chunks(id, p, /*repair=*/false, known ? &known->chunks : nullptr);
+  if (stored_bytes) *stored_bytes += p.frame.size();
+  if (p.layout == 1) insert_chunks(id, p, /*repair=*/false, known ? &known->chunks : nullptr, stored_bytes);
   return id;
 }
 
@@ -411,9 +413,8 @@ ImportResult Store::Impl::insert(const Prepared& p, const std::string& note, boo
     }
   }
   if (blob_id == 0) {
-    insert_blob(p, /*want_id=*/false, known);  // new_version names it by p.sha
+    insert_blob(p, /*want_id=*/false, known, &r.stored_size);  // new_version names it by p.sha
     r.new_blob = true;
-    r.stored_size = p.frame.size();
   }
   const std::int64_t previous = row ? row->active : 0;
   const std::int64_t version = new_version(p, blob_id, note, row);

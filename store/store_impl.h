@@ -330,9 +330,11 @@ struct Store::Impl {
   // kept true as this inserts; a chunk not in it is looked up here. Nothing is read back
   // after an INSERT: a new chunk (and a blob given as 0) is named by its SHA-256 in the
   // blob_chunks row, so that a server receives an import's writes without answering between
-  // them (db/pg_connection.cpp's pipeline).
+  // them (db/pg_connection.cpp's pipeline). `stored_bytes`: adds the frames of the chunks it
+  // inserted.
   std::int64_t insert_chunks(std::int64_t blob_id, const store_internal::Prepared& p, bool repair,
-                             std::map<db::Sha256, std::int64_t>* known = nullptr);
+                             std::map<db::Sha256, std::int64_t>* known = nullptr,
+                             std::uint64_t* stored_bytes = nullptr);
   // ImportLookups::chunks's value for a chunk the import itself inserted (its id unread).
   static constexpr std::int64_t kChunkInserted = -1;
   // Whether chunk `id` no longer gives its SHA-256.
@@ -576,9 +578,10 @@ struct Store::Impl {
   BlobRef find_blob(const store_internal::Prepared& p, std::optional<std::int64_t> known_id = std::nullopt);
   // The new blob's id; `want_id` false: 0, and the caller names the blob by p.sha (no read
   // after the INSERT, so that a server need not answer before the next write is sent).
-  // `known`: a batch import's lookups (its chunks).
+  // `known`: a batch import's lookups (its chunks). `stored_bytes`: adds what it wrote (the
+  // blob's frame and the frames of the chunks no blob had yet).
   std::int64_t insert_blob(const store_internal::Prepared& p, bool want_id = true,
-                           ImportLookups* known = nullptr);
+                           ImportLookups* known = nullptr, std::uint64_t* stored_bytes = nullptr);
   // A new version of p.module (p.lib, p.md5...) with blob `blob_id` (0: the blob of p.sha),
   // numbered after `row`'s high-water mark (a new module row when none). Not made active: a
   // channel change does that.

@@ -71,7 +71,9 @@ struct ImportResult {
   std::string lib;
   std::string warning;  // kept on the version (opcode_only)
   std::uint64_t raw_size = 0;
-  std::uint64_t stored_size = 0;  // 0 when the blob existed already
+  // What this import stored for it: the blob's frame and, of an image kept as its chunks, the
+  // chunks no stored image had (0 when the blob existed already).
+  std::uint64_t stored_size = 0;
 };
 
 struct ImportSummary {

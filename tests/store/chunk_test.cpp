@@ -314,6 +314,27 @@ TEST(StoreChunks, VersionsShareChunksAndEveryReadIsExact) {
   EXPECT_TRUE(store->verify()->ok());
 }
 
+// What an import says it stored is what the store holds more afterwards: the layout and the
+// chunks no version had (the import summary's ratio is computed from it).
+TEST(StoreChunks, AnImportCountsTheChunksItStored) {
+  const auto lists = otp_image("stdlib", "lists");
+  REQUIRE_OTP(lists);
+  TempDir dir;
+  auto store = open_or_die(dir / "s.db");
+  std::uint64_t before = 0;
+  for (int n = 0; n < 2; ++n) {
+    auto r = store->import(variant_of(lists, "lists.beam", n), "build");
+    ASSERT_TRUE(r) << r.error().to_string();
+    const auto after = store->stats()->stored_bytes;
+    EXPECT_EQ(r->stored_size, after - before) << "build " << n;
+    if (n == 1) {
+      // The second build shares Dbgi, the largest chunk: its layout only.
+      EXPECT_LT(r->stored_size, before / 2);
+    }
+    before = after;
+  }
+}
+
 // The damage suites run on both backends (backend.h): the damage is made through SQL, as
 // another program with access to the database might (sqlite3 on the file, libpq on the server).
 class StoreChunkDamage : public BackendTest {
