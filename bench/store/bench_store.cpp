@@ -3,7 +3,7 @@
 // /usr/lib/elixir/lib), each figure next to its baseline measured in the same run
 // (the machines are noisy: compare side by side, report medians and ratios).
 //
-//   bench_store [--runs N] [--gets N] [--dir DIR]
+//   bench_store [--runs N] [--gets N] [--dir DIR] [--layout-settings]
 //
 // 1. import: the whole set into a fresh database (Store::import_tree: strict validation,
 //    SHA-256, zstd-3, one transaction; workers on every core), against the floor of
@@ -24,7 +24,8 @@
 // against a plain file read at a known path (target <=, median) and the floor under it (zstd
 // alone decompressing the same layout frames from memory), stored bytes after dict
 // train + compact (target <= 0.62 of raw, <= 0.75 of gzip -6) with bytes by chunk kind, and
-// the bytes a second build adds per changed module.
+// the bytes a second build adds per changed module. With --layout-settings, also what other
+// encodings of the layouts would cost in bytes and gain in decompression time.
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
@@ -34,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_c_literalCompressionMode (--layout-settings)
 #include <zstd.h>
 
 #include <algorithm>
@@ -390,6 +392,102 @@ void print_floor(const FloorFigures& g) {
   std::printf("         plain file, same run    %8.1f us\n", g.file_us);
 }
 
+// --layout-settings: what other encodings of the layouts would cost in bytes and gain in
+// decompression, over every layout of the compacted store (the read-for-loading floor above
+// is the stored one): each layout decompressed, compressed again with the setting, and 6,000
+// random layouts decompressed from memory (median). The dictionary is the store's newest,
+// loaded raw so that minMatch applies (a CDict keeps its own parameters).
+void layout_settings(const std::string& db) {
+  SQLite::Database sql(db, SQLite::OPEN_READONLY);
+  SQLite::Statement d(sql, "SELECT bytes FROM dictionaries ORDER BY id DESC LIMIT 1");
+  if (!d.executeStep()) die("layout settings: no dictionary");
+  const auto dcol = d.getColumn(0);
+  const auto* dp = static_cast<const std::uint8_t*>(dcol.getBlob());
+  const std::vector<std::uint8_t> dict(dp, dp + dcol.getBytes());
+  ZSTD_DDict* ddict = ZSTD_createDDict(dict.data(), dict.size());
+  ZSTD_DCtx* dctx = ZSTD_createDCtx();
+  std::vector<std::vector<std::uint8_t>> raws;
+  std::size_t stored = 0, raw_bytes = 0;
+  SQLite::Statement q(sql,
+                      "SELECT data, layout_size, COALESCE(dictionary_id, 0) FROM blobs WHERE layout = 1");
+  while (q.executeStep()) {
+    const auto c = q.getColumn(0);
+    std::vector<std::uint8_t> out(static_cast<std::size_t>(q.getColumn(1).getInt64()));
+    const std::size_t n = q.getColumn(2).getInt64() != 0
+                              ? ZSTD_decompress_usingDDict(dctx, out.data(), out.size(), c.getBlob(),
+                                                           static_cast<std::size_t>(c.getBytes()), ddict)
+                              : ZSTD_decompressDCtx(dctx, out.data(), out.size(), c.getBlob(),
+                                                    static_cast<std::size_t>(c.getBytes()));
+    if (ZSTD_isError(n) || n != out.size()) die("layout settings: a layout does not decompress");
+    stored += static_cast<std::size_t>(c.getBytes());
+    raw_bytes += out.size();
+    raws.push_back(std::move(out));
+  }
+  if (raws.empty()) die("layout settings: no layouts");
+  std::printf("
+              layout settings
+              : % zu layouts, % zu bytes,
+                stored now % zu(level 19, dictionary, raw literals) ",
+                             raws.size(),
+                raw_bytes, stored);
+  struct Setting {
+    const char* name;
+    int level;
+    bool dict, raw;
+    int min_match;  // 0: the level's
+  };
+  const Setting settings[] = {
+      {"level 19, dictionary, raw literals", 19, true, true, 0},
+      {"  minMatch 6", 19, true, true, 6},
+      {"  minMatch 7", 19, true, true, 7},
+      {"level 19, dictionary, Huffman literals", 19, true, false, 0},
+      {"level 12, dictionary, raw literals", 12, true, true, 0},
+      {"level 19, no dictionary, raw literals", 19, false, true, 0},
+      {"level 3, no dictionary, raw literals", 3, false, true, 0},
+  };
+  std::mt19937 rng(7);
+  std::vector<std::size_t> order;
+  for (int i = 0; i < 6000; ++i) order.push_back(rng() % raws.size());
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  for (const auto& st : settings) {
+    std::vector<std::vector<std::uint8_t>> frames;
+    std::size_t total = 0;
+    for (const auto& r : raws) {
+      ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+      ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, st.level);
+      ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+      if (st.raw) ZSTD_CCtx_setParameter(cctx, ZSTD_c_literalCompressionMode, ZSTD_ps_disable);
+      if (st.min_match != 0) ZSTD_CCtx_setParameter(cctx, ZSTD_c_minMatch, st.min_match);
+      if (st.dict) ZSTD_CCtx_loadDictionary(cctx, dict.data(), dict.size());
+      std::vector<std::uint8_t> f(ZSTD_compressBound(r.size()));
+      const std::size_t n = ZSTD_compress2(cctx, f.data(), f.size(), r.data(), r.size());
+      if (ZSTD_isError(n)) die(std::string("layout settings: ") + ZSTD_getErrorName(n));
+      f.resize(n);
+      total += n;
+      frames.push_back(std::move(f));
+    }
+    std::vector<double> t;
+    for (const std::size_t i : order) {
+      std::vector<std::uint8_t> out(raws[i].size());
+      const auto t0 = Clock::now();
+      const std::size_t n =
+          st.dict ? ZSTD_decompress_usingDDict(dctx, out.data(), out.size(), frames[i].data(),
+                                               frames[i].size(), ddict)
+                  : ZSTD_decompressDCtx(dctx, out.data(), out.size(), frames[i].data(), frames[i].size());
+      const auto t1 = Clock::now();
+      if (n != out.size()) die("layout settings: a frame does not decompress");
+      t.push_back(micros(t1 - t0));
+    }
+    std::printf(
+        "  %-40s %9zu bytes (%+5.1f %%)   decompression %5.2f us median\n", st.name, total,
+        100.0 * (static_cast<double>(total) - static_cast<double>(stored)) / static_cast<double>(stored),
+        median(t));
+  }
+  ZSTD_freeCCtx(cctx);
+  ZSTD_freeDCtx(dctx);
+  ZSTD_freeDDict(ddict);
+}
+
 void print_load(const char* label, const LoadFigures& g) {
   std::printf("%s (image cache off)\n", label);
   std::printf("  get_for_loading, chunks        %8.1f us   (p90 %.1f us)\n", g.load_us, g.load_p90);
@@ -449,6 +547,7 @@ int main(int argc, char** argv) {
   int runs = 3;
   std::size_t gets = 20000;
   std::string dir = (fs::temp_directory_path() / "bench_store").string();
+  bool settings = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--runs" && i + 1 < argc) {
@@ -457,8 +556,10 @@ int main(int argc, char** argv) {
       gets = static_cast<std::size_t>(std::atoll(argv[++i]));
     } else if (a == "--dir" && i + 1 < argc) {
       dir = argv[++i];
+    } else if (a == "--layout-settings") {
+      settings = true;
     } else {
-      std::fprintf(stderr, "usage: bench_store [--runs N] [--gets N] [--dir DIR]\n");
+      std::fprintf(stderr, "usage: bench_store [--runs N] [--gets N] [--dir DIR] [--layout-settings]\n");
       return 2;
     }
   }
@@ -638,6 +739,7 @@ int main(int argc, char** argv) {
   bench_load(*cold, *whole, warm, version);
   print_load("read for loading after compact", bench_load(*cold, *whole, samples, version));
   print_floor(bench_zstd_floor(db, samples, version));
+  if (settings) layout_settings(db);
   // A store that serves whole files (the boot protocol: erl_prim_loader reads each .beam
   // whole): compact keeping Dbgi/Docs deflated as they came (CompactOptions::inflate = false).
   {
