@@ -424,12 +424,9 @@ void layout_settings(const std::string& db) {
     raws.push_back(std::move(out));
   }
   if (raws.empty()) die("layout settings: no layouts");
-  std::printf("
-              layout settings
-              : % zu layouts, % zu bytes,
-                stored now % zu(level 19, dictionary, raw literals) ",
-                             raws.size(),
-                raw_bytes, stored);
+  std::printf(
+      "\nlayout settings: %zu layouts, %zu bytes, stored now %zu (level 19, dictionary, raw literals)\n",
+      raws.size(), raw_bytes, stored);
   struct Setting {
     const char* name;
     int level;
