@@ -25,8 +25,8 @@ case $build in /*) ;; *) build=$root/$build ;; esac
 nice_level=${FUZZ_NICE:-19}
 
 # -O1 -g1 (line tables: enough for a crash's stack), as libFuzzer's documentation builds its
-# targets, rather than the build type's -O2 -g (full -g alone costs 40 % more compile time in
-# the plain tree, scripts/dev.sh), which CI pays on every cold run.
+# targets, rather than the build type's -O2 -g (full -g alone cost the test sources 40 % more
+# compile time, scripts/dev.sh), which CI pays on every cold run.
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" \
   -DCODESTORE_FUZZ=ON -DCODESTORE_BUILD_TESTS=OFF -DCODESTORE_BUILD_BENCH=OFF >/dev/null
