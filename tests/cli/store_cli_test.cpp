@@ -4,6 +4,7 @@
 // that is enough; the built `codestore` binary where a terminal or a signal is needed. On
 // both backends (`--db FILE`, `--db postgresql://...`) but for what only a file has.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <pty.h>
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "store/backend.h"
+#include "store/raw_db.h"
 #include "store/store_test_util.h"
 #include "support/corpus.h"
 
@@ -71,48 +73,21 @@ std::vector<std::uint8_t> renamed(const std::string& name) {
 
 // --- helpers: raw SQLite, child processes on a pseudo-terminal --------------------------------
 
-// A second, plain SQLite connection to the store's file: to damage a blob as a bad disk
-// would, or to hold the write lock as another writer does.
-class RawDb {
- public:
-  explicit RawDb(const std::string& path) { EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK); }
-  ~RawDb() { sqlite3_close(db_); }
-  RawDb(const RawDb&) = delete;
-  RawDb& operator=(const RawDb&) = delete;
-  void exec(const std::string& sql) {
-    char* msg = nullptr;
-    EXPECT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &msg), SQLITE_OK)
-        << sql << ": " << (msg ? msg : "");
-    sqlite3_free(msg);
-  }
-  // Flips one byte in the middle of the stored frame of `module`'s active version.
-  void damage_blob_of(const std::string& module) {
-    sqlite3_stmt* s = nullptr;
-    ASSERT_EQ(
-        sqlite3_prepare_v2(
-            db_,
-            "SELECT b.id, b.data FROM blobs b JOIN versions v ON v.blob_id = b.id JOIN channel_modules cm "
-            "ON cm.channel = 'default' AND cm.module = v.module AND cm.version = v.version WHERE v.module = "
-            "?",
-            -1, &s, nullptr),
-        SQLITE_OK);
-    sqlite3_bind_text(s, 1, module.c_str(), -1, SQLITE_TRANSIENT);
-    ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
-    const sqlite3_int64 id = sqlite3_column_int64(s, 0);
-    const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s, 1));
-    std::vector<std::uint8_t> frame(p, p + sqlite3_column_bytes(s, 1));
-    sqlite3_finalize(s);
-    frame[frame.size() / 2] ^= 0x5a;
-    ASSERT_EQ(sqlite3_prepare_v2(db_, "UPDATE blobs SET data = ? WHERE id = ?", -1, &s, nullptr), SQLITE_OK);
-    sqlite3_bind_blob(s, 1, frame.data(), static_cast<int>(frame.size()), SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s, 2, id);
-    EXPECT_EQ(sqlite3_step(s), SQLITE_DONE);
-    sqlite3_finalize(s);
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-};
+// Flips one byte in the middle of the stored frame of `module`'s active version, through a
+// second, plain SQLite connection to the store's file, as a bad disk would.
+void damage_blob_of(const std::string& db, const std::string& module) {
+  RawDb raw(db);
+  const std::string of = fmt::format(
+      "FROM blobs b JOIN versions v ON v.blob_id = b.id JOIN channel_modules cm ON cm.channel = 'default' "
+      "AND "
+      "cm.module = v.module AND cm.version = v.version WHERE v.module = '{}'",
+      module);
+  const std::int64_t id = raw.scalar("SELECT b.id " + of);
+  ASSERT_GT(id, 0) << module;
+  auto frame = raw.blob("SELECT b.data " + of);
+  frame[frame.size() / 2] ^= 0x5a;
+  raw.set_blob(fmt::format("UPDATE blobs SET data = ?1 WHERE id = {}", id), frame);
+}
 
 // A child process (the built codestore, or erl) whose stdout and stderr are one
 // pseudo-terminal of `columns` columns, as a user's shell gives it.
@@ -576,7 +551,7 @@ TEST_P(StoreFileCommands, ReimportingTheOriginalBytesRepairsADamagedBlob) {
   write_file(dir_ / "in/hello.beam", original);
   ASSERT_EQ(cli({"import", dir_ / "in/hello.beam"}).code, 0);
   const std::string sha = open_or_die(db_)->active_info("hello")->sha256;
-  RawDb(db_).damage_blob_of("hello");
+  damage_blob_of(db_, "hello");
   ASSERT_EQ(cli({"verify"}).code, 3);
   auto r = cli({"import", dir_ / "in/hello.beam"});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -595,7 +570,7 @@ TEST_P(StoreFileCommands, CompactReportsAndSkipsADamagedBlob) {
   auto store = open_or_die(db_);
   ASSERT_EQ(import_bytes(*store, read_file(fixture("attrs.beam")), "attrs.beam"), 1);
   store.reset();
-  RawDb(db_).damage_blob_of("hello");
+  damage_blob_of(db_, "hello");
   const auto r = cli({"--json", "compact", "--level", "5"});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = Json::parse(r.out);

@@ -11,32 +11,13 @@
 #include <set>
 
 #include "db/migrations.h"
+#include "raw_db.h"
 #include "store_test_util.h"
 
 namespace codestore {
 namespace {
 
 using namespace store_testing;
-
-class Raw {
- public:
-  explicit Raw(const std::string& path) {
-    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr),
-              SQLITE_OK);
-  }
-  ~Raw() { sqlite3_close(db_); }
-  Raw(const Raw&) = delete;
-  Raw& operator=(const Raw&) = delete;
-  void exec(const std::string& sql) {
-    char* msg = nullptr;
-    EXPECT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &msg), SQLITE_OK)
-        << sql << ": " << (msg ? msg : "");
-    sqlite3_free(msg);
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-};
 
 // hello@1..4 (lib hello_app) and attrs@1 (lib attrs_app), stored by today's code: real blobs
 // for the schema-2 file to take, whole (StoreOptions::chunks off) as before schema 6.
@@ -53,7 +34,7 @@ void make_source(const std::string& path) {
 // 1, as a release rollback to a snapshot without it leaves it); snapshots r1 = {attrs 1,
 // hello 1} ("first note") and r2 = {hello 2}; three events.
 void make_schema2(const std::string& path, const std::string& source) {
-  Raw raw(path);
+  RawDb raw(path);
   raw.exec("PRAGMA application_id = 1130648436");  // 0x43645374, "CdSt"
   raw.exec(
       "CREATE TABLE schema_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT "
