@@ -309,6 +309,14 @@ LoadFigures bench_load(codestore::Store& chunks, codestore::Store& whole,
   return {median(t_load), median(t_whole), median(t_file), percentile(t_load, 0.9)};
 }
 
+// `frame` decompressed into `out` (sized to its content) with `dict`, or with none when null:
+// what zstd returned (an error code or the size written).
+std::size_t decompress_frame(ZSTD_DCtx* dctx, std::vector<std::uint8_t>& out, const void* frame,
+                             std::size_t size, const ZSTD_DDict* dict) {
+  return dict ? ZSTD_decompress_usingDDict(dctx, out.data(), out.size(), frame, size, dict)
+              : ZSTD_decompressDCtx(dctx, out.data(), out.size(), frame, size);
+}
+
 // The floor under a read for loading: zstd alone, decompressing the same layout frames from
 // memory (read from the database beforehand, each dictionary digested once, one reused
 // context), interleaved with the plain file read. Whatever the store does around it (the
@@ -364,10 +372,7 @@ FloorFigures bench_zstd_floor(const std::string& db, const std::vector<const Fil
       if ((i + k) % 2 == 0) {
         const Frame& fr = frames[i];
         std::vector<std::uint8_t> out(fr.size);
-        const std::size_t n =
-            fr.dict ? ZSTD_decompress_usingDDict(dctx, out.data(), out.size(), fr.data.data(), fr.data.size(),
-                                                 fr.dict)
-                    : ZSTD_decompressDCtx(dctx, out.data(), out.size(), fr.data.data(), fr.data.size());
+        const std::size_t n = decompress_frame(dctx, out, fr.data.data(), fr.data.size(), fr.dict);
         const auto t1 = Clock::now();
         if (ZSTD_isError(n) || n != fr.size) die("floor: zstd failed for " + samples[i]->module);
         t_zstd.push_back(micros(t1 - t0));
@@ -413,11 +418,8 @@ void layout_settings(const std::string& db) {
   while (q.executeStep()) {
     const auto c = q.getColumn(0);
     std::vector<std::uint8_t> out(static_cast<std::size_t>(q.getColumn(1).getInt64()));
-    const std::size_t n = q.getColumn(2).getInt64() != 0
-                              ? ZSTD_decompress_usingDDict(dctx, out.data(), out.size(), c.getBlob(),
-                                                           static_cast<std::size_t>(c.getBytes()), ddict)
-                              : ZSTD_decompressDCtx(dctx, out.data(), out.size(), c.getBlob(),
-                                                    static_cast<std::size_t>(c.getBytes()));
+    const std::size_t n = decompress_frame(dctx, out, c.getBlob(), static_cast<std::size_t>(c.getBytes()),
+                                           q.getColumn(2).getInt64() != 0 ? ddict : nullptr);
     if (ZSTD_isError(n) || n != out.size()) die("layout settings: a layout does not decompress");
     stored += static_cast<std::size_t>(c.getBytes());
     raw_bytes += out.size();
@@ -468,9 +470,7 @@ void layout_settings(const std::string& db) {
       std::vector<std::uint8_t> out(raws[i].size());
       const auto t0 = Clock::now();
       const std::size_t n =
-          st.dict ? ZSTD_decompress_usingDDict(dctx, out.data(), out.size(), frames[i].data(),
-                                               frames[i].size(), ddict)
-                  : ZSTD_decompressDCtx(dctx, out.data(), out.size(), frames[i].data(), frames[i].size());
+          decompress_frame(dctx, out, frames[i].data(), frames[i].size(), st.dict ? ddict : nullptr);
       const auto t1 = Clock::now();
       if (n != out.size()) die("layout settings: a frame does not decompress");
       t.push_back(micros(t1 - t0));
